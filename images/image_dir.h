@@ -1,0 +1,37 @@
+// Reads a whole image directory: every file restore-orch knows, checked
+// against Limits, and the names of the image files it does not restore.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "images/image_file.h"
+#include "sys/status.h"
+#include "sys/unique_fd.h"
+
+namespace ro::images {
+
+struct ImageDir {
+  std::string path;
+  std::map<std::string, ImageFile> files;  // by file name
+  std::vector<std::string> unsupported;    // *.img files of kinds we do not restore
+
+  const ImageFile* Find(const Kind& kind, std::optional<uint32_t> key = std::nullopt) const;
+};
+
+// Reads `path`. Files are opened relative to the directory with O_NOFOLLOW;
+// a symlink, a non-regular file or an unreadable one is an error naming it.
+// Files not ending in ".img" are not images (CRIU keeps logs and stats
+// beside them) and are skipped.
+Result<ImageDir> LoadImageDir(const std::string& path, const Limits& limits);
+
+// Reads one file into memory, refusing more than `max_bytes`.
+Result<std::string> ReadWholeFile(int dirfd, const std::string& name, uint64_t max_bytes);
+Result<std::string> ReadWholeFile(const std::string& path, uint64_t max_bytes);
+
+// Writes every file of `dir` into the directory `path` (created if absent).
+Status WriteImageDir(const std::string& path, const std::map<std::string, ImageFile>& files);
+
+}  // namespace ro::images

@@ -1,0 +1,60 @@
+// One image file: magic words, then u32-size-prefixed protobuf entries, each
+// optionally followed by a raw payload (pipes-data). Parsing is bounded by
+// Limits, so a hostile file can neither make it allocate without bound nor
+// crash it; every error names the entry it is about.
+#pragma once
+
+#include <google/protobuf/message.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "images/kinds.h"
+#include "sys/status.h"
+
+namespace ro::images {
+
+struct Limits {
+  uint64_t max_file_bytes = 1ull << 30;    // a whole image file
+  uint32_t max_entry_bytes = 8u << 20;     // one protobuf entry
+  uint32_t max_payload_bytes = 64u << 20;  // raw bytes after one entry
+  uint32_t max_entries = 1u << 20;         // entries in one file
+  uint32_t max_string_bytes = 1u << 20;    // one string or bytes field
+  int max_nesting = 16;                    // message nesting depth
+};
+
+struct Entry {
+  std::unique_ptr<google::protobuf::Message> message;
+  std::string payload;  // raw bytes after the entry (payload kinds only)
+};
+
+struct ImageFile {
+  const Kind* kind = nullptr;
+  std::vector<Entry> entries;
+
+  template <class M>
+  const M& As(size_t i) const {
+    return static_cast<const M&>(*entries.at(i).message);
+  }
+};
+
+// A new, empty message of the kind's type.
+std::unique_ptr<google::protobuf::Message> NewMessage(const Kind& kind);
+
+// Parses a whole file. With `expected` set the magic must be that kind's;
+// without, the kind is found from the magic (head magic optional, as crit
+// accepts). Errors read "entry N: problem" or "header: problem".
+Result<ImageFile> ParseImage(std::string_view bytes, const Kind* expected, const Limits& limits);
+
+// Checks one parsed message against the limits and required fields.
+Status CheckMessage(const google::protobuf::Message& message, const Limits& limits);
+
+// Encodes a file; fails on a message with missing required fields, a
+// payload on a kind without payloads, or a single-entry kind with a count
+// other than one.
+Result<std::string> SerializeImage(const ImageFile& file);
+
+}  // namespace ro::images

@@ -1,0 +1,174 @@
+// RestorePlan: the validated, deterministic description of a restore, built
+// from an image directory by pure code. Every check of the input happens
+// while it is built; the execution layer only walks it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "images/image_dir.h"
+#include "sys/status.h"
+
+namespace ro::images {
+
+enum class TaskKind {
+  kAlive,   // restored and resumed
+  kZombie,  // comes back as a zombie with its exit status
+  kHelper,  // temporary: holds a dead leader's pid to create its session/group, then exits
+};
+
+enum class FileKind { kRegular, kPipe, kFifo };
+
+struct FilePlan {
+  uint32_t id = 0;
+  FileKind kind = FileKind::kRegular;
+  uint32_t flags = 0;  // O_* flags of the open file description
+  uint64_t pos = 0;    // regular files
+  std::string path;    // regular files and FIFOs
+  uint32_t pipe_id = 0;  // pipes and FIFOs
+};
+
+struct FdPlan {
+  int fd = 0;
+  uint32_t file_id = 0;
+  bool cloexec = false;
+};
+
+struct PipeDataPlan {
+  uint32_t pipe_id = 0;
+  uint32_t capacity = 0;  // 0: leave the kernel's default
+  std::string data;
+  bool fifo = false;
+};
+
+struct ResumePlan {
+  std::string exe;
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+  std::string cwd;
+};
+
+struct SeccompFilterPlan {
+  std::string program;  // struct sock_filter array
+  uint32_t flags = 0;
+};
+
+struct TaskPlan {
+  pid_t pid = 0;
+  pid_t ppid = 0;  // 0 for the root task
+  pid_t pgid = 0;  // 0: stays in the group it is born in (outside the tree)
+  pid_t sid = 0;   // 0: stays in the session it is born in (outside the tree)
+  TaskKind kind = TaskKind::kAlive;
+  uint32_t exit_status = 0;  // wait status, zombies only
+  std::string comm;
+  std::vector<pid_t> children;  // in fork order; helpers included
+  std::vector<FdPlan> fds;      // sorted by fd number
+  std::string cwd;
+  std::string root;
+  std::optional<ResumePlan> resume;
+  std::vector<SeccompFilterPlan> seccomp;  // in install order
+  std::string helper_reason;               // helpers only
+};
+
+enum class MountSource {
+  kNew,       // a new superblock (fsopen/fsmount)
+  kBind,      // a bind of another mount of the same superblock
+  kExternal,  // a bind from the caller's namespace
+};
+
+struct AutofsPlan {
+  uint32_t mnt_id = 0;
+  std::string path;  // inside the restored mount namespace
+  uint32_t dev = 0;  // superblock device at dump (for naming only)
+  bool catatonic = false;
+  pid_t master = 0;           // task whose pgrp owns the mount
+  int pipe_fd = -1;           // master's fd of the kernel's write end
+  bool write_end_closed = false;  // the master held only its read end, at pipe_fd
+  int timeout = 0;
+  int minproto = 0;
+  int maxproto = 0;
+  int mode = 0;  // 0 direct, 1 indirect, 2 offset
+  std::optional<int> uid;
+  std::optional<int> gid;
+};
+
+struct MountPlan {
+  uint32_t mnt_id = 0;
+  uint32_t parent_id = 0;  // 0 for the namespace's root mount
+  std::string fstype;      // "tmpfs", "autofs", or the fsname of an external mount
+  uint32_t fstype_code = 0;
+  std::string mountpoint;  // absolute, normalised
+  std::string root;        // root of the mount inside its filesystem
+  std::string source;
+  std::string options;
+  uint32_t flags = 0;
+  uint32_t sb_flags = 0;
+  uint32_t root_dev = 0;
+  uint32_t shared_id = 0;
+  uint32_t master_id = 0;
+  MountSource how = MountSource::kNew;
+  uint32_t bind_of = 0;  // kBind: the mount it is cloned from
+};
+
+struct SharingStep {
+  enum class Op {
+    kMakeShared,      // mnt becomes the first member of a new peer group
+    kJoinGroup,       // move_mount(peer -> mnt, MOVE_MOUNT_SET_GROUP)
+    kSlaveOf,         // join peer's group, then MS_SLAVE: mnt receives from it
+    kSlaveOfExternal, // master group lives outside the image (group id in `group`)
+  };
+  Op op;
+  uint32_t mnt = 0;
+  uint32_t peer = 0;
+  uint32_t group = 0;
+};
+
+struct NamespacePlan {
+  bool new_pid = true;
+  bool new_mnt = true;
+  uint32_t mnt_ns_id = 0;
+};
+
+struct RestorePlan {
+  std::string image_dir;
+  NamespacePlan ns;
+  std::vector<TaskPlan> tasks;  // fork order: parents before children
+  std::map<uint32_t, FilePlan> files;
+  std::vector<PipeDataPlan> pipe_data;
+  std::vector<MountPlan> mounts;  // creation order: new superblocks, then binds
+  std::vector<uint32_t> placement;  // mnt ids, parents before children
+  std::vector<SharingStep> sharing;
+  std::vector<AutofsPlan> autofs;
+  std::vector<std::string> unsupported_files;
+
+  const TaskPlan* FindTask(pid_t pid) const;
+  const MountPlan* FindMount(uint32_t mnt_id) const;
+  size_t CountFds() const;
+};
+
+struct PlanOptions {
+  bool ignore_unsupported = false;
+};
+
+// Each problem is one line: "file: entry N: what is wrong".
+struct PlanOutcome {
+  std::optional<RestorePlan> plan;
+  std::vector<Error> errors;
+};
+
+PlanOutcome BuildPlan(const ImageDir& dir, const PlanOptions& options);
+
+// Human-readable, stage by stage (what --dry-run prints).
+std::string FormatPlan(const RestorePlan& plan);
+
+// "/a/./b//c" -> "/a/b/c"; nullopt when not absolute or when ".." appears.
+std::optional<std::string> NormalizeAbsolutePath(std::string_view path);
+
+const char* FstypeName(uint32_t code);
+
+}  // namespace ro::images

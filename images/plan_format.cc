@@ -1,0 +1,155 @@
+// FormatPlan: the --dry-run listing, one section per restore stage.
+#include <fcntl.h>
+#include <fmt/format.h>
+
+#include "images/plan.h"
+
+namespace ro::images {
+namespace {
+
+const char* KindName(TaskKind k) {
+  switch (k) {
+    case TaskKind::kAlive: return "alive";
+    case TaskKind::kZombie: return "zombie";
+    case TaskKind::kHelper: return "helper";
+  }
+  return "?";
+}
+
+const char* AutofsMode(int mode) {
+  switch (mode) {
+    case 0: return "direct";
+    case 1: return "indirect";
+    case 2: return "offset";
+    default: return "?";
+  }
+}
+
+std::string DescribeFile(const FilePlan& f) {
+  switch (f.kind) {
+    case FileKind::kPipe:
+      return fmt::format("pipe:[{}] {} end{}", f.pipe_id, (f.flags & O_ACCMODE) == O_WRONLY ? "write" : "read",
+                         (f.flags & O_NONBLOCK) ? " O_NONBLOCK" : "");
+    case FileKind::kFifo:
+      return fmt::format("fifo {} (pipe {}) flags 0{:o}", f.path, f.pipe_id, f.flags);
+    case FileKind::kRegular:
+      return fmt::format("file {} flags 0{:o} pos {}", f.path, f.flags, f.pos);
+  }
+  return "?";
+}
+
+std::string DescribeMount(const MountPlan& m) {
+  std::string how;
+  switch (m.how) {
+    case MountSource::kNew: how = "new " + m.fstype; break;
+    case MountSource::kBind: how = fmt::format("bind of mnt {}", m.bind_of); break;
+    case MountSource::kExternal: how = "external " + m.fstype + " (bind from the caller's namespace)"; break;
+  }
+  std::string s = fmt::format("mnt {} {} at {} (root {}, source \"{}\", flags {:#x}", m.mnt_id, how, m.mountpoint,
+                              m.root, m.source, m.flags);
+  if (m.sb_flags != 0) s += fmt::format(", sb flags {:#x}", m.sb_flags);
+  if (!m.options.empty()) s += ", options \"" + m.options + "\"";
+  if (m.shared_id != 0) s += fmt::format(", shared:{}", m.shared_id);
+  if (m.master_id != 0) s += fmt::format(", master:{}", m.master_id);
+  return s + ")";
+}
+
+}  // namespace
+
+std::string FormatPlan(const RestorePlan& plan) {
+  std::string out;
+  auto line = [&out](std::string s) {
+    out += s;
+    out += '\n';
+  };
+  size_t helpers = 0, zombies = 0;
+  for (const TaskPlan& t : plan.tasks) {
+    helpers += t.kind == TaskKind::kHelper;
+    zombies += t.kind == TaskKind::kZombie;
+  }
+  line(fmt::format("restore plan for {}", plan.image_dir));
+  line(fmt::format("1. plan: {} tasks ({} zombies, {} helpers), {} fds, {} mounts, {} AutoFS mounts",
+                   plan.tasks.size(), zombies, helpers, plan.CountFds(), plan.mounts.size(), plan.autofs.size()));
+  for (const std::string& f : plan.unsupported_files) line("   ignored unsupported image: " + f);
+
+  line("2. namespaces:");
+  line(fmt::format("   root task {} cloned into {} PID namespace and {} mount namespace",
+                   plan.tasks.empty() ? 0 : plan.tasks.front().pid, plan.ns.new_pid ? "a new" : "the caller's",
+                   plan.ns.new_mnt ? "a new" : "the caller's"));
+
+  line("3. mounts:");
+  if (!plan.ns.new_mnt) line("   none: the tree shares the caller's mount namespace");
+  int n = 0;
+  for (const MountPlan& m : plan.mounts) line(fmt::format("   create {:>3}. {}", ++n, DescribeMount(m)));
+  for (const SharingStep& s : plan.sharing) {
+    switch (s.op) {
+      case SharingStep::Op::kMakeShared:
+        line(fmt::format("   share mnt {}: first of peer group {}", s.mnt, s.group));
+        break;
+      case SharingStep::Op::kJoinGroup:
+        line(fmt::format("   share mnt {}: join mnt {}'s group {} (MOVE_MOUNT_SET_GROUP)", s.mnt, s.peer, s.group));
+        break;
+      case SharingStep::Op::kSlaveOf:
+        line(fmt::format("   share mnt {}: slave of group {} (SET_GROUP from mnt {}, then MS_SLAVE)", s.mnt, s.group, s.peer));
+        break;
+      case SharingStep::Op::kSlaveOfExternal:
+        line(fmt::format("   share mnt {}: slave of group {}, which is outside the image", s.mnt, s.group));
+        break;
+    }
+  }
+  if (!plan.placement.empty()) {
+    std::string order;
+    for (uint32_t id : plan.placement) order += fmt::format(" {}", id);
+    line("   place (parents first):" + order);
+  }
+  for (const AutofsPlan& a : plan.autofs) {
+    std::string owner = a.catatonic ? "stays catatonic"
+                                    : fmt::format("taken over by master {} through its fd {} ({})", a.master, a.pipe_fd,
+                                                  a.write_end_closed ? "read end; temporary write end" : "write end");
+    line(fmt::format("   autofs mnt {} {} {} timeout {}s proto {}..{}: dummy pipe, catatonic, {}", a.mnt_id, a.path,
+                     AutofsMode(a.mode), a.timeout, a.minproto, a.maxproto, owner));
+  }
+
+  line("4. tasks (fork order):");
+  for (const TaskPlan& t : plan.tasks) {
+    std::string s = fmt::format("   pid {} ppid {} pgid {} sid {} {}", t.pid, t.ppid, t.pgid, t.sid, KindName(t.kind));
+    if (!t.comm.empty()) s += " \"" + t.comm + "\"";
+    if (t.kind == TaskKind::kZombie) s += fmt::format(" exit status {:#x}", t.exit_status);
+    if (t.kind == TaskKind::kHelper) s += ": " + t.helper_reason;
+    line(s);
+  }
+
+  line("5. files:");
+  for (const PipeDataPlan& p : plan.pipe_data) {
+    line(fmt::format("   {} {}: capacity {}, {} bytes to write back", p.fifo ? "fifo" : "pipe", p.pipe_id,
+                     p.capacity == 0 ? std::string("default") : std::to_string(p.capacity), p.data.size()));
+  }
+  for (const TaskPlan& t : plan.tasks) {
+    if (t.fds.empty() && t.cwd.empty()) continue;
+    line(fmt::format("   task {}: {} fds{}{}", t.pid, t.fds.size(), t.cwd.empty() ? "" : ", cwd " + t.cwd,
+                     t.root.empty() ? "" : ", root " + t.root));
+    for (const FdPlan& fd : t.fds) {
+      line(fmt::format("     fd {:>4} -> {}{}", fd.fd, DescribeFile(plan.files.at(fd.file_id)), fd.cloexec ? " cloexec" : ""));
+    }
+  }
+
+  line("6. seccomp:");
+  for (const TaskPlan& t : plan.tasks) {
+    if (!t.seccomp.empty()) line(fmt::format("   task {}: {} filters", t.pid, t.seccomp.size()));
+  }
+
+  line("7. resume:");
+  for (const TaskPlan& t : plan.tasks) {
+    if (t.kind != TaskKind::kAlive) continue;
+    if (t.resume) {
+      std::string argv;
+      for (const std::string& a : t.resume->argv) argv += " " + a;
+      line(fmt::format("   task {}: exec {} [{} ]", t.pid, t.resume->exe, argv));
+    } else {
+      line(fmt::format("   task {}: holder (keeps its objects until killed)", t.pid));
+    }
+  }
+  return out;
+}
+
+}  // namespace ro::images

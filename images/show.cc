@@ -1,0 +1,153 @@
+#include "images/show.h"
+
+#include <fmt/format.h>
+
+#include <functional>
+#include <map>
+
+#include "images/plan.h"
+#include "images/proto/autofs.pb.h"
+#include "images/proto/core.pb.h"
+#include "images/proto/fdinfo.pb.h"
+#include "images/proto/mnt.pb.h"
+#include "images/proto/pstree.pb.h"
+
+namespace ro::images {
+namespace {
+
+std::string Propagation(const img::mnt_entry& m) {
+  std::string s;
+  if (m.shared_id() != 0) s += fmt::format(" shared:{}", m.shared_id());
+  if (m.master_id() != 0) s += fmt::format(" master:{}", m.master_id());
+  if (m.flags() & (1u << 17)) s += " unbindable";  // MS_UNBINDABLE
+  return s.empty() ? " private" : s;
+}
+
+std::string DescribeFile(const img::file_entry& f, const std::map<uint32_t, const img::file_entry*>& files) {
+  switch (f.type()) {
+    case img::PIPE:
+      return fmt::format("pipe:[{}] {}", f.pipe().pipe_id(), (f.pipe().flags() & 3) == 1 ? "write" : "read");
+    case img::REG:
+      return fmt::format("{} flags 0{:o} pos {}", f.reg().name(), f.reg().flags(), f.reg().pos());
+    case img::FIFO: {
+      auto it = files.find(f.fifo().regf_id());
+      return fmt::format("fifo {}", it != files.end() && it->second->has_reg() ? it->second->reg().name() : "?");
+    }
+    default:
+      return img::fd_types_Name(f.type());
+  }
+}
+
+}  // namespace
+
+std::string ShowImageDir(const ImageDir& dir) {
+  std::string out;
+  auto line = [&out](std::string s) {
+    out += s;
+    out += '\n';
+  };
+  line("image directory " + dir.path);
+  for (const std::string& u : dir.unsupported) line("  unsupported image: " + u);
+
+  std::map<uint32_t, const img::file_entry*> files;
+  if (const ImageFile* f = dir.Find(FilesKind())) {
+    for (size_t i = 0; i < f->entries.size(); ++i) {
+      const auto& e = f->As<img::file_entry>(i);
+      files[e.id()] = &e;
+    }
+  }
+
+  line("process tree:");
+  const ImageFile* pstree = dir.Find(PstreeKind());
+  std::map<uint32_t, std::vector<const img::pstree_entry*>> children;
+  std::vector<const img::pstree_entry*> roots;
+  if (pstree != nullptr) {
+    std::map<uint32_t, bool> present;
+    for (size_t i = 0; i < pstree->entries.size(); ++i) present[pstree->As<img::pstree_entry>(i).pid()] = true;
+    for (size_t i = 0; i < pstree->entries.size(); ++i) {
+      const auto& e = pstree->As<img::pstree_entry>(i);
+      if (e.ppid() == 0 || !present.count(e.ppid())) {
+        roots.push_back(&e);
+      } else {
+        children[e.ppid()].push_back(&e);
+      }
+    }
+  }
+  std::map<uint32_t, bool> shown;
+  std::function<void(const img::pstree_entry&, int)> show_task = [&](const img::pstree_entry& e, int depth) {
+    if (shown[e.pid()]) return;  // a cycle in a broken image
+    shown[e.pid()] = true;
+    std::string state, comm;
+    const img::task_kobj_ids_entry* ids = nullptr;
+    if (const ImageFile* core = dir.Find(CoreKind(), e.pid())) {
+      const auto& c = core->As<img::core_entry>(0);
+      if (c.has_tc()) {
+        comm = c.tc().comm();
+        state = c.tc().task_state() == 2 ? fmt::format(" zombie(status {:#x})", c.tc().exit_code()) : "";
+      }
+      if (c.has_ids()) ids = &c.ids();
+    }
+    if (ids == nullptr) {
+      if (const ImageFile* f = dir.Find(IdsKind(), e.pid())) ids = &f->As<img::task_kobj_ids_entry>(0);
+    }
+    std::string indent(static_cast<size_t>(depth) * 2 + 2, ' ');
+    line(fmt::format("{}{} \"{}\" pgid {} sid {}{}", indent, e.pid(), comm, e.pgid(), e.sid(), state));
+    if (ids != nullptr) {
+      if (const ImageFile* fdinfo = dir.Find(FdinfoKind(), ids->files_id())) {
+        for (size_t i = 0; i < fdinfo->entries.size(); ++i) {
+          const auto& fd = fdinfo->As<img::fdinfo_entry>(i);
+          auto it = files.find(fd.id());
+          line(fmt::format("{}  fd {} -> {}{}", indent, fd.fd(), it != files.end() ? DescribeFile(*it->second, files) : "missing file",
+                           (fd.flags() & 1) ? " cloexec" : ""));
+        }
+      }
+    }
+    for (const auto* c : children[e.pid()]) show_task(*c, depth + 1);
+  };
+  for (const auto* r : roots) show_task(*r, 0);
+
+  for (const auto& [name, file] : dir.files) {
+    if (file.kind != &MountpointsKind()) continue;
+    line("mount tree (" + name + "):");
+    std::map<uint32_t, std::vector<const img::mnt_entry*>> kids;
+    std::map<uint32_t, bool> present;
+    for (size_t i = 0; i < file.entries.size(); ++i) present[file.As<img::mnt_entry>(i).mnt_id()] = true;
+    std::vector<const img::mnt_entry*> tops;
+    for (size_t i = 0; i < file.entries.size(); ++i) {
+      const auto& m = file.As<img::mnt_entry>(i);
+      if (present.count(m.parent_mnt_id()) && m.parent_mnt_id() != m.mnt_id()) {
+        kids[m.parent_mnt_id()].push_back(&m);
+      } else {
+        tops.push_back(&m);
+      }
+    }
+    std::map<uint32_t, bool> seen;
+    std::function<void(const img::mnt_entry&, int)> show_mount = [&](const img::mnt_entry& m, int depth) {
+      if (seen[m.mnt_id()]) return;
+      seen[m.mnt_id()] = true;
+      std::string fstype = m.fstype() == img::AUTO && m.has_fsname() ? m.fsname() : FstypeName(m.fstype());
+      line(fmt::format("{}{} {} {} root {} source \"{}\"{}", std::string(static_cast<size_t>(depth) * 2 + 2, ' '),
+                       m.mnt_id(), m.mountpoint(), fstype, m.root(), m.source(), Propagation(m)));
+      if (m.fstype() == img::AUTOFS) {
+        if (const ImageFile* a = dir.Find(AutofsKind(), m.root_dev())) {
+          const auto& e = a->As<img::autofs_entry>(0);
+          const char* mode = e.mode() == 0 ? "direct" : e.mode() == 1 ? "indirect" : e.mode() == 2 ? "offset" : "?";
+          if (e.fd() == -1) {
+            line(fmt::format("{}  autofs {} catatonic", std::string(static_cast<size_t>(depth) * 2 + 2, ' '), mode));
+          } else {
+            line(fmt::format("{}  autofs {} master {} fd {}{} timeout {}s", std::string(static_cast<size_t>(depth) * 2 + 2, ' '),
+                             mode, e.pgrp(), e.fd(), e.has_read_fd() ? fmt::format(" (write end closed; read end fd {})", e.read_fd()) : "",
+                             e.timeout()));
+          }
+        } else {
+          line(fmt::format("{}  autofs: no autofs-{}.img", std::string(static_cast<size_t>(depth) * 2 + 2, ' '), m.root_dev()));
+        }
+      }
+      for (const auto* c : kids[m.mnt_id()]) show_mount(*c, depth + 1);
+    };
+    for (const auto* t : tops) show_mount(*t, 0);
+  }
+  return out;
+}
+
+}  // namespace ro::images

@@ -1,0 +1,98 @@
+#include "orchestrator/cli.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "orchestrator/commands.h"
+#include "sys/log.h"
+#include "sys/unique_fd.h"
+
+#ifndef RESTORE_ORCH_VERSION
+#define RESTORE_ORCH_VERSION "0.0.0"
+#endif
+
+namespace ro {
+namespace {
+
+void AddRestoreOptions(CLI::App& app, RestoreArgs& args) {
+  app.add_option("--images,-D", args.images, "image directory to restore from")->check(CLI::ExistingDirectory);
+  app.add_flag("--dry-run", args.dry_run, "validate the images, print the restore plan stage by stage, create nothing");
+  app.add_flag("--ignore-unsupported", args.ignore_unsupported,
+               "restore even though the directory holds image kinds restore-orch does not restore");
+}
+
+}  // namespace
+
+int RunCli(int argc, char** argv) {
+  CLI::App app{
+      "restore-orch: restores a checkpointed Linux process tree (PID and mount namespaces, mounts with AutoFS and "
+      "propagation, tasks with exact PIDs, sessions and groups, pipes and fds) from a CRIU-layout image directory.",
+      "restore-orch"};
+  app.set_version_flag("--version", std::string("restore-orch ") + RESTORE_ORCH_VERSION);
+  int verbosity = 0;
+  std::string log_file;
+  app.add_flag("-v,--verbose", verbosity, "more log output on stderr: -v info, -vv debug");
+  app.add_option("--log-file", log_file, "append log lines to FILE instead of stderr");
+  app.require_subcommand(0, 1);
+  app.fallthrough();
+
+  RestoreArgs top_restore;
+  AddRestoreOptions(app, top_restore);
+
+  RestoreArgs sub_restore;
+  CLI::App* restore = app.add_subcommand("restore", "restore a tree from --images DIR (the default command)");
+  AddRestoreOptions(*restore, sub_restore);
+  restore->fallthrough();
+
+  CLI::App* image = app.add_subcommand("image", "read and write single image files and directories");
+  image->require_subcommand(1);
+  std::string decode_file;
+  bool pretty = false;
+  CLI::App* decode = image->add_subcommand("decode", "print an image file as JSON (crit's layout, protobuf's JSON mapping)");
+  decode->add_option("FILE", decode_file, "image file")->required();
+  decode->add_flag("--pretty", pretty, "indent the JSON");
+  std::string encode_in = "-", encode_out = "-";
+  CLI::App* encode = image->add_subcommand("encode", "turn JSON (as decode prints it) into a binary image file");
+  encode->add_option("-i,--input", encode_in, "JSON file (default: standard input)");
+  encode->add_option("-o,--output", encode_out, "image file to write (default: standard output)");
+  std::string show_dir;
+  CLI::App* show = image->add_subcommand("show", "summarise an image directory: tasks, fds, mounts, AutoFS");
+  show->add_option("DIR", show_dir, "image directory")->required()->check(CLI::ExistingDirectory);
+
+  CLI::App* check = app.add_subcommand("check", "probe the kernel for every feature a restore needs; exit 0 if all are there");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "restore-orch: %s\nrun 'restore-orch --help' for usage\n", e.what());
+    return kExitUsage;
+  }
+
+  log::SetLevel(verbosity >= 2 ? log::Level::kDebug : verbosity == 1 ? log::Level::kInfo : log::Level::kWarn);
+  UniqueFd log_fd;
+  if (!log_file.empty()) {
+    log_fd.reset(::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    if (!log_fd) {
+      std::fprintf(stderr, "restore-orch: open log file %s: %m\n", log_file.c_str());
+      return kExitFailure;
+    }
+    log::SetSink(log_fd.get());
+  }
+
+  if (*decode) return CmdImageDecode(decode_file, pretty);
+  if (*encode) return CmdImageEncode(encode_in, encode_out);
+  if (*show) return CmdImageShow(show_dir);
+  if (*check) return CmdCheck();
+  const RestoreArgs& args = *restore ? sub_restore : top_restore;
+  if (args.images.empty()) {
+    std::fprintf(stderr, "restore-orch: --images DIR is required\nrun 'restore-orch --help' for usage\n");
+    return kExitUsage;
+  }
+  return CmdRestore(args);
+}
+
+}  // namespace ro

@@ -1,0 +1,184 @@
+#include "orchestrator/commands.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+
+#include "images/image_dir.h"
+#include "images/json.h"
+#include "images/plan.h"
+#include "images/show.h"
+#include "orchestrator/cli.h"
+#include "sys/kernel_features.h"
+#include "sys/log.h"
+
+namespace ro {
+namespace {
+
+// One line on stderr per problem; the line is what users grep.
+void PrintError(const Error& e) { std::fprintf(stderr, "restore-orch: %s\n", e.ToString().c_str()); }
+
+Status WriteOut(int fd, std::string_view data, const std::string& name) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return SysError("write " + name);
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return {};
+}
+
+Result<std::string> ReadInput(const std::string& input, uint64_t limit) {
+  if (!input.empty() && input != "-") return images::ReadWholeFile(input, limit);
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(0, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return SysError("read standard input");
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > limit) return Fail("standard input exceeds " + std::to_string(limit) + " bytes");
+  }
+  return text;
+}
+
+}  // namespace
+
+int CmdRestore(const RestoreArgs& args) {
+  log::SetStage("plan");
+  images::Limits limits;
+  auto dir = images::LoadImageDir(args.images, limits);
+  if (!dir.ok()) {
+    Error e = std::move(dir).error();
+    if (e.err == 0) e.Within(args.images);
+    PrintError(e);
+    return e.err == 0 ? kExitBadImages : kExitFailure;
+  }
+  images::PlanOptions options;
+  options.ignore_unsupported = args.ignore_unsupported;
+  images::PlanOutcome outcome = images::BuildPlan(*dir, options);
+  if (!outcome.plan) {
+    for (Error& e : outcome.errors) PrintError(e.Within(args.images));
+    return kExitBadImages;
+  }
+  log::Info("plan: {} tasks, {} mounts", outcome.plan->tasks.size(), outcome.plan->mounts.size());
+  if (args.dry_run) {
+    std::string text = images::FormatPlan(*outcome.plan);
+    if (Status s = WriteOut(1, text, "standard output"); !s.ok()) {
+      PrintError(s.error());
+      return kExitFailure;
+    }
+    return 0;
+  }
+  PrintError(Fail("restoring is not built yet in this version; --dry-run validates the images and prints the plan"));
+  return kExitFailure;
+}
+
+int CmdImageDecode(const std::string& file, bool pretty) {
+  images::Limits limits;
+  auto bytes = images::ReadWholeFile(file, limits.max_file_bytes);
+  if (!bytes.ok()) {
+    PrintError(bytes.error());
+    return kExitFailure;
+  }
+  auto parsed = images::ParseImage(*bytes, nullptr, limits);
+  if (!parsed.ok()) {
+    PrintError(std::move(parsed).error().Within(file));
+    return kExitBadImages;
+  }
+  auto json = images::ImageToJson(*parsed, pretty);
+  if (!json.ok()) {
+    PrintError(std::move(json).error().Within(file));
+    return kExitFailure;
+  }
+  if (Status s = WriteOut(1, *json, "standard output"); !s.ok()) {
+    PrintError(s.error());
+    return kExitFailure;
+  }
+  return 0;
+}
+
+int CmdImageEncode(const std::string& input, const std::string& output) {
+  images::Limits limits;
+  const std::string name = input.empty() || input == "-" ? "standard input" : input;
+  auto text = ReadInput(input, limits.max_file_bytes);
+  if (!text.ok()) {
+    PrintError(text.error());
+    return kExitFailure;
+  }
+  auto file = images::ImageFromJson(*text, limits);
+  if (!file.ok()) {
+    PrintError(std::move(file).error().Within(name));
+    return kExitBadImages;
+  }
+  auto bytes = images::SerializeImage(*file);
+  if (!bytes.ok()) {
+    PrintError(std::move(bytes).error().Within(name));
+    return kExitBadImages;
+  }
+  if (output.empty() || output == "-") {
+    if (::isatty(1)) {
+      PrintError(Fail("refusing to write a binary image to a terminal; redirect standard output or use -o FILE"));
+      return kExitUsage;
+    }
+    if (Status s = WriteOut(1, *bytes, "standard output"); !s.ok()) {
+      PrintError(s.error());
+      return kExitFailure;
+    }
+    return 0;
+  }
+  // Written beside the target and renamed, so a failure leaves no half file.
+  std::string tmp = output + ".tmp";
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) {
+    PrintError(SysError("create " + tmp));
+    return kExitFailure;
+  }
+  Status s = WriteOut(fd.get(), *bytes, tmp);
+  if (s.ok() && ::rename(tmp.c_str(), output.c_str()) != 0) s = SysError("rename " + tmp + " to " + output);
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    PrintError(s.error());
+    return kExitFailure;
+  }
+  return 0;
+}
+
+int CmdImageShow(const std::string& dir_path) {
+  images::Limits limits;
+  auto dir = images::LoadImageDir(dir_path, limits);
+  if (!dir.ok()) {
+    Error e = std::move(dir).error();
+    if (e.err == 0) e.Within(dir_path);
+    PrintError(e);
+    return e.err == 0 ? kExitBadImages : kExitFailure;
+  }
+  std::string text = images::ShowImageDir(*dir);
+  if (Status s = WriteOut(1, text, "standard output"); !s.ok()) {
+    PrintError(s.error());
+    return kExitFailure;
+  }
+  return 0;
+}
+
+int CmdCheck() {
+  log::SetStage("check");
+  auto features = sys::ProbeKernel();
+  if (!features.ok()) {
+    PrintError(features.error());
+    return kExitFailure;
+  }
+  for (const auto& f : features->features) {
+    std::printf("%-22s %-4s %s\n", f.name.c_str(), f.ok ? "ok" : "FAIL", f.detail.c_str());
+  }
+  bool ok = features->AllOk();
+  std::printf("%s\n", ok ? "all features restore-orch needs are present"
+                         : "some features restore-orch needs are missing");
+  return ok ? 0 : kExitFailure;
+}
+
+}  // namespace ro

@@ -1,0 +1,20 @@
+// The subcommands, each a function from parsed arguments to an exit code.
+#pragma once
+
+#include <string>
+
+namespace ro {
+
+struct RestoreArgs {
+  std::string images;
+  bool dry_run = false;
+  bool ignore_unsupported = false;
+};
+
+int CmdRestore(const RestoreArgs& args);
+int CmdImageDecode(const std::string& file, bool pretty);
+int CmdImageEncode(const std::string& input, const std::string& output);
+int CmdImageShow(const std::string& dir);
+int CmdCheck();
+
+}  // namespace ro
