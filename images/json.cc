@@ -1,5 +1,6 @@
 #include "images/json.h"
 
+#include <google/protobuf/descriptor.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <array>
@@ -18,6 +19,31 @@ Error EntryError(size_t index, std::string what) {
   Error e = Fail(std::move(what));
   e.context = "entry " + std::to_string(index);
   return e;
+}
+
+// crit ends base64 strings with a newline, which protobuf's JSON parser
+// refuses in bytes fields: drop the whitespace there.
+void TrimBytesFields(json& value, const google::protobuf::Descriptor* desc) {
+  if (!value.is_object()) return;
+  for (auto& [key, item] : value.items()) {
+    const google::protobuf::FieldDescriptor* f = desc->FindFieldByName(key);
+    if (f == nullptr) f = desc->FindFieldByCamelcaseName(key);
+    if (f == nullptr) continue;
+    auto visit = [&](json& v) {
+      if (f->type() == google::protobuf::FieldDescriptor::TYPE_BYTES && v.is_string()) {
+        std::string s = v.get<std::string>();
+        std::erase_if(s, [](char c) { return c == '\n' || c == '\r' || c == ' ' || c == '\t'; });
+        v = s;
+      } else if (f->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE) {
+        TrimBytesFields(v, f->message_type());
+      }
+    };
+    if (item.is_array()) {
+      for (json& v : item) visit(v);
+    } else {
+      visit(item);
+    }
+  }
 }
 
 }  // namespace
@@ -115,6 +141,7 @@ Result<ImageFile> ImageFromJson(std::string_view text, const Limits& limits) {
       }
     }
     out.message = NewMessage(*kind);
+    TrimBytesFields(entry, kind->descriptor());
     auto st = google::protobuf::util::JsonStringToMessage(entry.dump(), out.message.get(), opts);
     if (!st.ok()) return EntryError(i, std::string(st.message()));
     if (Status s = CheckMessage(*out.message, limits); !s.ok()) return EntryError(i, s.error().what);

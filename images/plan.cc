@@ -283,12 +283,13 @@ class Builder {
         }
       }
     }
+    std::set<pid_t> session_ids;
+    for (const auto& [pid, t] : tasks_) session_ids.insert(t.sid);
     for (const auto& [pid, t] : tasks_) {
       size_t entry = pstree_entry_[pid];
       // The kernel keeps a pid reserved while it names a session or group,
       // so a live task bearing that pid is that session's leader.
-      bool names_session = std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& kv) { return kv.second.sid == pid; });
-      if (names_session && t.sid != pid) {
+      if (session_ids.count(pid) != 0 && t.sid != pid) {
         problems_.Add(name, entry, "task " + Str(pid) + " is in session " + Str(t.sid) + " but session " + Str(pid) +
                                        " bears its pid: only its leader can have that pid");
       }
@@ -299,8 +300,7 @@ class Builder {
       }
     }
     for (const auto& [pgid, sid] : group_sid) {
-      bool is_session_id = std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& kv) { return kv.second.sid == pgid; });
-      if (is_session_id && sid != pgid) {
+      if (session_ids.count(pgid) != 0 && sid != pgid) {
         problems_.Add(name, pstree_entry_[group_first[pgid]],
                       "process group " + Str(pgid) + " is in session " + Str(sid) + ", but group " + Str(pgid) +
                           " can only have been made by setsid() of session " + Str(pgid));

@@ -53,10 +53,8 @@ int CmdRestore(const RestoreArgs& args) {
   images::Limits limits;
   auto dir = images::LoadImageDir(args.images, limits);
   if (!dir.ok()) {
-    Error e = std::move(dir).error();
-    if (e.err == 0) e.Within(args.images);
-    PrintError(e);
-    return e.err == 0 ? kExitBadImages : kExitFailure;
+    PrintError(std::move(dir).error().Within(args.images));
+    return kExitBadImages;
   }
   images::PlanOptions options;
   options.ignore_unsupported = args.ignore_unsupported;
@@ -152,10 +150,8 @@ int CmdImageShow(const std::string& dir_path) {
   images::Limits limits;
   auto dir = images::LoadImageDir(dir_path, limits);
   if (!dir.ok()) {
-    Error e = std::move(dir).error();
-    if (e.err == 0) e.Within(dir_path);
-    PrintError(e);
-    return e.err == 0 ? kExitBadImages : kExitFailure;
+    PrintError(std::move(dir).error().Within(dir_path));
+    return kExitBadImages;
   }
   std::string text = images::ShowImageDir(*dir);
   if (Status s = WriteOut(1, text, "standard output"); !s.ok()) {

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything restore-orch needs to build and test, from Debian 12's
+# packages only. Run as root. Does nothing when all are present.
+set -euo pipefail
+
+packages=(
+  g++                  # the compiler (C++20)
+  cmake                # the build
+  ninja-build          # fast incremental builds
+  pkg-config           # finds libseccomp
+  libprotobuf-dev      # image schemas: messages, JSON mapping, reflection
+  protobuf-compiler    # protoc, generates C++ from images/proto/*.proto
+  libboost-dev         # Boost.Interprocess (header-only): the shared restore arena
+  libseccomp-dev       # seccomp filters of restored tasks, syscall fault injection
+  libfmt-dev           # formatting of log lines and errors
+  libcli11-dev         # command line with subcommands and truthful --help
+  nlohmann-json3-dev   # the crit-shaped JSON around image entries, exact 64-bit numbers
+  libgtest-dev         # GoogleTest
+  libgmock-dev         # GoogleMock (ships with GoogleTest's CMake config)
+  libbenchmark-dev     # Google Benchmark, test/bench
+  clang                # libFuzzer builds of the fuzz targets
+  libclang-rt-14-dev   # clang's fuzzer and sanitizer runtimes
+  criu                 # crit, CRIU's image tool, for the interop tests
+  python3-protobuf     # crit's protobuf module (criu depends on it too)
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: missing packages (${missing[*]}); run as root to install them" >&2
+  exit 1
+fi
+echo "setup.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,57 @@
+// Shared by the tests: the demo image set, temporary directories, running
+// the restore-orch binary.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "images/image_dir.h"
+#include "images/image_file.h"
+
+namespace ro::test {
+
+using ImageSet = std::map<std::string, images::ImageFile>;
+
+// scripts/demo-images/*.json, encoded in memory: a valid image set with
+// sessions, a zombie, pipes with data, shared/slave mounts and AutoFS.
+ImageSet DemoImages();
+
+images::ImageFile CloneFile(const images::ImageFile& file);
+ImageSet CloneSet(const ImageSet& set);
+images::ImageDir ToImageDir(const ImageSet& set, const std::string& path = "mem");
+
+template <class M>
+M& Mutable(ImageSet& set, const std::string& name, size_t entry = 0) {
+  return static_cast<M&>(*set.at(name).entries.at(entry).message);
+}
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+  void Write(const std::string& name, const std::string& bytes) const;
+  std::string Read(const std::string& name) const;
+
+ private:
+  std::string path_;
+};
+
+struct RunResult {
+  int status = -1;  // exit code, or 128+signal
+  std::string out;
+  std::string err;
+};
+
+// Runs argv[0] (searched in PATH) with `input` on stdin; killed after 120 s.
+RunResult RunCommand(const std::vector<std::string>& argv, const std::string& input = "");
+
+// Path of the restore-orch binary under test.
+std::string RestoreOrch();
+
+}  // namespace ro::test

@@ -1,0 +1,42 @@
+// The kernel probe, run for real. It works in its own PID and mount
+// namespaces: afterwards the caller's mount table is unchanged.
+#include <gtest/gtest.h>
+
+#include "sys/kernel_features.h"
+#include "sys/mountinfo.h"
+#include "test/helpers/test_util.h"
+
+namespace ro::sys {
+namespace {
+
+std::vector<std::string> MountLines() {
+  std::vector<std::string> lines;
+  auto mounts = ReadMountInfo();
+  if (mounts.ok()) {
+    for (const auto& m : *mounts) lines.push_back(std::to_string(m.mnt_id) + " " + m.mountpoint + " " + m.fstype);
+  }
+  return lines;
+}
+
+TEST(KernelProbe, EveryFeatureIsPresentAndNothingLeaks) {
+  auto before = MountLines();
+  auto features = ProbeKernel();
+  ASSERT_TRUE(features.ok()) << features.error().ToString();
+  std::string report;
+  for (const auto& f : features->features) report += f.name + ": " + (f.ok ? "ok " : "FAIL ") + f.detail + "\n";
+  for (const char* name : {"pid-namespace", "mount-namespace", "clone3-set-tid", "move-mount-set-group",
+                           "autofs-pipe-ino", "dev-autofs"}) {
+    EXPECT_TRUE(features->Has(name)) << name << "\n" << report;
+  }
+  EXPECT_TRUE(features->AllOk()) << report;
+  EXPECT_EQ(before, MountLines()) << "the probe changed the caller's mount namespace";
+}
+
+TEST(KernelProbe, CheckSubcommandExitsZero) {
+  test::RunResult r = test::RunCommand({test::RestoreOrch(), "check"});
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("dev-autofs"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ro::sys

@@ -1,0 +1,226 @@
+// The image layer: framing, magics, limits, JSON, file names.
+#include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "images/image_file.h"
+#include "images/json.h"
+#include "images/kinds.h"
+#include "images/proto/core.pb.h"
+#include "images/proto/mnt.pb.h"
+#include "images/proto/pipe-data.pb.h"
+#include "images/proto/pstree.pb.h"
+#include "test/helpers/test_util.h"
+
+namespace ro::images {
+namespace {
+
+using google::protobuf::util::MessageDifferencer;
+
+std::string U32(uint32_t v) {
+  std::string s(4, '\0');
+  std::memcpy(s.data(), &v, 4);
+  return s;
+}
+
+ImageFile Pstree(std::initializer_list<uint32_t> pids) {
+  ImageFile f;
+  f.kind = &PstreeKind();
+  for (uint32_t pid : pids) {
+    auto m = std::make_unique<img::pstree_entry>();
+    m->set_pid(pid);
+    m->set_ppid(pid == 1 ? 0 : 1);
+    m->set_pgid(1);
+    m->set_sid(1);
+    m->add_threads(pid);
+    f.entries.push_back(Entry{std::move(m), {}});
+  }
+  return f;
+}
+
+void ExpectSameFile(const ImageFile& a, const ImageFile& b) {
+  ASSERT_EQ(a.kind, b.kind);
+  ASSERT_EQ(a.entries.size(), b.entries.size());
+  for (size_t i = 0; i < a.entries.size(); ++i) {
+    std::string diff;
+    MessageDifferencer d;
+    d.ReportDifferencesToString(&diff);
+    EXPECT_TRUE(d.Compare(*a.entries[i].message, *b.entries[i].message)) << a.kind->name << " entry " << i << ": " << diff;
+    EXPECT_EQ(a.entries[i].payload, b.entries[i].payload);
+  }
+}
+
+// Every kind of the demo set goes through writer and reader unchanged,
+// and through JSON and back unchanged.
+TEST(ImageFile, EveryDemoKindRoundTrips) {
+  test::ImageSet set = test::DemoImages();
+  std::set<std::string_view> kinds;
+  for (const auto& [name, file] : set) {
+    auto bytes = SerializeImage(file);
+    ASSERT_TRUE(bytes.ok()) << name << ": " << bytes.error().ToString();
+    auto back = ParseImage(*bytes, file.kind, Limits{});
+    ASSERT_TRUE(back.ok()) << name << ": " << back.error().ToString();
+    ExpectSameFile(file, *back);
+    auto json = ImageToJson(file, false);
+    ASSERT_TRUE(json.ok());
+    auto from_json = ImageFromJson(*json, Limits{});
+    ASSERT_TRUE(from_json.ok()) << from_json.error().ToString();
+    ExpectSameFile(file, *from_json);
+    kinds.insert(file.kind->name);
+  }
+  // The demo set must keep covering every kind restore-orch reads.
+  for (const Kind& k : AllKinds()) {
+    EXPECT_TRUE(kinds.count(k.name)) << "demo set lacks a " << k.name << " image";
+  }
+}
+
+TEST(ImageFile, HeadAndTypeMagicsAreCrius) {
+  auto bytes = SerializeImage(Pstree({1}));
+  ASSERT_TRUE(bytes.ok());
+  EXPECT_EQ(bytes->substr(0, 8), U32(0x54564319) + U32(0x50273030));
+  ImageFile inv;
+  inv.kind = &InventoryKind();
+  auto m = NewMessage(InventoryKind());
+  m->GetReflection()->SetUInt32(m.get(), m->GetDescriptor()->FindFieldByName("img_version"), 2);
+  inv.entries.push_back(Entry{std::move(m), {}});
+  auto inv_bytes = SerializeImage(inv);
+  ASSERT_TRUE(inv_bytes.ok());
+  EXPECT_EQ(inv_bytes->substr(0, 4), U32(0x58313116)) << "inventory.img has no head magic";
+}
+
+TEST(ImageFile, DetectsKindFromMagicWithOrWithoutHead) {
+  auto bytes = SerializeImage(Pstree({1, 2}));
+  ASSERT_TRUE(bytes.ok());
+  auto a = ParseImage(*bytes, nullptr, Limits{});
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->kind, &PstreeKind());
+  auto b = ParseImage(bytes->substr(4), nullptr, Limits{});
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->entries.size(), 2u);
+}
+
+TEST(ImageFile, TruncationsAreErrorsNamingTheEntry) {
+  auto bytes = SerializeImage(Pstree({1, 2, 3}));
+  ASSERT_TRUE(bytes.ok());
+  auto cut_size = ParseImage(bytes->substr(0, bytes->size() - 1), &PstreeKind(), Limits{});
+  ASSERT_FALSE(cut_size.ok());
+  EXPECT_EQ(cut_size.error().context, "entry 2");
+  EXPECT_NE(cut_size.error().what.find("truncated entry"), std::string::npos);
+  std::string partial_word = *bytes + std::string("\x05\x00", 2);
+  auto cut_word = ParseImage(partial_word, &PstreeKind(), Limits{});
+  ASSERT_FALSE(cut_word.ok());
+  EXPECT_EQ(cut_word.error().context, "entry 3");
+  EXPECT_NE(cut_word.error().what.find("truncated size word"), std::string::npos);
+}
+
+TEST(ImageFile, LimitsBoundEntriesSizesAndStrings) {
+  auto bytes = SerializeImage(Pstree({1, 2, 3}));
+  ASSERT_TRUE(bytes.ok());
+  Limits few;
+  few.max_entries = 2;
+  auto r = ParseImage(*bytes, &PstreeKind(), few);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().what.find("more than 2 entries"), std::string::npos);
+
+  std::string huge = U32(0x54564319) + U32(0x50273030) + U32(0xfffffff0);
+  auto h = ParseImage(huge, &PstreeKind(), Limits{});
+  ASSERT_FALSE(h.ok());
+  EXPECT_NE(h.error().what.find("exceeds the limit"), std::string::npos);
+
+  ImageFile core;
+  core.kind = &CoreKind();
+  auto c = std::make_unique<img::core_entry>();
+  c->set_mtype(img::core_entry::X86_64);
+  auto* tc = c->mutable_tc();
+  tc->set_task_state(1);
+  tc->set_exit_code(0);
+  tc->set_personality(0);
+  tc->set_flags(0);
+  tc->set_blk_sigset(0);
+  tc->set_comm(std::string(5000, 'x'));
+  core.entries.push_back(Entry{std::move(c), {}});
+  auto core_bytes = SerializeImage(core);
+  ASSERT_TRUE(core_bytes.ok());
+  Limits short_strings;
+  short_strings.max_string_bytes = 4096;
+  auto s = ParseImage(*core_bytes, &CoreKind(), short_strings);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().what.find("field comm is 5000 bytes"), std::string::npos);
+}
+
+TEST(ImageFile, MissingRequiredFieldIsNamed) {
+  img::pstree_entry e;
+  e.set_pid(1);  // ppid, pgid, sid missing
+  std::string body = e.SerializePartialAsString();
+  std::string file = U32(0x54564319) + U32(0x50273030) + U32(static_cast<uint32_t>(body.size())) + body;
+  auto r = ParseImage(file, &PstreeKind(), Limits{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().what.find("ppid"), std::string::npos) << r.error().what;
+}
+
+TEST(ImageFile, PayloadFollowsPipeDataEntries) {
+  ImageFile f;
+  f.kind = &PipesDataKind();
+  auto m = std::make_unique<img::pipe_data_entry>();
+  m->set_pipe_id(7);
+  m->set_bytes(3);
+  m->set_size(4096);
+  f.entries.push_back(Entry{std::move(m), "abc"});
+  auto bytes = SerializeImage(f);
+  ASSERT_TRUE(bytes.ok());
+  EXPECT_EQ(bytes->substr(bytes->size() - 3), "abc");
+  auto r = ParseImage(bytes->substr(0, bytes->size() - 1), &PipesDataKind(), Limits{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().what.find("truncated payload"), std::string::npos);
+  f.entries[0].payload = "ab";
+  EXPECT_FALSE(SerializeImage(f).ok()) << "bytes and payload disagree";
+}
+
+TEST(ImageFile, SingleEntryKindsHoldExactlyOne) {
+  std::string empty_core = U32(0x54564319) + U32(0x55053847);
+  auto r = ParseImage(empty_core, &CoreKind(), Limits{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().what.find("exactly one entry"), std::string::npos);
+}
+
+TEST(Kinds, FileNamesFollowCrius) {
+  EXPECT_EQ(MakeFileName(CoreKind(), 42), "core-42.img");
+  EXPECT_EQ(MakeFileName(MountpointsKind(), 4026531841u), "mountpoints-4026531841.img");
+  EXPECT_EQ(MakeFileName(PipesDataKind()), "pipes-data.img");
+  auto f = ParseFileName("fdinfo-3.img");
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->kind, &FdinfoKind());
+  EXPECT_EQ(*f->key, 3u);
+  EXPECT_FALSE(ParseFileName("core-.img"));
+  EXPECT_FALSE(ParseFileName("core-01.img"));
+  EXPECT_FALSE(ParseFileName("core-99999999999.img"));
+  EXPECT_FALSE(ParseFileName("pages-1.img"));
+  EXPECT_FALSE(ParseFileName("pstree.img.bak"));
+}
+
+TEST(Json, Base64RoundTripsAndRejectsGarbage) {
+  for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+    auto back = Base64Decode(Base64Encode(s) + "\n");
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(*back, s);
+  }
+  EXPECT_EQ(Base64Encode("hello world\n"), "aGVsbG8gd29ybGQK");
+  EXPECT_FALSE(Base64Decode("a$==").ok());
+  EXPECT_FALSE(Base64Decode("QQ=A").ok());
+}
+
+TEST(Json, ReadsCritsLayout) {
+  std::string crit =
+      R"({"magic": "PIPES_DATA", "entries": [{"pipe_id": 1234, "bytes": 5, "size": 65536, "extra": "aGVsbG8=\n"}]})";
+  auto f = ImageFromJson(crit, Limits{});
+  ASSERT_TRUE(f.ok()) << f.error().ToString();
+  EXPECT_EQ(f->entries[0].payload, "hello");
+  EXPECT_EQ(f->As<img::pipe_data_entry>(0).pipe_id(), 1234u);
+  EXPECT_FALSE(ImageFromJson(R"({"magic": "NOPE", "entries": []})", Limits{}).ok());
+  EXPECT_FALSE(ImageFromJson(R"({"magic": "PSTREE", "entries": [{"pid": 1}]})", Limits{}).ok());
+  EXPECT_FALSE(ImageFromJson("[1,2", Limits{}).ok());
+}
+
+}  // namespace
+}  // namespace ro::images

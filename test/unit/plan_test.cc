@@ -1,0 +1,172 @@
+// The plan builder on valid image sets: order, helpers, sharing, AutoFS.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "images/plan.h"
+#include "images/proto/autofs.pb.h"
+#include "images/proto/mnt.pb.h"
+#include "images/proto/pstree.pb.h"
+#include "test/helpers/test_util.h"
+
+namespace ro::images {
+namespace {
+
+RestorePlan MustPlan(const test::ImageSet& set) {
+  PlanOutcome out = BuildPlan(test::ToImageDir(set), PlanOptions{});
+  std::string errors;
+  for (const Error& e : out.errors) errors += e.ToString() + "\n";
+  EXPECT_TRUE(out.plan.has_value()) << errors;
+  return out.plan ? std::move(*out.plan) : RestorePlan{};
+}
+
+std::vector<pid_t> Pids(const RestorePlan& plan) {
+  std::vector<pid_t> pids;
+  for (const TaskPlan& t : plan.tasks) pids.push_back(t.pid);
+  return pids;
+}
+
+TEST(Plan, DemoSet) {
+  RestorePlan plan = MustPlan(test::DemoImages());
+  EXPECT_TRUE(plan.ns.new_pid);
+  EXPECT_TRUE(plan.ns.new_mnt);
+  EXPECT_EQ(Pids(plan), (std::vector<pid_t>{1, 2, 3, 4, 5}));
+  const TaskPlan* zombie = plan.FindTask(5);
+  ASSERT_NE(zombie, nullptr);
+  EXPECT_EQ(zombie->kind, TaskKind::kZombie);
+  EXPECT_EQ(zombie->exit_status, 0x300u);
+  const TaskPlan* master = plan.FindTask(2);
+  ASSERT_EQ(master->fds.size(), 3u);
+  EXPECT_EQ(master->fds[1].fd, 4);
+  EXPECT_TRUE(master->fds[1].cloexec);
+  EXPECT_EQ(plan.FindTask(3)->seccomp.size(), 1u);
+  ASSERT_TRUE(plan.FindTask(1)->resume.has_value());
+  EXPECT_EQ(plan.FindTask(1)->resume->argv, (std::vector<std::string>{"sleep", "infinity"}));
+  EXPECT_FALSE(plan.FindTask(2)->resume.has_value());
+  EXPECT_EQ(plan.FindTask(4)->fds.back().fd, 20) << "the FIFO fd";
+
+  ASSERT_EQ(plan.autofs.size(), 2u);
+  const AutofsPlan& live = plan.autofs[0].catatonic ? plan.autofs[1] : plan.autofs[0];
+  const AutofsPlan& dead = plan.autofs[0].catatonic ? plan.autofs[0] : plan.autofs[1];
+  EXPECT_EQ(live.path, "/auto");
+  EXPECT_EQ(live.master, 2);
+  EXPECT_EQ(live.pipe_fd, 5);
+  EXPECT_FALSE(live.write_end_closed);
+  EXPECT_EQ(live.mode, 1);
+  EXPECT_EQ(dead.path, "/dead");
+  EXPECT_TRUE(dead.catatonic);
+
+  ASSERT_EQ(plan.pipe_data.size(), 3u);
+  EXPECT_EQ(plan.placement.front(), 100u);
+}
+
+TEST(Plan, BindsComeAfterTheirSourceAndJoinItsGroup) {
+  RestorePlan plan = MustPlan(test::DemoImages());
+  auto pos = [&](uint32_t id) {
+    for (size_t i = 0; i < plan.mounts.size(); ++i) {
+      if (plan.mounts[i].mnt_id == id) return i;
+    }
+    return plan.mounts.size();
+  };
+  EXPECT_EQ(plan.FindMount(103)->how, MountSource::kBind);
+  EXPECT_EQ(plan.FindMount(103)->bind_of, 102u);
+  EXPECT_LT(pos(102), pos(103));
+  EXPECT_LT(pos(102), pos(104));
+  ASSERT_EQ(plan.sharing.size(), 3u);
+  EXPECT_EQ(plan.sharing[0].op, SharingStep::Op::kMakeShared);
+  EXPECT_EQ(plan.sharing[0].mnt, 102u);
+  EXPECT_EQ(plan.sharing[1].op, SharingStep::Op::kJoinGroup);
+  EXPECT_EQ(plan.sharing[1].mnt, 103u);
+  EXPECT_EQ(plan.sharing[2].op, SharingStep::Op::kSlaveOf);
+  EXPECT_EQ(plan.sharing[2].mnt, 104u);
+  EXPECT_EQ(plan.sharing[2].peer, 102u);
+}
+
+// Seed 004: the order of mounts in the image must not matter.
+TEST(Plan, MountOrderInTheImageDoesNotMatter) {
+  test::ImageSet set = test::DemoImages();
+  RestorePlan forward = MustPlan(set);
+  auto& mnts = set.at("mountpoints-4026532101.img").entries;
+  std::reverse(mnts.begin(), mnts.end());
+  RestorePlan reverse = MustPlan(set);
+  EXPECT_EQ(forward.placement, reverse.placement);
+  ASSERT_EQ(forward.sharing.size(), reverse.sharing.size());
+  for (size_t i = 0; i < forward.sharing.size(); ++i) {
+    EXPECT_EQ(forward.sharing[i].op, reverse.sharing[i].op);
+    EXPECT_EQ(forward.sharing[i].mnt, reverse.sharing[i].mnt);
+  }
+}
+
+TEST(Plan, SlaveOfAGroupOutsideTheImage) {
+  test::ImageSet set = test::DemoImages();
+  test::Mutable<img::mnt_entry>(set, "mountpoints-4026532101.img", 0).set_master_id(77);
+  RestorePlan plan = MustPlan(set);
+  auto step = std::find_if(plan.sharing.begin(), plan.sharing.end(), [](const SharingStep& s) { return s.mnt == 100; });
+  ASSERT_NE(step, plan.sharing.end());
+  EXPECT_EQ(step->op, SharingStep::Op::kSlaveOfExternal);
+  EXPECT_EQ(step->group, 77u);
+}
+
+TEST(Plan, DeadSessionLeaderGetsAHelperUnderTheRoot) {
+  test::ImageSet set = test::DemoImages();
+  // Tasks 3 and 4 were in session 7, whose leader has exited.
+  auto& t3 = test::Mutable<img::pstree_entry>(set, "pstree.img", 2);
+  auto& t4 = test::Mutable<img::pstree_entry>(set, "pstree.img", 3);
+  t3.set_sid(7);
+  t4.set_sid(7);
+  RestorePlan plan = MustPlan(set);
+  const TaskPlan* helper = plan.FindTask(7);
+  ASSERT_NE(helper, nullptr);
+  EXPECT_EQ(helper->kind, TaskKind::kHelper);
+  EXPECT_EQ(helper->ppid, 1);
+  EXPECT_EQ(helper->sid, 7);
+  const TaskPlan* root = plan.FindTask(1);
+  EXPECT_NE(std::find(root->children.begin(), root->children.end(), 7), root->children.end());
+}
+
+TEST(Plan, DeadGroupLeaderGetsAHelperUnderItsFirstMember) {
+  test::ImageSet set = test::DemoImages();
+  test::Mutable<img::pstree_entry>(set, "pstree.img", 3).set_pgid(9);
+  RestorePlan plan = MustPlan(set);
+  const TaskPlan* helper = plan.FindTask(9);
+  ASSERT_NE(helper, nullptr);
+  EXPECT_EQ(helper->ppid, 4);
+  EXPECT_EQ(helper->pgid, 9);
+  EXPECT_EQ(helper->sid, 1);
+  // Fork order: the helper comes right after the task that forks it.
+  auto pids = Pids(plan);
+  auto at = std::find(pids.begin(), pids.end(), 4);
+  ASSERT_NE(at + 1, pids.end());
+  EXPECT_EQ(*(at + 1), 9);
+}
+
+TEST(Plan, MasterThatClosedItsWriteEnd) {
+  test::ImageSet set = test::DemoImages();
+  auto& a = test::Mutable<img::autofs_entry>(set, "autofs-43.img");
+  a.set_read_fd(4);
+  RestorePlan plan = MustPlan(set);
+  const AutofsPlan& live = plan.autofs[0].catatonic ? plan.autofs[1] : plan.autofs[0];
+  EXPECT_TRUE(live.write_end_closed);
+  EXPECT_EQ(live.pipe_fd, 4);
+}
+
+TEST(Plan, FormatNamesEveryStage) {
+  std::string text = FormatPlan(MustPlan(test::DemoImages()));
+  for (const char* stage : {"1. plan", "2. namespaces", "3. mounts", "4. tasks", "5. files", "6. seccomp", "7. resume"}) {
+    EXPECT_NE(text.find(stage), std::string::npos) << stage;
+  }
+  EXPECT_NE(text.find("taken over by master 2 through its fd 5"), std::string::npos) << text;
+}
+
+TEST(Paths, NormalizeAbsolutePath) {
+  EXPECT_EQ(NormalizeAbsolutePath("/"), "/");
+  EXPECT_EQ(NormalizeAbsolutePath("//a/./b//"), "/a/b");
+  EXPECT_FALSE(NormalizeAbsolutePath("a/b"));
+  EXPECT_FALSE(NormalizeAbsolutePath(""));
+  EXPECT_FALSE(NormalizeAbsolutePath("/a/../b"));
+  EXPECT_FALSE(NormalizeAbsolutePath("/.."));
+  EXPECT_FALSE(NormalizeAbsolutePath(std::string("/a\0b", 4)));
+}
+
+}  // namespace
+}  // namespace ro::images
