@@ -76,7 +76,7 @@ class Builder {
     ReadFsAndResume();
     ReadSeccomp();
     if (problems_.empty()) ReadMounts();
-    if (problems_.empty()) PlanHelpersAndOrder();
+    if (problems_.empty()) PlanForks();
     return Finish();
   }
 
@@ -300,6 +300,12 @@ class Builder {
       }
     }
     for (const auto& [pgid, sid] : group_sid) {
+      auto leader = tasks_.find(pgid);
+      if (leader != tasks_.end() && leader->second.pgid != pgid) {
+        problems_.Add(name, pstree_entry_[pgid], "task " + Str(pgid) + " left its own process group " + Str(pgid) +
+                                                     ", which lives on with task " + Str(group_first[pgid]) +
+                                                     ": not supported");
+      }
       if (session_ids.count(pgid) != 0 && sid != pgid) {
         problems_.Add(name, pstree_entry_[group_first[pgid]],
                       "process group " + Str(pgid) + " is in session " + Str(sid) + ", but group " + Str(pgid) +
@@ -881,57 +887,148 @@ class Builder {
     }
   }
 
-  // Helpers for dead session and group leaders, then the fork order.
-  void PlanHelpersAndOrder() {
-    std::set<pid_t> sessions, groups;
-    for (const auto& [pid, t] : tasks_) {
-      if (t.sid != 0) sessions.insert(t.sid);
-      if (t.pgid != 0) groups.insert(t.pgid);
+  // Who forks whom, and when, so that every task ends with its session and
+  // group. A task inherits its session from whoever forks it, at that
+  // moment; a session leader has two: the one it was born in and its own.
+  // Helpers stand in for leaders that have exited (kernel rule: a session
+  // or group can only be created by a task with its id).
+  void PlanForks() {
+    const std::string pstree = MakeFileName(PstreeKind());
+    std::map<pid_t, std::optional<pid_t>> born;   // leaders: sid they must be born in
+    std::map<pid_t, std::vector<pid_t>> via_helper;  // session -> root children that need it
+    std::vector<pid_t> order = PreOrder();
+    for (pid_t p : order) tasks_[p].fork_parent = tasks_[p].ppid;
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+      TaskPlan& t = tasks_[*it];
+      t.setsid = t.sid == t.pid;
+      t.leads_group = t.pgid == t.pid;
+      if (t.pid == root_pid_) continue;
+      TaskPlan& parent = tasks_[t.ppid];
+      std::optional<pid_t> need = t.setsid ? born[t.pid] : std::optional<pid_t>(t.sid);
+      if (!need || *need == parent.sid) continue;  // forked after the parent's setsid
+      bool parent_leads = parent.sid == parent.pid;
+      bool root = parent.pid == root_pid_;
+      // The root task is born in the caller's session, which the tree sees as 0.
+      bool parent_can = parent_leads && (root ? *need == 0 : (!born[parent.pid] || *born[parent.pid] == *need));
+      if (parent_can) {
+        if (!root) born[parent.pid] = *need;
+        t.before_parent_setsid = true;
+        continue;
+      }
+      if (root && plan_.ns.new_pid) {
+        via_helper[*need].push_back(t.pid);  // reparented to the root when its parent died
+        continue;
+      }
+      problems_.Add(pstree, pstree_entry_[t.pid],
+                    "task " + Str(t.pid) + " is in session " + Str(*need) + ", which its parent " + Str(parent.pid) +
+                        " (session " + Str(parent.sid) + ") could never have given it");
     }
-    for (pid_t sid : sessions) {
-      if (tasks_.count(sid)) continue;
+    if (!problems_.empty()) return;
+    const TaskPlan& root = tasks_[root_pid_];
+    if (plan_.ns.new_pid && root.sid != 0 && root.sid != root.pid) {
+      problems_.Add(pstree, pstree_entry_[root_pid_], "root task is in session " + Str(root.sid) +
+                                                          ", which only a task younger than it could have made");
+      return;
+    }
+
+    std::set<pid_t> used;
+    for (const auto& [pid, t] : tasks_) used.insert({t.pid, t.sid, t.pgid});
+    pid_t next_free = 2;
+    auto fresh_pid = [&]() {
+      while (used.count(next_free)) ++next_free;
+      used.insert(next_free);
+      return next_free;
+    };
+    for (auto& [sid, members] : via_helper) {
       TaskPlan h;
-      h.pid = h.sid = h.pgid = sid;
-      h.ppid = root_pid_;
       h.kind = TaskKind::kHelper;
-      h.helper_reason = "session " + Str(sid) + " outlived its leader";
-      AddHelper(std::move(h));
+      h.sid = sid;
+      h.ppid = root_pid_;
+      auto leader = tasks_.find(sid);
+      if (leader != tasks_.end()) {
+        // The leader lives: a helper born in its session forks the members.
+        h.pid = fresh_pid();
+        h.fork_parent = sid;
+        h.pgid = leader->second.pgid;
+        h.helper_reason = "forks session " + Str(sid) + "'s tasks that were reparented to the root";
+      } else {
+        h.pid = h.pgid = sid;
+        h.fork_parent = root_pid_;
+        h.setsid = true;
+        h.leads_group = true;
+        h.helper_reason = "session " + Str(sid) + " outlived its leader";
+      }
+      for (pid_t m : members) tasks_[m].fork_parent = h.pid;
+      if (!AddHelper(std::move(h))) return;
+    }
+    std::set<pid_t> groups;
+    for (const auto& [pid, t] : tasks_) {
+      if (t.pgid != 0) groups.insert(t.pgid);
     }
     for (pid_t pgid : groups) {
       if (tasks_.count(pgid)) continue;
       pid_t first = 0;
-      for (const auto& [pid, t] : tasks_) {
-        if (t.pgid == pgid && t.kind != TaskKind::kHelper) {
-          first = pid;
+      for (pid_t p : order) {
+        if (tasks_[p].pgid == pgid) {
+          first = p;
           break;
         }
       }
       TaskPlan h;
+      h.kind = TaskKind::kHelper;
       h.pid = h.pgid = pgid;
       h.sid = tasks_[first].sid;
-      h.ppid = first;
-      h.kind = TaskKind::kHelper;
+      h.ppid = h.fork_parent = first;
+      h.leads_group = true;
       h.helper_reason = "process group " + Str(pgid) + " outlived its leader";
-      AddHelper(std::move(h));
+      if (!AddHelper(std::move(h))) return;
+    }
+
+    // Fork lists in image order, the before-setsid ones first.
+    for (auto& [pid, t] : tasks_) t.children.clear();
+    std::vector<pid_t> all;
+    for (pid_t p : order) all.push_back(p);
+    for (const auto& [pid, t] : tasks_) {
+      if (t.kind == TaskKind::kHelper) all.push_back(pid);
+    }
+    for (int pass = 0; pass < 2; ++pass) {
+      for (pid_t p : all) {
+        TaskPlan& t = tasks_[p];
+        if (p == root_pid_ || t.before_parent_setsid != (pass == 0)) continue;
+        tasks_[t.fork_parent].children.push_back(p);
+      }
     }
     std::vector<pid_t> stack{root_pid_};
     while (!stack.empty()) {
       pid_t p = stack.back();
       stack.pop_back();
+      plan_.index[p] = static_cast<int>(plan_.tasks.size());
       plan_.tasks.push_back(tasks_[p]);
       const auto& kids = tasks_[p].children;
       for (auto it = kids.rbegin(); it != kids.rend(); ++it) stack.push_back(*it);
     }
   }
 
-  void AddHelper(TaskPlan h) {
-    if (tasks_[h.ppid].kind == TaskKind::kZombie) {
-      problems_.Add(MakeFileName(PstreeKind()), pstree_entry_[h.ppid],
-                    "the helper for " + h.helper_reason + " would be forked by zombie " + Str(h.ppid));
-      return;
+  std::vector<pid_t> PreOrder() {
+    std::vector<pid_t> order;
+    std::vector<pid_t> stack{root_pid_};
+    while (!stack.empty()) {
+      pid_t p = stack.back();
+      stack.pop_back();
+      order.push_back(p);
+      const auto& kids = tasks_[p].children;
+      for (auto it = kids.rbegin(); it != kids.rend(); ++it) stack.push_back(*it);
     }
-    tasks_[h.ppid].children.push_back(h.pid);
+    return order;
+  }
+
+  bool AddHelper(TaskPlan h) {
+    if (tasks_.count(h.pid)) {
+      problems_.Add(MakeFileName(PstreeKind()), std::nullopt, "helper pid " + Str(h.pid) + " is taken");
+      return false;
+    }
     tasks_.emplace(h.pid, std::move(h));
+    return true;
   }
 
   const ImageDir& dir_;
@@ -951,10 +1048,13 @@ class Builder {
 }  // namespace
 
 const TaskPlan* RestorePlan::FindTask(pid_t pid) const {
-  for (const TaskPlan& t : tasks) {
-    if (t.pid == pid) return &t;
-  }
-  return nullptr;
+  int i = IndexOf(pid);
+  return i < 0 ? nullptr : &tasks[static_cast<size_t>(i)];
+}
+
+int RestorePlan::IndexOf(pid_t pid) const {
+  auto it = index.find(pid);
+  return it == index.end() ? -1 : it->second;
 }
 
 const MountPlan* RestorePlan::FindMount(uint32_t mnt_id) const {

@@ -66,7 +66,16 @@ struct TaskPlan {
   TaskKind kind = TaskKind::kAlive;
   uint32_t exit_status = 0;  // wait status, zombies only
   std::string comm;
-  std::vector<pid_t> children;  // in fork order; helpers included
+  // How the task comes to be. A task is forked by `fork_parent` (its
+  // parent in the image, or a helper that exits afterwards so that the task
+  // is inherited by the root task, as it was at dump). `children` are the
+  // tasks it forks itself, in order; those marked `before_parent_setsid` are
+  // forked before the parent's setsid(), so they keep the session it had.
+  pid_t fork_parent = 0;
+  std::vector<pid_t> children;
+  bool before_parent_setsid = false;
+  bool setsid = false;       // pid == sid: calls setsid()
+  bool leads_group = false;  // pid == pgid: its group exists once it has run
   std::vector<FdPlan> fds;      // sorted by fd number
   std::string cwd;
   std::string root;
@@ -145,8 +154,11 @@ struct RestorePlan {
   std::vector<SharingStep> sharing;
   std::vector<AutofsPlan> autofs;
   std::vector<std::string> unsupported_files;
+  std::map<pid_t, int> index;  // pid -> position in tasks
 
   const TaskPlan* FindTask(pid_t pid) const;
+  // Index of the task in `tasks`, or -1.
+  int IndexOf(pid_t pid) const;
   const MountPlan* FindMount(uint32_t mnt_id) const;
   size_t CountFds() const;
 };

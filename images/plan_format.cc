@@ -113,6 +113,9 @@ std::string FormatPlan(const RestorePlan& plan) {
   line("4. tasks (fork order):");
   for (const TaskPlan& t : plan.tasks) {
     std::string s = fmt::format("   pid {} ppid {} pgid {} sid {} {}", t.pid, t.ppid, t.pgid, t.sid, KindName(t.kind));
+    if (t.fork_parent != t.ppid) s += fmt::format(", forked by {}", t.fork_parent);
+    if (t.before_parent_setsid) s += ", before its parent's setsid";
+    if (t.setsid) s += ", setsid";
     if (!t.comm.empty()) s += " \"" + t.comm + "\"";
     if (t.kind == TaskKind::kZombie) s += fmt::format(" exit status {:#x}", t.exit_status);
     if (t.kind == TaskKind::kHelper) s += ": " + t.helper_reason;

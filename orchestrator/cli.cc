@@ -22,6 +22,13 @@ void AddRestoreOptions(CLI::App& app, RestoreArgs& args) {
   app.add_flag("--dry-run", args.dry_run, "validate the images, print the restore plan stage by stage, create nothing");
   app.add_flag("--ignore-unsupported", args.ignore_unsupported,
                "restore even though the directory holds image kinds restore-orch does not restore");
+  app.add_flag("-d,--detach", args.detach,
+               "return once every task has resumed and print the root task's pid (as the caller sees it)");
+  app.add_option("--pidfile", args.pidfile, "write the root task's pid (as the caller sees it) to FILE");
+  app.add_option("--timeout", args.timeout_s, "give up and roll back if the restore has not resumed every task after SEC seconds")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--stats", args.stats_file, "write per-stage wall times and counts as JSON to FILE");
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "images/plan.h"
 #include "images/show.h"
 #include "orchestrator/cli.h"
+#include "orchestrator/restore.h"
 #include "sys/kernel_features.h"
 #include "sys/log.h"
 
@@ -72,8 +73,17 @@ int CmdRestore(const RestoreArgs& args) {
     }
     return 0;
   }
-  PrintError(Fail("restoring is not built yet in this version; --dry-run validates the images and prints the plan"));
-  return kExitFailure;
+  std::vector<Error> unsupported = UnsupportedForRestore(*outcome.plan);
+  if (!unsupported.empty()) {
+    for (Error& e : unsupported) PrintError(e.Within(args.images));
+    return kExitBadImages;
+  }
+  RestoreOptions options_run;
+  options_run.detach = args.detach;
+  options_run.pidfile = args.pidfile;
+  options_run.stats_file = args.stats_file;
+  options_run.timeout_s = args.timeout_s;
+  return RunRestore(*outcome.plan, options_run);
 }
 
 int CmdImageDecode(const std::string& file, bool pretty) {

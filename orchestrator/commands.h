@@ -9,6 +9,10 @@ struct RestoreArgs {
   std::string images;
   bool dry_run = false;
   bool ignore_unsupported = false;
+  bool detach = false;
+  std::string pidfile;
+  std::string stats_file;
+  double timeout_s = 60;
 };
 
 int CmdRestore(const RestoreArgs& args);

@@ -1,0 +1,28 @@
+// The restore itself: arena, root task, stages, then success (wait for the
+// root task or detach) or rollback.
+#pragma once
+
+#include <string>
+
+#include "images/plan.h"
+#include "sys/status.h"
+
+namespace ro {
+
+struct RestoreOptions {
+  bool detach = false;
+  std::string pidfile;
+  std::string stats_file;
+  double timeout_s = 60;  // bounds the restore up to the hand-over
+};
+
+// What this version cannot restore yet, as one error per problem
+// (file descriptors, mount trees, seccomp filters).
+std::vector<Error> UnsupportedForRestore(const images::RestorePlan& plan);
+
+// Restores the plan. Returns the exit status for restore-orch: the root
+// task's (128+n when killed by signal n) when waiting, 0 when detached, 1
+// when the restore failed — then nothing it created is left.
+int RunRestore(const images::RestorePlan& plan, const RestoreOptions& options);
+
+}  // namespace ro

@@ -1,0 +1,164 @@
+#include "shm/arena.h"
+
+#include <sys/mman.h>
+
+#include <boost/interprocess/creation_tags.hpp>
+#include <boost/interprocess/exceptions.hpp>
+#include <boost/interprocess/managed_external_buffer.hpp>
+#include <cstring>
+#include <new>
+
+#include "sys/futex.h"
+
+namespace ro::shm {
+namespace bip = boost::interprocess;
+
+namespace {
+constexpr int kWaitSliceMs = 100;
+constexpr size_t kWhatBytes = 512;
+constexpr size_t kContextBytes = 128;
+}  // namespace
+
+struct Arena::Control {
+  std::atomic<uint32_t> stage{0};    // futex word: the open stage
+  std::atomic<uint32_t> pending{0};  // futex word: participants not done yet
+  std::atomic<uint32_t> aborted{0};  // futex word: 1 once a failure is recorded
+  std::atomic<uint32_t> failure_ready{0};
+  uint64_t deadline_ns = 0;
+  // The first failure, written once by whoever wins the abort.
+  int32_t fail_task = 0;
+  uint32_t fail_stage = 0;
+  int32_t fail_errno = 0;
+  char fail_what[kWhatBytes] = {};
+  char fail_context[kContextBytes] = {};
+  std::atomic<uint64_t> stage_ns[kStageCount] = {};
+};
+
+const char* StageName(Stage stage) {
+  switch (stage) {
+    case Stage::kNone: return "start";
+    case Stage::kRootTask: return "root-task";
+    case Stage::kForking: return "forking";
+    case Stage::kReaping: return "reaping";
+    case Stage::kResume: return "resume";
+    case Stage::kDone: return "done";
+  }
+  return "?";
+}
+
+Result<Arena> Arena::Create(size_t tasks, uint64_t deadline_ns) {
+  size_t size = 64 * 1024 + tasks * (sizeof(TaskSlot) + 64);
+  size = (size + 4095) & ~size_t(4095);
+  void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) return SysError("mmap(" + std::to_string(size) + " bytes, MAP_SHARED|MAP_ANONYMOUS)");
+  try {
+    // The segment manager keeps its bookkeeping inside the mapping itself.
+    bip::managed_external_buffer segment(bip::create_only, base, size);
+    Control* control = segment.construct<Control>("control")();
+    TaskSlot* slots = segment.construct<TaskSlot>("tasks")[tasks]();
+    control->deadline_ns = deadline_ns;
+    return Arena(base, size, control, slots, tasks);
+  } catch (const bip::interprocess_exception& e) {
+    ::munmap(base, size);
+    return Fail(std::string("laying out the shared arena: ") + e.what());
+  } catch (const std::bad_alloc&) {
+    ::munmap(base, size);
+    return Fail("laying out the shared arena: out of space for " + std::to_string(tasks) + " tasks");
+  }
+}
+
+Arena::Arena(void* base, size_t size, Control* control, TaskSlot* slots, size_t count)
+    : base_(base), size_(size), control_(control), slots_(slots), count_(count) {}
+
+Arena::Arena(Arena&& other) noexcept
+    : base_(std::exchange(other.base_, nullptr)),
+      size_(other.size_),
+      control_(other.control_),
+      slots_(other.slots_),
+      count_(other.count_) {}
+
+Arena::~Arena() {
+  if (base_ != nullptr) ::munmap(base_, size_);
+}
+
+size_t Arena::task_count() const { return count_; }
+TaskSlot& Arena::slot(size_t index) { return slots_[index]; }
+
+void Arena::BeginStage(Stage stage, uint32_t participants) {
+  control_->pending.store(participants);
+  control_->stage.store(static_cast<uint32_t>(stage));
+  sys::FutexWakeAll(control_->stage);
+}
+
+Stage Arena::stage() const { return static_cast<Stage>(control_->stage.load()); }
+
+bool Arena::WaitFinished(int timeout_ms) const {
+  uint32_t left = control_->pending.load();
+  if (left == 0) return true;
+  sys::FutexWait(control_->pending, left, timeout_ms);
+  return control_->pending.load() == 0;
+}
+
+Status Arena::WaitWord(const std::atomic<uint32_t>& word, uint32_t while_equal, const char* what) const {
+  while (word.load() == while_equal) {
+    if (aborted()) return Fail(std::string("gave up waiting for ") + what + ": the restore was aborted");
+    if (sys::MonotonicNs() > control_->deadline_ns) return Fail(std::string("timed out waiting for ") + what);
+    sys::FutexWait(word, while_equal, kWaitSliceMs);
+  }
+  return {};
+}
+
+void Arena::Arrive(size_t index, Stage stage) {
+  slots_[index].stage.store(static_cast<uint32_t>(stage));
+  if (control_->pending.fetch_sub(1) == 1) sys::FutexWakeAll(control_->pending);
+}
+
+Status Arena::FinishStage(size_t index, Stage stage) {
+  Arrive(index, stage);
+  RO_TRY(WaitWord(control_->stage, static_cast<uint32_t>(stage), "the other tasks"));
+  if (aborted()) return Fail("the restore was aborted");
+  return {};
+}
+
+void Arena::MarkGroupReady(size_t index) {
+  slots_[index].group_ready.store(1);
+  sys::FutexWakeAll(slots_[index].group_ready);
+}
+
+Status Arena::WaitGroupReady(size_t leader) { return WaitWord(slots_[leader].group_ready, 0, "the process group leader"); }
+
+void Arena::Abort(int32_t task, Stage stage, const Error& error) {
+  uint32_t expected = 0;
+  if (control_->aborted.compare_exchange_strong(expected, 1)) {
+    control_->fail_task = task;
+    control_->fail_stage = static_cast<uint32_t>(stage);
+    control_->fail_errno = error.err;
+    std::strncpy(control_->fail_what, error.what.c_str(), kWhatBytes - 1);
+    std::strncpy(control_->fail_context, error.context.c_str(), kContextBytes - 1);
+    control_->failure_ready.store(1);
+  }
+  // Wake every kind of waiter.
+  sys::FutexWakeAll(control_->aborted);
+  sys::FutexWakeAll(control_->stage);
+  sys::FutexWakeAll(control_->pending);
+  for (size_t i = 0; i < count_; ++i) sys::FutexWakeAll(slots_[i].group_ready);
+}
+
+bool Arena::aborted() const { return control_->aborted.load() != 0; }
+
+std::optional<Failure> Arena::failure() const {
+  if (control_->failure_ready.load() == 0) return std::nullopt;
+  Failure f;
+  f.task = control_->fail_task;
+  f.stage = static_cast<Stage>(control_->fail_stage);
+  f.error.what = control_->fail_what;
+  f.error.context = control_->fail_context;
+  f.error.err = control_->fail_errno;
+  return f;
+}
+
+void Arena::RecordStageTime(Stage stage, uint64_t ns) { control_->stage_ns[static_cast<size_t>(stage)].store(ns); }
+uint64_t Arena::StageTime(Stage stage) const { return control_->stage_ns[static_cast<size_t>(stage)].load(); }
+uint64_t Arena::deadline_ns() const { return control_->deadline_ns; }
+
+}  // namespace ro::shm

@@ -1,0 +1,48 @@
+#include "sys/proc.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <sstream>
+#include <vector>
+
+namespace ro::sys {
+
+Result<pid_t> OuterPid(const UniqueFd& proc_dir) {
+  UniqueFd fd(::openat(proc_dir.get(), "self/status", O_RDONLY | O_CLOEXEC));
+  if (!fd) return SysError("open /proc/self/status");
+  char buf[4096];
+  ssize_t n = ::read(fd.get(), buf, sizeof(buf) - 1);
+  if (n <= 0) return SysError("read /proc/self/status");
+  buf[n] = '\0';
+  std::string text(buf, static_cast<size_t>(n));
+  for (const char* key : {"\nNSpid:", "\nPid:"}) {
+    size_t at = text.find(key);
+    if (at == std::string::npos) continue;
+    return static_cast<pid_t>(std::strtol(text.c_str() + at + std::string(key).size(), nullptr, 10));
+  }
+  return Fail("no Pid line in /proc/self/status");
+}
+
+Result<ProcStat> ParseProcStat(const std::string& text) {
+  ProcStat st;
+  size_t open = text.find('(');
+  size_t close = text.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) return Fail("malformed /proc stat");
+  st.pid = static_cast<pid_t>(std::strtol(text.c_str(), nullptr, 10));
+  st.comm = text.substr(open + 1, close - open - 1);
+  std::istringstream rest(text.substr(close + 1));
+  std::vector<std::string> f;
+  for (std::string w; rest >> w;) f.push_back(w);
+  // f[0] is field 3 (state); field N is f[N - 3].
+  if (f.size() < 4) return Fail("short /proc stat");
+  st.state = f[0].empty() ? '?' : f[0][0];
+  st.ppid = static_cast<pid_t>(std::atoi(f[1].c_str()));
+  st.pgid = static_cast<pid_t>(std::atoi(f[2].c_str()));
+  st.sid = static_cast<pid_t>(std::atoi(f[3].c_str()));
+  if (f.size() >= 50) st.exit_code = std::atoi(f[49].c_str());
+  return st;
+}
+
+}  // namespace ro::sys

@@ -1,0 +1,338 @@
+// Restores process trees for real, each inside its own sandbox, and reads
+// every restored task from inside its PID namespace.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "test/helpers/sandbox.h"
+#include "test/helpers/test_util.h"
+#include "test/helpers/tree_images.h"
+
+namespace ro::test {
+namespace {
+
+std::string Describe(const sys::ProcStat& s) {
+  std::ostringstream o;
+  o << "pid " << s.pid << " ppid " << s.ppid << " pgid " << s.pgid << " sid " << s.sid << " state " << s.state
+    << " exit " << s.exit_code << " comm " << s.comm;
+  return o.str();
+}
+
+// Compares the restored namespace with the images, task for task.
+std::string Compare(const std::vector<TaskSpec>& want, const std::vector<sys::ProcStat>& got) {
+  std::map<pid_t, sys::ProcStat> by_pid;
+  for (const auto& s : got) by_pid[s.pid] = s;
+  std::ostringstream problems;
+  for (const TaskSpec& t : want) {
+    auto it = by_pid.find(t.pid);
+    if (it == by_pid.end()) {
+      problems << "task " << t.pid << " is missing\n";
+      continue;
+    }
+    const sys::ProcStat& s = it->second;
+    bool ok = s.ppid == t.ppid && s.pgid == t.pgid && s.sid == t.sid;
+    if (t.zombie) ok = ok && s.state == 'Z' && s.exit_code == static_cast<int>(t.exit_status);
+    if (!t.zombie) ok = ok && s.state != 'Z';
+    if (!ok) {
+      problems << "task " << t.pid << ": want ppid " << t.ppid << " pgid " << t.pgid << " sid " << t.sid
+               << (t.zombie ? " zombie" : "") << ", got " << Describe(s) << "\n";
+    }
+    by_pid.erase(it);
+  }
+  for (const auto& [pid, s] : by_pid) problems << "unexpected process: " << Describe(s) << "\n";
+  return problems.str();
+}
+
+void KillTree(pid_t root) {
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, root, 0));
+  if (fd >= 0) {
+    ::syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
+    ::close(fd);
+  }
+  ::waitpid(root, nullptr, 0);
+}
+
+// Restores `tasks` detached, compares, kills the tree.
+std::string RestoreAndCompare(const std::vector<TaskSpec>& tasks) {
+  TempDir dir;
+  if (Status s = images::WriteImageDir(dir.path(), TreeImages(tasks)); !s.ok()) return s.error().ToString();
+  RunResult r = RunCommand({RestoreOrch(), "--images", dir.path(), "--detach"});
+  if (r.status != 0) return "restore failed (" + std::to_string(r.status) + "): " + r.err;
+  pid_t root = static_cast<pid_t>(std::atoi(r.out.c_str()));
+  if (root <= 0) return "no root pid printed: " + r.out;
+  std::string problems = Compare(tasks, ReadTree(root));
+  KillTree(root);
+  return problems;
+}
+
+TEST(Tree, SingleTask) {
+  EXPECT_EQ(InSandbox([] { return RestoreAndCompare({TaskSpec{.pid = 1, .ppid = 0, .pgid = 1, .sid = 1}}); }), "");
+}
+
+TEST(Tree, TwoLevels) {
+  EXPECT_EQ(InSandbox([] {
+              return RestoreAndCompare({{.pid = 1, .ppid = 0, .pgid = 1, .sid = 1},
+                                        {.pid = 5, .ppid = 1, .pgid = 1, .sid = 1},
+                                        {.pid = 9, .ppid = 1, .pgid = 9, .sid = 1},
+                                        {.pid = 12, .ppid = 5, .pgid = 9, .sid = 1},
+                                        {.pid = 13, .ppid = 9, .pgid = 13, .sid = 13}});
+            }),
+            "");
+}
+
+TEST(Tree, ChainOfDepth200) {
+  EXPECT_EQ(InSandbox([] { return RestoreAndCompare(Chain(200)); }), "");
+}
+
+TEST(Tree, FiveHundredChildren) {
+  EXPECT_EQ(InSandbox([] { return RestoreAndCompare(Fan(500)); }), "");
+}
+
+TEST(Tree, ZombiesKeepTheirExitStatus) {
+  EXPECT_EQ(InSandbox([] {
+              return RestoreAndCompare({{.pid = 1, .ppid = 0, .pgid = 1, .sid = 1},
+                                        {.pid = 2, .ppid = 1, .pgid = 1, .sid = 1, .zombie = true, .exit_status = 3 << 8},
+                                        {.pid = 3, .ppid = 1, .pgid = 3, .sid = 1, .zombie = true, .exit_status = SIGKILL},
+                                        {.pid = 4, .ppid = 1, .pgid = 4, .sid = 4},
+                                        {.pid = 5, .ppid = 4, .pgid = 4, .sid = 4, .zombie = true, .exit_status = 0}});
+            }),
+            "");
+}
+
+// Sessions and groups in every shape the kernel allows: session and group
+// leaders that have exited (helpers stand in for them), members whose
+// session differs from their parent's, children born before their parent's
+// setsid(), a group leader that is not its members' parent, tasks left in
+// the session outside the namespace, zombies in groups.
+std::vector<TaskSpec> SessionTable() {
+  return {
+      {.pid = 1, .ppid = 0, .pgid = 1, .sid = 1},
+      {.pid = 15, .ppid = 1, .pgid = 0, .sid = 0},    // still in the caller's session
+      {.pid = 2, .ppid = 1, .pgid = 2, .sid = 2},     // session leader
+      {.pid = 12, .ppid = 2, .pgid = 1, .sid = 1},    // born before 2's setsid
+      {.pid = 13, .ppid = 12, .pgid = 13, .sid = 13}, // leader below a non-leader
+      {.pid = 3, .ppid = 2, .pgid = 3, .sid = 2},     // group leader
+      {.pid = 4, .ppid = 3, .pgid = 3, .sid = 2},
+      {.pid = 16, .ppid = 3, .pgid = 3, .sid = 2, .zombie = true, .exit_status = 1 << 8},
+      {.pid = 18, .ppid = 2, .pgid = 3, .sid = 2},    // its group leader is its sibling
+      {.pid = 17, .ppid = 2, .pgid = 17, .sid = 2, .zombie = true, .exit_status = SIGTERM},
+      {.pid = 5, .ppid = 1, .pgid = 5, .sid = 2},     // reparented, leader 2 alive
+      {.pid = 6, .ppid = 1, .pgid = 10, .sid = 10},   // session 10's leader has exited
+      {.pid = 7, .ppid = 6, .pgid = 11, .sid = 10},   // group 11's leader has exited
+      {.pid = 8, .ppid = 6, .pgid = 11, .sid = 10},
+      {.pid = 9, .ppid = 1, .pgid = 10, .sid = 10},
+      {.pid = 20, .ppid = 9, .pgid = 20, .sid = 10},
+  };
+}
+
+TEST(Tree, SessionsAndGroupsWithDeadLeaders) {
+  EXPECT_EQ(InSandbox([] { return RestoreAndCompare(SessionTable()); }), "");
+}
+
+TEST(Tree, SessionsFromLeadersThatLeftTheirParentsSession) {
+  // A chain where every other task opened its own session, and children
+  // of session leaders born on both sides of the setsid().
+  EXPECT_EQ(InSandbox([] {
+              return RestoreAndCompare({{.pid = 1, .ppid = 0, .pgid = 1, .sid = 1},
+                                        {.pid = 2, .ppid = 1, .pgid = 2, .sid = 2},
+                                        {.pid = 3, .ppid = 2, .pgid = 1, .sid = 1},
+                                        {.pid = 4, .ppid = 2, .pgid = 2, .sid = 2},
+                                        {.pid = 5, .ppid = 4, .pgid = 5, .sid = 5},
+                                        {.pid = 6, .ppid = 5, .pgid = 2, .sid = 2},
+                                        {.pid = 7, .ppid = 5, .pgid = 7, .sid = 5},
+                                        {.pid = 8, .ppid = 6, .pgid = 2, .sid = 2}});
+            }),
+            "");
+}
+
+TEST(Resume, ProgramSeesArgvEnvCwdAndTheRestoredFlag) {
+  EXPECT_EQ(InSandbox([] {
+              TempDir dir, work;
+              std::string out = work.File("out");
+              std::string script = "printf '%s|%s|%s|%s|%s|%s' \"$0\" \"$1\" \"$FOO\" \"$RESTORE_ORCH_RESTORED\" \"$(pwd)\" $$ > " +
+                                   out + "; exit 7";
+              std::vector<TaskSpec> tasks = {{.pid = 1, .ppid = 0, .pgid = 1, .sid = 1, .comm = "sh",
+                                              .argv = {"/bin/sh", "-c", script, "zero", "one"},
+                                              .env = {"FOO=bar baz", "PATH=/usr/bin:/bin"},
+                                              .cwd = work.path()}};
+              if (Status s = images::WriteImageDir(dir.path(), TreeImages(tasks)); !s.ok()) return s.error().ToString();
+              RunResult r = RunCommand({RestoreOrch(), "--images", dir.path()});
+              if (r.status != 7) return "restore-orch returned " + std::to_string(r.status) + ", not the program's 7: " + r.err;
+              std::string got = work.Read("out");
+              std::string want = "zero|one|bar baz|1|" + work.path() + "|1";
+              return got == want ? std::string() : "program saw '" + got + "', want '" + want + "'";
+            }),
+            "");
+}
+
+TEST(Resume, SignalsAreForwardedAndDeathBySignalIs128PlusN) {
+  EXPECT_EQ(InSandbox([] {
+              TempDir dir, work;
+              // An init only receives signals it handles: this one handles SIGTERM.
+              std::vector<TaskSpec> tasks = {
+                  {.pid = 1, .ppid = 0, .pgid = 1, .sid = 1, .comm = "sh",
+                   .argv = {"/bin/sh", "-c", "trap 'exit 3' TERM; touch " + work.File("ready") + "; while :; do sleep 0.05; done"}},
+                  {.pid = 2, .ppid = 1, .pgid = 1, .sid = 1}};
+              if (Status s = images::WriteImageDir(dir.path(), TreeImages(tasks)); !s.ok()) return s.error().ToString();
+              std::string p;
+              for (int round = 0; round < 2; ++round) {
+                ::unlink(work.File("ready").c_str());
+                pid_t orch = ::fork();
+                if (orch == 0) {
+                  ::execl(RestoreOrch().c_str(), "restore-orch", "--images", dir.path().c_str(), "--pidfile",
+                          work.File("pid").c_str(), nullptr);
+                  _exit(127);
+                }
+                for (int i = 0; i < 500 && ::access(work.File("ready").c_str(), F_OK) != 0; ++i) ::usleep(10000);
+                if (round == 0) {
+                  ::kill(orch, SIGTERM);  // forwarded to the root task, which exits 3
+                } else {
+                  ::kill(std::atoi(work.Read("pid").c_str()), SIGKILL);  // the root task dies of SIGKILL
+                }
+                int status = 0;
+                ::waitpid(orch, &status, 0);
+                int want = round == 0 ? 3 : 128 + SIGKILL;
+                if (!WIFEXITED(status) || WEXITSTATUS(status) != want) {
+                  p += "round " + std::to_string(round) + ": status " + std::to_string(status) + ", want exit " +
+                       std::to_string(want) + "\n";
+                }
+              }
+              return p;
+            }),
+            "");
+}
+
+// Everything a failed restore must leave as it was.
+struct World {
+  std::vector<std::string> mounts = MountTable();
+  std::vector<std::string> shm = DevShm();
+  static std::vector<std::string> DevShm() {
+    std::vector<std::string> names;
+    if (DIR* d = ::opendir("/dev/shm")) {
+      while (dirent* e = ::readdir(d)) names.push_back(e->d_name);
+      ::closedir(d);
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+  // Processes in the sandbox other than its init (us), once the init has
+  // reaped what was reparented to it.
+  static std::vector<std::string> Others() {
+    for (int i = 0; i < 100; ++i) {
+      while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+      }
+      ::usleep(1000);
+    }
+    std::vector<std::string> others;
+    if (DIR* d = ::opendir("/proc")) {
+      while (dirent* e = ::readdir(d)) {
+        int pid = std::atoi(e->d_name);
+        if (pid > 1) others.push_back(e->d_name);
+      }
+      ::closedir(d);
+    }
+    return others;
+  }
+  std::string Unchanged() const {
+    std::string p;
+    if (mounts != MountTable()) p += "the mount table changed\n";
+    if (shm != DevShm()) p += "/dev/shm changed\n";
+    auto others = Others();
+    if (!others.empty()) p += "processes left behind: " + std::to_string(others.size()) + "\n";
+    return p;
+  }
+};
+
+TEST(Rollback, PidTakenIsNamedAndNothingIsLeft) {
+  EXPECT_EQ(InSandbox([] {
+              World before;
+              TempDir dir;
+              // The tree shares the caller's PID namespace, where pid 1 is the sandbox's init.
+              std::vector<TaskSpec> tasks = {{.pid = 300, .ppid = 0, .pgid = 300, .sid = 300},
+                                             {.pid = 301, .ppid = 300, .pgid = 300, .sid = 300},
+                                             {.pid = 1, .ppid = 300, .pgid = 300, .sid = 300}};
+              if (Status s = images::WriteImageDir(dir.path(), TreeImages(tasks, true)); !s.ok()) return s.error().ToString();
+              RunResult r = RunCommand({RestoreOrch(), "--images", dir.path()});
+              std::string p;
+              if (r.status != 1) p += "status " + std::to_string(r.status) + "\n";
+              if (r.err.find("task 300, stage forking: clone3(flags 0, set_tid 1): pid 1 is taken: File exists") ==
+                  std::string::npos) {
+                p += "unexpected error: " + r.err;
+              }
+              return p + before.Unchanged();
+            }),
+            "");
+}
+
+class KilledMidRestore : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(KilledMidRestore, FailsWithinOneSecondAndLeavesNothing) {
+  std::string stage = GetParam();
+  EXPECT_EQ(InSandbox([stage] {
+              World before;
+              TempDir dir, work;
+              std::string mark = work.File("paused");
+              if (Status s = images::WriteImageDir(dir.path(), TreeImages(SessionTable())); !s.ok()) return s.error().ToString();
+              ::setenv("RESTORE_ORCH_PAUSE_AT", (stage + ":7:" + mark).c_str(), 1);
+              pid_t orch = ::fork();
+              if (orch == 0) {
+                int null = ::open("/dev/null", O_WRONLY);
+                ::dup2(null, 2);
+                ::execl(RestoreOrch().c_str(), "restore-orch", "--images", dir.path().c_str(), "--timeout", "30", nullptr);
+                _exit(127);
+              }
+              ::unsetenv("RESTORE_ORCH_PAUSE_AT");
+              pid_t victim = 0;
+              for (int i = 0; i < 1000 && victim == 0; ++i) {
+                ::usleep(10000);
+                victim = static_cast<pid_t>(std::atoi(work.Read("paused").c_str()));
+              }
+              if (victim == 0) return std::string("task 7 never paused");
+              auto t0 = std::chrono::steady_clock::now();
+              ::kill(victim, SIGKILL);
+              int status = 0;
+              ::waitpid(orch, &status, 0);
+              double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+              std::string p;
+              if (!WIFEXITED(status) || WEXITSTATUS(status) != 1) p += "restore-orch did not fail with status 1\n";
+              if (s > 1.0) p += "took " + std::to_string(s) + " s to notice\n";
+              return p + before.Unchanged();
+            }),
+            "");
+}
+
+INSTANTIATE_TEST_SUITE_P(Stages, KilledMidRestore, ::testing::Values("forking", "reaping", "resume"));
+
+TEST(Rollback, HungTaskIsKilledAfterTheTimeout) {
+  EXPECT_EQ(InSandbox([] {
+              World before;
+              TempDir dir, work;
+              if (Status s = images::WriteImageDir(dir.path(), TreeImages(SessionTable())); !s.ok()) return s.error().ToString();
+              ::setenv("RESTORE_ORCH_PAUSE_AT", ("resume:4:" + work.File("paused")).c_str(), 1);
+              auto t0 = std::chrono::steady_clock::now();
+              RunResult r = RunCommand({RestoreOrch(), "--images", dir.path(), "--timeout", "1"});
+              double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+              ::unsetenv("RESTORE_ORCH_PAUSE_AT");
+              std::string p;
+              if (r.status != 1) p += "status " + std::to_string(r.status) + "\n";
+              if (r.err.find("timed out after 1 s") == std::string::npos) p += "unexpected error: " + r.err;
+              if (s > 3.0) p += "took " + std::to_string(s) + " s\n";
+              return p + before.Unchanged();
+            }),
+            "");
+}
+
+}  // namespace
+}  // namespace ro::test

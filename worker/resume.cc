@@ -1,0 +1,71 @@
+#include "worker/resume.h"
+
+#include <linux/close_range.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <vector>
+
+#include "sys/log.h"
+
+namespace ro::worker {
+namespace {
+
+[[noreturn]] void ExitAs(uint32_t wait_status) {
+  int sig = static_cast<int>(wait_status & 0x7f);
+  if (sig != 0) {
+    ::signal(sig, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    ::sigprocmask(SIG_UNBLOCK, &set, nullptr);
+    ::raise(sig);
+    // A signal whose default is not to terminate: the closest is an exit.
+  }
+  _exit(static_cast<int>((wait_status >> 8) & 0xff));
+}
+
+}  // namespace
+
+Status CheckResumable(const images::TaskPlan& t) {
+  if (t.kind != images::TaskKind::kAlive) return {};
+  if (!t.root.empty() && t.root != "/" && ::chroot(t.root.c_str()) != 0) return SysError("chroot(" + t.root + ")");
+  std::string cwd = t.resume && !t.resume->cwd.empty() ? t.resume->cwd : t.cwd;
+  if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) return SysError("chdir(" + cwd + ")");
+  if (t.resume && ::access(t.resume->exe.c_str(), X_OK) != 0) {
+    return SysError("resume program " + t.resume->exe + " is not executable");
+  }
+  return {};
+}
+
+void ResumeTask(const images::TaskPlan& t, shm::Arena& arena, size_t index, bool keep_parent_death) {
+  if (!keep_parent_death) ::prctl(PR_SET_PDEATHSIG, 0);
+  arena.Arrive(index, shm::Stage::kDone);
+  if (t.kind == images::TaskKind::kZombie) {
+    ::close_range(0, ~0U, 0);
+    ExitAs(t.exit_status);
+  }
+  if (!t.resume) {
+    ::close_range(0, ~0U, 0);
+    for (;;) ::pause();
+  }
+  std::vector<std::string> env = t.resume->env;
+  env.push_back("RESTORE_ORCH_RESTORED=1");
+  std::vector<char*> argv, envp;
+  std::vector<std::string> args = t.resume->argv;
+  if (args.empty()) args.push_back(t.resume->exe);
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  // The engine's fds close on exec; the log fd stays usable if exec fails.
+  ::close_range(0, ~0U, CLOSE_RANGE_CLOEXEC);
+  ::execve(t.resume->exe.c_str(), argv.data(), envp.data());
+  Error e = SysError("execve(" + t.resume->exe + ")");
+  log::Error("task {}: {}", t.pid, e.ToString());
+  arena.Abort(t.pid, shm::Stage::kDone, e);
+  _exit(127);
+}
+
+}  // namespace ro::worker

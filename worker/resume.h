@@ -1,0 +1,25 @@
+// The last step of every task: exec its program, stay a holder, or exit as
+// the zombie it was.
+#pragma once
+
+#include <cstddef>
+
+#include "images/plan.h"
+#include "shm/arena.h"
+#include "sys/status.h"
+
+namespace ro::worker {
+
+// Checks what can still fail before the hand-over, and moves the task to
+// its root and cwd: the program exists and is executable.
+Status CheckResumable(const images::TaskPlan& task);
+
+// Counts the task as resumed in the arena, then: a zombie exits with its
+// wait status (re-raising its signal), a task with a resume program execs it
+// with RESTORE_ORCH_RESTORED=1 added to its environment, any other task
+// closes every fd and waits until it is killed. The parent-death signal set
+// for the restore is dropped, except with `keep_parent_death` (the root task
+// of a restore that waits for it: it dies with restore-orch).
+[[noreturn]] void ResumeTask(const images::TaskPlan& task, shm::Arena& arena, size_t index, bool keep_parent_death);
+
+}  // namespace ro::worker
