@@ -22,6 +22,8 @@ packages=(
   libclang-rt-14-dev   # clang's fuzzer and sanitizer runtimes
   criu                 # crit, CRIU's image tool, for the interop tests
   python3-protobuf     # crit's protobuf module (criu depends on it too)
+  procps               # ps, to show a restored tree in the demo
+  util-linux           # nsenter and unshare, used by the demo
 )
 
 missing=()

@@ -10,19 +10,14 @@
 namespace ro::sys {
 
 Result<pid_t> OuterPid(const UniqueFd& proc_dir) {
-  UniqueFd fd(::openat(proc_dir.get(), "self/status", O_RDONLY | O_CLOEXEC));
-  if (!fd) return SysError("open /proc/self/status");
-  char buf[4096];
-  ssize_t n = ::read(fd.get(), buf, sizeof(buf) - 1);
-  if (n <= 0) return SysError("read /proc/self/status");
+  // /proc/self names the reader in the proc mount's PID namespace.
+  char buf[32];
+  ssize_t n = ::readlinkat(proc_dir.get(), "self", buf, sizeof(buf) - 1);
+  if (n <= 0) return SysError("readlink /proc/self");
   buf[n] = '\0';
-  std::string text(buf, static_cast<size_t>(n));
-  for (const char* key : {"\nNSpid:", "\nPid:"}) {
-    size_t at = text.find(key);
-    if (at == std::string::npos) continue;
-    return static_cast<pid_t>(std::strtol(text.c_str() + at + std::string(key).size(), nullptr, 10));
-  }
-  return Fail("no Pid line in /proc/self/status");
+  pid_t pid = static_cast<pid_t>(std::strtol(buf, nullptr, 10));
+  if (pid <= 0) return Fail(std::string("/proc/self points at ") + buf);
+  return pid;
 }
 
 Result<ProcStat> ParseProcStat(const std::string& text) {

@@ -11,7 +11,7 @@
 namespace ro::sys {
 
 // The calling process's pid in the PID namespace of the proc mount behind
-// `proc_dir` (an fd of a /proc directory): the first NSpid entry.
+// `proc_dir` (an fd of a /proc directory), read from its "self" link.
 Result<pid_t> OuterPid(const UniqueFd& proc_dir);
 
 struct ProcStat {
