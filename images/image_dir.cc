@@ -7,22 +7,14 @@
 
 #include <algorithm>
 
+#include "sys/io.h"
+
 namespace ro::images {
 namespace {
 
 Error FileError(const std::string& name, Error e) {
   e.Within(name);
   return e;
-}
-
-Status WriteAll(int fd, std::string_view data, const std::string& name) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return SysError("write " + name);
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return {};
 }
 
 Result<std::string> ReadFd(int fd, const std::string& name, uint64_t max_bytes) {
@@ -110,7 +102,7 @@ Status WriteImageDir(const std::string& path, const std::map<std::string, ImageF
     if (!bytes.ok()) return FileError(name, std::move(bytes).error());
     UniqueFd fd(::openat(dirfd.get(), name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd) return SysError("create " + path + "/" + name);
-    RO_TRY(WriteAll(fd.get(), *bytes, name));
+    RO_TRY(sys::WriteAll(fd.get(), *bytes, name));
   }
   return {};
 }

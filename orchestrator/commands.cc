@@ -13,6 +13,7 @@
 #include "images/show.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/restore.h"
+#include "sys/io.h"
 #include "sys/kernel_features.h"
 #include "sys/log.h"
 
@@ -21,16 +22,6 @@ namespace {
 
 // One line on stderr per problem; the line is what users grep.
 void PrintError(const Error& e) { std::fprintf(stderr, "restore-orch: %s\n", e.ToString().c_str()); }
-
-Status WriteOut(int fd, std::string_view data, const std::string& name) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return SysError("write " + name);
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return {};
-}
 
 Result<std::string> ReadInput(const std::string& input, uint64_t limit) {
   if (!input.empty() && input != "-") return images::ReadWholeFile(input, limit);
@@ -67,7 +58,7 @@ int CmdRestore(const RestoreArgs& args) {
   log::Info("plan: {} tasks, {} mounts", outcome.plan->tasks.size(), outcome.plan->mounts.size());
   if (args.dry_run) {
     std::string text = images::FormatPlan(*outcome.plan);
-    if (Status s = WriteOut(1, text, "standard output"); !s.ok()) {
+    if (Status s = sys::WriteAll(1, text, "standard output"); !s.ok()) {
       PrintError(s.error());
       return kExitFailure;
     }
@@ -103,7 +94,7 @@ int CmdImageDecode(const std::string& file, bool pretty) {
     PrintError(std::move(json).error().Within(file));
     return kExitFailure;
   }
-  if (Status s = WriteOut(1, *json, "standard output"); !s.ok()) {
+  if (Status s = sys::WriteAll(1, *json, "standard output"); !s.ok()) {
     PrintError(s.error());
     return kExitFailure;
   }
@@ -133,7 +124,7 @@ int CmdImageEncode(const std::string& input, const std::string& output) {
       PrintError(Fail("refusing to write a binary image to a terminal; redirect standard output or use -o FILE"));
       return kExitUsage;
     }
-    if (Status s = WriteOut(1, *bytes, "standard output"); !s.ok()) {
+    if (Status s = sys::WriteAll(1, *bytes, "standard output"); !s.ok()) {
       PrintError(s.error());
       return kExitFailure;
     }
@@ -146,7 +137,7 @@ int CmdImageEncode(const std::string& input, const std::string& output) {
     PrintError(SysError("create " + tmp));
     return kExitFailure;
   }
-  Status s = WriteOut(fd.get(), *bytes, tmp);
+  Status s = sys::WriteAll(fd.get(), *bytes, tmp);
   if (s.ok() && ::rename(tmp.c_str(), output.c_str()) != 0) s = SysError("rename " + tmp + " to " + output);
   if (!s.ok()) {
     ::unlink(tmp.c_str());
@@ -164,7 +155,7 @@ int CmdImageShow(const std::string& dir_path) {
     return kExitBadImages;
   }
   std::string text = images::ShowImageDir(*dir);
-  if (Status s = WriteOut(1, text, "standard output"); !s.ok()) {
+  if (Status s = sys::WriteAll(1, text, "standard output"); !s.ok()) {
     PrintError(s.error());
     return kExitFailure;
   }
