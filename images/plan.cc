@@ -493,6 +493,7 @@ class Builder {
         problems_.Add(name, i, "pipe " + Str(e.pipe_id()) + " holds " + Str(e.bytes()) + " bytes, more than its capacity " + Str(limit));
         continue;
       }
+      plan_.pipe_data_index[{fifo, e.pipe_id()}] = plan_.pipe_data.size();
       plan_.pipe_data.push_back(PipeDataPlan{e.pipe_id(), capacity, f->entries[i].payload, fifo});
     }
   }
@@ -998,6 +999,7 @@ class Builder {
         tasks_[t.fork_parent].children.push_back(p);
       }
     }
+    PlanFileCreation();
     std::vector<pid_t> stack{root_pid_};
     while (!stack.empty()) {
       pid_t p = stack.back();
@@ -1006,6 +1008,79 @@ class Builder {
       plan_.tasks.push_back(tasks_[p]);
       const auto& kids = tasks_[p].children;
       for (auto it = kids.rbegin(); it != kids.rend(); ++it) stack.push_back(*it);
+    }
+  }
+
+  // Which task makes each open file description, and who keeps it parked on
+  // the way down to its holders. The descriptions of one pipe (or FIFO) are
+  // made together, by the common ancestor of all their holders, because
+  // further descriptions of an end are reopened from the first.
+  void PlanFileCreation() {
+    std::map<pid_t, int> depth;
+    std::vector<pid_t> order;
+    std::vector<pid_t> stack{root_pid_};
+    depth[root_pid_] = 0;
+    while (!stack.empty()) {
+      pid_t p = stack.back();
+      stack.pop_back();
+      order.push_back(p);
+      for (pid_t c : tasks_[p].children) {
+        depth[c] = depth[p] + 1;
+        stack.push_back(c);
+      }
+    }
+    auto lca = [&](pid_t a, pid_t b) {
+      while (depth[a] > depth[b]) a = tasks_[a].fork_parent;
+      while (depth[b] > depth[a]) b = tasks_[b].fork_parent;
+      while (a != b) {
+        a = tasks_[a].fork_parent;
+        b = tasks_[b].fork_parent;
+      }
+      return a;
+    };
+    // Holders of each file id, and the group each id is made with.
+    std::map<uint32_t, std::vector<pid_t>> holders;
+    for (pid_t p : order) {
+      for (const FdPlan& fd : tasks_[p].fds) {
+        auto& h = holders[fd.file_id];
+        if (h.empty()) {
+          plan_.files[fd.file_id].first_holder = p;
+          plan_.files[fd.file_id].first_fd = fd.fd;
+        }
+        if (h.empty() || h.back() != p) h.push_back(p);
+        plan_.max_fd = std::max(plan_.max_fd, fd.fd);
+      }
+    }
+    auto group_of = [&](const FilePlan& f) -> std::pair<int, uint32_t> {
+      if (f.kind == FileKind::kRegular) return {0, f.id};
+      return {f.kind == FileKind::kPipe ? 1 : 2, f.pipe_id};
+    };
+    std::map<std::pair<int, uint32_t>, std::vector<uint32_t>> groups;
+    for (const auto& [id, h] : holders) groups[group_of(plan_.files[id])].push_back(id);
+    uint32_t slot = 0;
+    for (auto& [key, ids] : groups) {
+      pid_t creator = 0;
+      for (uint32_t id : ids) {
+        for (pid_t p : holders[id]) creator = creator == 0 ? p : lca(creator, p);
+      }
+      for (uint32_t id : ids) {
+        FilePlan& f = plan_.files[id];
+        f.creator = creator;
+        f.slot = slot++;
+        tasks_[creator].creates.push_back(id);
+        // Everyone between the creator and a holder keeps it parked.
+        for (pid_t p : holders[id]) {
+          for (pid_t q = p; q != creator; q = tasks_[q].fork_parent) {
+            auto& keeps = tasks_[q].keeps;
+            if (!keeps.empty() && keeps.back() == id) break;  // this path is marked already
+            keeps.push_back(id);
+          }
+        }
+      }
+    }
+    for (auto& [pid, t] : tasks_) {
+      std::sort(t.keeps.begin(), t.keeps.end(), [&](uint32_t a, uint32_t b) { return plan_.files[a].slot < plan_.files[b].slot; });
+      t.keeps.erase(std::unique(t.keeps.begin(), t.keeps.end()), t.keeps.end());
     }
   }
 
@@ -1062,6 +1137,11 @@ const MountPlan* RestorePlan::FindMount(uint32_t mnt_id) const {
     if (m.mnt_id == mnt_id) return &m;
   }
   return nullptr;
+}
+
+const PipeDataPlan* RestorePlan::PipeData(bool fifo, uint32_t pipe_id) const {
+  auto it = pipe_data_index.find({fifo, pipe_id});
+  return it == pipe_data_index.end() ? nullptr : &pipe_data[it->second];
 }
 
 size_t RestorePlan::CountFds() const {

@@ -31,6 +31,15 @@ struct FilePlan {
   uint64_t pos = 0;    // regular files
   std::string path;    // regular files and FIFOs
   uint32_t pipe_id = 0;  // pipes and FIFOs
+
+  // Every open file description is made once, by `creator` (the nearest
+  // common ancestor, in the fork tree, of the tasks holding it) before it
+  // forks, and inherited by the holders. Until it is placed it is parked at
+  // the service fd `slot` above every fd number the images use.
+  pid_t creator = 0;
+  uint32_t slot = 0;
+  pid_t first_holder = 0;  // for messages: a task and fd that hold it
+  int first_fd = 0;
 };
 
 struct FdPlan {
@@ -81,6 +90,11 @@ struct TaskPlan {
   std::string root;
   std::optional<ResumePlan> resume;
   std::vector<SeccompFilterPlan> seccomp;  // in install order
+  // Open file descriptions this task makes before forking (file ids; the
+  // descriptions of one pipe or FIFO are consecutive), and the parked ones
+  // it inherits and must keep because a task of its subtree holds them.
+  std::vector<uint32_t> creates;
+  std::vector<uint32_t> keeps;
   std::string helper_reason;               // helpers only
 };
 
@@ -155,12 +169,15 @@ struct RestorePlan {
   std::vector<AutofsPlan> autofs;
   std::vector<std::string> unsupported_files;
   std::map<pid_t, int> index;  // pid -> position in tasks
+  int max_fd = -1;             // the highest fd number any task restores
+  std::map<std::pair<bool, uint32_t>, size_t> pipe_data_index;  // (fifo, pipe_id) -> pipe_data
 
   const TaskPlan* FindTask(pid_t pid) const;
   // Index of the task in `tasks`, or -1.
   int IndexOf(pid_t pid) const;
   const MountPlan* FindMount(uint32_t mnt_id) const;
   size_t CountFds() const;
+  const PipeDataPlan* PipeData(bool fifo, uint32_t pipe_id) const;
 };
 
 struct PlanOptions {

@@ -62,6 +62,7 @@ class Controller {
     WriteStats();
     if (!options_.pidfile.empty()) WritePidfile();
     if (options_.detach) {
+      RestoreSignals();
       std::printf("%d\n", root_outer_);
       std::fflush(stdout);
       return 0;
@@ -77,8 +78,7 @@ class Controller {
     RO_ASSIGN_OR_RETURN(shm::Arena arena, shm::Arena::Create(plan_.tasks.size(), deadline_ns_ + kTaskGraceNs));
     arena_.emplace(std::move(arena));
     pidfds_.resize(plan_.tasks.size());
-    proc_dir_.reset(::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!proc_dir_) return SysError("open /proc");
+    RO_TRY(PlaceServiceFds());
 
     // Forwarded signals arrive on a signalfd; during the restore they abort it.
     sigset_t set;
@@ -102,6 +102,35 @@ class Controller {
     return {};
   }
 
+  // The caller's /proc and the log sink move above every fd number the
+  // tasks use or park (worker/fds.h), at the same numbers in every task.
+  Status PlaceServiceFds() {
+    layout_ = worker::LayoutFor(plan_);
+    rlimit lim{};
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+    if (lim.rlim_cur < lim.rlim_max) {
+      lim.rlim_cur = lim.rlim_max;
+      ::setrlimit(RLIMIT_NOFILE, &lim);
+    }
+    if (static_cast<rlim_t>(layout_.log_fd) >= lim.rlim_cur) {
+      return Fail("the restore needs fd numbers up to " + std::to_string(layout_.log_fd) + " (" +
+                  std::to_string(plan_.files.size()) + " open files above fd " + std::to_string(plan_.max_fd) +
+                  "), RLIMIT_NOFILE allows " + std::to_string(lim.rlim_cur));
+    }
+    // The lowest free numbers from there on: nothing of ours is clobbered.
+    UniqueFd proc(::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!proc) return SysError("open /proc");
+    proc_dir_.reset(::fcntl(proc.get(), F_DUPFD_CLOEXEC, layout_.proc_fd));
+    if (!proc_dir_) return SysError("fcntl(/proc, F_DUPFD_CLOEXEC, " + std::to_string(layout_.proc_fd) + ")");
+    log_fd_.reset(::fcntl(log::GetSink(), F_DUPFD_CLOEXEC, proc_dir_.get() + 1));
+    if (!log_fd_) return SysError("fcntl(log, F_DUPFD_CLOEXEC)");
+    layout_.proc_fd = proc_dir_.get();
+    layout_.log_fd = log_fd_.get();
+    saved_sink_ = log::GetSink();
+    log::SetSink(layout_.log_fd);
+    return {};
+  }
+
   // Runs in the root task: the whole tree's namespaces first, then the
   // root's own part as a worker.
   [[noreturn]] void RootTask() {
@@ -117,7 +146,7 @@ class Controller {
       arena_->Abort(plan_.tasks[0].pid, Stage::kRootTask, s.error());
       _exit(1);
     }
-    worker::TaskContext ctx{&plan_, &*arena_, &proc_dir_, options_.detach};
+    worker::TaskContext ctx{&plan_, &*arena_, &proc_dir_, layout_, options_.detach};
     worker::RunTask(ctx, 0);
   }
 
@@ -125,7 +154,8 @@ class Controller {
     uint32_t all = static_cast<uint32_t>(plan_.tasks.size());
     uint32_t real = all - static_cast<uint32_t>(helpers_);
     const std::pair<Stage, uint32_t> stages[] = {
-        {Stage::kRootTask, 1}, {Stage::kForking, all}, {Stage::kReaping, real}, {Stage::kResume, real}, {Stage::kDone, real}};
+        {Stage::kRootTask, 1}, {Stage::kForking, all},  {Stage::kFiles, all},
+        {Stage::kReaping, real}, {Stage::kResume, real}, {Stage::kDone, real}};
     for (const auto& [stage, participants] : stages) {
       uint64_t t0 = sys::MonotonicNs();
       log::SetStage(shm::StageName(stage));
@@ -279,9 +309,13 @@ class Controller {
     return 1;
   }
 
+  // Back to how the caller left things: signals, log sink, service fds.
   void RestoreSignals() {
     signals_.reset();
     ::sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
+    if (saved_sink_ >= 0) log::SetSink(saved_sink_);
+    log_fd_.reset();
+    proc_dir_.reset();
   }
 
   void WriteStats() {
@@ -291,7 +325,7 @@ class Controller {
     j["helpers"] = helpers_;
     j["zombies"] = zombies_;
     nlohmann::ordered_json stages;
-    for (Stage s : {Stage::kRootTask, Stage::kForking, Stage::kReaping, Stage::kResume, Stage::kDone}) {
+    for (Stage s : {Stage::kRootTask, Stage::kForking, Stage::kFiles, Stage::kReaping, Stage::kResume, Stage::kDone}) {
       stages[shm::StageName(s)] = arena_->StageTime(s) / 1e6;
     }
     j["stages_ms"] = stages;
@@ -320,7 +354,10 @@ class Controller {
   const images::RestorePlan& plan_;
   const RestoreOptions& options_;
   std::optional<shm::Arena> arena_;
+  worker::FdLayout layout_;
   UniqueFd proc_dir_;
+  UniqueFd log_fd_;
+  int saved_sink_ = -1;
   UniqueFd signals_;
   sigset_t old_mask_{};
   std::vector<UniqueFd> pidfds_;
@@ -337,10 +374,6 @@ class Controller {
 std::vector<Error> UnsupportedForRestore(const images::RestorePlan& plan) {
   std::vector<Error> out;
   for (const auto& t : plan.tasks) {
-    if (!t.fds.empty()) {
-      out.push_back(Fail("task " + std::to_string(t.pid) + " has " + std::to_string(t.fds.size()) +
-                         " file descriptors: restoring fds is not built yet (only --dry-run plans them)"));
-    }
     if (!t.seccomp.empty()) {
       out.push_back(Fail("task " + std::to_string(t.pid) + " has seccomp filters: restoring them is not built yet"));
     }

@@ -17,7 +17,7 @@ struct RestoreOptions {
 };
 
 // What this version cannot restore yet, as one error per problem
-// (file descriptors, mount trees, seccomp filters).
+// (mount trees, seccomp filters).
 std::vector<Error> UnsupportedForRestore(const images::RestorePlan& plan);
 
 // Restores the plan. Returns the exit status for restore-orch: the root

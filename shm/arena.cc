@@ -39,6 +39,7 @@ const char* StageName(Stage stage) {
     case Stage::kNone: return "start";
     case Stage::kRootTask: return "root-task";
     case Stage::kForking: return "forking";
+    case Stage::kFiles: return "files";
     case Stage::kReaping: return "reaping";
     case Stage::kResume: return "resume";
     case Stage::kDone: return "done";

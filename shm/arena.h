@@ -27,11 +27,12 @@ enum class Stage : uint32_t {
   kNone = 0,
   kRootTask,  // the root task runs with its pid in its PID and mount namespaces
   kForking,   // every task and helper exists with its pid, session and process group
+  kFiles,     // every task holds exactly its fds, at their numbers, with their flags
   kReaping,   // helpers have exited and were reaped; their children belong to the root
   kResume,    // every task is past its last step that can fail
   kDone,      // tasks exec their programs, stay holders, or exit as zombies
 };
-inline constexpr size_t kStageCount = 6;
+inline constexpr size_t kStageCount = 7;
 const char* StageName(Stage stage);
 
 struct TaskSlot {

@@ -29,6 +29,7 @@ char LevelChar(Level level) {
 void SetLevel(Level level) { g_level = static_cast<int>(level); }
 Level GetLevel() { return static_cast<Level>(g_level.load()); }
 void SetSink(int fd) { g_sink = fd; }
+int GetSink() { return g_sink.load(); }
 
 void SetStage(std::string_view stage) {
   size_t n = std::min(stage.size(), sizeof(g_stage) - 1);

@@ -17,6 +17,7 @@ void SetLevel(Level level);
 Level GetLevel();
 // Sends lines to this fd (default 2). The caller keeps the fd open.
 void SetSink(int fd);
+int GetSink();
 // The stage name put on each line ("plan", "mounts", ...).
 void SetStage(std::string_view stage);
 

@@ -39,7 +39,8 @@ Status CheckResumable(const images::TaskPlan& t) {
   return {};
 }
 
-void ResumeTask(const images::TaskPlan& t, shm::Arena& arena, size_t index, bool keep_parent_death) {
+void ResumeTask(const images::TaskPlan& t, shm::Arena& arena, size_t index, const FdLayout& layout,
+                bool keep_parent_death) {
   if (!keep_parent_death) ::prctl(PR_SET_PDEATHSIG, 0);
   arena.Arrive(index, shm::Stage::kDone);
   if (t.kind == images::TaskKind::kZombie) {
@@ -47,7 +48,7 @@ void ResumeTask(const images::TaskPlan& t, shm::Arena& arena, size_t index, bool
     ExitAs(t.exit_status);
   }
   if (!t.resume) {
-    ::close_range(0, ~0U, 0);
+    CloseAllButOwn(t, layout, false);
     for (;;) ::pause();
   }
   std::vector<std::string> env = t.resume->env;
@@ -59,8 +60,8 @@ void ResumeTask(const images::TaskPlan& t, shm::Arena& arena, size_t index, bool
   argv.push_back(nullptr);
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
-  // The engine's fds close on exec; the log fd stays usable if exec fails.
-  ::close_range(0, ~0U, CLOSE_RANGE_CLOEXEC);
+  // The log fd is close-on-exec and stays usable if exec fails.
+  CloseAllButOwn(t, layout, true);
   ::execve(t.resume->exe.c_str(), argv.data(), envp.data());
   Error e = SysError("execve(" + t.resume->exe + ")");
   log::Error("task {}: {}", t.pid, e.ToString());

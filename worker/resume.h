@@ -7,6 +7,7 @@
 #include "images/plan.h"
 #include "shm/arena.h"
 #include "sys/status.h"
+#include "worker/fds.h"
 
 namespace ro::worker {
 
@@ -17,9 +18,10 @@ Status CheckResumable(const images::TaskPlan& task);
 // Counts the task as resumed in the arena, then: a zombie exits with its
 // wait status (re-raising its signal), a task with a resume program execs it
 // with RESTORE_ORCH_RESTORED=1 added to its environment, any other task
-// closes every fd and waits until it is killed. The parent-death signal set
+// waits until it is killed. Every fd but the task's own is closed first. The parent-death signal set
 // for the restore is dropped, except with `keep_parent_death` (the root task
 // of a restore that waits for it: it dies with restore-orch).
-[[noreturn]] void ResumeTask(const images::TaskPlan& task, shm::Arena& arena, size_t index, bool keep_parent_death);
+[[noreturn]] void ResumeTask(const images::TaskPlan& task, shm::Arena& arena, size_t index, const FdLayout& layout,
+                             bool keep_parent_death);
 
 }  // namespace ro::worker

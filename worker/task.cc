@@ -48,8 +48,11 @@ class Task {
     stage_ = Stage::kForking;
     log::SetStage("forking");
     RO_TRY(VerifyPid());
+    if (index_ == 0) CloseInherited(ctx_.layout);
+    DropUnkept(t_, *ctx_.plan, ctx_.layout);
     RO_TRY(Publish());
     PauseIfAsked(Stage::kForking);
+    RO_TRY(CreateFiles(t_, *ctx_.plan, ctx_.layout));
     for (pid_t child : t_.children) {
       if (Plan(child).before_parent_setsid) RO_TRY(Fork(child));
     }
@@ -60,6 +63,12 @@ class Task {
     RO_TRY(JoinGroup());
     RO_TRY(VerifySessionAndGroup());
     RO_TRY(arena_.FinishStage(index_, Stage::kForking));
+
+    stage_ = Stage::kFiles;
+    log::SetStage("files");
+    PauseIfAsked(Stage::kFiles);
+    RO_TRY(PlaceFds(t_, *ctx_.plan, ctx_.layout));
+    RO_TRY(arena_.FinishStage(index_, Stage::kFiles));
 
     stage_ = Stage::kReaping;
     log::SetStage("reaping");
@@ -178,7 +187,7 @@ class Task {
   // orchestrator opened kDone: hand over.
   [[noreturn]] void Resume() {
     log::SetStage("done");
-    ResumeTask(t_, *ctx_.arena, index_, !ctx_.detach && index_ == 0);
+    ResumeTask(t_, *ctx_.arena, index_, ctx_.layout, !ctx_.detach && index_ == 0);
   }
 
   const TaskContext& ctx_;

@@ -6,6 +6,7 @@
 
 #include "images/plan.h"
 #include "shm/arena.h"
+#include "worker/fds.h"
 #include "sys/unique_fd.h"
 
 namespace ro::worker {
@@ -13,7 +14,8 @@ namespace ro::worker {
 struct TaskContext {
   const images::RestorePlan* plan = nullptr;
   shm::Arena* arena = nullptr;
-  const UniqueFd* proc_dir = nullptr;  // the caller's /proc, to learn outer pids
+  const UniqueFd* proc_dir = nullptr;  // the caller's /proc, at layout.proc_fd
+  FdLayout layout;
   bool detach = false;                 // the root task must outlive the orchestrator
 };
 

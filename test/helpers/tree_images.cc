@@ -2,6 +2,8 @@
 
 #include "images/kinds.h"
 #include "images/proto/core.pb.h"
+#include "images/proto/fdinfo.pb.h"
+#include "images/proto/pipe-data.pb.h"
 #include "images/proto/inventory.pb.h"
 #include "images/proto/pstree.pb.h"
 #include "images/proto/resume.pb.h"
@@ -25,7 +27,8 @@ ImageFile One(const Kind& kind, std::unique_ptr<M> m) {
 
 }  // namespace
 
-ImageSet TreeImages(const std::vector<TaskSpec>& tasks, bool shared_pid_ns) {
+ImageSet TreeImages(const std::vector<TaskSpec>& tasks, bool shared_pid_ns, const std::vector<FileSpec>& files,
+                    const std::vector<PipeDataSpec>& data) {
   ImageSet set;
   auto inv = std::make_unique<img::inventory_entry>();
   inv->set_img_version(2);
@@ -70,6 +73,22 @@ ImageSet TreeImages(const std::vector<TaskSpec>& tasks, bool shared_pid_ns) {
     ids->set_mnt_ns_id(kMntNs);
     set.emplace(MakeFileName(CoreKind(), static_cast<uint32_t>(t.pid)), One(CoreKind(), std::move(core)));
 
+    if (!t.fds.empty()) {
+      ImageFile fdinfo;
+      fdinfo.kind = &FdinfoKind();
+      for (const FdSpec& fd : t.fds) {
+        auto info = std::make_unique<img::fdinfo_entry>();
+        info->set_id(fd.file);
+        info->set_flags(fd.cloexec ? 1 : 0);
+        info->set_fd(static_cast<uint32_t>(fd.fd));
+        for (const FileSpec& f : files) {
+          if (f.id == fd.file) info->set_type(f.kind == FileSpec::kPipe ? img::PIPE : f.kind == FileSpec::kFifo ? img::FIFO : img::REG);
+        }
+        fdinfo.entries.push_back(Entry{std::move(info), {}});
+      }
+      set.emplace(MakeFileName(FdinfoKind(), id), std::move(fdinfo));
+    }
+
     if (!t.argv.empty()) {
       auto r = std::make_unique<img::resume_entry>();
       r->set_exe(t.argv[0]);
@@ -80,6 +99,72 @@ ImageSet TreeImages(const std::vector<TaskSpec>& tasks, bool shared_pid_ns) {
     }
   }
   set.emplace("pstree.img", std::move(pstree));
+
+  if (!files.empty()) {
+    ImageFile f;
+    f.kind = &FilesKind();
+    uint32_t next_path_id = 1u << 30;  // ids of the path entries of FIFOs
+    for (const FileSpec& spec : files) {
+      auto fown = [](auto* m) {
+        auto* o = m->mutable_fown();
+        o->set_uid(0);
+        o->set_euid(0);
+        o->set_signum(0);
+        o->set_pid_type(0);
+        o->set_pid(0);
+      };
+      auto reg_entry = [&](uint32_t rid, const std::string& path, uint32_t flags, uint64_t pos) {
+        auto e = std::make_unique<img::file_entry>();
+        e->set_type(img::REG);
+        e->set_id(rid);
+        auto* r = e->mutable_reg();
+        r->set_id(rid);
+        r->set_flags(flags);
+        r->set_pos(pos);
+        r->set_name(path);
+        fown(r);
+        return e;
+      };
+      if (spec.kind == FileSpec::kRegular) {
+        f.entries.push_back(Entry{reg_entry(spec.id, spec.path, spec.flags, spec.pos), {}});
+      } else if (spec.kind == FileSpec::kPipe) {
+        auto e = std::make_unique<img::file_entry>();
+        e->set_type(img::PIPE);
+        e->set_id(spec.id);
+        auto* p = e->mutable_pipe();
+        p->set_id(spec.id);
+        p->set_pipe_id(spec.pipe_id);
+        p->set_flags(spec.flags);
+        fown(p);
+        f.entries.push_back(Entry{std::move(e), {}});
+      } else {
+        uint32_t rid = next_path_id++;
+        f.entries.push_back(Entry{reg_entry(rid, spec.path, spec.flags, 0), {}});
+        auto e = std::make_unique<img::file_entry>();
+        e->set_type(img::FIFO);
+        e->set_id(spec.id);
+        auto* fi = e->mutable_fifo();
+        fi->set_id(spec.id);
+        fi->set_pipe_id(spec.pipe_id);
+        fi->set_regf_id(rid);
+        f.entries.push_back(Entry{std::move(e), {}});
+      }
+    }
+    set.emplace("files.img", std::move(f));
+  }
+  for (bool fifo : {false, true}) {
+    ImageFile d;
+    d.kind = fifo ? &FifoDataKind() : &PipesDataKind();
+    for (const PipeDataSpec& spec : data) {
+      if (spec.fifo != fifo) continue;
+      auto e = std::make_unique<img::pipe_data_entry>();
+      e->set_pipe_id(spec.pipe_id);
+      e->set_bytes(static_cast<uint32_t>(spec.data.size()));
+      if (spec.capacity != 0) e->set_size(spec.capacity);
+      d.entries.push_back(Entry{std::move(e), spec.data});
+    }
+    if (!d.entries.empty()) set.emplace(MakeFileName(*d.kind), std::move(d));
+  }
   return set;
 }
 

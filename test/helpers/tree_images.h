@@ -11,6 +11,28 @@
 
 namespace ro::test {
 
+struct FdSpec {
+  int fd = 0;
+  uint32_t file = 0;  // a FileSpec id
+  bool cloexec = false;
+};
+
+struct FileSpec {
+  enum Kind { kPipe, kFifo, kRegular } kind = kPipe;
+  uint32_t id = 0;
+  uint32_t pipe_id = 0;  // pipes and FIFOs
+  uint32_t flags = 0;    // O_* flags
+  std::string path;      // regular files and FIFOs
+  uint64_t pos = 0;
+};
+
+struct PipeDataSpec {
+  uint32_t pipe_id = 0;
+  bool fifo = false;
+  uint32_t capacity = 0;
+  std::string data;
+};
+
 struct TaskSpec {
   pid_t pid = 0;
   pid_t ppid = 0;
@@ -22,12 +44,16 @@ struct TaskSpec {
   std::vector<std::string> argv;  // with exe = argv[0]: a resume image
   std::vector<std::string> env;
   std::string cwd;
+  std::vector<FdSpec> fds;
 };
 
 // inventory, pstree, core-<pid> for each task and resume-<pid> where argv is
 // set. The tree gets its own PID namespace (unless shared_pid_ns) and
 // shares the caller's mount namespace.
-ImageSet TreeImages(const std::vector<TaskSpec>& tasks, bool shared_pid_ns = false);
+// With `files`: files.img, fdinfo-<files_id>.img for every task with fds,
+// pipes-data.img and fifo-data.img from `data`.
+ImageSet TreeImages(const std::vector<TaskSpec>& tasks, bool shared_pid_ns = false,
+                    const std::vector<FileSpec>& files = {}, const std::vector<PipeDataSpec>& data = {});
 
 // A chain root(1) -> 2 -> ... -> depth; every task its own group in session 1.
 std::vector<TaskSpec> Chain(int depth);

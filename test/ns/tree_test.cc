@@ -313,7 +313,7 @@ TEST_P(KilledMidRestore, FailsWithinOneSecondAndLeavesNothing) {
             "");
 }
 
-INSTANTIATE_TEST_SUITE_P(Stages, KilledMidRestore, ::testing::Values("forking", "reaping", "resume"));
+INSTANTIATE_TEST_SUITE_P(Stages, KilledMidRestore, ::testing::Values("forking", "files", "reaping", "resume"));
 
 TEST(Rollback, HungTaskIsKilledAfterTheTimeout) {
   EXPECT_EQ(InSandbox([] {

@@ -1,0 +1,47 @@
+// Open file descriptions and fd tables of restored tasks.
+//
+// Each description is made once, by its creator task before it forks, and
+// parked at a service fd above every number the images use; descendants
+// inherit it, drop what their subtree does not hold, and finally place
+// their own with dup3 at the exact numbers. The engine's own fds (the
+// caller's /proc, the log) sit above the parked range.
+#pragma once
+
+#include "images/plan.h"
+#include "sys/status.h"
+
+namespace ro::worker {
+
+// Where the service fds are, the same in every task.
+struct FdLayout {
+  int parked_base = 0;  // slot s is parked at parked_base + s
+  int parked_end = 0;   // one past the last parked fd
+  int proc_fd = 0;      // the caller's /proc (O_PATH), at parked_end or above
+  int log_fd = 0;       // the log sink, above proc_fd
+};
+
+// The layout for a plan: parked fds above the highest fd the images use.
+FdLayout LayoutFor(const images::RestorePlan& plan);
+
+// Root task: closes everything it inherited from the orchestrator but the
+// service fds.
+void CloseInherited(const FdLayout& layout);
+
+// After fork: closes the parked descriptions this task does not keep.
+void DropUnkept(const images::TaskPlan& task, const images::RestorePlan& plan, const FdLayout& layout);
+
+// Makes the descriptions this task creates, parked at their slots: pipes
+// with their capacity, contents and status flags (further descriptions of an
+// end reopened through /proc), FIFOs, regular files and devices at their
+// position. Errors name a task and fd that hold the object.
+Status CreateFiles(const images::TaskPlan& task, const images::RestorePlan& plan, const FdLayout& layout);
+
+// Places the task's fds at their numbers with their close-on-exec flag, then
+// closes every parked description.
+Status PlaceFds(const images::TaskPlan& task, const images::RestorePlan& plan, const FdLayout& layout);
+
+// Closes every fd that is not one of the task's own, service fds included
+// (`keep_log` keeps the log fd, close-on-exec, for an exec that may fail).
+void CloseAllButOwn(const images::TaskPlan& task, const FdLayout& layout, bool keep_log);
+
+}  // namespace ro::worker
