@@ -1057,7 +1057,6 @@ class Builder {
     };
     std::map<std::pair<int, uint32_t>, std::vector<uint32_t>> groups;
     for (const auto& [id, h] : holders) groups[group_of(plan_.files[id])].push_back(id);
-    uint32_t slot = 0;
     for (auto& [key, ids] : groups) {
       pid_t creator = 0;
       for (uint32_t id : ids) {
@@ -1066,7 +1065,6 @@ class Builder {
       for (uint32_t id : ids) {
         FilePlan& f = plan_.files[id];
         f.creator = creator;
-        f.slot = slot++;
         tasks_[creator].creates.push_back(id);
         // Everyone between the creator and a holder keeps it parked.
         for (pid_t p : holders[id]) {
@@ -1077,6 +1075,16 @@ class Builder {
           }
         }
       }
+    }
+    // Parking slots: a task's own descriptions go above the slots of those
+    // it keeps from its ancestors, so slots are reused across subtrees and
+    // fd tables stay small. Parents come before children in `order`.
+    for (pid_t p : order) {
+      TaskPlan& t = tasks_[p];
+      uint32_t next = 0;
+      for (uint32_t id : t.keeps) next = std::max(next, plan_.files[id].slot + 1);
+      for (uint32_t id : t.creates) plan_.files[id].slot = next++;
+      plan_.parked_slots = std::max(plan_.parked_slots, next);
     }
     for (auto& [pid, t] : tasks_) {
       std::sort(t.keeps.begin(), t.keeps.end(), [&](uint32_t a, uint32_t b) { return plan_.files[a].slot < plan_.files[b].slot; });

@@ -114,7 +114,7 @@ class Controller {
     }
     if (static_cast<rlim_t>(layout_.log_fd) >= lim.rlim_cur) {
       return Fail("the restore needs fd numbers up to " + std::to_string(layout_.log_fd) + " (" +
-                  std::to_string(plan_.files.size()) + " open files above fd " + std::to_string(plan_.max_fd) +
+                  std::to_string(plan_.parked_slots) + " parked files above fd " + std::to_string(plan_.max_fd) +
                   "), RLIMIT_NOFILE allows " + std::to_string(lim.rlim_cur));
     }
     // The lowest free numbers from there on: nothing of ours is clobbered.

@@ -34,6 +34,7 @@ Status Park(int fd, const FilePlan& f, const FdLayout& layout) {
 }
 
 Status SetStatusFlags(int fd, uint32_t flags, const std::string& what) {
+  if ((flags & kSettableFlags) == 0) return {};  // fresh descriptions have none set
   int current = ::fcntl(fd, F_GETFL);
   if (current < 0) return SysError("fcntl(" + what + ", F_GETFL)");
   int want = (current & ~static_cast<int>(kSettableFlags)) | static_cast<int>(flags & kSettableFlags);
@@ -80,24 +81,26 @@ Status CreatePipe(const std::vector<const FilePlan*>& ofds, const images::Restor
   Status result;
   for (const FilePlan* f : ofds) {
     int end = (f->flags & O_ACCMODE) == O_WRONLY ? 1 : 0;
-    int fd = ends[end];
-    if (used[end]) {
+    int slot = layout.parked_base + static_cast<int>(f->slot);
+    if (!used[end]) {
+      // The first description of an end is the one pipe2() made.
+      used[end] = true;
+      if (::dup3(ends[end], slot, O_CLOEXEC) < 0) {
+        result = About(*f, SysError("dup3(" + std::to_string(ends[end]) + ", " + std::to_string(slot) + ")"));
+        break;
+      }
+    } else {
       auto again = Reopen(ends[end], f->flags & O_ACCMODE, layout);
       if (!again.ok()) {
         result = About(*f, std::move(again).error());
         break;
       }
-      fd = *again;
-    } else {
-      fd = ::fcntl(ends[end], F_DUPFD_CLOEXEC, 0);
-      used[end] = true;
+      if (Status s = Park(*again, *f, layout); !s.ok()) {
+        result = About(*f, std::move(s).error());
+        break;
+      }
     }
-    if (Status s = SetStatusFlags(fd, f->flags, what); !s.ok()) {
-      ::close(fd);
-      result = About(*f, std::move(s).error());
-      break;
-    }
-    if (Status s = Park(fd, *f, layout); !s.ok()) {
+    if (Status s = SetStatusFlags(slot, f->flags, what); !s.ok()) {
       result = About(*f, std::move(s).error());
       break;
     }
@@ -150,7 +153,7 @@ void CloseRange(int from, int to_inclusive) {
 FdLayout LayoutFor(const images::RestorePlan& plan) {
   FdLayout l;
   l.parked_base = std::max(plan.max_fd + 1, 3);
-  l.parked_end = l.parked_base + static_cast<int>(plan.files.size());
+  l.parked_end = l.parked_base + static_cast<int>(plan.parked_slots);
   l.proc_fd = l.parked_end;
   l.log_fd = l.parked_end + 1;
   return l;

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <linux/close_range.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -44,10 +45,39 @@ std::vector<TaskSpec> WideTree(int n) {
 
 std::atomic<uint32_t>* g_count = nullptr;
 
-[[noreturn]] void BareTask(int pid, int n) {
+constexpr int kPipesPerChild = 5;
+
+// Fd numbers of the pipes between a task and its parent: the child reads
+// at 3..7, the parent writes at 100 + 5 * (child's place among siblings).
+int ChildFd(int k) { return 3 + k; }
+int ParentFd(int child, int k) { return 100 + ((child - 2) % kFanOut) * kPipesPerChild + k; }
+
+[[noreturn]] void BareTask(int pid, int n, bool fds) {
   for (int c = (pid - 1) * kFanOut + 2; c <= std::min(n, (pid - 1) * kFanOut + kFanOut + 1); ++c) {
+    int p[kPipesPerChild][2];
+    if (fds) {
+      for (auto& pp : p) (void)!::pipe2(pp, O_CLOEXEC);
+    }
     auto r = ro::sys::Clone3(ro::sys::CloneSpec{.flags = 0, .pid = c, .want_pidfd = false});
-    if (r.ok() && r->pid == 0) BareTask(c, n);
+    if (r.ok() && r->pid == 0) {
+      if (fds) {
+        for (int k = 0; k < kPipesPerChild; ++k) {
+          ::dup3(p[k][0], ChildFd(k), 0);
+          ::close(p[k][0]);
+          ::close(p[k][1]);
+        }
+        // What the parent held for its own parent and siblings is not ours.
+        ::close_range(100, ~0U, 0);
+      }
+      BareTask(c, n, fds);
+    }
+    if (fds) {
+      for (int k = 0; k < kPipesPerChild; ++k) {
+        ::dup3(p[k][1], ParentFd(c, k), 0);
+        ::close(p[k][0]);
+        ::close(p[k][1]);
+      }
+    }
   }
   if (g_count->fetch_add(1) + 1 == static_cast<uint32_t>(n)) ro::sys::FutexWakeAll(*g_count);
   for (;;) ::pause();
@@ -63,14 +93,14 @@ void Kill(pid_t pid) {
 }
 
 // The bare syscalls: seconds until every task of the tree exists.
-double Bare(int n) {
+double Bare(int n, bool fds) {
   g_count->store(0);
   uint64_t t0 = ro::sys::MonotonicNs();
   auto root = ro::sys::Clone3(ro::sys::CloneSpec{.flags = CLONE_NEWPID, .pid = 1, .want_pidfd = false});
   if (!root.ok()) return -1;
   if (root->pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    BareTask(1, n);
+    BareTask(1, n, fds);
   }
   for (uint32_t c; (c = g_count->load()) != static_cast<uint32_t>(n);) ro::sys::FutexWait(*g_count, c, 100);
   double s = (ro::sys::MonotonicNs() - t0) / 1e9;
@@ -118,17 +148,37 @@ RestoreRun Restore(const std::string& dir, const std::string& stats) {
   return run;
 }
 
+// The wide tree, with kPipesPerChild pipes between every task and its
+// parent: about ten fds a task.
+ro::test::ImageSet WithPipes(int n) {
+  std::vector<TaskSpec> tasks = WideTree(n);
+  std::vector<ro::test::FileSpec> files;
+  uint32_t id = 1;
+  for (int c = 2; c <= n; ++c) {
+    for (int k = 0; k < kPipesPerChild; ++k) {
+      uint32_t pipe_id = static_cast<uint32_t>(c * kPipesPerChild + k);
+      files.push_back({.kind = ro::test::FileSpec::kPipe, .id = id, .pipe_id = pipe_id, .flags = O_RDONLY});
+      files.push_back({.kind = ro::test::FileSpec::kPipe, .id = id + 1, .pipe_id = pipe_id, .flags = O_WRONLY});
+      tasks[static_cast<size_t>(c - 1)].fds.push_back({ChildFd(k), id});
+      tasks[static_cast<size_t>(tasks[static_cast<size_t>(c - 1)].ppid - 1)].fds.push_back({ParentFd(c, k), id + 1});
+      id += 2;
+    }
+  }
+  return ro::test::TreeImages(tasks, false, files);
+}
+
 void BM_RestoreTree(benchmark::State& state) {
   int n = static_cast<int>(state.range(0));
+  bool fds = state.range(1) != 0;
   ro::test::TempDir dir;
-  if (!ro::images::WriteImageDir(dir.path(), ro::test::TreeImages(WideTree(n))).ok()) {
+  if (!ro::images::WriteImageDir(dir.path(), fds ? WithPipes(n) : ro::test::TreeImages(WideTree(n))).ok()) {
     state.SkipWithError("cannot write images");
     return;
   }
   std::string stats = dir.File("stats.json");
   double bare = 0, wall = 0, engine = 0, rss = 0;
   for (auto _ : state) {
-    double b = Bare(n);
+    double b = Bare(n, fds);
     RestoreRun r = Restore(dir.path(), stats);
     if (b < 0 || r.wall_s < 0) {
       state.SkipWithError("restore or bare clone failed");
@@ -146,7 +196,16 @@ void BM_RestoreTree(benchmark::State& state) {
   state.counters["ratio_engine"] = engine / bare;
   state.counters["peak_rss_MiB"] = rss / 1024;
 }
-BENCHMARK(BM_RestoreTree)->Arg(10)->Arg(100)->Arg(1000)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2);
+// Args: tasks, and whether every task shares pipes with its parent.
+BENCHMARK(BM_RestoreTree)
+    ->ArgNames({"tasks", "pipes"})
+    ->Args({10, 0})
+    ->Args({100, 0})
+    ->Args({1000, 0})
+    ->Args({1000, 1})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2);
 
 }  // namespace
 
