@@ -373,11 +373,6 @@ class Controller {
 
 std::vector<Error> UnsupportedForRestore(const images::RestorePlan& plan) {
   std::vector<Error> out;
-  for (const auto& t : plan.tasks) {
-    if (!t.seccomp.empty()) {
-      out.push_back(Fail("task " + std::to_string(t.pid) + " has seccomp filters: restoring them is not built yet"));
-    }
-  }
   if (plan.ns.new_mnt) {
     out.push_back(Fail("the tree has its own mount namespace (" + std::to_string(plan.mounts.size()) +
                        " mounts): restoring mount trees is not built yet (only --dry-run plans them)"));

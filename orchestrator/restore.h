@@ -16,8 +16,8 @@ struct RestoreOptions {
   double timeout_s = 60;  // bounds the restore up to the hand-over
 };
 
-// What this version cannot restore yet, as one error per problem
-// (mount trees, seccomp filters).
+// What this version cannot restore yet, as one error per problem (mount
+// trees).
 std::vector<Error> UnsupportedForRestore(const images::RestorePlan& plan);
 
 // Restores the plan. Returns the exit status for restore-orch: the root

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "sys/log.h"
+#include "worker/seccomp.h"
 
 namespace ro::worker {
 namespace {
@@ -26,6 +27,14 @@ namespace {
   _exit(static_cast<int>((wait_status >> 8) & 0xff));
 }
 
+void Seccomp(const images::TaskPlan& t, shm::Arena& arena) {
+  if (Status s = InstallSeccomp(t); !s.ok()) {
+    log::Error("task {}: {}", t.pid, s.error().ToString());
+    arena.Abort(t.pid, shm::Stage::kDone, s.error());
+    _exit(127);
+  }
+}
+
 }  // namespace
 
 Status CheckResumable(const images::TaskPlan& t) {
@@ -42,13 +51,16 @@ Status CheckResumable(const images::TaskPlan& t) {
 void ResumeTask(const images::TaskPlan& t, shm::Arena& arena, size_t index, const FdLayout& layout,
                 bool keep_parent_death) {
   if (!keep_parent_death) ::prctl(PR_SET_PDEATHSIG, 0);
-  arena.Arrive(index, shm::Stage::kDone);
   if (t.kind == images::TaskKind::kZombie) {
+    arena.Arrive(index, shm::Stage::kDone);
     ::close_range(0, ~0U, 0);
     ExitAs(t.exit_status);
   }
   if (!t.resume) {
-    CloseAllButOwn(t, layout, false);
+    CloseAllButOwn(t, layout, true);
+    Seccomp(t, arena);
+    arena.Arrive(index, shm::Stage::kDone);
+    ::close(layout.log_fd);
     for (;;) ::pause();
   }
   std::vector<std::string> env = t.resume->env;
@@ -62,6 +74,8 @@ void ResumeTask(const images::TaskPlan& t, shm::Arena& arena, size_t index, cons
   envp.push_back(nullptr);
   // The log fd is close-on-exec and stays usable if exec fails.
   CloseAllButOwn(t, layout, true);
+  Seccomp(t, arena);
+  arena.Arrive(index, shm::Stage::kDone);
   ::execve(t.resume->exe.c_str(), argv.data(), envp.data());
   Error e = SysError("execve(" + t.resume->exe + ")");
   log::Error("task {}: {}", t.pid, e.ToString());

@@ -15,10 +15,11 @@ namespace ro::worker {
 // its root and cwd: the program exists and is executable.
 Status CheckResumable(const images::TaskPlan& task);
 
-// Counts the task as resumed in the arena, then: a zombie exits with its
+// Closes every fd but the task's own, installs its seccomp filters, counts
+// it as resumed in the arena, then: a zombie exits with its
 // wait status (re-raising its signal), a task with a resume program execs it
 // with RESTORE_ORCH_RESTORED=1 added to its environment, any other task
-// waits until it is killed. Every fd but the task's own is closed first. The parent-death signal set
+// waits until it is killed. The parent-death signal set
 // for the restore is dropped, except with `keep_parent_death` (the root task
 // of a restore that waits for it: it dies with restore-orch).
 [[noreturn]] void ResumeTask(const images::TaskPlan& task, shm::Arena& arena, size_t index, const FdLayout& layout,

@@ -7,6 +7,7 @@
 #include "images/proto/inventory.pb.h"
 #include "images/proto/pstree.pb.h"
 #include "images/proto/resume.pb.h"
+#include "images/proto/seccomp.pb.h"
 
 namespace ro::test {
 namespace {
@@ -44,6 +45,7 @@ ImageSet TreeImages(const std::vector<TaskSpec>& tasks, bool shared_pid_ns, cons
 
   ImageFile pstree;
   pstree.kind = &PstreeKind();
+  auto seccomp = std::make_unique<img::seccomp_entry>();
   uint32_t id = 1;
   for (const TaskSpec& t : tasks) {
     auto e = std::make_unique<img::pstree_entry>();
@@ -63,6 +65,19 @@ ImageSet TreeImages(const std::vector<TaskSpec>& tasks, bool shared_pid_ns, cons
     tc->set_flags(0);
     tc->set_blk_sigset(0);
     tc->set_comm(t.comm);
+    if (t.seccomp_filters > 0) {
+      auto* th = core->mutable_thread_core();
+      th->set_futex_rla(0);
+      th->set_futex_rla_len(0);
+      th->set_seccomp_mode(img::filter);
+      th->set_seccomp_filter(static_cast<uint32_t>(seccomp->seccomp_filters_size()));
+      for (int k = 0; k < t.seccomp_filters; ++k) {
+        auto* f = seccomp->add_seccomp_filters();
+        // BPF_RET | BPF_K, SECCOMP_RET_ALLOW
+        f->set_filter(std::string("\x06\x00\x00\x00\x00\x00\xff\x7f", 8));
+        if (k + 1 < t.seccomp_filters) f->set_prev(static_cast<uint32_t>(seccomp->seccomp_filters_size()));
+      }
+    }
     auto* ids = core->mutable_ids();
     ++id;
     ids->set_vm_id(id);
@@ -99,6 +114,7 @@ ImageSet TreeImages(const std::vector<TaskSpec>& tasks, bool shared_pid_ns, cons
     }
   }
   set.emplace("pstree.img", std::move(pstree));
+  if (seccomp->seccomp_filters_size() > 0) set.emplace("seccomp.img", One(SeccompKind(), std::move(seccomp)));
 
   if (!files.empty()) {
     ImageFile f;

@@ -45,6 +45,7 @@ struct TaskSpec {
   std::vector<std::string> env;
   std::string cwd;
   std::vector<FdSpec> fds;
+  int seccomp_filters = 0;  // allow-everything filters, stacked
 };
 
 // inventory, pstree, core-<pid> for each task and resume-<pid> where argv is

@@ -214,6 +214,33 @@ TEST(Resume, SignalsAreForwardedAndDeathBySignalIs128PlusN) {
             "");
 }
 
+TEST(Seccomp, EveryFilterOfTheChainIsInstalled) {
+  EXPECT_EQ(InSandbox([] {
+              std::vector<TaskSpec> tasks = {{.pid = 1, .ppid = 0, .pgid = 1, .sid = 1},
+                                             {.pid = 2, .ppid = 1, .pgid = 1, .sid = 1, .seccomp_filters = 3}};
+              TempDir dir;
+              if (Status s = images::WriteImageDir(dir.path(), TreeImages(tasks)); !s.ok()) return s.error().ToString();
+              RunResult r = RunCommand({RestoreOrch(), "--images", dir.path(), "--detach"});
+              if (r.status != 0) return r.err;
+              pid_t root = static_cast<pid_t>(std::atoi(r.out.c_str()));
+              std::string p;
+              // The task's status, seen from the sandbox: it is the root's only child.
+              std::string children;
+              {
+                std::ifstream in("/proc/" + std::to_string(root) + "/task/" + std::to_string(root) + "/children");
+                std::getline(in, children);
+              }
+              std::ifstream status("/proc/" + std::to_string(std::atoi(children.c_str())) + "/status");
+              std::string text((std::istreambuf_iterator<char>(status)), std::istreambuf_iterator<char>());
+              if (text.find("Seccomp:\t2") == std::string::npos || text.find("Seccomp_filters:\t3") == std::string::npos) {
+                p = "task 2 has no 3 seccomp filters:\n" + text.substr(text.find("Seccomp"), 60);
+              }
+              KillTree(root);
+              return p;
+            }),
+            "");
+}
+
 // Everything a failed restore must leave as it was.
 struct World {
   std::vector<std::string> mounts = MountTable();
