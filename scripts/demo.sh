@@ -2,11 +2,12 @@
 # Installs dependencies, builds, generates the demo image sets and runs
 # restore-orch on them:
 #  - demo-tree: a process tree (sessions, groups, a dead session leader, a
-#    zombie, two programs resumed by exec) restored for real, shown from
-#    inside its PID namespace, then killed;
+#    zombie, two programs resumed by exec, a pipe with unread data between
+#    two tasks, a seccomp filter) restored for real, shown from inside its
+#    PID namespace, then killed;
 #  - demo-images: a full image set (pipes, FIFOs, mounts with shared/slave
-#    groups, AutoFS) validated and planned with --dry-run; restoring its fds
-#    and mounts is not built yet.
+#    groups, AutoFS) validated and planned with --dry-run; restoring mount
+#    trees is not built yet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -32,7 +33,9 @@ echo "== restore-orch --images build/demo-tree --detach --stats build/demo-tree-
 root=$(build/restore-orch --images build/demo-tree --detach --stats build/demo-tree-stats.json)
 echo "restored; the root task is pid $root here and pid 1 in its namespace. Seen from inside:"
 nsenter --target "$root" --pid -- unshare --mount --propagation private \
-  sh -c 'mount -t proc proc /proc && ps -eo pid,ppid,pgid,sid,stat,comm,args'
+  sh -c 'mount -t proc proc /proc && ps -eo pid,ppid,pgid,sid,stat,comm &&
+         for p in 1 2 3 4; do echo "fds of $p:"; ls -l /proc/$p/fd | tail -n +2 | sed "s/^.* \([0-9]* -> .*\)/  \1/"; done &&
+         grep -H Seccomp: /proc/4/status'
 kill -KILL "$root"
 echo "per-stage times:"
 cat build/demo-tree-stats.json
