@@ -649,6 +649,7 @@ class Builder {
       m.master_id = e.master_id();
       if (e.ext_mount() || e.fstype() == img::AUTO) {
         m.how = MountSource::kExternal;
+        m.ext_key = e.ext_key().empty() ? m.mountpoint : e.ext_key();
         if (e.fstype() == img::AUTO && !e.fsname().empty()) m.fstype = e.fsname();
       } else if (!SupportedFstype(e.fstype())) {
         problems_.Add(name, i, "filesystem " + std::string(FstypeName(e.fstype())) + " (fstype " + Str(e.fstype()) +

@@ -136,6 +136,7 @@ struct MountPlan {
   uint32_t master_id = 0;
   MountSource how = MountSource::kNew;
   uint32_t bind_of = 0;  // kBind: the mount it is cloned from
+  std::string ext_key;   // kExternal: the key for --external (mountpoint when empty)
 };
 
 struct SharingStep {

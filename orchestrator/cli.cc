@@ -29,6 +29,11 @@ void AddRestoreOptions(CLI::App& app, RestoreArgs& args) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--stats", args.stats_file, "write per-stage wall times and counts as JSON to FILE");
+  app.add_option("--root", args.root, "directory of the caller's tree to bind as the restored root when the images' root mount is external")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--external", args.externals,
+                 "KEY=PATH: bind PATH for the external mount with that key (its ext_key, or its mountpoint); repeatable. "
+                 "Without it an external mount is found by device and root path");
 }
 
 }  // namespace

@@ -64,16 +64,20 @@ int CmdRestore(const RestoreArgs& args) {
     }
     return 0;
   }
-  std::vector<Error> unsupported = UnsupportedForRestore(*outcome.plan);
-  if (!unsupported.empty()) {
-    for (Error& e : unsupported) PrintError(e.Within(args.images));
-    return kExitBadImages;
-  }
   RestoreOptions options_run;
   options_run.detach = args.detach;
   options_run.pidfile = args.pidfile;
   options_run.stats_file = args.stats_file;
   options_run.timeout_s = args.timeout_s;
+  options_run.mounts.root = args.root;
+  for (const std::string& e : args.externals) {
+    size_t eq = e.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == e.size()) {
+      PrintError(Fail("--external " + e + ": expected KEY=PATH"));
+      return kExitUsage;
+    }
+    options_run.mounts.externals[e.substr(0, eq)] = e.substr(eq + 1);
+  }
   return RunRestore(*outcome.plan, options_run);
 }
 

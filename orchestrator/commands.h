@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace ro {
 
@@ -13,6 +14,8 @@ struct RestoreArgs {
   std::string pidfile;
   std::string stats_file;
   double timeout_s = 60;
+  std::string root;                    // --root
+  std::vector<std::string> externals;  // --external KEY=PATH
 };
 
 int CmdRestore(const RestoreArgs& args);

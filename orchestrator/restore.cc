@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -126,6 +127,15 @@ class Controller {
     if (!log_fd_) return SysError("fcntl(log, F_DUPFD_CLOEXEC)");
     layout_.proc_fd = proc_dir_.get();
     layout_.log_fd = log_fd_.get();
+    bool masters = std::any_of(plan_.autofs.begin(), plan_.autofs.end(), [](const auto& a) { return !a.catatonic; });
+    if (masters) {
+      // Opened here: after the pivot /dev may not hold it.
+      UniqueFd dev(::open("/dev/autofs", O_RDONLY | O_CLOEXEC));
+      if (!dev) return SysError("open /dev/autofs");
+      autofs_dev_.reset(::fcntl(dev.get(), F_DUPFD_CLOEXEC, layout_.log_fd + 1));
+      if (!autofs_dev_) return SysError("fcntl(/dev/autofs, F_DUPFD_CLOEXEC)");
+      layout_.autofs_fd = autofs_dev_.get();
+    }
     saved_sink_ = log::GetSink();
     log::SetSink(layout_.log_fd);
     return {};
@@ -137,16 +147,20 @@ class Controller {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     log::SetStage("root-task");
     Status s;
-    if (plan_.ns.new_mnt && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    if (plan_.ns.new_mnt) {
       // Nothing done in this namespace may propagate to the caller's.
-      s = SysError("mount(/, MS_REC|MS_PRIVATE)");
+      if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+        s = SysError("mount(/, MS_REC|MS_PRIVATE)");
+      } else {
+        s = BuildMountTree(plan_, options_.mounts, &autofs_mounts_);
+      }
     }
     if (s.ok()) s = arena_->FinishStage(0, Stage::kRootTask);
     if (!s.ok()) {
       arena_->Abort(plan_.tasks[0].pid, Stage::kRootTask, s.error());
       _exit(1);
     }
-    worker::TaskContext ctx{&plan_, &*arena_, &proc_dir_, layout_, options_.detach};
+    worker::TaskContext ctx{&plan_, &*arena_, &proc_dir_, layout_, &autofs_mounts_, options_.detach};
     worker::RunTask(ctx, 0);
   }
 
@@ -316,6 +330,7 @@ class Controller {
     if (saved_sink_ >= 0) log::SetSink(saved_sink_);
     log_fd_.reset();
     proc_dir_.reset();
+    autofs_dev_.reset();
   }
 
   void WriteStats() {
@@ -355,6 +370,8 @@ class Controller {
   const RestoreOptions& options_;
   std::optional<shm::Arena> arena_;
   worker::FdLayout layout_;
+  std::vector<worker::AutofsMount> autofs_mounts_;  // the root task's, before it forks
+  UniqueFd autofs_dev_;
   UniqueFd proc_dir_;
   UniqueFd log_fd_;
   int saved_sink_ = -1;
@@ -370,15 +387,6 @@ class Controller {
 };
 
 }  // namespace
-
-std::vector<Error> UnsupportedForRestore(const images::RestorePlan& plan) {
-  std::vector<Error> out;
-  if (plan.ns.new_mnt) {
-    out.push_back(Fail("the tree has its own mount namespace (" + std::to_string(plan.mounts.size()) +
-                       " mounts): restoring mount trees is not built yet (only --dry-run plans them)"));
-  }
-  return out;
-}
 
 int RunRestore(const images::RestorePlan& plan, const RestoreOptions& options) { return Controller(plan, options).Run(); }
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "images/plan.h"
+#include "orchestrator/mount_tree.h"
 #include "sys/status.h"
 
 namespace ro {
@@ -14,11 +15,8 @@ struct RestoreOptions {
   std::string pidfile;
   std::string stats_file;
   double timeout_s = 60;  // bounds the restore up to the hand-over
+  MountOptions mounts;
 };
-
-// What this version cannot restore yet, as one error per problem (mount
-// trees).
-std::vector<Error> UnsupportedForRestore(const images::RestorePlan& plan);
 
 // Restores the plan. Returns the exit status for restore-orch: the root
 // task's (128+n when killed by signal n) when waiting, 0 when detached, 1

@@ -37,6 +37,12 @@ Result<AutofsDevice> AutofsDevice::Open() {
   return AutofsDevice(std::move(fd));
 }
 
+Result<AutofsDevice> AutofsDevice::FromFd(int fd) {
+  UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!dup) return SysError("dup /dev/autofs fd " + std::to_string(fd));
+  return AutofsDevice(std::move(dup));
+}
+
 Result<AutofsDevice::Version> AutofsDevice::GetVersion() const {
   AutofsDevIoctl req{};
   Init(&req, sizeof(req));

@@ -16,6 +16,9 @@ class AutofsDevice {
  public:
   // Opens /dev/autofs (the kernel loads the module on first open).
   static Result<AutofsDevice> Open();
+  // Uses a duplicate of an already open /dev/autofs fd (it may no longer be
+  // reachable by path, after pivot_root).
+  static Result<AutofsDevice> FromFd(int fd);
 
   struct Version {
     uint32_t major = 0;

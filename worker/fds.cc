@@ -162,7 +162,12 @@ FdLayout LayoutFor(const images::RestorePlan& plan) {
 void CloseInherited(const FdLayout& layout) {
   CloseRange(0, layout.proc_fd - 1);
   CloseRange(layout.proc_fd + 1, layout.log_fd - 1);
-  ::close_range(static_cast<unsigned>(layout.log_fd + 1), ~0U, 0);
+  int last = layout.log_fd;
+  if (layout.autofs_fd >= 0) {
+    CloseRange(layout.log_fd + 1, layout.autofs_fd - 1);
+    last = layout.autofs_fd;
+  }
+  ::close_range(static_cast<unsigned>(last + 1), ~0U, 0);
 }
 
 void DropUnkept(const images::TaskPlan& t, const images::RestorePlan& plan, const FdLayout& layout) {

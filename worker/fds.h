@@ -18,6 +18,7 @@ struct FdLayout {
   int parked_end = 0;   // one past the last parked fd
   int proc_fd = 0;      // the caller's /proc (O_PATH), at parked_end or above
   int log_fd = 0;       // the log sink, above proc_fd
+  int autofs_fd = -1;   // /dev/autofs when there are AutoFS masters, above log_fd
 };
 
 // The layout for a plan: parked fds above the highest fd the images use.

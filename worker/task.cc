@@ -68,6 +68,8 @@ class Task {
     log::SetStage("files");
     PauseIfAsked(Stage::kFiles);
     RO_TRY(PlaceFds(t_, *ctx_.plan, ctx_.layout));
+    // Post-open work, with every fd in place and the task in its final group.
+    if (ctx_.autofs != nullptr) RO_TRY(TakeOverAutofs(t_, *ctx_.plan, *ctx_.autofs, ctx_.layout));
     RO_TRY(arena_.FinishStage(index_, Stage::kFiles));
 
     stage_ = Stage::kReaping;

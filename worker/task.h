@@ -6,6 +6,7 @@
 
 #include "images/plan.h"
 #include "shm/arena.h"
+#include "worker/autofs.h"
 #include "worker/fds.h"
 #include "sys/unique_fd.h"
 
@@ -16,6 +17,7 @@ struct TaskContext {
   shm::Arena* arena = nullptr;
   const UniqueFd* proc_dir = nullptr;  // the caller's /proc, at layout.proc_fd
   FdLayout layout;
+  const std::vector<AutofsMount>* autofs = nullptr;  // filled by the root task before it forks
   bool detach = false;                 // the root task must outlive the orchestrator
 };
 

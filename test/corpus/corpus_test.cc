@@ -290,15 +290,5 @@ TEST(CorpusBase, IgnoreUnsupportedRestoresWithoutThem) {
   EXPECT_NE(ok.out.find("ignored unsupported image: pages-1.img"), std::string::npos);
 }
 
-// Without --dry-run, what this version cannot restore yet is refused before
-// anything is created, one line per reason.
-TEST(CorpusBase, RestoreRefusesWhatItCannotRestoreYet) {
-  TempDir dir;
-  ASSERT_TRUE(WriteImageDir(dir.path(), DemoImages()).ok());
-  RunResult r = RunCommand({RestoreOrch(), "--images", dir.path()});
-  EXPECT_EQ(r.status, 2) << r.err;
-  EXPECT_NE(r.err.find("restoring mount trees is not built yet"), std::string::npos) << r.err;
-}
-
 }  // namespace
 }  // namespace ro::test

@@ -1,7 +1,9 @@
 #include "test/helpers/tree_images.h"
 
 #include "images/kinds.h"
+#include "images/proto/autofs.pb.h"
 #include "images/proto/core.pb.h"
+#include "images/proto/mnt.pb.h"
 #include "images/proto/fdinfo.pb.h"
 #include "images/proto/pipe-data.pb.h"
 #include "images/proto/inventory.pb.h"
@@ -182,6 +184,47 @@ ImageSet TreeImages(const std::vector<TaskSpec>& tasks, bool shared_pid_ns, cons
     if (!d.entries.empty()) set.emplace(MakeFileName(*d.kind), std::move(d));
   }
   return set;
+}
+
+void AddMounts(ImageSet& set, const std::vector<MountSpec>& mounts, const std::vector<AutofsSpec>& autofs) {
+  constexpr uint32_t kTreeMntNs = 3001;
+  for (auto& [name, file] : set) {
+    if (file.kind != &CoreKind()) continue;
+    static_cast<img::core_entry&>(*file.entries[0].message).mutable_ids()->set_mnt_ns_id(kTreeMntNs);
+  }
+  ImageFile f;
+  f.kind = &MountpointsKind();
+  for (const MountSpec& m : mounts) {
+    auto e = std::make_unique<img::mnt_entry>();
+    e->set_fstype(m.fstype);
+    e->set_mnt_id(m.id);
+    e->set_root_dev(m.dev);
+    e->set_parent_mnt_id(m.parent);
+    e->set_flags(m.flags);
+    e->set_root(m.root);
+    e->set_mountpoint(m.mountpoint);
+    e->set_source(m.source);
+    e->set_options(m.options);
+    e->set_shared_id(m.shared);
+    e->set_master_id(m.master);
+    if (m.external) {
+      e->set_ext_mount(true);
+      e->set_ext_key(m.ext_key);
+    }
+    f.entries.push_back(Entry{std::move(e), {}});
+  }
+  set.insert_or_assign(MakeFileName(MountpointsKind(), kTreeMntNs), std::move(f));
+  for (const AutofsSpec& a : autofs) {
+    auto e = std::make_unique<img::autofs_entry>();
+    e->set_fd(a.fd);
+    e->set_pgrp(a.pgrp);
+    e->set_timeout(a.timeout);
+    e->set_minproto(5);
+    e->set_maxproto(5);
+    e->set_mode(a.mode);
+    if (a.read_fd) e->set_read_fd(*a.read_fd);
+    set.insert_or_assign(MakeFileName(AutofsKind(), a.dev), One(AutofsKind(), std::move(e)));
+  }
 }
 
 std::vector<TaskSpec> Chain(int depth) {

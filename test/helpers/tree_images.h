@@ -56,6 +56,34 @@ struct TaskSpec {
 ImageSet TreeImages(const std::vector<TaskSpec>& tasks, bool shared_pid_ns = false,
                     const std::vector<FileSpec>& files = {}, const std::vector<PipeDataSpec>& data = {});
 
+struct MountSpec {
+  uint32_t id = 0;
+  uint32_t parent = 0;
+  uint32_t fstype = 5;  // mnt.proto's fstype: 5 tmpfs, 1 proc, 18 autofs
+  std::string mountpoint;
+  std::string root = "/";
+  std::string source = "none";
+  std::string options;
+  uint32_t flags = 0;  // MS_* per mount
+  uint32_t shared = 0;
+  uint32_t master = 0;
+  uint32_t dev = 0;    // superblock: binds share their source's
+  bool external = false;
+  std::string ext_key;
+};
+
+struct AutofsSpec {
+  uint32_t dev = 0;  // the mount's superblock
+  int fd = -1;       // master's write end, -1 for catatonic
+  int pgrp = 0;      // the master
+  int timeout = 300;
+  int mode = 1;      // 0 direct, 1 indirect, 2 offset
+  std::optional<int> read_fd;
+};
+
+// Gives the tree its own mount namespace with these mounts.
+void AddMounts(ImageSet& set, const std::vector<MountSpec>& mounts, const std::vector<AutofsSpec>& autofs = {});
+
 // A chain root(1) -> 2 -> ... -> depth; every task its own group in session 1.
 std::vector<TaskSpec> Chain(int depth);
 // Root 1 with `n` children 2..n+1, all in session 1, group 1.

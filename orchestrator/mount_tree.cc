@@ -1,0 +1,225 @@
+#include "orchestrator/mount_tree.h"
+
+#include <fcntl.h>
+#include <linux/auto_fs.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sys/log.h"
+#include "sys/mount_api.h"
+#include "sys/mountinfo.h"
+
+namespace ro {
+namespace {
+
+using images::MountPlan;
+using images::MountSource;
+using images::SharingStep;
+
+std::string Num(uint64_t v) { return std::to_string(v); }
+
+Error About(const MountPlan& m, Error e) { return e.Within("mount " + Num(m.mnt_id) + " at " + m.mountpoint); }
+
+// `path` relative to `base` ("/a/b" in "/a" -> "b"); both normalised.
+std::string Below(const std::string& path, const std::string& base) {
+  if (base == "/") return path.substr(1);
+  if (path == base) return "";
+  return path.substr(base.size() + 1);
+}
+
+const char* AutofsMode(int mode) { return mode == 0 ? "direct" : mode == 1 ? "indirect" : "offset"; }
+
+class Builder {
+ public:
+  Builder(const images::RestorePlan& plan, const MountOptions& options, std::vector<worker::AutofsMount>* autofs)
+      : plan_(plan), options_(options), autofs_(autofs) {}
+
+  Status Run() {
+    RO_ASSIGN_OR_RETURN(caller_, sys::ReadMountInfo());
+    for (const MountPlan& m : plan_.mounts) {
+      auto fd = Create(m);
+      if (!fd.ok()) return About(m, std::move(fd).error());
+      fds_.emplace(m.mnt_id, std::move(fd).value());
+    }
+    RO_TRY(Place());
+    RO_TRY(Share());
+    for (const MountPlan& m : plan_.mounts) {
+      if (m.flags & MS_UNBINDABLE) {
+        if (Status s = sys::SetPropagation(fds_[m.mnt_id], MS_UNBINDABLE); !s.ok()) return About(m, s.error());
+      }
+    }
+    return Pivot();
+  }
+
+ private:
+  bool Ours(const MountPlan& m) const {
+    const MountPlan* p = &m;
+    while (p->how == MountSource::kBind) p = plan_.FindMount(p->bind_of);
+    return p->how == MountSource::kNew;
+  }
+
+  Result<UniqueFd> Create(const MountPlan& m) {
+    UniqueFd fd;
+    switch (m.how) {
+      case MountSource::kNew:
+        if (m.fstype == "autofs") {
+          RO_ASSIGN_OR_RETURN(fd, MountAutofs(m));
+        } else {
+          RO_ASSIGN_OR_RETURN(fd, sys::NewMount(m.fstype, m.source, sys::SplitOptions(m.options), (m.sb_flags & MS_RDONLY) != 0));
+        }
+        break;
+      case MountSource::kBind: {
+        const MountPlan& src = *plan_.FindMount(m.bind_of);
+        std::string rel = Below(m.root, src.root);
+        if (rel.empty()) {
+          RO_ASSIGN_OR_RETURN(fd, sys::CloneMount(fds_[src.mnt_id], ""));
+        } else {
+          // The bind's root in its source: made when the source is ours (an
+          // empty new filesystem), looked up without symlinks otherwise.
+          RO_ASSIGN_OR_RETURN(UniqueFd dir, sys::OpenBeneath(fds_[src.mnt_id], rel, Ours(src), false));
+          RO_ASSIGN_OR_RETURN(fd, sys::CloneMount(dir, ""));
+        }
+        break;
+      }
+      case MountSource::kExternal: {
+        RO_ASSIGN_OR_RETURN(std::string source, ExternalSource(m));
+        log::Info("external mount {} from {}", m.mountpoint, source);
+        RO_ASSIGN_OR_RETURN(fd, sys::CloneMountAt(source));
+        break;
+      }
+    }
+    RO_TRY(sys::SetMountFlags(fd, m.flags));
+    return fd;
+  }
+
+  Result<std::string> ExternalSource(const MountPlan& m) {
+    if (m.mountpoint == "/" && !options_.root.empty()) return options_.root;
+    auto given = options_.externals.find(m.ext_key);
+    if (given != options_.externals.end()) return given->second;
+    // Found by device and root: a mount of the caller's whose root contains ours.
+    uint32_t major = m.root_dev >> 20, minor = m.root_dev & 0xfffff;
+    const sys::MountInfo* best = nullptr;
+    for (const sys::MountInfo& c : caller_) {
+      if (c.major != major || c.minor != minor) continue;
+      bool contains = c.root == "/" || m.root == c.root || m.root.rfind(c.root + "/", 0) == 0;
+      if (contains && (best == nullptr || c.root.size() > best->root.size())) best = &c;
+    }
+    if (best == nullptr) {
+      return Fail("external " + m.fstype + " mount: no mount of device " + Num(major) + ":" + Num(minor) +
+                  " here holds " + m.root + "; give --external " + m.ext_key + "=PATH");
+    }
+    std::string rest = best->root == "/" ? m.root : m.root.substr(best->root.size());
+    if (rest == "/") rest.clear();
+    return best->mountpoint == "/" ? (rest.empty() ? "/" : rest) : best->mountpoint + rest;
+  }
+
+  // An AutoFS superblock with a dummy pipe, owned by no master yet: its
+  // timeout set and made catatonic at once. The dumped fd=, pgrp= and
+  // pipe_ino= are never passed on.
+  Result<UniqueFd> MountAutofs(const MountPlan& m) {
+    const images::AutofsPlan* a = nullptr;
+    for (const auto& candidate : plan_.autofs) {
+      if (candidate.mnt_id == m.mnt_id) a = &candidate;
+    }
+    if (a == nullptr) return Fail("AutoFS mount without its autofs image");
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) return SysError("pipe2 (dummy AutoFS pipe)");
+    UniqueFd rd(p[0]), wr(p[1]);
+    // pgrp must name a process group of this PID namespace; ours (pid 1's)
+    // is still outside it, so the root task's own pid stands in.
+    std::vector<std::string> opts = {"fd=" + Num(static_cast<uint64_t>(wr.get())), "pgrp=" + Num(static_cast<uint64_t>(::getpid())),
+                                     "minproto=" + Num(static_cast<uint64_t>(a->minproto)),
+                                     "maxproto=" + Num(static_cast<uint64_t>(a->maxproto)), AutofsMode(a->mode)};
+    if (a->uid) opts.push_back("uid=" + Num(static_cast<uint64_t>(*a->uid)));
+    if (a->gid) opts.push_back("gid=" + Num(static_cast<uint64_t>(*a->gid)));
+    RO_ASSIGN_OR_RETURN(UniqueFd mnt, sys::NewMount("autofs", m.source, opts, (m.sb_flags & MS_RDONLY) != 0));
+    UniqueFd root(::openat(mnt.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!root) return SysError("open the AutoFS root");
+    unsigned long timeout = static_cast<unsigned long>(a->timeout);
+    if (::ioctl(root.get(), AUTOFS_IOC_SETTIMEOUT, &timeout) != 0) return SysError("ioctl(AUTOFS_IOC_SETTIMEOUT, " + Num(timeout) + ")");
+    if (::ioctl(root.get(), AUTOFS_IOC_CATATONIC, 0) != 0) return SysError("ioctl(AUTOFS_IOC_CATATONIC)");
+    struct stat st {};
+    if (::fstat(root.get(), &st) != 0) return SysError("fstat the AutoFS root");
+    autofs_->push_back(worker::AutofsMount{m.mnt_id, m.mountpoint, st.st_dev});
+    return mnt;
+  }
+
+  Status Place() {
+    // A staging directory of the caller's tree holds the new root until the pivot.
+    for (const char* dir : {"/tmp", "/mnt", "/run", "/var/tmp"}) {
+      struct stat st {};
+      if (::lstat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
+        staging_ = dir;
+        break;
+      }
+    }
+    if (staging_.empty()) return Fail("no staging directory (/tmp, /mnt, /run) for the new root");
+    const MountPlan& root = *plan_.FindMount(plan_.placement.front());
+    if (Status s = sys::MoveMountTo(fds_[root.mnt_id], staging_); !s.ok()) return About(root, s.error());
+    root_dir_.reset(::open(staging_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root_dir_) return SysError("open " + staging_);
+    for (size_t i = 1; i < plan_.placement.size(); ++i) {
+      const MountPlan& m = *plan_.FindMount(plan_.placement[i]);
+      const MountPlan& parent = *plan_.FindMount(m.parent_id);
+      struct stat st {};
+      ::fstat(fds_[m.mnt_id].get(), &st);
+      auto target = sys::OpenBeneath(root_dir_, m.mountpoint.substr(1), Ours(parent), S_ISREG(st.st_mode));
+      if (!target.ok()) return About(m, std::move(target).error());
+      if (Status s = sys::MoveMount(fds_[m.mnt_id], *target, m.mountpoint); !s.ok()) return About(m, s.error());
+    }
+    return {};
+  }
+
+  Status Share() {
+    for (const SharingStep& s : plan_.sharing) {
+      const MountPlan& m = *plan_.FindMount(s.mnt);
+      Status r;
+      switch (s.op) {
+        case SharingStep::Op::kMakeShared:
+          r = sys::SetPropagation(fds_[s.mnt], MS_SHARED);
+          break;
+        case SharingStep::Op::kJoinGroup:
+          r = sys::JoinPeerGroup(fds_[s.peer], fds_[s.mnt], "mnt " + Num(s.peer) + " -> mnt " + Num(s.mnt));
+          break;
+        case SharingStep::Op::kSlaveOf:
+          r = sys::JoinPeerGroup(fds_[s.peer], fds_[s.mnt], "mnt " + Num(s.peer) + " -> mnt " + Num(s.mnt));
+          if (r.ok()) r = sys::SetPropagation(fds_[s.mnt], MS_SLAVE);
+          break;
+        case SharingStep::Op::kSlaveOfExternal:
+          log::Warn("mount {} was a slave of peer group {} outside the images; it is restored private", m.mountpoint, s.group);
+          break;
+      }
+      if (!r.ok()) return About(m, r.error());
+    }
+    return {};
+  }
+
+  Status Pivot() {
+    if (::fchdir(root_dir_.get()) != 0) return SysError("chdir " + staging_);
+    // pivot_root(".", ".") stacks the old root on the new one; detaching it
+    // leaves the new root alone.
+    if (::syscall(SYS_pivot_root, ".", ".") != 0) return SysError("pivot_root(" + staging_ + ")");
+    if (::umount2(".", MNT_DETACH) != 0) return SysError("umount2(old root, MNT_DETACH)");
+    if (::chdir("/") != 0) return SysError("chdir /");
+    return {};
+  }
+
+  const images::RestorePlan& plan_;
+  const MountOptions& options_;
+  std::vector<worker::AutofsMount>* autofs_;
+  std::vector<sys::MountInfo> caller_;
+  std::map<uint32_t, UniqueFd> fds_;
+  std::string staging_;
+  UniqueFd root_dir_;
+};
+
+}  // namespace
+
+Status BuildMountTree(const images::RestorePlan& plan, const MountOptions& options, std::vector<worker::AutofsMount>* autofs) {
+  return Builder(plan, options, autofs).Run();
+}
+
+}  // namespace ro

@@ -1,0 +1,154 @@
+#include "sys/mount_api.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace ro::sys {
+namespace {
+
+Result<UniqueFd> OpenAt2(int dir, const std::string& name, uint64_t flags) {
+  open_how how{};
+  how.flags = flags | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH;
+  int fd = static_cast<int>(::syscall(SYS_openat2, dir, name.c_str(), &how, sizeof(how)));
+  if (fd < 0) return SysError("openat2(" + name + ")");
+  return UniqueFd(fd);
+}
+
+}  // namespace
+
+std::vector<std::string> SplitOptions(const std::string& options) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i <= options.size()) {
+    size_t j = options.find(',', i);
+    if (j == std::string::npos) j = options.size();
+    if (j > i) out.push_back(options.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
+Result<UniqueFd> NewMount(const std::string& fstype, const std::string& source, const std::vector<std::string>& options,
+                          bool read_only) {
+  UniqueFd fs(::fsopen(fstype.c_str(), FSOPEN_CLOEXEC));
+  if (!fs) return SysError("fsopen(" + fstype + ")");
+  if (!source.empty() && ::fsconfig(fs.get(), FSCONFIG_SET_STRING, "source", source.c_str(), 0) != 0) {
+    return SysError("fsconfig(" + fstype + ", source=" + source + ")");
+  }
+  for (const std::string& opt : options) {
+    if (opt == "rw" || opt == "ro") continue;
+    size_t eq = opt.find('=');
+    int r = eq == std::string::npos
+                ? ::fsconfig(fs.get(), FSCONFIG_SET_FLAG, opt.c_str(), nullptr, 0)
+                : ::fsconfig(fs.get(), FSCONFIG_SET_STRING, opt.substr(0, eq).c_str(), opt.substr(eq + 1).c_str(), 0);
+    if (r != 0) return SysError("fsconfig(" + fstype + ", " + opt + ")");
+  }
+  if (read_only && ::fsconfig(fs.get(), FSCONFIG_SET_FLAG, "ro", nullptr, 0) != 0) {
+    return SysError("fsconfig(" + fstype + ", ro)");
+  }
+  if (::fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) return SysError("fsconfig(" + fstype + ", create)");
+  UniqueFd mnt(::fsmount(fs.get(), FSMOUNT_CLOEXEC, 0));
+  if (!mnt) return SysError("fsmount(" + fstype + ")");
+  return mnt;
+}
+
+Result<UniqueFd> CloneMount(const UniqueFd& dir, const std::string& path) {
+  unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_NO_AUTOMOUNT | AT_SYMLINK_NOFOLLOW;
+  if (path.empty()) flags |= AT_EMPTY_PATH;
+  UniqueFd fd(::open_tree(dir.get(), path.c_str(), flags));
+  if (!fd) return SysError("open_tree(" + (path.empty() ? std::string(".") : path) + ", OPEN_TREE_CLONE)");
+  return fd;
+}
+
+Result<UniqueFd> CloneMountAt(const std::string& absolute_path) {
+  UniqueFd fd(::open_tree(AT_FDCWD, absolute_path.c_str(),
+                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_NO_AUTOMOUNT | AT_SYMLINK_NOFOLLOW));
+  if (!fd) return SysError("open_tree(" + absolute_path + ", OPEN_TREE_CLONE)");
+  return fd;
+}
+
+Status SetMountFlags(const UniqueFd& mount, uint32_t ms) {
+  mount_attr attr{};
+  if (ms & MS_RDONLY) attr.attr_set |= MOUNT_ATTR_RDONLY;
+  if (ms & MS_NOSUID) attr.attr_set |= MOUNT_ATTR_NOSUID;
+  if (ms & MS_NODEV) attr.attr_set |= MOUNT_ATTR_NODEV;
+  if (ms & MS_NOEXEC) attr.attr_set |= MOUNT_ATTR_NOEXEC;
+  if (ms & MS_NODIRATIME) attr.attr_set |= MOUNT_ATTR_NODIRATIME;
+  attr.attr_clr |= MOUNT_ATTR__ATIME;
+  if (ms & MS_NOATIME) {
+    attr.attr_set |= MOUNT_ATTR_NOATIME;
+  } else if (ms & MS_STRICTATIME) {
+    attr.attr_set |= MOUNT_ATTR_STRICTATIME;
+  } else {
+    attr.attr_set |= MOUNT_ATTR_RELATIME;
+  }
+  if (::mount_setattr(mount.get(), "", AT_EMPTY_PATH, &attr, sizeof(attr)) != 0) {
+    return SysError("mount_setattr(flags " + std::to_string(ms) + ")");
+  }
+  return {};
+}
+
+Status SetPropagation(const UniqueFd& mount, uint64_t propagation) {
+  mount_attr attr{};
+  attr.propagation = propagation;
+  if (::mount_setattr(mount.get(), "", AT_EMPTY_PATH, &attr, sizeof(attr)) != 0) {
+    return SysError("mount_setattr(propagation " + std::to_string(propagation) + ")");
+  }
+  return {};
+}
+
+Status MoveMount(const UniqueFd& mount, const UniqueFd& target, const std::string& what) {
+  if (::move_mount(mount.get(), "", target.get(), "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) {
+    return SysError("move_mount(-> " + what + ")");
+  }
+  return {};
+}
+
+Status MoveMountTo(const UniqueFd& mount, const std::string& absolute_path) {
+  if (::move_mount(mount.get(), "", AT_FDCWD, absolute_path.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+    return SysError("move_mount(-> " + absolute_path + ")");
+  }
+  return {};
+}
+
+Status JoinPeerGroup(const UniqueFd& from, const UniqueFd& to, const std::string& what) {
+  if (::move_mount(from.get(), "", to.get(), "", MOVE_MOUNT_SET_GROUP | MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) {
+    return SysError("move_mount(" + what + ", MOVE_MOUNT_SET_GROUP)");
+  }
+  return {};
+}
+
+Result<UniqueFd> OpenBeneath(const UniqueFd& root, const std::string& path, bool create, bool leaf_is_file) {
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    if (j > i) parts.push_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  UniqueFd dir(::fcntl(root.get(), F_DUPFD_CLOEXEC, 0));
+  if (!dir) return SysError("dup");
+  for (size_t k = 0; k < parts.size(); ++k) {
+    const std::string& part = parts[k];
+    if (part == "." || part == "..") return Fail("path " + path + " has a '" + part + "' component");
+    bool leaf = k + 1 == parts.size();
+    auto next = OpenAt2(dir.get(), part, O_PATH | (leaf && leaf_is_file ? 0 : O_DIRECTORY));
+    if (!next.ok() && next.error().err == ENOENT && create) {
+      int r = leaf && leaf_is_file ? ::mknodat(dir.get(), part.c_str(), S_IFREG | 0600, 0)
+                                   : ::mkdirat(dir.get(), part.c_str(), 0755);
+      if (r != 0 && errno != EEXIST) return SysError("create " + path + " (at " + part + ")");
+      next = OpenAt2(dir.get(), part, O_PATH | (leaf && leaf_is_file ? 0 : O_DIRECTORY));
+    }
+    if (!next.ok()) return std::move(next).error().Within(path);
+    dir = std::move(next).value();
+  }
+  return dir;
+}
+
+}  // namespace ro::sys

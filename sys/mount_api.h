@@ -1,0 +1,46 @@
+// The new mount API, thinly wrapped: detached mounts as fds, placed and
+// joined to peer groups by fd, paths resolved beneath a root without
+// following symlinks.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sys/status.h"
+#include "sys/unique_fd.h"
+
+namespace ro::sys {
+
+// A new superblock of `fstype` (fsopen/fsconfig/fsmount). `options` are
+// the superblock options as mountinfo prints them ("size=64k", "mode=755",
+// "inode64"); "rw" and "ro" are taken from `read_only`.
+Result<UniqueFd> NewMount(const std::string& fstype, const std::string& source, const std::vector<std::string>& options,
+                          bool read_only);
+
+// A detached copy of the mount at `path` below `dir` (open_tree with
+// OPEN_TREE_CLONE, not recursive, never triggering an automount). An empty
+// `path` clones `dir` itself.
+Result<UniqueFd> CloneMount(const UniqueFd& dir, const std::string& path);
+Result<UniqueFd> CloneMountAt(const std::string& absolute_path);
+
+// Per-mount flags from MS_* bits (MS_RDONLY, MS_NOSUID, MS_NODEV,
+// MS_NOEXEC, MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_STRICTATIME).
+Status SetMountFlags(const UniqueFd& mount, uint32_t ms_flags);
+// MS_SHARED, MS_SLAVE, MS_PRIVATE or MS_UNBINDABLE.
+Status SetPropagation(const UniqueFd& mount, uint64_t propagation);
+// Attaches `mount` on the directory (or file) `target`.
+Status MoveMount(const UniqueFd& mount, const UniqueFd& target, const std::string& what);
+Status MoveMountTo(const UniqueFd& mount, const std::string& absolute_path);
+// Puts `to` into the peer group of `from` (MOVE_MOUNT_SET_GROUP).
+Status JoinPeerGroup(const UniqueFd& from, const UniqueFd& to, const std::string& what);
+
+// Opens `path` (relative, "a/b") beneath `root` as O_PATH, refusing
+// symlinks, "..", and escapes. With `create`, missing components are made:
+// directories, and the last one a file when `leaf_is_file`.
+Result<UniqueFd> OpenBeneath(const UniqueFd& root, const std::string& path, bool create, bool leaf_is_file);
+
+// Splits "a,b=c,d" at commas.
+std::vector<std::string> SplitOptions(const std::string& options);
+
+}  // namespace ro::sys

@@ -1,0 +1,206 @@
+// Restores mount namespaces for real: the tree, its flags and peer groups,
+// AutoFS mounts taken over by their masters; read back from the root
+// task's mountinfo.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "sys/mountinfo.h"
+#include "test/helpers/sandbox.h"
+#include "test/helpers/test_util.h"
+#include "test/helpers/tree_images.h"
+
+namespace ro::test {
+namespace {
+
+struct Live {
+  pid_t root = 0;
+  std::map<std::string, sys::MountInfo> mounts;  // by mountpoint, as the tree sees them
+  std::string error;
+};
+
+Live RestoreDetached(const ImageSet& images, const std::vector<std::string>& extra = {}) {
+  Live live;
+  TempDir dir;
+  if (Status s = images::WriteImageDir(dir.path(), images); !s.ok()) {
+    live.error = s.error().ToString();
+    return live;
+  }
+  std::vector<std::string> argv = {RestoreOrch(), "--images", dir.path(), "--detach"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  RunResult r = RunCommand(argv);
+  if (r.status != 0) {
+    live.error = "restore failed (" + std::to_string(r.status) + "): " + r.err;
+    return live;
+  }
+  live.root = static_cast<pid_t>(std::atoi(r.out.c_str()));
+  auto mounts = sys::ReadMountInfo("/proc/" + std::to_string(live.root) + "/mountinfo");
+  if (!mounts.ok()) {
+    live.error = mounts.error().ToString();
+    return live;
+  }
+  for (auto& m : *mounts) live.mounts[m.mountpoint] = m;
+  return live;
+}
+
+void Kill(pid_t root) {
+  ::kill(root, SIGKILL);
+  ::waitpid(root, nullptr, 0);
+}
+
+std::vector<TaskSpec> OneTask() { return {{.pid = 1, .ppid = 0, .pgid = 1, .sid = 1}}; }
+
+TEST(Mounts, TreeFlagsAndPeerGroupsUpToRenumbering) {
+  EXPECT_EQ(InSandbox([] {
+              ImageSet set = TreeImages(OneTask());
+              // The image lists children before parents and peers out of
+              // order: the restore must not care (seed 004).
+              AddMounts(set, {
+                                 {.id = 60, .parent = 50, .mountpoint = "/d/c", .root = "/sub", .master = 1, .dev = 11},
+                                 {.id = 61, .parent = 50, .mountpoint = "/d/e", .shared = 2, .master = 1, .dev = 11},
+                                 {.id = 50, .parent = 40, .mountpoint = "/d", .options = "mode=755", .dev = 12},
+                                 {.id = 43, .parent = 40, .mountpoint = "/b", .shared = 1, .dev = 11},
+                                 {.id = 42, .parent = 40, .mountpoint = "/a", .options = "size=1m", .shared = 1, .dev = 11},
+                                 {.id = 44, .parent = 40, .fstype = 1, .mountpoint = "/proc", .source = "proc",
+                                  .flags = MS_NOSUID | MS_NODEV | MS_NOEXEC, .dev = 13},
+                                 {.id = 45, .parent = 40, .mountpoint = "/ro", .flags = MS_RDONLY, .dev = 14},
+                                 {.id = 46, .parent = 40, .mountpoint = "/u", .flags = MS_UNBINDABLE, .dev = 15},
+                                 {.id = 40, .parent = 1, .mountpoint = "/", .options = "mode=755", .dev = 10},
+                             });
+              Live live = RestoreDetached(set);
+              if (!live.error.empty()) return live.error;
+              std::ostringstream p;
+              for (const char* mp : {"/", "/a", "/b", "/d", "/d/c", "/d/e", "/proc", "/ro", "/u"}) {
+                if (!live.mounts.count(mp)) p << "missing mount " << mp << "\n";
+              }
+              if (!p.str().empty()) {
+                for (auto& [mp, m] : live.mounts) p << "  have " << mp << "\n";
+                Kill(live.root);
+                return p.str();
+              }
+              auto& a = live.mounts["/a"];
+              auto& b = live.mounts["/b"];
+              auto& c = live.mounts["/d/c"];
+              auto& e = live.mounts["/d/e"];
+              if (a.fstype != "tmpfs" || live.mounts["/proc"].fstype != "proc") p << "wrong fstypes\n";
+              if (a.shared == 0 || a.shared != b.shared) p << "/a and /b are not peers\n";
+              if (c.master != a.shared || c.shared != 0) p << "/d/c is not a plain slave of /a's group\n";
+              if (e.master != a.shared || e.shared == 0 || e.shared == a.shared) p << "/d/e is not shared and slave of /a's group\n";
+              if (c.root != "/sub") p << "/d/c has root " << c.root << "\n";
+              if (live.mounts["/"].shared != 0 || live.mounts["/d"].shared != 0) p << "private mounts became shared\n";
+              if (live.mounts["/ro"].mount_options.rfind("ro", 0) != 0) p << "/ro is " << live.mounts["/ro"].mount_options << "\n";
+              if (live.mounts["/proc"].mount_options.find("nosuid") == std::string::npos) p << "/proc lost nosuid\n";
+              if (!live.mounts["/u"].unbindable) p << "/u is not unbindable\n";
+              if (a.SuperOption("size") != "1024k") p << "/a has options " << a.super_options << "\n";
+              // Exactly these mounts: nothing multiplied by propagation.
+              if (live.mounts.size() != 9) p << live.mounts.size() << " mounts, want 9\n";
+              Kill(live.root);
+              return p.str();
+            }),
+            "");
+}
+
+TEST(Mounts, ExternalBindsFromTheCallersTree) {
+  EXPECT_EQ(InSandbox([] {
+              TempDir host;
+              host.Write("marker", "from the caller");
+              ImageSet set = TreeImages(OneTask());
+              AddMounts(set, {{.id = 40, .parent = 1, .mountpoint = "/", .dev = 10},
+                              {.id = 41, .parent = 40, .mountpoint = "/ext", .dev = 99, .external = true, .ext_key = "data"}});
+              Live live = RestoreDetached(set, {"--external", "data=" + host.path()});
+              if (!live.error.empty()) return live.error;
+              std::string got;
+              std::ifstream in("/proc/" + std::to_string(live.root) + "/root/ext/marker");
+              std::getline(in, got);
+              Kill(live.root);
+              return got == "from the caller" ? std::string() : "the external bind shows '" + got + "'";
+            }),
+            "");
+}
+
+TEST(Mounts, MissingExternalIsAClearError) {
+  EXPECT_EQ(InSandbox([] {
+              ImageSet set = TreeImages(OneTask());
+              AddMounts(set, {{.id = 40, .parent = 1, .mountpoint = "/", .dev = 10},
+                              {.id = 41, .parent = 40, .mountpoint = "/ext", .dev = 0xfff00000u, .external = true, .ext_key = "data"}});
+              TempDir dir;
+              if (Status s = images::WriteImageDir(dir.path(), set); !s.ok()) return s.error().ToString();
+              auto before = MountTable();
+              RunResult r = RunCommand({RestoreOrch(), "--images", dir.path()});
+              std::string p;
+              if (r.status != 1) p += "status " + std::to_string(r.status) + "\n";
+              if (r.err.find("mount 41 at /ext: external tmpfs mount: no mount of device 4095:0") == std::string::npos ||
+                  r.err.find("give --external data=PATH") == std::string::npos) {
+                p += r.err;
+              }
+              if (before != MountTable()) p += "the caller's mounts changed\n";
+              return p;
+            }),
+            "");
+}
+
+// A master (task 2) with its pipe: read end fd 4, write end fd 5 (or none).
+ImageSet AutofsImages(bool write_end_closed) {
+  std::vector<FileSpec> files = {{.kind = FileSpec::kPipe, .id = 1, .pipe_id = 77, .flags = O_RDONLY},
+                                 {.kind = FileSpec::kPipe, .id = 2, .pipe_id = 77, .flags = O_WRONLY}};
+  std::vector<TaskSpec> tasks = {{.pid = 1, .ppid = 0, .pgid = 1, .sid = 1},
+                                 {.pid = 2, .ppid = 1, .pgid = 2, .sid = 2}};
+  tasks[1].fds = {{4, 1}};
+  if (!write_end_closed) tasks[1].fds.push_back({5, 2});
+  ImageSet set = TreeImages(tasks, false, files);
+  AutofsSpec live{.dev = 20, .fd = 5, .pgrp = 2, .mode = 1};
+  if (write_end_closed) live.read_fd = 4;
+  AddMounts(set,
+            {{.id = 40, .parent = 1, .mountpoint = "/", .dev = 10},
+             {.id = 41, .parent = 40, .fstype = 18, .mountpoint = "/auto", .source = "automount",
+              .options = "fd=5,pgrp=2,timeout=300,minproto=5,maxproto=5,indirect,pipe_ino=77", .dev = 20},
+             {.id = 42, .parent = 40, .fstype = 18, .mountpoint = "/dead", .source = "automount",
+              .options = "fd=-1,pgrp=9,timeout=300,minproto=5,maxproto=5,direct", .dev = 21}},
+            {live, {.dev = 21, .fd = -1, .pgrp = 9, .mode = 0}});
+  return set;
+}
+
+std::string CheckAutofs(bool write_end_closed) {
+  Live live = RestoreDetached(AutofsImages(write_end_closed));
+  if (!live.error.empty()) return live.error;
+  std::ostringstream p;
+  // The master, seen from the sandbox: the root's only child.
+  std::string child;
+  std::ifstream("/proc/" + std::to_string(live.root) + "/task/" + std::to_string(live.root) + "/children") >> child;
+  pid_t master = static_cast<pid_t>(std::atoi(child.c_str()));
+  auto& a = live.mounts["/auto"];
+  auto& d = live.mounts["/dead"];
+  struct stat st {};
+  ::stat(("/proc/" + std::to_string(master) + "/fd/4").c_str(), &st);
+  if (a.fstype != "autofs" || a.SuperOption("pgrp") != std::to_string(master)) {
+    p << "/auto is not owned by the master's group " << master << ": " << a.super_options << "\n";
+  }
+  if (a.SuperOption("pipe_ino") != std::to_string(st.st_ino)) p << "/auto's pipe is not the master's: " << a.super_options << "\n";
+  if (!write_end_closed && a.SuperOption("fd") != "5") p << "/auto's fd is not 5: " << a.super_options << "\n";
+  if (a.SuperOption("timeout") != "300" || a.super_options.find("indirect") == std::string::npos) p << a.super_options << "\n";
+  if (d.SuperOption("fd") != "-1" || d.super_options.find("direct") == std::string::npos) p << "/dead: " << d.super_options << "\n";
+  // The master's fd table is as dumped: a temporary write end is gone.
+  std::set<std::string> fds;
+  for (int fd = 0; fd < 64; ++fd) {
+    if (::access(("/proc/" + std::to_string(master) + "/fd/" + std::to_string(fd)).c_str(), F_OK) == 0) fds.insert(std::to_string(fd));
+  }
+  std::set<std::string> want = write_end_closed ? std::set<std::string>{"4"} : std::set<std::string>{"4", "5"};
+  if (fds != want) p << "the master holds " << fds.size() << " fds\n";
+  Kill(live.root);
+  return p.str();
+}
+
+TEST(Autofs, MastersTakeOverTheirMounts) { EXPECT_EQ(InSandbox([] { return CheckAutofs(false); }), ""); }
+
+TEST(Autofs, MasterThatClosedItsWriteEnd) { EXPECT_EQ(InSandbox([] { return CheckAutofs(true); }), ""); }
+
+}  // namespace
+}  // namespace ro::test
