@@ -5,9 +5,10 @@
 #    zombie, two programs resumed by exec, a pipe with unread data between
 #    two tasks, a seccomp filter) restored for real, shown from inside its
 #    PID namespace, then killed;
-#  - demo-images: a full image set (pipes, FIFOs, mounts with shared/slave
-#    groups, AutoFS) validated and planned with --dry-run; restoring mount
-#    trees is not built yet.
+#  - demo-images: a full image set (a mount namespace with shared, slave and
+#    external mounts, AutoFS mounts with a master and a catatonic one, pipes,
+#    a FIFO with data) planned with --dry-run, then restored for real and
+#    shown from inside its namespaces.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -45,3 +46,20 @@ build/restore-orch image show build/demo-images
 echo
 echo "== restore-orch --images build/demo-images --dry-run"
 build/restore-orch --images build/demo-images --dry-run
+echo
+# The external mounts of demo-images: the caller's /dev and /usr (with
+# /lib and /lib64 from it, for programs to run), and a directory holding
+# the FIFO.
+srv=$PWD/build/demo-srv
+mkdir -p "$srv"
+rm -f "$srv/demo.fifo"
+mkfifo "$srv/demo.fifo"
+externals=(--external dev=/dev --external usr=/usr --external lib=/usr/lib --external lib64=/usr/lib64 --external "srv=$srv")
+echo "== restore-orch --images build/demo-images --detach ${externals[*]}"
+root=$(build/restore-orch --images build/demo-images --detach "${externals[@]}")
+echo "restored; seen from inside its PID and mount namespaces:"
+nsenter --target "$root" --pid --mount -- /usr/bin/sh -c '
+  findmnt -o TARGET,FSTYPE,PROPAGATION,OPTIONS
+  ps -eo pid,ppid,pgid,sid,stat,comm
+  for p in 1 2 3 4; do echo "fds of $p:"; ls -l /proc/$p/fd | tail -n +2 | sed "s/^.* \([0-9]* -> .*\)/  \1/"; done'
+kill -KILL "$root"
