@@ -9,7 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sched.h>
+
+#include <chrono>
+#include <cstring>
 #include <fstream>
+#include <set>
 #include <map>
 #include <sstream>
 
@@ -148,13 +153,16 @@ TEST(Mounts, MissingExternalIsAClearError) {
 }
 
 // A master (task 2) with its pipe: read end fd 4, write end fd 5 (or none).
-ImageSet AutofsImages(bool write_end_closed) {
+// With `serve_log`, the master resumes as test/helpers/autofs_master,
+// bound in from the build tree, and logs what it serves there.
+ImageSet AutofsImages(bool write_end_closed, const std::string& serve_log = "") {
   std::vector<FileSpec> files = {{.kind = FileSpec::kPipe, .id = 1, .pipe_id = 77, .flags = O_RDONLY},
                                  {.kind = FileSpec::kPipe, .id = 2, .pipe_id = 77, .flags = O_WRONLY}};
   std::vector<TaskSpec> tasks = {{.pid = 1, .ppid = 0, .pgid = 1, .sid = 1},
                                  {.pid = 2, .ppid = 1, .pgid = 2, .sid = 2}};
   tasks[1].fds = {{4, 1}};
   if (!write_end_closed) tasks[1].fds.push_back({5, 2});
+  if (!serve_log.empty()) tasks[1].argv = {"/helpers/autofs_master", "4", "/auto", "/work/" + serve_log};
   ImageSet set = TreeImages(tasks, false, files);
   AutofsSpec live{.dev = 20, .fd = 5, .pgrp = 2, .mode = 1};
   if (write_end_closed) live.read_fd = 4;
@@ -163,13 +171,68 @@ ImageSet AutofsImages(bool write_end_closed) {
              {.id = 41, .parent = 40, .fstype = 18, .mountpoint = "/auto", .source = "automount",
               .options = "fd=5,pgrp=2,timeout=300,minproto=5,maxproto=5,indirect,pipe_ino=77", .dev = 20},
              {.id = 42, .parent = 40, .fstype = 18, .mountpoint = "/dead", .source = "automount",
-              .options = "fd=-1,pgrp=9,timeout=300,minproto=5,maxproto=5,direct", .dev = 21}},
+              .options = "fd=-1,pgrp=9,timeout=300,minproto=5,maxproto=5,direct", .dev = 21},
+             {.id = 43, .parent = 40, .mountpoint = "/helpers", .dev = 98, .external = true, .ext_key = "helpers"},
+             {.id = 44, .parent = 40, .mountpoint = "/work", .dev = 97, .external = true, .ext_key = "work"}},
             {live, {.dev = 21, .fd = -1, .pgrp = 9, .mode = 0}});
   return set;
 }
 
+// From a process that is not one of the tree's, in its PID and mount
+// namespaces (the kernel only asks a master on behalf of processes it can
+// see): stat `path`, at most 10 s. Returns errno, 0 on success; `took`
+// gets the seconds.
+int StatInside(pid_t root, const std::string& path, double* took) {
+  auto t0 = std::chrono::steady_clock::now();
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::alarm(10);
+    int pid_ns = ::open(("/proc/" + std::to_string(root) + "/ns/pid").c_str(), O_RDONLY);
+    int mnt_ns = ::open(("/proc/" + std::to_string(root) + "/ns/mnt").c_str(), O_RDONLY);
+    if (pid_ns < 0 || mnt_ns < 0 || ::setns(pid_ns, CLONE_NEWPID) != 0) _exit(200);
+    pid_t inside = ::fork();  // the first child enters the PID namespace
+    if (inside == 0) {
+      if (::setns(mnt_ns, CLONE_NEWNS) != 0 || ::chdir("/") != 0) _exit(201);
+      ::signal(SIGPIPE, SIG_IGN);
+      struct stat st {};
+      _exit(::stat(path.c_str(), &st) == 0 ? 0 : errno);
+    }
+    int status = 0;
+    ::waitpid(inside, &status, 0);
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 255);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  *took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+}
+
+std::string ServeAfterRestore(bool write_end_closed) {
+  TempDir work;
+  std::vector<std::string> ext = {"--external", std::string("helpers=") + RO_HELPERS_DIR, "--external", "work=" + work.path()};
+  Live live = RestoreDetached(AutofsImages(write_end_closed, "served"), ext);
+  if (!live.error.empty()) return live.error;
+  std::ostringstream p;
+  double took = 0;
+  int err = StatInside(live.root, "/auto/key1", &took);
+  if (err != 0) p << "stat /auto/key1 failed: " << std::strerror(err) << " after " << took << " s\n";
+  if (work.Read("served") != "key1 0\n") p << "the master logged '" << work.Read("served") << "'\n";
+  err = StatInside(live.root, "/dead/key", &took);
+  if (err != ENOENT || took > 1.0) p << "the catatonic mount answered " << std::strerror(err) << " after " << took << " s\n";
+  Kill(live.root);
+  return p.str();
+}
+
+TEST(Autofs, TheRestoredMasterServesRequests) { EXPECT_EQ(InSandbox([] { return ServeAfterRestore(false); }), ""); }
+
+TEST(Autofs, TheRestoredMasterServesThroughItsReadEndAlone) {
+  EXPECT_EQ(InSandbox([] { return ServeAfterRestore(true); }), "");
+}
+
 std::string CheckAutofs(bool write_end_closed) {
-  Live live = RestoreDetached(AutofsImages(write_end_closed));
+  TempDir work;
+  Live live = RestoreDetached(AutofsImages(write_end_closed),
+                              {"--external", std::string("helpers=") + RO_HELPERS_DIR, "--external", "work=" + work.path()});
   if (!live.error.empty()) return live.error;
   std::ostringstream p;
   // The master, seen from the sandbox: the root's only child.
