@@ -83,15 +83,6 @@ int ParentFd(int child, int k) { return 100 + ((child - 2) % kFanOut) * kPipesPe
   for (;;) ::pause();
 }
 
-void Kill(pid_t pid) {
-  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (fd >= 0) {
-    ::syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
-    ::close(fd);
-  }
-  ::waitpid(pid, nullptr, 0);
-}
-
 // The bare syscalls: seconds until every task of the tree exists.
 double Bare(int n, bool fds) {
   g_count->store(0);
@@ -104,7 +95,7 @@ double Bare(int n, bool fds) {
   }
   for (uint32_t c; (c = g_count->load()) != static_cast<uint32_t>(n);) ro::sys::FutexWait(*g_count, c, 100);
   double s = (ro::sys::MonotonicNs() - t0) / 1e9;
-  Kill(root->pid);
+  ro::test::KillTree(root->pid);
   return s;
 }
 
@@ -138,7 +129,7 @@ RestoreRun Restore(const std::string& dir, const std::string& stats) {
     run.wall_s = -1;
     return run;
   }
-  Kill(root);  // we are a subreaper: the detached root is ours to reap
+  ro::test::KillTree(root);  // we are a subreaper: the detached root is ours to reap
   std::ifstream in(stats);
   auto j = nlohmann::json::parse(in, nullptr, false);
   if (!j.is_discarded()) {

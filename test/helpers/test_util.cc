@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -151,6 +152,15 @@ RunResult RunCommand(const std::vector<std::string>& argv, const std::string& in
   ::waitpid(pid, &status, 0);
   r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
+}
+
+void KillTree(pid_t root) {
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, root, 0));
+  if (fd >= 0) {
+    ::syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
+    ::close(fd);
+  }
+  ::waitpid(root, nullptr, 0);
 }
 
 std::string RestoreOrch() { return RO_BINARY; }

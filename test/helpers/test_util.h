@@ -51,6 +51,10 @@ struct RunResult {
 // Runs argv[0] (searched in PATH) with `input` on stdin; killed after 120 s.
 RunResult RunCommand(const std::vector<std::string>& argv, const std::string& input = "");
 
+// Kills a restored tree by its root task (our child, or reparented to us)
+// through a pidfd, and reaps it.
+void KillTree(pid_t root);
+
 // Path of the restore-orch binary under test.
 std::string RestoreOrch();
 

@@ -76,11 +76,6 @@ Restored RestoreDetached(const ImageSet& images) {
   return r;
 }
 
-void Kill(pid_t root) {
-  ::kill(root, SIGKILL);
-  ::waitpid(root, nullptr, 0);
-}
-
 std::set<int> FdNumbers(pid_t pid) {
   std::set<int> fds;
   DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
@@ -214,7 +209,7 @@ TEST(Fds, TablesFlagsPositionsAndSharedDescriptions) {
               if (w >= 0) ::close(w);
               if (std::string got = Drain(r.outer[4], 5); got != "hello") p += "pipe 100 holds '" + got + "'\n";
               if (std::string got = Drain(r.outer[3], 8); got != "abc") p += "FIFO holds '" + got + "'\n";
-              Kill(r.root);
+              KillTree(r.root);
               return p;
             }),
             "");
@@ -243,7 +238,7 @@ TEST(Fds, FullMegabytePipesKeepTheirDataAndSize) {
                 ::close(w);
               }
               if (Drain(r.outer[1], 3) != data) p += "the full pipe's data changed\n";
-              Kill(r.root);
+              KillTree(r.root);
               return p;
             }),
             "");
@@ -263,7 +258,7 @@ TEST(Fds, ThousandFdsInOneTask) {
               Restored r = RestoreDetached(TreeImages(tasks, false, files));
               if (!r.error.empty()) return r.error;
               std::string p = CompareFds(r, tasks, files);
-              Kill(r.root);
+              KillTree(r.root);
               return p;
             }),
             "");
@@ -279,7 +274,7 @@ TEST(Fds, OnePipeEndSharedByAHundredTasks) {
               Restored r = RestoreDetached(TreeImages(tasks, false, files));
               if (!r.error.empty()) return r.error;
               std::string p = CompareFds(r, tasks, files);
-              Kill(r.root);
+              KillTree(r.root);
               return p;
             }),
             "");

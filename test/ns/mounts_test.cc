@@ -56,11 +56,6 @@ Live RestoreDetached(const ImageSet& images, const std::vector<std::string>& ext
   return live;
 }
 
-void Kill(pid_t root) {
-  ::kill(root, SIGKILL);
-  ::waitpid(root, nullptr, 0);
-}
-
 std::vector<TaskSpec> OneTask() { return {{.pid = 1, .ppid = 0, .pgid = 1, .sid = 1}}; }
 
 TEST(Mounts, TreeFlagsAndPeerGroupsUpToRenumbering) {
@@ -88,7 +83,7 @@ TEST(Mounts, TreeFlagsAndPeerGroupsUpToRenumbering) {
               }
               if (!p.str().empty()) {
                 for (auto& [mp, m] : live.mounts) p << "  have " << mp << "\n";
-                Kill(live.root);
+                KillTree(live.root);
                 return p.str();
               }
               auto& a = live.mounts["/a"];
@@ -107,7 +102,7 @@ TEST(Mounts, TreeFlagsAndPeerGroupsUpToRenumbering) {
               if (a.SuperOption("size") != "1024k") p << "/a has options " << a.super_options << "\n";
               // Exactly these mounts: nothing multiplied by propagation.
               if (live.mounts.size() != 9) p << live.mounts.size() << " mounts, want 9\n";
-              Kill(live.root);
+              KillTree(live.root);
               return p.str();
             }),
             "");
@@ -125,7 +120,7 @@ TEST(Mounts, ExternalBindsFromTheCallersTree) {
               std::string got;
               std::ifstream in("/proc/" + std::to_string(live.root) + "/root/ext/marker");
               std::getline(in, got);
-              Kill(live.root);
+              KillTree(live.root);
               return got == "from the caller" ? std::string() : "the external bind shows '" + got + "'";
             }),
             "");
@@ -219,7 +214,7 @@ std::string ServeAfterRestore(bool write_end_closed) {
   if (work.Read("served") != "key1 0\n") p << "the master logged '" << work.Read("served") << "'\n";
   err = StatInside(live.root, "/dead/key", &took);
   if (err != ENOENT || took > 1.0) p << "the catatonic mount answered " << std::strerror(err) << " after " << took << " s\n";
-  Kill(live.root);
+  KillTree(live.root);
   return p.str();
 }
 
@@ -257,7 +252,7 @@ std::string CheckAutofs(bool write_end_closed) {
   }
   std::set<std::string> want = write_end_closed ? std::set<std::string>{"4"} : std::set<std::string>{"4", "5"};
   if (fds != want) p << "the master holds " << fds.size() << " fds\n";
-  Kill(live.root);
+  KillTree(live.root);
   return p.str();
 }
 

@@ -55,15 +55,6 @@ std::string Compare(const std::vector<TaskSpec>& want, const std::vector<sys::Pr
   return problems.str();
 }
 
-void KillTree(pid_t root) {
-  int fd = static_cast<int>(::syscall(SYS_pidfd_open, root, 0));
-  if (fd >= 0) {
-    ::syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
-    ::close(fd);
-  }
-  ::waitpid(root, nullptr, 0);
-}
-
 // Restores `tasks` detached, compares, kills the tree.
 std::string RestoreAndCompare(const std::vector<TaskSpec>& tasks) {
   TempDir dir;
