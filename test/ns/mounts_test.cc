@@ -260,5 +260,106 @@ TEST(Autofs, MastersTakeOverTheirMounts) { EXPECT_EQ(InSandbox([] { return Check
 
 TEST(Autofs, MasterThatClosedItsWriteEnd) { EXPECT_EQ(InSandbox([] { return CheckAutofs(true); }), ""); }
 
+// CRIU's shared_slave_mount_children: unmounting in this order only works
+// (no EBUSY) when the peer groups came back, since unmounting the child
+// must propagate to its copy under the peer.
+TEST(Mounts, SharedSlaveMountChildrenUnmountInOrder) {
+  EXPECT_EQ(InSandbox([] {
+              ImageSet set = TreeImages(OneTask());
+              AddMounts(set, {{.id = 40, .parent = 1, .mountpoint = "/", .dev = 10},
+                              {.id = 41, .parent = 40, .mountpoint = "/dir", .dev = 30},
+                              {.id = 42, .parent = 41, .mountpoint = "/dir/share", .shared = 1, .dev = 31},
+                              {.id = 43, .parent = 41, .mountpoint = "/dir/slave1", .shared = 2, .master = 1, .dev = 31},
+                              {.id = 44, .parent = 41, .mountpoint = "/dir/slave2", .shared = 2, .master = 1, .dev = 31},
+                              {.id = 45, .parent = 43, .mountpoint = "/dir/slave1/child", .dev = 32},
+                              {.id = 46, .parent = 44, .mountpoint = "/dir/slave2/child", .dev = 32}});
+              Live live = RestoreDetached(set);
+              if (!live.error.empty()) return live.error;
+              std::string p;
+              pid_t child = ::fork();
+              if (child == 0) {
+                int ns = ::open(("/proc/" + std::to_string(live.root) + "/ns/mnt").c_str(), O_RDONLY);
+                if (ns < 0 || ::setns(ns, CLONE_NEWNS) != 0) _exit(100);
+                int step = 1;
+                for (const char* mp : {"/dir/slave1/child", "/dir/slave2", "/dir/slave1", "/dir/share", "/dir"}) {
+                  if (::umount2(mp, 0) != 0) _exit(step);
+                  ++step;
+                }
+                _exit(0);
+              }
+              int status = 0;
+              ::waitpid(child, &status, 0);
+              if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                p = "unmount step " + std::to_string(WEXITSTATUS(status)) + " failed: propagation was not restored";
+              }
+              KillTree(live.root);
+              return p;
+            }),
+            "");
+}
+
+// Two masters with two mounts each (indirect and direct), and a bind of
+// an AutoFS mount: each mount owned by its master's group and pipe.
+TEST(Autofs, SeveralMastersSeveralMountsAndABind) {
+  EXPECT_EQ(InSandbox([] {
+              std::vector<FileSpec> files;
+              std::vector<TaskSpec> tasks = {{.pid = 1, .ppid = 0, .pgid = 1, .sid = 1},
+                                             {.pid = 2, .ppid = 1, .pgid = 2, .sid = 2},
+                                             {.pid = 3, .ppid = 1, .pgid = 3, .sid = 3}};
+              std::vector<AutofsSpec> autofs;
+              std::vector<MountSpec> mounts = {{.id = 40, .parent = 1, .mountpoint = "/", .dev = 10}};
+              uint32_t id = 1, mnt = 41;
+              for (int master : {2, 3}) {
+                for (int k = 0; k < 2; ++k) {
+                  uint32_t pipe = static_cast<uint32_t>(master * 10 + k);
+                  int rfd = 10 + 2 * k, wfd = 11 + 2 * k;
+                  files.push_back({.kind = FileSpec::kPipe, .id = id, .pipe_id = pipe, .flags = O_RDONLY});
+                  files.push_back({.kind = FileSpec::kPipe, .id = id + 1, .pipe_id = pipe, .flags = O_WRONLY});
+                  tasks[static_cast<size_t>(master - 1)].fds.push_back({rfd, id});
+                  tasks[static_cast<size_t>(master - 1)].fds.push_back({wfd, id + 1});
+                  id += 2;
+                  uint32_t dev = 100 + pipe;
+                  std::string mp = "/m" + std::to_string(master) + "-" + std::to_string(k);
+                  mounts.push_back({.id = mnt++, .parent = 40, .fstype = 18, .mountpoint = mp, .source = "auto", .dev = dev});
+                  autofs.push_back({.dev = dev, .fd = wfd, .pgrp = master, .mode = k == 0 ? 1 : 0});  // indirect, then direct
+                }
+              }
+              mounts.push_back({.id = mnt, .parent = 40, .fstype = 18, .mountpoint = "/bind", .source = "auto", .dev = 120});
+              ImageSet set = TreeImages(tasks, false, files);
+              AddMounts(set, mounts, autofs);
+              Live live = RestoreDetached(set);
+              if (!live.error.empty()) return live.error;
+              std::ostringstream p;
+              auto outer = [&](int inner) {
+                // Children of the root, in fork order: 2, then 3.
+                std::ifstream in("/proc/" + std::to_string(live.root) + "/task/" + std::to_string(live.root) + "/children");
+                std::vector<pid_t> kids;
+                for (pid_t k; in >> k;) kids.push_back(k);
+                return kids.size() == 2 ? kids[static_cast<size_t>(inner - 2)] : 0;
+              };
+              for (int master : {2, 3}) {
+                pid_t m = outer(master);
+                for (int k = 0; k < 2; ++k) {
+                  std::string mp = "/m" + std::to_string(master) + "-" + std::to_string(k);
+                  auto& info = live.mounts[mp];
+                  struct stat st {};
+                  ::stat(("/proc/" + std::to_string(m) + "/fd/" + std::to_string(10 + 2 * k)).c_str(), &st);
+                  if (info.SuperOption("pgrp") != std::to_string(m) || info.SuperOption("pipe_ino") != std::to_string(st.st_ino) ||
+                      info.SuperOption("fd") != std::to_string(11 + 2 * k) ||
+                      info.super_options.find(k == 0 ? "indirect" : "direct") == std::string::npos) {
+                    p << mp << ": " << info.super_options << " (master " << m << ")\n";
+                  }
+                }
+              }
+              auto& bind = live.mounts["/bind"];
+              if (bind.fstype != "autofs" || bind.super_options != live.mounts["/m2-0"].super_options) {
+                p << "/bind is not a bind of /m2-0: " << bind.fstype << " " << bind.super_options << "\n";
+              }
+              KillTree(live.root);
+              return p.str();
+            }),
+            "");
+}
+
 }  // namespace
 }  // namespace ro::test
