@@ -80,6 +80,7 @@ Status CheckFields(const Message& m, const Limits& limits, int depth) {
 }  // namespace
 
 std::unique_ptr<Message> NewMessage(const Kind& kind) {
+  if (kind.descriptor == nullptr) return nullptr;
   const Message* prototype =
       google::protobuf::MessageFactory::generated_factory()->GetPrototype(kind.descriptor());
   return std::unique_ptr<Message>(prototype->New());
@@ -96,6 +97,12 @@ Result<ImageFile> ParseImage(std::string_view bytes, const Kind* expected, const
   if (bytes.size() > limits.max_file_bytes) {
     return HeaderError("file is " + std::to_string(bytes.size()) + " bytes, limit " +
                        std::to_string(limits.max_file_bytes));
+  }
+  if (expected != nullptr && expected->layout == Layout::kRaw) {
+    ImageFile raw;
+    raw.kind = expected;
+    raw.entries.push_back(Entry{nullptr, std::string(bytes)});
+    return raw;
   }
   if (bytes.size() < 4) return HeaderError("file is too short to hold a magic (" + std::to_string(bytes.size()) + " bytes)");
   size_t pos = 0;
@@ -188,6 +195,10 @@ Result<ImageFile> ParseImage(std::string_view bytes, const Kind* expected, const
 
 Result<std::string> SerializeImage(const ImageFile& file) {
   const Kind& kind = *file.kind;
+  if (kind.layout == Layout::kRaw) {
+    if (file.entries.size() != 1 || file.entries[0].message) return Fail("a raw image is one payload");
+    return file.entries[0].payload;
+  }
   if (kind.layout == Layout::kSingle && file.entries.size() != 1) {
     return Fail(std::string(kind.name) + " image must hold exactly one entry, not " + std::to_string(file.entries.size()));
   }

@@ -27,7 +27,7 @@ struct Limits {
 };
 
 struct Entry {
-  std::unique_ptr<google::protobuf::Message> message;
+  std::unique_ptr<google::protobuf::Message> message;  // null in raw kinds
   std::string payload;  // raw bytes after the entry (payload kinds only)
 };
 

@@ -102,6 +102,10 @@ Result<std::string> ImageToJson(const ImageFile& file, bool pretty) {
   doc["magic"] = std::string(file.kind->name);
   doc["entries"] = json::array();
   for (size_t i = 0; i < file.entries.size(); ++i) {
+    if (file.kind->layout == Layout::kRaw) {
+      doc["entries"].push_back(json{{"extra", Base64Encode(file.entries[i].payload)}});
+      continue;
+    }
     std::string text;
     auto st = google::protobuf::util::MessageToJsonString(*file.entries[i].message, &text, opts);
     if (!st.ok()) return EntryError(i, "JSON conversion failed: " + st.ToString());
@@ -130,7 +134,7 @@ Result<ImageFile> ImageFromJson(std::string_view text, const Limits& limits) {
     json entry = (*entries)[i];
     if (!entry.is_object()) return EntryError(i, "entry is not a JSON object");
     Entry out;
-    if (kind->layout == Layout::kListWithPayload) {
+    if (kind->layout == Layout::kListWithPayload || kind->layout == Layout::kRaw) {
       auto extra = entry.find("extra");
       if (extra != entry.end()) {
         if (!extra->is_string()) return EntryError(i, "\"extra\" is not a base64 string");
@@ -139,6 +143,11 @@ Result<ImageFile> ImageFromJson(std::string_view text, const Limits& limits) {
         out.payload = std::move(payload).value();
         entry.erase("extra");
       }
+    }
+    if (kind->layout == Layout::kRaw) {
+      if (entries->size() != 1) return Fail("a raw image holds one entry");
+      file.entries.push_back(std::move(out));
+      continue;
     }
     out.message = NewMessage(*kind);
     TrimBytesFields(entry, kind->descriptor());

@@ -37,6 +37,8 @@ const std::vector<Kind>& Table() {
       {"SECCOMP", 0x64413049, true, Layout::kSingle, "seccomp", false, Desc<img::seccomp_entry>, false},
       {"FS", 0x51403912, true, Layout::kSingle, "fs-", true, Desc<img::fs_entry>, false},
       {"RESUME", 0x52534d31, true, Layout::kSingle, "resume-", true, Desc<img::resume_entry>, true},
+      // CRIU's tmpfs contents: a gzipped tar of the superblock's files.
+      {"TMPFS_DEV", 0, false, Layout::kRaw, "tmpfs-dev-", true, nullptr, false, ".tar.gz.img"},
   };
   return kinds;
 }
@@ -56,7 +58,7 @@ const Kind* KindByName(std::string_view name) {
 
 const Kind* KindByMagic(uint32_t magic) {
   for (const Kind& k : Table()) {
-    if (k.magic == magic) return &k;
+    if (k.layout != Layout::kRaw && k.magic == magic) return &k;
   }
   return nullptr;
 }
@@ -74,12 +76,12 @@ const Kind& FifoDataKind() { return Named("FIFO_DATA"); }
 const Kind& SeccompKind() { return Named("SECCOMP"); }
 const Kind& FsKind() { return Named("FS"); }
 const Kind& ResumeKind() { return Named("RESUME"); }
+const Kind& TmpfsKind() { return Named("TMPFS_DEV"); }
 
 std::optional<FileName> ParseFileName(std::string_view name) {
-  constexpr std::string_view kSuffix = ".img";
-  if (name.size() <= kSuffix.size() || !name.ends_with(kSuffix)) return std::nullopt;
-  std::string_view base = name.substr(0, name.size() - kSuffix.size());
   for (const Kind& k : Table()) {
+    if (name.size() <= k.suffix.size() || !name.ends_with(k.suffix)) continue;
+    std::string_view base = name.substr(0, name.size() - k.suffix.size());
     if (!k.keyed) {
       if (base == k.stem) return FileName{&k, std::nullopt};
       continue;
@@ -99,7 +101,7 @@ std::optional<FileName> ParseFileName(std::string_view name) {
 std::string MakeFileName(const Kind& kind, std::optional<uint32_t> key) {
   std::string name(kind.stem);
   if (kind.keyed && key) name += std::to_string(*key);
-  return name + ".img";
+  return name + std::string(kind.suffix);
 }
 
 }  // namespace ro::images

@@ -21,6 +21,7 @@ enum class Layout {
   kSingle,           // exactly one entry (core, ids, fs, autofs, inventory, seccomp)
   kList,             // any number of entries
   kListWithPayload,  // each entry followed by `bytes` raw bytes (pipes-data)
+  kRaw,              // no magic, no entries: the file is one payload (tmpfs tarballs)
 };
 
 struct Kind {
@@ -32,6 +33,7 @@ struct Kind {
   bool keyed;
   const google::protobuf::Descriptor* (*descriptor)();
   bool ours;              // restore-orch's own kind, unknown to CRIU
+  std::string_view suffix = ".img";
 };
 
 // Every kind, supported or merely known by magic.
@@ -53,6 +55,7 @@ const Kind& FifoDataKind();
 const Kind& SeccompKind();
 const Kind& FsKind();
 const Kind& ResumeKind();
+const Kind& TmpfsKind();
 
 struct FileName {
   const Kind* kind;

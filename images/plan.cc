@@ -723,6 +723,9 @@ class Builder {
       auto key = std::make_pair(m.fstype_code, m.root_dev);
       auto [it, fresh] = first_of_sb.emplace(key, id);
       if (fresh || m.how == MountSource::kExternal) {
+        if (fresh && m.how == MountSource::kNew && m.fstype_code == img::TMPFS) {
+          if (const ImageFile* tar = dir_.Find(TmpfsKind(), m.root_dev)) m.contents = &tar->entries[0].payload;
+        }
         plan_.mounts.push_back(m);
       } else {
         m.how = MountSource::kBind;

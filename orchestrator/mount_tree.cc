@@ -11,6 +11,7 @@
 #include "sys/log.h"
 #include "sys/mount_api.h"
 #include "sys/mountinfo.h"
+#include "orchestrator/tmpfs.h"
 
 namespace ro {
 namespace {
@@ -68,7 +69,13 @@ class Builder {
         if (m.fstype == "autofs") {
           RO_ASSIGN_OR_RETURN(fd, MountAutofs(m));
         } else {
-          RO_ASSIGN_OR_RETURN(fd, sys::NewMount(m.fstype, m.source, sys::SplitOptions(m.options), (m.sb_flags & MS_RDONLY) != 0));
+          // A read-only tmpfs gets its files first and read-only afterwards.
+          bool ro = (m.sb_flags & MS_RDONLY) != 0;
+          RO_ASSIGN_OR_RETURN(fd, sys::NewMount(m.fstype, m.source, sys::SplitOptions(m.options), ro && m.contents == nullptr));
+          if (m.contents != nullptr) {
+            RO_TRY(UnpackTmpfs(fd, *m.contents));
+            if (ro) RO_TRY(sys::SetSuperblockReadOnly(fd));
+          }
         }
         break;
       case MountSource::kBind: {

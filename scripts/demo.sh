@@ -18,7 +18,9 @@ encode() {  # encode JSON_DIR IMAGE_DIR
   rm -rf "$2"
   mkdir -p "$2"
   for json in "$1"/*.json; do
-    build/restore-orch image encode -i "$json" -o "$2/$(basename "$json" .json).img"
+    name=$(basename "$json" .json)
+    case "$name" in tmpfs-dev-*) out="$name.tar.gz.img" ;; *) out="$name.img" ;; esac
+    build/restore-orch image encode -i "$json" -o "$2/$out"
   done
 }
 encode scripts/demo-tree build/demo-tree

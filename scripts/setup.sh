@@ -15,6 +15,7 @@ packages=(
   libfmt-dev           # formatting of log lines and errors
   libcli11-dev         # command line with subcommands and truthful --help
   nlohmann-json3-dev   # the crit-shaped JSON around image entries, exact 64-bit numbers
+  libarchive-dev       # unpacks tmpfs contents (CRIU's tmpfs-dev-<dev>.tar.gz.img)
   libgtest-dev         # GoogleTest
   libgmock-dev         # GoogleMock (ships with GoogleTest's CMake config)
   libbenchmark-dev     # Google Benchmark, test/bench

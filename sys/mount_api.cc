@@ -57,6 +57,16 @@ Result<UniqueFd> NewMount(const std::string& fstype, const std::string& source, 
   return mnt;
 }
 
+Status SetSuperblockReadOnly(const UniqueFd& mount) {
+  UniqueFd fs(::fspick(mount.get(), "", FSPICK_EMPTY_PATH | FSPICK_CLOEXEC));
+  if (!fs) return SysError("fspick");
+  if (::fsconfig(fs.get(), FSCONFIG_SET_FLAG, "ro", nullptr, 0) != 0 ||
+      ::fsconfig(fs.get(), FSCONFIG_CMD_RECONFIGURE, nullptr, nullptr, 0) != 0) {
+    return SysError("fsconfig(ro, reconfigure)");
+  }
+  return {};
+}
+
 Result<UniqueFd> CloneMount(const UniqueFd& dir, const std::string& path) {
   unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_NO_AUTOMOUNT | AT_SYMLINK_NOFOLLOW;
   if (path.empty()) flags |= AT_EMPTY_PATH;

@@ -18,6 +18,9 @@ namespace ro::sys {
 Result<UniqueFd> NewMount(const std::string& fstype, const std::string& source, const std::vector<std::string>& options,
                           bool read_only);
 
+// Makes the superblock behind `mount` read-only (fspick + reconfigure).
+Status SetSuperblockReadOnly(const UniqueFd& mount);
+
 // A detached copy of the mount at `path` below `dir` (open_tree with
 // OPEN_TREE_CLONE, not recursive, never triggering an automount). An empty
 // `path` clones `dir` itself.

@@ -30,7 +30,9 @@ ImageSet DemoImages() {
     text << in.rdbuf();
     auto file = images::ImageFromJson(text.str(), images::Limits{});
     if (!file.ok()) throw std::runtime_error(entry.path().string() + ": " + file.error().ToString());
-    set.emplace(entry.path().stem().string() + ".img", std::move(file).value());
+    std::string stem = entry.path().stem().string();
+    set.emplace(images::MakeFileName(*file->kind, file->kind->keyed ? std::optional<uint32_t>(std::stoul(stem.substr(stem.rfind('-') + 1))) : std::nullopt),
+                std::move(file).value());
   }
   return set;
 }
@@ -40,8 +42,10 @@ images::ImageFile CloneFile(const images::ImageFile& file) {
   out.kind = file.kind;
   for (const auto& e : file.entries) {
     images::Entry copy;
-    copy.message.reset(e.message->New());
-    copy.message->CopyFrom(*e.message);
+    if (e.message) {
+      copy.message.reset(e.message->New());
+      copy.message->CopyFrom(*e.message);
+    }
     copy.payload = e.payload;
     out.entries.push_back(std::move(copy));
   }

@@ -207,6 +207,7 @@ void AddMounts(ImageSet& set, const std::vector<MountSpec>& mounts, const std::v
     e->set_options(m.options);
     e->set_shared_id(m.shared);
     e->set_master_id(m.master);
+    e->set_sb_flags(m.sb_flags);
     if (m.external) {
       e->set_ext_mount(true);
       e->set_ext_key(m.ext_key);
@@ -225,6 +226,13 @@ void AddMounts(ImageSet& set, const std::vector<MountSpec>& mounts, const std::v
     if (a.read_fd) e->set_read_fd(*a.read_fd);
     set.insert_or_assign(MakeFileName(AutofsKind(), a.dev), One(AutofsKind(), std::move(e)));
   }
+}
+
+void AddTmpfsContents(ImageSet& set, uint32_t dev, const std::string& tar_gz) {
+  ImageFile f;
+  f.kind = &TmpfsKind();
+  f.entries.push_back(Entry{nullptr, tar_gz});
+  set.insert_or_assign(MakeFileName(TmpfsKind(), dev), std::move(f));
 }
 
 std::vector<TaskSpec> Chain(int depth) {

@@ -70,6 +70,7 @@ struct MountSpec {
   uint32_t dev = 0;    // superblock: binds share their source's
   bool external = false;
   std::string ext_key;
+  uint32_t sb_flags = 0;
 };
 
 struct AutofsSpec {
@@ -83,6 +84,9 @@ struct AutofsSpec {
 
 // Gives the tree its own mount namespace with these mounts.
 void AddMounts(ImageSet& set, const std::vector<MountSpec>& mounts, const std::vector<AutofsSpec>& autofs = {});
+
+// tmpfs-dev-<dev>.tar.gz.img with `tar_gz`.
+void AddTmpfsContents(ImageSet& set, uint32_t dev, const std::string& tar_gz);
 
 // A chain root(1) -> 2 -> ... -> depth; every task its own group in session 1.
 std::vector<TaskSpec> Chain(int depth);

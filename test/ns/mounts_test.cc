@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -259,6 +260,74 @@ std::string CheckAutofs(bool write_end_closed) {
 TEST(Autofs, MastersTakeOverTheirMounts) { EXPECT_EQ(InSandbox([] { return CheckAutofs(false); }), ""); }
 
 TEST(Autofs, MasterThatClosedItsWriteEnd) { EXPECT_EQ(InSandbox([] { return CheckAutofs(true); }), ""); }
+
+// A gzipped tar of `dir`, made by tar(1) with the given extra members.
+std::string TarGz(const TempDir& dir, const std::vector<std::string>& members) {
+  std::vector<std::string> argv = {"tar", "-czf", dir.File("out.tar.gz"), "-C", dir.path()};
+  argv.insert(argv.end(), members.begin(), members.end());
+  RunCommand(argv);
+  return dir.Read("out.tar.gz");
+}
+
+TEST(Tmpfs, ContentsComeBackAndReadOnlyStaysReadOnly) {
+  EXPECT_EQ(InSandbox([] {
+              TempDir src;
+              ::mkdir(src.File("sub").c_str(), 0750);
+              src.Write("sub/a.txt", "restored contents\n");
+              if (::symlink("a.txt", src.File("sub/link").c_str()) != 0) return std::string("symlink failed");
+              std::string tar = TarGz(src, {"sub"});
+              ImageSet set = TreeImages(OneTask());
+              AddMounts(set, {{.id = 40, .parent = 1, .mountpoint = "/", .dev = 10},
+                              {.id = 41, .parent = 40, .mountpoint = "/data", .dev = 50},
+                              {.id = 42, .parent = 40, .mountpoint = "/ro", .dev = 51, .sb_flags = MS_RDONLY}});
+              AddTmpfsContents(set, 50, tar);
+              AddTmpfsContents(set, 51, tar);
+              Live live = RestoreDetached(set);
+              if (!live.error.empty()) return live.error;
+              std::string p;
+              std::string root = "/proc/" + std::to_string(live.root) + "/root";
+              for (const char* where : {"/data", "/ro"}) {
+                std::ifstream in(root + where + "/sub/a.txt");
+                std::string line;
+                std::getline(in, line);
+                if (line != "restored contents") p += std::string(where) + "/sub/a.txt holds '" + line + "'\n";
+                char target[64] = {};
+                if (::readlink((root + where + "/sub/link").c_str(), target, sizeof(target) - 1) <= 0 ||
+                    std::string(target) != "a.txt") {
+                  p += std::string(where) + "/sub/link is not a symlink to a.txt\n";
+                }
+                struct stat st {};
+                ::stat((root + where + "/sub").c_str(), &st);
+                if ((st.st_mode & 07777) != 0750) p += std::string(where) + "/sub lost its mode\n";
+              }
+              if (live.mounts["/ro"].super_options.rfind("ro", 0) != 0) p += "/ro is " + live.mounts["/ro"].super_options + "\n";
+              KillTree(live.root);
+              return p;
+            }),
+            "");
+}
+
+TEST(Tmpfs, AnEntryThatClimbsOutIsRefused) {
+  EXPECT_EQ(InSandbox([] {
+              TempDir src;
+              ::mkdir(src.File("in").c_str(), 0755);
+              src.Write("escape", "x");
+              // "in/../../escape" climbs out of the mount.
+              std::string tar = TarGz(src, {"--transform=s,^escape,in/../../escape,", "escape"});
+              ImageSet set = TreeImages(OneTask());
+              AddMounts(set, {{.id = 40, .parent = 1, .mountpoint = "/", .dev = 10},
+                              {.id = 41, .parent = 40, .mountpoint = "/data", .dev = 50}});
+              AddTmpfsContents(set, 50, tar);
+              TempDir dir;
+              if (Status s = images::WriteImageDir(dir.path(), set); !s.ok()) return s.error().ToString();
+              RunResult r = RunCommand({RestoreOrch(), "--images", dir.path()});
+              std::string p;
+              if (r.status != 1) p += "status " + std::to_string(r.status) + "\n";
+              if (r.err.find("tmpfs entry in/../../escape") == std::string::npos) p += r.err;
+              return p;
+            }),
+            "");
+}
 
 // CRIU's shared_slave_mount_children: unmounting in this order only works
 // (no EBUSY) when the peer groups came back, since unmounting the child

@@ -43,10 +43,13 @@ void ExpectSameFile(const ImageFile& a, const ImageFile& b) {
   ASSERT_EQ(a.kind, b.kind);
   ASSERT_EQ(a.entries.size(), b.entries.size());
   for (size_t i = 0; i < a.entries.size(); ++i) {
-    std::string diff;
-    MessageDifferencer d;
-    d.ReportDifferencesToString(&diff);
-    EXPECT_TRUE(d.Compare(*a.entries[i].message, *b.entries[i].message)) << a.kind->name << " entry " << i << ": " << diff;
+    ASSERT_EQ(a.entries[i].message == nullptr, b.entries[i].message == nullptr);
+    if (a.entries[i].message) {
+      std::string diff;
+      MessageDifferencer d;
+      d.ReportDifferencesToString(&diff);
+      EXPECT_TRUE(d.Compare(*a.entries[i].message, *b.entries[i].message)) << a.kind->name << " entry " << i << ": " << diff;
+    }
     EXPECT_EQ(a.entries[i].payload, b.entries[i].payload);
   }
 }

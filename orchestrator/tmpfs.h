@@ -1,0 +1,17 @@
+// tmpfs contents: CRIU keeps a tmpfs superblock's files as a gzipped tar
+// (tmpfs-dev-<dev>.tar.gz.img); they are unpacked into the new tmpfs.
+#pragma once
+
+#include <string>
+
+#include "sys/status.h"
+#include "sys/unique_fd.h"
+
+namespace ro {
+
+// Unpacks `tar_gz` into the (detached) mount `root`, keeping modes, owners
+// and times. Entries that are absolute, hold "..", or would be written
+// through a symlink are refused: nothing lands outside the mount.
+Status UnpackTmpfs(const UniqueFd& root, const std::string& tar_gz);
+
+}  // namespace ro
