@@ -867,10 +867,20 @@ class Builder {
         plan_.autofs.push_back(a);
         continue;
       }
+      // A mount no master can take over fails the plan, or stays catatonic
+      // when the caller asked for that.
+      auto orphan = [&](const std::string& why) {
+        if (!options_.autofs_orphans_catatonic) {
+          problems_.Add(file, 0, why);
+          return;
+        }
+        a = AutofsPlan{a.mnt_id, a.path, a.dev, true, 0, -1, false, a.timeout, a.minproto, a.maxproto, a.mode, a.uid, a.gid};
+        plan_.autofs.push_back(a);
+        plan_.warnings.push_back(file + ": " + why + "; left catatonic (--autofs-orphans=catatonic)");
+      };
       auto master = tasks_.find(static_cast<pid_t>(e.pgrp()));
       if (e.pgrp() <= 0 || master == tasks_.end() || master->second.kind != TaskKind::kAlive) {
-        problems_.Add(file, 0, "master (pgrp " + std::to_string(e.pgrp()) + ") of AutoFS mount " + m.mountpoint +
-                                   " is not a live task of the tree");
+        orphan("master (pgrp " + std::to_string(e.pgrp()) + ") of AutoFS mount " + m.mountpoint + " is not a live task of the tree");
         continue;
       }
       a.master = master->first;
@@ -884,8 +894,8 @@ class Builder {
       }
       const FilePlan* file_plan = fd != nullptr ? &plan_.files[fd->file_id] : nullptr;
       if (file_plan == nullptr || file_plan->kind != FileKind::kPipe || (file_plan->flags & O_ACCMODE) != want_mode) {
-        problems_.Add(file, 0, "master " + Str(a.master) + " holds no pipe " + want + " end at fd " +
-                                   std::to_string(a.pipe_fd) + " for AutoFS mount " + m.mountpoint);
+        orphan("master " + Str(a.master) + " holds no pipe " + want + " end at fd " + std::to_string(a.pipe_fd) +
+               " for AutoFS mount " + m.mountpoint);
         continue;
       }
       plan_.autofs.push_back(a);

@@ -170,6 +170,7 @@ struct RestorePlan {
   std::vector<SharingStep> sharing;
   std::vector<AutofsPlan> autofs;
   std::vector<std::string> unsupported_files;
+  std::vector<std::string> warnings;  // accepted problems, one line each
   std::map<pid_t, int> index;  // pid -> position in tasks
   int max_fd = -1;             // the highest fd number any task restores
   uint32_t parked_slots = 0;   // parking slots needed at most in one task
@@ -185,6 +186,7 @@ struct RestorePlan {
 
 struct PlanOptions {
   bool ignore_unsupported = false;
+  bool autofs_orphans_catatonic = false;  // else an AutoFS mount without its master fails the plan
 };
 
 // Each problem is one line: "file: entry N: what is wrong".

@@ -72,6 +72,7 @@ std::string FormatPlan(const RestorePlan& plan) {
   line(fmt::format("1. plan: {} tasks ({} zombies, {} helpers), {} fds, {} mounts, {} AutoFS mounts",
                    plan.tasks.size(), zombies, helpers, plan.CountFds(), plan.mounts.size(), plan.autofs.size()));
   for (const std::string& f : plan.unsupported_files) line("   ignored unsupported image: " + f);
+  for (const std::string& w : plan.warnings) line("   warning: " + w);
 
   line("2. namespaces:");
   line(fmt::format("   root task {} cloned into {} PID namespace and {} mount namespace",

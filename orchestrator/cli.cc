@@ -22,6 +22,11 @@ void AddRestoreOptions(CLI::App& app, RestoreArgs& args) {
   app.add_flag("--dry-run", args.dry_run, "validate the images, print the restore plan stage by stage, create nothing");
   app.add_flag("--ignore-unsupported", args.ignore_unsupported,
                "restore even though the directory holds image kinds restore-orch does not restore");
+  app.add_option("--autofs-orphans", args.autofs_orphans,
+                 "an AutoFS mount whose master is not in the tree (or holds no pipe at the dumped fd): 'fail' the "
+                 "restore, or leave it 'catatonic' with a warning")
+      ->check(CLI::IsMember({"fail", "catatonic"}))
+      ->capture_default_str();
   app.add_flag("-d,--detach", args.detach,
                "return once every task has resumed and print the root task's pid (as the caller sees it)");
   app.add_option("--pidfile", args.pidfile, "write the root task's pid (as the caller sees it) to FILE");

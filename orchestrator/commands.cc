@@ -50,12 +50,14 @@ int CmdRestore(const RestoreArgs& args) {
   }
   images::PlanOptions options;
   options.ignore_unsupported = args.ignore_unsupported;
+  options.autofs_orphans_catatonic = args.autofs_orphans == "catatonic";
   images::PlanOutcome outcome = images::BuildPlan(*dir, options);
   if (!outcome.plan) {
     for (Error& e : outcome.errors) PrintError(e.Within(args.images));
     return kExitBadImages;
   }
   log::Info("plan: {} tasks, {} mounts", outcome.plan->tasks.size(), outcome.plan->mounts.size());
+  for (const std::string& w : outcome.plan->warnings) log::Warn("{}", w);
   if (args.dry_run) {
     std::string text = images::FormatPlan(*outcome.plan);
     if (Status s = sys::WriteAll(1, text, "standard output"); !s.ok()) {

@@ -10,6 +10,7 @@ struct RestoreArgs {
   std::string images;
   bool dry_run = false;
   bool ignore_unsupported = false;
+  std::string autofs_orphans = "fail";  // or "catatonic"
   bool detach = false;
   std::string pidfile;
   std::string stats_file;

@@ -290,5 +290,20 @@ TEST(CorpusBase, IgnoreUnsupportedRestoresWithoutThem) {
   EXPECT_NE(ok.out.find("ignored unsupported image: pages-1.img"), std::string::npos);
 }
 
+TEST(CorpusBase, AutofsOrphansCanBeLeftCatatonic) {
+  ImageSet set = DemoImages();
+  Mutable<img::autofs_entry>(set, "autofs-43.img").set_pgrp(77);
+  TempDir dir;
+  ASSERT_TRUE(WriteImageDir(dir.path(), set).ok());
+  RunResult refused = RunCommand({RestoreOrch(), "--images", dir.path(), "--dry-run"});
+  EXPECT_EQ(refused.status, 2);
+  RunResult ok = RunCommand({RestoreOrch(), "--images", dir.path(), "--dry-run", "--autofs-orphans=catatonic"});
+  EXPECT_EQ(ok.status, 0) << ok.err;
+  EXPECT_NE(ok.out.find("autofs mnt 105 /auto indirect timeout 300s proto 5..5: dummy pipe, catatonic, stays catatonic"),
+            std::string::npos)
+      << ok.out;
+  EXPECT_NE(ok.err.find("left catatonic (--autofs-orphans=catatonic)"), std::string::npos) << ok.err;
+}
+
 }  // namespace
 }  // namespace ro::test
