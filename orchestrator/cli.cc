@@ -22,6 +22,11 @@ void AddRestoreOptions(CLI::App& app, RestoreArgs& args) {
   app.add_flag("--dry-run", args.dry_run, "validate the images, print the restore plan stage by stage, create nothing");
   app.add_flag("--ignore-unsupported", args.ignore_unsupported,
                "restore even though the directory holds image kinds restore-orch does not restore");
+  app.add_option("--action-script", args.action_scripts,
+                 "run FILE at pre-restore, post-setup-namespaces, post-restore, pre-resume and post-resume, with "
+                 "RESTORE_ORCH_ACTION and RESTORE_ORCH_ROOT_PID (and CRIU's CRTOOLS_SCRIPT_ACTION, CRTOOLS_INIT_PID) "
+                 "set; repeatable; a failing script fails the restore")
+      ->check(CLI::ExistingFile);
   app.add_option("--autofs-orphans", args.autofs_orphans,
                  "an AutoFS mount whose master is not in the tree (or holds no pipe at the dumped fd): 'fail' the "
                  "restore, or leave it 'catatonic' with a warning")

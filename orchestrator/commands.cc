@@ -72,6 +72,7 @@ int CmdRestore(const RestoreArgs& args) {
   options_run.stats_file = args.stats_file;
   options_run.timeout_s = args.timeout_s;
   options_run.mounts.root = args.root;
+  options_run.action_scripts = args.action_scripts;
   for (const std::string& e : args.externals) {
     size_t eq = e.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == e.size()) {

@@ -17,6 +17,7 @@ struct RestoreArgs {
   double timeout_s = 60;
   std::string root;                    // --root
   std::vector<std::string> externals;  // --external KEY=PATH
+  std::vector<std::string> action_scripts;
 };
 
 int CmdRestore(const RestoreArgs& args);

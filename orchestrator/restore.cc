@@ -19,6 +19,7 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
+#include "orchestrator/action_scripts.h"
 #include "shm/arena.h"
 #include "sys/clone.h"
 #include "sys/futex.h"
@@ -89,6 +90,7 @@ class Controller {
     signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
     if (!signals_) return SysError("signalfd");
 
+    RO_TRY(RunActionScripts(options_.action_scripts, kPreRestore, 0, deadline_ns_));
     arena_->BeginStage(Stage::kRootTask, 1);
     uint64_t flags = (plan_.ns.new_pid ? CLONE_NEWPID : 0) | (plan_.ns.new_mnt ? CLONE_NEWNS : 0);
     auto root = sys::Clone3(sys::CloneSpec{.flags = flags, .pid = plan_.tasks[0].pid, .want_pidfd = true});
@@ -173,12 +175,21 @@ class Controller {
     for (const auto& [stage, participants] : stages) {
       uint64_t t0 = sys::MonotonicNs();
       log::SetStage(shm::StageName(stage));
+      if (stage == Stage::kDone) RO_TRY(Scripts(kPreResume));
       if (stage != Stage::kRootTask) arena_->BeginStage(stage, participants);
       RO_TRY(WaitStage(stage));
       arena_->RecordStageTime(stage, sys::MonotonicNs() - t0);
       log::Debug("stage {} done in {:.2f} ms", shm::StageName(stage), (sys::MonotonicNs() - t0) / 1e6);
+      if (stage == Stage::kRootTask) RO_TRY(Scripts(kPostSetupNamespaces));
+      if (stage == Stage::kResume) RO_TRY(Scripts(kPostRestore));
     }
-    return {};
+    return Scripts(kPostResume);
+  }
+
+  Status Scripts(const char* point) {
+    Status s = RunActionScripts(options_.action_scripts, point, root_outer_, deadline_ns_);
+    if (!s.ok() && arena_) arena_->Abort(0, arena_->stage(), s.error());
+    return s;
   }
 
   Status WaitStage(Stage stage) {

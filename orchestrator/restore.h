@@ -16,6 +16,7 @@ struct RestoreOptions {
   std::string stats_file;
   double timeout_s = 60;  // bounds the restore up to the hand-over
   MountOptions mounts;
+  std::vector<std::string> action_scripts;  // run at each point of action_scripts.h
 };
 
 // Restores the plan. Returns the exit status for restore-orch: the root

@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -227,6 +228,52 @@ TEST(Seccomp, EveryFilterOfTheChainIsInstalled) {
                 p = "task 2 has no 3 seccomp filters:\n" + text.substr(text.find("Seccomp"), 60);
               }
               KillTree(root);
+              return p;
+            }),
+            "");
+}
+
+TEST(ActionScripts, RunAtEveryPointInOrderWithTheRootPid) {
+  EXPECT_EQ(InSandbox([] {
+              TempDir dir, work;
+              std::string log = work.File("log");
+              work.Write("script", "#!/bin/sh\necho \"$RESTORE_ORCH_ACTION $RESTORE_ORCH_ROOT_PID $CRTOOLS_SCRIPT_ACTION\" >> " + log + "\n");
+              ::chmod(work.File("script").c_str(), 0755);
+              if (Status s = images::WriteImageDir(dir.path(), TreeImages(Fan(3))); !s.ok()) return s.error().ToString();
+              RunResult r = RunCommand({RestoreOrch(), "--images", dir.path(), "--detach", "--action-script", work.File("script")});
+              if (r.status != 0) return r.err;
+              pid_t root = static_cast<pid_t>(std::atoi(r.out.c_str()));
+              std::string want = "pre-restore 0 pre-restore\n";
+              for (const char* point : {"post-setup-namespaces", "post-restore", "pre-resume", "post-resume"}) {
+                want += std::string(point) + " " + std::to_string(root) + " " + point + "\n";
+              }
+              std::string got = work.Read("log");
+              KillTree(root);
+              return got == want ? std::string() : "scripts ran as:\n" + got + "want:\n" + want;
+            }),
+            "");
+}
+
+TEST(ActionScripts, AFailingScriptRollsBack) {
+  EXPECT_EQ(InSandbox([] {
+              TempDir dir, work;
+              work.Write("script", "#!/bin/sh\n[ \"$RESTORE_ORCH_ACTION\" = pre-resume ] && exit 3\nexit 0\n");
+              ::chmod(work.File("script").c_str(), 0755);
+              if (Status s = images::WriteImageDir(dir.path(), TreeImages(Fan(3))); !s.ok()) return s.error().ToString();
+              RunResult r = RunCommand({RestoreOrch(), "--images", dir.path(), "--action-script", work.File("script")});
+              std::string p;
+              if (r.status != 1 || r.err.find("at pre-resume exited with status 3") == std::string::npos) p += r.err;
+              for (int i = 0; i < 50; ++i) {
+                while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+                }
+                ::usleep(2000);
+              }
+              if (DIR* d = ::opendir("/proc")) {
+                while (dirent* e = ::readdir(d)) {
+                  if (std::atoi(e->d_name) > 1) p += std::string("left behind: ") + e->d_name + "\n";
+                }
+                ::closedir(d);
+              }
               return p;
             }),
             "");

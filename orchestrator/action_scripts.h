@@ -1,0 +1,30 @@
+// Action scripts: programs the caller hooks into named points of a restore,
+// as CRIU's --action-script does.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sys/status.h"
+
+namespace ro {
+
+// The points, in the order a restore passes them.
+inline constexpr const char* kPreRestore = "pre-restore";          // nothing created yet
+inline constexpr const char* kPostSetupNamespaces = "post-setup-namespaces";  // root task and mount tree exist
+inline constexpr const char* kPostRestore = "post-restore";        // every task restored, none resumed
+inline constexpr const char* kPreResume = "pre-resume";            // about to resume
+inline constexpr const char* kPostResume = "post-resume";          // every task resumed
+
+// Runs every script for `point`, one after the other, each with the
+// environment of restore-orch plus RESTORE_ORCH_ACTION=<point> and
+// RESTORE_ORCH_ROOT_PID=<root task's pid as the caller sees it, or 0>
+// (and CRIU's names CRTOOLS_SCRIPT_ACTION and CRTOOLS_INIT_PID, so CRIU's
+// scripts work). A script that fails, or is still running at
+// `deadline_ns` (CLOCK_MONOTONIC; it is killed), fails the restore.
+Status RunActionScripts(const std::vector<std::string>& scripts, const char* point, pid_t root, uint64_t deadline_ns);
+
+}  // namespace ro
