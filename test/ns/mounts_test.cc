@@ -329,6 +329,32 @@ TEST(Tmpfs, AnEntryThatClimbsOutIsRefused) {
             "");
 }
 
+// The shipped action script runs the caller's commands inside the
+// restored namespaces after the resume.
+TEST(ActionScripts, RestartAutofsMastersRunsCommandsInside) {
+  EXPECT_EQ(InSandbox([] {
+              TempDir work;
+              ImageSet set = TreeImages(OneTask());
+              AddMounts(set, {{.id = 40, .parent = 1, .mountpoint = "/", .dev = 10},
+                              {.id = 41, .parent = 40, .mountpoint = "/usr", .dev = 90, .external = true, .ext_key = "usr"},
+                              {.id = 42, .parent = 40, .mountpoint = "/lib", .dev = 91, .external = true, .ext_key = "lib"},
+                              {.id = 43, .parent = 40, .mountpoint = "/lib64", .dev = 92, .external = true, .ext_key = "lib64"},
+                              {.id = 44, .parent = 40, .mountpoint = "/work", .dev = 93, .external = true, .ext_key = "work"}});
+              ::setenv("RESTORE_ORCH_RESTART_COMMANDS", "echo restarted as $$ > /work/marker", 1);
+              Live live = RestoreDetached(set, {"--external", "usr=/usr", "--external", "lib=/usr/lib", "--external",
+                                                "lib64=/usr/lib64", "--external", "work=" + work.path(), "--action-script",
+                                                std::string(RO_SOURCE_DIR) + "/scripts/restart-autofs-masters.sh"});
+              ::unsetenv("RESTORE_ORCH_RESTART_COMMANDS");
+              if (!live.error.empty()) return live.error;
+              std::string got = work.Read("marker");
+              KillTree(live.root);
+              // Run in the tree's PID namespace, the shell is not pid 1 there but a small pid.
+              return got.rfind("restarted as ", 0) == 0 && std::atoi(got.c_str() + 13) < 100 ? std::string()
+                                                                                               : "marker holds '" + got + "'";
+            }),
+            "");
+}
+
 // CRIU's shared_slave_mount_children: unmounting in this order only works
 // (no EBUSY) when the peer groups came back, since unmounting the child
 // must propagate to its copy under the peer.
