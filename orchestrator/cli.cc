@@ -86,6 +86,14 @@ int RunCli(int argc, char** argv) {
 
   CLI::App* check = app.add_subcommand("check", "probe the kernel for every feature a restore needs; exit 0 if all are there");
 
+  RestoreArgs verify_args;
+  int verify_pid = 0;
+  CLI::App* verify = app.add_subcommand(
+      "verify", "compare a live tree (process tree, fds, mount namespace) with its images; print each difference, exit 0 when equal");
+  verify->add_option("--images,-D", verify_args.images, "image directory")->required()->check(CLI::ExistingDirectory);
+  verify->add_option("--pid", verify_pid, "the tree's root task, as this process sees it")->required()->check(CLI::PositiveNumber);
+  verify->add_flag("--ignore-unsupported", verify_args.ignore_unsupported, "ignore image kinds restore-orch does not restore");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -109,6 +117,7 @@ int RunCli(int argc, char** argv) {
   if (*encode) return CmdImageEncode(encode_in, encode_out);
   if (*show) return CmdImageShow(show_dir);
   if (*check) return CmdCheck();
+  if (*verify) return CmdVerify(verify_args, verify_pid);
   const RestoreArgs& args = *restore ? sub_restore : top_restore;
   if (args.images.empty()) {
     std::fprintf(stderr, "restore-orch: --images DIR is required\nrun 'restore-orch --help' for usage\n");

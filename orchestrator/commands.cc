@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 #include <iterator>
+#include <optional>
 
 #include "images/image_dir.h"
 #include "images/json.h"
@@ -13,6 +14,7 @@
 #include "images/show.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/restore.h"
+#include "orchestrator/verify.h"
 #include "sys/io.h"
 #include "sys/kernel_features.h"
 #include "sys/log.h"
@@ -40,22 +42,49 @@ Result<std::string> ReadInput(const std::string& input, uint64_t limit) {
 
 }  // namespace
 
-int CmdRestore(const RestoreArgs& args) {
-  log::SetStage("plan");
+namespace {
+
+// Reads and validates the images; on failure prints every problem and
+// returns nullopt. `dir` keeps what the plan points into.
+std::optional<images::RestorePlan> LoadPlan(const RestoreArgs& args, std::optional<images::ImageDir>& dir) {
   images::Limits limits;
-  auto dir = images::LoadImageDir(args.images, limits);
-  if (!dir.ok()) {
-    PrintError(std::move(dir).error().Within(args.images));
-    return kExitBadImages;
+  auto loaded = images::LoadImageDir(args.images, limits);
+  if (!loaded.ok()) {
+    PrintError(std::move(loaded).error().Within(args.images));
+    return std::nullopt;
   }
+  dir.emplace(std::move(loaded).value());
   images::PlanOptions options;
   options.ignore_unsupported = args.ignore_unsupported;
   options.autofs_orphans_catatonic = args.autofs_orphans == "catatonic";
   images::PlanOutcome outcome = images::BuildPlan(*dir, options);
   if (!outcome.plan) {
     for (Error& e : outcome.errors) PrintError(e.Within(args.images));
-    return kExitBadImages;
+    return std::nullopt;
   }
+  return std::move(outcome.plan);
+}
+
+}  // namespace
+
+int CmdVerify(const RestoreArgs& args, pid_t root) {
+  log::SetStage("verify");
+  std::optional<images::ImageDir> dir;
+  std::optional<images::RestorePlan> plan = LoadPlan(args, dir);
+  if (!plan) return kExitBadImages;
+  std::vector<std::string> diffs = VerifyTree(*plan, root);
+  for (const std::string& d : diffs) std::printf("%s\n", d.c_str());
+  std::printf(diffs.empty() ? "the tree matches its images\n" : "%zu differences\n", diffs.size());
+  return diffs.empty() ? 0 : kExitFailure;
+}
+
+int CmdRestore(const RestoreArgs& args) {
+  log::SetStage("plan");
+  std::optional<images::ImageDir> dir;
+  std::optional<images::RestorePlan> plan = LoadPlan(args, dir);
+  if (!plan) return kExitBadImages;
+  images::PlanOutcome outcome;
+  outcome.plan = std::move(plan);
   log::Info("plan: {} tasks, {} mounts", outcome.plan->tasks.size(), outcome.plan->mounts.size());
   for (const std::string& w : outcome.plan->warnings) log::Warn("{}", w);
   if (args.dry_run) {

@@ -1,6 +1,8 @@
 // The subcommands, each a function from parsed arguments to an exit code.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -25,5 +27,6 @@ int CmdImageDecode(const std::string& file, bool pretty);
 int CmdImageEncode(const std::string& input, const std::string& output);
 int CmdImageShow(const std::string& dir);
 int CmdCheck();
+int CmdVerify(const RestoreArgs& args, pid_t root);
 
 }  // namespace ro

@@ -19,6 +19,8 @@
 #include <map>
 #include <sstream>
 
+#include "images/kinds.h"
+#include "images/proto/mnt.pb.h"
 #include "sys/mountinfo.h"
 #include "test/helpers/sandbox.h"
 #include "test/helpers/test_util.h"
@@ -351,6 +353,43 @@ TEST(ActionScripts, RestartAutofsMastersRunsCommandsInside) {
               // Run in the tree's PID namespace, the shell is not pid 1 there but a small pid.
               return got.rfind("restarted as ", 0) == 0 && std::atoi(got.c_str() + 13) < 100 ? std::string()
                                                                                                : "marker holds '" + got + "'";
+            }),
+            "");
+}
+
+TEST(Verify, AgreesWithItsImagesAndNamesEachDifference) {
+  EXPECT_EQ(InSandbox([] {
+              TempDir work, same, other;
+              ImageSet set = AutofsImages(false);
+              if (Status s = images::WriteImageDir(same.path(), set); !s.ok()) return s.error().ToString();
+              Live live = RestoreDetached(set, {"--external", std::string("helpers=") + RO_HELPERS_DIR, "--external",
+                                                "work=" + work.path()});
+              if (!live.error.empty()) return live.error;
+              std::string p;
+              RunResult ok = RunCommand({RestoreOrch(), "verify", "--images", same.path(), "--pid", std::to_string(live.root)});
+              if (ok.status != 0) p += "verify against its own images:\n" + ok.out + ok.err;
+              // The same tree against images that differ in a mount flag and an fd.
+              ImageSet changed = CloneSet(set);
+              for (auto& [name, file] : changed) {
+                if (file.kind == &images::MountpointsKind()) {
+                  for (auto& e : file.entries) {
+                    auto& m = static_cast<img::mnt_entry&>(*e.message);
+                    if (m.mountpoint() == "/dead") m.set_flags(MS_RDONLY);
+                  }
+                }
+              }
+              auto& fds = changed.at("fdinfo-3.img").entries;
+              fds.pop_back();  // the master's fd 5: in these images it had closed its write end
+              auto& autofs = *changed.at("autofs-20.img").entries[0].message;
+              autofs.GetReflection()->SetInt32(&autofs, autofs.GetDescriptor()->FindFieldByName("read_fd"), 4);
+              if (Status s = images::WriteImageDir(other.path(), changed); !s.ok()) return s.error().ToString();
+              RunResult bad = RunCommand({RestoreOrch(), "verify", "--images", other.path(), "--pid", std::to_string(live.root)});
+              if (bad.status != 1) p += "verify found no difference:\n" + bad.out + bad.err;
+              for (const char* line : {"task 2 fd 5: not in the images", "mount /dead: ro differs"}) {
+                if (bad.out.find(line) == std::string::npos) p += std::string("missing '") + line + "' in:\n" + bad.out;
+              }
+              KillTree(live.root);
+              return p;
             }),
             "");
 }
