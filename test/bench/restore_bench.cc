@@ -8,6 +8,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <linux/close_range.h>
+#include <linux/auto_fs.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -25,6 +27,7 @@
 #include "images/image_dir.h"
 #include "sys/clone.h"
 #include "sys/futex.h"
+#include "sys/mount_api.h"
 #include "test/helpers/test_util.h"
 #include "test/helpers/tree_images.h"
 
@@ -187,6 +190,151 @@ void BM_RestoreTree(benchmark::State& state) {
   state.counters["ratio_engine"] = engine / bare;
   state.counters["peak_rss_MiB"] = rss / 1024;
 }
+// ---- mounts ----
+
+// n mounts below a tmpfs root: every tenth an AutoFS mount of the one
+// master (task 2), and a fifth in peer groups of two (a tmpfs and a bind
+// of it); the rest plain tmpfs.
+struct MountShape {
+  enum Kind { kTmpfs, kAutofs, kShared, kPeer } kind;
+  int index;
+};
+
+std::vector<MountShape> Shapes(int n) {
+  std::vector<MountShape> shapes;
+  for (int i = 1; i < n; ++i) {
+    if (i % 10 == 0) {
+      shapes.push_back({MountShape::kAutofs, i});
+    } else if (i % 10 == 1 && i + 1 < n) {
+      shapes.push_back({MountShape::kShared, i});
+      shapes.push_back({MountShape::kPeer, ++i});
+    } else {
+      shapes.push_back({MountShape::kTmpfs, i});
+    }
+  }
+  return shapes;
+}
+
+ro::test::ImageSet MountImages(int n) {
+  std::vector<TaskSpec> tasks = {{.pid = 1, .ppid = 0, .pgid = 1, .sid = 1}, {.pid = 2, .ppid = 1, .pgid = 2, .sid = 2}};
+  std::vector<ro::test::FileSpec> files;
+  std::vector<ro::test::MountSpec> mounts = {{.id = 1000, .parent = 1, .mountpoint = "/", .dev = 1}};
+  std::vector<ro::test::AutofsSpec> autofs;
+  uint32_t file = 1;
+  for (const MountShape& m : Shapes(n)) {
+    uint32_t id = 1000 + static_cast<uint32_t>(m.index);
+    std::string mp = "/m" + std::to_string(m.index);
+    uint32_t dev = 10 + static_cast<uint32_t>(m.index);
+    switch (m.kind) {
+      case MountShape::kTmpfs:
+        mounts.push_back({.id = id, .parent = 1000, .mountpoint = mp, .dev = dev});
+        break;
+      case MountShape::kShared:
+        mounts.push_back({.id = id, .parent = 1000, .mountpoint = mp, .shared = id, .dev = dev});
+        break;
+      case MountShape::kPeer:
+        mounts.push_back({.id = id, .parent = 1000, .mountpoint = mp, .shared = id - 1, .dev = dev - 1});
+        break;
+      case MountShape::kAutofs: {
+        int wfd = 100 + 2 * m.index, rfd = wfd + 1;
+        files.push_back({.kind = ro::test::FileSpec::kPipe, .id = file, .pipe_id = file, .flags = O_RDONLY});
+        files.push_back({.kind = ro::test::FileSpec::kPipe, .id = file + 1, .pipe_id = file, .flags = O_WRONLY});
+        tasks[1].fds.push_back({rfd, file});
+        tasks[1].fds.push_back({wfd, file + 1});
+        file += 2;
+        mounts.push_back({.id = id, .parent = 1000, .fstype = 18, .mountpoint = mp, .source = "auto", .dev = dev});
+        autofs.push_back({.dev = dev, .fd = wfd, .pgrp = 2, .mode = 1});
+        break;
+      }
+    }
+  }
+  ro::test::ImageSet set = ro::test::TreeImages(tasks, false, files);
+  ro::test::AddMounts(set, mounts, autofs);
+  return set;
+}
+
+// The bare syscalls: in a new mount namespace, the same mounts made, placed
+// and grouped, AutoFS ones with a pipe and made catatonic.
+void BareMounts(int n) {
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) _exit(1);
+  auto root = ro::sys::NewMount("tmpfs", "none", {}, false);
+  if (!root.ok() || !ro::sys::MoveMountTo(*root, "/tmp").ok()) _exit(2);
+  ro::UniqueFd dir(::open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  std::map<int, ro::UniqueFd> fds;
+  for (const MountShape& m : Shapes(n)) {
+    ro::UniqueFd fd;
+    if (m.kind == MountShape::kAutofs) {
+      int p[2];
+      (void)!::pipe2(p, O_CLOEXEC);
+      auto a = ro::sys::NewMount("autofs", "auto",
+                                 {"fd=" + std::to_string(p[1]), "pgrp=" + std::to_string(::getpid()), "minproto=5", "maxproto=5", "indirect"},
+                                 false);
+      if (!a.ok()) _exit(3);
+      fd = std::move(a).value();
+      int r = ::openat(fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      unsigned long timeout = 300;
+      ::ioctl(r, AUTOFS_IOC_SETTIMEOUT, &timeout);
+      ::ioctl(r, AUTOFS_IOC_CATATONIC, 0);
+      ::close(r);
+      ::close(p[0]);
+      ::close(p[1]);
+    } else if (m.kind == MountShape::kPeer) {
+      auto c = ro::sys::CloneMount(fds[m.index - 1], "");
+      if (!c.ok()) _exit(4);
+      fd = std::move(c).value();
+    } else {
+      auto t = ro::sys::NewMount("tmpfs", "none", {}, false);
+      if (!t.ok()) _exit(5);
+      fd = std::move(t).value();
+    }
+    auto target = ro::sys::OpenBeneath(dir, "m" + std::to_string(m.index), true, false);
+    if (!target.ok() || !ro::sys::MoveMount(fd, *target, "m").ok()) _exit(6);
+    if (m.kind == MountShape::kShared) (void)ro::sys::SetPropagation(fd, MS_SHARED);
+    if (m.kind == MountShape::kPeer) (void)ro::sys::JoinPeerGroup(fds[m.index - 1], fd, "peer");
+    fds[m.index] = std::move(fd);
+  }
+  _exit(0);
+}
+
+double BareMountsSeconds(int n) {
+  uint64_t t0 = ro::sys::MonotonicNs();
+  auto child = ro::sys::Clone3(ro::sys::CloneSpec{.flags = CLONE_NEWNS | CLONE_NEWPID, .pid = 1, .want_pidfd = false});
+  if (!child.ok()) return -1;
+  if (child->pid == 0) BareMounts(n);
+  int status = 0;
+  ::waitpid(child->pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
+  return (ro::sys::MonotonicNs() - t0) / 1e9;
+}
+
+void BM_RestoreMounts(benchmark::State& state) {
+  int n = static_cast<int>(state.range(0));
+  ro::test::TempDir dir;
+  if (!ro::images::WriteImageDir(dir.path(), MountImages(n)).ok()) {
+    state.SkipWithError("cannot write images");
+    return;
+  }
+  std::string stats = dir.File("stats.json");
+  double bare = 0, wall = 0, engine = 0;
+  for (auto _ : state) {
+    double b = BareMountsSeconds(n);
+    RestoreRun r = Restore(dir.path(), stats);
+    if (b < 0 || r.wall_s < 0) {
+      state.SkipWithError("restore or bare mounts failed");
+      return;
+    }
+    bare += b;
+    wall += r.wall_s;
+    engine += r.engine_s;
+    state.SetIterationTime(r.wall_s);
+  }
+  state.counters["bare_ms"] = bare * 1e3 / state.iterations();
+  state.counters["engine_ms"] = engine * 1e3 / state.iterations();
+  state.counters["ratio_engine"] = engine / bare;
+  state.counters["ratio_wall"] = wall / bare;
+}
+BENCHMARK(BM_RestoreMounts)->ArgName("mounts")->Arg(10)->Arg(100)->Arg(1000)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2);
+
 // Args: tasks, and whether every task shares pipes with its parent.
 BENCHMARK(BM_RestoreTree)
     ->ArgNames({"tasks", "pipes"})
