@@ -111,6 +111,44 @@ TEST(Mounts, TreeFlagsAndPeerGroupsUpToRenumbering) {
             "");
 }
 
+TEST(Mounts, KernelFilesystemsAndOvermounts) {
+  EXPECT_EQ(InSandbox([] {
+              ImageSet set = TreeImages(OneTask());
+              AddMounts(set, {{.id = 40, .parent = 1, .mountpoint = "/", .dev = 10},
+                              {.id = 41, .parent = 40, .mountpoint = "/dev", .options = "mode=755", .dev = 11},
+                              {.id = 42, .parent = 41, .fstype = 6, .mountpoint = "/dev/pts", .source = "devpts",
+                               .options = "mode=620,ptmxmode=666", .dev = 12},
+                              {.id = 43, .parent = 41, .fstype = 14, .mountpoint = "/dev/mqueue", .source = "mqueue", .dev = 13},
+                              {.id = 44, .parent = 40, .fstype = 2, .mountpoint = "/sys", .source = "sysfs",
+                               .flags = MS_RDONLY, .dev = 14},
+                              // Two tmpfs stacked on /over: the upper one hides the lower.
+                              {.id = 45, .parent = 40, .mountpoint = "/over", .dev = 15},
+                              {.id = 46, .parent = 45, .mountpoint = "/over", .options = "size=2m", .dev = 16}});
+              Live live = RestoreDetached(set);
+              if (!live.error.empty()) return live.error;
+              std::string p;
+              const std::pair<const char*, const char*> want[] = {
+                  {"/dev/pts", "devpts"}, {"/dev/mqueue", "mqueue"}, {"/sys", "sysfs"}, {"/over", "tmpfs"}};
+              for (const auto& [mp, fstype] : want) {
+                if (live.mounts[mp].fstype != fstype) p += std::string(mp) + " is '" + live.mounts[mp].fstype + "'\n";
+              }
+              if (live.mounts["/dev/pts"].SuperOption("ptmxmode") != "666") p += "devpts options: " + live.mounts["/dev/pts"].super_options + "\n";
+              auto mounts = sys::ReadMountInfo("/proc/" + std::to_string(live.root) + "/mountinfo");
+              int over = 0;
+              std::string upper_size;
+              for (const auto& m : *mounts) {
+                if (m.mountpoint == "/over") {
+                  ++over;
+                  upper_size = m.SuperOption("size");
+                }
+              }
+              if (over != 2 || upper_size != "2048k") p += "/over is not two stacked tmpfs with the 2m one on top\n";
+              KillTree(live.root);
+              return p;
+            }),
+            "");
+}
+
 TEST(Mounts, ExternalBindsFromTheCallersTree) {
   EXPECT_EQ(InSandbox([] {
               TempDir host;
