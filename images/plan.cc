@@ -724,7 +724,7 @@ class Builder {
       auto [it, fresh] = first_of_sb.emplace(key, id);
       if (fresh || m.how == MountSource::kExternal) {
         if (fresh && m.how == MountSource::kNew && m.fstype_code == img::TMPFS) {
-          if (const ImageFile* tar = dir_.Find(TmpfsKind(), m.root_dev)) m.contents = &tar->entries[0].payload;
+          if (const ImageFile* tar = dir_.Find(TmpfsKind(), m.root_dev)) m.contents = tar->entries[0].payload;
         }
         plan_.mounts.push_back(m);
       } else {

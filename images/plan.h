@@ -137,7 +137,7 @@ struct MountPlan {
   MountSource how = MountSource::kNew;
   uint32_t bind_of = 0;  // kBind: the mount it is cloned from
   std::string ext_key;   // kExternal: the key for --external (mountpoint when empty)
-  const std::string* contents = nullptr;  // kNew tmpfs: gzipped tar of its files (tmpfs-dev-<dev>.tar.gz.img)
+  std::optional<std::string> contents;  // kNew tmpfs: gzipped tar of its files (tmpfs-dev-<dev>.tar.gz.img)
 };
 
 struct SharingStep {

@@ -45,15 +45,14 @@ Result<std::string> ReadInput(const std::string& input, uint64_t limit) {
 namespace {
 
 // Reads and validates the images; on failure prints every problem and
-// returns nullopt. `dir` keeps what the plan points into.
-std::optional<images::RestorePlan> LoadPlan(const RestoreArgs& args, std::optional<images::ImageDir>& dir) {
+// returns nullopt.
+std::optional<images::RestorePlan> LoadPlan(const RestoreArgs& args) {
   images::Limits limits;
-  auto loaded = images::LoadImageDir(args.images, limits);
-  if (!loaded.ok()) {
-    PrintError(std::move(loaded).error().Within(args.images));
+  auto dir = images::LoadImageDir(args.images, limits);
+  if (!dir.ok()) {
+    PrintError(std::move(dir).error().Within(args.images));
     return std::nullopt;
   }
-  dir.emplace(std::move(loaded).value());
   images::PlanOptions options;
   options.ignore_unsupported = args.ignore_unsupported;
   options.autofs_orphans_catatonic = args.autofs_orphans == "catatonic";
@@ -69,8 +68,7 @@ std::optional<images::RestorePlan> LoadPlan(const RestoreArgs& args, std::option
 
 int CmdVerify(const RestoreArgs& args, pid_t root) {
   log::SetStage("verify");
-  std::optional<images::ImageDir> dir;
-  std::optional<images::RestorePlan> plan = LoadPlan(args, dir);
+  std::optional<images::RestorePlan> plan = LoadPlan(args);
   if (!plan) return kExitBadImages;
   std::vector<std::string> diffs = VerifyTree(*plan, root);
   for (const std::string& d : diffs) std::printf("%s\n", d.c_str());
@@ -80,8 +78,7 @@ int CmdVerify(const RestoreArgs& args, pid_t root) {
 
 int CmdRestore(const RestoreArgs& args) {
   log::SetStage("plan");
-  std::optional<images::ImageDir> dir;
-  std::optional<images::RestorePlan> plan = LoadPlan(args, dir);
+  std::optional<images::RestorePlan> plan = LoadPlan(args);
   if (!plan) return kExitBadImages;
   images::PlanOutcome outcome;
   outcome.plan = std::move(plan);

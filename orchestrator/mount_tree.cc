@@ -71,8 +71,8 @@ class Builder {
         } else {
           // A read-only tmpfs gets its files first and read-only afterwards.
           bool ro = (m.sb_flags & MS_RDONLY) != 0;
-          RO_ASSIGN_OR_RETURN(fd, sys::NewMount(m.fstype, m.source, sys::SplitOptions(m.options), ro && m.contents == nullptr));
-          if (m.contents != nullptr) {
+          RO_ASSIGN_OR_RETURN(fd, sys::NewMount(m.fstype, m.source, sys::SplitOptions(m.options), ro && !m.contents));
+          if (m.contents) {
             RO_TRY(UnpackTmpfs(fd, *m.contents));
             if (ro) RO_TRY(sys::SetSuperblockReadOnly(fd));
           }
