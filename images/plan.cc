@@ -1020,6 +1020,7 @@ class Builder {
       stack.pop_back();
       plan_.index[p] = static_cast<int>(plan_.tasks.size());
       plan_.tasks.push_back(tasks_[p]);
+      plan_.helpers += tasks_[p].kind == TaskKind::kHelper;
       const auto& kids = tasks_[p].children;
       for (auto it = kids.rbegin(); it != kids.rend(); ++it) stack.push_back(*it);
     }

@@ -173,6 +173,7 @@ struct RestorePlan {
   std::vector<std::string> warnings;  // accepted problems, one line each
   std::map<pid_t, int> index;  // pid -> position in tasks
   int max_fd = -1;             // the highest fd number any task restores
+  size_t helpers = 0;          // helper tasks among `tasks`
   uint32_t parked_slots = 0;   // parking slots needed at most in one task
   std::map<std::pair<bool, uint32_t>, size_t> pipe_data_index;  // (fifo, pipe_id) -> pipe_data
 

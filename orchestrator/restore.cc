@@ -173,6 +173,7 @@ class Controller {
         {Stage::kRootTask, 1}, {Stage::kForking, all},  {Stage::kFiles, all},
         {Stage::kReaping, real}, {Stage::kResume, real}, {Stage::kDone, real}};
     for (const auto& [stage, participants] : stages) {
+      if (stage == Stage::kReaping && plan_.helpers == 0) continue;  // as the tasks skip it
       uint64_t t0 = sys::MonotonicNs();
       log::SetStage(shm::StageName(stage));
       if (stage == Stage::kDone) RO_TRY(Scripts(kPreResume));

@@ -72,12 +72,15 @@ class Task {
     if (ctx_.autofs != nullptr) RO_TRY(TakeOverAutofs(t_, *ctx_.plan, *ctx_.autofs, ctx_.layout));
     RO_TRY(arena_.FinishStage(index_, Stage::kFiles));
 
-    stage_ = Stage::kReaping;
-    log::SetStage("reaping");
-    PauseIfAsked(Stage::kReaping);
-    if (t_.kind == TaskKind::kHelper) _exit(0);  // its work is done; its parent reaps it
-    RO_TRY(ReapHelpers());
-    RO_TRY(arena_.FinishStage(index_, Stage::kReaping));
+    // Without helpers there is nothing to reap: the stage is skipped.
+    if (ctx_.plan->helpers > 0) {
+      stage_ = Stage::kReaping;
+      log::SetStage("reaping");
+      PauseIfAsked(Stage::kReaping);
+      if (t_.kind == TaskKind::kHelper) _exit(0);  // its work is done; its parent reaps it
+      RO_TRY(ReapHelpers());
+      RO_TRY(arena_.FinishStage(index_, Stage::kReaping));
+    }
 
     stage_ = Stage::kResume;
     log::SetStage("resume");
