@@ -63,5 +63,8 @@ echo "restored; seen from inside its PID and mount namespaces:"
 nsenter --target "$root" --pid --mount -- /usr/bin/sh -c '
   findmnt -o TARGET,FSTYPE,PROPAGATION,OPTIONS
   ps -eo pid,ppid,pgid,sid,stat,comm
-  for p in 1 2 3 4; do echo "fds of $p:"; ls -l /proc/$p/fd | tail -n +2 | sed "s/^.* \([0-9]* -> .*\)/  \1/"; done'
+  for p in 1 2 3 4; do echo "fds of $p:"; ls -l /proc/$p/fd | tail -n +2 | sed "s/^.* \([0-9]* -> .*\)/  \1/"; done
+  echo "/peer (a bind of /shared/sub, from the tmpfs image): $(cat /peer/hello.txt)"'
+echo "== restore-orch verify --images build/demo-images --pid $root"
+build/restore-orch verify --images build/demo-images --pid "$root"
 kill -KILL "$root"
