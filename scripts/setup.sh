@@ -25,6 +25,7 @@ packages=(
   python3-protobuf     # crit's protobuf module (criu depends on it too)
   procps               # ps, to show a restored tree in the demo
   util-linux           # nsenter and unshare, used by the demo
+  autofs               # Debian's automount, resumed in a restored tree by an end-to-end test
 )
 
 missing=()
@@ -40,5 +41,20 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "setup.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# No service may start on this machine because of an install (autofs would
+# mount its maps in the host's namespace): deny starts while installing.
+made_policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  made_policy=1
+fi
+status=0
+apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
+[ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
+# automount is for the tests only: never started at boot either.
+if [ $status -eq 0 ] && [ -e /etc/init.d/autofs ]; then
+  update-rc.d autofs disable >/dev/null 2>&1 || true
+  systemctl disable autofs.service >/dev/null 2>&1 || true
+fi
+exit $status

@@ -432,6 +432,71 @@ TEST(Verify, AgreesWithItsImagesAndNamesEachDifference) {
             "");
 }
 
+// Debian's automount, resumed by exec as the master of a restored AutoFS
+// mount, re-attaches to it and serves it.
+TEST(Autofs, DebiansAutomountServesTheRestoredMount) {
+  if (::access("/usr/sbin/automount", X_OK) != 0) GTEST_SKIP() << "automount (Debian package autofs) is not installed";
+  EXPECT_EQ(InSandbox([] {
+              TempDir work;
+              work.Write("auto.master", "/auto /work/auto.map --timeout=300\n");
+              work.Write("auto.map", "key -fstype=tmpfs,size=1m :tmpfs\n");
+              work.Write("automount.log", "");
+              std::vector<FileSpec> files = {{.kind = FileSpec::kPipe, .id = 1, .pipe_id = 77, .flags = O_RDONLY},
+                                             {.kind = FileSpec::kPipe, .id = 2, .pipe_id = 77, .flags = O_WRONLY},
+                                             {.kind = FileSpec::kRegular, .id = 3, .flags = O_WRONLY | O_APPEND,
+                                              .path = "/work/automount.log"}};
+              std::vector<TaskSpec> tasks = {
+                  {.pid = 1, .ppid = 0, .pgid = 1, .sid = 1},
+                  {.pid = 2, .ppid = 1, .pgid = 2, .sid = 2, .comm = "automount",
+                   .argv = {"/usr/sbin/automount", "-f", "-d", "-t", "0", "/work/auto.master"},
+                   .env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+                   .fds = {{1, 3}, {2, 3}, {4, 1}, {5, 2}}}};
+              ImageSet set = TreeImages(tasks, false, files);
+              auto ext = [](uint32_t id, const char* mp, const char* key) {
+                return MountSpec{.id = id, .parent = 40, .mountpoint = mp, .dev = 200 + id, .external = true, .ext_key = key};
+              };
+              AddMounts(set,
+                        {{.id = 40, .parent = 1, .mountpoint = "/", .dev = 10},
+                         ext(41, "/usr", "usr"), ext(42, "/lib", "lib"), ext(43, "/lib64", "lib64"), ext(44, "/bin", "bin"),
+                         ext(45, "/sbin", "sbin"), ext(46, "/etc", "etc"), ext(47, "/dev", "dev"), ext(48, "/work", "work"),
+                         {.id = 49, .parent = 40, .fstype = 1, .mountpoint = "/proc", .source = "proc", .dev = 11},
+                         {.id = 50, .parent = 40, .mountpoint = "/run", .dev = 12},
+                         {.id = 51, .parent = 40, .mountpoint = "/tmp", .dev = 13},
+                         {.id = 53, .parent = 40, .mountpoint = "/var/run", .dev = 14},
+                         {.id = 52, .parent = 40, .fstype = 18, .mountpoint = "/auto", .source = "/work/auto.map",
+                          .options = "fd=5,pgrp=2,timeout=300,minproto=5,maxproto=5,indirect", .dev = 20}},
+                        {{.dev = 20, .fd = 5, .pgrp = 2, .mode = 1}});
+              Live live = RestoreDetached(set, {"--external", "usr=/usr", "--external", "lib=/usr/lib", "--external",
+                                                "lib64=/usr/lib64", "--external", "bin=/usr/bin", "--external", "sbin=/usr/sbin",
+                                                "--external", "etc=/etc", "--external", "dev=/dev", "--external",
+                                                "work=" + work.path()});
+              if (!live.error.empty()) return live.error;
+              std::string p;
+              double took = 0;
+              int err = -1;
+              // automount needs a moment to start and re-attach.
+              for (int i = 0; i < 50 && err != 0; ++i) {
+                ::usleep(100000);
+                err = StatInside(live.root, "/auto/key/.", &took);
+              }
+              if (err != 0) p += std::string("stat /auto/key failed: ") + std::strerror(err) + "\n";
+              auto mounts = sys::ReadMountInfo("/proc/" + std::to_string(live.root) + "/mountinfo");
+              bool served = false;
+              int autofs_at_auto = 0;
+              for (const auto& m : *mounts) {
+                served = served || (m.mountpoint == "/auto/key" && m.fstype == "tmpfs");
+                autofs_at_auto += m.mountpoint == "/auto" && m.fstype == "autofs";
+              }
+              if (!served) p += "automount mounted nothing on /auto/key\n";
+              // Re-attached to the restored mount, not a new one on top.
+              if (autofs_at_auto != 1) p += std::to_string(autofs_at_auto) + " autofs mounts at /auto\n";
+              if (!p.empty()) p += "automount said:\n" + work.Read("automount.log");
+              KillTree(live.root);
+              return p;
+            }),
+            "");
+}
+
 // CRIU's shared_slave_mount_children: unmounting in this order only works
 // (no EBUSY) when the peer groups came back, since unmounting the child
 // must propagate to its copy under the peer.
