@@ -154,15 +154,23 @@ TEST(Mounts, ExternalBindsFromTheCallersTree) {
               TempDir host;
               host.Write("marker", "from the caller");
               ImageSet set = TreeImages(OneTask());
+              host.Write("single", "a file bound alone");
               AddMounts(set, {{.id = 40, .parent = 1, .mountpoint = "/", .dev = 10},
-                              {.id = 41, .parent = 40, .mountpoint = "/ext", .dev = 99, .external = true, .ext_key = "data"}});
-              Live live = RestoreDetached(set, {"--external", "data=" + host.path()});
+                              {.id = 41, .parent = 40, .mountpoint = "/ext", .dev = 99, .external = true, .ext_key = "data"},
+                              {.id = 42, .parent = 40, .mountpoint = "/etc/one-file", .dev = 98, .external = true,
+                               .ext_key = "file"}});
+              Live live = RestoreDetached(set, {"--external", "data=" + host.path(), "--external", "file=" + host.File("single")});
               if (!live.error.empty()) return live.error;
-              std::string got;
+              std::string got, file;
               std::ifstream in("/proc/" + std::to_string(live.root) + "/root/ext/marker");
               std::getline(in, got);
+              std::ifstream in2("/proc/" + std::to_string(live.root) + "/root/etc/one-file");
+              std::getline(in2, file);
               KillTree(live.root);
-              return got == "from the caller" ? std::string() : "the external bind shows '" + got + "'";
+              std::string p;
+              if (got != "from the caller") p += "the external bind shows '" + got + "'\n";
+              if (file != "a file bound alone") p += "the file bind shows '" + file + "'\n";
+              return p;
             }),
             "");
 }
@@ -295,6 +303,26 @@ std::string CheckAutofs(bool write_end_closed) {
   if (fds != want) p << "the master holds " << fds.size() << " fds\n";
   KillTree(live.root);
   return p.str();
+}
+
+TEST(Autofs, OffsetMountsToo) {
+  EXPECT_EQ(InSandbox([] {
+              std::vector<FileSpec> files = {{.kind = FileSpec::kPipe, .id = 1, .pipe_id = 7, .flags = O_RDONLY},
+                                             {.kind = FileSpec::kPipe, .id = 2, .pipe_id = 7, .flags = O_WRONLY}};
+              std::vector<TaskSpec> tasks = {{.pid = 1, .ppid = 0, .pgid = 1, .sid = 1},
+                                             {.pid = 2, .ppid = 1, .pgid = 2, .sid = 2, .fds = {{4, 1}, {5, 2}}}};
+              ImageSet set = TreeImages(tasks, false, files);
+              AddMounts(set, {{.id = 40, .parent = 1, .mountpoint = "/", .dev = 10},
+                              {.id = 41, .parent = 40, .fstype = 18, .mountpoint = "/off", .source = "auto", .dev = 20}},
+                        {{.dev = 20, .fd = 5, .pgrp = 2, .mode = 2}});
+              Live live = RestoreDetached(set);
+              if (!live.error.empty()) return live.error;
+              std::string opts = live.mounts["/off"].super_options;
+              KillTree(live.root);
+              return opts.find("offset") != std::string::npos && opts.find("fd=5") != std::string::npos ? std::string()
+                                                                                                       : "/off: " + opts;
+            }),
+            "");
 }
 
 TEST(Autofs, MastersTakeOverTheirMounts) { EXPECT_EQ(InSandbox([] { return CheckAutofs(false); }), ""); }
