@@ -27,6 +27,9 @@ void AddRestoreOptions(CLI::App& app, RestoreArgs& args) {
                  "RESTORE_ORCH_ACTION and RESTORE_ORCH_ROOT_PID (and CRIU's CRTOOLS_SCRIPT_ACTION, CRTOOLS_INIT_PID) "
                  "set; repeatable; a failing script fails the restore")
       ->check(CLI::ExistingFile);
+  app.add_option("--fault", args.fault,
+                 "NAME[:N]: make the Nth pass (default 1) through fault point NAME fail with EIO, as if its operation had "
+                 "(--list-faults lists them; RESTORE_ORCH_FAULT does the same)");
   app.add_option("--autofs-orphans", args.autofs_orphans,
                  "an AutoFS mount whose master is not in the tree (or holds no pipe at the dumped fd): 'fail' the "
                  "restore, or leave it 'catatonic' with a warning")
@@ -54,6 +57,8 @@ int RunCli(int argc, char** argv) {
       "propagation, tasks with exact PIDs, sessions and groups, pipes and fds) from a CRIU-layout image directory.",
       "restore-orch"};
   app.set_version_flag("--version", std::string("restore-orch ") + RESTORE_ORCH_VERSION);
+  bool list_faults = false;
+  app.add_flag("--list-faults", list_faults, "print every fault point --fault can name, with what it breaks");
   int verbosity = 0;
   std::string log_file;
   app.add_flag("-v,--verbose", verbosity, "more log output on stderr: -v info, -vv debug");
@@ -113,6 +118,7 @@ int RunCli(int argc, char** argv) {
     log::SetSink(log_fd.get());
   }
 
+  if (list_faults) return CmdListFaults();
   if (*decode) return CmdImageDecode(decode_file, pretty);
   if (*encode) return CmdImageEncode(encode_in, encode_out);
   if (*show) return CmdImageShow(show_dir);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <iterator>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "orchestrator/cli.h"
 #include "orchestrator/restore.h"
 #include "orchestrator/verify.h"
+#include "shm/faults.h"
 #include "sys/io.h"
 #include "sys/kernel_features.h"
 #include "sys/log.h"
@@ -78,6 +80,18 @@ int CmdVerify(const RestoreArgs& args, pid_t root) {
 
 int CmdRestore(const RestoreArgs& args) {
   log::SetStage("plan");
+  // Usage first: nothing is read before the options make sense.
+  std::optional<shm::FaultSpec> fault;
+  std::string fault_text = args.fault;
+  if (fault_text.empty() && std::getenv("RESTORE_ORCH_FAULT") != nullptr) fault_text = std::getenv("RESTORE_ORCH_FAULT");
+  if (!fault_text.empty()) {
+    auto spec = shm::ParseFault(fault_text);
+    if (!spec.ok()) {
+      PrintError(spec.error());
+      return kExitUsage;
+    }
+    fault = *spec;
+  }
   std::optional<images::RestorePlan> plan = LoadPlan(args);
   if (!plan) return kExitBadImages;
   images::PlanOutcome outcome;
@@ -99,6 +113,7 @@ int CmdRestore(const RestoreArgs& args) {
   options_run.timeout_s = args.timeout_s;
   options_run.mounts.root = args.root;
   options_run.action_scripts = args.action_scripts;
+  options_run.fault = fault;
   for (const std::string& e : args.externals) {
     size_t eq = e.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == e.size()) {
@@ -192,6 +207,11 @@ int CmdImageShow(const std::string& dir_path) {
     PrintError(s.error());
     return kExitFailure;
   }
+  return 0;
+}
+
+int CmdListFaults() {
+  std::fputs(shm::ListFaults().c_str(), stdout);
   return 0;
 }
 

@@ -20,6 +20,7 @@ struct RestoreArgs {
   std::string root;                    // --root
   std::vector<std::string> externals;  // --external KEY=PATH
   std::vector<std::string> action_scripts;
+  std::string fault;  // --fault NAME[:N], or RESTORE_ORCH_FAULT
 };
 
 int CmdRestore(const RestoreArgs& args);
@@ -27,6 +28,7 @@ int CmdImageDecode(const std::string& file, bool pretty);
 int CmdImageEncode(const std::string& input, const std::string& output);
 int CmdImageShow(const std::string& dir);
 int CmdCheck();
+int CmdListFaults();
 int CmdVerify(const RestoreArgs& args, pid_t root);
 
 }  // namespace ro

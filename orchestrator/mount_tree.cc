@@ -35,8 +35,9 @@ const char* AutofsMode(int mode) { return mode == 0 ? "direct" : mode == 1 ? "in
 
 class Builder {
  public:
-  Builder(const images::RestorePlan& plan, const MountOptions& options, std::vector<worker::AutofsMount>* autofs)
-      : plan_(plan), options_(options), autofs_(autofs) {}
+  Builder(const images::RestorePlan& plan, const MountOptions& options, std::vector<worker::AutofsMount>* autofs,
+          shm::Arena& arena)
+      : plan_(plan), options_(options), autofs_(autofs), arena_(arena) {}
 
   Status Run() {
     RO_ASSIGN_OR_RETURN(caller_, sys::ReadMountInfo());
@@ -63,6 +64,7 @@ class Builder {
   }
 
   Result<UniqueFd> Create(const MountPlan& m) {
+    RO_TRY(arena_.Fault(shm::FaultPoint::kMountCreate, "create the mount"));
     UniqueFd fd;
     switch (m.how) {
       case MountSource::kNew:
@@ -132,6 +134,7 @@ class Builder {
       if (candidate.mnt_id == m.mnt_id) a = &candidate;
     }
     if (a == nullptr) return Fail("AutoFS mount without its autofs image");
+    RO_TRY(arena_.Fault(shm::FaultPoint::kAutofsMount, "mount autofs with a dummy pipe"));
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) return SysError("pipe2 (dummy AutoFS pipe)");
     UniqueFd rd(p[0]), wr(p[1]);
@@ -145,6 +148,7 @@ class Builder {
     RO_ASSIGN_OR_RETURN(UniqueFd mnt, sys::NewMount("autofs", m.source, opts, (m.sb_flags & MS_RDONLY) != 0));
     UniqueFd root(::openat(mnt.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!root) return SysError("open the AutoFS root");
+    RO_TRY(arena_.Fault(shm::FaultPoint::kAutofsCatatonic, "ioctl(AUTOFS_IOC_CATATONIC)"));
     unsigned long timeout = static_cast<unsigned long>(a->timeout);
     if (::ioctl(root.get(), AUTOFS_IOC_SETTIMEOUT, &timeout) != 0) return SysError("ioctl(AUTOFS_IOC_SETTIMEOUT, " + Num(timeout) + ")");
     if (::ioctl(root.get(), AUTOFS_IOC_CATATONIC, 0) != 0) return SysError("ioctl(AUTOFS_IOC_CATATONIC)");
@@ -173,6 +177,9 @@ class Builder {
       const MountPlan& parent = *plan_.FindMount(m.parent_id);
       struct stat st {};
       ::fstat(fds_[m.mnt_id].get(), &st);
+      if (Status s = arena_.Fault(shm::FaultPoint::kMountPlace, "move_mount(-> " + m.mountpoint + ")"); !s.ok()) {
+        return About(m, s.error());
+      }
       auto target = sys::OpenBeneath(root_dir_, m.mountpoint.substr(1), Ours(parent), S_ISREG(st.st_mode));
       if (!target.ok()) return About(m, std::move(target).error());
       if (Status s = sys::MoveMount(fds_[m.mnt_id], *target, m.mountpoint); !s.ok()) return About(m, s.error());
@@ -183,7 +190,8 @@ class Builder {
   Status Share() {
     for (const SharingStep& s : plan_.sharing) {
       const MountPlan& m = *plan_.FindMount(s.mnt);
-      Status r;
+      Status r = arena_.Fault(shm::FaultPoint::kMountShare, "sharing step of mnt " + Num(s.mnt));
+      if (!r.ok()) return About(m, r.error());
       switch (s.op) {
         case SharingStep::Op::kMakeShared:
           r = sys::SetPropagation(fds_[s.mnt], MS_SHARED);
@@ -205,6 +213,7 @@ class Builder {
   }
 
   Status Pivot() {
+    RO_TRY(arena_.Fault(shm::FaultPoint::kPivot, "pivot_root(" + staging_ + ")"));
     if (::fchdir(root_dir_.get()) != 0) return SysError("chdir " + staging_);
     // pivot_root(".", ".") stacks the old root on the new one; detaching it
     // leaves the new root alone.
@@ -217,6 +226,7 @@ class Builder {
   const images::RestorePlan& plan_;
   const MountOptions& options_;
   std::vector<worker::AutofsMount>* autofs_;
+  shm::Arena& arena_;
   std::vector<sys::MountInfo> caller_;
   std::map<uint32_t, UniqueFd> fds_;
   std::string staging_;
@@ -225,8 +235,9 @@ class Builder {
 
 }  // namespace
 
-Status BuildMountTree(const images::RestorePlan& plan, const MountOptions& options, std::vector<worker::AutofsMount>* autofs) {
-  return Builder(plan, options, autofs).Run();
+Status BuildMountTree(const images::RestorePlan& plan, const MountOptions& options, std::vector<worker::AutofsMount>* autofs,
+                      shm::Arena& arena) {
+  return Builder(plan, options, autofs, arena).Run();
 }
 
 }  // namespace ro

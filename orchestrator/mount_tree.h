@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "images/plan.h"
+#include "shm/arena.h"
 #include "sys/status.h"
 #include "worker/autofs.h"
 
@@ -30,6 +31,6 @@ struct MountOptions {
 //  4. pivot_root into the new tree and detach the old one.
 // `autofs` receives every AutoFS superblock mounted, for the masters.
 Status BuildMountTree(const images::RestorePlan& plan, const MountOptions& options,
-                      std::vector<worker::AutofsMount>* autofs);
+                      std::vector<worker::AutofsMount>* autofs, shm::Arena& arena);
 
 }  // namespace ro

@@ -77,7 +77,7 @@ class Controller {
     deadline_ns_ = start_ns_ + static_cast<uint64_t>(options_.timeout_s * 1e9);
     // Tasks give up a little after the orchestrator, so that a timeout is
     // reported by the one who can name the stage and the stragglers.
-    RO_ASSIGN_OR_RETURN(shm::Arena arena, shm::Arena::Create(plan_.tasks.size(), deadline_ns_ + kTaskGraceNs));
+    RO_ASSIGN_OR_RETURN(shm::Arena arena, shm::Arena::Create(plan_.tasks.size(), deadline_ns_ + kTaskGraceNs, options_.fault));
     arena_.emplace(std::move(arena));
     pidfds_.resize(plan_.tasks.size());
     RO_TRY(PlaceServiceFds());
@@ -93,6 +93,9 @@ class Controller {
     RO_TRY(RunActionScripts(options_.action_scripts, kPreRestore, 0, deadline_ns_));
     arena_->BeginStage(Stage::kRootTask, 1);
     uint64_t flags = (plan_.ns.new_pid ? CLONE_NEWPID : 0) | (plan_.ns.new_mnt ? CLONE_NEWNS : 0);
+    if (Status s = arena_->Fault(shm::FaultPoint::kRootClone, "clone3 of the root task"); !s.ok()) {
+      return std::move(s).error().Within("root task " + std::to_string(plan_.tasks[0].pid) + ", stage root-task");
+    }
     auto root = sys::Clone3(sys::CloneSpec{.flags = flags, .pid = plan_.tasks[0].pid, .want_pidfd = true});
     if (!root.ok()) {
       Error e = std::move(root).error();
@@ -154,7 +157,7 @@ class Controller {
       if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
         s = SysError("mount(/, MS_REC|MS_PRIVATE)");
       } else {
-        s = BuildMountTree(plan_, options_.mounts, &autofs_mounts_);
+        s = BuildMountTree(plan_, options_.mounts, &autofs_mounts_, *arena_);
       }
     }
     if (s.ok()) s = arena_->FinishStage(0, Stage::kRootTask);

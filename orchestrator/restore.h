@@ -6,6 +6,9 @@
 
 #include "images/plan.h"
 #include "orchestrator/mount_tree.h"
+#include "shm/faults.h"
+
+#include <optional>
 #include "sys/status.h"
 
 namespace ro {
@@ -17,6 +20,7 @@ struct RestoreOptions {
   double timeout_s = 60;  // bounds the restore up to the hand-over
   MountOptions mounts;
   std::vector<std::string> action_scripts;  // run at each point of action_scripts.h
+  std::optional<shm::FaultSpec> fault;       // --fault
 };
 
 // Restores the plan. Returns the exit status for restore-orch: the root

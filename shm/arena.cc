@@ -5,6 +5,7 @@
 #include <boost/interprocess/creation_tags.hpp>
 #include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/managed_external_buffer.hpp>
+#include <cerrno>
 #include <cstring>
 #include <new>
 
@@ -32,6 +33,10 @@ struct Arena::Control {
   char fail_what[kWhatBytes] = {};
   char fail_context[kContextBytes] = {};
   std::atomic<uint64_t> stage_ns[kStageCount] = {};
+  // The injected fault, if any, and the passes through it so far.
+  uint32_t fault_point = static_cast<uint32_t>(FaultPoint::kCount);
+  uint32_t fault_pass = 0;
+  std::atomic<uint32_t> fault_passes{0};
 };
 
 const char* StageName(Stage stage) {
@@ -47,7 +52,7 @@ const char* StageName(Stage stage) {
   return "?";
 }
 
-Result<Arena> Arena::Create(size_t tasks, uint64_t deadline_ns) {
+Result<Arena> Arena::Create(size_t tasks, uint64_t deadline_ns, std::optional<FaultSpec> fault) {
   size_t size = 64 * 1024 + tasks * (sizeof(TaskSlot) + 64);
   size = (size + 4095) & ~size_t(4095);
   void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -58,6 +63,10 @@ Result<Arena> Arena::Create(size_t tasks, uint64_t deadline_ns) {
     Control* control = segment.construct<Control>("control")();
     TaskSlot* slots = segment.construct<TaskSlot>("tasks")[tasks]();
     control->deadline_ns = deadline_ns;
+    if (fault) {
+      control->fault_point = static_cast<uint32_t>(fault->point);
+      control->fault_pass = fault->pass;
+    }
     return Arena(base, size, control, slots, tasks);
   } catch (const bip::interprocess_exception& e) {
     ::munmap(base, size);
@@ -156,6 +165,14 @@ std::optional<Failure> Arena::failure() const {
   f.error.context = control_->fail_context;
   f.error.err = control_->fail_errno;
   return f;
+}
+
+Status Arena::Fault(FaultPoint point, const std::string& operation) {
+  if (control_->fault_point != static_cast<uint32_t>(point)) return {};
+  if (control_->fault_passes.fetch_add(1) + 1 != control_->fault_pass) return {};
+  return SysError(operation + " [injected fault " + std::string(Describe(point).name) + ":" +
+                      std::to_string(control_->fault_pass) + "]",
+                  EIO);
 }
 
 void Arena::RecordStageTime(Stage stage, uint64_t ns) { control_->stage_ns[static_cast<size_t>(stage)].store(ns); }

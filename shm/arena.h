@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 
+#include "shm/faults.h"
 #include "sys/status.h"
 
 namespace ro::shm {
@@ -52,7 +53,7 @@ class Arena {
  public:
   // Maps and lays out an arena for `tasks` task slots; `deadline_ns` is the
   // CLOCK_MONOTONIC time after which every wait gives up.
-  static Result<Arena> Create(size_t tasks, uint64_t deadline_ns);
+  static Result<Arena> Create(size_t tasks, uint64_t deadline_ns, std::optional<FaultSpec> fault = std::nullopt);
   Arena(Arena&& other) noexcept;
   Arena& operator=(Arena&&) = delete;
   Arena(const Arena&) = delete;
@@ -84,6 +85,10 @@ class Arena {
   void Abort(int32_t task, Stage stage, const Error& error);
   bool aborted() const;
   std::optional<Failure> failure() const;
+
+  // Counts a pass through `point`; when it is the pass the caller asked to
+  // fail, returns `operation` failing with EIO as if the kernel had said so.
+  Status Fault(FaultPoint point, const std::string& operation);
 
   void RecordStageTime(Stage stage, uint64_t ns);
   uint64_t StageTime(Stage stage) const;

@@ -9,7 +9,7 @@
 namespace ro::worker {
 
 Status TakeOverAutofs(const images::TaskPlan& t, const images::RestorePlan& plan, const std::vector<AutofsMount>& mounts,
-                      const FdLayout& layout) {
+                      const FdLayout& layout, shm::Arena& arena) {
   for (const images::AutofsPlan& a : plan.autofs) {
     if (a.catatonic || a.master != t.pid) continue;
     const AutofsMount* m = nullptr;
@@ -27,6 +27,7 @@ Status TakeOverAutofs(const images::TaskPlan& t, const images::RestorePlan& plan
       if (!temporary) return SysError("open a temporary write end (/proc/" + link + ")");
       write_end = temporary.get();
     }
+    RO_TRY(arena.Fault(shm::FaultPoint::kAutofsSetPipeFd, "SETPIPEFD of " + m->path));
     RO_TRY(dev.SetPipeFd(mount, write_end));
     log::Debug("AutoFS {} taken over through fd {}", m->path, write_end);
   }

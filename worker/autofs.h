@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "images/plan.h"
+#include "shm/arena.h"
 #include "sys/status.h"
 #include "worker/fds.h"
 
@@ -27,6 +28,6 @@ struct AutofsMount {
 // kernel's requests reach it. A master that had closed its write end gets a
 // temporary one, reopened from its read end and closed afterwards.
 Status TakeOverAutofs(const images::TaskPlan& task, const images::RestorePlan& plan,
-                      const std::vector<AutofsMount>& mounts, const FdLayout& layout);
+                      const std::vector<AutofsMount>& mounts, const FdLayout& layout, shm::Arena& arena);
 
 }  // namespace ro::worker

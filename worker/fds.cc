@@ -50,8 +50,9 @@ Result<int> Reopen(int fd, uint32_t flags, const FdLayout& layout) {
   return opened;
 }
 
-Status FillPipe(int write_fd, const images::PipeDataPlan* data, const std::string& what) {
+Status FillPipe(int write_fd, const images::PipeDataPlan* data, const std::string& what, shm::Arena& arena) {
   if (data == nullptr) return {};
+  RO_TRY(arena.Fault(shm::FaultPoint::kPipeData, "write back the contents of " + what));
   if (data->capacity != 0 && ::fcntl(write_fd, F_SETPIPE_SZ, static_cast<int>(data->capacity)) < 0) {
     return SysError("fcntl(" + what + ", F_SETPIPE_SZ, " + std::to_string(data->capacity) + ")");
   }
@@ -66,12 +67,13 @@ Status FillPipe(int write_fd, const images::PipeDataPlan* data, const std::strin
 }
 
 // One pipe: every description of it, from one pipe2().
-Status CreatePipe(const std::vector<const FilePlan*>& ofds, const images::RestorePlan& plan, const FdLayout& layout) {
+Status CreatePipe(const std::vector<const FilePlan*>& ofds, const images::RestorePlan& plan, const FdLayout& layout,
+                  shm::Arena& arena) {
   const FilePlan& first = *ofds.front();
   std::string what = "pipe " + std::to_string(first.pipe_id);
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return About(first, SysError("pipe2 for " + what));
-  if (Status s = FillPipe(p[1], plan.PipeData(false, first.pipe_id), what); !s.ok()) {
+  if (Status s = FillPipe(p[1], plan.PipeData(false, first.pipe_id), what, arena); !s.ok()) {
     ::close(p[0]);
     ::close(p[1]);
     return About(first, std::move(s).error());
@@ -112,11 +114,12 @@ Status CreatePipe(const std::vector<const FilePlan*>& ofds, const images::Restor
 
 // One FIFO: a read-write handle keeps it open (and never blocks) while its
 // descriptions are opened and its contents written back.
-Status CreateFifo(const std::vector<const FilePlan*>& ofds, const images::RestorePlan& plan, const FdLayout& layout) {
+Status CreateFifo(const std::vector<const FilePlan*>& ofds, const images::RestorePlan& plan, const FdLayout& layout,
+                  shm::Arena& arena) {
   const FilePlan& first = *ofds.front();
   int keeper = ::open(first.path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (keeper < 0) return About(first, SysError("open FIFO " + first.path));
-  Status result = FillPipe(keeper, plan.PipeData(true, first.pipe_id), "FIFO " + first.path);
+  Status result = FillPipe(keeper, plan.PipeData(true, first.pipe_id), "FIFO " + first.path, arena);
   for (const FilePlan* f : ofds) {
     if (!result.ok()) break;
     auto fd = Reopen(keeper, f->flags & O_ACCMODE, layout);
@@ -180,10 +183,14 @@ void DropUnkept(const images::TaskPlan& t, const images::RestorePlan& plan, cons
   CloseRange(next, layout.parked_end - 1);
 }
 
-Status CreateFiles(const images::TaskPlan& t, const images::RestorePlan& plan, const FdLayout& layout) {
+Status CreateFiles(const images::TaskPlan& t, const images::RestorePlan& plan, const FdLayout& layout,
+                   shm::Arena& arena) {
   size_t i = 0;
   while (i < t.creates.size()) {
     const FilePlan& f = plan.files.at(t.creates[i]);
+    if (Status s = arena.Fault(shm::FaultPoint::kFileCreate, "create file " + std::to_string(f.id)); !s.ok()) {
+      return About(f, std::move(s).error());
+    }
     if (f.kind == FileKind::kRegular) {
       RO_TRY(CreateRegular(f, layout));
       ++i;
@@ -196,14 +203,15 @@ Status CreateFiles(const images::TaskPlan& t, const images::RestorePlan& plan, c
       group.push_back(&g);
       ++i;
     }
-    RO_TRY(f.kind == FileKind::kPipe ? CreatePipe(group, plan, layout) : CreateFifo(group, plan, layout));
+    RO_TRY(f.kind == FileKind::kPipe ? CreatePipe(group, plan, layout, arena) : CreateFifo(group, plan, layout, arena));
   }
   return {};
 }
 
-Status PlaceFds(const images::TaskPlan& t, const images::RestorePlan& plan, const FdLayout& layout) {
+Status PlaceFds(const images::TaskPlan& t, const images::RestorePlan& plan, const FdLayout& layout, shm::Arena& arena) {
   for (const images::FdPlan& fd : t.fds) {
     int slot = layout.parked_base + static_cast<int>(plan.files.at(fd.file_id).slot);
+    RO_TRY(arena.Fault(shm::FaultPoint::kFdPlace, "dup3(" + std::to_string(slot) + ", " + std::to_string(fd.fd) + ")"));
     if (::dup3(slot, fd.fd, fd.cloexec ? O_CLOEXEC : 0) < 0) {
       return SysError("dup3(" + std::to_string(slot) + ", " + std::to_string(fd.fd) + ")");
     }

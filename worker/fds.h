@@ -8,6 +8,7 @@
 #pragma once
 
 #include "images/plan.h"
+#include "shm/arena.h"
 #include "sys/status.h"
 
 namespace ro::worker {
@@ -35,11 +36,12 @@ void DropUnkept(const images::TaskPlan& task, const images::RestorePlan& plan, c
 // with their capacity, contents and status flags (further descriptions of an
 // end reopened through /proc), FIFOs, regular files and devices at their
 // position. Errors name a task and fd that hold the object.
-Status CreateFiles(const images::TaskPlan& task, const images::RestorePlan& plan, const FdLayout& layout);
+Status CreateFiles(const images::TaskPlan& task, const images::RestorePlan& plan, const FdLayout& layout,
+                   shm::Arena& arena);
 
 // Places the task's fds at their numbers with their close-on-exec flag, then
 // closes every parked description.
-Status PlaceFds(const images::TaskPlan& task, const images::RestorePlan& plan, const FdLayout& layout);
+Status PlaceFds(const images::TaskPlan& task, const images::RestorePlan& plan, const FdLayout& layout, shm::Arena& arena);
 
 // Closes every fd that is not one of the task's own, service fds included
 // (`keep_log` keeps the log fd, close-on-exec, for an exec that may fail).

@@ -28,7 +28,9 @@ namespace {
 }
 
 void Seccomp(const images::TaskPlan& t, shm::Arena& arena) {
-  if (Status s = InstallSeccomp(t); !s.ok()) {
+  Status s = t.seccomp.empty() ? Status() : arena.Fault(shm::FaultPoint::kSeccomp, "seccomp(SET_MODE_FILTER)");
+  if (s.ok()) s = InstallSeccomp(t);
+  if (!s.ok()) {
     log::Error("task {}: {}", t.pid, s.error().ToString());
     arena.Abort(t.pid, shm::Stage::kDone, s.error());
     _exit(127);
@@ -75,6 +77,10 @@ void ResumeTask(const images::TaskPlan& t, shm::Arena& arena, size_t index, cons
   // The log fd is close-on-exec and stays usable if exec fails.
   CloseAllButOwn(t, layout, true);
   Seccomp(t, arena);
+  if (Status s = arena.Fault(shm::FaultPoint::kResume, "execve(" + t.resume->exe + ")"); !s.ok()) {
+    arena.Abort(t.pid, shm::Stage::kDone, s.error());
+    _exit(127);
+  }
   arena.Arrive(index, shm::Stage::kDone);
   ::execve(t.resume->exe.c_str(), argv.data(), envp.data());
   Error e = SysError("execve(" + t.resume->exe + ")");

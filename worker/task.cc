@@ -52,25 +52,28 @@ class Task {
     DropUnkept(t_, *ctx_.plan, ctx_.layout);
     RO_TRY(Publish());
     PauseIfAsked(Stage::kForking);
-    RO_TRY(CreateFiles(t_, *ctx_.plan, ctx_.layout));
+    RO_TRY(CreateFiles(t_, *ctx_.plan, ctx_.layout, arena_));
     for (pid_t child : t_.children) {
       if (Plan(child).before_parent_setsid) RO_TRY(Fork(child));
     }
-    if (t_.setsid && ::setsid() < 0) return SysError("setsid()");
+    if (t_.setsid) {
+      RO_TRY(arena_.Fault(shm::FaultPoint::kSession, "setsid()"));
+      if (::setsid() < 0) return SysError("setsid()");
+    }
     for (pid_t child : t_.children) {
       if (!Plan(child).before_parent_setsid) RO_TRY(Fork(child));
     }
     RO_TRY(JoinGroup());
     RO_TRY(VerifySessionAndGroup());
-    RO_TRY(arena_.FinishStage(index_, Stage::kForking));
+    RO_TRY(Finish(Stage::kForking));
 
     stage_ = Stage::kFiles;
     log::SetStage("files");
     PauseIfAsked(Stage::kFiles);
-    RO_TRY(PlaceFds(t_, *ctx_.plan, ctx_.layout));
+    RO_TRY(PlaceFds(t_, *ctx_.plan, ctx_.layout, arena_));
     // Post-open work, with every fd in place and the task in its final group.
-    if (ctx_.autofs != nullptr) RO_TRY(TakeOverAutofs(t_, *ctx_.plan, *ctx_.autofs, ctx_.layout));
-    RO_TRY(arena_.FinishStage(index_, Stage::kFiles));
+    if (ctx_.autofs != nullptr) RO_TRY(TakeOverAutofs(t_, *ctx_.plan, *ctx_.autofs, ctx_.layout, arena_));
+    RO_TRY(Finish(Stage::kFiles));
 
     // Without helpers there is nothing to reap: the stage is skipped.
     if (ctx_.plan->helpers > 0) {
@@ -79,14 +82,14 @@ class Task {
       PauseIfAsked(Stage::kReaping);
       if (t_.kind == TaskKind::kHelper) _exit(0);  // its work is done; its parent reaps it
       RO_TRY(ReapHelpers());
-      RO_TRY(arena_.FinishStage(index_, Stage::kReaping));
+      RO_TRY(Finish(Stage::kReaping));
     }
 
     stage_ = Stage::kResume;
     log::SetStage("resume");
     PauseIfAsked(Stage::kResume);
     RO_TRY(CheckResumable(t_));
-    RO_TRY(arena_.FinishStage(index_, Stage::kResume));
+    RO_TRY(Finish(Stage::kResume));
     return {};
   }
 
@@ -107,6 +110,11 @@ class Task {
     }
     log::Warn("task {} paused in stage {} (RESTORE_ORCH_PAUSE_AT)", t_.pid, shm::StageName(stage));
     while (!arena_.aborted() && sys::MonotonicNs() < arena_.deadline_ns()) ::usleep(10000);
+  }
+
+  Status Finish(Stage stage) {
+    RO_TRY(arena_.Fault(shm::FaultPoint::kBarrier, std::string("finish stage ") + shm::StageName(stage)));
+    return arena_.FinishStage(index_, stage);
   }
 
   const TaskPlan& Plan(pid_t pid) const { return ctx_.plan->tasks[static_cast<size_t>(ctx_.plan->IndexOf(pid))]; }
@@ -137,6 +145,7 @@ class Task {
 
   Status Fork(pid_t child) {
     int index = ctx_.plan->IndexOf(child);
+    RO_TRY(arena_.Fault(shm::FaultPoint::kFork, "clone3 of task " + Num(child)));
     auto cloned = sys::Clone3(sys::CloneSpec{.flags = 0, .pid = child, .want_pidfd = false});
     if (!cloned.ok()) {
       Error e = std::move(cloned).error();
@@ -152,7 +161,10 @@ class Task {
   Status JoinGroup() {
     if (t_.leads_group) {
       // A session leader already leads its group.
-      if (!t_.setsid && ::setpgid(0, 0) != 0) return SysError("setpgid(0, 0)");
+      if (!t_.setsid) {
+        RO_TRY(arena_.Fault(shm::FaultPoint::kGroup, "setpgid(0, 0)"));
+        if (::setpgid(0, 0) != 0) return SysError("setpgid(0, 0)");
+      }
       arena_.MarkGroupReady(index_);
       return {};
     }
@@ -160,6 +172,7 @@ class Task {
     int leader = ctx_.plan->IndexOf(t_.pgid);
     if (leader < 0) return Fail("no task leads process group " + Num(t_.pgid));
     RO_TRY(arena_.WaitGroupReady(static_cast<size_t>(leader)));
+    RO_TRY(arena_.Fault(shm::FaultPoint::kGroup, "setpgid(0, " + Num(t_.pgid) + ")"));
     if (::setpgid(0, t_.pgid) != 0) return SysError("setpgid(0, " + Num(t_.pgid) + ")");
     return {};
   }

@@ -1,0 +1,112 @@
+// Every fault point, injected into a full restore (mount namespace with
+// shared/slave mounts and tmpfs contents, AutoFS with a master, sessions,
+// groups, a zombie, pipes with data, a FIFO, seccomp, an exec): the restore
+// fails with one line naming task, stage, operation and errno, and leaves
+// nothing behind.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+#include <sstream>
+
+#include "test/helpers/sandbox.h"
+#include "test/helpers/test_util.h"
+
+namespace ro::test {
+namespace {
+
+std::vector<std::string> FaultNames() {
+  RunResult r = RunCommand({RestoreOrch(), "--list-faults"});
+  std::vector<std::string> names;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) names.push_back(line.substr(0, line.find(' ')));
+  return names;
+}
+
+std::vector<std::string> DevShm() {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir("/dev/shm")) {
+    while (dirent* e = ::readdir(d)) names.push_back(e->d_name);
+    ::closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// Processes in the sandbox besides its init, once it reaped what it inherited.
+int Others() {
+  for (int i = 0; i < 30; ++i) {
+    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    ::usleep(2000);
+  }
+  int n = 0;
+  if (DIR* d = ::opendir("/proc")) {
+    while (dirent* e = ::readdir(d)) n += std::atoi(e->d_name) > 1;
+    ::closedir(d);
+  }
+  return n;
+}
+
+class Faults : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Faults, FailCleanlyAtEveryPoint) {
+  std::string fault = GetParam();
+  EXPECT_EQ(InSandbox([fault] {
+              TempDir dir, srv;
+              if (Status s = images::WriteImageDir(dir.path(), DemoImages()); !s.ok()) return s.error().ToString();
+              if (::mkfifo(srv.File("demo.fifo").c_str(), 0600) != 0) return std::string("mkfifo failed");
+              auto mounts = MountTable();
+              auto shm = DevShm();
+              std::string p;
+              bool reached = false;
+              for (const char* pass : {"1", "2"}) {
+                std::string spec = fault + ":" + pass;
+                RunResult r = RunCommand({RestoreOrch(), "--images", dir.path(), "--detach", "--fault", spec, "--external",
+                                          "dev=/dev", "--external", "usr=/usr", "--external", "lib=/usr/lib", "--external",
+                                          "lib64=/usr/lib64", "--external", "srv=" + srv.path()});
+                if (r.status == 0) {
+                  KillTree(static_cast<pid_t>(std::atoi(r.out.c_str())));  // the point has fewer passes here
+                  continue;
+                }
+                reached = true;
+                if (r.status != 1) p += spec + ": status " + std::to_string(r.status) + "\n";
+                // One line from restore-orch: task (or root task), stage, operation, errno.
+                std::string last;
+                std::istringstream lines(r.err);
+                for (std::string line; std::getline(lines, line);) {
+                  if (line.rfind("restore-orch: ", 0) == 0) last = line;
+                }
+                if (last.find("task ") == std::string::npos || last.find("stage ") == std::string::npos ||
+                    last.find("[injected fault " + spec + "]: Input/output error") == std::string::npos) {
+                  p += spec + ": unexpected error line '" + last + "'\n";
+                }
+                if (int n = Others(); n != 0) p += spec + ": " + std::to_string(n) + " processes left\n";
+                if (MountTable() != mounts) p += spec + ": the mount table changed\n";
+                if (DevShm() != shm) p += spec + ": /dev/shm changed\n";
+              }
+              if (!reached) p += fault + ": never reached by the restore\n";
+              return p;
+            }),
+            "");
+}
+
+INSTANTIATE_TEST_SUITE_P(Points, Faults, ::testing::ValuesIn(FaultNames()), [](const auto& point) {
+  std::string name = point.param;
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
+});
+
+TEST(Faults, UnknownPointIsAUsageError) {
+  RunResult r = RunCommand({RestoreOrch(), "--images", "/", "--fault", "nope"});
+  EXPECT_EQ(r.status, 64);
+  EXPECT_NE(r.err.find("unknown fault point 'nope'"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace ro::test
