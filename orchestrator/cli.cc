@@ -30,6 +30,10 @@ void AddRestoreOptions(CLI::App& app, RestoreArgs& args) {
   app.add_option("--fault", args.fault,
                  "NAME[:N]: make the Nth pass (default 1) through fault point NAME fail with EIO, as if its operation had "
                  "(--list-faults lists them; RESTORE_ORCH_FAULT does the same)");
+  app.add_option("--fault-syscall", args.fault_syscall,
+                 "SYSCALL:ERRNO[:N][@PID]: make the Nth call (default 1) of SYSCALL in the restored tasks (or in the task "
+                 "with image pid PID) fail with ERRNO (a name like EIO, or a number), through a supervised seccomp filter; "
+                 "for fault-injection runs: the filter stays with the tasks");
   app.add_option("--autofs-orphans", args.autofs_orphans,
                  "an AutoFS mount whose master is not in the tree (or holds no pipe at the dumped fd): 'fail' the "
                  "restore, or leave it 'catatonic' with a warning")

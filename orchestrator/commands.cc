@@ -92,6 +92,15 @@ int CmdRestore(const RestoreArgs& args) {
     }
     fault = *spec;
   }
+  std::optional<SyscallFault> syscall_fault;
+  if (!args.fault_syscall.empty()) {
+    auto spec = ParseSyscallFault(args.fault_syscall);
+    if (!spec.ok()) {
+      PrintError(spec.error());
+      return kExitUsage;
+    }
+    syscall_fault = *spec;
+  }
   std::optional<images::RestorePlan> plan = LoadPlan(args);
   if (!plan) return kExitBadImages;
   images::PlanOutcome outcome;
@@ -114,6 +123,7 @@ int CmdRestore(const RestoreArgs& args) {
   options_run.mounts.root = args.root;
   options_run.action_scripts = args.action_scripts;
   options_run.fault = fault;
+  options_run.syscall_fault = syscall_fault;
   for (const std::string& e : args.externals) {
     size_t eq = e.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == e.size()) {

@@ -21,6 +21,7 @@ struct RestoreArgs {
   std::vector<std::string> externals;  // --external KEY=PATH
   std::vector<std::string> action_scripts;
   std::string fault;  // --fault NAME[:N], or RESTORE_ORCH_FAULT
+  std::string fault_syscall;  // --fault-syscall SYSCALL:ERRNO[:N][@PID]
 };
 
 int CmdRestore(const RestoreArgs& args);

@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -91,6 +92,12 @@ class Controller {
     if (!signals_) return SysError("signalfd");
 
     RO_TRY(RunActionScripts(options_.action_scripts, kPreRestore, 0, deadline_ns_));
+    if (options_.syscall_fault) {
+      int sv[2];
+      if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return SysError("socketpair");
+      fault_channel_[0].reset(sv[0]);
+      fault_channel_[1].reset(sv[1]);
+    }
     arena_->BeginStage(Stage::kRootTask, 1);
     uint64_t flags = (plan_.ns.new_pid ? CLONE_NEWPID : 0) | (plan_.ns.new_mnt ? CLONE_NEWNS : 0);
     if (Status s = arena_->Fault(shm::FaultPoint::kRootClone, "clone3 of the root task"); !s.ok()) {
@@ -105,6 +112,14 @@ class Controller {
     if (root->pid == 0) RootTask();
     root_outer_ = root->pid;
     pidfds_[0] = std::move(root->pidfd);
+    if (options_.syscall_fault) {
+      fault_channel_[1].reset();
+      if (Status s = supervisor_.Start(*options_.syscall_fault, fault_channel_[0], *arena_, 5000); !s.ok()) {
+        if (arena_->aborted()) return FirstFailure();  // the root task's own word on what went wrong
+        return s;
+      }
+      fault_channel_[0].reset();
+    }
     return {};
   }
 
@@ -152,7 +167,13 @@ class Controller {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     log::SetStage("root-task");
     Status s;
-    if (plan_.ns.new_mnt) {
+    if (options_.syscall_fault) {
+      // First of all, so that every later call of the task tree is watched.
+      s = InstallSyscallFault(*options_.syscall_fault, fault_channel_[1]);
+      fault_channel_[0].reset();
+      fault_channel_[1].reset();
+    }
+    if (s.ok() && plan_.ns.new_mnt) {
       // Nothing done in this namespace may propagate to the caller's.
       if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
         s = SysError("mount(/, MS_REC|MS_PRIVATE)");
@@ -340,6 +361,7 @@ class Controller {
 
   // Back to how the caller left things: signals, log sink, service fds.
   void RestoreSignals() {
+    supervisor_.Stop();
     signals_.reset();
     ::sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
     if (saved_sink_ >= 0) log::SetSink(saved_sink_);
@@ -385,6 +407,8 @@ class Controller {
   const RestoreOptions& options_;
   std::optional<shm::Arena> arena_;
   worker::FdLayout layout_;
+  UniqueFd fault_channel_[2];
+  SyscallFaultSupervisor supervisor_;
   std::vector<worker::AutofsMount> autofs_mounts_;  // the root task's, before it forks
   UniqueFd autofs_dev_;
   UniqueFd proc_dir_;

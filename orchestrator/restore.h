@@ -6,6 +6,7 @@
 
 #include "images/plan.h"
 #include "orchestrator/mount_tree.h"
+#include "orchestrator/syscall_faults.h"
 #include "shm/faults.h"
 
 #include <optional>
@@ -21,6 +22,7 @@ struct RestoreOptions {
   MountOptions mounts;
   std::vector<std::string> action_scripts;  // run at each point of action_scripts.h
   std::optional<shm::FaultSpec> fault;       // --fault
+  std::optional<SyscallFault> syscall_fault;  // --fault-syscall
 };
 
 // Restores the plan. Returns the exit status for restore-orch: the root

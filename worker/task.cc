@@ -139,6 +139,7 @@ class Task {
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     if (!t_.comm.empty()) ::prctl(PR_SET_NAME, t_.comm.c_str());
     RO_ASSIGN_OR_RETURN(pid_t outer, sys::OuterPid(*ctx_.proc_dir));
+    arena_.slot(index_).pid = t_.pid;  // published by the store below
     arena_.slot(index_).outer_pid.store(outer);
     return {};
   }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <set>
 #include <sstream>
@@ -101,6 +102,62 @@ INSTANTIATE_TEST_SUITE_P(Points, Faults, ::testing::ValuesIn(FaultNames()), [](c
   std::replace(name.begin(), name.end(), '-', '_');
   return name;
 });
+
+// Syscall faults through the supervised seccomp filter: the kernel-facing
+// error paths, for real. `must_fail`: the call is surely reached.
+struct SyscallCase {
+  std::string spec;
+  bool must_fail;
+};
+
+class SyscallFaults : public ::testing::TestWithParam<SyscallCase> {};
+
+TEST_P(SyscallFaults, FailCleanly) {
+  SyscallCase c = GetParam();
+  EXPECT_EQ(InSandbox([c] {
+              TempDir dir, srv;
+              if (Status s = images::WriteImageDir(dir.path(), DemoImages()); !s.ok()) return s.error().ToString();
+              if (::mkfifo(srv.File("demo.fifo").c_str(), 0600) != 0) return std::string("mkfifo failed");
+              auto mounts = MountTable();
+              auto shm = DevShm();
+              RunResult r = RunCommand({RestoreOrch(), "--images", dir.path(), "--detach", "--fault-syscall", c.spec,
+                                        "--external", "dev=/dev", "--external", "usr=/usr", "--external", "lib=/usr/lib",
+                                        "--external", "lib64=/usr/lib64", "--external", "srv=" + srv.path()});
+              std::string p;
+              if (r.status == 0) {
+                KillTree(static_cast<pid_t>(std::atoi(r.out.c_str())));
+                if (c.must_fail) p += c.spec + ": the restore did not fail\n";
+              } else {
+                std::string last;
+                std::istringstream lines(r.err);
+                for (std::string line; std::getline(lines, line);) {
+                  if (line.rfind("restore-orch: ", 0) == 0) last = line;
+                }
+                if (r.status != 1 || last.find("stage ") == std::string::npos) p += c.spec + ": status " + std::to_string(r.status) + ", " + last + "\n";
+              }
+              if (int n = Others(); n != 0) p += c.spec + ": " + std::to_string(n) + " processes left\n";
+              if (MountTable() != mounts) p += c.spec + ": the mount table changed\n";
+              if (DevShm() != shm) p += c.spec + ": /dev/shm changed\n";
+              return p;
+            }),
+            "");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Calls, SyscallFaults,
+    ::testing::Values(SyscallCase{"mount:EIO", true}, SyscallCase{"move_mount:EIO", true}, SyscallCase{"move_mount:EIO:5", true},
+                      SyscallCase{"ioctl:EIO", true}, SyscallCase{"clone3:EAGAIN", true}, SyscallCase{"clone3:EAGAIN:3", true},
+                      SyscallCase{"setpgid:EPERM", true}, SyscallCase{"setsid:EPERM", true}, SyscallCase{"setsid:EPERM@2", true},
+                      SyscallCase{"dup3:EBADF", true}, SyscallCase{"dup3:EBADF:4", true}, SyscallCase{"write:EIO", false},
+                      SyscallCase{"write:EIO:3", false}, SyscallCase{"execve:ENOENT", false}, SyscallCase{"fsopen:ENOMEM", true},
+                      SyscallCase{"pipe2:EMFILE", true}),
+    [](const auto& call) {
+      std::string name = call.param.spec;
+      for (char& ch : name) {
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      }
+      return name;
+    });
 
 TEST(Faults, UnknownPointIsAUsageError) {
   RunResult r = RunCommand({RestoreOrch(), "--images", "/", "--fault", "nope"});
