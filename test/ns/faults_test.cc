@@ -4,6 +4,8 @@
 // fails with one line naming task, stage, operation and errno, and leaves
 // nothing behind.
 #include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,6 +19,7 @@
 
 #include "test/helpers/sandbox.h"
 #include "test/helpers/test_util.h"
+#include "test/helpers/tree_images.h"
 
 namespace ro::test {
 namespace {
@@ -158,6 +161,107 @@ INSTANTIATE_TEST_SUITE_P(
       }
       return name;
     });
+
+// restore-orch killed with SIGKILL mid-restore: the tree dies with it.
+TEST(Faults, TheTreeDiesWithAKilledOrchestrator) {
+  EXPECT_EQ(InSandbox([] {
+              TempDir dir, work;
+              if (Status s = images::WriteImageDir(dir.path(), DemoImages()); !s.ok()) return s.error().ToString();
+              auto mounts = MountTable();
+              ::mkfifo(work.File("demo.fifo").c_str(), 0600);
+              // Paths are seen from inside the restored tree: /srv is `work`.
+              ::setenv("RESTORE_ORCH_PAUSE_AT", "files:4:/srv/paused", 1);
+              pid_t orch = ::fork();
+              if (orch == 0) {
+                int null = ::open("/dev/null", O_WRONLY);
+                ::dup2(null, 2);
+                ::execl(RestoreOrch().c_str(), "restore-orch", "--images", dir.path().c_str(), "--external", "dev=/dev",
+                        "--external", "usr=/usr", "--external", "lib=/usr/lib", "--external", "lib64=/usr/lib64",
+                        "--external", ("srv=" + work.path()).c_str(), nullptr);
+                _exit(127);
+              }
+              ::unsetenv("RESTORE_ORCH_PAUSE_AT");
+              for (int i = 0; i < 500 && work.Read("paused").empty(); ++i) ::usleep(10000);
+              if (work.Read("paused").empty()) return std::string("task 4 never paused");
+              ::kill(orch, SIGKILL);
+              ::waitpid(orch, nullptr, 0);
+              std::string p;
+              int left = 0;
+              for (int i = 0; i < 100 && (left = Others()) != 0; ++i) ::usleep(10000);
+              if (left != 0) p += std::to_string(left) + " processes outlived restore-orch\n";
+              if (MountTable() != mounts) p += "the mount table changed\n";
+              return p;
+            }),
+            "");
+}
+
+// A symlink planted in a restored tmpfs cannot send a later mount elsewhere.
+TEST(Faults, ASymlinkInATmpfsDoesNotRedirectAMount) {
+  EXPECT_EQ(InSandbox([] {
+              TempDir src, dir;
+              if (::symlink("/etc", src.File("evil").c_str()) != 0) return std::string("symlink failed");
+              RunCommand({"tar", "-czf", src.File("t.tar.gz"), "-C", src.path(), "evil"});
+              ImageSet set = TreeImages({{.pid = 1, .ppid = 0, .pgid = 1, .sid = 1}});
+              AddMounts(set, {{.id = 40, .parent = 1, .mountpoint = "/", .dev = 10},
+                              {.id = 41, .parent = 40, .mountpoint = "/data", .dev = 11},
+                              {.id = 42, .parent = 41, .mountpoint = "/data/evil/x", .dev = 12}});
+              AddTmpfsContents(set, 11, src.Read("t.tar.gz"));
+              if (Status s = images::WriteImageDir(dir.path(), set); !s.ok()) return s.error().ToString();
+              RunResult r = RunCommand({RestoreOrch(), "--images", dir.path()});
+              std::string p;
+              if (r.status != 1 || r.err.find("mount 42 at /data/evil/x") == std::string::npos ||
+                  r.err.find("Too many levels of symbolic links") == std::string::npos) {
+                p += "status " + std::to_string(r.status) + ": " + r.err;
+              }
+              return p;
+            }),
+            "");
+}
+
+// Restoring and tearing down a 100-task, 100-mount tree with AutoFS 200
+// times leaves nothing behind.
+TEST(Faults, SoakRestoreAndTearDown) {
+  EXPECT_EQ(InSandbox([] {
+              std::vector<TaskSpec> tasks = Fan(99);
+              std::vector<FileSpec> files;
+              std::vector<MountSpec> mounts = {{.id = 1000, .parent = 1, .mountpoint = "/", .dev = 1}};
+              std::vector<AutofsSpec> autofs;
+              for (uint32_t i = 1; i < 100; ++i) {
+                std::string mp = "/m" + std::to_string(i);
+                if (i % 10 == 0) {
+                  uint32_t f = 2 * i;
+                  files.push_back({.kind = FileSpec::kPipe, .id = f, .pipe_id = i, .flags = O_RDONLY});
+                  files.push_back({.kind = FileSpec::kPipe, .id = f + 1, .pipe_id = i, .flags = O_WRONLY});
+                  tasks[i].fds = {{4, f}, {5, f + 1}};
+                  tasks[i].pgid = static_cast<pid_t>(i + 1);
+                  mounts.push_back({.id = 1000 + i, .parent = 1000, .fstype = 18, .mountpoint = mp, .source = "auto", .dev = 10 + i});
+                  autofs.push_back({.dev = 10 + i, .fd = 5, .pgrp = static_cast<int>(i + 1), .mode = 1});
+                } else {
+                  mounts.push_back({.id = 1000 + i, .parent = 1000, .mountpoint = mp, .shared = i % 5 == 1 ? i : 0, .dev = 10 + i});
+                }
+              }
+              ImageSet set = TreeImages(tasks, false, files);
+              AddMounts(set, mounts, autofs);
+              TempDir dir;
+              if (Status s = images::WriteImageDir(dir.path(), set); !s.ok()) return s.error().ToString();
+              auto before = MountTable();
+              auto shm = DevShm();
+              std::string p;
+              for (int round = 0; round < 200 && p.empty(); ++round) {
+                RunResult r = RunCommand({RestoreOrch(), "--images", dir.path(), "--detach"});
+                if (r.status != 0) {
+                  p += "round " + std::to_string(round) + ": " + r.err;
+                  break;
+                }
+                KillTree(static_cast<pid_t>(std::atoi(r.out.c_str())));
+                if (Others() != 0) p += "round " + std::to_string(round) + ": processes left\n";
+              }
+              if (MountTable() != before) p += "the mount table changed\n";
+              if (DevShm() != shm) p += "/dev/shm changed\n";
+              return p;
+            }),
+            "");
+}
 
 TEST(Faults, UnknownPointIsAUsageError) {
   RunResult r = RunCommand({RestoreOrch(), "--images", "/", "--fault", "nope"});
