@@ -1,5 +1,6 @@
 #include "orchestrator/restore.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -58,19 +59,38 @@ class Controller {
 
   int Run() {
     start_ns_ = sys::MonotonicNs();
+    fds_at_start_ = CountOpenFds();
     Status s = Start();
     if (s.ok()) s = DriveStages();
-    if (!s.ok()) return Rollback(std::move(s).error());
-    log::Info("restored {} tasks in {:.1f} ms", plan_.tasks.size() - helpers_, (sys::MonotonicNs() - start_ns_) / 1e6);
-    WriteStats();
+    if (!s.ok()) {
+      int code = Rollback(std::move(s).error());
+      WriteStats(false);
+      return code;
+    }
+    total_ms_ = (sys::MonotonicNs() - start_ns_) / 1e6;
+    log::Info("restored {} tasks in {:.1f} ms", plan_.tasks.size() - helpers_, total_ms_);
     if (!options_.pidfile.empty()) WritePidfile();
     if (options_.detach) {
       RestoreSignals();
+      pidfds_.clear();
+      WriteStats(true);
       std::printf("%d\n", root_outer_);
       std::fflush(stdout);
       return 0;
     }
-    return WaitRoot();
+    int code = WaitRoot();
+    pidfds_.clear();
+    WriteStats(true);
+    return code;
+  }
+
+  static int CountOpenFds() {
+    int n = 0;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+      while (dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
+      ::closedir(d);
+    }
+    return n - 1;  // the directory's own fd
   }
 
  private:
@@ -370,21 +390,24 @@ class Controller {
     autofs_dev_.reset();
   }
 
-  void WriteStats() {
+  // Written last, once restore-orch has put back everything it opened.
+  void WriteStats(bool restored) {
     if (options_.stats_file.empty()) return;
     nlohmann::ordered_json j;
+    j["restored"] = restored;
     j["tasks"] = plan_.tasks.size() - helpers_;
     j["helpers"] = helpers_;
     j["zombies"] = zombies_;
     nlohmann::ordered_json stages;
     for (Stage s : {Stage::kRootTask, Stage::kForking, Stage::kFiles, Stage::kReaping, Stage::kResume, Stage::kDone}) {
-      stages[shm::StageName(s)] = arena_->StageTime(s) / 1e6;
+      stages[shm::StageName(s)] = arena_ ? arena_->StageTime(s) / 1e6 : 0.0;
     }
     j["stages_ms"] = stages;
-    j["total_ms"] = (sys::MonotonicNs() - start_ns_) / 1e6;
+    j["total_ms"] = total_ms_;
     rusage ru{};
     ::getrusage(RUSAGE_SELF, &ru);
     j["orchestrator_peak_rss_kib"] = ru.ru_maxrss;
+    j["orchestrator_fds"] = {{"start", fds_at_start_}, {"end", CountOpenFds()}};
     std::string text = j.dump(2) + "\n";
     if (FILE* f = std::fopen(options_.stats_file.c_str(), "we")) {
       std::fwrite(text.data(), 1, text.size(), f);
@@ -421,6 +444,8 @@ class Controller {
   pid_t root_outer_ = 0;
   uint64_t start_ns_ = 0;
   uint64_t deadline_ns_ = 0;
+  double total_ms_ = 0;
+  int fds_at_start_ = 0;
   size_t helpers_ = 0;
   size_t zombies_ = 0;
 };

@@ -57,6 +57,18 @@ int Others() {
   return n;
 }
 
+// From restore-orch's --stats: whether it closed everything it opened.
+std::string FdBalance(const std::string& stats) {
+  size_t at = stats.find("\"orchestrator_fds\"");
+  if (at == std::string::npos) return "no orchestrator_fds in the stats";
+  std::string fds = stats.substr(at, stats.find('}', at) - at);
+  auto number = [&](const char* key) {
+    size_t k = fds.find(key);
+    return k == std::string::npos ? -1 : std::atoi(fds.c_str() + fds.find(':', k) + 1);
+  };
+  return number("\"start\"") >= 0 && number("\"start\"") == number("\"end\"") ? "" : "restore-orch's fds: " + fds;
+}
+
 class Faults : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Faults, FailCleanlyAtEveryPoint) {
@@ -71,7 +83,7 @@ TEST_P(Faults, FailCleanlyAtEveryPoint) {
               bool reached = false;
               for (const char* pass : {"1", "2"}) {
                 std::string spec = fault + ":" + pass;
-                RunResult r = RunCommand({RestoreOrch(), "--images", dir.path(), "--detach", "--fault", spec, "--external",
+                RunResult r = RunCommand({RestoreOrch(), "--images", dir.path(), "--detach", "--stats", srv.File("stats"), "--fault", spec, "--external",
                                           "dev=/dev", "--external", "usr=/usr", "--external", "lib=/usr/lib", "--external",
                                           "lib64=/usr/lib64", "--external", "srv=" + srv.path()});
                 if (r.status == 0) {
@@ -80,6 +92,7 @@ TEST_P(Faults, FailCleanlyAtEveryPoint) {
                 }
                 reached = true;
                 if (r.status != 1) p += spec + ": status " + std::to_string(r.status) + "\n";
+                if (std::string b = FdBalance(srv.Read("stats")); !b.empty()) p += spec + ": " + b + "\n";
                 // One line from restore-orch: task (or root task), stage, operation, errno.
                 std::string last;
                 std::istringstream lines(r.err);
@@ -248,13 +261,12 @@ TEST(Faults, SoakRestoreAndTearDown) {
               auto shm = DevShm();
               std::string p;
               for (int round = 0; round < 200 && p.empty(); ++round) {
-                RunResult r = RunCommand({RestoreOrch(), "--images", dir.path(), "--detach"});
+                RunResult r = RunCommand({RestoreOrch(), "--images", dir.path(), "--detach", "--stats", dir.File("stats.json")});
                 if (r.status != 0) {
                   p += "round " + std::to_string(round) + ": " + r.err;
                   break;
                 }
-                KillTree(static_cast<pid_t>(std::atoi(r.out.c_str())));
-                if (Others() != 0) p += "round " + std::to_string(round) + ": processes left\n";
+                if (std::string b = FdBalance(dir.Read("stats.json")); !b.empty()) p += "round " + std::to_string(round) + ": " + b + "\n";
               }
               if (MountTable() != before) p += "the mount table changed\n";
               if (DevShm() != shm) p += "/dev/shm changed\n";
