@@ -267,6 +267,8 @@ TEST(Faults, SoakRestoreAndTearDown) {
                   break;
                 }
                 if (std::string b = FdBalance(dir.Read("stats.json")); !b.empty()) p += "round " + std::to_string(round) + ": " + b + "\n";
+                KillTree(static_cast<pid_t>(std::atoi(r.out.c_str())));
+                if (Others() != 0) p += "round " + std::to_string(round) + ": processes left\n";
               }
               if (MountTable() != before) p += "the mount table changed\n";
               if (DevShm() != shm) p += "/dev/shm changed\n";
