@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -134,6 +135,30 @@ std::vector<sys::ProcStat> ReadTree(pid_t init) {
     if (st.ok()) out.push_back(*st);
   }
   return out;
+}
+
+std::vector<std::string> DevShm() {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir("/dev/shm")) {
+    while (dirent* e = ::readdir(d)) names.push_back(e->d_name);
+    ::closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+int OtherProcesses() {
+  for (int i = 0; i < 50; ++i) {
+    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    ::usleep(2000);
+  }
+  int n = 0;
+  if (DIR* d = ::opendir("/proc")) {
+    while (dirent* e = ::readdir(d)) n += std::atoi(e->d_name) > 1;
+    ::closedir(d);
+  }
+  return n;
 }
 
 std::vector<std::string> MountTable() {

@@ -25,4 +25,11 @@ std::vector<sys::ProcStat> ReadTree(pid_t init);
 // Mounts in the caller's mount namespace, one line each (id, mountpoint, fstype).
 std::vector<std::string> MountTable();
 
+// The names in /dev/shm, sorted.
+std::vector<std::string> DevShm();
+
+// From a sandbox's init: reaps what was reparented to it (for a while),
+// then counts the other processes of the sandbox.
+int OtherProcesses();
+
 }  // namespace ro::test

@@ -32,31 +32,6 @@ std::vector<std::string> FaultNames() {
   return names;
 }
 
-std::vector<std::string> DevShm() {
-  std::vector<std::string> names;
-  if (DIR* d = ::opendir("/dev/shm")) {
-    while (dirent* e = ::readdir(d)) names.push_back(e->d_name);
-    ::closedir(d);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-// Processes in the sandbox besides its init, once it reaped what it inherited.
-int Others() {
-  for (int i = 0; i < 30; ++i) {
-    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
-    }
-    ::usleep(2000);
-  }
-  int n = 0;
-  if (DIR* d = ::opendir("/proc")) {
-    while (dirent* e = ::readdir(d)) n += std::atoi(e->d_name) > 1;
-    ::closedir(d);
-  }
-  return n;
-}
-
 // From restore-orch's --stats: whether it closed everything it opened.
 std::string FdBalance(const std::string& stats) {
   size_t at = stats.find("\"orchestrator_fds\"");
@@ -103,7 +78,7 @@ TEST_P(Faults, FailCleanlyAtEveryPoint) {
                     last.find("[injected fault " + spec + "]: Input/output error") == std::string::npos) {
                   p += spec + ": unexpected error line '" + last + "'\n";
                 }
-                if (int n = Others(); n != 0) p += spec + ": " + std::to_string(n) + " processes left\n";
+                if (int n = OtherProcesses(); n != 0) p += spec + ": " + std::to_string(n) + " processes left\n";
                 if (MountTable() != mounts) p += spec + ": the mount table changed\n";
                 if (DevShm() != shm) p += spec + ": /dev/shm changed\n";
               }
@@ -151,7 +126,7 @@ TEST_P(SyscallFaults, FailCleanly) {
                 }
                 if (r.status != 1 || last.find("stage ") == std::string::npos) p += c.spec + ": status " + std::to_string(r.status) + ", " + last + "\n";
               }
-              if (int n = Others(); n != 0) p += c.spec + ": " + std::to_string(n) + " processes left\n";
+              if (int n = OtherProcesses(); n != 0) p += c.spec + ": " + std::to_string(n) + " processes left\n";
               if (MountTable() != mounts) p += c.spec + ": the mount table changed\n";
               if (DevShm() != shm) p += c.spec + ": /dev/shm changed\n";
               return p;
@@ -200,7 +175,7 @@ TEST(Faults, TheTreeDiesWithAKilledOrchestrator) {
               ::waitpid(orch, nullptr, 0);
               std::string p;
               int left = 0;
-              for (int i = 0; i < 100 && (left = Others()) != 0; ++i) ::usleep(10000);
+              for (int i = 0; i < 100 && (left = OtherProcesses()) != 0; ++i) ::usleep(10000);
               if (left != 0) p += std::to_string(left) + " processes outlived restore-orch\n";
               if (MountTable() != mounts) p += "the mount table changed\n";
               return p;
@@ -268,7 +243,7 @@ TEST(Faults, SoakRestoreAndTearDown) {
                 }
                 if (std::string b = FdBalance(dir.Read("stats.json")); !b.empty()) p += "round " + std::to_string(round) + ": " + b + "\n";
                 KillTree(static_cast<pid_t>(std::atoi(r.out.c_str())));
-                if (Others() != 0) p += "round " + std::to_string(round) + ": processes left\n";
+                if (OtherProcesses() != 0) p += "round " + std::to_string(round) + ": processes left\n";
               }
               if (MountTable() != before) p += "the mount table changed\n";
               if (DevShm() != shm) p += "/dev/shm changed\n";

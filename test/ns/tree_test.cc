@@ -263,17 +263,7 @@ TEST(ActionScripts, AFailingScriptRollsBack) {
               RunResult r = RunCommand({RestoreOrch(), "--images", dir.path(), "--action-script", work.File("script")});
               std::string p;
               if (r.status != 1 || r.err.find("at pre-resume exited with status 3") == std::string::npos) p += r.err;
-              for (int i = 0; i < 50; ++i) {
-                while (::waitpid(-1, nullptr, WNOHANG) > 0) {
-                }
-                ::usleep(2000);
-              }
-              if (DIR* d = ::opendir("/proc")) {
-                while (dirent* e = ::readdir(d)) {
-                  if (std::atoi(e->d_name) > 1) p += std::string("left behind: ") + e->d_name + "\n";
-                }
-                ::closedir(d);
-              }
+              if (int n = OtherProcesses(); n != 0) p += std::to_string(n) + " processes left behind\n";
               return p;
             }),
             "");
@@ -283,39 +273,11 @@ TEST(ActionScripts, AFailingScriptRollsBack) {
 struct World {
   std::vector<std::string> mounts = MountTable();
   std::vector<std::string> shm = DevShm();
-  static std::vector<std::string> DevShm() {
-    std::vector<std::string> names;
-    if (DIR* d = ::opendir("/dev/shm")) {
-      while (dirent* e = ::readdir(d)) names.push_back(e->d_name);
-      ::closedir(d);
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-  // Processes in the sandbox other than its init (us), once the init has
-  // reaped what was reparented to it.
-  static std::vector<std::string> Others() {
-    for (int i = 0; i < 100; ++i) {
-      while (::waitpid(-1, nullptr, WNOHANG) > 0) {
-      }
-      ::usleep(1000);
-    }
-    std::vector<std::string> others;
-    if (DIR* d = ::opendir("/proc")) {
-      while (dirent* e = ::readdir(d)) {
-        int pid = std::atoi(e->d_name);
-        if (pid > 1) others.push_back(e->d_name);
-      }
-      ::closedir(d);
-    }
-    return others;
-  }
   std::string Unchanged() const {
     std::string p;
     if (mounts != MountTable()) p += "the mount table changed\n";
     if (shm != DevShm()) p += "/dev/shm changed\n";
-    auto others = Others();
-    if (!others.empty()) p += "processes left behind: " + std::to_string(others.size()) + "\n";
+    if (int n = OtherProcesses(); n != 0) p += "processes left behind: " + std::to_string(n) + "\n";
     return p;
   }
 };
