@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 
+#include <csignal>
+
 #include <algorithm>
 #include <functional>
 #include <set>
@@ -221,6 +223,10 @@ class Builder {
         case kTaskDead:
           t.kind = TaskKind::kZombie;
           t.exit_status = core.tc().exit_code();
+          if (!IsExitStatus(t.exit_status)) {
+            problems_.Add(name, 0, "exit_code " + HexStr(t.exit_status) +
+                                       " is not the wait status of a task that exited or was killed by a terminating signal");
+          }
           if (pid == root_pid_) problems_.Add(name, 0, "the root task is a zombie");
           if (!t.children.empty()) problems_.Add(name, 0, "zombie " + Str(pid) + " has children");
           break;
@@ -454,6 +460,21 @@ class Builder {
         t.fds.push_back(FdPlan{static_cast<int>(e.fd()), e.id(), (e.flags() & FD_CLOEXEC) != 0});
       }
       std::sort(t.fds.begin(), t.fds.end(), [](const FdPlan& a, const FdPlan& b) { return a.fd < b.fd; });
+    }
+  }
+
+  // A wait status a zombie can come back with: an exit code (code << 8), or
+  // death by a signal whose default action terminates (the core-dump bit
+  // aside). A stopping or ignored signal would leave the task alive.
+  static bool IsExitStatus(uint32_t status) {
+    uint32_t sig = status & 0x7f;
+    if (sig == 0) return (status & ~0xff00u) == 0;
+    if ((status & ~0xffu) != 0 || sig >= 65) return false;
+    switch (sig) {
+      case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU: case SIGCHLD: case SIGCONT: case SIGURG: case SIGWINCH:
+        return false;
+      default:
+        return true;
     }
   }
 

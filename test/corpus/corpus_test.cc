@@ -134,6 +134,12 @@ std::vector<Case> Cases() {
   edit("zombie_with_children", [](ImageSet& s) {
          Mutable<img::core_entry>(s, "core-3.img").mutable_tc()->set_task_state(2);
        }, "core-3.img: entry 0: zombie 3 has children");
+  edit("zombie_stopped_not_dead", [](ImageSet& s) {
+         Mutable<img::core_entry>(s, "core-5.img").mutable_tc()->set_exit_code(0x137f);  // stopped by SIGSTOP
+       }, "core-5.img: entry 0: exit_code 137f is not the wait status");
+  edit("zombie_killed_by_sigchld", [](ImageSet& s) {
+         Mutable<img::core_entry>(s, "core-5.img").mutable_tc()->set_exit_code(SIGCHLD);
+       }, "core-5.img: entry 0: exit_code 11 is not the wait status");
   edit("bad_task_state", [](ImageSet& s) { Mutable<img::core_entry>(s, "core-2.img").mutable_tc()->set_task_state(9); },
        "core-2.img: entry 0: task_state 9 is not alive");
   edit("root_not_pid_1", [](ImageSet& s) {
