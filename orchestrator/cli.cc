@@ -93,6 +93,17 @@ int RunCli(int argc, char** argv) {
   CLI::App* show = image->add_subcommand("show", "summarise an image directory: tasks, fds, mounts, AutoFS");
   show->add_option("DIR", show_dir, "image directory")->required()->check(CLI::ExistingDirectory);
 
+  DumpArgs dump_args;
+  CLI::App* dump = app.add_subcommand(
+      "dump", "checkpoint a live process tree into CRIU-layout images: freeze it, read it, write DIR, then kill it (or let it run on)");
+  dump->add_option("--tree,-t", dump_args.tree, "the tree's root task, as this process sees it (the init of the tree's PID namespace when it has one)")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  dump->add_option("--images,-D", dump_args.images, "directory to write the images to (made if absent; must hold no images)")->required();
+  dump->add_flag("--leave-running", dump_args.leave_running, "let the tree run on after the dump instead of killing it");
+  dump->add_option("--stats", dump_args.stats_file,
+                   "write per-phase times (freeze, collect, check, write, finish), the tree's downtime and counts as JSON to FILE");
+
   CLI::App* check = app.add_subcommand("check", "probe the kernel for every feature a restore needs; exit 0 if all are there");
 
   RestoreArgs verify_args;
@@ -127,6 +138,7 @@ int RunCli(int argc, char** argv) {
   if (*encode) return CmdImageEncode(encode_in, encode_out);
   if (*show) return CmdImageShow(show_dir);
   if (*check) return CmdCheck();
+  if (*dump) return CmdDump(dump_args);
   if (*verify) return CmdVerify(verify_args, verify_pid);
   const RestoreArgs& args = *restore ? sub_restore : top_restore;
   if (args.images.empty()) {

@@ -24,7 +24,15 @@ struct RestoreArgs {
   std::string fault_syscall;  // --fault-syscall SYSCALL:ERRNO[:N][@PID]
 };
 
+struct DumpArgs {
+  pid_t tree = 0;
+  std::string images;
+  bool leave_running = false;
+  std::string stats_file;
+};
+
 int CmdRestore(const RestoreArgs& args);
+int CmdDump(const DumpArgs& args);
 int CmdImageDecode(const std::string& file, bool pretty);
 int CmdImageEncode(const std::string& input, const std::string& output);
 int CmdImageShow(const std::string& dir);

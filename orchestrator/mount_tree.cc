@@ -8,6 +8,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <set>
+
 #include "sys/log.h"
 #include "sys/mount_api.h"
 #include "sys/mountinfo.h"
@@ -110,11 +112,25 @@ class Builder {
     if (given != options_.externals.end()) return given->second;
     // Found by device and root: a mount of the caller's whose root contains ours.
     uint32_t major = m.root_dev >> 20, minor = m.root_dev & 0xfffff;
+    // A mount covered by another at its own mountpoint cannot be reached
+    // by its path: binding that path would bind the one on top.
+    std::set<uint32_t> covered;
+    for (const sys::MountInfo& o : caller_) {
+      for (const sys::MountInfo& c : caller_) {
+        if (o.parent_id == c.mnt_id && o.mountpoint == c.mountpoint && o.mnt_id != c.mnt_id) covered.insert(c.mnt_id);
+      }
+    }
     const sys::MountInfo* best = nullptr;
+    bool only_covered = false;
     for (const sys::MountInfo& c : caller_) {
       if (c.major != major || c.minor != minor) continue;
       bool contains = c.root == "/" || m.root == c.root || m.root.rfind(c.root + "/", 0) == 0;
-      if (contains && (best == nullptr || c.root.size() > best->root.size())) best = &c;
+      if (contains && covered.count(c.mnt_id)) only_covered = true;
+      if (contains && !covered.count(c.mnt_id) && (best == nullptr || c.root.size() > best->root.size())) best = &c;
+    }
+    if (best == nullptr && only_covered) {
+      return Fail("external " + m.fstype + " mount: the mounts of device " + Num(major) + ":" + Num(minor) +
+                  " here are covered by other mounts; give --external " + m.ext_key + "=PATH");
     }
     if (best == nullptr) {
       return Fail("external " + m.fstype + " mount: no mount of device " + Num(major) + ":" + Num(minor) +

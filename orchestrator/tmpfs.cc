@@ -30,7 +30,16 @@ class LibArchive {
               lib.Bind(lib.write_header, "archive_write_header") && lib.Bind(lib.read_block, "archive_read_data_block") &&
               lib.Bind(lib.write_block, "archive_write_data_block") &&
               lib.Bind(lib.finish_entry, "archive_write_finish_entry") && lib.Bind(lib.write_close, "archive_write_close") &&
-              lib.Bind(lib.error_string, "archive_error_string") && lib.Bind(lib.pathname, "archive_entry_pathname");
+              lib.Bind(lib.error_string, "archive_error_string") && lib.Bind(lib.pathname, "archive_entry_pathname") &&
+              lib.Bind(lib.write_new, "archive_write_new") && lib.Bind(lib.add_gzip, "archive_write_add_filter_gzip") &&
+              lib.Bind(lib.set_pax, "archive_write_set_format_pax_restricted") && lib.Bind(lib.write_open, "archive_write_open") &&
+              lib.Bind(lib.write_data, "archive_write_data") && lib.Bind(lib.disk_new, "archive_read_disk_new") &&
+              lib.Bind(lib.disk_physical, "archive_read_disk_set_symlink_physical") &&
+              lib.Bind(lib.disk_lookup, "archive_read_disk_set_standard_lookup") &&
+              lib.Bind(lib.disk_behavior, "archive_read_disk_set_behavior") && lib.Bind(lib.disk_open, "archive_read_disk_open") &&
+              lib.Bind(lib.next_header2, "archive_read_next_header2") && lib.Bind(lib.disk_descend, "archive_read_disk_descend") &&
+              lib.Bind(lib.read_data, "archive_read_data") && lib.Bind(lib.entry_new, "archive_entry_new") &&
+              lib.Bind(lib.entry_free, "archive_entry_free");
     if (!ok) return Fail("libarchive lacks a function restore-orch needs");
     return owned;
   }
@@ -56,6 +65,22 @@ class LibArchive {
   decltype(&archive_write_close) write_close = nullptr;
   decltype(&archive_error_string) error_string = nullptr;
   decltype(&archive_entry_pathname) pathname = nullptr;
+  // Packing (dump).
+  decltype(&archive_write_new) write_new = nullptr;
+  decltype(&archive_write_add_filter_gzip) add_gzip = nullptr;
+  decltype(&archive_write_set_format_pax_restricted) set_pax = nullptr;
+  decltype(&archive_write_open) write_open = nullptr;
+  decltype(&archive_write_data) write_data = nullptr;
+  decltype(&archive_read_disk_new) disk_new = nullptr;
+  decltype(&archive_read_disk_set_symlink_physical) disk_physical = nullptr;
+  decltype(&archive_read_disk_set_standard_lookup) disk_lookup = nullptr;
+  decltype(&archive_read_disk_set_behavior) disk_behavior = nullptr;
+  decltype(&archive_read_disk_open) disk_open = nullptr;
+  decltype(&archive_read_next_header2) next_header2 = nullptr;
+  decltype(&archive_read_disk_descend) disk_descend = nullptr;
+  decltype(&archive_read_data) read_data = nullptr;
+  decltype(&archive_entry_new) entry_new = nullptr;
+  decltype(&archive_entry_free) entry_free = nullptr;
 
  private:
   explicit LibArchive(void* handle) : handle_(handle) {}
@@ -118,6 +143,59 @@ Status UnpackTmpfs(const UniqueFd& root, const std::string& tar_gz) {
   }
   if (lib.write_close(out.get()) != ARCHIVE_OK) return error(out.get(), "tmpfs contents");
   return {};
+}
+
+Result<std::string> PackTmpfs(const UniqueFd& dir, std::vector<std::string>& skipped) {
+  RO_ASSIGN_OR_RETURN(std::unique_ptr<LibArchive> loaded, LibArchive::Load());
+  const LibArchive& lib = *loaded;
+  auto error = [&](archive* a, const std::string& what) {
+    const char* msg = lib.error_string(a);
+    return Fail(what + ": " + (msg != nullptr ? msg : "libarchive error"));
+  };
+  std::unique_ptr<archive, decltype(lib.read_free)> disk(lib.disk_new(), lib.read_free);
+  std::unique_ptr<archive, decltype(lib.write_free)> out(lib.write_new(), lib.write_free);
+  std::unique_ptr<archive_entry, decltype(lib.entry_free)> entry(lib.entry_new(), lib.entry_free);
+  if (!disk || !out || !entry) return Fail("libarchive: out of memory");
+  std::string tar;
+  auto append = [](archive*, void* data, const void* buffer, size_t length) -> la_ssize_t {
+    static_cast<std::string*>(data)->append(static_cast<const char*>(buffer), length);
+    return static_cast<la_ssize_t>(length);
+  };
+  if (lib.add_gzip(out.get()) != ARCHIVE_OK || lib.set_pax(out.get()) != ARCHIVE_OK ||
+      lib.write_open(out.get(), &tar, nullptr, append, nullptr) != ARCHIVE_OK) {
+    return error(out.get(), "tmpfs archive");
+  }
+  lib.disk_physical(disk.get());
+  lib.disk_lookup(disk.get());
+  // Stay on this filesystem: mounts below it are dumped as mounts.
+  lib.disk_behavior(disk.get(), ARCHIVE_READDISK_NO_TRAVERSE_MOUNTS);
+  // libarchive walks relative to the cwd: the mount's root for now.
+  CwdGuard guard;
+  if (::fchdir(dir.get()) != 0) return SysError("chdir into the tmpfs");
+  if (lib.disk_open(disk.get(), ".") != ARCHIVE_OK) return error(disk.get(), "tmpfs walk");
+  std::vector<char> buffer(1 << 16);
+  for (;;) {
+    int r = lib.next_header2(disk.get(), entry.get());
+    if (r == ARCHIVE_EOF) break;
+    if (r == ARCHIVE_RETRY) continue;
+    if (r < ARCHIVE_WARN) return error(disk.get(), "tmpfs walk");
+    std::string name = lib.pathname(entry.get());
+    lib.disk_descend(disk.get());
+    r = lib.write_header(out.get(), entry.get());
+    if (r == ARCHIVE_FAILED) {  // a socket: tar has no such entry
+      skipped.push_back(name + " skipped: " + lib.error_string(out.get()));
+      continue;
+    }
+    if (r < ARCHIVE_WARN) return error(out.get(), "tmpfs entry " + name);
+    for (;;) {
+      la_ssize_t n = lib.read_data(disk.get(), buffer.data(), buffer.size());
+      if (n == 0) break;
+      if (n < 0) return error(disk.get(), "tmpfs entry " + name);
+      if (lib.write_data(out.get(), buffer.data(), static_cast<size_t>(n)) < 0) return error(out.get(), "tmpfs entry " + name);
+    }
+  }
+  if (lib.write_close(out.get()) != ARCHIVE_OK) return error(out.get(), "tmpfs archive");
+  return tar;
 }
 
 }  // namespace ro

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "sys/status.h"
 #include "sys/unique_fd.h"
@@ -13,5 +14,11 @@ namespace ro {
 // and times. Entries that are absolute, hold "..", or would be written
 // through a symlink are refused: nothing lands outside the mount.
 Status UnpackTmpfs(const UniqueFd& root, const std::string& tar_gz);
+
+// Packs the files of the mount whose root is `dir` (an fd of it, O_PATH
+// will do) as a gzipped tar, not descending into mounts below it and not
+// following symlinks. Entries tar cannot hold (sockets) are left out and
+// named in `skipped`.
+Result<std::string> PackTmpfs(const UniqueFd& dir, std::vector<std::string>& skipped);
 
 }  // namespace ro

@@ -32,15 +32,9 @@ std::string ReadText(const std::string& path) {
   return s.str();
 }
 
-// The last number of a "Key:\tv1\tv2" line of /proc/PID/status: the value
-// in the innermost PID namespace.
+// The value in the innermost PID namespace of a /proc/PID/status line.
 pid_t Innermost(const std::string& status, const std::string& key) {
-  size_t at = status.find("\n" + key + ":");
-  if (at == std::string::npos) return -1;
-  std::istringstream in(status.substr(at + key.size() + 2, status.find('\n', at + 1) - at - key.size() - 2));
-  pid_t v = -1;
-  for (pid_t x; in >> x;) v = x;
-  return v;
+  return static_cast<pid_t>(sys::StatusInnermost(status, key));
 }
 
 struct LiveTask {

@@ -40,4 +40,77 @@ Result<ProcStat> ParseProcStat(const std::string& text) {
   return st;
 }
 
+std::vector<long> StatusValues(const std::string& status, const std::string& key) {
+  std::vector<long> out;
+  std::string tag = key + ":";
+  size_t at = status.rfind(tag, 0) == 0 ? 0 : status.find("\n" + tag);
+  if (at == std::string::npos) return out;
+  if (at != 0 || status[0] == '\n') ++at;
+  size_t end = status.find('\n', at);
+  std::istringstream in(status.substr(at + tag.size(), end == std::string::npos ? std::string::npos : end - at - tag.size()));
+  for (long v; in >> v;) out.push_back(v);
+  return out;
+}
+
+long StatusInnermost(const std::string& status, const std::string& key) {
+  std::vector<long> v = StatusValues(status, key);
+  return v.empty() ? -1 : v.back();
+}
+
+Result<FdInfo> ParseFdInfo(const std::string& text) {
+  FdInfo info;
+  bool have_flags = false;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string key = line.substr(0, colon);
+    const char* value = line.c_str() + colon + 1;
+    if (key == "pos") info.pos = std::strtoull(value, nullptr, 10);
+    if (key == "flags") {
+      info.flags = static_cast<uint32_t>(std::strtoul(value, nullptr, 8));
+      have_flags = true;
+    }
+    if (key == "mnt_id") info.mnt_id = static_cast<uint32_t>(std::strtoul(value, nullptr, 10));
+  }
+  if (!have_flags) return Fail("fdinfo without flags");
+  return info;
+}
+
+Result<std::string> ReadProcFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return SysError("open " + path);
+  std::string out;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return SysError("read " + path);
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+Result<std::string> ReadProcLink(const std::string& path) {
+  std::string buf(4096, '\0');
+  ssize_t n = ::readlink(path.c_str(), buf.data(), buf.size());
+  if (n < 0) return SysError("readlink " + path);
+  if (static_cast<size_t>(n) == buf.size()) return Fail("readlink " + path + ": target longer than 4096 bytes");
+  buf.resize(static_cast<size_t>(n));
+  return buf;
+}
+
+std::vector<std::string> SplitNul(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\0', start);
+    if (end == std::string::npos) end = text.size();
+    out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
 }  // namespace ro::sys

@@ -3,7 +3,9 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "sys/status.h"
 #include "sys/unique_fd.h"
@@ -26,5 +28,26 @@ struct ProcStat {
 
 // Parses /proc/PID/stat text; the comm may hold spaces and parentheses.
 Result<ProcStat> ParseProcStat(const std::string& text);
+
+// The numbers of a "Key:\tv1\tv2" line of /proc/PID/status (NSpid, NSsid:
+// one per PID namespace, outermost first); empty when the key is absent.
+std::vector<long> StatusValues(const std::string& status, const std::string& key);
+// The last of them: the value in the innermost PID namespace, or -1.
+long StatusInnermost(const std::string& status, const std::string& key);
+
+// /proc/PID/fdinfo/N.
+struct FdInfo {
+  uint64_t pos = 0;
+  uint32_t flags = 0;  // O_* of the open file description, O_CLOEXEC for the fd
+  uint32_t mnt_id = 0;
+};
+Result<FdInfo> ParseFdInfo(const std::string& text);
+
+// A whole /proc file (small: status, stat, cmdline...), or an error naming it.
+Result<std::string> ReadProcFile(const std::string& path);
+// The target of a /proc symlink (fd/N, cwd, exe).
+Result<std::string> ReadProcLink(const std::string& path);
+// NUL-separated strings (cmdline, environ).
+std::vector<std::string> SplitNul(const std::string& text);
 
 }  // namespace ro::sys

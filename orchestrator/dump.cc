@@ -1,0 +1,281 @@
+#include "orchestrator/dump.h"
+
+#include <linux/kcmp.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "images/kinds.h"
+#include "images/proto/inventory.pb.h"
+#include "images/proto/pstree.pb.h"
+#include "images/proto/resume.pb.h"
+#include "images/proto/seccomp.pb.h"
+#include "orchestrator/dump_collector.h"
+#include "sys/log.h"
+#include "sys/proc.h"
+#include "sys/ptrace.h"
+
+namespace ro {
+namespace dump {
+
+std::string Str(long long v) { return std::to_string(v); }
+
+namespace {
+
+Result<ino_t> NsInode(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return SysError("stat " + path);
+  return st.st_ino;
+}
+
+// Namespaces restore-orch does not make: a task must share them with
+// restore-orch, or its restore would put it somewhere else.
+constexpr const char* kForeignNamespaces[] = {"net", "ipc", "uts", "user", "cgroup", "time"};
+
+}  // namespace
+
+images::ImageFile& Collector::File(const images::Kind& kind, std::optional<uint32_t> key) {
+  images::ImageFile& f = out_.files[images::MakeFileName(kind, key)];
+  f.kind = &kind;
+  return f;
+}
+
+Result<DumpedImages> Collector::Run() {
+  RO_TRY(ReadNamespaces());
+  if (new_mnt_) RO_TRY(ReadMounts());
+  for (const FrozenTree::Task& t : tree_.tasks()) RO_TRY(CollectTask(t));
+  MapOutsideSessions();
+  WritePstreeAndInventory();
+  if (new_mnt_) RO_TRY(CollectMounts());
+  for (const auto& [pipe_id, h] : pipes_) {
+    if (h.writer && !h.reader) {
+      out_.warnings.push_back(h.first + ": pipe " + Str(pipe_id) +
+                              " has no reader in the tree: after restore, writes to it fail with EPIPE");
+    }
+  }
+  return std::move(out_);
+}
+
+Status Collector::ReadNamespaces() {
+  const FrozenTree::Task& root = tree_.tasks().front();
+  std::string proc = "/proc/" + Str(root.pid) + "/";
+  RO_ASSIGN_OR_RETURN(own_pid_ns_, NsInode("/proc/self/ns/pid"));
+  RO_ASSIGN_OR_RETURN(own_mnt_ns_, NsInode("/proc/self/ns/mnt"));
+  RO_ASSIGN_OR_RETURN(tree_pid_ns_, NsInode(proc + "ns/pid"));
+  RO_ASSIGN_OR_RETURN(tree_mnt_ns_, NsInode(proc + "ns/mnt"));
+  RO_ASSIGN_OR_RETURN(root_status_, sys::ReadProcFile(proc + "status"));
+  new_pid_ = tree_pid_ns_ != own_pid_ns_;
+  new_mnt_ = tree_mnt_ns_ != own_mnt_ns_;
+  pid_levels_ = sys::StatusValues(root_status_, "NSpid").size();
+  std::string who = "task " + Str(root.pid);
+  if (new_pid_ && sys::StatusInnermost(root_status_, "NSpid") != 1) {
+    return Fail(who + ": it is pid " + Str(sys::StatusInnermost(root_status_, "NSpid")) +
+                " of its PID namespace, not its init: dump the tree from the namespace's init");
+  }
+  auto own = sys::ReadProcFile("/proc/self/status");
+  if (own.ok() && new_pid_ && pid_levels_ != sys::StatusValues(*own, "NSpid").size() + 1) {
+    return Fail(who + ": its PID namespace is not a child of restore-orch's (nested PID namespaces are not supported)");
+  }
+  return {};
+}
+
+Status Collector::CollectTask(const FrozenTree::Task& frozen) {
+  Task t;
+  t.frozen = &frozen;
+  t.outer = frozen.pid;
+  t.who = "task " + Str(frozen.pid);
+  RO_ASSIGN_OR_RETURN(t.status, sys::ReadProcFile(t.Proc("status")));
+  t.pid = static_cast<pid_t>(sys::StatusInnermost(t.status, "NSpid"));
+  t.pgid = static_cast<pid_t>(sys::StatusInnermost(t.status, "NSpgid"));
+  t.sid = static_cast<pid_t>(sys::StatusInnermost(t.status, "NSsid"));
+  if (t.pid != t.outer) t.who = "task " + Str(t.pid) + " (pid " + Str(t.outer) + " here)";
+  RO_ASSIGN_OR_RETURN(std::string stat_text, sys::ReadProcFile(t.Proc("stat")));
+  RO_ASSIGN_OR_RETURN(sys::ProcStat stat, sys::ParseProcStat(stat_text));
+  t.comm = stat.comm;
+  t.zombie = frozen.zombie;
+  t.exit_status = static_cast<uint32_t>(stat.exit_code);
+  if (frozen.parent != 0) {
+    const Task& parent = tasks_.at(by_outer_.at(frozen.parent));
+    t.ppid = parent.pid;
+  }
+  if (Status s = CheckTask(t); !s.ok()) return std::move(s).error().Within(t.who);
+  tasks_.push_back(std::move(t));
+  by_outer_[frozen.pid] = tasks_.size() - 1;
+  const Task& saved = tasks_.back();
+  if (Status s = CollectCore(saved); !s.ok()) return std::move(s).error().Within(saved.who);
+  if (saved.zombie) {
+    ++out_.counts.zombies;
+    return {};
+  }
+  for (auto step : {&Collector::CollectFds, &Collector::CollectFsDirs, &Collector::CollectResume}) {
+    if (Status s = (this->*step)(saved); !s.ok()) return std::move(s).error().Within(saved.who);
+  }
+  return {};
+}
+
+Status Collector::CheckTask(const Task& t) {
+  if (sys::StatusValues(t.status, "NSpid").size() != pid_levels_) {
+    return Fail("it is in a PID namespace of its own below the tree's (nested PID namespaces are not supported)");
+  }
+  if (t.zombie) return {};
+  if (t.frozen->stopped) return Fail("it is stopped (job control): stopped tasks are not supported");
+  long threads = sys::StatusInnermost(t.status, "Threads");
+  if (threads != 1) return Fail("it has " + Str(threads) + " threads: only single-threaded tasks can be restored");
+  RO_ASSIGN_OR_RETURN(ino_t pid_ns, NsInode(t.Proc("ns/pid")));
+  RO_ASSIGN_OR_RETURN(ino_t mnt_ns, NsInode(t.Proc("ns/mnt")));
+  if (pid_ns != tree_pid_ns_) return Fail("it is in another PID namespace than the tree's root");
+  if (mnt_ns != tree_mnt_ns_) return Fail("it is in another mount namespace than the tree's root");
+  for (const char* ns : kForeignNamespaces) {
+    std::string mine = std::string("/proc/self/ns/") + ns;
+    if (::access(mine.c_str(), F_OK) != 0) continue;  // a kernel without it
+    RO_ASSIGN_OR_RETURN(ino_t own, NsInode(mine));
+    RO_ASSIGN_OR_RETURN(ino_t its, NsInode(t.Proc(std::string("ns/") + ns)));
+    if (own != its) {
+      return Fail(std::string("it is in a ") + ns + " namespace of its own, which restore-orch does not restore");
+    }
+  }
+  // Sharing with the parent what only threads or CLONE_* children share.
+  if (t.frozen->parent != 0) {
+    struct Shared {
+      int type;
+      const char* what;
+    };
+    for (Shared s : {Shared{KCMP_VM, "its memory"}, Shared{KCMP_FILES, "its fd table"}, Shared{KCMP_FS, "its cwd and root"},
+                     Shared{KCMP_SIGHAND, "its signal handlers"}}) {
+      if (::syscall(SYS_kcmp, t.outer, t.frozen->parent, s.type, 0, 0) == 0) {
+        return Fail(std::string("it shares ") + s.what + " with its parent (CLONE_VM/FILES/FS/SIGHAND): not supported");
+      }
+    }
+  }
+  return {};
+}
+
+Status Collector::CollectCore(const Task& t) {
+  ++out_.counts.tasks;
+  auto core = std::make_unique<img::core_entry>();
+#if defined(__aarch64__)
+  core->set_mtype(img::core_entry::AARCH64);
+#else
+  core->set_mtype(img::core_entry::X86_64);
+#endif
+  auto* tc = core->mutable_tc();
+  tc->set_task_state(t.zombie ? 2 : 1);
+  tc->set_exit_code(t.zombie ? t.exit_status : 0);
+  tc->set_flags(0);
+  tc->set_comm(t.comm);
+  tc->set_personality(0);
+  tc->set_blk_sigset(0);
+  if (!t.zombie) {
+    auto persona = sys::ReadProcFile(t.Proc("personality"));
+    if (persona.ok()) tc->set_personality(static_cast<uint32_t>(std::strtoul(persona->c_str(), nullptr, 16)));
+    size_t at = t.status.find("\nSigBlk:");
+    if (at != std::string::npos) tc->set_blk_sigset(std::strtoull(t.status.c_str() + at + 8, nullptr, 16));
+    auto* ids = core->mutable_ids();
+    uint32_t own = static_cast<uint32_t>(t.pid);  // nothing is shared between tasks (checked)
+    ids->set_vm_id(own);
+    ids->set_files_id(own);
+    ids->set_fs_id(own);
+    ids->set_sighand_id(own);
+    ids->set_pid_ns_id(static_cast<uint32_t>(tree_pid_ns_));
+    ids->set_mnt_ns_id(static_cast<uint32_t>(tree_mnt_ns_));
+    RO_TRY(CollectSeccomp(t, *core));
+  }
+  images::ImageFile& f = File(images::CoreKind(), static_cast<uint32_t>(t.pid));
+  f.entries.push_back(images::Entry{std::move(core), {}});
+  return {};
+}
+
+Status Collector::CollectSeccomp(const Task& t, img::core_entry& core) {
+  long mode = sys::StatusInnermost(t.status, "Seccomp");
+  if (mode <= 0) return {};
+  if (mode == 1) return Fail("it runs in seccomp strict mode, which cannot be restored (it could not exec)");
+  images::ImageFile& file = File(images::SeccompKind());
+  if (file.entries.empty()) file.entries.push_back(images::Entry{std::make_unique<img::seccomp_entry>(), {}});
+  auto& entry = static_cast<img::seccomp_entry&>(*file.entries[0].message);
+  uint32_t first = static_cast<uint32_t>(entry.seccomp_filters_size());
+  for (unsigned long index = 0;; ++index) {
+    auto filter = sys::PtraceSeccompFilter(t.outer, index);
+    if (!filter.ok() && filter.error().err == ENOENT && index > 0) break;
+    if (!filter.ok() && filter.error().err == EMEDIUMTYPE) {
+      return Fail("its seccomp filter " + Str(static_cast<long long>(index)) +
+                  " is not a classic BPF filter (a user-notification or eBPF filter): not supported");
+    }
+    if (!filter.ok()) return std::move(filter).error();
+    if (index > 0) entry.mutable_seccomp_filters(entry.seccomp_filters_size() - 1)->set_prev(static_cast<uint32_t>(entry.seccomp_filters_size()));
+    auto* f = entry.add_seccomp_filters();
+    f->set_filter(filter->program);
+    if (filter->flags != 0) f->set_flags(static_cast<uint32_t>(filter->flags));
+  }
+  auto* th = core.mutable_thread_core();
+  th->set_futex_rla(0);
+  th->set_futex_rla_len(0);
+  th->set_seccomp_mode(img::filter);
+  th->set_seccomp_filter(first);  // its oldest filter; prev leads to newer ones
+  return {};
+}
+
+Status Collector::CollectResume(const Task& t) {
+  RO_ASSIGN_OR_RETURN(std::string exe, sys::ReadProcLink(t.Proc("exe")));
+  if (exe.ends_with(" (deleted)")) return Fail("its program " + exe + " is deleted: it could not be resumed");
+  RO_ASSIGN_OR_RETURN(std::string cmdline, sys::ReadProcFile(t.Proc("cmdline")));
+  RO_ASSIGN_OR_RETURN(std::string environ, sys::ReadProcFile(t.Proc("environ")));
+  RO_ASSIGN_OR_RETURN(std::string cwd, sys::ReadProcLink(t.Proc("cwd")));
+  auto r = std::make_unique<img::resume_entry>();
+  r->set_exe(exe);
+  for (const std::string& a : sys::SplitNul(cmdline)) r->add_argv(a);
+  for (const std::string& e : sys::SplitNul(environ)) r->add_env(e);
+  if (!cwd.ends_with(" (deleted)")) r->set_cwd(cwd);
+  File(images::ResumeKind(), static_cast<uint32_t>(t.pid)).entries.push_back(images::Entry{std::move(r), {}});
+  return {};
+}
+
+// Sharing restore-orch's PID namespace, the tree sees sessions and groups
+// outside it by their numbers; the restore expects 0 for "where it is born".
+void Collector::MapOutsideSessions() {
+  if (new_pid_) return;
+  auto stat_of = [](pid_t pid) -> Result<sys::ProcStat> {
+    RO_ASSIGN_OR_RETURN(std::string text, sys::ReadProcFile("/proc/" + Str(pid) + "/stat"));
+    return sys::ParseProcStat(text);
+  };
+  auto root = stat_of(tasks_.front().outer);
+  if (!root.ok()) return;
+  auto caller = stat_of(root->ppid);  // whoever started the tree
+  if (!caller.ok()) return;
+  std::set<pid_t> in_tree;
+  for (const Task& t : tasks_) in_tree.insert(t.pid);
+  for (Task& t : tasks_) {
+    if (t.sid == caller->sid && !in_tree.count(t.sid)) t.sid = 0;
+    if (t.pgid == caller->pgid && !in_tree.count(t.pgid)) t.pgid = 0;
+  }
+}
+
+void Collector::WritePstreeAndInventory() {
+  images::ImageFile& pstree = File(images::PstreeKind());
+  for (const Task& t : tasks_) {
+    auto e = std::make_unique<img::pstree_entry>();
+    e->set_pid(static_cast<uint32_t>(t.pid));
+    e->set_ppid(static_cast<uint32_t>(t.ppid));
+    e->set_pgid(static_cast<uint32_t>(t.pgid));
+    e->set_sid(static_cast<uint32_t>(t.sid));
+    e->add_threads(static_cast<uint32_t>(t.pid));
+    pstree.entries.push_back(images::Entry{std::move(e), {}});
+  }
+  auto inv = std::make_unique<img::inventory_entry>();
+  inv->set_img_version(2);
+  inv->set_fdinfo_per_id(true);
+  auto* ids = inv->mutable_root_ids();  // restore-orch's own: what the tree shares with its caller
+  ids->set_vm_id(0);
+  ids->set_files_id(0);
+  ids->set_fs_id(0);
+  ids->set_sighand_id(0);
+  ids->set_pid_ns_id(static_cast<uint32_t>(own_pid_ns_));
+  ids->set_mnt_ns_id(static_cast<uint32_t>(own_mnt_ns_));
+  File(images::InventoryKind()).entries.push_back(images::Entry{std::move(inv), {}});
+}
+
+}  // namespace dump
+
+Result<DumpedImages> CollectImages(const FrozenTree& tree) { return dump::Collector(tree).Run(); }
+
+}  // namespace ro

@@ -1,0 +1,119 @@
+// The dump's collector, shared by dump.cc (tasks), dump_files.cc (fds,
+// pipe and FIFO contents) and dump_mounts.cc (mounts, AutoFS, tmpfs).
+// Private to the dump.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "images/proto/autofs.pb.h"
+#include "images/proto/core.pb.h"
+#include "images/proto/fdinfo.pb.h"
+#include "images/proto/mnt.pb.h"
+#include "images/proto/pipe-data.pb.h"
+#include "orchestrator/dump.h"
+#include "sys/mountinfo.h"
+
+namespace ro::dump {
+
+struct Task {
+  const FrozenTree::Task* frozen = nullptr;
+  pid_t outer = 0;  // as restore-orch sees it
+  pid_t pid = 0;    // in the tree's PID namespace
+  pid_t ppid = 0;
+  pid_t pgid = 0;
+  pid_t sid = 0;
+  bool zombie = false;
+  uint32_t exit_status = 0;
+  std::string comm;
+  std::string status;  // /proc/PID/status
+  std::string who;     // "task 3 (pid 1234 here)"
+
+  std::string Proc(const std::string& rest) const { return "/proc/" + std::to_string(outer) + "/" + rest; }
+};
+
+// One fd of a task as /proc shows it.
+struct LiveFd {
+  int fd = 0;
+  std::string target;  // readlink of /proc/PID/fd/N
+  struct stat st {};
+  uint32_t flags = 0;  // O_* with O_CLOEXEC
+  uint64_t pos = 0;
+  uint32_t mnt_id = 0;
+};
+
+// An open file description already given an id: fds are compared with it
+// by kcmp.
+struct Description {
+  uint32_t id = 0;
+  pid_t outer = 0;
+  int fd = 0;
+};
+
+class Collector {
+ public:
+  explicit Collector(const FrozenTree& tree) : tree_(tree) {}
+  Result<DumpedImages> Run();
+
+ private:
+  // dump.cc
+  Status ReadNamespaces();
+  Status CollectTask(const FrozenTree::Task& frozen);
+  Status CheckTask(const Task& t);
+  Status CollectCore(const Task& t);
+  Status CollectResume(const Task& t);
+  Status CollectSeccomp(const Task& t, img::core_entry& core);
+  void MapOutsideSessions();
+  void WritePstreeAndInventory();
+  images::ImageFile& File(const images::Kind& kind, std::optional<uint32_t> key = std::nullopt);
+
+  // dump_files.cc
+  Status CollectFds(const Task& t);
+  Status CollectFsDirs(const Task& t);
+  Result<uint32_t> DescriptionId(const Task& t, const LiveFd& f, bool& fresh);
+  Status AddFile(const Task& t, const LiveFd& f, uint32_t id);
+  Status CollectPipeData(const Task& t, const LiveFd& f, uint32_t pipe_id, bool fifo);
+  uint32_t AddPathEntry(const std::string& path, uint32_t flags, uint64_t pos, uint32_t mnt_id);
+
+  // dump_mounts.cc
+  Status ReadMounts();
+  Status CollectMounts();
+  Status CollectAutofs(const sys::MountInfo& m, uint32_t dev);
+  Status PackTmpfsContents(const sys::MountInfo& m, uint32_t dev);
+
+  const FrozenTree& tree_;
+  DumpedImages out_;
+  std::vector<Task> tasks_;
+  std::map<pid_t, size_t> by_outer_;
+  std::string root_status_;
+
+  // Namespaces, by inode.
+  ino_t own_pid_ns_ = 0, own_mnt_ns_ = 0, tree_pid_ns_ = 0, tree_mnt_ns_ = 0;
+  size_t pid_levels_ = 0;  // NSpid entries of the tree's tasks
+  bool new_pid_ = false, new_mnt_ = false;
+
+  // Files.
+  uint32_t next_id_ = 1;
+  std::map<std::pair<dev_t, ino_t>, std::vector<Description>> descriptions_;
+  std::set<std::pair<bool, uint32_t>> data_done_;  // (fifo, pipe id) whose contents are read
+  struct PipeHolders {
+    bool reader = false;
+    bool writer = false;
+    std::string first;  // "task 3 fd 4", for messages
+  };
+  std::map<uint32_t, PipeHolders> pipes_;
+  std::map<pid_t, std::map<int, LiveFd>> fds_;  // outer pid -> its fds
+
+  // Mounts.
+  std::vector<sys::MountInfo> mounts_;
+  std::set<uint64_t> autofs_pipes_;  // pipe_ino of every AutoFS mount
+};
+
+std::string Str(long long v);
+
+}  // namespace ro::dump

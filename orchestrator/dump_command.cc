@@ -1,0 +1,171 @@
+// `restore-orch dump --tree PID --images DIR`: freeze, collect, check the
+// images restore, write them, then kill or release the tree. Until the
+// images are written nothing about the tree changes; on any failure it is
+// released running, as it was.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "images/image_dir.h"
+#include "images/plan.h"
+#include "orchestrator/cli.h"
+#include "orchestrator/commands.h"
+#include "orchestrator/dump.h"
+#include "orchestrator/freeze.h"
+#include "sys/log.h"
+
+namespace ro {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Ms(Clock::time_point from, Clock::time_point to) { return std::chrono::duration<double, std::milli>(to - from).count(); }
+
+void PrintDumpError(const Error& e) { std::fprintf(stderr, "restore-orch: dump: %s\n", e.ToString().c_str()); }
+
+// The directory must hold no images yet: a dump never mixes with another.
+// Made when absent, and removed again if the dump fails.
+class TargetDir {
+ public:
+  explicit TargetDir(std::string path) : path_(std::move(path)) {}
+  TargetDir(const TargetDir&) = delete;
+  TargetDir& operator=(const TargetDir&) = delete;
+  ~TargetDir() {
+    if (created_ && !keep_) ::rmdir(path_.c_str());
+  }
+
+  Status Prepare() {
+    if (::mkdir(path_.c_str(), 0700) == 0) {
+      created_ = true;
+      return {};
+    }
+    if (errno != EEXIST) return SysError("mkdir " + path_);
+    DIR* d = ::opendir(path_.c_str());
+    if (d == nullptr) return SysError("open " + path_);
+    std::string found;
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name.ends_with(".img")) found = name;
+    }
+    ::closedir(d);
+    if (!found.empty()) return Fail(path_ + " already holds images (" + found + "): dump into an empty directory");
+    return {};
+  }
+  void Keep() { keep_ = true; }
+
+ private:
+  std::string path_;
+  bool created_ = false;
+  bool keep_ = false;
+};
+
+Status WriteImages(const std::string& path, const std::map<std::string, images::ImageFile>& files) {
+  Status s = images::WriteImageDir(path, files);
+  if (!s.ok()) {
+    // Leave no half dump behind.
+    for (const auto& [name, file] : files) ::unlink((path + "/" + name).c_str());
+  }
+  return s;
+}
+
+}  // namespace
+
+int CmdDump(const DumpArgs& args) {
+  log::SetStage("dump");
+  Clock::time_point start = Clock::now();
+  TargetDir target(args.images);
+  if (Status s = target.Prepare(); !s.ok()) {
+    PrintDumpError(s.error());
+    return kExitFailure;
+  }
+  auto frozen = FrozenTree::Freeze(args.tree);
+  if (!frozen.ok()) {
+    PrintDumpError(std::move(frozen).error().Within("freezing the tree"));
+    return kExitFailure;
+  }
+  FrozenTree& tree = *frozen;
+  Clock::time_point frozen_at = Clock::now();
+  log::Info("froze {} tasks in {:.1f} ms", tree.tasks().size(), Ms(start, frozen_at));
+
+  auto dumped = CollectImages(tree);
+  if (!dumped.ok()) {
+    const Error& e = dumped.error();
+    PrintDumpError(e);
+    return e.err == kErrTryAgain ? kExitTryAgain : kExitFailure;  // the tree is released as it was
+  }
+  Clock::time_point collected = Clock::now();
+
+  // Images that would not restore are not written.
+  images::ImageDir dir;
+  dir.path = args.images;
+  dir.files = std::move(dumped->files);
+  images::PlanOutcome outcome = images::BuildPlan(dir, images::PlanOptions{});
+  if (!outcome.plan) {
+    for (const Error& e : outcome.errors) PrintDumpError(Error(e).Within("the tree could not be restored from its images"));
+    return kExitFailure;
+  }
+  Clock::time_point checked = Clock::now();
+  for (const std::string& w : dumped->warnings) log::Warn("{}", w);
+  for (const std::string& w : outcome.plan->warnings) log::Warn("{}", w);
+
+  if (Status s = WriteImages(args.images, dir.files); !s.ok()) {
+    PrintDumpError(s.error());
+    return kExitFailure;
+  }
+  target.Keep();
+  Clock::time_point written = Clock::now();
+
+  Status finish;
+  if (args.leave_running) {
+    tree.Release();
+  } else {
+    finish = tree.Kill();
+  }
+  Clock::time_point done = Clock::now();
+  if (!finish.ok()) {
+    PrintDumpError(finish.error());
+    return kExitFailure;
+  }
+  log::Info("dumped {} tasks, {} fds, {} mounts into {} in {:.1f} ms (tree stopped {:.1f} ms)", dumped->counts.tasks,
+            dumped->counts.fds, dumped->counts.mounts, args.images, Ms(start, done), Ms(tree.frozen_at(), done));
+
+  if (!args.stats_file.empty()) {
+    nlohmann::ordered_json j;
+    j["freeze_ms"] = Ms(start, frozen_at);
+    j["collect_ms"] = Ms(frozen_at, collected);
+    j["check_ms"] = Ms(collected, checked);
+    j["write_ms"] = Ms(checked, written);
+    j["finish_ms"] = Ms(written, done);
+    j["downtime_ms"] = Ms(tree.frozen_at(), done);
+    j["total_ms"] = Ms(start, done);
+    j["left_running"] = args.leave_running;
+    const DumpCounts& c = dumped->counts;
+    j["tasks"] = c.tasks;
+    j["zombies"] = c.zombies;
+    j["fds"] = c.fds;
+    j["pipes"] = c.pipes;
+    j["pipe_bytes"] = c.pipe_bytes;
+    j["mounts"] = c.mounts;
+    j["autofs"] = c.autofs;
+    j["tmpfs_bytes"] = c.tmpfs_bytes;
+    rusage ru{};
+    ::getrusage(RUSAGE_SELF, &ru);
+    j["peak_rss_kib"] = ru.ru_maxrss;
+    if (FILE* f = std::fopen(args.stats_file.c_str(), "we")) {
+      std::fputs((j.dump(2) + "\n").c_str(), f);
+      std::fclose(f);
+    } else {
+      log::Warn("cannot write stats to {}: {}", args.stats_file, std::strerror(errno));
+    }
+  }
+  return 0;
+}
+
+}  // namespace ro

@@ -1,0 +1,237 @@
+// The dump's fd tables: every fd of every task, open file descriptions
+// shared between fds and tasks found with kcmp, pipe and FIFO contents
+// copied with tee(2) so the tree keeps them.
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+
+#include "images/kinds.h"
+#include "images/proto/fifo.pb.h"
+#include "images/proto/fs.pb.h"
+#include "images/proto/pipe.pb.h"
+#include "images/proto/regfile.pb.h"
+#include "orchestrator/dump_collector.h"
+#include "sys/proc.h"
+
+namespace ro::dump {
+namespace {
+
+template <class M>
+void NoOwner(M* m) {
+  auto* o = m->mutable_fown();
+  o->set_uid(0);
+  o->set_euid(0);
+  o->set_signum(0);
+  o->set_pid_type(0);
+  o->set_pid(0);
+}
+
+// What kind of file an fd is, or why it cannot be restored.
+Result<img::fd_types> KindOf(const LiveFd& f) {
+  const std::string& t = f.target;
+  std::string fd = "fd " + Str(f.fd);
+  if (t.rfind("pipe:[", 0) == 0) return img::PIPE;
+  if (t.rfind("socket:[", 0) == 0) return Fail(fd + " is a socket (" + t + "): sockets are not supported");
+  if (t.rfind("anon_inode:", 0) == 0) return Fail(fd + " is " + t + ": anonymous-inode files (eventfd, epoll, signalfd, timerfd, pidfd...) are not supported");
+  if (t.empty() || t[0] != '/') return Fail(fd + " is " + t + ", which restore-orch cannot restore");
+  if (t.ends_with(" (deleted)")) return Fail(fd + " is a deleted file (" + t + "): it cannot be reopened");
+  if (S_ISFIFO(f.st.st_mode)) return img::FIFO;
+  if (S_ISSOCK(f.st.st_mode)) return Fail(fd + " is a socket (" + t + "): sockets are not supported");
+  if (S_ISREG(f.st.st_mode) || S_ISDIR(f.st.st_mode) || S_ISCHR(f.st.st_mode) || S_ISBLK(f.st.st_mode)) return img::REG;
+  return Fail(fd + " is " + t + ", of a kind restore-orch cannot restore");
+}
+
+// The whole queued contents of a pipe, read through another open of it:
+// tee(2) duplicates the pipe's buffers into ours without consuming them.
+struct PipeContents {
+  uint32_t capacity = 0;
+  std::string data;
+};
+
+Result<PipeContents> ReadPipe(const std::string& path) {
+  UniqueFd src(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!src) return SysError("open " + path);
+  PipeContents out;
+  int capacity = ::fcntl(src.get(), F_GETPIPE_SZ);
+  if (capacity < 0) return SysError("fcntl(F_GETPIPE_SZ) of " + path);
+  out.capacity = static_cast<uint32_t>(capacity);
+  int queued = 0;
+  if (::ioctl(src.get(), FIONREAD, &queued) != 0) return SysError("ioctl(FIONREAD) of " + path);
+  if (queued == 0) return out;
+  int ends[2];
+  if (::pipe2(ends, O_CLOEXEC | O_NONBLOCK) != 0) return SysError("pipe2");
+  UniqueFd r(ends[0]), w(ends[1]);
+  if (::fcntl(w.get(), F_SETPIPE_SZ, capacity) < 0) return SysError("fcntl(F_SETPIPE_SZ, " + Str(capacity) + ")");
+  ssize_t n = ::tee(src.get(), w.get(), static_cast<size_t>(queued), SPLICE_F_NONBLOCK);
+  if (n < 0) return SysError("tee from " + path);
+  if (n != queued) return Fail("tee from " + path + " copied " + Str(n) + " of " + Str(queued) + " queued bytes");
+  out.data.resize(static_cast<size_t>(n));
+  size_t got = 0;
+  while (got < out.data.size()) {
+    ssize_t k = ::read(r.get(), out.data.data() + got, out.data.size() - got);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return SysError("read the copy of " + path);
+    got += static_cast<size_t>(k);
+  }
+  return out;
+}
+
+}  // namespace
+
+Status Collector::CollectFds(const Task& t) {
+  std::vector<int> numbers;
+  DIR* d = ::opendir(t.Proc("fd").c_str());
+  if (d == nullptr) return SysError("opendir " + t.Proc("fd"));
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.') numbers.push_back(std::atoi(e->d_name));
+  }
+  ::closedir(d);
+  std::sort(numbers.begin(), numbers.end());
+  images::ImageFile* fdinfo = nullptr;
+  for (int n : numbers) {
+    LiveFd f;
+    f.fd = n;
+    std::string link = t.Proc("fd/" + Str(n));
+    RO_ASSIGN_OR_RETURN(f.target, sys::ReadProcLink(link));
+    if (::stat(link.c_str(), &f.st) != 0) return SysError("stat " + link);
+    RO_ASSIGN_OR_RETURN(std::string info_text, sys::ReadProcFile(t.Proc("fdinfo/" + Str(n))));
+    auto info = sys::ParseFdInfo(info_text);
+    if (!info.ok()) return std::move(info).error().Within("fd " + Str(n));
+    f.flags = info->flags;
+    f.pos = info->pos;
+    f.mnt_id = info->mnt_id;
+    RO_ASSIGN_OR_RETURN(img::fd_types type, KindOf(f));
+    bool fresh = false;
+    RO_ASSIGN_OR_RETURN(uint32_t id, DescriptionId(t, f, fresh));
+    if (fresh) RO_TRY(AddFile(t, f, id));
+    if (type == img::PIPE || type == img::FIFO) {
+      PipeHolders& h = pipes_[static_cast<uint32_t>(f.st.st_ino)];
+      ((f.flags & O_ACCMODE) == O_WRONLY ? h.writer : h.reader) = true;
+      if (h.first.empty()) h.first = t.who + " fd " + Str(n);
+    }
+    auto e = std::make_unique<img::fdinfo_entry>();
+    e->set_id(id);
+    e->set_flags((f.flags & O_CLOEXEC) != 0 ? FD_CLOEXEC : 0);
+    e->set_type(type);
+    e->set_fd(static_cast<uint32_t>(n));
+    if (fdinfo == nullptr) fdinfo = &File(images::FdinfoKind(), static_cast<uint32_t>(t.pid));
+    fdinfo->entries.push_back(images::Entry{std::move(e), {}});
+    ++out_.counts.fds;
+    fds_[t.outer][n] = std::move(f);
+  }
+  return {};
+}
+
+Result<uint32_t> Collector::DescriptionId(const Task& t, const LiveFd& f, bool& fresh) {
+  auto& known = descriptions_[{f.st.st_dev, f.st.st_ino}];
+  for (const Description& d : known) {
+    long same = ::syscall(SYS_kcmp, t.outer, d.outer, KCMP_FILE, f.fd, d.fd);
+    if (same < 0) return SysError("kcmp(KCMP_FILE) of fd " + Str(f.fd) + " and task " + Str(d.outer) + " fd " + Str(d.fd));
+    if (same == 0) {
+      fresh = false;
+      return d.id;
+    }
+  }
+  fresh = true;
+  known.push_back(Description{next_id_, t.outer, f.fd});
+  return next_id_++;
+}
+
+uint32_t Collector::AddPathEntry(const std::string& path, uint32_t flags, uint64_t pos, uint32_t mnt_id) {
+  uint32_t id = next_id_++;
+  auto e = std::make_unique<img::file_entry>();
+  e->set_type(img::REG);
+  e->set_id(id);
+  auto* r = e->mutable_reg();
+  r->set_id(id);
+  r->set_flags(flags);
+  r->set_pos(pos);
+  r->set_name(path);
+  if (mnt_id != 0) r->set_mnt_id(static_cast<int32_t>(mnt_id));
+  NoOwner(r);
+  File(images::FilesKind()).entries.push_back(images::Entry{std::move(e), {}});
+  return id;
+}
+
+Status Collector::AddFile(const Task& t, const LiveFd& f, uint32_t id) {
+  uint32_t flags = f.flags & ~static_cast<uint32_t>(O_CLOEXEC);
+  auto e = std::make_unique<img::file_entry>();
+  e->set_id(id);
+  if (f.st.st_ino > UINT32_MAX && S_ISFIFO(f.st.st_mode)) {
+    return Fail("fd " + Str(f.fd) + ": pipe inode " + Str(static_cast<long long>(f.st.st_ino)) + " does not fit the images' 32-bit pipe ids");
+  }
+  uint32_t pipe_id = static_cast<uint32_t>(f.st.st_ino);
+  if (f.target.rfind("pipe:[", 0) == 0) {
+    if (flags & O_DIRECT) {
+      if (!autofs_pipes_.count(f.st.st_ino)) {
+        return Fail("fd " + Str(f.fd) + " is a packet-mode (O_DIRECT) pipe that serves no AutoFS mount: not supported");
+      }
+      flags &= ~static_cast<uint32_t>(O_DIRECT);  // the kernel sets it again when it takes the pipe
+    }
+    e->set_type(img::PIPE);
+    auto* p = e->mutable_pipe();
+    p->set_id(id);
+    p->set_pipe_id(pipe_id);
+    p->set_flags(flags);
+    NoOwner(p);
+    File(images::FilesKind()).entries.push_back(images::Entry{std::move(e), {}});
+    if (!autofs_pipes_.count(f.st.st_ino)) RO_TRY(CollectPipeData(t, f, pipe_id, false));
+    return {};
+  }
+  if (S_ISFIFO(f.st.st_mode)) {
+    uint32_t path_id = AddPathEntry(f.target, flags, 0, f.mnt_id);
+    e->set_type(img::FIFO);
+    auto* fifo = e->mutable_fifo();
+    fifo->set_id(id);
+    fifo->set_pipe_id(pipe_id);
+    fifo->set_regf_id(path_id);
+    File(images::FilesKind()).entries.push_back(images::Entry{std::move(e), {}});
+    return CollectPipeData(t, f, pipe_id, true);
+  }
+  auto r = std::make_unique<img::file_entry>();
+  r->set_type(img::REG);
+  r->set_id(id);
+  auto* reg = r->mutable_reg();
+  reg->set_id(id);
+  reg->set_flags(flags);
+  reg->set_pos(f.pos);
+  reg->set_name(f.target);
+  if (f.mnt_id != 0) reg->set_mnt_id(static_cast<int32_t>(f.mnt_id));
+  NoOwner(reg);
+  File(images::FilesKind()).entries.push_back(images::Entry{std::move(r), {}});
+  return {};
+}
+
+Status Collector::CollectPipeData(const Task& t, const LiveFd& f, uint32_t pipe_id, bool fifo) {
+  if (!data_done_.insert({fifo, pipe_id}).second) return {};
+  auto contents = ReadPipe(t.Proc("fd/" + Str(f.fd)));
+  if (!contents.ok()) return std::move(contents).error().Within("fd " + Str(f.fd));
+  ++out_.counts.pipes;
+  out_.counts.pipe_bytes += contents->data.size();
+  auto e = std::make_unique<img::pipe_data_entry>();
+  e->set_pipe_id(pipe_id);
+  e->set_bytes(static_cast<uint32_t>(contents->data.size()));
+  e->set_size(contents->capacity);
+  File(fifo ? images::FifoDataKind() : images::PipesDataKind()).entries.push_back(images::Entry{std::move(e), std::move(contents->data)});
+  return {};
+}
+
+Status Collector::CollectFsDirs(const Task& t) {
+  RO_ASSIGN_OR_RETURN(std::string cwd, sys::ReadProcLink(t.Proc("cwd")));
+  RO_ASSIGN_OR_RETURN(std::string root, sys::ReadProcLink(t.Proc("root")));
+  if (cwd.ends_with(" (deleted)")) return Fail("its working directory " + cwd + " is deleted");
+  if (root.ends_with(" (deleted)")) return Fail("its root directory " + root + " is deleted");
+  auto fs = std::make_unique<img::fs_entry>();
+  fs->set_cwd_id(AddPathEntry(cwd, O_RDONLY | O_DIRECTORY, 0, 0));
+  fs->set_root_id(AddPathEntry(root, O_RDONLY | O_DIRECTORY, 0, 0));
+  File(images::FsKind(), static_cast<uint32_t>(t.pid)).entries.push_back(images::Entry{std::move(fs), {}});
+  return {};
+}
+
+}  // namespace ro::dump

@@ -1,0 +1,270 @@
+// The dump's mount namespace: every mount of the tree's namespace from its
+// root task's mountinfo, tmpfs contents, and each AutoFS mount's state
+// with its master's pipe.
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <map>
+
+#include "images/kinds.h"
+#include "images/plan.h"
+#include "orchestrator/dump_collector.h"
+#include "orchestrator/tmpfs.h"
+#include "sys/mount_api.h"
+
+namespace ro::dump {
+namespace {
+
+// mnt.proto's fstype for a filesystem name; 0 when it has none.
+uint32_t FstypeCode(const std::string& name) {
+  for (uint32_t code = 1; code <= img::CGROUP2; ++code) {
+    if (name == images::FstypeName(code)) return code;
+  }
+  return 0;
+}
+
+// Filesystems a restore makes anew (the others are bound from the caller's tree).
+bool Creatable(uint32_t code) {
+  switch (code) {
+    case img::PROC: case img::SYSFS: case img::DEVTMPFS: case img::BINFMT_MISC: case img::TMPFS:
+    case img::DEVPTS: case img::PSTORE: case img::SECURITYFS: case img::FUSECTL: case img::DEBUGFS:
+    case img::CGROUP: case img::MQUEUE: case img::AUTOFS: case img::TRACEFS: case img::CGROUP2:
+      return true;
+    default:
+      return false;
+  }
+}
+
+uint32_t MountFlags(const sys::MountInfo& m) {
+  uint32_t flags = 0;
+  bool atime_set = false;
+  for (const std::string& o : sys::SplitOptions(m.mount_options)) {
+    if (o == "ro") flags |= MS_RDONLY;
+    if (o == "nosuid") flags |= MS_NOSUID;
+    if (o == "nodev") flags |= MS_NODEV;
+    if (o == "noexec") flags |= MS_NOEXEC;
+    if (o == "nodiratime") flags |= MS_NODIRATIME;
+    if (o == "noatime") flags |= MS_NOATIME, atime_set = true;
+    if (o == "relatime") flags |= MS_RELATIME, atime_set = true;
+  }
+  if (!atime_set) flags |= MS_STRICTATIME;
+  if (m.unbindable) flags |= MS_UNBINDABLE;
+  return flags;
+}
+
+std::optional<long long> IntOption(const sys::MountInfo& m, const char* key) {
+  std::string v = m.SuperOption(key);
+  if (v.empty()) return std::nullopt;
+  char* end = nullptr;
+  long long n = std::strtoll(v.c_str(), &end, 10);
+  if (*end != '\0') return std::nullopt;
+  return n;
+}
+
+}  // namespace
+
+Status Collector::ReadMounts() {
+  auto mounts = sys::ReadMountInfo("/proc/" + Str(tree_.tasks().front().pid) + "/mountinfo");
+  if (!mounts.ok()) return std::move(mounts).error().Within("the tree's mount namespace");
+  mounts_ = std::move(mounts).value();
+  for (const sys::MountInfo& m : mounts_) {
+    if (m.fstype != "autofs") continue;
+    auto ino = IntOption(m, "pipe_ino");
+    if (ino && *ino > 0) autofs_pipes_.insert(static_cast<uint64_t>(*ino));
+  }
+  return {};
+}
+
+Status Collector::CollectMounts() {
+  RO_ASSIGN_OR_RETURN(std::vector<sys::MountInfo> own, sys::ReadMountInfo("/proc/self/mountinfo"));
+  std::set<uint32_t> own_devs;
+  auto dev_of = [](const sys::MountInfo& m) { return m.major << 20 | m.minor; };
+  for (const sys::MountInfo& m : own) own_devs.insert(dev_of(m));
+  std::set<uint32_t> done;        // superblocks whose contents or AutoFS state are dumped
+  std::set<uint32_t> new_tmpfs;   // tmpfs superblocks made anew at restore
+  // A filesystem restore cannot make, or one restore-orch's namespace
+  // mounts too (the tree inherited it), is bound from the caller's tree.
+  auto external_of = [&](const sys::MountInfo& m) {
+    uint32_t code = FstypeCode(m.fstype);
+    return !Creatable(code) || (code != img::AUTOFS && own_devs.count(dev_of(m)) != 0);
+  };
+  // An external mount covered at its root by another, with nothing else on
+  // it and no fd of the tree in it, is invisible to the tree, and no path
+  // of the caller's would reach it at restore: it is left out.
+  std::map<uint32_t, const sys::MountInfo*> by_id;
+  std::map<uint32_t, int> children;
+  std::set<uint32_t> in_use;
+  for (const sys::MountInfo& m : mounts_) by_id[m.mnt_id] = &m, ++children[m.parent_id];
+  for (const auto& [outer, table] : fds_) {
+    for (const auto& [n, f] : table) in_use.insert(f.mnt_id);
+  }
+  std::map<uint32_t, uint32_t> parent_of;  // mnt id -> the parent it is dumped with
+  std::set<uint32_t> left_out;
+  for (const sys::MountInfo& m : mounts_) {
+    parent_of[m.mnt_id] = m.parent_id;
+    auto p = by_id.find(m.parent_id);
+    if (p == by_id.end() || p->second->mountpoint != m.mountpoint || children[m.parent_id] != 1) continue;
+    if (!external_of(*p->second) || in_use.count(m.parent_id)) continue;
+    left_out.insert(m.parent_id);
+    out_.warnings.push_back("mount " + m.mountpoint + " (" + p->second->fstype + ", id " + Str(m.parent_id) +
+                            ") is covered by another mount at its root: left out");
+  }
+  for (auto& [id, parent] : parent_of) {
+    while (left_out.count(parent)) parent = by_id.at(parent)->parent_id;
+  }
+  images::ImageFile& file = File(images::MountpointsKind(), static_cast<uint32_t>(tree_mnt_ns_));
+  for (const sys::MountInfo& m : mounts_) {
+    if (left_out.count(m.mnt_id)) continue;
+    std::string where = "mount " + m.mountpoint;
+    if (m.major >= 4096 || m.minor >= (1u << 20)) return Fail(where + ": device " + Str(m.major) + ":" + Str(m.minor) + " does not fit the images");
+    uint32_t dev = dev_of(m);
+    uint32_t code = FstypeCode(m.fstype);
+    bool external = external_of(m);
+    auto e = std::make_unique<img::mnt_entry>();
+    e->set_fstype(code == 0 ? static_cast<uint32_t>(img::AUTO) : code);
+    if (code == 0) e->set_fsname(m.fstype);
+    e->set_mnt_id(m.mnt_id);
+    e->set_root_dev(dev);
+    e->set_parent_mnt_id(parent_of[m.mnt_id]);
+    e->set_flags(MountFlags(m));
+    e->set_root(m.root);
+    e->set_mountpoint(m.mountpoint);
+    e->set_source(m.source);
+    e->set_options(m.super_options);
+    e->set_shared_id(m.shared);
+    e->set_master_id(m.master);
+    bool sb_ro = false;
+    for (const std::string& o : sys::SplitOptions(m.super_options)) sb_ro |= o == "ro";
+    e->set_sb_flags(sb_ro ? MS_RDONLY : 0);
+    if (external) {
+      e->set_ext_mount(true);
+      e->set_ext_key(m.mountpoint);
+    }
+    file.entries.push_back(images::Entry{std::move(e), {}});
+    ++out_.counts.mounts;
+    if (external) continue;
+    if (code == img::TMPFS) new_tmpfs.insert(dev);
+    if (m.root != "/" || !done.insert(dev).second) continue;
+    if (code == img::TMPFS) {
+      if (Status s = PackTmpfsContents(m, dev); !s.ok()) return std::move(s).error().Within(where);
+    } else if (code == img::AUTOFS) {
+      if (Status s = CollectAutofs(m, dev); !s.ok()) return std::move(s).error().Within("AutoFS " + where);
+      ++out_.counts.autofs;
+    }
+  }
+  for (uint32_t dev : new_tmpfs) {
+    if (!done.count(dev)) {
+      return Fail("tmpfs " + Str(dev >> 20) + ":" + Str(dev & 0xfffff) +
+                  ": no mount of the tree shows its root, so its contents cannot be dumped");
+    }
+  }
+  return {};
+}
+
+Status Collector::CollectAutofs(const sys::MountInfo& m, uint32_t dev) {
+  auto need = [&](const char* key) -> Result<long long> {
+    auto v = IntOption(m, key);
+    if (!v) return Fail("option " + std::string(key) + "= is missing or not a number in \"" + m.super_options + "\"");
+    return *v;
+  };
+  auto e = std::make_unique<img::autofs_entry>();
+  RO_ASSIGN_OR_RETURN(long long fd, need("fd"));
+  RO_ASSIGN_OR_RETURN(long long pgrp, need("pgrp"));
+  RO_ASSIGN_OR_RETURN(long long timeout, need("timeout"));
+  RO_ASSIGN_OR_RETURN(long long minproto, need("minproto"));
+  RO_ASSIGN_OR_RETURN(long long maxproto, need("maxproto"));
+  std::set<std::string> opts;
+  for (const std::string& o : sys::SplitOptions(m.super_options)) opts.insert(o);
+  int mode = opts.count("direct") ? 0 : opts.count("offset") ? 2 : opts.count("indirect") ? 1 : -1;
+  if (mode < 0) return Fail("none of direct, indirect or offset is in \"" + m.super_options + "\"");
+  e->set_timeout(static_cast<int32_t>(timeout));
+  e->set_minproto(static_cast<int32_t>(minproto));
+  e->set_maxproto(static_cast<int32_t>(maxproto));
+  e->set_mode(mode);
+  if (auto uid = IntOption(m, "uid")) e->set_uid(static_cast<int32_t>(*uid));
+  if (auto gid = IntOption(m, "gid")) e->set_gid(static_cast<int32_t>(*gid));
+  auto catatonic = [&] {
+    e->set_fd(-1);
+    e->set_pgrp(static_cast<int32_t>(pgrp));
+  };
+  if (fd == -1) {
+    catatonic();
+  } else {
+    RO_ASSIGN_OR_RETURN(long long pipe_ino, need("pipe_ino"));
+    // Who in the tree holds the mount's pipe.
+    std::vector<std::pair<pid_t, int>> holders;
+    for (const auto& [outer, table] : fds_) {
+      for (const auto& [n, f] : table) {
+        if (f.target.rfind("pipe:[", 0) == 0 && static_cast<long long>(f.st.st_ino) == pipe_ino) holders.emplace_back(outer, n);
+      }
+    }
+    auto master = by_outer_.find(static_cast<pid_t>(pgrp));
+    const Task* owner = master == by_outer_.end() ? nullptr : &tasks_[master->second];
+    std::optional<int> read_fd;
+    if (owner != nullptr && !owner->zombie) {
+      for (const auto& [n, f] : fds_[owner->outer]) {
+        if (f.target.rfind("pipe:[", 0) == 0 && static_cast<long long>(f.st.st_ino) == pipe_ino && (f.flags & O_ACCMODE) != O_WRONLY) {
+          read_fd = n;
+          break;
+        }
+      }
+    }
+    if (!read_fd && !holders.empty()) {
+      return Fail("its pipe (inode " + Str(pipe_ino) + ") is held by task " + Str(holders.front().first) + " fd " +
+                  Str(holders.front().second) + ", but not read by its master, the leader of process group " + Str(pgrp) +
+                  " (control delegated to another task is not supported)");
+    }
+    if (!read_fd && owner == nullptr && ::access(("/proc/" + Str(pgrp)).c_str(), F_OK) == 0) {
+      return Fail("its master, process group " + Str(pgrp) + ", is outside the tree");
+    }
+    if (!read_fd) {
+      out_.warnings.push_back("AutoFS mount " + m.mountpoint + ": nobody in the tree holds its pipe (its master is gone); dumped catatonic");
+      catatonic();
+    } else {
+      // A pending request would be lost: the kernel waits for its answer.
+      std::string path = owner->Proc("fd/" + Str(*read_fd));
+      UniqueFd probe(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+      if (!probe) return SysError("open " + path);
+      int queued = 0;
+      if (::ioctl(probe.get(), FIONREAD, &queued) != 0) return SysError("ioctl(FIONREAD) of " + path);
+      if (queued > 0) {
+        return SysError("its pipe (inode " + Str(pipe_ino) + ", " + owner->who + " fd " + Str(*read_fd) + ") holds " + Str(queued) +
+                            " bytes of an unanswered request: try again once the master has read it",
+                        kErrTryAgain);
+      }
+      auto write_end = fds_[owner->outer].find(static_cast<int>(fd));
+      bool holds_write_end = write_end != fds_[owner->outer].end() && static_cast<long long>(write_end->second.st.st_ino) == pipe_ino &&
+                             (write_end->second.flags & O_ACCMODE) == O_WRONLY;
+      e->set_fd(static_cast<int32_t>(fd));
+      e->set_pgrp(owner->pid);
+      if (!holds_write_end) e->set_read_fd(*read_fd);
+    }
+  }
+  File(images::AutofsKind(), dev).entries.push_back(images::Entry{std::move(e), {}});
+  return {};
+}
+
+Status Collector::PackTmpfsContents(const sys::MountInfo& m, uint32_t dev) {
+  std::string root_path = "/proc/" + Str(tree_.tasks().front().pid) + "/root";
+  UniqueFd root(::open(root_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return SysError("open " + root_path);
+  RO_ASSIGN_OR_RETURN(UniqueFd dir, sys::OpenBeneath(root, m.mountpoint.substr(1), false, false));
+  struct statx stx {};
+  if (::statx(dir.get(), "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) != 0) return SysError("statx " + m.mountpoint);
+  if (!(stx.stx_mask & STATX_MNT_ID) || stx.stx_mnt_id != m.mnt_id) {
+    return Fail("it is covered by another mount, so its contents cannot be read");
+  }
+  std::vector<std::string> skipped;
+  RO_ASSIGN_OR_RETURN(std::string tar, PackTmpfs(dir, skipped));
+  for (const std::string& s : skipped) out_.warnings.push_back("tmpfs " + m.mountpoint + ": " + s);
+  out_.counts.tmpfs_bytes += tar.size();
+  File(images::TmpfsKind(), dev).entries.push_back(images::Entry{nullptr, std::move(tar)});
+  return {};
+}
+
+}  // namespace ro::dump

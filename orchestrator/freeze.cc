@@ -1,0 +1,136 @@
+#include "orchestrator/freeze.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <sstream>
+
+#include "sys/log.h"
+#include "sys/proc.h"
+#include "sys/ptrace.h"
+
+namespace ro {
+namespace {
+
+std::string Proc(pid_t pid, const std::string& rest) { return "/proc/" + std::to_string(pid) + "/" + rest; }
+
+// The children of every thread of `pid` (empty when it is gone).
+std::vector<pid_t> Children(pid_t pid) {
+  std::vector<pid_t> out;
+  DIR* d = ::opendir(Proc(pid, "task").c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    auto text = sys::ReadProcFile(Proc(pid, std::string("task/") + e->d_name + "/children"));
+    if (!text.ok()) continue;
+    std::istringstream in(*text);
+    for (pid_t k; in >> k;) out.push_back(k);
+  }
+  ::closedir(d);
+  return out;
+}
+
+char StateOf(pid_t pid) {
+  auto text = sys::ReadProcFile(Proc(pid, "stat"));
+  if (!text.ok()) return '\0';
+  auto st = sys::ParseProcStat(*text);
+  return st.ok() ? st->state : '\0';
+}
+
+}  // namespace
+
+Result<FrozenTree> FrozenTree::Freeze(pid_t root) {
+  FrozenTree tree;
+  Task t;
+  t.pid = root;
+  tree.tasks_.push_back(std::move(t));
+  tree.index_[root] = 0;
+  if (Status s = tree.Seize(tree.tasks_[0]); !s.ok()) return std::move(s).error().Within("task " + std::to_string(root));
+  if (tree.tasks_[0].zombie) return Fail("task " + std::to_string(root) + ": the tree's root is a zombie");
+  RO_TRY(tree.Discover());
+  return tree;
+}
+
+Status FrozenTree::Seize(Task& t) {
+  t.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, t.pid, 0)));
+  if (!t.pidfd) return SysError("pidfd_open(" + std::to_string(t.pid) + ")");
+  char state = StateOf(t.pid);
+  if (state == 'Z' || state == 'X') {
+    t.zombie = true;
+    return {};
+  }
+  t.stopped = state == 'T';
+  if (frozen_at_ == std::chrono::steady_clock::time_point{}) frozen_at_ = std::chrono::steady_clock::now();
+  if (Status s = sys::PtraceSeize(t.pid); !s.ok()) {
+    // It may have exited since: then it is a zombie (its parent is frozen
+    // or about to be) and needs no freezing.
+    char now = StateOf(t.pid);
+    if (now == 'Z' || now == 'X') {
+      t.zombie = true;
+      return {};
+    }
+    return s;
+  }
+  t.seized = true;
+  RO_ASSIGN_OR_RETURN(sys::PtraceStop stop, sys::PtraceInterruptAndWait(t.pid));
+  if (stop.exited) {
+    t.seized = false;  // the kernel detached it when it died
+    t.zombie = true;
+    return {};
+  }
+  t.pending_signal = stop.pending_signal;
+  log::Debug("froze task {}", t.pid);
+  return {};
+}
+
+Status FrozenTree::Discover() {
+  // A pass over every frozen task's children finds those forked before it
+  // stopped; once a pass finds nothing new, no frozen task can fork again.
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (size_t i = 0; i < tasks_.size(); ++i) {
+      if (tasks_[i].zombie) continue;
+      pid_t parent = tasks_[i].pid;
+      for (pid_t child : Children(parent)) {
+        if (index_.count(child)) continue;
+        Task t;
+        t.pid = child;
+        t.parent = parent;
+        tasks_.push_back(std::move(t));
+        index_[child] = tasks_.size() - 1;
+        if (Status s = Seize(tasks_.back()); !s.ok()) return std::move(s).error().Within("task " + std::to_string(child));
+        grew = true;
+      }
+    }
+  }
+  // A task that became a zombie while its siblings were frozen is a zombie
+  // now: its children (none of a zombie's) were reparented and found above.
+  return {};
+}
+
+void FrozenTree::Release() {
+  if (released_) return;
+  released_ = true;
+  for (Task& t : tasks_) {
+    if (!t.seized) continue;
+    if (Status s = sys::PtraceDetach(t.pid, t.pending_signal); !s.ok() && !(s.error().err == ESRCH)) {
+      log::Warn("release task {}: {}", t.pid, s.error().ToString());
+    }
+    t.seized = false;
+  }
+}
+
+Status FrozenTree::Kill() {
+  Status first;
+  for (Task& t : tasks_) {
+    if (::syscall(SYS_pidfd_send_signal, t.pidfd.get(), SIGKILL, nullptr, 0) != 0 && errno != ESRCH && first.ok()) {
+      first = SysError("kill task " + std::to_string(t.pid));
+    }
+  }
+  Release();
+  return first;
+}
+
+}  // namespace ro

@@ -1,0 +1,61 @@
+// Freezing a live process tree for a dump: every task is seized with ptrace
+// and interrupted, children that appear meanwhile included, so the tree
+// cannot change while it is read. Zombies cannot be traced; they cannot
+// change either. The tree is released (detached, running on as before)
+// unless it is killed; dropping a FrozenTree releases it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <vector>
+
+#include "sys/status.h"
+#include "sys/unique_fd.h"
+
+namespace ro {
+
+class FrozenTree {
+ public:
+  struct Task {
+    pid_t pid = 0;           // as restore-orch sees it
+    pid_t parent = 0;        // 0 for the root
+    UniqueFd pidfd;          // holds the pid: kills go to this task only
+    bool zombie = false;
+    bool stopped = false;    // job-control stopped before the freeze
+    bool seized = false;
+    int pending_signal = 0;  // handed back on release
+  };
+
+  // Seizes the tree whose root is `root`. A task that cannot be seized
+  // (not a zombie, not gone) fails the freeze and releases what was seized.
+  static Result<FrozenTree> Freeze(pid_t root);
+
+  FrozenTree(FrozenTree&&) = default;
+  FrozenTree& operator=(FrozenTree&&) = delete;
+  ~FrozenTree() { Release(); }
+
+  // Tasks in discovery order: every parent before its children.
+  const std::vector<Task>& tasks() const { return tasks_; }
+  // When the first task was interrupted: the tree's downtime starts here.
+  std::chrono::steady_clock::time_point frozen_at() const { return frozen_at_; }
+
+  // Detaches every task: they run on as before. Idempotent.
+  void Release();
+  // SIGKILLs every task through its pidfd (the frozen ones die without
+  // running again), then detaches.
+  Status Kill();
+
+ private:
+  FrozenTree() = default;
+  Status Seize(Task& t);
+  Status Discover();
+
+  std::vector<Task> tasks_;
+  std::map<pid_t, size_t> index_;
+  std::chrono::steady_clock::time_point frozen_at_{};
+  bool released_ = false;
+};
+
+}  // namespace ro

@@ -1,0 +1,560 @@
+// dump → kill → restore → verify with trees the tests start for real:
+// sessions with dead leaders, zombies, pipes and FIFOs with data, shared
+// descriptions, mounts with peer groups and tmpfs contents, AutoFS masters
+// of both kinds. Also: every kind of object dump refuses leaves the tree
+// running as it was, a pending AutoFS request asks to try again, and a tree
+// that forks all the time loses no child to the freeze.
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/auto_fs.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <algorithm>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "images/image_dir.h"
+#include "images/kinds.h"
+#include "images/proto/autofs.pb.h"
+#include "sys/clone.h"
+#include "sys/proc.h"
+#include "test/helpers/sandbox.h"
+#include "test/helpers/test_util.h"
+
+namespace ro::test {
+namespace {
+
+#define EXPECT_OR_RETURN(cond, msg)                                                  \
+  do {                                                                               \
+    if (!(cond)) return std::string(#cond) + " failed: " + std::string(msg);         \
+  } while (0)
+
+// In a tree's tasks (no gtest there): stop the task with a code naming the line.
+#define MUST(cond)                     \
+  do {                                 \
+    if (!(cond)) ::_exit(100 + __LINE__ % 100); \
+  } while (0)
+
+std::string Str(long v) { return std::to_string(v); }
+
+std::string ReadFile(const std::string& path) {
+  auto text = sys::ReadProcFile(path);
+  return text.ok() ? *text : "";
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  MUST(fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+  ::close(fd);
+}
+
+[[noreturn]] void ExecSleep() {
+  ::execl("/bin/sleep", "sleep", "1000", nullptr);
+  ::_exit(127);
+}
+
+// Moves `fd` to number `to` (closing the old number).
+void MoveFd(int fd, int to) {
+  if (fd == to) return;
+  MUST(::dup2(fd, to) == to);
+  ::close(fd);
+}
+
+// Starts a tree whose root runs `init` (which execs or exits) in new PID
+// namespace (and mount namespace when asked), with only /dev/null at 0-2.
+pid_t StartTree(bool new_pid, bool new_mnt, const std::function<void()>& init) {
+  sys::CloneSpec spec;
+  spec.flags = (new_pid ? CLONE_NEWPID : 0) | (new_mnt ? CLONE_NEWNS : 0);
+  spec.want_pidfd = false;
+  auto cloned = sys::Clone3(spec);
+  if (!cloned.ok()) return -1;
+  if (cloned->pid == 0) {
+    ::close_range(3, ~0u, 0);
+    int null = ::open("/dev/null", O_RDWR);
+    for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
+    if (null > 2) ::close(null);
+    init();
+    ::_exit(0);
+  }
+  return cloned->pid;
+}
+
+// The tree below `root` (pids as the sandbox sees them), from /proc children.
+std::vector<pid_t> TreeOf(pid_t root) {
+  std::vector<pid_t> out{root};
+  for (size_t i = 0; i < out.size(); ++i) {
+    std::string task = "/proc/" + Str(out[i]) + "/task/";
+    if (DIR* d = ::opendir(task.c_str())) {
+      while (dirent* e = ::readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        std::istringstream in(ReadFile(task + e->d_name + "/children"));
+        for (pid_t k; in >> k;) out.push_back(k);
+      }
+      ::closedir(d);
+    }
+  }
+  return out;
+}
+
+char StateOf(pid_t pid) {
+  auto st = sys::ParseProcStat(ReadFile("/proc/" + Str(pid) + "/stat"));
+  return st.ok() ? st->state : '?';
+}
+
+// Waits until the tree has `count` tasks and every live one runs one of
+// `exes` (any program when empty).
+bool WaitSettled(pid_t root, size_t count, const std::set<std::string>& exes = {"/usr/bin/sleep"}) {
+  for (int i = 0; i < 1000; ++i) {
+    std::vector<pid_t> tree = TreeOf(root);
+    bool settled = tree.size() == count;
+    for (pid_t p : tree) {
+      if (!settled || exes.empty()) break;
+      if (StateOf(p) == 'Z') continue;
+      auto link = sys::ReadProcLink("/proc/" + Str(p) + "/exe");
+      settled = link.ok() && exes.count(*link) != 0;
+    }
+    if (settled) return true;
+    ::usleep(10000);
+  }
+  return false;
+}
+
+// Bytes queued in a pipe a task holds, without taking them.
+int Queued(pid_t pid, int fd) {
+  int r = ::open(("/proc/" + Str(pid) + "/fd/" + Str(fd)).c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  int n = -1;
+  if (r >= 0 && ::ioctl(r, FIONREAD, &n) != 0) n = -1;
+  if (r >= 0) ::close(r);
+  return n;
+}
+
+// Reads what a pipe or FIFO held by a task holds, without waiting.
+std::string Drain(pid_t pid, int fd) {
+  std::string path = "/proc/" + Str(pid) + "/fd/" + Str(fd);
+  int r = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (r < 0) return "<cannot open " + path + ">";
+  std::string out;
+  char buf[65536];
+  for (ssize_t n; (n = ::read(r, buf, sizeof(buf))) > 0;) out.append(buf, static_cast<size_t>(n));
+  ::close(r);
+  return out;
+}
+
+int CountImages(const std::string& dir) {
+  int n = 0;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) n += std::string(e->d_name).ends_with(".img");
+    ::closedir(d);
+  }
+  return n;
+}
+
+RunResult Dump(pid_t root, const std::string& dir, std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv = {RestoreOrch(), "dump", "--tree", Str(root), "--images", dir};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return RunCommand(argv);
+}
+
+// Restores `dir` detached and checks the live tree against the images.
+std::string RestoreAndVerify(const std::string& dir, pid_t& restored) {
+  RunResult r = RunCommand({RestoreOrch(), "--images", dir, "--detach"});
+  EXPECT_OR_RETURN(r.status == 0, "restore: " + r.err);
+  restored = static_cast<pid_t>(std::atoi(r.out.c_str()));
+  RunResult v = RunCommand({RestoreOrch(), "verify", "--images", dir, "--pid", Str(restored)});
+  EXPECT_OR_RETURN(v.status == 0, "verify: " + v.out + v.err);
+  return "";
+}
+
+// crit reads every file of a dump, and its process tree.
+std::string CritReads(const std::string& dir) {
+  if (RunCommand({"crit", "--help"}).status != 0) return "crit not found: run scripts/setup.sh (Debian package criu)";
+  DIR* d = ::opendir(dir.c_str());
+  EXPECT_OR_RETURN(d != nullptr, dir);
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) names.push_back(e->d_name);
+  ::closedir(d);
+  for (const std::string& name : names) {
+    auto parsed = images::ParseFileName(name);
+    if (!parsed || parsed->kind->ours || parsed->kind->layout == images::Layout::kRaw) continue;
+    RunResult r = RunCommand({"crit", "decode", "-i", dir + "/" + name});
+    EXPECT_OR_RETURN(r.status == 0, "crit decode " + name + ": " + r.err);
+  }
+  RunResult ps = RunCommand({"crit", "x", dir, "ps"});
+  EXPECT_OR_RETURN(ps.status == 0, "crit x ps: " + ps.err);
+  return "";
+}
+
+// A tree of four with what sessions, pipes and files can hold:
+//   1 session leader, reads pipe P ("hello") at 10, holds a 1 MiB pipe with
+//     300000 bytes at 20/21, a FIFO with data at 12, a file at position 3 at 13
+//   2 own process group, writes P at 11, shares the file description at 13
+//   C in the session of a leader that has exited (reparented to 1)
+//   Z a zombie with exit status 7
+constexpr size_t kBigPipe = 300000;
+
+std::string Pattern(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i % 23);
+  return s;
+}
+
+void SessionsInit(const std::string& work) {
+  MUST(::setsid() == 1);
+  int p[2], big[2];
+  MUST(::pipe(p) == 0 && ::pipe(big) == 0);
+  MoveFd(p[0], 10);
+  MoveFd(p[1], 11);
+  MoveFd(big[0], 20);
+  MoveFd(big[1], 21);
+  MUST(::write(11, "hello", 5) == 5);
+  MUST(::fcntl(21, F_SETPIPE_SZ, 1 << 20) >= (1 << 20));
+  std::string data = Pattern(kBigPipe);
+  MUST(::write(21, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+  int file = ::open((work + "/file").c_str(), O_RDWR | O_CREAT, 0644);
+  MUST(file >= 0 && ::write(file, "0123456789", 10) == 10 && ::lseek(file, 3, SEEK_SET) == 3);
+  MoveFd(file, 13);
+  MUST(::mkfifo((work + "/fifo").c_str(), 0644) == 0);
+  int fifo = ::open((work + "/fifo").c_str(), O_RDWR);
+  MUST(fifo >= 0 && ::write(fifo, "fifo-data", 9) == 9);
+  MoveFd(fifo, 12);
+  if (::fork() == 0) {
+    MUST(::setpgid(0, 0) == 0);
+    for (int fd : {10, 12, 20, 21}) ::close(fd);
+    ExecSleep();
+  }
+  pid_t leader = ::fork();
+  if (leader == 0) {
+    MUST(::setsid() > 0);
+    if (::fork() == 0) {
+      ::close_range(3, ~0u, 0);
+      ExecSleep();
+    }
+    ::_exit(0);
+  }
+  MUST(::waitpid(leader, nullptr, 0) == leader);
+  if (::fork() == 0) ::_exit(7);
+  ::close(11);
+  ExecSleep();
+}
+
+TEST(Dump, SessionsPipesFilesRestoreAsTheyWere) {
+  std::string err = InSandbox([] {
+    TempDir work, images;
+    pid_t root = StartTree(true, false, [&] { SessionsInit(work.path()); });
+    EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 4), "the tree did not settle");
+    RunResult d = Dump(root, images.path(), {"--stats", work.File("stats.json")});
+    EXPECT_OR_RETURN(d.status == 0, d.err);
+    EXPECT_OR_RETURN(d.err.find("pipe") == std::string::npos || d.err.find("W:") == std::string::npos, d.err);
+    int status = 0;
+    EXPECT_OR_RETURN(::waitpid(root, &status, 0) == root && WIFSIGNALED(status), "the dumped tree was not killed");
+    std::string stats = work.Read("stats.json");
+    EXPECT_OR_RETURN(stats.find("\"downtime_ms\"") != std::string::npos && stats.find("\"tasks\": 4") != std::string::npos, stats);
+    if (std::string e = CritReads(images.path()); !e.empty()) return e;
+
+    pid_t restored = 0;
+    if (std::string e = RestoreAndVerify(images.path(), restored); !e.empty()) return e;
+    EXPECT_OR_RETURN(Drain(restored, 10) == "hello", "pipe P after restore");
+    EXPECT_OR_RETURN(Drain(restored, 20) == Pattern(kBigPipe), "the 1 MiB pipe after restore");
+    EXPECT_OR_RETURN(Drain(restored, 12) == "fifo-data", "the FIFO after restore");
+    EXPECT_OR_RETURN(::fcntl(::open(("/proc/" + Str(restored) + "/fd/20").c_str(), O_RDONLY | O_NONBLOCK), F_GETPIPE_SZ) == 1 << 20,
+                     "pipe capacity");
+    KillTree(restored);
+    EXPECT_OR_RETURN(OtherProcesses() == 0, "processes left");
+    return std::string();
+  });
+  EXPECT_EQ(err, "");
+}
+
+TEST(Dump, LeaveRunningKeepsTheTreeAndItsPipeContents) {
+  std::string err = InSandbox([] {
+    TempDir work, images;
+    pid_t root = StartTree(true, false, [&] { SessionsInit(work.path()); });
+    EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 4), "the tree did not settle");
+    std::vector<pid_t> before = TreeOf(root);
+    RunResult d = Dump(root, images.path(), {"--leave-running"});
+    EXPECT_OR_RETURN(d.status == 0, d.err);
+    EXPECT_OR_RETURN(TreeOf(root) == before, "the tree changed");
+    for (pid_t p : before) EXPECT_OR_RETURN(StateOf(p) == 'S' || StateOf(p) == 'Z', "task " + Str(p) + " is " + StateOf(p));
+    // The live tree is what its images say, and kept its pipe contents.
+    RunResult v = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(root)});
+    EXPECT_OR_RETURN(v.status == 0, v.out + v.err);
+    EXPECT_OR_RETURN(Drain(root, 10) == "hello", "pipe P lost its contents");
+    EXPECT_OR_RETURN(Drain(root, 20) == Pattern(kBigPipe), "the big pipe lost its contents");
+    // A second dump into the same directory is refused.
+    RunResult again = Dump(root, images.path(), {"--leave-running"});
+    EXPECT_OR_RETURN(again.status == 1 && again.err.find("already holds images") != std::string::npos, again.err);
+    KillTree(root);
+    return std::string();
+  });
+  EXPECT_EQ(err, "");
+}
+
+// Mounts: a tmpfs with files, shared with a bind and a slave of it; an
+// indirect AutoFS master that keeps its write end, a direct one that closed
+// it, and a catatonic mount.
+void MountsInit(const std::string& w, const std::string& master) {
+  MUST(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
+  for (const char* d : {"/t", "/t2", "/s", "/a", "/d", "/c"}) MUST(::mkdir((w + d).c_str(), 0755) == 0);
+  MUST(::mount("none", (w + "/t").c_str(), "tmpfs", 0, "size=1m,mode=750") == 0);
+  WriteFile(w + "/t/hello.txt", "tmpfs content");
+  MUST(::mkdir((w + "/t/sub").c_str(), 0700) == 0);
+  MUST(::symlink("hello.txt", (w + "/t/sub/link").c_str()) == 0);
+  MUST(::mount(nullptr, (w + "/t").c_str(), nullptr, MS_SHARED, nullptr) == 0);
+  MUST(::mount((w + "/t").c_str(), (w + "/t2").c_str(), nullptr, MS_BIND, nullptr) == 0);
+  MUST(::mount((w + "/t").c_str(), (w + "/s").c_str(), nullptr, MS_BIND, nullptr) == 0);
+  MUST(::mount(nullptr, (w + "/s").c_str(), nullptr, MS_SLAVE, nullptr) == 0);
+  for (bool direct : {false, true}) {
+    if (::fork() != 0) continue;
+    MUST(::setsid() > 0);
+    int p[2];
+    MUST(::pipe(p) == 0);
+    MoveFd(p[0], 20);
+    MoveFd(p[1], 21);
+    std::string at = w + (direct ? "/d" : "/a");
+    std::string opts = "fd=21,pgrp=" + Str(::getpid()) + ",minproto=5,maxproto=5," + (direct ? "direct" : "indirect");
+    MUST(::mount("master", at.c_str(), "autofs", 0, opts.c_str()) == 0);
+    if (direct) ::close(21);  // like systemd: the kernel keeps its own reference
+    ::execl(master.c_str(), "autofs_master", "20", at.c_str(), (w + (direct ? "/log-d" : "/log-a")).c_str(), nullptr);
+    ::_exit(127);
+  }
+  int p[2];
+  MUST(::pipe(p) == 0);
+  std::string opts = "fd=" + Str(p[1]) + ",pgrp=1,minproto=5,maxproto=5,indirect";
+  MUST(::mount("gone", (w + "/c").c_str(), "autofs", 0, opts.c_str()) == 0);
+  int c = ::open((w + "/c").c_str(), O_RDONLY | O_DIRECTORY);
+  MUST(c >= 0 && ::ioctl(c, AUTOFS_IOC_CATATONIC, 0) == 0);
+  ::close(c);
+  ::close(p[0]);
+  ::close(p[1]);
+  ExecSleep();
+}
+
+// Runs `fn` in a process inside the PID and mount namespaces of `pid` (an
+// AutoFS master only hears lookups from its own PID namespace); returns
+// its exit code. With `wait` false, returns the outer child's pid at once.
+int InTree(pid_t pid, const std::function<int()>& fn, bool wait = true) {
+  pid_t child = ::fork();
+  if (child == 0) {
+    int mnt = ::open(("/proc/" + Str(pid) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC);
+    int pidns = ::open(("/proc/" + Str(pid) + "/ns/pid").c_str(), O_RDONLY | O_CLOEXEC);
+    if (mnt < 0 || pidns < 0 || ::setns(pidns, CLONE_NEWPID) != 0 || ::setns(mnt, CLONE_NEWNS) != 0) ::_exit(90);
+    pid_t inner = ::fork();
+    if (inner == 0) ::_exit(fn());
+    int status = 0;
+    ::waitpid(inner, &status, 0);
+    ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+  }
+  if (!wait) return child;
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+TEST(Dump, MountsAndAutofsMastersComeBackAndServe) {
+  std::string err = InSandbox([] {
+    TempDir work, images;
+    const std::string w = work.path();
+    const std::string master = std::string(RO_HELPERS_DIR) + "/autofs_master";
+    pid_t root = StartTree(true, true, [&] { MountsInit(w, master); });
+    EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 3, {"/usr/bin/sleep", master}), "the tree did not settle");
+    RunResult d = Dump(root, images.path());
+    EXPECT_OR_RETURN(d.status == 0, d.err);
+    ::waitpid(root, nullptr, 0);
+
+    auto dir = images::LoadImageDir(images.path(), images::Limits{});
+    EXPECT_OR_RETURN(dir.ok(), dir.error().ToString());
+    int autofs = 0, catatonic = 0, read_fd = 0;
+    for (const auto& [name, file] : dir->files) {
+      if (file.kind != &images::AutofsKind()) continue;
+      const auto& a = file.As<img::autofs_entry>(0);
+      ++autofs;
+      catatonic += a.fd() == -1;
+      read_fd += a.has_read_fd() && a.read_fd() == 20;
+    }
+    EXPECT_OR_RETURN(autofs == 3 && catatonic == 1 && read_fd == 1,
+                     "autofs images: " + Str(autofs) + " mounts, " + Str(catatonic) + " catatonic, " + Str(read_fd) + " with read_fd");
+    if (std::string e = CritReads(images.path()); !e.empty()) return e;
+
+    pid_t restored = 0;
+    if (std::string e = RestoreAndVerify(images.path(), restored); !e.empty()) return e;
+    EXPECT_OR_RETURN(ReadFile("/proc/" + Str(restored) + "/root" + w + "/s/hello.txt") == "tmpfs content", "tmpfs contents");
+    auto link = sys::ReadProcLink("/proc/" + Str(restored) + "/root" + w + "/t/sub/link");
+    EXPECT_OR_RETURN(link.ok() && *link == "hello.txt", "symlink in the tmpfs");
+    // The restored indirect master serves a lookup; the catatonic mount fails fast.
+    int served = InTree(restored, [&] {
+      return ::open((w + "/a/key1").c_str(), O_RDONLY | O_DIRECTORY) >= 0 ? 0 : 1;
+    });
+    EXPECT_OR_RETURN(served == 0, "lookup below the restored indirect mount: " + Str(served));
+    EXPECT_OR_RETURN(ReadFile(w + "/log-a") == "key1 0\n", "master log: " + ReadFile(w + "/log-a"));
+    int refused = InTree(restored, [&] {
+      ::signal(SIGPIPE, SIG_IGN);
+      return ::open((w + "/c/x").c_str(), O_RDONLY | O_DIRECTORY) >= 0 ? 0 : 1;
+    });
+    EXPECT_OR_RETURN(refused == 1, "lookup below the catatonic mount: " + Str(refused));
+    KillTree(restored);
+    EXPECT_OR_RETURN(OtherProcesses() == 0, "processes left");
+    return std::string();
+  });
+  EXPECT_EQ(err, "");
+}
+
+TEST(Dump, PendingAutofsRequestAsksToTryAgain) {
+  std::string err = InSandbox([] {
+    TempDir work, images;
+    const std::string w = work.path();
+    pid_t root = StartTree(true, true, [&] {
+      MUST(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
+      MUST(::mkdir((w + "/a").c_str(), 0755) == 0);
+      if (::fork() == 0) {  // a master that never reads
+        MUST(::setsid() > 0);
+        int p[2];
+        MUST(::pipe(p) == 0);
+        MoveFd(p[0], 20);
+        MoveFd(p[1], 21);
+        std::string opts = "fd=21,pgrp=" + Str(::getpid()) + ",minproto=5,maxproto=5,indirect";
+        MUST(::mount("master", (w + "/a").c_str(), "autofs", 0, opts.c_str()) == 0);
+        ExecSleep();
+      }
+      ExecSleep();
+    });
+    EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 2), "the tree did not settle");
+    pid_t master = TreeOf(root)[1];
+    pid_t lookup = InTree(root, [&] { return ::open((w + "/a/waiting").c_str(), O_RDONLY | O_DIRECTORY) >= 0 ? 0 : 1; }, false);
+    for (int i = 0; i < 500 && Queued(master, 20) <= 0; ++i) ::usleep(10000);
+    EXPECT_OR_RETURN(Queued(master, 20) > 0, "no request reached the pipe");
+    RunResult d = Dump(root, images.path());
+    bool running = StateOf(root) == 'S' && StateOf(master) == 'S' && Queued(master, 20) > 0;
+    // The tree's end takes the waiting lookup with it (its pid lives in the
+    // tree's namespace); then its outer half exits.
+    KillTree(root);
+    ::waitpid(lookup, nullptr, 0);
+    EXPECT_OR_RETURN(d.status == 75, "exit " + Str(d.status) + ": " + d.err);
+    EXPECT_OR_RETURN(d.err.find("try again") != std::string::npos && d.err.find(w + "/a") != std::string::npos, d.err);
+    EXPECT_OR_RETURN(std::count(d.err.begin(), d.err.end(), '\n') == 1, "one line: " + d.err);
+    EXPECT_OR_RETURN(running, "the tree was not left running with its request");
+    EXPECT_OR_RETURN(CountImages(images.path()) == 0, "images were written");
+    return std::string();
+  });
+  EXPECT_EQ(err, "");
+}
+
+// Each object dump cannot restore fails the dump with one line naming the
+// task and the object, and leaves the tree running as it was.
+struct Unsupported {
+  const char* name;
+  std::function<void(const std::string& work)> init;  // the root's setup; it then waits
+  const char* message;
+};
+
+void Wait() {
+  for (;;) ::pause();
+}
+
+const Unsupported kUnsupported[] = {
+    {"socket", [](const std::string&) {
+       int sv[2];
+       MUST(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+       MoveFd(sv[0], 10);
+       ExecSleep();
+     }, "is a socket (socket:["},
+    {"eventfd", [](const std::string&) {
+       MoveFd(::eventfd(0, 0), 10);
+       ExecSleep();
+     }, "fd 10 is anon_inode:[eventfd]"},
+    {"deleted", [](const std::string& work) {
+       int fd = ::open((work + "/gone").c_str(), O_RDWR | O_CREAT, 0644);
+       MUST(fd >= 0 && ::unlink((work + "/gone").c_str()) == 0);
+       MoveFd(fd, 10);
+       ExecSleep();
+     }, "fd 10 is a deleted file"},
+    {"thread", [](const std::string&) {
+       std::thread([] { Wait(); }).detach();
+       Wait();
+     }, "2 threads"},
+    {"stopped", [](const std::string&) {
+       if (::fork() == 0) {
+         ::raise(SIGSTOP);
+         ::_exit(0);
+       }
+       Wait();
+     }, "stopped (job control)"},
+    {"packet pipe", [](const std::string&) {
+       int p[2];
+       MUST(::pipe2(p, O_DIRECT) == 0);
+       ExecSleep();
+     }, "packet-mode"},
+    {"net namespace", [](const std::string&) {
+       if (::fork() == 0) {
+         MUST(::unshare(CLONE_NEWNET) == 0);
+         ExecSleep();
+       }
+       ExecSleep();
+     }, "net namespace of its own"},
+};
+
+TEST(Dump, RefusesWhatItCannotRestoreAndLeavesTheTreeRunning) {
+  for (const Unsupported& u : kUnsupported) {
+    std::string err = InSandbox([&] {
+      TempDir work;
+      std::string images = work.File("images");
+      pid_t root = StartTree(true, false, [&] { u.init(work.path()); });
+      EXPECT_OR_RETURN(root > 0, "clone");
+      for (int i = 0; i < 300 && (TreeOf(root).size() < 2 && std::string(u.name) == "stopped"); ++i) ::usleep(10000);
+      ::usleep(100000);  // let it reach its steady state
+      std::vector<pid_t> before = TreeOf(root);
+      std::vector<char> states;
+      for (pid_t p : before) states.push_back(StateOf(p));
+      RunResult d = Dump(root, images);
+      std::vector<char> after;
+      for (pid_t p : TreeOf(root)) after.push_back(StateOf(p));
+      KillTree(root);
+      EXPECT_OR_RETURN(d.status == 1, "exit " + Str(d.status) + ": " + d.err);
+      EXPECT_OR_RETURN(d.err.find(u.message) != std::string::npos && d.err.find("task ") != std::string::npos, d.err);
+      EXPECT_OR_RETURN(std::count(d.err.begin(), d.err.end(), '\n') == 1, "one line: " + d.err);
+      EXPECT_OR_RETURN(after == states, "task states changed");
+      EXPECT_OR_RETURN(::access(images.c_str(), F_OK) != 0, "the image directory was left behind");
+      return std::string();
+    });
+    EXPECT_EQ(err, "") << u.name;
+  }
+}
+
+// A tree that forks all the time (in restore-orch's PID namespace, so no
+// namespace init takes its children down): none escapes the freeze, so the
+// kill leaves nothing.
+TEST(Dump, ForkingTreeLosesNoChild) {
+  std::string err = InSandbox([] {
+    TempDir images;
+    pid_t root = StartTree(false, false, [] {
+      for (;;) {
+        if (::fork() == 0) Wait();
+        ::usleep(500);
+      }
+    });
+    EXPECT_OR_RETURN(root > 0, "clone");
+    ::usleep(50000);
+    RunResult d = Dump(root, images.path(), {"--stats", images.File("stats.json")});
+    ::waitpid(root, nullptr, 0);
+    EXPECT_OR_RETURN(d.status == 0, d.err);
+    EXPECT_OR_RETURN(OtherProcesses() == 0, "a child escaped the freeze");
+    auto dir = images::LoadImageDir(images.path(), images::Limits{});
+    EXPECT_OR_RETURN(dir.ok() && dir->files.at("pstree.img").entries.size() > 20, "too few tasks dumped");
+    return std::string();
+  });
+  EXPECT_EQ(err, "");
+}
+
+}  // namespace
+}  // namespace ro::test
