@@ -65,6 +65,10 @@ Status Collector::ReadNamespaces() {
   RO_ASSIGN_OR_RETURN(tree_pid_ns_, NsInode(proc + "ns/pid"));
   RO_ASSIGN_OR_RETURN(tree_mnt_ns_, NsInode(proc + "ns/mnt"));
   RO_ASSIGN_OR_RETURN(root_status_, sys::ReadProcFile(proc + "status"));
+  for (const char* ns : kForeignNamespaces) {
+    auto own = NsInode(std::string("/proc/self/ns/") + ns);
+    own_ns_[ns] = own.ok() ? *own : 0;
+  }
   new_pid_ = tree_pid_ns_ != own_pid_ns_;
   new_mnt_ = tree_mnt_ns_ != own_mnt_ns_;
   pid_levels_ = sys::StatusValues(root_status_, "NSpid").size();
@@ -127,9 +131,8 @@ Status Collector::CheckTask(const Task& t) {
   if (pid_ns != tree_pid_ns_) return Fail("it is in another PID namespace than the tree's root");
   if (mnt_ns != tree_mnt_ns_) return Fail("it is in another mount namespace than the tree's root");
   for (const char* ns : kForeignNamespaces) {
-    std::string mine = std::string("/proc/self/ns/") + ns;
-    if (::access(mine.c_str(), F_OK) != 0) continue;  // a kernel without it
-    RO_ASSIGN_OR_RETURN(ino_t own, NsInode(mine));
+    ino_t own = own_ns_[ns];
+    if (own == 0) continue;  // a kernel without it
     RO_ASSIGN_OR_RETURN(ino_t its, NsInode(t.Proc(std::string("ns/") + ns)));
     if (own != its) {
       return Fail(std::string("it is in a ") + ns + " namespace of its own, which restore-orch does not restore");

@@ -17,6 +17,7 @@
 #include "images/proto/mnt.pb.h"
 #include "images/proto/pipe-data.pb.h"
 #include "orchestrator/dump.h"
+#include "orchestrator/tmpfs.h"
 #include "sys/mountinfo.h"
 
 namespace ro::dump {
@@ -112,6 +113,10 @@ class Collector {
   // Mounts.
   std::vector<sys::MountInfo> mounts_;
   std::set<uint64_t> autofs_pipes_;  // pipe_ino of every AutoFS mount
+  TmpfsPacker packer_;
+
+  // restore-orch's own namespaces, by name ("net"): 0 when the kernel has none.
+  std::map<std::string, ino_t> own_ns_;
 };
 
 std::string Str(long long v);

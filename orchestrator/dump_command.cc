@@ -115,18 +115,24 @@ int CmdDump(const DumpArgs& args) {
   for (const std::string& w : dumped->warnings) log::Warn("{}", w);
   for (const std::string& w : outcome.plan->warnings) log::Warn("{}", w);
 
+  // A tree that runs on needs nothing more from its freeze: the images are
+  // in memory. One that dies stays frozen until they are on disk, so that
+  // a failed write leaves it running.
+  Clock::time_point released{};
+  if (args.leave_running) {
+    tree.Release();
+    released = Clock::now();
+  }
   if (Status s = WriteImages(args.images, dir.files); !s.ok()) {
     PrintDumpError(s.error());
     return kExitFailure;
   }
   target.Keep();
   Clock::time_point written = Clock::now();
-
   Status finish;
-  if (args.leave_running) {
-    tree.Release();
-  } else {
+  if (!args.leave_running) {
     finish = tree.Kill();
+    released = Clock::now();
   }
   Clock::time_point done = Clock::now();
   if (!finish.ok()) {
@@ -134,16 +140,16 @@ int CmdDump(const DumpArgs& args) {
     return kExitFailure;
   }
   log::Info("dumped {} tasks, {} fds, {} mounts into {} in {:.1f} ms (tree stopped {:.1f} ms)", dumped->counts.tasks,
-            dumped->counts.fds, dumped->counts.mounts, args.images, Ms(start, done), Ms(tree.frozen_at(), done));
+            dumped->counts.fds, dumped->counts.mounts, args.images, Ms(start, done), Ms(tree.frozen_at(), released));
 
   if (!args.stats_file.empty()) {
     nlohmann::ordered_json j;
     j["freeze_ms"] = Ms(start, frozen_at);
     j["collect_ms"] = Ms(frozen_at, collected);
     j["check_ms"] = Ms(collected, checked);
-    j["write_ms"] = Ms(checked, written);
-    j["finish_ms"] = Ms(written, done);
-    j["downtime_ms"] = Ms(tree.frozen_at(), done);
+    j["write_ms"] = Ms(checked, written) - (args.leave_running ? Ms(checked, released) : 0.0);
+    j["finish_ms"] = args.leave_running ? Ms(checked, released) : Ms(written, done);
+    j["downtime_ms"] = Ms(tree.frozen_at(), released);
     j["total_ms"] = Ms(start, done);
     j["left_running"] = args.leave_running;
     const DumpCounts& c = dumped->counts;

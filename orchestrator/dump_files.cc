@@ -128,18 +128,29 @@ Status Collector::CollectFds(const Task& t) {
   return {};
 }
 
+// kcmp(KCMP_FILE) orders open file descriptions, so the known ones of an
+// inode are kept sorted by it and found by binary search: a tree of tasks
+// that each opened /dev/null costs n log n comparisons, not n squared.
 Result<uint32_t> Collector::DescriptionId(const Task& t, const LiveFd& f, bool& fresh) {
   auto& known = descriptions_[{f.st.st_dev, f.st.st_ino}];
-  for (const Description& d : known) {
-    long same = ::syscall(SYS_kcmp, t.outer, d.outer, KCMP_FILE, f.fd, d.fd);
-    if (same < 0) return SysError("kcmp(KCMP_FILE) of fd " + Str(f.fd) + " and task " + Str(d.outer) + " fd " + Str(d.fd));
-    if (same == 0) {
+  size_t lo = 0, hi = known.size();
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    const Description& d = known[mid];
+    long order = ::syscall(SYS_kcmp, t.outer, d.outer, KCMP_FILE, f.fd, d.fd);
+    if (order < 0) return SysError("kcmp(KCMP_FILE) of fd " + Str(f.fd) + " and task " + Str(d.outer) + " fd " + Str(d.fd));
+    if (order == 0) {
       fresh = false;
       return d.id;
     }
+    if (order == 1) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
   }
   fresh = true;
-  known.push_back(Description{next_id_, t.outer, f.fd});
+  known.insert(known.begin() + static_cast<std::ptrdiff_t>(lo), Description{next_id_, t.outer, f.fd});
   return next_id_++;
 }
 

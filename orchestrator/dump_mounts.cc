@@ -260,7 +260,7 @@ Status Collector::PackTmpfsContents(const sys::MountInfo& m, uint32_t dev) {
     return Fail("it is covered by another mount, so its contents cannot be read");
   }
   std::vector<std::string> skipped;
-  RO_ASSIGN_OR_RETURN(std::string tar, PackTmpfs(dir, skipped));
+  RO_ASSIGN_OR_RETURN(std::string tar, packer_.Pack(dir, skipped));
   for (const std::string& s : skipped) out_.warnings.push_back("tmpfs " + m.mountpoint + ": " + s);
   out_.counts.tmpfs_bytes += tar.size();
   File(images::TmpfsKind(), dev).entries.push_back(images::Entry{nullptr, std::move(tar)});

@@ -9,7 +9,6 @@
 #include <memory>
 
 namespace ro {
-namespace {
 
 // libarchive is loaded only when an image set has tmpfs contents, and
 // unloaded afterwards: linked in, it and the ten libraries it brings would
@@ -92,6 +91,8 @@ class LibArchive {
   void* handle_ = nullptr;
 };
 
+namespace {
+
 // The process's cwd, put back when this goes away.
 class CwdGuard {
  public:
@@ -145,9 +146,14 @@ Status UnpackTmpfs(const UniqueFd& root, const std::string& tar_gz) {
   return {};
 }
 
-Result<std::string> PackTmpfs(const UniqueFd& dir, std::vector<std::string>& skipped) {
-  RO_ASSIGN_OR_RETURN(std::unique_ptr<LibArchive> loaded, LibArchive::Load());
-  const LibArchive& lib = *loaded;
+TmpfsPacker::TmpfsPacker() = default;
+TmpfsPacker::~TmpfsPacker() = default;
+
+Result<std::string> TmpfsPacker::Pack(const UniqueFd& dir, std::vector<std::string>& skipped) {
+  if (!lib_) {
+    RO_ASSIGN_OR_RETURN(lib_, LibArchive::Load());
+  }
+  const LibArchive& lib = *lib_;
   auto error = [&](archive* a, const std::string& what) {
     const char* msg = lib.error_string(a);
     return Fail(what + ": " + (msg != nullptr ? msg : "libarchive error"));

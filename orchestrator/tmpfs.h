@@ -2,6 +2,7 @@
 // (tmpfs-dev-<dev>.tar.gz.img); they are unpacked into the new tmpfs.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,10 +16,25 @@ namespace ro {
 // through a symlink are refused: nothing lands outside the mount.
 Status UnpackTmpfs(const UniqueFd& root, const std::string& tar_gz);
 
-// Packs the files of the mount whose root is `dir` (an fd of it, O_PATH
-// will do) as a gzipped tar, not descending into mounts below it and not
-// following symlinks. Entries tar cannot hold (sockets) are left out and
-// named in `skipped`.
-Result<std::string> PackTmpfs(const UniqueFd& dir, std::vector<std::string>& skipped);
+class LibArchive;
+
+// Packs tmpfs contents for a dump; loads libarchive at its first use and
+// keeps it until it goes away.
+class TmpfsPacker {
+ public:
+  TmpfsPacker();
+  ~TmpfsPacker();
+  TmpfsPacker(const TmpfsPacker&) = delete;
+  TmpfsPacker& operator=(const TmpfsPacker&) = delete;
+
+  // The files of the mount whose root is `dir` (an fd of it, O_PATH will
+  // do) as a gzipped tar, not descending into mounts below it and not
+  // following symlinks. Entries tar cannot hold (sockets) are left out and
+  // named in `skipped`.
+  Result<std::string> Pack(const UniqueFd& dir, std::vector<std::string>& skipped);
+
+ private:
+  std::unique_ptr<LibArchive> lib_;
+};
 
 }  // namespace ro

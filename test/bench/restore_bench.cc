@@ -1,8 +1,9 @@
 // Restore of trees of 10, 100 and 1000 tasks against the bare syscalls they
 // need: a program that only clone3s the same tree with set_tid in a new PID
 // namespace. Both run in every iteration, so the ratio is fair on a noisy
-// machine. Run as root; the benchmark works in its own mount namespace and
-// kills every tree it makes.
+// machine. Likewise mounts, and dump of the same trees and mount sets
+// against bare ptrace freezing and /proc reading. Run as root; the
+// benchmark works in its own mount namespace and kills every tree it makes.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -12,6 +13,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <linux/ptrace.h>
+#include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -28,6 +32,7 @@
 #include "sys/clone.h"
 #include "sys/futex.h"
 #include "sys/mount_api.h"
+#include "sys/mountinfo.h"
 #include "test/helpers/test_util.h"
 #include "test/helpers/tree_images.h"
 
@@ -333,6 +338,135 @@ void BM_RestoreMounts(benchmark::State& state) {
   state.counters["ratio_engine"] = engine / bare;
   state.counters["ratio_wall"] = wall / bare;
 }
+// ---- dump ----
+
+// The bare work of a dump: seize and interrupt every task of the tree, read
+// its status, stat and fd table, read the namespace's mountinfo and open
+// every mount, then detach. Seconds.
+double BareDump(pid_t root, bool mounts) {
+  uint64_t t0 = ro::sys::MonotonicNs();
+  std::vector<pid_t> tasks{root};
+  char buf[8192];
+  auto slurp = [&](const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    while (::read(fd, buf, sizeof(buf)) > 0) {
+    }
+    ::close(fd);
+  };
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    pid_t p = tasks[i];
+    std::string proc = "/proc/" + std::to_string(p) + "/";
+    if (::syscall(SYS_ptrace, PTRACE_SEIZE, p, 0, 0) != 0 || ::syscall(SYS_ptrace, PTRACE_INTERRUPT, p, 0, 0) != 0) return -1;
+    ::waitpid(p, nullptr, __WALL);
+    slurp(proc + "status");
+    slurp(proc + "stat");
+    if (DIR* d = ::opendir((proc + "fd").c_str())) {
+      while (dirent* e = ::readdir(d)) (void)!::readlink((proc + "fd/" + e->d_name).c_str(), buf, sizeof(buf));
+      ::closedir(d);
+    }
+    std::ifstream kids(proc + "task/" + std::to_string(p) + "/children");
+    for (pid_t k; kids >> k;) tasks.push_back(k);
+  }
+  if (mounts) {
+    std::string root_dir = "/proc/" + std::to_string(root) + "/root";
+    auto info = ro::sys::ReadMountInfo("/proc/" + std::to_string(root) + "/mountinfo");
+    if (info.ok()) {
+      for (const auto& m : *info) {
+        int fd = ::open((root_dir + m.mountpoint).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+        struct statx stx {};
+        if (fd >= 0) ::statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx), ::close(fd);
+      }
+    }
+  }
+  for (pid_t p : tasks) ::syscall(SYS_ptrace, PTRACE_DETACH, p, 0, 0);
+  return (ro::sys::MonotonicNs() - t0) / 1e9;
+}
+
+// Seconds to create every file of `from` afresh in `to`, with its bytes.
+double BareWrite(const std::string& from, const std::string& to) {
+  std::vector<std::pair<std::string, std::string>> files;
+  if (DIR* d = ::opendir(from.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      std::ifstream in(from + "/" + e->d_name);
+      std::stringstream text;
+      text << in.rdbuf();
+      files.emplace_back(e->d_name, text.str());
+    }
+    ::closedir(d);
+  }
+  ::mkdir(to.c_str(), 0700);
+  uint64_t t0 = ro::sys::MonotonicNs();
+  for (const auto& [name, bytes] : files) {
+    int fd = ::open((to + "/" + name).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return -1;
+    (void)!::write(fd, bytes.data(), bytes.size());
+    ::close(fd);
+  }
+  return (ro::sys::MonotonicNs() - t0) / 1e9;
+}
+
+// Restores `images` detached as the live tree to dump; its root, or 0.
+pid_t LiveTree(const ro::test::ImageSet& images) {
+  ro::test::TempDir dir;
+  if (!ro::images::WriteImageDir(dir.path(), images).ok()) return 0;
+  ro::test::RunResult r = ro::test::RunCommand({ro::test::RestoreOrch(), "--images", dir.path(), "--detach"});
+  return r.status == 0 ? static_cast<pid_t>(std::atoi(r.out.c_str())) : 0;
+}
+
+void DumpBench(benchmark::State& state, const ro::test::ImageSet& images, bool mounts) {
+  pid_t root = LiveTree(images);
+  if (root <= 0) {
+    state.SkipWithError("cannot restore the tree to dump");
+    return;
+  }
+  double bare = 0, bare_write = 0, wall = 0, downtime = 0, freeze = 0, collect = 0, write = 0;
+  for (auto _ : state) {
+    double b = BareDump(root, mounts);
+    ro::test::TempDir out;
+    std::string stats = out.File("stats.json");
+    uint64_t t0 = ro::sys::MonotonicNs();
+    ro::test::RunResult r = ro::test::RunCommand({ro::test::RestoreOrch(), "dump", "--tree", std::to_string(root), "--images",
+                                                  out.File("images"), "--leave-running", "--stats", stats});
+    double w = (ro::sys::MonotonicNs() - t0) / 1e9;
+    std::ifstream in(stats);
+    auto j = nlohmann::json::parse(in, nullptr, false);
+    if (b < 0 || r.status != 0 || j.is_discarded()) {
+      state.SkipWithError(("dump or bare freeze failed: " + r.err).c_str());
+      break;
+    }
+    // Writing the same files: what the dump must write, bare.
+    double bw = BareWrite(out.File("images"), out.File("bare"));
+    bare += b;
+    bare_write += bw;
+    wall += w;
+    downtime += j["downtime_ms"].get<double>() / 1e3;
+    freeze += j["freeze_ms"].get<double>() / 1e3;
+    collect += j["collect_ms"].get<double>() / 1e3;
+    write += j["write_ms"].get<double>() / 1e3;
+    state.SetIterationTime(w);
+  }
+  ro::test::KillTree(root);
+  double n = static_cast<double>(state.iterations());
+  state.counters["bare_ms"] = bare * 1e3 / n;
+  state.counters["freeze_ms"] = freeze * 1e3 / n;
+  state.counters["downtime_ms"] = downtime * 1e3 / n;
+  state.counters["collect_ms"] = collect * 1e3 / n;
+  state.counters["write_ms"] = write * 1e3 / n;
+  state.counters["bare_write_ms"] = bare_write * 1e3 / n;
+  // Downtime (the tree runs on before the files are written) against the
+  // bare freeze and reads; the whole command against those plus the writes.
+  state.counters["ratio_downtime"] = downtime / bare;
+  state.counters["ratio_wall"] = wall / (bare + bare_write);
+}
+
+void BM_DumpTree(benchmark::State& state) { DumpBench(state, WithPipes(static_cast<int>(state.range(0))), false); }
+void BM_DumpMounts(benchmark::State& state) { DumpBench(state, MountImages(static_cast<int>(state.range(0))), true); }
+
+BENCHMARK(BM_DumpTree)->ArgName("tasks")->Arg(10)->Arg(100)->Arg(1000)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2);
+BENCHMARK(BM_DumpMounts)->ArgName("mounts")->Arg(10)->Arg(100)->Arg(1000)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2);
+
 BENCHMARK(BM_RestoreMounts)->ArgName("mounts")->Arg(10)->Arg(100)->Arg(1000)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(2);
 
 // Args: tasks, and whether every task shares pipes with its parent.

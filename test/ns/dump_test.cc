@@ -8,11 +8,14 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/auto_fs.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -198,8 +201,10 @@ std::string CritReads(const std::string& dir) {
 
 // A tree of four with what sessions, pipes and files can hold:
 //   1 session leader, reads pipe P ("hello") at 10, holds a 1 MiB pipe with
-//     300000 bytes at 20/21, a FIFO with data at 12, a file at position 3 at 13
-//   2 own process group, writes P at 11, shares the file description at 13
+//     300000 bytes at 20/21, a FIFO with data at 12, a file at position 3 at
+//     13 and the same file opened again, at position 5, at 14
+//   2 own process group, writes P at 11, shares the file description at 13,
+//     runs under two seccomp filters
 //   C in the session of a leader that has exited (reparented to 1)
 //   Z a zombie with exit status 7
 constexpr size_t kBigPipe = 300000;
@@ -225,13 +230,20 @@ void SessionsInit(const std::string& work) {
   int file = ::open((work + "/file").c_str(), O_RDWR | O_CREAT, 0644);
   MUST(file >= 0 && ::write(file, "0123456789", 10) == 10 && ::lseek(file, 3, SEEK_SET) == 3);
   MoveFd(file, 13);
+  int again = ::open((work + "/file").c_str(), O_RDONLY);  // a second description of the same file
+  MUST(again >= 0 && ::lseek(again, 5, SEEK_SET) == 5);
+  MoveFd(again, 14);
   MUST(::mkfifo((work + "/fifo").c_str(), 0644) == 0);
   int fifo = ::open((work + "/fifo").c_str(), O_RDWR);
   MUST(fifo >= 0 && ::write(fifo, "fifo-data", 9) == 9);
   MoveFd(fifo, 12);
   if (::fork() == 0) {
     MUST(::setpgid(0, 0) == 0);
-    for (int fd : {10, 12, 20, 21}) ::close(fd);
+    for (int fd : {10, 12, 14, 20, 21}) ::close(fd);
+    // Two stacked allow-everything filters.
+    sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    sock_fprog prog{1, &allow};
+    for (int i = 0; i < 2; ++i) MUST(::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
     ExecSleep();
   }
   pid_t leader = ::fork();
@@ -266,6 +278,14 @@ TEST(Dump, SessionsPipesFilesRestoreAsTheyWere) {
     pid_t restored = 0;
     if (std::string e = RestoreAndVerify(images.path(), restored); !e.empty()) return e;
     EXPECT_OR_RETURN(Drain(restored, 10) == "hello", "pipe P after restore");
+    auto pos = [&](int fd) { return sys::ParseFdInfo(ReadFile("/proc/" + Str(restored) + "/fdinfo/" + Str(fd))).value().pos; };
+    EXPECT_OR_RETURN(pos(13) == 3 && pos(14) == 5, "file positions " + Str(static_cast<long>(pos(13))) + ", " + Str(static_cast<long>(pos(14))));
+    bool filtered = false;
+    for (pid_t p : TreeOf(restored)) {
+      std::string text = ReadFile("/proc/" + Str(p) + "/status");
+      if (sys::StatusInnermost(text, "NSpid") == 2) filtered = sys::StatusInnermost(text, "Seccomp_filters") == 2;
+    }
+    EXPECT_OR_RETURN(filtered, "task 2 does not run under its two seccomp filters");
     EXPECT_OR_RETURN(Drain(restored, 20) == Pattern(kBigPipe), "the 1 MiB pipe after restore");
     EXPECT_OR_RETURN(Drain(restored, 12) == "fifo-data", "the FIFO after restore");
     EXPECT_OR_RETURN(::fcntl(::open(("/proc/" + Str(restored) + "/fd/20").c_str(), O_RDONLY | O_NONBLOCK), F_GETPIPE_SZ) == 1 << 20,

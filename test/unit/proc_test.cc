@@ -1,0 +1,43 @@
+// /proc text parsers: status lines per PID namespace, fdinfo, NUL lists.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+
+#include "sys/proc.h"
+
+namespace ro::sys {
+namespace {
+
+constexpr const char* kStatus =
+    "Name:\tsleep\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t812\nNgid:\t0\nPid:\t812\nPPid:\t800\n"
+    "NSpid:\t812\t4\nNSpgid:\t810\t2\nNSsid:\t810\t0\nThreads:\t1\nSeccomp:\t2\nSeccomp_filters:\t3\n";
+
+TEST(Proc, StatusValuesPerNamespace) {
+  EXPECT_EQ(StatusValues(kStatus, "NSpid"), (std::vector<long>{812, 4}));
+  EXPECT_EQ(StatusInnermost(kStatus, "NSpid"), 4);
+  EXPECT_EQ(StatusInnermost(kStatus, "NSsid"), 0);  // the leader is outside the namespace
+  EXPECT_EQ(StatusInnermost(kStatus, "Name"), -1);   // not a number
+  EXPECT_EQ(StatusInnermost(kStatus, "Threads"), 1);
+  // "Seccomp" must not match "Seccomp_filters", nor "Pid" match "PPid" or "NSpid".
+  EXPECT_EQ(StatusInnermost(kStatus, "Seccomp"), 2);
+  EXPECT_EQ(StatusInnermost(kStatus, "Pid"), 812);
+  EXPECT_EQ(StatusInnermost(kStatus, "Missing"), -1);
+  EXPECT_EQ(StatusInnermost("Tgid:\t5\n", "Tgid"), 5);  // the first line
+}
+
+TEST(Proc, FdInfo) {
+  auto info = ParseFdInfo("pos:\t12345\nflags:\t02004002\nmnt_id:\t31\nino:\t77\n");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->pos, 12345u);
+  EXPECT_EQ(info->flags, static_cast<uint32_t>(O_CLOEXEC | O_NONBLOCK | O_RDWR));
+  EXPECT_EQ(info->mnt_id, 31u);
+  EXPECT_FALSE(ParseFdInfo("pos:\t0\n").ok());  // no flags: not an fdinfo
+}
+
+TEST(Proc, SplitNul) {
+  EXPECT_EQ(SplitNul(std::string("sleep\0" "1000\0", 11)), (std::vector<std::string>{"sleep", "1000"}));
+  EXPECT_EQ(SplitNul(std::string("a\0\0b", 4)), (std::vector<std::string>{"a", "", "b"}));
+  EXPECT_TRUE(SplitNul("").empty());
+}
+
+}  // namespace
+}  // namespace ro::sys
