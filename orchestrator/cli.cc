@@ -98,7 +98,7 @@ int RunCli(int argc, char** argv) {
       "dump", "checkpoint a live process tree into CRIU-layout images: freeze it, read it, write DIR, then kill it (or let it run on)");
   dump->add_option("--tree,-t", dump_args.tree, "the tree's root task, as this process sees it (the init of the tree's PID namespace when it has one)")
       ->required()
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 4194304));
   dump->add_option("--images,-D", dump_args.images, "directory to write the images to (made if absent; must hold no images)")->required();
   dump->add_flag("--leave-running", dump_args.leave_running, "let the tree run on after the dump instead of killing it");
   dump->add_option("--stats", dump_args.stats_file,
@@ -111,7 +111,7 @@ int RunCli(int argc, char** argv) {
   CLI::App* verify = app.add_subcommand(
       "verify", "compare a live tree (process tree, fds, mount namespace) with its images; print each difference, exit 0 when equal");
   verify->add_option("--images,-D", verify_args.images, "image directory")->required()->check(CLI::ExistingDirectory);
-  verify->add_option("--pid", verify_pid, "the tree's root task, as this process sees it")->required()->check(CLI::PositiveNumber);
+  verify->add_option("--pid", verify_pid, "the tree's root task, as this process sees it")->required()->check(CLI::Range(1, 4194304));
   verify->add_flag("--ignore-unsupported", verify_args.ignore_unsupported, "ignore image kinds restore-orch does not restore");
 
   try {

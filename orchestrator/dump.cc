@@ -14,7 +14,7 @@
 #include "orchestrator/dump_collector.h"
 #include "sys/log.h"
 #include "sys/proc.h"
-#include "sys/ptrace.h"
+#include "sys/ptrace_api.h"
 
 namespace ro {
 namespace dump {

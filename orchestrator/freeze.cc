@@ -9,7 +9,7 @@
 
 #include "sys/log.h"
 #include "sys/proc.h"
-#include "sys/ptrace.h"
+#include "sys/ptrace_api.h"
 
 namespace ro {
 namespace {
@@ -43,6 +43,7 @@ char StateOf(pid_t pid) {
 
 Result<FrozenTree> FrozenTree::Freeze(pid_t root) {
   FrozenTree tree;
+  if (root == ::getpid()) return Fail("task " + std::to_string(root) + " is restore-orch itself: dump a tree it is not part of");
   Task t;
   t.pid = root;
   tree.tasks_.push_back(std::move(t));
@@ -71,6 +72,9 @@ Status FrozenTree::Seize(Task& t) {
       t.zombie = true;
       return {};
     }
+    auto status = sys::ReadProcFile(Proc(t.pid, "status"));
+    long tracer = status.ok() ? sys::StatusInnermost(*status, "TracerPid") : 0;
+    if (tracer > 0) return Fail("it is traced by pid " + std::to_string(tracer) + " (a debugger or tracer): it cannot be frozen");
     return s;
   }
   t.seized = true;
@@ -95,6 +99,7 @@ Status FrozenTree::Discover() {
       pid_t parent = tasks_[i].pid;
       for (pid_t child : Children(parent)) {
         if (index_.count(child)) continue;
+        if (child == ::getpid()) return Fail("task " + std::to_string(child) + " is restore-orch itself: dump a tree it is not part of");
         Task t;
         t.pid = child;
         t.parent = parent;

@@ -68,3 +68,36 @@ nsenter --target "$root" --pid --mount -- /usr/bin/sh -c '
 echo "== restore-orch verify --images build/demo-images --pid $root"
 build/restore-orch verify --images build/demo-images --pid "$root"
 kill -KILL "$root"
+echo
+echo "== the whole cycle: a live tree, restore-orch dump, restore-orch --images, verify"
+# A tree in its own PID and mount namespaces: pid 1 (sleep) with a tmpfs at
+# /mnt holding a file, a zombie (the finished echo of the pipeline) and a
+# child sleep whose stdin is a pipe with "unread" still in it.
+cycle=$PWD/build/demo-cycle
+rm -rf "$cycle"
+unshare --pid --mount --fork --propagation private sh -c '
+  mount -t tmpfs -o size=1m demo /mnt && echo "kept across the cycle" > /mnt/note
+  exec setsid sh -c "echo unread | sleep 1000 & exec sleep 1000"' </dev/null >/dev/null 2>&1 &
+outer=$!
+for _ in $(seq 100); do
+  tree=$(cat /proc/$outer/task/$outer/children 2>/dev/null | tr -d " " || true)
+  [ -n "$tree" ] && [ "$(readlink /proc/$tree/exe)" = "$(readlink -f /bin/sleep)" ] && break
+  sleep 0.05
+done
+sleep 0.2
+echo "== restore-orch dump --tree $tree --images $cycle --stats $cycle-dump.json"
+build/restore-orch dump --tree "$tree" --images "$cycle" --stats "$cycle-dump.json"
+wait "$outer" || true
+echo "dumped and killed; dump times (the tree was stopped for downtime_ms):"
+cat "$cycle-dump.json"
+build/restore-orch image show "$cycle"
+root=$(build/restore-orch --images "$cycle" --detach)
+echo "== restored as pid $root; restore-orch verify --images $cycle --pid $root"
+build/restore-orch verify --images "$cycle" --pid "$root"
+nsenter --target "$root" --pid --mount -- sh -c '
+  ps -eo pid,ppid,pgid,sid,stat,comm 2>/dev/null || true
+  echo "/mnt/note: $(cat /mnt/note)"
+  for fd0 in /proc/[0-9]*/fd/0; do
+    case "$(readlink "$fd0")" in pipe:*) echo "still in the pipe at $fd0: $(timeout 2 cat "$fd0")" ;; esac
+  done'
+kill -KILL "$root"

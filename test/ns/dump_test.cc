@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -515,6 +516,13 @@ const Unsupported kUnsupported[] = {
        MUST(::pipe2(p, O_DIRECT) == 0);
        ExecSleep();
      }, "packet-mode"},
+    {"traced", [](const std::string&) {
+       if (::fork() == 0) {  // traced by the root from now on
+         MUST(::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) == 0);
+         Wait();
+       }
+       Wait();
+     }, "is traced by pid"},
     {"net namespace", [](const std::string&) {
        if (::fork() == 0) {
          MUST(::unshare(CLONE_NEWNET) == 0);
@@ -531,7 +539,9 @@ TEST(Dump, RefusesWhatItCannotRestoreAndLeavesTheTreeRunning) {
       std::string images = work.File("images");
       pid_t root = StartTree(true, false, [&] { u.init(work.path()); });
       EXPECT_OR_RETURN(root > 0, "clone");
-      for (int i = 0; i < 300 && (TreeOf(root).size() < 2 && std::string(u.name) == "stopped"); ++i) ::usleep(10000);
+      for (int i = 0; i < 300 && TreeOf(root).size() < 2 && (std::string(u.name) == "stopped" || std::string(u.name) == "traced"); ++i) {
+        ::usleep(10000);
+      }
       ::usleep(100000);  // let it reach its steady state
       std::vector<pid_t> before = TreeOf(root);
       std::vector<char> states;

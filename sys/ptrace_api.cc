@@ -1,4 +1,4 @@
-#include "sys/ptrace.h"
+#include "sys/ptrace_api.h"
 
 #include <linux/filter.h>
 #include <linux/ptrace.h>
