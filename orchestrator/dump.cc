@@ -65,6 +65,9 @@ Status Collector::ReadNamespaces() {
   RO_ASSIGN_OR_RETURN(tree_pid_ns_, NsInode(proc + "ns/pid"));
   RO_ASSIGN_OR_RETURN(tree_mnt_ns_, NsInode(proc + "ns/mnt"));
   RO_ASSIGN_OR_RETURN(root_status_, sys::ReadProcFile(proc + "status"));
+  RO_ASSIGN_OR_RETURN(std::string self, sys::ReadProcFile("/proc/self/status"));
+  own_uids_ = sys::StatusValues(self, "Uid");
+  own_gids_ = sys::StatusValues(self, "Gid");
   for (const char* ns : kForeignNamespaces) {
     auto own = NsInode(std::string("/proc/self/ns/") + ns);
     own_ns_[ns] = own.ok() ? *own : 0;
@@ -124,6 +127,17 @@ Status Collector::CheckTask(const Task& t) {
   }
   if (t.zombie) return {};
   if (t.frozen->stopped) return Fail("it is stopped (job control): stopped tasks are not supported");
+  // Every restored task runs with restore-orch's credentials.
+  auto ids = [](const std::vector<long>& v) {
+    std::string out;
+    for (long x : v) out += (out.empty() ? "" : "/") + Str(x);
+    return out;
+  };
+  if (sys::StatusValues(t.status, "Uid") != own_uids_ || sys::StatusValues(t.status, "Gid") != own_gids_) {
+    return Fail("it runs as uid " + ids(sys::StatusValues(t.status, "Uid")) + " gid " + ids(sys::StatusValues(t.status, "Gid")) +
+                " (real/effective/saved/fs), but restore-orch restores every task with its own credentials (uid " + ids(own_uids_) +
+                " gid " + ids(own_gids_) + ")");
+  }
   long threads = sys::StatusInnermost(t.status, "Threads");
   if (threads != 1) return Fail("it has " + Str(threads) + " threads: only single-threaded tasks can be restored");
   RO_ASSIGN_OR_RETURN(ino_t pid_ns, NsInode(t.Proc("ns/pid")));

@@ -523,6 +523,13 @@ const Unsupported kUnsupported[] = {
        }
        Wait();
      }, "is traced by pid"},
+    {"other user", [](const std::string&) {
+       if (::fork() == 0) {
+         MUST(::setgid(1000) == 0 && ::setuid(1000) == 0);
+         Wait();
+       }
+       Wait();
+     }, "runs as uid 1000/1000/1000/1000"},
     {"net namespace", [](const std::string&) {
        if (::fork() == 0) {
          MUST(::unshare(CLONE_NEWNET) == 0);
@@ -539,7 +546,7 @@ TEST(Dump, RefusesWhatItCannotRestoreAndLeavesTheTreeRunning) {
       std::string images = work.File("images");
       pid_t root = StartTree(true, false, [&] { u.init(work.path()); });
       EXPECT_OR_RETURN(root > 0, "clone");
-      for (int i = 0; i < 300 && TreeOf(root).size() < 2 && (std::string(u.name) == "stopped" || std::string(u.name) == "traced"); ++i) {
+      for (int i = 0; i < 300 && TreeOf(root).size() < 2 && (std::string(u.name) == "stopped" || std::string(u.name) == "traced" || std::string(u.name) == "other user"); ++i) {
         ::usleep(10000);
       }
       ::usleep(100000);  // let it reach its steady state
