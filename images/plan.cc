@@ -672,7 +672,7 @@ class Builder {
         m.how = MountSource::kExternal;
         m.ext_key = e.ext_key().empty() ? m.mountpoint : e.ext_key();
         if (e.fstype() == img::AUTO && !e.fsname().empty()) m.fstype = e.fsname();
-      } else if (!SupportedFstype(e.fstype())) {
+      } else if (!CreatableFstype(e.fstype())) {
         problems_.Add(name, i, "filesystem " + std::string(FstypeName(e.fstype())) + " (fstype " + Str(e.fstype()) +
                                    ") at " + m.mountpoint + " is not supported");
         continue;
@@ -758,17 +758,6 @@ class Builder {
 
     PlanSharing(mounts, name, entry_of);
     PlanAutofs(mounts, first_of_sb, name, entry_of);
-  }
-
-  static bool SupportedFstype(uint32_t code) {
-    switch (code) {
-      case img::PROC: case img::SYSFS: case img::DEVTMPFS: case img::BINFMT_MISC: case img::TMPFS:
-      case img::DEVPTS: case img::PSTORE: case img::SECURITYFS: case img::FUSECTL: case img::DEBUGFS:
-      case img::CGROUP: case img::MQUEUE: case img::AUTOFS: case img::TRACEFS: case img::CGROUP2:
-        return true;
-      default:
-        return false;
-    }
   }
 
   static bool IsBelow(const std::string& path, const std::string& dir) {
@@ -1212,6 +1201,25 @@ std::optional<std::string> NormalizeAbsolutePath(std::string_view path) {
     out += part;
   }
   return out.empty() ? "/" : out;
+}
+
+bool CreatableFstype(uint32_t code) {
+  switch (code) {
+    case img::PROC: case img::SYSFS: case img::DEVTMPFS: case img::BINFMT_MISC: case img::TMPFS:
+    case img::DEVPTS: case img::PSTORE: case img::SECURITYFS: case img::FUSECTL: case img::DEBUGFS:
+    case img::CGROUP: case img::MQUEUE: case img::AUTOFS: case img::TRACEFS: case img::CGROUP2:
+      return true;
+    default:
+      return false;
+  }
+}
+
+uint32_t FstypeCode(std::string_view name) {
+  for (uint32_t code = 1; code <= img::CGROUP2; ++code) {
+    std::string_view known = FstypeName(code);
+    if (known != "unknown" && name == known) return code;
+  }
+  return 0;
 }
 
 const char* FstypeName(uint32_t code) {

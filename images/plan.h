@@ -205,5 +205,9 @@ std::string FormatPlan(const RestorePlan& plan);
 std::optional<std::string> NormalizeAbsolutePath(std::string_view path);
 
 const char* FstypeName(uint32_t code);
+// mnt.proto's fstype for a filesystem name; 0 when it has none.
+uint32_t FstypeCode(std::string_view name);
+// Filesystems a restore makes anew (fsopen); others are bound from the caller's tree.
+bool CreatableFstype(uint32_t code);
 
 }  // namespace ro::images

@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "images/builders.h"
 #include "images/kinds.h"
 #include "images/proto/inventory.pb.h"
 #include "images/proto/pstree.pb.h"
@@ -270,24 +271,10 @@ void Collector::MapOutsideSessions() {
 void Collector::WritePstreeAndInventory() {
   images::ImageFile& pstree = File(images::PstreeKind());
   for (const Task& t : tasks_) {
-    auto e = std::make_unique<img::pstree_entry>();
-    e->set_pid(static_cast<uint32_t>(t.pid));
-    e->set_ppid(static_cast<uint32_t>(t.ppid));
-    e->set_pgid(static_cast<uint32_t>(t.pgid));
-    e->set_sid(static_cast<uint32_t>(t.sid));
-    e->add_threads(static_cast<uint32_t>(t.pid));
-    pstree.entries.push_back(images::Entry{std::move(e), {}});
+    pstree.entries.push_back(images::Entry{images::NewPstreeEntry(t.pid, t.ppid, t.pgid, t.sid), {}});
   }
-  auto inv = std::make_unique<img::inventory_entry>();
-  inv->set_img_version(2);
-  inv->set_fdinfo_per_id(true);
-  auto* ids = inv->mutable_root_ids();  // restore-orch's own: what the tree shares with its caller
-  ids->set_vm_id(0);
-  ids->set_files_id(0);
-  ids->set_fs_id(0);
-  ids->set_sighand_id(0);
-  ids->set_pid_ns_id(static_cast<uint32_t>(own_pid_ns_));
-  ids->set_mnt_ns_id(static_cast<uint32_t>(own_mnt_ns_));
+  // restore-orch's own namespaces: what the tree shares with its caller.
+  auto inv = images::NewInventory(static_cast<uint32_t>(own_pid_ns_), static_cast<uint32_t>(own_mnt_ns_));
   File(images::InventoryKind()).entries.push_back(images::Entry{std::move(inv), {}});
 }
 

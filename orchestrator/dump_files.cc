@@ -11,26 +11,14 @@
 #include <algorithm>
 #include <climits>
 
+#include "images/builders.h"
 #include "images/kinds.h"
-#include "images/proto/fifo.pb.h"
 #include "images/proto/fs.pb.h"
-#include "images/proto/pipe.pb.h"
-#include "images/proto/regfile.pb.h"
 #include "orchestrator/dump_collector.h"
 #include "sys/proc.h"
 
 namespace ro::dump {
 namespace {
-
-template <class M>
-void NoOwner(M* m) {
-  auto* o = m->mutable_fown();
-  o->set_uid(0);
-  o->set_euid(0);
-  o->set_signum(0);
-  o->set_pid_type(0);
-  o->set_pid(0);
-}
 
 // What kind of file an fd is, or why it cannot be restored.
 Result<img::fd_types> KindOf(const LiveFd& f) {
@@ -156,66 +144,32 @@ Result<uint32_t> Collector::DescriptionId(const Task& t, const LiveFd& f, bool& 
 
 uint32_t Collector::AddPathEntry(const std::string& path, uint32_t flags, uint64_t pos, uint32_t mnt_id) {
   uint32_t id = next_id_++;
-  auto e = std::make_unique<img::file_entry>();
-  e->set_type(img::REG);
-  e->set_id(id);
-  auto* r = e->mutable_reg();
-  r->set_id(id);
-  r->set_flags(flags);
-  r->set_pos(pos);
-  r->set_name(path);
-  if (mnt_id != 0) r->set_mnt_id(static_cast<int32_t>(mnt_id));
-  NoOwner(r);
-  File(images::FilesKind()).entries.push_back(images::Entry{std::move(e), {}});
+  File(images::FilesKind()).entries.push_back(images::Entry{images::NewRegularFile(id, path, flags, pos, mnt_id), {}});
   return id;
 }
 
 Status Collector::AddFile(const Task& t, const LiveFd& f, uint32_t id) {
   uint32_t flags = f.flags & ~static_cast<uint32_t>(O_CLOEXEC);
-  auto e = std::make_unique<img::file_entry>();
-  e->set_id(id);
   if (f.st.st_ino > UINT32_MAX && S_ISFIFO(f.st.st_mode)) {
     return Fail("fd " + Str(f.fd) + ": pipe inode " + Str(static_cast<long long>(f.st.st_ino)) + " does not fit the images' 32-bit pipe ids");
   }
   uint32_t pipe_id = static_cast<uint32_t>(f.st.st_ino);
+  images::ImageFile& files = File(images::FilesKind());
   if (f.target.rfind("pipe:[", 0) == 0) {
+    bool autofs = autofs_pipes_.count(f.st.st_ino) != 0;
     if (flags & O_DIRECT) {
-      if (!autofs_pipes_.count(f.st.st_ino)) {
-        return Fail("fd " + Str(f.fd) + " is a packet-mode (O_DIRECT) pipe that serves no AutoFS mount: not supported");
-      }
+      if (!autofs) return Fail("fd " + Str(f.fd) + " is a packet-mode (O_DIRECT) pipe that serves no AutoFS mount: not supported");
       flags &= ~static_cast<uint32_t>(O_DIRECT);  // the kernel sets it again when it takes the pipe
     }
-    e->set_type(img::PIPE);
-    auto* p = e->mutable_pipe();
-    p->set_id(id);
-    p->set_pipe_id(pipe_id);
-    p->set_flags(flags);
-    NoOwner(p);
-    File(images::FilesKind()).entries.push_back(images::Entry{std::move(e), {}});
-    if (!autofs_pipes_.count(f.st.st_ino)) RO_TRY(CollectPipeData(t, f, pipe_id, false));
-    return {};
+    files.entries.push_back(images::Entry{images::NewPipe(id, pipe_id, flags), {}});
+    return autofs ? Status() : CollectPipeData(t, f, pipe_id, false);  // an AutoFS pipe is empty (checked with its mount)
   }
   if (S_ISFIFO(f.st.st_mode)) {
     uint32_t path_id = AddPathEntry(f.target, flags, 0, f.mnt_id);
-    e->set_type(img::FIFO);
-    auto* fifo = e->mutable_fifo();
-    fifo->set_id(id);
-    fifo->set_pipe_id(pipe_id);
-    fifo->set_regf_id(path_id);
-    File(images::FilesKind()).entries.push_back(images::Entry{std::move(e), {}});
+    files.entries.push_back(images::Entry{images::NewFifo(id, pipe_id, path_id), {}});
     return CollectPipeData(t, f, pipe_id, true);
   }
-  auto r = std::make_unique<img::file_entry>();
-  r->set_type(img::REG);
-  r->set_id(id);
-  auto* reg = r->mutable_reg();
-  reg->set_id(id);
-  reg->set_flags(flags);
-  reg->set_pos(f.pos);
-  reg->set_name(f.target);
-  if (f.mnt_id != 0) reg->set_mnt_id(static_cast<int32_t>(f.mnt_id));
-  NoOwner(reg);
-  File(images::FilesKind()).entries.push_back(images::Entry{std::move(r), {}});
+  files.entries.push_back(images::Entry{images::NewRegularFile(id, f.target, flags, f.pos, f.mnt_id), {}});
   return {};
 }
 

@@ -20,26 +20,6 @@
 namespace ro::dump {
 namespace {
 
-// mnt.proto's fstype for a filesystem name; 0 when it has none.
-uint32_t FstypeCode(const std::string& name) {
-  for (uint32_t code = 1; code <= img::CGROUP2; ++code) {
-    if (name == images::FstypeName(code)) return code;
-  }
-  return 0;
-}
-
-// Filesystems a restore makes anew (the others are bound from the caller's tree).
-bool Creatable(uint32_t code) {
-  switch (code) {
-    case img::PROC: case img::SYSFS: case img::DEVTMPFS: case img::BINFMT_MISC: case img::TMPFS:
-    case img::DEVPTS: case img::PSTORE: case img::SECURITYFS: case img::FUSECTL: case img::DEBUGFS:
-    case img::CGROUP: case img::MQUEUE: case img::AUTOFS: case img::TRACEFS: case img::CGROUP2:
-      return true;
-    default:
-      return false;
-  }
-}
-
 uint32_t MountFlags(const sys::MountInfo& m) {
   uint32_t flags = 0;
   bool atime_set = false;
@@ -90,8 +70,8 @@ Status Collector::CollectMounts() {
   // A filesystem restore cannot make, or one restore-orch's namespace
   // mounts too (the tree inherited it), is bound from the caller's tree.
   auto external_of = [&](const sys::MountInfo& m) {
-    uint32_t code = FstypeCode(m.fstype);
-    return !Creatable(code) || (code != img::AUTOFS && own_devs.count(dev_of(m)) != 0);
+    uint32_t code = images::FstypeCode(m.fstype);
+    return !images::CreatableFstype(code) || (code != img::AUTOFS && own_devs.count(dev_of(m)) != 0);
   };
   // An external mount covered at its root by another, with nothing else on
   // it and no fd of the tree in it, is invisible to the tree, and no path
@@ -123,7 +103,7 @@ Status Collector::CollectMounts() {
     std::string where = "mount " + m.mountpoint;
     if (m.major >= 4096 || m.minor >= (1u << 20)) return Fail(where + ": device " + Str(m.major) + ":" + Str(m.minor) + " does not fit the images");
     uint32_t dev = dev_of(m);
-    uint32_t code = FstypeCode(m.fstype);
+    uint32_t code = images::FstypeCode(m.fstype);
     bool external = external_of(m);
     auto e = std::make_unique<img::mnt_entry>();
     e->set_fstype(code == 0 ? static_cast<uint32_t>(img::AUTO) : code);

@@ -1,5 +1,6 @@
 #include "test/helpers/tree_images.h"
 
+#include "images/builders.h"
 #include "images/kinds.h"
 #include "images/proto/autofs.pb.h"
 #include "images/proto/core.pb.h"
@@ -33,16 +34,7 @@ ImageFile One(const Kind& kind, std::unique_ptr<M> m) {
 ImageSet TreeImages(const std::vector<TaskSpec>& tasks, bool shared_pid_ns, const std::vector<FileSpec>& files,
                     const std::vector<PipeDataSpec>& data) {
   ImageSet set;
-  auto inv = std::make_unique<img::inventory_entry>();
-  inv->set_img_version(2);
-  inv->set_fdinfo_per_id(true);
-  auto* root_ids = inv->mutable_root_ids();
-  root_ids->set_vm_id(0);
-  root_ids->set_files_id(0);
-  root_ids->set_fs_id(0);
-  root_ids->set_sighand_id(0);
-  root_ids->set_pid_ns_id(kOuterPidNs);
-  root_ids->set_mnt_ns_id(kMntNs);
+  auto inv = NewInventory(kOuterPidNs, kMntNs);
   set.emplace("inventory.img", One(InventoryKind(), std::move(inv)));
 
   ImageFile pstree;
@@ -50,13 +42,7 @@ ImageSet TreeImages(const std::vector<TaskSpec>& tasks, bool shared_pid_ns, cons
   auto seccomp = std::make_unique<img::seccomp_entry>();
   uint32_t id = 1;
   for (const TaskSpec& t : tasks) {
-    auto e = std::make_unique<img::pstree_entry>();
-    e->set_pid(static_cast<uint32_t>(t.pid));
-    e->set_ppid(static_cast<uint32_t>(t.ppid));
-    e->set_pgid(static_cast<uint32_t>(t.pgid));
-    e->set_sid(static_cast<uint32_t>(t.sid));
-    e->add_threads(static_cast<uint32_t>(t.pid));
-    pstree.entries.push_back(Entry{std::move(e), {}});
+    pstree.entries.push_back(Entry{NewPstreeEntry(t.pid, t.ppid, t.pgid, t.sid), {}});
 
     auto core = std::make_unique<img::core_entry>();
     core->set_mtype(img::core_entry::X86_64);
@@ -123,49 +109,14 @@ ImageSet TreeImages(const std::vector<TaskSpec>& tasks, bool shared_pid_ns, cons
     f.kind = &FilesKind();
     uint32_t next_path_id = 1u << 30;  // ids of the path entries of FIFOs
     for (const FileSpec& spec : files) {
-      auto fown = [](auto* m) {
-        auto* o = m->mutable_fown();
-        o->set_uid(0);
-        o->set_euid(0);
-        o->set_signum(0);
-        o->set_pid_type(0);
-        o->set_pid(0);
-      };
-      auto reg_entry = [&](uint32_t rid, const std::string& path, uint32_t flags, uint64_t pos) {
-        auto e = std::make_unique<img::file_entry>();
-        e->set_type(img::REG);
-        e->set_id(rid);
-        auto* r = e->mutable_reg();
-        r->set_id(rid);
-        r->set_flags(flags);
-        r->set_pos(pos);
-        r->set_name(path);
-        fown(r);
-        return e;
-      };
       if (spec.kind == FileSpec::kRegular) {
-        f.entries.push_back(Entry{reg_entry(spec.id, spec.path, spec.flags, spec.pos), {}});
+        f.entries.push_back(Entry{NewRegularFile(spec.id, spec.path, spec.flags, spec.pos), {}});
       } else if (spec.kind == FileSpec::kPipe) {
-        auto e = std::make_unique<img::file_entry>();
-        e->set_type(img::PIPE);
-        e->set_id(spec.id);
-        auto* p = e->mutable_pipe();
-        p->set_id(spec.id);
-        p->set_pipe_id(spec.pipe_id);
-        p->set_flags(spec.flags);
-        fown(p);
-        f.entries.push_back(Entry{std::move(e), {}});
+        f.entries.push_back(Entry{NewPipe(spec.id, spec.pipe_id, spec.flags), {}});
       } else {
         uint32_t rid = next_path_id++;
-        f.entries.push_back(Entry{reg_entry(rid, spec.path, spec.flags, 0), {}});
-        auto e = std::make_unique<img::file_entry>();
-        e->set_type(img::FIFO);
-        e->set_id(spec.id);
-        auto* fi = e->mutable_fifo();
-        fi->set_id(spec.id);
-        fi->set_pipe_id(spec.pipe_id);
-        fi->set_regf_id(rid);
-        f.entries.push_back(Entry{std::move(e), {}});
+        f.entries.push_back(Entry{NewRegularFile(rid, spec.path, spec.flags, 0), {}});
+        f.entries.push_back(Entry{NewFifo(spec.id, spec.pipe_id, rid), {}});
       }
     }
     set.emplace("files.img", std::move(f));
