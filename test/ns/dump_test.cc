@@ -568,6 +568,34 @@ TEST(Dump, RefusesWhatItCannotRestoreAndLeavesTheTreeRunning) {
   }
 }
 
+// A tree sharing restore-orch's PID and mount namespaces comes back with its
+// pids in them; its session and group, outside the tree, are where it is born.
+TEST(Dump, TreeInTheCallersNamespacesRestores) {
+  std::string err = InSandbox([] {
+    TempDir images;
+    // Pids well above those of the processes the test runs meanwhile.
+    int last = ::open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+    EXPECT_OR_RETURN(last >= 0 && ::write(last, "1000", 4) == 4, "ns_last_pid");
+    ::close(last);
+    pid_t root = StartTree(false, false, [] {
+      if (::fork() == 0) ExecSleep();
+      ExecSleep();
+    });
+    EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 2), "the tree did not settle");
+    std::vector<pid_t> pids = TreeOf(root);
+    RunResult d = Dump(root, images.path());
+    EXPECT_OR_RETURN(d.status == 0, d.err);
+    for (pid_t p : pids) ::waitpid(p, nullptr, 0);  // the child came to us when the root died
+    pid_t restored = 0;
+    if (std::string e = RestoreAndVerify(images.path(), restored); !e.empty()) return e;
+    std::vector<pid_t> again = TreeOf(restored);
+    KillTree(restored);
+    EXPECT_OR_RETURN(restored == root && again == pids, "the pids changed");
+    return std::string();
+  });
+  EXPECT_EQ(err, "");
+}
+
 // A tree that forks all the time (in restore-orch's PID namespace, so no
 // namespace init takes its children down): none escapes the freeze, so the
 // kill leaves nothing.
