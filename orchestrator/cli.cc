@@ -101,6 +101,11 @@ int RunCli(int argc, char** argv) {
       ->check(CLI::Range(1, 4194304));
   dump->add_option("--images,-D", dump_args.images, "directory to write the images to (made if absent; must hold no images)")->required();
   dump->add_flag("--leave-running", dump_args.leave_running, "let the tree run on after the dump instead of killing it");
+  dump->add_option("--freeze-timeout", dump_args.freeze_timeout_s,
+                   "give up (exit 75, the tree released) when a task has not stopped after SEC seconds: it is in an "
+                   "uninterruptible wait")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   dump->add_option("--stats", dump_args.stats_file,
                    "write per-phase times (freeze, collect, check, write, finish), the tree's downtime and counts as JSON to FILE");
 

@@ -29,6 +29,7 @@ struct DumpArgs {
   std::string images;
   bool leave_running = false;
   std::string stats_file;
+  double freeze_timeout_s = 10;
 };
 
 int CmdRestore(const RestoreArgs& args);

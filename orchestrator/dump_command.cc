@@ -85,10 +85,11 @@ int CmdDump(const DumpArgs& args) {
     PrintDumpError(s.error());
     return kExitFailure;
   }
-  auto frozen = FrozenTree::Freeze(args.tree);
+  auto frozen = FrozenTree::Freeze(args.tree, static_cast<int>(args.freeze_timeout_s * 1000));
   if (!frozen.ok()) {
-    PrintDumpError(std::move(frozen).error().Within("freezing the tree"));
-    return kExitFailure;
+    Error e = std::move(frozen).error();
+    PrintDumpError(Error(e).Within("freezing the tree"));
+    return e.err == kErrTryAgain ? kExitTryAgain : kExitFailure;
   }
   FrozenTree& tree = *frozen;
   Clock::time_point frozen_at = Clock::now();

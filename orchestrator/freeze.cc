@@ -41,8 +41,13 @@ char StateOf(pid_t pid) {
 
 }  // namespace
 
-Result<FrozenTree> FrozenTree::Freeze(pid_t root) {
-  FrozenTree tree;
+Result<FrozenTree> FrozenTree::Freeze(pid_t root, int timeout_ms) {
+  FrozenTree tree(timeout_ms);
+  // Every pid below is read from /proc: it must be this PID namespace's.
+  auto self = sys::ReadProcLink("/proc/self");
+  if (!self.ok() || *self != std::to_string(::getpid())) {
+    return Fail("/proc is not the proc of restore-orch's PID namespace (mount one, or run restore-orch where it is)");
+  }
   if (root == ::getpid()) return Fail("task " + std::to_string(root) + " is restore-orch itself: dump a tree it is not part of");
   Task t;
   t.pid = root;
@@ -78,7 +83,17 @@ Status FrozenTree::Seize(Task& t) {
     return s;
   }
   t.seized = true;
-  RO_ASSIGN_OR_RETURN(sys::PtraceStop stop, sys::PtraceInterruptAndWait(t.pid));
+  auto stopped = sys::PtraceInterruptAndWait(t.pid, timeout_ms_);
+  if (!stopped.ok() && stopped.error().err == ETIMEDOUT) {
+    auto wchan = sys::ReadProcFile(Proc(t.pid, "wchan"));
+    // Still traced: the kernel detaches it when restore-orch exits.
+    return SysError("it did not stop within " + std::to_string(timeout_ms_) + " ms: it waits uninterruptibly" +
+                        (wchan.ok() && !wchan->empty() ? " in " + *wchan : std::string()) +
+                        " (a disk, or an AutoFS lookup whose master is frozen); try again",
+                    EAGAIN);
+  }
+  if (!stopped.ok()) return std::move(stopped).error();
+  sys::PtraceStop stop = *stopped;
   if (stop.exited) {
     t.seized = false;  // the kernel detached it when it died
     t.zombie = true;

@@ -29,8 +29,10 @@ class FrozenTree {
   };
 
   // Seizes the tree whose root is `root`. A task that cannot be seized
-  // (not a zombie, not gone) fails the freeze and releases what was seized.
-  static Result<FrozenTree> Freeze(pid_t root);
+  // (not a zombie, not gone) fails the freeze and releases what was seized;
+  // one that does not stop within `timeout_ms` (an uninterruptible wait:
+  // a disk, an AutoFS lookup whose master is frozen) fails it with EAGAIN.
+  static Result<FrozenTree> Freeze(pid_t root, int timeout_ms);
 
   FrozenTree(FrozenTree&&) = default;
   FrozenTree& operator=(FrozenTree&&) = delete;
@@ -48,7 +50,7 @@ class FrozenTree {
   Status Kill();
 
  private:
-  FrozenTree() = default;
+  explicit FrozenTree(int timeout_ms) : timeout_ms_(timeout_ms) {}
   Status Seize(Task& t);
   Status Discover();
 
@@ -56,6 +58,7 @@ class FrozenTree {
   std::map<pid_t, size_t> index_;
   std::chrono::steady_clock::time_point frozen_at_{};
   bool released_ = false;
+  int timeout_ms_ = 0;
 };
 
 }  // namespace ro

@@ -10,6 +10,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <sched.h>
+
+#include <chrono>
 #include <vector>
 
 namespace ro::sys {
@@ -28,13 +31,26 @@ Status PtraceSeize(pid_t pid) {
   return {};
 }
 
-Result<PtraceStop> PtraceInterruptAndWait(pid_t pid) {
+Result<PtraceStop> PtraceInterruptAndWait(pid_t pid, int timeout_ms) {
   if (Ptrace(PTRACE_INTERRUPT, pid, 0, 0) != 0) return SysError("ptrace(PTRACE_INTERRUPT, " + Num(pid) + ")");
-  for (;;) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (int polls = 0;; ++polls) {
     int status = 0;
-    pid_t got = ::waitpid(pid, &status, __WALL);
+    pid_t got = ::waitpid(pid, &status, __WALL | WNOHANG);
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) return SysError("waitpid(" + Num(pid) + ")");
+    if (got == 0) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return SysError("waiting for task " + Num(pid) + " to stop", ETIMEDOUT);
+      }
+      // Most tasks stop within microseconds; a busy one within a tick.
+      if (polls < 64) {
+        ::sched_yield();
+      } else {
+        ::usleep(200);
+      }
+      continue;
+    }
     PtraceStop stop;
     if (WIFEXITED(status) || WIFSIGNALED(status)) {
       stop.exited = true;

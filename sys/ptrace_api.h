@@ -22,8 +22,9 @@ struct PtraceStop {
 };
 
 // PTRACE_INTERRUPT, then waits (only for this pid) until it is in a ptrace
-// stop or gone.
-Result<PtraceStop> PtraceInterruptAndWait(pid_t pid);
+// stop or gone, or `timeout_ms` passed (ETIMEDOUT: a task in an
+// uninterruptible wait stops only once the wait ends).
+Result<PtraceStop> PtraceInterruptAndWait(pid_t pid, int timeout_ms);
 
 // PTRACE_DETACH, delivering `signal` (0 for none) as it resumes.
 Status PtraceDetach(pid_t pid, int signal);

@@ -471,6 +471,47 @@ TEST(Dump, PendingAutofsRequestAsksToTryAgain) {
   EXPECT_EQ(err, "");
 }
 
+// A task of the tree waiting on an AutoFS mount whose master never answers
+// cannot stop: the freeze gives up after --freeze-timeout, exit 75, and the
+// tree runs on.
+TEST(Dump, TaskStuckInAnAutofsLookupAsksToTryAgain) {
+  std::string err = InSandbox([] {
+    TempDir work, images;
+    const std::string w = work.path();
+    pid_t root = StartTree(true, true, [&] {
+      MUST(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
+      MUST(::mkdir((w + "/a").c_str(), 0755) == 0);
+      if (::fork() == 0) {
+        MUST(::setsid() > 0);
+        int p[2];
+        MUST(::pipe(p) == 0);
+        MoveFd(p[0], 20);
+        MoveFd(p[1], 21);
+        std::string opts = "fd=21,pgrp=" + Str(::getpid()) + ",minproto=5,maxproto=5,indirect";
+        MUST(::mount("master", (w + "/a").c_str(), "autofs", 0, opts.c_str()) == 0);
+        ExecSleep();
+      }
+      for (int i = 0; i < 500 && ReadFile("/proc/self/mountinfo").find(" autofs ") == std::string::npos; ++i) ::usleep(10000);
+      if (::fork() == 0) ::_exit(::open((w + "/a/stuck").c_str(), O_RDONLY | O_DIRECTORY) >= 0 ? 0 : 1);
+      ExecSleep();
+    });
+    EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 3, {}), "the tree did not settle");
+    pid_t master = TreeOf(root)[1];
+    for (int i = 0; i < 500 && Queued(master, 20) <= 0; ++i) ::usleep(10000);
+    EXPECT_OR_RETURN(Queued(master, 20) > 0, "no request reached the pipe");
+    RunResult d = Dump(root, images.path(), {"--freeze-timeout", "0.5"});
+    std::vector<char> states;
+    for (pid_t p : TreeOf(root)) states.push_back(StateOf(p));
+    KillTree(root);
+    EXPECT_OR_RETURN(d.status == 75, "exit " + Str(d.status) + ": " + d.err);
+    EXPECT_OR_RETURN(d.err.find("did not stop within 500 ms") != std::string::npos && d.err.find("try again") != std::string::npos, d.err);
+    EXPECT_OR_RETURN(states.size() == 3 && states[0] == 'S' && states[1] == 'S' && states[2] == 'D', std::string(states.begin(), states.end()));
+    EXPECT_OR_RETURN(CountImages(images.path()) == 0, "images were written");
+    return std::string();
+  });
+  EXPECT_EQ(err, "");
+}
+
 // Each object dump cannot restore fails the dump with one line naming the
 // task and the object, and leaves the tree running as it was.
 struct Unsupported {
