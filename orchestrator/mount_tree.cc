@@ -4,12 +4,18 @@
 #include <linux/auto_fs.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <optional>
 #include <set>
+#include <utility>
 
+#include "sys/clone.h"
 #include "sys/log.h"
 #include "sys/mount_api.h"
 #include "sys/mountinfo.h"
@@ -34,6 +40,79 @@ std::string Below(const std::string& path, const std::string& base) {
 }
 
 const char* AutofsMode(int mode) { return mode == 0 ? "direct" : mode == 1 ? "indirect" : "offset"; }
+
+// A child of the root task, sharing its fd table, in a process group of
+// its own: an AutoFS mount made with its group as pgrp lets it make
+// directories in the mount (the kernel allows that to the owner only).
+class AutofsDirMaker {
+ public:
+  // `dirs` are copied into the child with its memory: relative paths to
+  // make below the mount Make() names.
+  static Result<AutofsDirMaker> Start(const std::vector<std::string>& dirs) {
+    int go[2], ready[2];
+    if (::pipe2(go, O_CLOEXEC) != 0) return SysError("pipe2");
+    UniqueFd go_r(go[0]), go_w(go[1]);
+    if (::pipe2(ready, O_CLOEXEC) != 0) return SysError("pipe2");
+    UniqueFd ready_r(ready[0]), ready_w(ready[1]);
+    RO_ASSIGN_OR_RETURN(sys::Cloned c, sys::Clone3(sys::CloneSpec{.flags = CLONE_FILES, .want_pidfd = false}));
+    if (c.pid == 0) Child(go_r.get(), ready_w.get(), dirs);
+    AutofsDirMaker maker;
+    maker.pid_ = c.pid;
+    maker.go_ = std::move(go_w);
+    char byte = 0;
+    if (::read(ready_r.get(), &byte, 1) != 1) return Fail("the AutoFS directory helper died");
+    return maker;
+  }
+  AutofsDirMaker(AutofsDirMaker&& o) noexcept : pid_(std::exchange(o.pid_, 0)), go_(std::move(o.go_)) {}
+  AutofsDirMaker& operator=(AutofsDirMaker&&) = delete;
+  ~AutofsDirMaker() {
+    go_.reset();  // a helper still waiting for its mount exits
+    Reap();
+  }
+  pid_t pid() const { return pid_; }
+
+  // Lets the helper make its directories below `mount`, the AutoFS mount
+  // made with its group as owner, and waits for it.
+  Status Make(const UniqueFd& mount) {
+    int fd = mount.get();
+    if (::write(go_.get(), &fd, sizeof(fd)) != sizeof(fd)) return SysError("start the AutoFS directory helper");
+    int status = Reap();
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      return SysError("make the mountpoints below the AutoFS mount", WIFEXITED(status) ? WEXITSTATUS(status) : EINTR);
+    }
+    return {};
+  }
+
+ private:
+  AutofsDirMaker() = default;
+
+  [[noreturn]] static void Child(int go, int ready, const std::vector<std::string>& dirs) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::setpgid(0, 0) != 0) ::_exit(errno);
+    char byte = 1;
+    if (::write(ready, &byte, 1) != 1) ::_exit(EIO);
+    int fd = -1;
+    if (::read(go, &fd, sizeof(fd)) != sizeof(fd)) ::_exit(0);  // not needed after all
+    for (const std::string& dir : dirs) {
+      // The mount fd is shared (CLONE_FILES): borrowed, never closed.
+      UniqueFd borrowed(fd);
+      auto made = sys::OpenBeneath(borrowed, dir, true, false);
+      borrowed.release();
+      if (!made.ok()) ::_exit(made.error().err != 0 ? made.error().err : EINVAL);
+    }
+    ::_exit(0);
+  }
+
+  int Reap() {
+    int status = 0;
+    if (pid_ > 0) ::waitpid(pid_, &status, 0);
+    pid_ = 0;
+    return status;
+  }
+
+  pid_t pid_ = 0;
+  UniqueFd go_;
+};
 
 class Builder {
  public:
@@ -161,7 +240,19 @@ class Builder {
                                      "maxproto=" + Num(static_cast<uint64_t>(a->maxproto)), AutofsMode(a->mode)};
     if (a->uid) opts.push_back("uid=" + Num(static_cast<uint64_t>(*a->uid)));
     if (a->gid) opts.push_back("gid=" + Num(static_cast<uint64_t>(*a->gid)));
+    // Mounts below it need their directories in it, which only its owner's
+    // process group may make, and only before it is catatonic: a helper in
+    // a group of its own owns it until they are made.
+    std::vector<std::string> dirs = DirsBelowAutofs(m);
+    std::optional<AutofsDirMaker> maker;
+    if (!dirs.empty()) {
+      auto started = AutofsDirMaker::Start(dirs);
+      if (!started.ok()) return std::move(started).error();
+      maker.emplace(std::move(started).value());
+      opts[1] = "pgrp=" + Num(static_cast<uint64_t>(maker->pid()));
+    }
     RO_ASSIGN_OR_RETURN(UniqueFd mnt, sys::NewMount("autofs", m.source, opts, (m.sb_flags & MS_RDONLY) != 0));
+    if (maker) RO_TRY(maker->Make(mnt));
     UniqueFd root(::openat(mnt.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!root) return SysError("open the AutoFS root");
     RO_TRY(arena_.Fault(shm::FaultPoint::kAutofsCatatonic, "ioctl(AUTOFS_IOC_CATATONIC)"));
@@ -172,6 +263,24 @@ class Builder {
     if (::fstat(root.get(), &st) != 0) return SysError("fstat the AutoFS root");
     autofs_->push_back(worker::AutofsMount{m.mnt_id, m.mountpoint, st.st_dev});
     return mnt;
+  }
+
+  // Paths, relative to the root of AutoFS superblock `m`, of the mountpoints
+  // of mounts placed on it or on a bind of it.
+  std::vector<std::string> DirsBelowAutofs(const MountPlan& m) const {
+    std::vector<std::string> dirs;
+    for (const MountPlan& child : plan_.mounts) {
+      const MountPlan* parent = plan_.FindMount(child.parent_id);
+      if (parent == nullptr || child.mnt_id == parent->mnt_id) continue;
+      const MountPlan* sb = parent;
+      while (sb->how == MountSource::kBind) sb = plan_.FindMount(sb->bind_of);
+      if (sb != &m) continue;
+      std::string in_parent = Below(child.mountpoint, parent->mountpoint);
+      std::string root = parent->root == "/" ? "" : parent->root.substr(1);
+      std::string path = root.empty() ? in_parent : in_parent.empty() ? root : root + "/" + in_parent;
+      if (!path.empty()) dirs.push_back(path);
+    }
+    return dirs;
   }
 
   Status Place() {
