@@ -81,8 +81,7 @@ Status Collector::ReadNamespaces() {
     return Fail(who + ": it is pid " + Str(sys::StatusInnermost(root_status_, "NSpid")) +
                 " of its PID namespace, not its init: dump the tree from the namespace's init");
   }
-  auto own = sys::ReadProcFile("/proc/self/status");
-  if (own.ok() && new_pid_ && pid_levels_ != sys::StatusValues(*own, "NSpid").size() + 1) {
+  if (new_pid_ && pid_levels_ != sys::StatusValues(self, "NSpid").size() + 1) {
     return Fail(who + ": its PID namespace is not a child of restore-orch's (nested PID namespaces are not supported)");
   }
   return {};
