@@ -4,6 +4,7 @@
 // released running, as it was.
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -66,12 +67,41 @@ class TargetDir {
   bool keep_ = false;
 };
 
+// SIGINT, SIGTERM and SIGHUP during a dump: noted, acted on between phases
+// (the tree released, nothing written) instead of leaving half a dump.
+volatile sig_atomic_t g_interrupted = 0;
+
+class InterruptGuard {
+ public:
+  InterruptGuard() {
+    struct sigaction sa {};
+    sa.sa_handler = [](int sig) { g_interrupted = sig; };
+    for (int i = 0; i < 3; ++i) ::sigaction(kSignals[i], &sa, &old_[i]);
+  }
+  ~InterruptGuard() {
+    for (int i = 0; i < 3; ++i) ::sigaction(kSignals[i], &old_[i], nullptr);
+  }
+  InterruptGuard(const InterruptGuard&) = delete;
+  InterruptGuard& operator=(const InterruptGuard&) = delete;
+
+  static Status Check(const char* phase) {
+    if (g_interrupted == 0) return {};
+    return Fail(std::string("interrupted by ") + ::strsignal(g_interrupted) + " while " + phase +
+                ": nothing was written and the tree runs on");
+  }
+
+ private:
+  static constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
+  struct sigaction old_[3];
+};
+
+void RemoveImages(const std::string& path, const std::map<std::string, images::ImageFile>& files) {
+  for (const auto& [name, file] : files) ::unlink((path + "/" + name).c_str());
+}
+
 Status WriteImages(const std::string& path, const std::map<std::string, images::ImageFile>& files) {
   Status s = images::WriteImageDir(path, files);
-  if (!s.ok()) {
-    // Leave no half dump behind.
-    for (const auto& [name, file] : files) ::unlink((path + "/" + name).c_str());
-  }
+  if (!s.ok()) RemoveImages(path, files);  // leave no half dump behind
   return s;
 }
 
@@ -80,6 +110,7 @@ Status WriteImages(const std::string& path, const std::map<std::string, images::
 int CmdDump(const DumpArgs& args) {
   log::SetStage("dump");
   Clock::time_point start = Clock::now();
+  InterruptGuard interrupts;
   TargetDir target(args.images);
   if (Status s = target.Prepare(); !s.ok()) {
     PrintDumpError(s.error());
@@ -92,6 +123,10 @@ int CmdDump(const DumpArgs& args) {
     return e.err == kErrTryAgain ? kExitTryAgain : kExitFailure;
   }
   FrozenTree& tree = *frozen;
+  if (Status s = InterruptGuard::Check("freezing"); !s.ok()) {
+    PrintDumpError(s.error());
+    return kExitFailure;
+  }
   Clock::time_point frozen_at = Clock::now();
   log::Info("froze {} tasks in {:.1f} ms", tree.tasks().size(), Ms(start, frozen_at));
 
@@ -100,6 +135,10 @@ int CmdDump(const DumpArgs& args) {
     const Error& e = dumped.error();
     PrintDumpError(e);
     return e.err == kErrTryAgain ? kExitTryAgain : kExitFailure;  // the tree is released as it was
+  }
+  if (Status s = InterruptGuard::Check("collecting"); !s.ok()) {
+    PrintDumpError(s.error());
+    return kExitFailure;
   }
   Clock::time_point collected = Clock::now();
 
@@ -124,8 +163,14 @@ int CmdDump(const DumpArgs& args) {
     tree.Release();
     released = Clock::now();
   }
-  if (Status s = WriteImages(args.images, dir.files); !s.ok()) {
-    PrintDumpError(s.error());
+  Status written_ok = InterruptGuard::Check("checking");
+  if (written_ok.ok()) written_ok = WriteImages(args.images, dir.files);
+  if (written_ok.ok()) {
+    written_ok = InterruptGuard::Check("writing");
+    if (!written_ok.ok()) RemoveImages(args.images, dir.files);
+  }
+  if (!written_ok.ok()) {
+    PrintDumpError(written_ok.error());
     return kExitFailure;
   }
   target.Keep();
