@@ -657,6 +657,45 @@ TEST(Dump, TreeInTheCallersNamespacesRestores) {
   EXPECT_EQ(err, "");
 }
 
+// SIGINT in the middle of a dump: the tree runs on, nothing is written.
+TEST(Dump, InterruptedDumpWritesNothingAndReleasesTheTree) {
+  std::string err = InSandbox([] {
+    TempDir work;
+    std::string images = work.File("images");
+    constexpr int kChildren = 500;
+    pid_t root = StartTree(true, false, [] {
+      for (int i = 0; i < kChildren; ++i) {
+        if (::fork() == 0) Wait();
+      }
+      Wait();
+    });
+    EXPECT_OR_RETURN(root > 0 && WaitSettled(root, kChildren + 1, {}), "the tree did not settle");
+    pid_t dump = ::fork();
+    if (dump == 0) {
+      int null = ::open("/dev/null", O_WRONLY);
+      ::dup2(null, 2);
+      ::execl(RestoreOrch().c_str(), "restore-orch", "dump", "--tree", Str(root).c_str(), "--images", images.c_str(), nullptr);
+      ::_exit(127);
+    }
+    // Once the root is frozen restore-orch handles the signal (and the dump is
+    // still far from written).
+    for (int i = 0; i < 50000 && StateOf(root) != 't'; ++i) ::usleep(100);
+    ::kill(dump, SIGINT);
+    int status = 0;
+    ::waitpid(dump, &status, 0);
+    std::vector<pid_t> tree = TreeOf(root);
+    size_t running = 0;
+    for (pid_t p : tree) running += StateOf(p) == 'S';
+    KillTree(root);
+    EXPECT_OR_RETURN(WIFEXITED(status) && WEXITSTATUS(status) == 1, "dump status " + Str(status));
+    EXPECT_OR_RETURN(tree.size() == kChildren + 1 && running == tree.size(), Str(static_cast<long>(running)) + " of " +
+                                                                                 Str(static_cast<long>(tree.size())) + " tasks run on");
+    EXPECT_OR_RETURN(::access(images.c_str(), F_OK) != 0, "the image directory was left behind");
+    return std::string();
+  });
+  EXPECT_EQ(err, "");
+}
+
 // A tree that forks all the time (in restore-orch's PID namespace, so no
 // namespace init takes its children down): none escapes the freeze, so the
 // kill leaves nothing.
