@@ -49,10 +49,15 @@ Result<DumpedImages> Collector::Run() {
   MapOutsideSessions();
   WritePstreeAndInventory();
   if (new_mnt_) RO_TRY(CollectMounts());
+  // A pipe whose other end is outside the tree is restored without it.
   for (const auto& [pipe_id, h] : pipes_) {
     if (h.writer && !h.reader) {
       out_.warnings.push_back(h.first + ": pipe " + Str(pipe_id) +
                               " has no reader in the tree: after restore, writes to it fail with EPIPE");
+    }
+    if (h.reader && !h.writer) {
+      out_.warnings.push_back(h.first + ": pipe " + Str(pipe_id) +
+                              " has no writer in the tree: after restore, reads reach end of file once its data is read");
     }
   }
   return std::move(out_);
