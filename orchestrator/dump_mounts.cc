@@ -29,8 +29,10 @@ uint32_t MountFlags(const sys::MountInfo& m) {
     if (o == "nodev") flags |= MS_NODEV;
     if (o == "noexec") flags |= MS_NOEXEC;
     if (o == "nodiratime") flags |= MS_NODIRATIME;
-    if (o == "noatime") flags |= MS_NOATIME, atime_set = true;
-    if (o == "relatime") flags |= MS_RELATIME, atime_set = true;
+    if (o == "noatime" || o == "relatime") {
+      flags |= o == "noatime" ? MS_NOATIME : MS_RELATIME;
+      atime_set = true;
+    }
   }
   if (!atime_set) flags |= MS_STRICTATIME;
   if (m.unbindable) flags |= MS_UNBINDABLE;
@@ -79,7 +81,10 @@ Status Collector::CollectMounts() {
   std::map<uint32_t, const sys::MountInfo*> by_id;
   std::map<uint32_t, int> children;
   std::set<uint32_t> in_use;
-  for (const sys::MountInfo& m : mounts_) by_id[m.mnt_id] = &m, ++children[m.parent_id];
+  for (const sys::MountInfo& m : mounts_) {
+    by_id[m.mnt_id] = &m;
+    ++children[m.parent_id];
+  }
   for (const auto& [outer, table] : fds_) {
     for (const auto& [n, f] : table) in_use.insert(f.mnt_id);
   }
