@@ -262,6 +262,7 @@ void SessionsInit(const std::string& work) {
   ExecSleep();
 }
 
+// Twice round the cycle: the restored tree is dumped and restored again.
 TEST(Dump, SessionsPipesFilesRestoreAsTheyWere) {
   std::string err = InSandbox([] {
     TempDir work, images;
@@ -276,8 +277,15 @@ TEST(Dump, SessionsPipesFilesRestoreAsTheyWere) {
     EXPECT_OR_RETURN(stats.find("\"downtime_ms\"") != std::string::npos && stats.find("\"tasks\": 4") != std::string::npos, stats);
     if (std::string e = CritReads(images.path()); !e.empty()) return e;
 
+    pid_t first = 0;
+    if (std::string e = RestoreAndVerify(images.path(), first); !e.empty()) return e;
+    // A restored tree dumps like the original: once more round the cycle.
+    TempDir again;
+    RunResult d2 = Dump(first, again.path());
+    EXPECT_OR_RETURN(d2.status == 0 && d2.err.empty(), "second dump: " + d2.err);
+    ::waitpid(first, nullptr, 0);
     pid_t restored = 0;
-    if (std::string e = RestoreAndVerify(images.path(), restored); !e.empty()) return e;
+    if (std::string e = RestoreAndVerify(again.path(), restored); !e.empty()) return "second cycle: " + e;
     EXPECT_OR_RETURN(Drain(restored, 10) == "hello", "pipe P after restore");
     auto pos = [&](int fd) { return sys::ParseFdInfo(ReadFile("/proc/" + Str(restored) + "/fdinfo/" + Str(fd))).value().pos; };
     EXPECT_OR_RETURN(pos(13) == 3 && pos(14) == 5, "file positions " + Str(static_cast<long>(pos(13))) + ", " + Str(static_cast<long>(pos(14))));
@@ -289,8 +297,10 @@ TEST(Dump, SessionsPipesFilesRestoreAsTheyWere) {
     EXPECT_OR_RETURN(filtered, "task 2 does not run under its two seccomp filters");
     EXPECT_OR_RETURN(Drain(restored, 20) == Pattern(kBigPipe), "the 1 MiB pipe after restore");
     EXPECT_OR_RETURN(Drain(restored, 12) == "fifo-data", "the FIFO after restore");
-    EXPECT_OR_RETURN(::fcntl(::open(("/proc/" + Str(restored) + "/fd/20").c_str(), O_RDONLY | O_NONBLOCK), F_GETPIPE_SZ) == 1 << 20,
-                     "pipe capacity");
+    int big = ::open(("/proc/" + Str(restored) + "/fd/20").c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    int capacity = ::fcntl(big, F_GETPIPE_SZ);
+    ::close(big);
+    EXPECT_OR_RETURN(capacity == 1 << 20, "pipe capacity " + Str(capacity));
     KillTree(restored);
     EXPECT_OR_RETURN(OtherProcesses() == 0, "processes left");
     return std::string();
@@ -437,6 +447,17 @@ TEST(Dump, MountsAndAutofsMastersComeBackAndServe) {
       return ::open((w + "/o/x").c_str(), O_RDONLY | O_DIRECTORY) >= 0 ? 0 : 1;
     });
     EXPECT_OR_RETURN(orphan == 1, "lookup below the orphan: " + Str(orphan));
+    // Once more round the cycle, with key1 mounted too now.
+    TempDir again;
+    RunResult d2 = Dump(restored, again.path());
+    EXPECT_OR_RETURN(d2.status == 0, "second dump: " + d2.err);
+    ::waitpid(restored, nullptr, 0);
+    if (std::string e = RestoreAndVerify(again.path(), restored); !e.empty()) return "second cycle: " + e;
+    std::string mountinfo = ReadFile("/proc/" + Str(restored) + "/mountinfo");
+    EXPECT_OR_RETURN(mountinfo.find(w + "/a/key0 ") != std::string::npos && mountinfo.find(w + "/a/key1 ") != std::string::npos,
+                     "served keys after the second cycle");
+    int served_again = InTree(restored, [&] { return ::open((w + "/a/key2").c_str(), O_RDONLY | O_DIRECTORY) >= 0 ? 0 : 1; });
+    EXPECT_OR_RETURN(served_again == 0, "lookup after the second cycle: " + Str(served_again));
     KillTree(restored);
     EXPECT_OR_RETURN(OtherProcesses() == 0, "processes left");
     return std::string();
