@@ -44,29 +44,29 @@ const char* AutofsMode(int mode) { return mode == 0 ? "direct" : mode == 1 ? "in
 // A child of the root task, sharing its fd table, in a process group of
 // its own: an AutoFS mount made with its group as pgrp lets it make
 // directories in the mount (the kernel allows that to the owner only).
+// The fd table is shared: every fd stays open until the child is reaped.
 class AutofsDirMaker {
  public:
   // `dirs` are copied into the child with its memory: relative paths to
   // make below the mount Make() names.
   static Result<AutofsDirMaker> Start(const std::vector<std::string>& dirs) {
-    int go[2], ready[2];
+    int go[2];
     if (::pipe2(go, O_CLOEXEC) != 0) return SysError("pipe2");
-    UniqueFd go_r(go[0]), go_w(go[1]);
-    if (::pipe2(ready, O_CLOEXEC) != 0) return SysError("pipe2");
-    UniqueFd ready_r(ready[0]), ready_w(ready[1]);
-    RO_ASSIGN_OR_RETURN(sys::Cloned c, sys::Clone3(sys::CloneSpec{.flags = CLONE_FILES, .want_pidfd = false}));
-    if (c.pid == 0) Child(go_r.get(), ready_w.get(), dirs);
     AutofsDirMaker maker;
+    maker.go_r_.reset(go[0]);
+    maker.go_w_.reset(go[1]);
+    RO_ASSIGN_OR_RETURN(sys::Cloned c, sys::Clone3(sys::CloneSpec{.flags = CLONE_FILES, .want_pidfd = false}));
+    if (c.pid == 0) Child(maker.go_r_.get(), dirs);
     maker.pid_ = c.pid;
-    maker.go_ = std::move(go_w);
-    char byte = 0;
-    if (::read(ready_r.get(), &byte, 1) != 1) return Fail("the AutoFS directory helper died");
+    // Its group exists before the mount names it.
+    if (::setpgid(c.pid, c.pid) != 0) return SysError("setpgid(" + Num(static_cast<uint64_t>(c.pid)) + ") for the AutoFS directory helper");
     return maker;
   }
-  AutofsDirMaker(AutofsDirMaker&& o) noexcept : pid_(std::exchange(o.pid_, 0)), go_(std::move(o.go_)) {}
+  AutofsDirMaker(AutofsDirMaker&& o) noexcept
+      : pid_(std::exchange(o.pid_, 0)), go_r_(std::move(o.go_r_)), go_w_(std::move(o.go_w_)) {}
   AutofsDirMaker& operator=(AutofsDirMaker&&) = delete;
   ~AutofsDirMaker() {
-    go_.reset();  // a helper still waiting for its mount exits
+    go_w_.reset();  // a helper still waiting for its mount reads end of file and exits
     Reap();
   }
   pid_t pid() const { return pid_; }
@@ -75,7 +75,7 @@ class AutofsDirMaker {
   // made with its group as owner, and waits for it.
   Status Make(const UniqueFd& mount) {
     int fd = mount.get();
-    if (::write(go_.get(), &fd, sizeof(fd)) != sizeof(fd)) return SysError("start the AutoFS directory helper");
+    if (::write(go_w_.get(), &fd, sizeof(fd)) != sizeof(fd)) return SysError("start the AutoFS directory helper");
     int status = Reap();
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
       return SysError("make the mountpoints below the AutoFS mount", WIFEXITED(status) ? WEXITSTATUS(status) : EINTR);
@@ -86,11 +86,8 @@ class AutofsDirMaker {
  private:
   AutofsDirMaker() = default;
 
-  [[noreturn]] static void Child(int go, int ready, const std::vector<std::string>& dirs) {
+  [[noreturn]] static void Child(int go, const std::vector<std::string>& dirs) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::setpgid(0, 0) != 0) ::_exit(errno);
-    char byte = 1;
-    if (::write(ready, &byte, 1) != 1) ::_exit(EIO);
     int fd = -1;
     if (::read(go, &fd, sizeof(fd)) != sizeof(fd)) ::_exit(0);  // not needed after all
     for (const std::string& dir : dirs) {
@@ -111,7 +108,7 @@ class AutofsDirMaker {
   }
 
   pid_t pid_ = 0;
-  UniqueFd go_;
+  UniqueFd go_r_, go_w_;
 };
 
 class Builder {
