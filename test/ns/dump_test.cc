@@ -732,7 +732,7 @@ TEST(Dump, ForkingTreeLosesNoChild) {
       }
     });
     EXPECT_OR_RETURN(root > 0, "clone");
-    ::usleep(50000);
+    for (int i = 0; i < 500 && TreeOf(root).size() <= 20; ++i) ::usleep(10000);  // forking at full speed now
     RunResult d = Dump(root, images.path(), {"--stats", images.File("stats.json")});
     ::waitpid(root, nullptr, 0);
     EXPECT_OR_RETURN(d.status == 0, d.err);
