@@ -94,15 +94,23 @@ Result<ImageDir> LoadImageDir(const std::string& path, const Limits& limits) {
 }
 
 Status WriteImageDir(const std::string& path, const std::map<std::string, ImageFile>& files) {
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return SysError("mkdir " + path);
-  UniqueFd dirfd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dirfd) return SysError("open " + path);
+  std::map<std::string, std::string> encoded;
   for (const auto& [name, file] : files) {
     auto bytes = SerializeImage(file);
     if (!bytes.ok()) return FileError(name, std::move(bytes).error());
+    encoded.emplace(name, std::move(bytes).value());
+  }
+  return WriteEncodedDir(path, encoded);
+}
+
+Status WriteEncodedDir(const std::string& path, const std::map<std::string, std::string>& files) {
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return SysError("mkdir " + path);
+  UniqueFd dirfd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dirfd) return SysError("open " + path);
+  for (const auto& [name, bytes] : files) {
     UniqueFd fd(::openat(dirfd.get(), name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd) return SysError("create " + path + "/" + name);
-    RO_TRY(sys::WriteAll(fd.get(), *bytes, name));
+    RO_TRY(sys::WriteAll(fd.get(), bytes, name));
   }
   return {};
 }

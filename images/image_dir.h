@@ -33,5 +33,7 @@ Result<std::string> ReadWholeFile(const std::string& path, uint64_t max_bytes);
 
 // Writes every file of `dir` into the directory `path` (created if absent).
 Status WriteImageDir(const std::string& path, const std::map<std::string, ImageFile>& files);
+// The same for files already encoded (SerializeImage): name -> bytes.
+Status WriteEncodedDir(const std::string& path, const std::map<std::string, std::string>& files);
 
 }  // namespace ro::images

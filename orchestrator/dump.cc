@@ -70,7 +70,7 @@ Status Collector::ReadNamespaces() {
   RO_ASSIGN_OR_RETURN(own_mnt_ns_, NsInode("/proc/self/ns/mnt"));
   RO_ASSIGN_OR_RETURN(tree_pid_ns_, NsInode(proc + "ns/pid"));
   RO_ASSIGN_OR_RETURN(tree_mnt_ns_, NsInode(proc + "ns/mnt"));
-  RO_ASSIGN_OR_RETURN(root_status_, sys::ReadProcFile(proc + "status"));
+  RO_ASSIGN_OR_RETURN(std::string root_status, sys::ReadProcFile(proc + "status"));
   RO_ASSIGN_OR_RETURN(std::string self, sys::ReadProcFile("/proc/self/status"));
   own_uids_ = sys::StatusValues(self, "Uid");
   own_gids_ = sys::StatusValues(self, "Gid");
@@ -80,10 +80,10 @@ Status Collector::ReadNamespaces() {
   }
   new_pid_ = tree_pid_ns_ != own_pid_ns_;
   new_mnt_ = tree_mnt_ns_ != own_mnt_ns_;
-  pid_levels_ = sys::StatusValues(root_status_, "NSpid").size();
+  pid_levels_ = sys::StatusValues(root_status, "NSpid").size();
   std::string who = "task " + Str(root.pid);
-  if (new_pid_ && sys::StatusInnermost(root_status_, "NSpid") != 1) {
-    return Fail(who + ": it is pid " + Str(sys::StatusInnermost(root_status_, "NSpid")) +
+  if (new_pid_ && sys::StatusInnermost(root_status, "NSpid") != 1) {
+    return Fail(who + ": it is pid " + Str(sys::StatusInnermost(root_status, "NSpid")) +
                 " of its PID namespace, not its init: dump the tree from the namespace's init");
   }
   if (new_pid_ && pid_levels_ != sys::StatusValues(self, "NSpid").size() + 1) {

@@ -30,9 +30,6 @@ struct DumpedImages {
   DumpCounts counts;
 };
 
-// An AutoFS pipe held an unread request: the dump may succeed if retried.
-inline constexpr int kErrTryAgain = EAGAIN;
-
 // Everything restore-orch restores about the tree: tasks, sessions and
 // groups, zombies, fds with pipe and FIFO contents, cwd/root, the program
 // each task resumes, seccomp filters, and (when the tree has its own

@@ -91,7 +91,6 @@ class Collector {
   DumpedImages out_;
   std::vector<Task> tasks_;
   std::map<pid_t, size_t> by_outer_;
-  std::string root_status_;
 
   // Namespaces, by inode.
   ino_t own_pid_ns_ = 0, own_mnt_ns_ = 0, tree_pid_ns_ = 0, tree_mnt_ns_ = 0;
@@ -107,7 +106,7 @@ class Collector {
     bool writer = false;
     std::string first;  // "task 3 fd 4", for messages
   };
-  std::map<uint32_t, PipeHolders> pipes_;
+  std::map<ino_t, PipeHolders> pipes_;  // anonymous pipes, by inode
   std::map<pid_t, std::map<int, LiveFd>> fds_;  // outer pid -> its fds
 
   // Mounts.

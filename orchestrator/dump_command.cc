@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "images/image_dir.h"
+#include "images/image_file.h"
 #include "images/plan.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/commands.h"
@@ -95,12 +96,14 @@ class InterruptGuard {
   struct sigaction old_[3];
 };
 
-void RemoveImages(const std::string& path, const std::map<std::string, images::ImageFile>& files) {
-  for (const auto& [name, file] : files) ::unlink((path + "/" + name).c_str());
+using Encoded = std::map<std::string, std::string>;  // file name -> bytes
+
+void RemoveImages(const std::string& path, const Encoded& files) {
+  for (const auto& [name, bytes] : files) ::unlink((path + "/" + name).c_str());
 }
 
-Status WriteImages(const std::string& path, const std::map<std::string, images::ImageFile>& files) {
-  Status s = images::WriteImageDir(path, files);
+Status WriteImages(const std::string& path, const Encoded& files) {
+  Status s = images::WriteEncodedDir(path, files);
   if (!s.ok()) RemoveImages(path, files);  // leave no half dump behind
   return s;
 }
@@ -142,13 +145,26 @@ int CmdDump(const DumpArgs& args) {
   }
   Clock::time_point collected = Clock::now();
 
-  // Images that would not restore are not written.
+  // Images that would not restore are not written: they are checked as a
+  // restore reads them, encoded, parsed back under its limits, planned.
+  const char* unrestorable = "the tree could not be restored from its images";
+  Encoded encoded;
   images::ImageDir dir;
   dir.path = args.images;
-  dir.files = std::move(dumped->files);
+  for (auto& [name, file] : dumped->files) {
+    auto bytes = images::SerializeImage(file);
+    auto parsed = bytes.ok() ? images::ParseImage(*bytes, file.kind, images::Limits{}) : Result<images::ImageFile>(bytes.error());
+    if (!parsed.ok()) {
+      PrintDumpError(std::move(parsed).error().Within(name).Within(unrestorable));
+      return kExitFailure;
+    }
+    dir.files.emplace(name, std::move(parsed).value());
+    encoded.emplace(name, std::move(bytes).value());
+  }
+  dumped->files.clear();
   images::PlanOutcome outcome = images::BuildPlan(dir, images::PlanOptions{});
   if (!outcome.plan) {
-    for (const Error& e : outcome.errors) PrintDumpError(Error(e).Within("the tree could not be restored from its images"));
+    for (const Error& e : outcome.errors) PrintDumpError(Error(e).Within(unrestorable));
     return kExitFailure;
   }
   Clock::time_point checked = Clock::now();
@@ -164,10 +180,10 @@ int CmdDump(const DumpArgs& args) {
     released = Clock::now();
   }
   Status written_ok = InterruptGuard::Check("checking");
-  if (written_ok.ok()) written_ok = WriteImages(args.images, dir.files);
+  if (written_ok.ok()) written_ok = WriteImages(args.images, encoded);
   if (written_ok.ok()) {
     written_ok = InterruptGuard::Check("writing");
-    if (!written_ok.ok()) RemoveImages(args.images, dir.files);
+    if (!written_ok.ok()) RemoveImages(args.images, encoded);
   }
   if (!written_ok.ok()) {
     PrintDumpError(written_ok.error());

@@ -99,7 +99,7 @@ Status Collector::CollectFds(const Task& t) {
     RO_ASSIGN_OR_RETURN(uint32_t id, DescriptionId(t, f, fresh));
     if (fresh) RO_TRY(AddFile(t, f, id));
     if (type == img::PIPE) {  // a FIFO can be opened again by its path: no such worry
-      PipeHolders& h = pipes_[static_cast<uint32_t>(f.st.st_ino)];
+      PipeHolders& h = pipes_[f.st.st_ino];
       h.writer |= (f.flags & O_ACCMODE) != O_RDONLY;
       h.reader |= (f.flags & O_ACCMODE) != O_WRONLY;
       if (h.first.empty()) h.first = t.who + " fd " + Str(n);

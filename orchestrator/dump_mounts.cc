@@ -181,13 +181,8 @@ Status Collector::CollectAutofs(const sys::MountInfo& m, uint32_t dev) {
     catatonic();
   } else {
     RO_ASSIGN_OR_RETURN(long long pipe_ino, need("pipe_ino"));
-    // Who in the tree holds the mount's pipe.
-    std::vector<std::pair<pid_t, int>> holders;
-    for (const auto& [outer, table] : fds_) {
-      for (const auto& [n, f] : table) {
-        if (f.target.rfind("pipe:[", 0) == 0 && static_cast<long long>(f.st.st_ino) == pipe_ino) holders.emplace_back(outer, n);
-      }
-    }
+    auto holders = pipes_.find(static_cast<ino_t>(pipe_ino));  // who in the tree holds the mount's pipe
+    bool held = holders != pipes_.end();
     auto master = by_outer_.find(static_cast<pid_t>(pgrp));
     const Task* owner = master == by_outer_.end() ? nullptr : &tasks_[master->second];
     std::optional<int> read_fd;
@@ -199,9 +194,9 @@ Status Collector::CollectAutofs(const sys::MountInfo& m, uint32_t dev) {
         }
       }
     }
-    if (!read_fd && !holders.empty()) {
-      return Fail("its pipe (inode " + Str(pipe_ino) + ") is held by task " + Str(holders.front().first) + " fd " +
-                  Str(holders.front().second) + ", but not read by its master, the leader of process group " + Str(pgrp) +
+    if (!read_fd && held) {
+      return Fail("its pipe (inode " + Str(pipe_ino) + ") is held by " + holders->second.first +
+                  ", but not read by its master, the leader of process group " + Str(pgrp) +
                   " (control delegated to another task is not supported)");
     }
     if (!read_fd && owner == nullptr && ::access(("/proc/" + Str(pgrp)).c_str(), F_OK) == 0) {

@@ -90,7 +90,7 @@ Status FrozenTree::Seize(Task& t) {
     return SysError("it did not stop within " + std::to_string(timeout_ms_) + " ms: it waits uninterruptibly" +
                         (wchan.ok() && !wchan->empty() ? " in " + *wchan : std::string()) +
                         " (a disk, or an AutoFS lookup whose master is frozen); try again",
-                    EAGAIN);
+                    kErrTryAgain);
   }
   if (!stopped.ok()) return std::move(stopped).error();
   sys::PtraceStop stop = *stopped;

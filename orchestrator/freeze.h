@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <cerrno>
 #include <chrono>
 #include <map>
 #include <vector>
@@ -15,6 +16,10 @@
 #include "sys/unique_fd.h"
 
 namespace ro {
+
+// The errno of a dump that may succeed if tried again (a task that did not
+// stop, an AutoFS request not read yet): exit status 75.
+inline constexpr int kErrTryAgain = EAGAIN;
 
 class FrozenTree {
  public:
@@ -31,7 +36,8 @@ class FrozenTree {
   // Seizes the tree whose root is `root`. A task that cannot be seized
   // (not a zombie, not gone) fails the freeze and releases what was seized;
   // one that does not stop within `timeout_ms` (an uninterruptible wait:
-  // a disk, an AutoFS lookup whose master is frozen) fails it with EAGAIN.
+  // a disk, an AutoFS lookup whose master is frozen) fails it with
+  // kErrTryAgain.
   static Result<FrozenTree> Freeze(pid_t root, int timeout_ms);
 
   FrozenTree(FrozenTree&&) = default;
