@@ -38,7 +38,33 @@ Result<std::string> ReadFd(int fd, const std::string& name, uint64_t max_bytes) 
   return data;
 }
 
+Result<uint64_t> RawFileSize(int dirfd, const std::string& name, uint64_t max_bytes) {
+  UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (!fd) return SysError("open " + name);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return SysError("fstat " + name);
+  if (!S_ISREG(st.st_mode)) return Fail(name + " is not a regular file");
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    return Fail(name + " is " + std::to_string(st.st_size) + " bytes, limit " + std::to_string(max_bytes));
+  }
+  return static_cast<uint64_t>(st.st_size);
+}
+
 }  // namespace
+
+Result<UniqueFd> OpenPayload(int dirfd, const PayloadRef& ref) {
+  UniqueFd fd(::openat(dirfd, ref.file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (!fd) return SysError("open " + ref.file);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return SysError("fstat " + ref.file);
+  if (!S_ISREG(st.st_mode)) return Fail(ref.file + " is not a regular file");
+  if (static_cast<uint64_t>(st.st_size) < ref.offset + ref.length) {
+    return Fail(ref.file + " shrank to " + std::to_string(st.st_size) + " bytes since it was read (" +
+                std::to_string(ref.offset + ref.length) + " expected)");
+  }
+  if (::lseek(fd.get(), static_cast<off_t>(ref.offset), SEEK_SET) < 0) return SysError("lseek " + ref.file);
+  return fd;
+}
 
 const ImageFile* ImageDir::Find(const Kind& kind, std::optional<uint32_t> key) const {
   auto it = files.find(MakeFileName(kind, key));
@@ -83,6 +109,15 @@ Result<ImageDir> LoadImageDir(const std::string& path, const Limits& limits) {
     std::optional<FileName> parsed = ParseFileName(name);
     if (!parsed) {
       out.unsupported.push_back(name);
+      continue;
+    }
+    if (parsed->kind->layout == Layout::kRaw) {
+      // A raw payload can be large: validated by its size, read when needed.
+      RO_ASSIGN_OR_RETURN(uint64_t size, RawFileSize(dirfd.get(), name, limits.max_file_bytes));
+      ImageFile file;
+      file.kind = parsed->kind;
+      file.entries.push_back(Entry{nullptr, {}, PayloadRef{name, 0, size}});
+      out.files.emplace(name, std::move(file));
       continue;
     }
     RO_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(dirfd.get(), name, limits.max_file_bytes));

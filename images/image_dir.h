@@ -23,9 +23,16 @@ struct ImageDir {
 
 // Reads `path`. Files are opened relative to the directory with O_NOFOLLOW;
 // a symlink, a non-regular file or an unreadable one is an error naming it.
+// Raw kinds (tmpfs archives) are not read: their entry is a PayloadRef to
+// the whole file, checked against the file size limit.
 // Files not ending in ".img" are not images (CRIU keeps logs and stats
 // beside them) and are skipped.
 Result<ImageDir> LoadImageDir(const std::string& path, const Limits& limits);
+
+// Opens the file a payload reference names, relative to the image
+// directory `dirfd` (O_NOFOLLOW; it must still be a regular file holding
+// the referenced bytes), positioned at the payload's first byte.
+Result<UniqueFd> OpenPayload(int dirfd, const PayloadRef& ref);
 
 // Reads one file into memory, refusing more than `max_bytes`.
 Result<std::string> ReadWholeFile(int dirfd, const std::string& name, uint64_t max_bytes);

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,9 +27,19 @@ struct Limits {
   int max_nesting = 16;                    // message nesting depth
 };
 
+// Where a large payload lives in the image directory: validated by its
+// size and read when it is needed, never loaded whole (tmpfs archives,
+// memory pages).
+struct PayloadRef {
+  std::string file;     // name inside the image directory
+  uint64_t offset = 0;  // bytes from the start of the file
+  uint64_t length = 0;
+};
+
 struct Entry {
   std::unique_ptr<google::protobuf::Message> message;  // null in raw kinds
-  std::string payload;  // raw bytes after the entry (payload kinds only)
+  std::string payload;  // raw bytes after the entry (payload kinds), or a raw file read into memory
+  std::optional<PayloadRef> ref;  // a raw file left on disk: `payload` is empty
 };
 
 struct ImageFile {

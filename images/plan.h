@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "images/filesystems.h"
 #include "images/image_dir.h"
 #include "sys/status.h"
 
@@ -20,6 +21,15 @@ enum class TaskKind {
   kAlive,   // restored and resumed
   kZombie,  // comes back as a zombie with its exit status
   kHelper,  // temporary: holds a dead leader's pid to create its session/group, then exits
+};
+
+// How a task hands over once the restore is done (its resume kind); the worker dispatches on
+// it with one switch.
+enum class ResumeMode {
+  kExec,      // execs the program of its resume-<pid>.img
+  kHold,      // holds its kernel objects until it is killed (no resume image)
+  kZombie,    // exits with its dumped wait status and stays unreaped
+  kContinue,  // returns into its dumped registers and memory (not planned yet)
 };
 
 enum class FileKind { kRegular, kPipe, kFifo };
@@ -73,6 +83,7 @@ struct TaskPlan {
   pid_t pgid = 0;  // 0: stays in the group it is born in (outside the tree)
   pid_t sid = 0;   // 0: stays in the session it is born in (outside the tree)
   TaskKind kind = TaskKind::kAlive;
+  ResumeMode resume_mode = ResumeMode::kHold;  // helpers exit before the resume stage
   uint32_t exit_status = 0;  // wait status, zombies only
   std::string comm;
   // How the task comes to be. A task is forked by `fork_parent` (its
@@ -88,7 +99,7 @@ struct TaskPlan {
   std::vector<FdPlan> fds;      // sorted by fd number
   std::string cwd;
   std::string root;
-  std::optional<ResumePlan> resume;
+  std::optional<ResumePlan> resume;  // kExec only
   std::vector<SeccompFilterPlan> seccomp;  // in install order
   // Open file descriptions this task makes before forking (file ids; the
   // descriptions of one pipe or FIFO are consecutive), and the parked ones
@@ -137,7 +148,7 @@ struct MountPlan {
   MountSource how = MountSource::kNew;
   uint32_t bind_of = 0;  // kBind: the mount it is cloned from
   std::string ext_key;   // kExternal: the key for --external (mountpoint when empty)
-  std::optional<std::string> contents;  // kNew tmpfs: gzipped tar of its files (tmpfs-dev-<dev>.tar.gz.img)
+  std::optional<PayloadRef> contents;  // kNew tmpfs: gzipped tar of its files (tmpfs-dev-<dev>.tar.gz.img)
 };
 
 struct SharingStep {
@@ -159,8 +170,14 @@ struct NamespacePlan {
   uint32_t mnt_ns_id = 0;
 };
 
+// Addresses the plan chooses in every restored task's address space.
+struct LayoutPlan {
+  uint64_t arena_address = 0;  // where the shared arena is mapped (MAP_FIXED_NOREPLACE)
+};
+
 struct RestorePlan {
   std::string image_dir;
+  LayoutPlan layout;
   NamespacePlan ns;
   std::vector<TaskPlan> tasks;  // fork order: parents before children
   std::map<uint32_t, FilePlan> files;
@@ -183,6 +200,8 @@ struct RestorePlan {
   const MountPlan* FindMount(uint32_t mnt_id) const;
   size_t CountFds() const;
   const PipeDataPlan* PipeData(bool fifo, uint32_t pipe_id) const;
+  // Index of the mount in `mounts`, or -1.
+  int MountIndex(uint32_t mnt_id) const;
 };
 
 struct PlanOptions {
@@ -196,18 +215,12 @@ struct PlanOutcome {
   std::vector<Error> errors;
 };
 
+// Builds the plan: images/plan/build.cc runs the per-concern planners of
+// images/plan/ in order. Every problem found is in `errors`, one each.
 PlanOutcome BuildPlan(const ImageDir& dir, const PlanOptions& options);
 
-// Human-readable, stage by stage (what --dry-run prints).
+// Human-readable, one section per concern (what --dry-run prints after the
+// stage list).
 std::string FormatPlan(const RestorePlan& plan);
-
-// "/a/./b//c" -> "/a/b/c"; nullopt when not absolute or when ".." appears.
-std::optional<std::string> NormalizeAbsolutePath(std::string_view path);
-
-const char* FstypeName(uint32_t code);
-// mnt.proto's fstype for a filesystem name; 0 when it has none.
-uint32_t FstypeCode(std::string_view name);
-// Filesystems a restore makes anew (fsopen); others are bound from the caller's tree.
-bool CreatableFstype(uint32_t code);
 
 }  // namespace ro::images

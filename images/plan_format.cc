@@ -49,7 +49,7 @@ std::string DescribeMount(const MountPlan& m) {
                               m.root, m.source, m.flags);
   if (m.sb_flags != 0) s += fmt::format(", sb flags {:#x}", m.sb_flags);
   if (!m.options.empty()) s += ", options \"" + m.options + "\"";
-  if (m.contents) s += fmt::format(", {} bytes of files", m.contents->size());
+  if (m.contents) s += fmt::format(", {} bytes of files in {}", m.contents->length, m.contents->file);
   if (m.shared_id != 0) s += fmt::format(", shared:{}", m.shared_id);
   if (m.master_id != 0) s += fmt::format(", master:{}", m.master_id);
   return s + ")";

@@ -5,7 +5,7 @@
 #include <functional>
 #include <map>
 
-#include "images/plan.h"
+#include "images/filesystems.h"
 #include "images/proto/autofs.pb.h"
 #include "images/proto/core.pb.h"
 #include "images/proto/fdinfo.pb.h"

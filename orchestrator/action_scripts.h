@@ -8,17 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "shm/stages.h"
 #include "sys/status.h"
 
 namespace ro {
 
-// The points, in the order a restore passes them.
-inline constexpr const char* kPreRestore = "pre-restore";          // nothing created yet
-inline constexpr const char* kPostSetupNamespaces = "post-setup-namespaces";  // root task and mount tree exist
-inline constexpr const char* kPostRestore = "post-restore";        // every task restored, none resumed
-inline constexpr const char* kPreResume = "pre-resume";            // about to resume
-inline constexpr const char* kPostResume = "post-resume";          // every task resumed
-
+// The points are the stage table's (shm/stages.h: kPreRestore ...).
 // Runs every script for `point`, one after the other, each with the
 // environment of restore-orch plus RESTORE_ORCH_ACTION=<point> and
 // RESTORE_ORCH_ROOT_PID=<root task's pid as the caller sees it, or 0>

@@ -17,6 +17,7 @@
 #include "orchestrator/restore.h"
 #include "orchestrator/verify.h"
 #include "shm/faults.h"
+#include "shm/stages.h"
 #include "sys/io.h"
 #include "sys/kernel_features.h"
 #include "sys/log.h"
@@ -40,6 +41,21 @@ Result<std::string> ReadInput(const std::string& input, uint64_t limit) {
     if (text.size() > limit) return Fail("standard input exceeds " + std::to_string(limit) + " bytes");
   }
   return text;
+}
+
+// The stage table as this plan walks it: who takes part, what is skipped,
+// the action-script points around each stage.
+std::string FormatStages(const images::RestorePlan& plan) {
+  std::string out = "stages (each ends when every participant has reached its barrier):\n";
+  for (const shm::StageInfo& info : shm::Stages()) {
+    std::string who = shm::Skipped(info.stage, plan) ? "skipped"
+                                                     : std::to_string(shm::ParticipantCount(info.stage, plan)) + " task(s)";
+    out += fmt::format("   {:<10} {:<10} {}", info.name, who, info.what);
+    if (info.action_before != nullptr) out += fmt::format(" [before: {}]", info.action_before);
+    if (info.action_after != nullptr) out += fmt::format(" [after: {}]", info.action_after);
+    out += "\n";
+  }
+  return out;
 }
 
 }  // namespace
@@ -108,7 +124,7 @@ int CmdRestore(const RestoreArgs& args) {
   log::Info("plan: {} tasks, {} mounts", outcome.plan->tasks.size(), outcome.plan->mounts.size());
   for (const std::string& w : outcome.plan->warnings) log::Warn("{}", w);
   if (args.dry_run) {
-    std::string text = images::FormatPlan(*outcome.plan);
+    std::string text = images::FormatPlan(*outcome.plan) + FormatStages(*outcome.plan);
     if (Status s = sys::WriteAll(1, text, "standard output"); !s.ok()) {
       PrintError(s.error());
       return kExitFailure;

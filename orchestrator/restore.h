@@ -5,7 +5,7 @@
 #include <string>
 
 #include "images/plan.h"
-#include "orchestrator/mount_tree.h"
+#include "orchestrator/mounts.h"
 #include "orchestrator/syscall_faults.h"
 #include "shm/faults.h"
 

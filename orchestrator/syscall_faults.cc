@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "sys/fd_passing.h"
 #include "sys/log.h"
 
 namespace ro {
@@ -71,21 +72,7 @@ Status InstallSyscallFault(const SyscallFault& fault, const UniqueFd& channel) {
   if (r != 0) return SysError("seccomp notify filter for " + fault.name, -r);
   if (fd < 0) return Fail("no seccomp notification fd");
   UniqueFd notify(fd);
-  char data = 'f';
-  iovec iov{&data, 1};
-  char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  if (::sendmsg(channel.get(), &msg, MSG_NOSIGNAL) != 1) return SysError("send the seccomp notification fd");
-  return {};
+  return sys::SendFd(channel, notify.get());
 }
 
 Status SyscallFaultSupervisor::Start(const SyscallFault& fault, const UniqueFd& channel, shm::Arena& arena, int timeout_ms) {
@@ -93,20 +80,7 @@ Status SyscallFaultSupervisor::Start(const SyscallFault& fault, const UniqueFd& 
   arena_ = &arena;
   pollfd p{channel.get(), POLLIN, 0};
   if (::poll(&p, 1, timeout_ms) <= 0) return Fail("the root task sent no seccomp notification fd");
-  char data;
-  iovec iov{&data, 1};
-  char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  if (::recvmsg(channel.get(), &msg, MSG_CMSG_CLOEXEC) != 1) return SysError("receive the seccomp notification fd");
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  if (c == nullptr || c->cmsg_type != SCM_RIGHTS) return Fail("the root task sent no fd");
-  int fd = -1;
-  std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
-  notify_.reset(fd);
+  RO_ASSIGN_OR_RETURN(notify_, sys::ReceiveFd(channel));
   stop_.reset(::eventfd(0, EFD_CLOEXEC));
   if (!stop_) return SysError("eventfd");
   thread_ = std::thread([this] { Serve(); });

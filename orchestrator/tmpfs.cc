@@ -8,6 +8,8 @@
 
 #include <memory>
 
+#include "images/image_dir.h"
+
 namespace ro {
 
 // libarchive is loaded only when an image set has tmpfs contents, and
@@ -25,7 +27,7 @@ class LibArchive {
               lib.Bind(lib.support_gzip, "archive_read_support_filter_gzip") &&
               lib.Bind(lib.support_tar, "archive_read_support_format_tar") &&
               lib.Bind(lib.set_options, "archive_write_disk_set_options") &&
-              lib.Bind(lib.open_memory, "archive_read_open_memory") && lib.Bind(lib.next_header, "archive_read_next_header") &&
+              lib.Bind(lib.open_fd, "archive_read_open_fd") && lib.Bind(lib.next_header, "archive_read_next_header") &&
               lib.Bind(lib.write_header, "archive_write_header") && lib.Bind(lib.read_block, "archive_read_data_block") &&
               lib.Bind(lib.write_block, "archive_write_data_block") &&
               lib.Bind(lib.finish_entry, "archive_write_finish_entry") && lib.Bind(lib.write_close, "archive_write_close") &&
@@ -55,7 +57,7 @@ class LibArchive {
   decltype(&archive_read_support_filter_gzip) support_gzip = nullptr;
   decltype(&archive_read_support_format_tar) support_tar = nullptr;
   decltype(&archive_write_disk_set_options) set_options = nullptr;
-  decltype(&archive_read_open_memory) open_memory = nullptr;
+  decltype(&archive_read_open_fd) open_fd = nullptr;
   decltype(&archive_read_next_header) next_header = nullptr;
   decltype(&archive_write_header) write_header = nullptr;
   decltype(&archive_read_data_block) read_block = nullptr;
@@ -107,7 +109,8 @@ class CwdGuard {
 
 }  // namespace
 
-Status UnpackTmpfs(const UniqueFd& root, const std::string& tar_gz) {
+Status UnpackTmpfs(const UniqueFd& root, int images_fd, const images::PayloadRef& tar_gz) {
+  RO_ASSIGN_OR_RETURN(UniqueFd file, images::OpenPayload(images_fd, tar_gz));
   RO_ASSIGN_OR_RETURN(std::unique_ptr<LibArchive> loaded, LibArchive::Load());
   const LibArchive& lib = *loaded;
   auto error = [&](archive* a, const std::string& what) {
@@ -122,7 +125,7 @@ Status UnpackTmpfs(const UniqueFd& root, const std::string& tar_gz) {
   lib.set_options(out.get(), ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
                                  ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
                                  ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
-  if (lib.open_memory(in.get(), tar_gz.data(), tar_gz.size()) != ARCHIVE_OK) return error(in.get(), "tmpfs contents");
+  if (lib.open_fd(in.get(), file.get(), 64 * 1024) != ARCHIVE_OK) return error(in.get(), "tmpfs contents " + tar_gz.file);
   // libarchive writes relative to the cwd: the new mount's root for now.
   CwdGuard guard;
   if (::fchdir(root.get()) != 0) return SysError("chdir into the new tmpfs");

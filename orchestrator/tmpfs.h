@@ -6,15 +6,17 @@
 #include <string>
 #include <vector>
 
+#include "images/image_file.h"
 #include "sys/status.h"
 #include "sys/unique_fd.h"
 
 namespace ro {
 
-// Unpacks `tar_gz` into the (detached) mount `root`, keeping modes, owners
-// and times. Entries that are absolute, hold "..", or would be written
-// through a symlink are refused: nothing lands outside the mount.
-Status UnpackTmpfs(const UniqueFd& root, const std::string& tar_gz);
+// Unpacks the gzipped tar `tar_gz` (read from the image directory
+// `images_fd` as it streams) into the (detached) mount `root`, keeping
+// modes, owners and times. Entries that are absolute, hold "..", or would
+// be written through a symlink are refused: nothing lands outside the mount.
+Status UnpackTmpfs(const UniqueFd& root, int images_fd, const images::PayloadRef& tar_gz);
 
 class LibArchive;
 

@@ -2,10 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/kcmp.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +15,7 @@
 #include "sys/mountinfo.h"
 #include "sys/mount_api.h"
 #include "sys/proc.h"
+#include "sys/process.h"
 
 namespace ro {
 namespace {
@@ -153,7 +152,8 @@ class Verifier {
         if ((flags & mask) != (f.flags & mask)) Diff(where + ": status flags differ");
         if (((flags & O_CLOEXEC) != 0) != fd.cloexec) Diff(where + ": close-on-exec differs");
         auto [first, fresh] = first_of_file.emplace(fd.file_id, std::make_pair(outer, fd.fd));
-        if (!fresh && ::syscall(SYS_kcmp, first->second.first, outer, KCMP_FILE, first->second.second, fd.fd) != 0) {
+        if (!fresh && !sys::KcmpSame(first->second.first, outer, sys::KcmpType::kFile, static_cast<unsigned long>(first->second.second),
+                                     static_cast<unsigned long>(fd.fd))) {
           Diff(where + ": does not share the open file description it had");
         }
       }

@@ -1,7 +1,5 @@
 #include "shm/arena.h"
 
-#include <sys/mman.h>
-
 #include <boost/interprocess/creation_tags.hpp>
 #include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/managed_external_buffer.hpp>
@@ -39,59 +37,51 @@ struct Arena::Control {
   std::atomic<uint32_t> fault_passes{0};
 };
 
-const char* StageName(Stage stage) {
-  switch (stage) {
-    case Stage::kNone: return "start";
-    case Stage::kRootTask: return "root-task";
-    case Stage::kForking: return "forking";
-    case Stage::kFiles: return "files";
-    case Stage::kReaping: return "reaping";
-    case Stage::kResume: return "resume";
-    case Stage::kDone: return "done";
-  }
-  return "?";
-}
-
-Result<Arena> Arena::Create(size_t tasks, uint64_t deadline_ns, std::optional<FaultSpec> fault) {
-  size_t size = 64 * 1024 + tasks * (sizeof(TaskSlot) + 64);
-  size = (size + 4095) & ~size_t(4095);
-  void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (base == MAP_FAILED) return SysError("mmap(" + std::to_string(size) + " bytes, MAP_SHARED|MAP_ANONYMOUS)");
+Result<Arena> Arena::Create(const Spec& spec) {
+  size_t size = 64 * 1024 + spec.tasks * (sizeof(TaskSlot) + 64) + spec.mounts * (sizeof(MountFact) + 64);
+  RO_ASSIGN_OR_RETURN(sys::Mapping mapping, sys::MapSharedAnonymous(size, spec.address));
   try {
     // The segment manager keeps its bookkeeping inside the mapping itself.
-    bip::managed_external_buffer segment(bip::create_only, base, size);
+    bip::managed_external_buffer segment(bip::create_only, mapping.base(), mapping.size());
     Control* control = segment.construct<Control>("control")();
-    TaskSlot* slots = segment.construct<TaskSlot>("tasks")[tasks]();
-    control->deadline_ns = deadline_ns;
-    if (fault) {
-      control->fault_point = static_cast<uint32_t>(fault->point);
-      control->fault_pass = fault->pass;
+    TaskSlot* slots = segment.construct<TaskSlot>("tasks")[spec.tasks]();
+    MountFact* mounts = segment.construct<MountFact>("mounts")[spec.mounts]();
+    control->deadline_ns = spec.deadline_ns;
+    if (spec.fault) {
+      control->fault_point = static_cast<uint32_t>(spec.fault->point);
+      control->fault_pass = spec.fault->pass;
     }
-    return Arena(base, size, control, slots, tasks);
+    return Arena(std::move(mapping), control, slots, spec.tasks, mounts, spec.mounts);
   } catch (const bip::interprocess_exception& e) {
-    ::munmap(base, size);
     return Fail(std::string("laying out the shared arena: ") + e.what());
   } catch (const std::bad_alloc&) {
-    ::munmap(base, size);
-    return Fail("laying out the shared arena: out of space for " + std::to_string(tasks) + " tasks");
+    return Fail("laying out the shared arena: out of space for " + std::to_string(spec.tasks) + " tasks");
   }
 }
 
-Arena::Arena(void* base, size_t size, Control* control, TaskSlot* slots, size_t count)
-    : base_(base), size_(size), control_(control), slots_(slots), count_(count) {}
+Arena::Arena(sys::Mapping mapping, Control* control, TaskSlot* slots, size_t count, MountFact* mounts, size_t mount_count)
+    : mapping_(std::move(mapping)), control_(control), slots_(slots), count_(count), mounts_(mounts), mount_count_(mount_count) {}
 
 Arena::Arena(Arena&& other) noexcept
-    : base_(std::exchange(other.base_, nullptr)),
-      size_(other.size_),
+    : mapping_(std::move(other.mapping_)),
       control_(other.control_),
       slots_(other.slots_),
-      count_(other.count_) {}
-
-Arena::~Arena() {
-  if (base_ != nullptr) ::munmap(base_, size_);
-}
+      count_(other.count_),
+      mounts_(other.mounts_),
+      mount_count_(other.mount_count_) {}
 
 size_t Arena::task_count() const { return count_; }
+
+void Arena::PublishMountDevice(size_t index, uint64_t dev) {
+  if (index >= mount_count_) return;
+  mounts_[index].dev = dev;
+  mounts_[index].ready.store(1);
+}
+
+std::optional<uint64_t> Arena::MountDevice(size_t index) const {
+  if (index >= mount_count_ || mounts_[index].ready.load() == 0) return std::nullopt;
+  return mounts_[index].dev;
+}
 TaskSlot& Arena::slot(size_t index) { return slots_[index]; }
 
 void Arena::BeginStage(Stage stage, uint32_t participants) {

@@ -1,10 +1,11 @@
 // The shared arena every restored task maps: the stage barrier, the abort
-// flag with the first error, the task table and per-stage timings.
+// flag with the first error, the task table, facts concerns learn during
+// the restore, per-stage timings and fault counters.
 //
 // One anonymous MAP_SHARED mapping, made by the orchestrator before the
-// first clone and inherited by every task at the same address: nothing is
-// named, nothing lands in /dev/shm, and it is gone when the last task execs
-// or exits. Boost.Interprocess manages the objects inside it; all waiting is
+// first clone at the address the plan chose, and inherited by every task
+// there: nothing is named, nothing lands in /dev/shm, and it is gone when
+// the last task execs or exits. Boost.Interprocess manages the objects inside it; all waiting is
 // on atomic words with bounded futex waits, so a task that dies holding
 // nothing can never wedge the others (there are no locks to hold).
 #pragma once
@@ -18,29 +19,24 @@
 #include <string>
 
 #include "shm/faults.h"
+#include "shm/stages.h"
+#include "sys/mapping.h"
 #include "sys/status.h"
 
 namespace ro::shm {
-
-// The cross-process stages. A stage ends for all when every participant has
-// finished it; what each guarantees once it has ended:
-enum class Stage : uint32_t {
-  kNone = 0,
-  kRootTask,  // the root task runs with its pid in its PID and mount namespaces
-  kForking,   // every task and helper exists with its pid, session and process group
-  kFiles,     // every task holds exactly its fds, at their numbers, with their flags
-  kReaping,   // helpers have exited and were reaped; their children belong to the root
-  kResume,    // every task is past its last step that can fail
-  kDone,      // tasks exec their programs, stay holders, or exit as zombies
-};
-inline constexpr size_t kStageCount = 7;
-const char* StageName(Stage stage);
 
 struct TaskSlot {
   int32_t pid = 0;                          // image pid
   std::atomic<int32_t> outer_pid{0};        // as the orchestrator sees it
   std::atomic<uint32_t> stage{0};           // last stage finished
   std::atomic<uint32_t> group_ready{0};     // futex word: its process group exists
+};
+
+// What the mounts concern learns about a mount it made (the mount's index
+// in the plan's `mounts`), published before the root-task stage ends.
+struct MountFact {
+  std::atomic<uint32_t> ready{0};  // 1 once `dev` is set
+  uint64_t dev = 0;                // st_dev of the new mount's root
 };
 
 struct Failure {
@@ -51,16 +47,30 @@ struct Failure {
 
 class Arena {
  public:
-  // Maps and lays out an arena for `tasks` task slots; `deadline_ns` is the
-  // CLOCK_MONOTONIC time after which every wait gives up.
-  static Result<Arena> Create(size_t tasks, uint64_t deadline_ns, std::optional<FaultSpec> fault = std::nullopt);
+  struct Spec {
+    uint64_t address = 0;  // where to map it (MAP_FIXED_NOREPLACE); 0: anywhere
+    size_t tasks = 0;      // task slots
+    size_t mounts = 0;     // mount facts
+    uint64_t deadline_ns = 0;  // CLOCK_MONOTONIC time after which every wait gives up
+    std::optional<FaultSpec> fault;
+  };
+  // Maps and lays out an arena. Errors: the mmap (EEXIST when something is
+  // mapped at `address`), or the layout not fitting.
+  static Result<Arena> Create(const Spec& spec);
   Arena(Arena&& other) noexcept;
   Arena& operator=(Arena&&) = delete;
   Arena(const Arena&) = delete;
-  ~Arena();
+  ~Arena() = default;
 
+  void* base() const { return mapping_.base(); }
+  size_t size() const { return mapping_.size(); }
   size_t task_count() const;
   TaskSlot& slot(size_t index);
+
+  // Mounts concern: publishes the device of mount `index` (in the plan's
+  // `mounts`), or reads it back (nullopt until published).
+  void PublishMountDevice(size_t index, uint64_t dev);
+  std::optional<uint64_t> MountDevice(size_t index) const;
 
   // Orchestrator: opens `stage` for `participants` tasks.
   void BeginStage(Stage stage, uint32_t participants);
@@ -96,14 +106,15 @@ class Arena {
 
  private:
   struct Control;
-  Arena(void* base, size_t size, Control* control, TaskSlot* slots, size_t count);
+  Arena(sys::Mapping mapping, Control* control, TaskSlot* slots, size_t count, MountFact* mounts, size_t mount_count);
   Status WaitWord(const std::atomic<uint32_t>& word, uint32_t while_equal, const char* what) const;
 
-  void* base_ = nullptr;
-  size_t size_ = 0;
+  sys::Mapping mapping_;
   Control* control_ = nullptr;
   TaskSlot* slots_ = nullptr;
   size_t count_ = 0;
+  MountFact* mounts_ = nullptr;
+  size_t mount_count_ = 0;
 };
 
 }  // namespace ro::shm

@@ -86,4 +86,9 @@ Status AutofsSetTimeout(const UniqueFd& mount, unsigned long seconds) {
   return {};
 }
 
+Status AutofsMakeCatatonic(const UniqueFd& mount) {
+  if (::ioctl(mount.get(), AUTOFS_IOC_CATATONIC, 0) != 0) return SysError("ioctl(AUTOFS_IOC_CATATONIC)");
+  return {};
+}
+
 }  // namespace ro::sys

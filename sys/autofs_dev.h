@@ -39,7 +39,10 @@ class AutofsDevice {
   UniqueFd fd_;
 };
 
-// AUTOFS_IOC_SETTIMEOUT on an ioctl fd from OpenMount.
+// AUTOFS_IOC_SETTIMEOUT on an ioctl fd from OpenMount, or on an fd of the
+// mount's root directory.
 Status AutofsSetTimeout(const UniqueFd& mount, unsigned long seconds);
+// AUTOFS_IOC_CATATONIC on such an fd: the mount stops asking its master.
+Status AutofsMakeCatatonic(const UniqueFd& mount);
 
 }  // namespace ro::sys

@@ -33,6 +33,19 @@ std::vector<std::string> SplitOptions(const std::string& options) {
   return out;
 }
 
+Status MakeTreePrivate() {
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return SysError("mount(/, MS_REC|MS_PRIVATE)");
+  return {};
+}
+
+Status PivotRootTo(const UniqueFd& new_root, const std::string& what) {
+  if (::fchdir(new_root.get()) != 0) return SysError("chdir " + what);
+  if (::syscall(SYS_pivot_root, ".", ".") != 0) return SysError("pivot_root(" + what + ")");
+  if (::umount2(".", MNT_DETACH) != 0) return SysError("umount2(old root, MNT_DETACH)");
+  if (::chdir("/") != 0) return SysError("chdir /");
+  return {};
+}
+
 Result<UniqueFd> NewMount(const std::string& fstype, const std::string& source, const std::vector<std::string>& options,
                           bool read_only) {
   UniqueFd fs(::fsopen(fstype.c_str(), FSOPEN_CLOEXEC));

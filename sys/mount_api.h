@@ -43,6 +43,16 @@ Status JoinPeerGroup(const UniqueFd& from, const UniqueFd& to, const std::string
 // directories, and the last one a file when `leaf_is_file`.
 Result<UniqueFd> OpenBeneath(const UniqueFd& root, const std::string& path, bool create, bool leaf_is_file);
 
+// mount(NULL, "/", NULL, MS_REC|MS_PRIVATE): nothing done in the caller's
+// mount namespace from now on propagates out of it.
+Status MakeTreePrivate();
+
+// Makes `new_root` (a directory fd) the root of the caller's mount
+// namespace: pivot_root(".", ".") from inside it stacks the old root on the
+// new one, which is then detached; the cwd ends at the new "/". `what`
+// names the new root in errors.
+Status PivotRootTo(const UniqueFd& new_root, const std::string& what);
+
 // Splits "a,b=c,d" at commas.
 std::vector<std::string> SplitOptions(const std::string& options);
 

@@ -1,35 +1,33 @@
 #include "worker/autofs.h"
 
 #include <fcntl.h>
-#include <unistd.h>
 
 #include "sys/autofs_dev.h"
+#include "sys/files.h"
 #include "sys/log.h"
 
 namespace ro::worker {
 
-Status TakeOverAutofs(const images::TaskPlan& t, const images::RestorePlan& plan, const std::vector<AutofsMount>& mounts,
-                      const FdLayout& layout, shm::Arena& arena) {
+Status TakeOverAutofs(const images::TaskPlan& t, const images::RestorePlan& plan, const FdLayout& layout, shm::Arena& arena) {
   for (const images::AutofsPlan& a : plan.autofs) {
     if (a.catatonic || a.master != t.pid) continue;
-    const AutofsMount* m = nullptr;
-    for (const AutofsMount& candidate : mounts) {
-      if (candidate.mnt_id == a.mnt_id) m = &candidate;
-    }
-    if (m == nullptr) return Fail("AutoFS mount " + a.path + " was not mounted");
-    RO_ASSIGN_OR_RETURN(sys::AutofsDevice dev, sys::AutofsDevice::FromFd(layout.autofs_fd));
-    RO_ASSIGN_OR_RETURN(UniqueFd mount, dev.OpenMount(m->path, m->dev));
+    int index = plan.MountIndex(a.mnt_id);
+    std::optional<uint64_t> dev = index < 0 ? std::nullopt : arena.MountDevice(static_cast<size_t>(index));
+    if (!dev) return Fail("AutoFS mount " + a.path + " was not mounted");
+    RO_ASSIGN_OR_RETURN(sys::AutofsDevice device, sys::AutofsDevice::FromFd(layout.autofs_fd));
+    RO_ASSIGN_OR_RETURN(UniqueFd mount, device.OpenMount(a.path, static_cast<dev_t>(*dev)));
     UniqueFd temporary;
     int write_end = a.pipe_fd;
     if (a.write_end_closed) {
       std::string link = "self/fd/" + std::to_string(a.pipe_fd);
-      temporary.reset(::openat(layout.proc_fd, link.c_str(), O_WRONLY | O_CLOEXEC));
-      if (!temporary) return SysError("open a temporary write end (/proc/" + link + ")");
+      auto opened = sys::OpenAt(layout.proc_fd, link, O_WRONLY, 0, "a temporary write end (/proc/" + link + ")");
+      if (!opened.ok()) return std::move(opened).error();
+      temporary = std::move(opened).value();
       write_end = temporary.get();
     }
-    RO_TRY(arena.Fault(shm::FaultPoint::kAutofsSetPipeFd, "SETPIPEFD of " + m->path));
-    RO_TRY(dev.SetPipeFd(mount, write_end));
-    log::Debug("AutoFS {} taken over through fd {}", m->path, write_end);
+    RO_TRY(arena.Fault(shm::FaultPoint::kAutofsSetPipeFd, "SETPIPEFD of " + a.path));
+    RO_TRY(device.SetPipeFd(mount, write_end));
+    log::Debug("AutoFS {} taken over through fd {}", a.path, write_end);
   }
   return {};
 }

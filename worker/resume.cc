@@ -1,13 +1,13 @@
 #include "worker/resume.h"
 
-#include <linux/close_range.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <vector>
 
+#include "sys/files.h"
 #include "sys/log.h"
+#include "sys/process.h"
 #include "worker/seccomp.h"
 
 namespace ro::worker {
@@ -37,34 +37,9 @@ void Seccomp(const images::TaskPlan& t, shm::Arena& arena) {
   }
 }
 
-}  // namespace
-
-Status CheckResumable(const images::TaskPlan& t) {
-  if (t.kind != images::TaskKind::kAlive) return {};
-  if (!t.root.empty() && t.root != "/" && ::chroot(t.root.c_str()) != 0) return SysError("chroot(" + t.root + ")");
-  std::string cwd = t.resume && !t.resume->cwd.empty() ? t.resume->cwd : t.cwd;
-  if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) return SysError("chdir(" + cwd + ")");
-  if (t.resume && ::access(t.resume->exe.c_str(), X_OK) != 0) {
-    return SysError("resume program " + t.resume->exe + " is not executable");
-  }
-  return {};
-}
-
-void ResumeTask(const images::TaskPlan& t, shm::Arena& arena, size_t index, const FdLayout& layout,
-                bool keep_parent_death) {
-  if (!keep_parent_death) ::prctl(PR_SET_PDEATHSIG, 0);
-  if (t.kind == images::TaskKind::kZombie) {
-    arena.Arrive(index, shm::Stage::kDone);
-    ::close_range(0, ~0U, 0);
-    ExitAs(t.exit_status);
-  }
-  if (!t.resume) {
-    CloseAllButOwn(t, layout, true);
-    Seccomp(t, arena);
-    arena.Arrive(index, shm::Stage::kDone);
-    ::close(layout.log_fd);
-    for (;;) ::pause();
-  }
+// Execs the task's resume program with RESTORE_ORCH_RESTORED=1 added to
+// its environment; fds without close-on-exec survive.
+[[noreturn]] void Exec(const images::TaskPlan& t, shm::Arena& arena, size_t index, const FdLayout& layout) {
   std::vector<std::string> env = t.resume->env;
   env.push_back("RESTORE_ORCH_RESTORED=1");
   std::vector<char*> argv, envp;
@@ -84,6 +59,45 @@ void ResumeTask(const images::TaskPlan& t, shm::Arena& arena, size_t index, cons
   arena.Arrive(index, shm::Stage::kDone);
   ::execve(t.resume->exe.c_str(), argv.data(), envp.data());
   Error e = SysError("execve(" + t.resume->exe + ")");
+  log::Error("task {}: {}", t.pid, e.ToString());
+  arena.Abort(t.pid, shm::Stage::kDone, e);
+  _exit(127);
+}
+
+}  // namespace
+
+Status CheckResumable(const images::TaskPlan& t) {
+  if (t.resume_mode == images::ResumeMode::kZombie) return {};
+  if (!t.root.empty() && t.root != "/" && ::chroot(t.root.c_str()) != 0) return SysError("chroot(" + t.root + ")");
+  std::string cwd = t.resume && !t.resume->cwd.empty() ? t.resume->cwd : t.cwd;
+  if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) return SysError("chdir(" + cwd + ")");
+  if (t.resume && ::access(t.resume->exe.c_str(), X_OK) != 0) {
+    return SysError("resume program " + t.resume->exe + " is not executable");
+  }
+  return {};
+}
+
+void ResumeTask(const images::TaskPlan& t, shm::Arena& arena, size_t index, const FdLayout& layout,
+                bool keep_parent_death) {
+  if (t.kind == images::TaskKind::kHelper) _exit(0);  // its work is done; its parent reaps it
+  if (!keep_parent_death) sys::SetParentDeathSignal(0);
+  switch (t.resume_mode) {
+    case images::ResumeMode::kZombie:
+      arena.Arrive(index, shm::Stage::kDone);
+      sys::CloseRange(0, ~0U);
+      ExitAs(t.exit_status);
+    case images::ResumeMode::kHold:
+      CloseAllButOwn(t, layout, true);
+      Seccomp(t, arena);
+      arena.Arrive(index, shm::Stage::kDone);
+      sys::CloseRange(static_cast<unsigned>(layout.log_fd), static_cast<unsigned>(layout.log_fd));
+      for (;;) ::pause();
+    case images::ResumeMode::kExec:
+      Exec(t, arena, index, layout);
+    case images::ResumeMode::kContinue:
+      break;
+  }
+  Error e = Fail("resume kind 'continue' is not supported yet");
   log::Error("task {}: {}", t.pid, e.ToString());
   arena.Abort(t.pid, shm::Stage::kDone, e);
   _exit(127);

@@ -7,7 +7,7 @@
 #include "images/plan.h"
 #include "shm/arena.h"
 #include "sys/status.h"
-#include "worker/fds.h"
+#include "worker/files.h"
 
 namespace ro::worker {
 

@@ -1,14 +1,14 @@
 // What runs inside every restored task, from the moment it is cloned with
-// its pid until it resumes.
+// its pid until it hands over: the stages of shm/stages.h, each task doing
+// its step of each and waiting at the stage's barrier.
 #pragma once
 
 #include <cstddef>
 
 #include "images/plan.h"
 #include "shm/arena.h"
-#include "worker/autofs.h"
-#include "worker/fds.h"
 #include "sys/unique_fd.h"
+#include "worker/files.h"
 
 namespace ro::worker {
 
@@ -17,15 +17,15 @@ struct TaskContext {
   shm::Arena* arena = nullptr;
   const UniqueFd* proc_dir = nullptr;  // the caller's /proc, at layout.proc_fd
   FdLayout layout;
-  const std::vector<AutofsMount>* autofs = nullptr;  // filled by the root task before it forks
   bool detach = false;                 // the root task must outlive the orchestrator
 };
 
 // Runs task `index` of the plan in the calling process, which must already
-// have that task's pid. Forks the task's children (each runs this too),
-// joins its session and group, walks the stages, and resumes: exec, holder,
-// or zombie exit. Never returns; on failure it records the error in the
-// arena (aborting the restore) and exits.
+// have that task's pid. Walks the stages its kind takes part in: forks its
+// children (each runs this too) and joins its session and group, places its
+// fds, reaps helpers, checks it can resume; then hands over by its resume
+// kind. Never returns; on failure it records the error in the arena
+// (aborting the restore) and exits.
 [[noreturn]] void RunTask(const TaskContext& ctx, size_t index);
 
 }  // namespace ro::worker

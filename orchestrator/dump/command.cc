@@ -19,8 +19,8 @@
 #include "images/plan.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/commands.h"
-#include "orchestrator/dump.h"
-#include "orchestrator/freeze.h"
+#include "orchestrator/dump/dump.h"
+#include "orchestrator/dump/freeze.h"
 #include "sys/log.h"
 
 namespace ro {

@@ -1,6 +1,6 @@
-// The dump's collector, shared by dump.cc (tasks), dump_files.cc (fds,
-// pipe and FIFO contents) and dump_mounts.cc (mounts, AutoFS, tmpfs).
-// Private to the dump.
+// The dump's collector, one file per concern in orchestrator/dump/: tree.cc
+// (tasks, namespaces), files.cc (fds, pipe and FIFO contents), mounts.cc
+// (mounts, tmpfs), autofs.cc, seccomp.cc. Private to the dump.
 #pragma once
 
 #include <sys/stat.h>
@@ -16,7 +16,7 @@
 #include "images/proto/fdinfo.pb.h"
 #include "images/proto/mnt.pb.h"
 #include "images/proto/pipe-data.pb.h"
-#include "orchestrator/dump.h"
+#include "orchestrator/dump/dump.h"
 #include "orchestrator/tmpfs.h"
 #include "sys/mountinfo.h"
 
@@ -62,18 +62,20 @@ class Collector {
   Result<DumpedImages> Run();
 
  private:
-  // dump.cc
+  // tree.cc
   Status ReadNamespaces();
   Status CollectTask(const FrozenTree::Task& frozen);
   Status CheckTask(const Task& t);
   Status CollectCore(const Task& t);
   Status CollectResume(const Task& t);
-  Status CollectSeccomp(const Task& t, img::core_entry& core);
   void MapOutsideSessions();
   void WritePstreeAndInventory();
   images::ImageFile& File(const images::Kind& kind, std::optional<uint32_t> key = std::nullopt);
 
-  // dump_files.cc
+  // seccomp.cc
+  Status CollectSeccomp(const Task& t, img::core_entry& core);
+
+  // files.cc
   Status CollectFds(const Task& t);
   Status CollectFsDirs(const Task& t);
   Result<uint32_t> DescriptionId(const Task& t, const LiveFd& f, bool& fresh);
@@ -81,11 +83,13 @@ class Collector {
   Status CollectPipeData(const Task& t, const LiveFd& f, uint32_t pipe_id, bool fifo);
   uint32_t AddPathEntry(const std::string& path, uint32_t flags, uint64_t pos, uint32_t mnt_id);
 
-  // dump_mounts.cc
+  // mounts.cc
   Status ReadMounts();
   Status CollectMounts();
-  Status CollectAutofs(const sys::MountInfo& m, uint32_t dev);
   Status PackTmpfsContents(const sys::MountInfo& m, uint32_t dev);
+
+  // autofs.cc
+  Status CollectAutofs(const sys::MountInfo& m, uint32_t dev);
 
   const FrozenTree& tree_;
   DumpedImages out_;
@@ -120,5 +124,8 @@ class Collector {
 };
 
 std::string Str(long long v);
+
+// The integer value of superblock option `key` of a mount, or nullopt.
+std::optional<long long> IntOption(const sys::MountInfo& m, const char* key);
 
 }  // namespace ro::dump

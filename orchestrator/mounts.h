@@ -4,33 +4,32 @@
 
 #include <map>
 #include <string>
-#include <vector>
 
 #include "images/plan.h"
 #include "shm/arena.h"
 #include "sys/status.h"
-#include "worker/autofs.h"
 
 namespace ro {
 
 struct MountOptions {
-  std::string root;                                 // --root: source of an external root mount
-  std::map<std::string, std::string> externals;     // --external KEY=PATH
+  std::string root;                              // --root: source of an external root mount
+  std::map<std::string, std::string> externals;  // --external KEY=PATH
 };
 
-// Builds the plan's mounts and pivots into them:
+// Makes the root task's mount namespace private (nothing propagates to the
+// caller's), then builds the plan's mounts and pivots into them:
 //  1. every mount is made detached and private: new superblocks with fsopen
-//     (AutoFS with a dummy pipe, then its timeout and catatonic at once),
-//     binds cloned from their source, externals cloned from the caller's
-//     tree (--root, --external, or found by device and root path);
+//     (tmpfs contents streamed from the image directory `images_fd`;
+//     AutoFS as orchestrator/autofs.h says), binds cloned from their source,
+//     externals cloned from the caller's tree (--root, --external, or found
+//     by device and root path); each new mount's device is published in the
+//     arena;
 //  2. the root mount is attached at a staging directory and the others are
 //     moved into place parents first, mountpoints resolved beneath the new
 //     root without following symlinks (made only in our own filesystems);
 //  3. peer groups are joined (MOVE_MOUNT_SET_GROUP), slaves made, then
 //     unbindable mounts marked: nothing propagated while mounts were placed;
 //  4. pivot_root into the new tree and detach the old one.
-// `autofs` receives every AutoFS superblock mounted, for the masters.
-Status BuildMountTree(const images::RestorePlan& plan, const MountOptions& options,
-                      std::vector<worker::AutofsMount>* autofs, shm::Arena& arena);
+Status BuildMountTree(const images::RestorePlan& plan, const MountOptions& options, int images_fd, shm::Arena& arena);
 
 }  // namespace ro

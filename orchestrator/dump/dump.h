@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "images/image_file.h"
-#include "orchestrator/freeze.h"
+#include "orchestrator/dump/freeze.h"
 #include "sys/status.h"
 
 namespace ro {

@@ -3,9 +3,6 @@
 // copied with tee(2) so the tree keeps them.
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/kcmp.h>
-#include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,8 +11,10 @@
 #include "images/builders.h"
 #include "images/kinds.h"
 #include "images/proto/fs.pb.h"
-#include "orchestrator/dump_collector.h"
+#include "orchestrator/dump/collector.h"
+#include "sys/files.h"
 #include "sys/proc.h"
+#include "sys/process.h"
 
 namespace ro::dump {
 namespace {
@@ -43,30 +42,20 @@ struct PipeContents {
 };
 
 Result<PipeContents> ReadPipe(const std::string& path) {
-  UniqueFd src(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-  if (!src) return SysError("open " + path);
+  RO_ASSIGN_OR_RETURN(UniqueFd src, sys::OpenAt(AT_FDCWD, path, O_RDONLY | O_NONBLOCK));
   PipeContents out;
-  int capacity = ::fcntl(src.get(), F_GETPIPE_SZ);
-  if (capacity < 0) return SysError("fcntl(F_GETPIPE_SZ) of " + path);
+  RO_ASSIGN_OR_RETURN(int capacity, sys::PipeCapacity(src.get()));
   out.capacity = static_cast<uint32_t>(capacity);
-  int queued = 0;
-  if (::ioctl(src.get(), FIONREAD, &queued) != 0) return SysError("ioctl(FIONREAD) of " + path);
+  RO_ASSIGN_OR_RETURN(int queued, sys::QueuedBytes(src.get()));
   if (queued == 0) return out;
-  int ends[2];
-  if (::pipe2(ends, O_CLOEXEC | O_NONBLOCK) != 0) return SysError("pipe2");
-  UniqueFd r(ends[0]), w(ends[1]);
-  if (::fcntl(w.get(), F_SETPIPE_SZ, capacity) < 0) return SysError("fcntl(F_SETPIPE_SZ, " + Str(capacity) + ")");
-  ssize_t n = ::tee(src.get(), w.get(), static_cast<size_t>(queued), SPLICE_F_NONBLOCK);
-  if (n < 0) return SysError("tee from " + path);
-  if (n != queued) return Fail("tee from " + path + " copied " + Str(n) + " of " + Str(queued) + " queued bytes");
-  out.data.resize(static_cast<size_t>(n));
-  size_t got = 0;
-  while (got < out.data.size()) {
-    ssize_t k = ::read(r.get(), out.data.data() + got, out.data.size() - got);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) return SysError("read the copy of " + path);
-    got += static_cast<size_t>(k);
+  RO_ASSIGN_OR_RETURN(sys::PipeEnds copy, sys::Pipe(O_NONBLOCK));
+  RO_TRY(sys::SetPipeCapacity(copy.write.get(), capacity));
+  RO_ASSIGN_OR_RETURN(size_t n, sys::Tee(src.get(), copy.write.get(), static_cast<size_t>(queued)));
+  if (n != static_cast<size_t>(queued)) {
+    return Fail("tee from " + path + " copied " + Str(static_cast<long long>(n)) + " of " + Str(queued) + " queued bytes");
   }
+  out.data.resize(n);
+  RO_TRY(sys::ReadExactly(copy.read.get(), out.data.data(), n, "the copy of " + path));
   return out;
 }
 
@@ -126,8 +115,8 @@ Result<uint32_t> Collector::DescriptionId(const Task& t, const LiveFd& f, bool& 
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
     const Description& d = known[mid];
-    long order = ::syscall(SYS_kcmp, t.outer, d.outer, KCMP_FILE, f.fd, d.fd);
-    if (order < 0) return SysError("kcmp(KCMP_FILE) of fd " + Str(f.fd) + " and task " + Str(d.outer) + " fd " + Str(d.fd));
+    RO_ASSIGN_OR_RETURN(int order, sys::Kcmp(t.outer, d.outer, sys::KcmpType::kFile, static_cast<unsigned long>(f.fd),
+                                             static_cast<unsigned long>(d.fd)));
     if (order == 0) {
       fresh = false;
       return d.id;

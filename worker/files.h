@@ -4,7 +4,8 @@
 // parked at a service fd above every number the images use; descendants
 // inherit it, drop what their subtree does not hold, and finally place
 // their own with dup3 at the exact numbers. The engine's own fds (the
-// caller's /proc, the log) sit above the parked range.
+// caller's /proc, the log, the image directory, /dev/autofs) sit above the
+// parked range, at the same numbers in every task.
 #pragma once
 
 #include "images/plan.h"
@@ -19,10 +20,12 @@ struct FdLayout {
   int parked_end = 0;   // one past the last parked fd
   int proc_fd = 0;      // the caller's /proc (O_PATH), at parked_end or above
   int log_fd = 0;       // the log sink, above proc_fd
-  int autofs_fd = -1;   // /dev/autofs when there are AutoFS masters, above log_fd
+  int images_fd = -1;   // the image directory (large payloads are read through it), above log_fd
+  int autofs_fd = -1;   // /dev/autofs when there are AutoFS masters, above images_fd
 };
 
-// The layout for a plan: parked fds above the highest fd the images use.
+// The layout for a plan: parked fds above the highest fd the images use;
+// the service fds' numbers are filled in when they are opened.
 FdLayout LayoutFor(const images::RestorePlan& plan);
 
 // Root task: closes everything it inherited from the orchestrator but the

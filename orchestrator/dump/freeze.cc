@@ -1,14 +1,14 @@
-#include "orchestrator/freeze.h"
+#include "orchestrator/dump/freeze.h"
 
 #include <dirent.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <sstream>
 
 #include "sys/log.h"
 #include "sys/proc.h"
+#include "sys/process.h"
 #include "sys/ptrace_api.h"
 
 namespace ro {
@@ -60,8 +60,7 @@ Result<FrozenTree> FrozenTree::Freeze(pid_t root, int timeout_ms) {
 }
 
 Status FrozenTree::Seize(Task& t) {
-  t.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, t.pid, 0)));
-  if (!t.pidfd) return SysError("pidfd_open(" + std::to_string(t.pid) + ")");
+  RO_ASSIGN_OR_RETURN(t.pidfd, sys::PidfdOpen(t.pid));
   char state = StateOf(t.pid);
   if (state == 'Z' || state == 'X') {
     t.zombie = true;
@@ -145,8 +144,8 @@ void FrozenTree::Release() {
 Status FrozenTree::Kill() {
   Status first;
   for (Task& t : tasks_) {
-    if (::syscall(SYS_pidfd_send_signal, t.pidfd.get(), SIGKILL, nullptr, 0) != 0 && errno != ESRCH && first.ok()) {
-      first = SysError("kill task " + std::to_string(t.pid));
+    if (Status s = sys::PidfdSendSignal(t.pidfd, SIGKILL); !s.ok() && s.error().err != ESRCH && first.ok()) {
+      first = std::move(s).error().Within("kill task " + std::to_string(t.pid));
     }
   }
   Release();

@@ -2,7 +2,6 @@
 // root task's mountinfo, tmpfs contents, and each AutoFS mount's state
 // with its master's pipe.
 #include <fcntl.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,9 +11,10 @@
 #include <map>
 
 #include "images/kinds.h"
-#include "images/plan.h"
-#include "orchestrator/dump_collector.h"
+#include "images/filesystems.h"
+#include "orchestrator/dump/collector.h"
 #include "orchestrator/tmpfs.h"
+#include "sys/files.h"
 #include "sys/mount_api.h"
 
 namespace ro::dump {
@@ -39,6 +39,8 @@ uint32_t MountFlags(const sys::MountInfo& m) {
   return flags;
 }
 
+}  // namespace
+
 std::optional<long long> IntOption(const sys::MountInfo& m, const char* key) {
   std::string v = m.SuperOption(key);
   if (v.empty()) return std::nullopt;
@@ -47,8 +49,6 @@ std::optional<long long> IntOption(const sys::MountInfo& m, const char* key) {
   if (*end != '\0') return std::nullopt;
   return n;
 }
-
-}  // namespace
 
 Status Collector::ReadMounts() {
   auto mounts = sys::ReadMountInfo("/proc/" + Str(tree_.tasks().front().pid) + "/mountinfo");
@@ -151,88 +151,9 @@ Status Collector::CollectMounts() {
   return {};
 }
 
-Status Collector::CollectAutofs(const sys::MountInfo& m, uint32_t dev) {
-  auto need = [&](const char* key) -> Result<long long> {
-    auto v = IntOption(m, key);
-    if (!v) return Fail("option " + std::string(key) + "= is missing or not a number in \"" + m.super_options + "\"");
-    return *v;
-  };
-  auto e = std::make_unique<img::autofs_entry>();
-  RO_ASSIGN_OR_RETURN(long long fd, need("fd"));
-  RO_ASSIGN_OR_RETURN(long long pgrp, need("pgrp"));
-  RO_ASSIGN_OR_RETURN(long long timeout, need("timeout"));
-  RO_ASSIGN_OR_RETURN(long long minproto, need("minproto"));
-  RO_ASSIGN_OR_RETURN(long long maxproto, need("maxproto"));
-  std::set<std::string> opts;
-  for (const std::string& o : sys::SplitOptions(m.super_options)) opts.insert(o);
-  int mode = opts.count("direct") ? 0 : opts.count("offset") ? 2 : opts.count("indirect") ? 1 : -1;
-  if (mode < 0) return Fail("none of direct, indirect or offset is in \"" + m.super_options + "\"");
-  e->set_timeout(static_cast<int32_t>(timeout));
-  e->set_minproto(static_cast<int32_t>(minproto));
-  e->set_maxproto(static_cast<int32_t>(maxproto));
-  e->set_mode(mode);
-  if (auto uid = IntOption(m, "uid")) e->set_uid(static_cast<int32_t>(*uid));
-  if (auto gid = IntOption(m, "gid")) e->set_gid(static_cast<int32_t>(*gid));
-  auto catatonic = [&] {
-    e->set_fd(-1);
-    e->set_pgrp(static_cast<int32_t>(pgrp));
-  };
-  if (fd == -1) {
-    catatonic();
-  } else {
-    RO_ASSIGN_OR_RETURN(long long pipe_ino, need("pipe_ino"));
-    auto holders = pipes_.find(static_cast<ino_t>(pipe_ino));  // who in the tree holds the mount's pipe
-    bool held = holders != pipes_.end();
-    auto master = by_outer_.find(static_cast<pid_t>(pgrp));
-    const Task* owner = master == by_outer_.end() ? nullptr : &tasks_[master->second];
-    std::optional<int> read_fd;
-    if (owner != nullptr && !owner->zombie) {
-      for (const auto& [n, f] : fds_[owner->outer]) {
-        if (f.target.rfind("pipe:[", 0) == 0 && static_cast<long long>(f.st.st_ino) == pipe_ino && (f.flags & O_ACCMODE) != O_WRONLY) {
-          read_fd = n;
-          break;
-        }
-      }
-    }
-    if (!read_fd && held) {
-      return Fail("its pipe (inode " + Str(pipe_ino) + ") is held by " + holders->second.first +
-                  ", but not read by its master, the leader of process group " + Str(pgrp) +
-                  " (control delegated to another task is not supported)");
-    }
-    if (!read_fd && owner == nullptr && ::access(("/proc/" + Str(pgrp)).c_str(), F_OK) == 0) {
-      return Fail("its master, process group " + Str(pgrp) + ", is outside the tree");
-    }
-    if (!read_fd) {
-      out_.warnings.push_back("AutoFS mount " + m.mountpoint + ": nobody in the tree holds its pipe (its master is gone); dumped catatonic");
-      catatonic();
-    } else {
-      // A pending request would be lost: the kernel waits for its answer.
-      std::string path = owner->Proc("fd/" + Str(*read_fd));
-      UniqueFd probe(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-      if (!probe) return SysError("open " + path);
-      int queued = 0;
-      if (::ioctl(probe.get(), FIONREAD, &queued) != 0) return SysError("ioctl(FIONREAD) of " + path);
-      if (queued > 0) {
-        return SysError("its pipe (inode " + Str(pipe_ino) + ", " + owner->who + " fd " + Str(*read_fd) + ") holds " + Str(queued) +
-                            " bytes of an unanswered request: try again once the master has read it",
-                        kErrTryAgain);
-      }
-      auto write_end = fds_[owner->outer].find(static_cast<int>(fd));
-      bool holds_write_end = write_end != fds_[owner->outer].end() && static_cast<long long>(write_end->second.st.st_ino) == pipe_ino &&
-                             (write_end->second.flags & O_ACCMODE) == O_WRONLY;
-      e->set_fd(static_cast<int32_t>(fd));
-      e->set_pgrp(owner->pid);
-      if (!holds_write_end) e->set_read_fd(*read_fd);
-    }
-  }
-  File(images::AutofsKind(), dev).entries.push_back(images::Entry{std::move(e), {}});
-  return {};
-}
-
 Status Collector::PackTmpfsContents(const sys::MountInfo& m, uint32_t dev) {
   std::string root_path = "/proc/" + Str(tree_.tasks().front().pid) + "/root";
-  UniqueFd root(::open(root_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!root) return SysError("open " + root_path);
+  RO_ASSIGN_OR_RETURN(UniqueFd root, sys::OpenAt(AT_FDCWD, root_path, O_PATH | O_DIRECTORY));
   RO_ASSIGN_OR_RETURN(UniqueFd dir, sys::OpenBeneath(root, m.mountpoint.substr(1), false, false));
   struct statx stx {};
   if (::statx(dir.get(), "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) != 0) return SysError("statx " + m.mountpoint);

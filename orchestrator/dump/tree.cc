@@ -1,9 +1,7 @@
-#include "orchestrator/dump.h"
+#include "orchestrator/dump/dump.h"
 
-#include <linux/kcmp.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "images/builders.h"
@@ -11,11 +9,10 @@
 #include "images/proto/inventory.pb.h"
 #include "images/proto/pstree.pb.h"
 #include "images/proto/resume.pb.h"
-#include "images/proto/seccomp.pb.h"
-#include "orchestrator/dump_collector.h"
+#include "orchestrator/dump/collector.h"
 #include "sys/log.h"
 #include "sys/proc.h"
-#include "sys/ptrace_api.h"
+#include "sys/process.h"
 
 namespace ro {
 namespace dump {
@@ -160,12 +157,12 @@ Status Collector::CheckTask(const Task& t) {
   // Sharing with the parent what only threads or CLONE_* children share.
   if (t.frozen->parent != 0) {
     struct Shared {
-      int type;
+      sys::KcmpType type;
       const char* what;
     };
-    for (Shared s : {Shared{KCMP_VM, "its memory"}, Shared{KCMP_FILES, "its fd table"}, Shared{KCMP_FS, "its cwd and root"},
-                     Shared{KCMP_SIGHAND, "its signal handlers"}}) {
-      if (::syscall(SYS_kcmp, t.outer, t.frozen->parent, s.type, 0, 0) == 0) {
+    for (Shared s : {Shared{sys::KcmpType::kVm, "its memory"}, Shared{sys::KcmpType::kFiles, "its fd table"},
+                     Shared{sys::KcmpType::kFs, "its cwd and root"}, Shared{sys::KcmpType::kSighand, "its signal handlers"}}) {
+      if (sys::KcmpSame(t.outer, t.frozen->parent, s.type)) {
         return Fail(std::string("it shares ") + s.what + " with its parent (CLONE_VM/FILES/FS/SIGHAND): not supported");
       }
     }
@@ -205,35 +202,6 @@ Status Collector::CollectCore(const Task& t) {
   }
   images::ImageFile& f = File(images::CoreKind(), static_cast<uint32_t>(t.pid));
   f.entries.push_back(images::Entry{std::move(core), {}});
-  return {};
-}
-
-Status Collector::CollectSeccomp(const Task& t, img::core_entry& core) {
-  long mode = sys::StatusInnermost(t.status, "Seccomp");
-  if (mode <= 0) return {};
-  if (mode == 1) return Fail("it runs in seccomp strict mode, which cannot be restored (it could not exec)");
-  images::ImageFile& file = File(images::SeccompKind());
-  if (file.entries.empty()) file.entries.push_back(images::Entry{std::make_unique<img::seccomp_entry>(), {}});
-  auto& entry = static_cast<img::seccomp_entry&>(*file.entries[0].message);
-  uint32_t first = static_cast<uint32_t>(entry.seccomp_filters_size());
-  for (unsigned long index = 0;; ++index) {
-    auto filter = sys::PtraceSeccompFilter(t.outer, index);
-    if (!filter.ok() && filter.error().err == ENOENT && index > 0) break;
-    if (!filter.ok() && filter.error().err == EMEDIUMTYPE) {
-      return Fail("its seccomp filter " + Str(static_cast<long long>(index)) +
-                  " is not a classic BPF filter (a user-notification or eBPF filter): not supported");
-    }
-    if (!filter.ok()) return std::move(filter).error();
-    if (index > 0) entry.mutable_seccomp_filters(entry.seccomp_filters_size() - 1)->set_prev(static_cast<uint32_t>(entry.seccomp_filters_size()));
-    auto* f = entry.add_seccomp_filters();
-    f->set_filter(filter->program);
-    if (filter->flags != 0) f->set_flags(static_cast<uint32_t>(filter->flags));
-  }
-  auto* th = core.mutable_thread_core();
-  th->set_futex_rla(0);
-  th->set_futex_rla_len(0);
-  th->set_seccomp_mode(img::filter);
-  th->set_seccomp_filter(first);  // its oldest filter; prev leads to newer ones
   return {};
 }
 

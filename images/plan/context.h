@@ -1,0 +1,80 @@
+// The plan under construction, shared by the per-concern planners of
+// images/plan/. Each planner reads the images of its concern and what the
+// planners before it left here, and adds its part; planners never call each
+// other. images/plan/build.cc runs them in order. Private to the planner.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "images/image_dir.h"
+#include "images/kinds.h"
+#include "images/plan.h"
+#include "images/proto/core.pb.h"
+
+namespace ro::images::plan {
+
+// Problems, one line each: "file: entry N: what".
+class Problems {
+ public:
+  void Add(const std::string& file, std::optional<size_t> entry, std::string what);
+  bool empty() const { return errors_.empty(); }
+  std::vector<Error> Take() { return std::move(errors_); }
+
+ private:
+  std::vector<Error> errors_;
+};
+
+struct Context {
+  Context(const ImageDir& d, const PlanOptions& o) : dir(d), options(o) {}
+
+  const ImageDir& dir;
+  const PlanOptions& options;
+  Problems problems;
+  RestorePlan plan;  // the output; `plan.tasks` is laid out last, from `tasks` and `fork_order`
+
+  // Inventory: the ids of the namespaces outside the tree.
+  const img::task_kobj_ids_entry* root_ids = nullptr;
+
+  // Tree: every task by pid (helpers included once planned), the pstree
+  // entry each came from (for messages), the ids each names, and the fork
+  // order (parents before children) the plan's task list follows.
+  std::map<pid_t, TaskPlan> tasks;
+  std::map<pid_t, size_t> pstree_entry;
+  std::map<pid_t, const img::task_kobj_ids_entry*> ids;
+  pid_t root_pid = 0;
+  std::vector<pid_t> fork_order;
+
+  // Mounts: the mountpoints entry each mount came from (for messages).
+  std::map<uint32_t, size_t> mount_entry;
+
+  bool ok() const { return problems.empty(); }
+  // The core image of a task, or null when it has none.
+  const img::core_entry* Core(pid_t pid) const;
+  // The task, which must exist.
+  TaskPlan& Task(pid_t pid) { return tasks.at(pid); }
+};
+
+// The planners, in the order build.cc runs them. Each returns false when
+// what it found leaves the planners after it nothing sound to work on.
+bool PlanInventory(Context& ctx);       // inventory.img; unsupported kinds
+bool PlanTasks(Context& ctx);           // tree: pstree, cores, namespaces, sessions
+void PlanFileTables(Context& ctx);      // files: files.img, fd tables, pipe data, cwd/root
+void PlanResume(Context& ctx);          // resume: how each task hands over
+void PlanSeccomp(Context& ctx);         // seccomp: each task's filter chain
+void PlanMounts(Context& ctx);          // mounts: tree, creation order, placement, sharing
+void PlanAutofs(Context& ctx);          // autofs: each superblock and its master
+void PlanForks(Context& ctx);           // tree: helpers, who forks whom, fork order
+void PlanFileCreation(Context& ctx);    // files: who makes each description, who parks it
+void PlanLayout(Context& ctx);          // mm: addresses in every restored task
+void LayOutTasks(Context& ctx);         // the task list in fork order, and its index
+
+std::string Str(uint64_t v);
+std::string HexStr(uint32_t v);
+std::string OctStr(uint32_t v);
+
+}  // namespace ro::images::plan

@@ -1,0 +1,255 @@
+// The tree, first half: tasks from pstree.img and their cores, the
+// namespaces the root task gets, and sessions and groups a fork order can
+// produce. images/plan/forks.cc plans the forks themselves.
+#include <csignal>
+#include <set>
+
+#include "images/plan/context.h"
+#include "images/proto/pstree.pb.h"
+
+namespace ro::images::plan {
+namespace {
+
+constexpr uint32_t kPidMaxLimit = 4u << 20;  // PID_MAX_LIMIT on 64-bit
+constexpr uint32_t kTaskAlive = 1;
+constexpr uint32_t kTaskDead = 2;
+constexpr uint32_t kTaskStopped = 3;
+
+// A wait status a zombie can come back with: an exit code (code << 8), or
+// death by a signal whose default action terminates (the core-dump bit
+// aside). A stopping or ignored signal would leave the task alive.
+bool IsExitStatus(uint32_t status) {
+  uint32_t sig = status & 0x7f;
+  if (sig == 0) return (status & ~0xff00u) == 0;
+  if ((status & ~0xffu) != 0 || sig >= 65) return false;
+  switch (sig) {
+    case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU: case SIGCHLD: case SIGCONT: case SIGURG: case SIGWINCH:
+      return false;
+    default:
+      return true;
+  }
+}
+
+bool ReadPstree(Context& ctx) {
+  const std::string name = MakeFileName(PstreeKind());
+  const ImageFile* f = ctx.dir.Find(PstreeKind());
+  if (f == nullptr || f->entries.empty()) {
+    ctx.problems.Add(name, std::nullopt, f == nullptr ? "missing" : "holds no task");
+    return false;
+  }
+  std::map<pid_t, size_t> entry_of;
+  std::optional<size_t> root;
+  for (size_t i = 0; i < f->entries.size(); ++i) {
+    const auto& e = f->As<img::pstree_entry>(i);
+    if (e.pid() == 0 || e.pid() >= kPidMaxLimit) {
+      ctx.problems.Add(name, i, "pid " + Str(e.pid()) + " is out of range 1.." + Str(kPidMaxLimit - 1));
+      continue;
+    }
+    if (e.pgid() >= kPidMaxLimit || e.sid() >= kPidMaxLimit || e.ppid() >= kPidMaxLimit) {
+      ctx.problems.Add(name, i, "ppid, pgid or sid out of range");
+      continue;
+    }
+    if (!entry_of.emplace(e.pid(), i).second) {
+      ctx.problems.Add(name, i, "duplicate pid " + Str(e.pid()) + " (also entry " + Str(entry_of[e.pid()]) + ")");
+      continue;
+    }
+    if (e.threads_size() > 1) {
+      ctx.problems.Add(name, i, "task " + Str(e.pid()) + " has " + Str(e.threads_size()) +
+                                    " threads: multi-threaded tasks are not supported");
+    } else if (e.threads_size() == 1 && e.threads(0) != e.pid()) {
+      ctx.problems.Add(name, i, "thread " + Str(e.threads(0)) + " of task " + Str(e.pid()) + " is not the task itself");
+    }
+    if (e.ppid() == 0) {
+      if (root) {
+        ctx.problems.Add(name, i, "second root task " + Str(e.pid()) + " (ppid 0; entry " + Str(*root) + " is the first)");
+        continue;
+      }
+      root = i;
+    }
+    TaskPlan t;
+    t.pid = static_cast<pid_t>(e.pid());
+    t.ppid = static_cast<pid_t>(e.ppid());
+    t.pgid = static_cast<pid_t>(e.pgid());
+    t.sid = static_cast<pid_t>(e.sid());
+    ctx.tasks.emplace(t.pid, std::move(t));
+    ctx.pstree_entry.emplace(static_cast<pid_t>(e.pid()), i);
+  }
+  if (!root) {
+    ctx.problems.Add(name, std::nullopt, "no root task (no entry with ppid 0)");
+    return false;
+  }
+  ctx.root_pid = static_cast<pid_t>(f->As<img::pstree_entry>(*root).pid());
+  for (size_t i = 0; i < f->entries.size(); ++i) {
+    const auto& e = f->As<img::pstree_entry>(i);
+    if (e.ppid() == 0 || entry_of.count(e.pid()) == 0 || entry_of[e.pid()] != i) continue;
+    auto parent = ctx.tasks.find(static_cast<pid_t>(e.ppid()));
+    if (parent == ctx.tasks.end()) {
+      ctx.problems.Add(name, i, "ppid " + Str(e.ppid()) + " of task " + Str(e.pid()) + " names no task in the tree");
+      continue;
+    }
+    parent->second.children.push_back(static_cast<pid_t>(e.pid()));
+  }
+  if (!ctx.ok()) return false;
+  // Every task must hang below the root: anything else is a ppid cycle.
+  std::set<pid_t> seen;
+  std::vector<pid_t> stack{ctx.root_pid};
+  while (!stack.empty()) {
+    pid_t p = stack.back();
+    stack.pop_back();
+    if (!seen.insert(p).second) continue;
+    for (pid_t c : ctx.tasks[p].children) stack.push_back(c);
+  }
+  for (const auto& [pid, t] : ctx.tasks) {
+    if (seen.count(pid) == 0) {
+      ctx.problems.Add(name, ctx.pstree_entry[pid], "task " + Str(pid) + " is not below the root task: its ppid chain is a cycle");
+    }
+  }
+  return ctx.ok();
+}
+
+const img::task_kobj_ids_entry* IdsOf(const Context& ctx, pid_t pid, const img::core_entry* core) {
+  if (core != nullptr && core->has_ids()) return &core->ids();
+  const ImageFile* f = ctx.dir.Find(IdsKind(), static_cast<uint32_t>(pid));
+  return f != nullptr ? &f->As<img::task_kobj_ids_entry>(0) : nullptr;
+}
+
+void ReadCores(Context& ctx) {
+  for (auto& [pid, t] : ctx.tasks) {
+    const std::string name = MakeFileName(CoreKind(), static_cast<uint32_t>(pid));
+    const img::core_entry* core = ctx.Core(pid);
+    if (core == nullptr) {
+      ctx.problems.Add(name, std::nullopt, "missing: every task of pstree.img needs its core image");
+      continue;
+    }
+    if (!core->has_tc()) {
+      ctx.problems.Add(name, 0, "no task_core_entry (tc)");
+      continue;
+    }
+    t.comm = core->tc().comm();
+    switch (core->tc().task_state()) {
+      case kTaskAlive: t.kind = TaskKind::kAlive; break;
+      case kTaskDead:
+        t.kind = TaskKind::kZombie;
+        t.exit_status = core->tc().exit_code();
+        if (!IsExitStatus(t.exit_status)) {
+          ctx.problems.Add(name, 0, "exit_code " + HexStr(t.exit_status) +
+                                        " is not the wait status of a task that exited or was killed by a terminating signal");
+        }
+        if (pid == ctx.root_pid) ctx.problems.Add(name, 0, "the root task is a zombie");
+        if (!t.children.empty()) ctx.problems.Add(name, 0, "zombie " + Str(pid) + " has children");
+        break;
+      case kTaskStopped:
+        ctx.problems.Add(name, 0, "task " + Str(pid) + " was stopped: stopped tasks are not supported");
+        break;
+      default:
+        ctx.problems.Add(name, 0, "task_state " + Str(core->tc().task_state()) + " is not alive (1), dead (2) or stopped (3)");
+        break;
+    }
+    const img::task_kobj_ids_entry* ids = IdsOf(ctx, pid, core);
+    if (ids == nullptr) {
+      if (t.kind != TaskKind::kZombie) {
+        ctx.problems.Add(name, 0, "no namespace/file ids: neither core.ids nor " +
+                                      MakeFileName(IdsKind(), static_cast<uint32_t>(pid)) + " is present");
+      }
+    } else {
+      ctx.ids[pid] = ids;
+    }
+  }
+}
+
+// The root task gets a new PID (mount) namespace unless it shares the one
+// the inventory names as outside the tree; every task shares the root's.
+void PlanNamespaces(Context& ctx) {
+  auto root = ctx.ids.find(ctx.root_pid);
+  const img::task_kobj_ids_entry* root_ids = root != ctx.ids.end() ? root->second : nullptr;
+  NamespacePlan& ns = ctx.plan.ns;
+  if (ctx.root_ids != nullptr && root_ids != nullptr) {
+    ns.new_pid = !(root_ids->has_pid_ns_id() && ctx.root_ids->has_pid_ns_id() &&
+                   root_ids->pid_ns_id() == ctx.root_ids->pid_ns_id());
+    ns.new_mnt = !(root_ids->has_mnt_ns_id() && ctx.root_ids->has_mnt_ns_id() &&
+                   root_ids->mnt_ns_id() == ctx.root_ids->mnt_ns_id());
+  }
+  const std::string pstree = MakeFileName(PstreeKind());
+  size_t root_entry = ctx.pstree_entry[ctx.root_pid];
+  if (!ns.new_pid && ctx.root_pid == 1) {
+    ctx.problems.Add(pstree, root_entry, "root task has pid 1 but shares the caller's PID namespace");
+  }
+  if (ns.new_pid && ctx.root_pid != 1) {
+    ctx.problems.Add(pstree, root_entry, "root task " + Str(ctx.root_pid) + " of a new PID namespace must have pid 1");
+  }
+  for (const auto& [pid, ids] : ctx.ids) {
+    if (pid == ctx.root_pid || root_ids == nullptr) continue;
+    if (ids->pid_ns_id() != root_ids->pid_ns_id() || ids->mnt_ns_id() != root_ids->mnt_ns_id()) {
+      ctx.problems.Add(MakeFileName(CoreKind(), static_cast<uint32_t>(pid)), 0,
+                       "task " + Str(pid) + " is in another PID or mount namespace than the root task: nested namespaces are not supported");
+    }
+  }
+  if (ns.new_mnt && root_ids != nullptr && root_ids->has_mnt_ns_id()) ns.mnt_ns_id = root_ids->mnt_ns_id();
+}
+
+void CheckSessions(Context& ctx) {
+  const std::string name = MakeFileName(PstreeKind());
+  std::map<pid_t, pid_t> group_sid;    // pgid -> sid of its first member
+  std::map<pid_t, pid_t> group_first;  // pgid -> that member
+  for (const auto& [pid, t] : ctx.tasks) {
+    size_t entry = ctx.pstree_entry[pid];
+    if (t.sid == pid && t.pgid != pid) {
+      ctx.problems.Add(name, entry, "session leader " + Str(pid) + " has pgid " + Str(t.pgid) +
+                                        ": a session leader always leads its own group");
+    }
+    if (t.pgid == 0 && t.sid != 0) {
+      ctx.problems.Add(name, entry, "task " + Str(pid) + " is in a group outside the tree (pgid 0) but in session " + Str(t.sid));
+    }
+    if (t.pgid != 0) {
+      auto [it, fresh] = group_sid.emplace(t.pgid, t.sid);
+      if (fresh) {
+        group_first[t.pgid] = pid;
+      } else if (it->second != t.sid) {
+        ctx.problems.Add(name, entry, "process group " + Str(t.pgid) + " spans two sessions: task " + Str(pid) +
+                                          " is in session " + Str(t.sid) + ", task " + Str(group_first[t.pgid]) +
+                                          " in session " + Str(it->second));
+      }
+    }
+  }
+  std::set<pid_t> session_ids;
+  for (const auto& [pid, t] : ctx.tasks) session_ids.insert(t.sid);
+  for (const auto& [pid, t] : ctx.tasks) {
+    size_t entry = ctx.pstree_entry[pid];
+    // The kernel keeps a pid reserved while it names a session or group,
+    // so a live task bearing that pid is that session's leader.
+    if (session_ids.count(pid) != 0 && t.sid != pid) {
+      ctx.problems.Add(name, entry, "task " + Str(pid) + " is in session " + Str(t.sid) + " but session " + Str(pid) +
+                                        " bears its pid: only its leader can have that pid");
+    }
+    auto g = group_sid.find(pid);
+    if (g != group_sid.end() && t.sid != g->second) {
+      ctx.problems.Add(name, entry, "task " + Str(pid) + " is in session " + Str(t.sid) + " but its process group " +
+                                        Str(pid) + " lives in session " + Str(g->second));
+    }
+  }
+  for (const auto& [pgid, sid] : group_sid) {
+    auto leader = ctx.tasks.find(pgid);
+    if (leader != ctx.tasks.end() && leader->second.pgid != pgid) {
+      ctx.problems.Add(name, ctx.pstree_entry[pgid], "task " + Str(pgid) + " left its own process group " + Str(pgid) +
+                                                         ", which lives on with task " + Str(group_first[pgid]) +
+                                                         ": not supported");
+    }
+    if (session_ids.count(pgid) != 0 && sid != pgid) {
+      ctx.problems.Add(name, ctx.pstree_entry[group_first[pgid]],
+                       "process group " + Str(pgid) + " is in session " + Str(sid) + ", but group " + Str(pgid) +
+                           " can only have been made by setsid() of session " + Str(pgid));
+    }
+  }
+}
+
+}  // namespace
+
+bool PlanTasks(Context& ctx) {
+  if (!ReadPstree(ctx)) return false;
+  ReadCores(ctx);
+  PlanNamespaces(ctx);
+  CheckSessions(ctx);
+  return true;
+}
+
+}  // namespace ro::images::plan

@@ -1,0 +1,52 @@
+#include "orchestrator/files.h"
+
+#include <fcntl.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+
+#include "sys/files.h"
+#include "sys/log.h"
+
+namespace ro {
+
+Result<ServiceFds> ServiceFds::Open(const images::RestorePlan& plan) {
+  ServiceFds s;
+  s.layout_ = worker::LayoutFor(plan);
+  worker::FdLayout& l = s.layout_;
+  rlimit lim{};
+  ::getrlimit(RLIMIT_NOFILE, &lim);
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  if (static_cast<rlim_t>(l.images_fd) >= lim.rlim_cur) {
+    return Fail("the restore needs fd numbers up to " + std::to_string(l.images_fd) + " (" + std::to_string(plan.parked_slots) +
+                " parked files above fd " + std::to_string(plan.max_fd) + "), RLIMIT_NOFILE allows " + std::to_string(lim.rlim_cur));
+  }
+  // The lowest free numbers from there on: nothing of ours is clobbered.
+  RO_ASSIGN_OR_RETURN(UniqueFd proc, sys::OpenAt(AT_FDCWD, "/proc", O_PATH | O_DIRECTORY));
+  RO_ASSIGN_OR_RETURN(s.proc_, sys::DupAtOrAbove(proc.get(), l.proc_fd));
+  RO_ASSIGN_OR_RETURN(s.log_, sys::DupAtOrAbove(log::GetSink(), s.proc_.get() + 1));
+  RO_ASSIGN_OR_RETURN(UniqueFd images, sys::OpenAt(AT_FDCWD, plan.image_dir, O_RDONLY | O_DIRECTORY, 0, "image directory " + plan.image_dir));
+  RO_ASSIGN_OR_RETURN(s.images_, sys::DupAtOrAbove(images.get(), s.log_.get() + 1));
+  l.proc_fd = s.proc_.get();
+  l.log_fd = s.log_.get();
+  l.images_fd = s.images_.get();
+  bool masters = std::any_of(plan.autofs.begin(), plan.autofs.end(), [](const auto& a) { return !a.catatonic; });
+  if (masters) {
+    // Opened here: after the pivot /dev may not hold it.
+    RO_ASSIGN_OR_RETURN(UniqueFd dev, sys::OpenAt(AT_FDCWD, "/dev/autofs", O_RDONLY));
+    RO_ASSIGN_OR_RETURN(s.autofs_, sys::DupAtOrAbove(dev.get(), l.images_fd + 1));
+    l.autofs_fd = s.autofs_.get();
+  }
+  s.saved_sink_ = log::GetSink();
+  log::SetSink(l.log_fd);
+  return s;
+}
+
+ServiceFds::~ServiceFds() {
+  if (saved_sink_ >= 0) log::SetSink(saved_sink_);
+}
+
+}  // namespace ro

@@ -1,0 +1,225 @@
+#include "orchestrator/mounts.h"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "orchestrator/autofs.h"
+#include "orchestrator/tmpfs.h"
+#include "sys/files.h"
+#include "sys/log.h"
+#include "sys/mount_api.h"
+#include "sys/mountinfo.h"
+
+namespace ro {
+namespace {
+
+using images::MountPlan;
+using images::MountSource;
+using images::SharingStep;
+
+std::string Num(uint64_t v) { return std::to_string(v); }
+
+Error About(const MountPlan& m, Error e) { return e.Within("mount " + Num(m.mnt_id) + " at " + m.mountpoint); }
+
+class Builder {
+ public:
+  Builder(const images::RestorePlan& plan, const MountOptions& options, int images_fd, shm::Arena& arena)
+      : plan_(plan), options_(options), images_fd_(images_fd), arena_(arena) {}
+
+  Status Run() {
+    RO_TRY(sys::MakeTreePrivate());
+    RO_ASSIGN_OR_RETURN(caller_, sys::ReadMountInfo());
+    for (size_t i = 0; i < plan_.mounts.size(); ++i) {
+      const MountPlan& m = plan_.mounts[i];
+      auto fd = Create(m);
+      if (!fd.ok()) return About(m, std::move(fd).error());
+      struct stat st {};
+      if (::fstat(fd->get(), &st) != 0) return About(m, SysError("fstat the new mount"));
+      arena_.PublishMountDevice(i, st.st_dev);
+      fds_.emplace(m.mnt_id, std::move(fd).value());
+    }
+    RO_TRY(Place());
+    RO_TRY(Share());
+    for (const MountPlan& m : plan_.mounts) {
+      if (m.flags & MS_UNBINDABLE) {
+        if (Status s = sys::SetPropagation(fds_[m.mnt_id], MS_UNBINDABLE); !s.ok()) return About(m, s.error());
+      }
+    }
+    return Pivot();
+  }
+
+ private:
+  bool Ours(const MountPlan& m) const {
+    const MountPlan* p = &m;
+    while (p->how == MountSource::kBind) p = plan_.FindMount(p->bind_of);
+    return p->how == MountSource::kNew;
+  }
+
+  Result<UniqueFd> Create(const MountPlan& m) {
+    RO_TRY(arena_.Fault(shm::FaultPoint::kMountCreate, "create the mount"));
+    UniqueFd fd;
+    switch (m.how) {
+      case MountSource::kNew: {
+        RO_ASSIGN_OR_RETURN(fd, CreateSuperblock(m));
+        break;
+      }
+      case MountSource::kBind: {
+        const MountPlan& src = *plan_.FindMount(m.bind_of);
+        std::string rel = images::PathBelow(m.root, src.root);
+        if (rel.empty()) {
+          RO_ASSIGN_OR_RETURN(fd, sys::CloneMount(fds_[src.mnt_id], ""));
+        } else {
+          // The bind's root in its source: made when the source is ours (an
+          // empty new filesystem), looked up without symlinks otherwise.
+          RO_ASSIGN_OR_RETURN(UniqueFd dir, sys::OpenBeneath(fds_[src.mnt_id], rel, Ours(src), false));
+          RO_ASSIGN_OR_RETURN(fd, sys::CloneMount(dir, ""));
+        }
+        break;
+      }
+      case MountSource::kExternal: {
+        RO_ASSIGN_OR_RETURN(std::string source, ExternalSource(m));
+        log::Info("external mount {} from {}", m.mountpoint, source);
+        RO_ASSIGN_OR_RETURN(fd, sys::CloneMountAt(source));
+        break;
+      }
+    }
+    RO_TRY(sys::SetMountFlags(fd, m.flags));
+    return fd;
+  }
+
+  Result<UniqueFd> CreateSuperblock(const MountPlan& m) {
+    bool ro = (m.sb_flags & MS_RDONLY) != 0;
+    switch (images::RestoreOf(m.fstype_code)) {
+      case images::FsRestore::kAutofs:
+        return MountAutofs(plan_, m, arena_);
+      case images::FsRestore::kTmpfs:
+        if (m.contents) {
+          // A read-only tmpfs gets its files first and read-only afterwards.
+          RO_ASSIGN_OR_RETURN(UniqueFd fd, sys::NewMount(m.fstype, m.source, sys::SplitOptions(m.options), false));
+          RO_TRY(UnpackTmpfs(fd, images_fd_, *m.contents));
+          if (ro) RO_TRY(sys::SetSuperblockReadOnly(fd));
+          return fd;
+        }
+        return sys::NewMount(m.fstype, m.source, sys::SplitOptions(m.options), ro);
+      case images::FsRestore::kKernel:
+        return sys::NewMount(m.fstype, m.source, sys::SplitOptions(m.options), ro);
+      case images::FsRestore::kExternal:
+        break;
+    }
+    return Fail("filesystem " + m.fstype + " cannot be made anew");
+  }
+
+  Result<std::string> ExternalSource(const MountPlan& m) {
+    if (m.mountpoint == "/" && !options_.root.empty()) return options_.root;
+    auto given = options_.externals.find(m.ext_key);
+    if (given != options_.externals.end()) return given->second;
+    // Found by device and root: a mount of the caller's whose root contains ours.
+    uint32_t major = m.root_dev >> 20, minor = m.root_dev & 0xfffff;
+    // A mount covered by another at its own mountpoint cannot be reached
+    // by its path: binding that path would bind the one on top.
+    std::set<uint32_t> covered;
+    for (const sys::MountInfo& o : caller_) {
+      for (const sys::MountInfo& c : caller_) {
+        if (o.parent_id == c.mnt_id && o.mountpoint == c.mountpoint && o.mnt_id != c.mnt_id) covered.insert(c.mnt_id);
+      }
+    }
+    const sys::MountInfo* best = nullptr;
+    bool only_covered = false;
+    for (const sys::MountInfo& c : caller_) {
+      if (c.major != major || c.minor != minor) continue;
+      bool contains = c.root == "/" || m.root == c.root || m.root.rfind(c.root + "/", 0) == 0;
+      if (contains && covered.count(c.mnt_id)) only_covered = true;
+      if (contains && !covered.count(c.mnt_id) && (best == nullptr || c.root.size() > best->root.size())) best = &c;
+    }
+    if (best == nullptr && only_covered) {
+      return Fail("external " + m.fstype + " mount: the mounts of device " + Num(major) + ":" + Num(minor) +
+                  " here are covered by other mounts; give --external " + m.ext_key + "=PATH");
+    }
+    if (best == nullptr) {
+      return Fail("external " + m.fstype + " mount: no mount of device " + Num(major) + ":" + Num(minor) +
+                  " here holds " + m.root + "; give --external " + m.ext_key + "=PATH");
+    }
+    std::string rest = best->root == "/" ? m.root : m.root.substr(best->root.size());
+    if (rest == "/") rest.clear();
+    return best->mountpoint == "/" ? (rest.empty() ? "/" : rest) : best->mountpoint + rest;
+  }
+
+  Status Place() {
+    // A staging directory of the caller's tree holds the new root until the pivot.
+    for (const char* dir : {"/tmp", "/mnt", "/run", "/var/tmp"}) {
+      struct stat st {};
+      if (::lstat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
+        staging_ = dir;
+        break;
+      }
+    }
+    if (staging_.empty()) return Fail("no staging directory (/tmp, /mnt, /run) for the new root");
+    const MountPlan& root = *plan_.FindMount(plan_.placement.front());
+    if (Status s = sys::MoveMountTo(fds_[root.mnt_id], staging_); !s.ok()) return About(root, s.error());
+    RO_ASSIGN_OR_RETURN(root_dir_, sys::OpenAt(AT_FDCWD, staging_, O_PATH | O_DIRECTORY));
+    for (size_t i = 1; i < plan_.placement.size(); ++i) {
+      const MountPlan& m = *plan_.FindMount(plan_.placement[i]);
+      const MountPlan& parent = *plan_.FindMount(m.parent_id);
+      struct stat st {};
+      ::fstat(fds_[m.mnt_id].get(), &st);
+      if (Status s = arena_.Fault(shm::FaultPoint::kMountPlace, "move_mount(-> " + m.mountpoint + ")"); !s.ok()) {
+        return About(m, s.error());
+      }
+      auto target = sys::OpenBeneath(root_dir_, m.mountpoint.substr(1), Ours(parent), S_ISREG(st.st_mode));
+      if (!target.ok()) return About(m, std::move(target).error());
+      if (Status s = sys::MoveMount(fds_[m.mnt_id], *target, m.mountpoint); !s.ok()) return About(m, s.error());
+    }
+    return {};
+  }
+
+  Status Share() {
+    for (const SharingStep& s : plan_.sharing) {
+      const MountPlan& m = *plan_.FindMount(s.mnt);
+      Status r = arena_.Fault(shm::FaultPoint::kMountShare, "sharing step of mnt " + Num(s.mnt));
+      if (!r.ok()) return About(m, r.error());
+      switch (s.op) {
+        case SharingStep::Op::kMakeShared:
+          r = sys::SetPropagation(fds_[s.mnt], MS_SHARED);
+          break;
+        case SharingStep::Op::kJoinGroup:
+          r = sys::JoinPeerGroup(fds_[s.peer], fds_[s.mnt], "mnt " + Num(s.peer) + " -> mnt " + Num(s.mnt));
+          break;
+        case SharingStep::Op::kSlaveOf:
+          r = sys::JoinPeerGroup(fds_[s.peer], fds_[s.mnt], "mnt " + Num(s.peer) + " -> mnt " + Num(s.mnt));
+          if (r.ok()) r = sys::SetPropagation(fds_[s.mnt], MS_SLAVE);
+          break;
+        case SharingStep::Op::kSlaveOfExternal:
+          log::Warn("mount {} was a slave of peer group {} outside the images; it is restored private", m.mountpoint, s.group);
+          break;
+      }
+      if (!r.ok()) return About(m, r.error());
+    }
+    return {};
+  }
+
+  Status Pivot() {
+    RO_TRY(arena_.Fault(shm::FaultPoint::kPivot, "pivot_root(" + staging_ + ")"));
+    return sys::PivotRootTo(root_dir_, staging_);
+  }
+
+  const images::RestorePlan& plan_;
+  const MountOptions& options_;
+  int images_fd_;
+  shm::Arena& arena_;
+  std::vector<sys::MountInfo> caller_;
+  std::map<uint32_t, UniqueFd> fds_;
+  std::string staging_;
+  UniqueFd root_dir_;
+};
+
+}  // namespace
+
+Status BuildMountTree(const images::RestorePlan& plan, const MountOptions& options, int images_fd, shm::Arena& arena) {
+  return Builder(plan, options, images_fd, arena).Run();
+}
+
+}  // namespace ro

@@ -1,0 +1,90 @@
+#include "sys/files.h"
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+namespace ro::sys {
+
+Result<PipeEnds> Pipe(int flags) {
+  int p[2];
+  if (::pipe2(p, flags | O_CLOEXEC) != 0) return SysError("pipe2");
+  return PipeEnds{UniqueFd(p[0]), UniqueFd(p[1])};
+}
+
+Result<UniqueFd> OpenAt(int dirfd, const std::string& path, int flags, mode_t mode, const std::string& what) {
+  UniqueFd fd(::openat(dirfd, path.c_str(), flags | O_CLOEXEC, mode));
+  if (!fd) return SysError("open " + (what.empty() ? path : what));
+  return fd;
+}
+
+Result<UniqueFd> DupAtOrAbove(int fd, int lowest) {
+  UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, lowest));
+  if (!dup) return SysError("fcntl(" + std::to_string(fd) + ", F_DUPFD_CLOEXEC, " + std::to_string(lowest) + ")");
+  return dup;
+}
+
+Status Dup3(int from, int to, int flags) {
+  if (::dup3(from, to, flags) < 0) return SysError("dup3(" + std::to_string(from) + ", " + std::to_string(to) + ")");
+  return {};
+}
+
+void CloseRange(unsigned first, unsigned last) {
+  if (first <= last) ::close_range(first, last, 0);
+}
+
+Result<int> StatusFlags(int fd) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) return SysError("fcntl(" + std::to_string(fd) + ", F_GETFL)");
+  return flags;
+}
+
+Status SetStatusFlags(int fd, int flags) {
+  if (::fcntl(fd, F_SETFL, flags) != 0) return SysError("fcntl(" + std::to_string(fd) + ", F_SETFL, 0" + std::to_string(flags) + ")");
+  return {};
+}
+
+Status SeekTo(int fd, uint64_t pos, const std::string& what) {
+  if (::lseek(fd, static_cast<off_t>(pos), SEEK_SET) < 0 && errno != ESPIPE) {
+    return SysError("lseek(" + what + ", " + std::to_string(pos) + ")");
+  }
+  return {};
+}
+
+Result<int> PipeCapacity(int fd) {
+  int capacity = ::fcntl(fd, F_GETPIPE_SZ);
+  if (capacity < 0) return SysError("fcntl(" + std::to_string(fd) + ", F_GETPIPE_SZ)");
+  return capacity;
+}
+
+Status SetPipeCapacity(int fd, int bytes) {
+  if (::fcntl(fd, F_SETPIPE_SZ, bytes) < 0) return SysError("fcntl(" + std::to_string(fd) + ", F_SETPIPE_SZ, " + std::to_string(bytes) + ")");
+  return {};
+}
+
+Result<int> QueuedBytes(int fd) {
+  int queued = 0;
+  if (::ioctl(fd, FIONREAD, &queued) != 0) return SysError("ioctl(" + std::to_string(fd) + ", FIONREAD)");
+  return queued;
+}
+
+Result<size_t> Tee(int in, int out, size_t len) {
+  ssize_t n = ::tee(in, out, len, SPLICE_F_NONBLOCK);
+  if (n < 0) return SysError("tee(" + std::to_string(in) + ", " + std::to_string(out) + ", " + std::to_string(len) + ")");
+  return static_cast<size_t>(n);
+}
+
+Status ReadExactly(int fd, void* buf, size_t len, const std::string& what) {
+  size_t got = 0;
+  while (got < len) {
+    ssize_t k = ::read(fd, static_cast<char*>(buf) + got, len - got);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) return SysError("read " + what);
+    if (k == 0) return Fail("read " + what + ": end of file after " + std::to_string(got) + " of " + std::to_string(len) + " bytes");
+    got += static_cast<size_t>(k);
+  }
+  return {};
+}
+
+}  // namespace ro::sys

@@ -1,0 +1,54 @@
+// Files, pipes and fd tables, thinly wrapped: every call that makes an fd
+// returns it owned; every failure is an Error naming the call.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "sys/status.h"
+#include "sys/unique_fd.h"
+
+namespace ro::sys {
+
+struct PipeEnds {
+  UniqueFd read;
+  UniqueFd write;
+};
+// pipe2(flags); O_CLOEXEC is always added.
+Result<PipeEnds> Pipe(int flags);
+
+// openat(dirfd, path, flags | O_CLOEXEC, mode). `what` names the file in
+// errors (default: path).
+Result<UniqueFd> OpenAt(int dirfd, const std::string& path, int flags, mode_t mode = 0, const std::string& what = "");
+
+// fcntl(fd, F_DUPFD_CLOEXEC, lowest): a duplicate at `lowest` or above.
+Result<UniqueFd> DupAtOrAbove(int fd, int lowest);
+// dup3(from, to, flags): `to` then belongs to the fd table slot it names
+// (a restored fd, a parked service fd), not to any UniqueFd.
+Status Dup3(int from, int to, int flags);
+// close_range(first, last, 0); nothing when first > last.
+void CloseRange(unsigned first, unsigned last);
+
+// The status flags of an open file description (F_GETFL / F_SETFL).
+Result<int> StatusFlags(int fd);
+Status SetStatusFlags(int fd, int flags);
+
+// lseek(fd, pos, SEEK_SET); ESPIPE is not an error (pipes, ttys).
+Status SeekTo(int fd, uint64_t pos, const std::string& what);
+
+// A pipe's capacity (F_GETPIPE_SZ / F_SETPIPE_SZ) and the bytes queued in
+// it (FIONREAD).
+Result<int> PipeCapacity(int fd);
+Status SetPipeCapacity(int fd, int bytes);
+Result<int> QueuedBytes(int fd);
+// tee(2) without blocking: copies up to `len` queued bytes of pipe `in`
+// into pipe `out` without consuming them.
+Result<size_t> Tee(int in, int out, size_t len);
+
+// Reads exactly `len` bytes (EINTR retried); EOF before is an error.
+Status ReadExactly(int fd, void* buf, size_t len, const std::string& what);
+
+}  // namespace ro::sys

@@ -1,0 +1,38 @@
+// Owned memory mappings: a Mapping unmaps itself when it goes away.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+#include "sys/status.h"
+
+namespace ro::sys {
+
+class Mapping {
+ public:
+  Mapping() = default;
+  Mapping(void* base, size_t size) : base_(base), size_(size) {}
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  Mapping(Mapping&& o) noexcept : base_(std::exchange(o.base_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  Mapping& operator=(Mapping&& o) noexcept;
+  ~Mapping() { reset(); }
+
+  void* base() const { return base_; }
+  size_t size() const { return size_; }
+  explicit operator bool() const { return base_ != nullptr; }
+  void reset();
+
+ private:
+  void* base_ = nullptr;
+  size_t size_ = 0;
+};
+
+// An anonymous MAP_SHARED read-write mapping of `size` bytes (rounded up to
+// pages), inherited by children at the same address. At `address` exactly
+// when it is not 0 (MAP_FIXED_NOREPLACE: EEXIST when something is mapped
+// there already), anywhere otherwise.
+Result<Mapping> MapSharedAnonymous(size_t size, uint64_t address);
+
+}  // namespace ro::sys

@@ -1,0 +1,52 @@
+#include "sys/process.h"
+
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace ro::sys {
+
+Result<UniqueFd> PidfdOpen(pid_t pid) {
+  UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!fd) return SysError("pidfd_open(" + std::to_string(pid) + ")");
+  return fd;
+}
+
+Status PidfdSendSignal(const UniqueFd& pidfd, int sig) {
+  if (::syscall(SYS_pidfd_send_signal, pidfd.get(), sig, nullptr, 0) != 0) {
+    return SysError("pidfd_send_signal(" + std::string(::strsignal(sig)) + ")");
+  }
+  return {};
+}
+
+std::optional<std::string> DescribeExitedChild(const UniqueFd& pidfd) {
+  siginfo_t info{};
+  if (::waitid(P_PIDFD, static_cast<id_t>(pidfd.get()), &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) {
+    return std::nullopt;
+  }
+  if (info.si_code == CLD_EXITED) return "exited with status " + std::to_string(info.si_status);
+  return std::string("was killed by ") + ::strsignal(info.si_status);
+}
+
+Result<int> Kcmp(pid_t pid1, pid_t pid2, KcmpType type, unsigned long fd1, unsigned long fd2) {
+  long r = ::syscall(SYS_kcmp, pid1, pid2, static_cast<int>(type), fd1, fd2);
+  if (r < 0) {
+    return SysError("kcmp(" + std::to_string(pid1) + ", " + std::to_string(pid2) + ", type " +
+                    std::to_string(static_cast<int>(type)) + ", " + std::to_string(fd1) + ", " + std::to_string(fd2) + ")");
+  }
+  return static_cast<int>(r);
+}
+
+bool KcmpSame(pid_t pid1, pid_t pid2, KcmpType type, unsigned long fd1, unsigned long fd2) {
+  auto r = Kcmp(pid1, pid2, type, fd1, fd2);
+  return r.ok() && *r == 0;
+}
+
+void SetParentDeathSignal(int sig) { ::prctl(PR_SET_PDEATHSIG, sig); }
+
+void SetName(const std::string& comm) { ::prctl(PR_SET_NAME, comm.c_str()); }
+
+}  // namespace ro::sys

@@ -1,0 +1,38 @@
+// Processes by pidfd, and comparing kernel objects of two processes (kcmp).
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+
+#include "sys/status.h"
+#include "sys/unique_fd.h"
+
+namespace ro::sys {
+
+// pidfd_open(pid, 0). Errors: ESRCH when the pid does not exist.
+Result<UniqueFd> PidfdOpen(pid_t pid);
+// pidfd_send_signal(pidfd, sig). ESRCH once the task has exited.
+Status PidfdSendSignal(const UniqueFd& pidfd, int sig);
+
+// How a child ended, read without reaping it (waitid P_PIDFD, WNOWAIT):
+// "exited with status 3", "was killed by Killed"; nullopt while it runs.
+std::optional<std::string> DescribeExitedChild(const UniqueFd& pidfd);
+
+// kcmp(2) types we use (linux/kcmp.h).
+enum class KcmpType { kFile = 0, kVm = 1, kFiles = 2, kFs = 3, kSighand = 4 };
+
+// kcmp's ordering of the object of `type` (for kFile: fds `fd1` and `fd2`)
+// in `pid1` and `pid2`: 0 the same, 1 less, 2 greater, 3 not ordered.
+Result<int> Kcmp(pid_t pid1, pid_t pid2, KcmpType type, unsigned long fd1 = 0, unsigned long fd2 = 0);
+// True when both share the object; errors count as not shared.
+bool KcmpSame(pid_t pid1, pid_t pid2, KcmpType type, unsigned long fd1 = 0, unsigned long fd2 = 0);
+
+// Asks the kernel for `sig` when the parent dies (PR_SET_PDEATHSIG), 0 to
+// drop it.
+void SetParentDeathSignal(int sig);
+// The calling thread's name (PR_SET_NAME; the kernel keeps 15 bytes).
+void SetName(const std::string& comm);
+
+}  // namespace ro::sys
