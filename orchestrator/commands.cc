@@ -15,7 +15,7 @@
 #include "images/show.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/restore.h"
-#include "orchestrator/verify.h"
+#include "orchestrator/verify/verify.h"
 #include "shm/faults.h"
 #include "shm/stages.h"
 #include "sys/io.h"

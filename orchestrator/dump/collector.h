@@ -19,6 +19,8 @@
 #include "orchestrator/dump/dump.h"
 #include "orchestrator/tmpfs.h"
 #include "sys/mountinfo.h"
+#include "sys/proc_files.h"
+#include "sys/proc_tree.h"
 
 namespace ro::dump {
 
@@ -32,21 +34,14 @@ struct Task {
   bool zombie = false;
   uint32_t exit_status = 0;
   std::string comm;
-  std::string status;  // /proc/PID/status
+  sys::TaskInfo info;  // as /proc showed it at the freeze
   std::string who;     // "task 3 (pid 1234 here)"
 
   std::string Proc(const std::string& rest) const { return "/proc/" + std::to_string(outer) + "/" + rest; }
 };
 
 // One fd of a task as /proc shows it.
-struct LiveFd {
-  int fd = 0;
-  std::string target;  // readlink of /proc/PID/fd/N
-  struct stat st {};
-  uint32_t flags = 0;  // O_* with O_CLOEXEC
-  uint64_t pos = 0;
-  uint32_t mnt_id = 0;
-};
+using LiveFd = sys::FdEntry;
 
 // An open file description already given an id: fds are compared with it
 // by kcmp.

@@ -62,27 +62,10 @@ Result<PipeContents> ReadPipe(const std::string& path) {
 }  // namespace
 
 Status Collector::CollectFds(const Task& t) {
-  std::vector<int> numbers;
-  DIR* d = ::opendir(t.Proc("fd").c_str());
-  if (d == nullptr) return SysError("opendir " + t.Proc("fd"));
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] != '.') numbers.push_back(std::atoi(e->d_name));
-  }
-  ::closedir(d);
-  std::sort(numbers.begin(), numbers.end());
+  RO_ASSIGN_OR_RETURN(std::vector<LiveFd> table, sys::ReadFdTable(t.outer));
   images::ImageFile* fdinfo = nullptr;
-  for (int n : numbers) {
-    LiveFd f;
-    f.fd = n;
-    std::string link = t.Proc("fd/" + Str(n));
-    RO_ASSIGN_OR_RETURN(f.target, sys::ReadProcLink(link));
-    if (::stat(link.c_str(), &f.st) != 0) return SysError("stat " + link);
-    RO_ASSIGN_OR_RETURN(std::string info_text, sys::ReadProcFile(t.Proc("fdinfo/" + Str(n))));
-    auto info = sys::ParseFdInfo(info_text);
-    if (!info.ok()) return std::move(info).error().Within("fd " + Str(n));
-    f.flags = info->flags;
-    f.pos = info->pos;
-    f.mnt_id = info->mnt_id;
+  for (LiveFd& f : table) {
+    int n = f.fd;
     RO_ASSIGN_OR_RETURN(img::fd_types type, KindOf(f));
     bool fresh = false;
     RO_ASSIGN_OR_RETURN(uint32_t id, DescriptionId(t, f, fresh));

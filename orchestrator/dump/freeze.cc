@@ -1,13 +1,12 @@
 #include "orchestrator/dump/freeze.h"
 
-#include <dirent.h>
 #include <signal.h>
 #include <unistd.h>
 
-#include <sstream>
 
 #include "sys/log.h"
 #include "sys/proc.h"
+#include "sys/proc_tree.h"
 #include "sys/process.h"
 #include "sys/ptrace_api.h"
 
@@ -18,18 +17,8 @@ std::string Proc(pid_t pid, const std::string& rest) { return "/proc/" + std::to
 
 // The children of every thread of `pid` (empty when it is gone).
 std::vector<pid_t> Children(pid_t pid) {
-  std::vector<pid_t> out;
-  DIR* d = ::opendir(Proc(pid, "task").c_str());
-  if (d == nullptr) return out;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    auto text = sys::ReadProcFile(Proc(pid, std::string("task/") + e->d_name + "/children"));
-    if (!text.ok()) continue;
-    std::istringstream in(*text);
-    for (pid_t k; in >> k;) out.push_back(k);
-  }
-  ::closedir(d);
-  return out;
+  auto children = sys::ReadChildren(pid);
+  return children.ok() ? std::move(children).value() : std::vector<pid_t>{};
 }
 
 char StateOf(pid_t pid) {
@@ -76,8 +65,8 @@ Status FrozenTree::Seize(Task& t) {
       t.zombie = true;
       return {};
     }
-    auto status = sys::ReadProcFile(Proc(t.pid, "status"));
-    long tracer = status.ok() ? sys::StatusInnermost(*status, "TracerPid") : 0;
+    auto info = sys::ReadTask(t.pid);
+    long tracer = info.ok() ? info->tracer : 0;
     if (tracer > 0) return Fail("it is traced by pid " + std::to_string(tracer) + " (a debugger or tracer): it cannot be frozen");
     return s;
   }

@@ -10,7 +10,7 @@
 namespace ro::dump {
 
 Status Collector::CollectSeccomp(const Task& t, img::core_entry& core) {
-  long mode = sys::StatusInnermost(t.status, "Seccomp");
+  long mode = t.info.seccomp;
   if (mode <= 0) return {};
   if (mode == 1) return Fail("it runs in seccomp strict mode, which cannot be restored (it could not exec)");
   images::ImageFile& file = File(images::SeccompKind());

@@ -12,6 +12,7 @@
 #include "orchestrator/dump/collector.h"
 #include "sys/log.h"
 #include "sys/proc.h"
+#include "sys/proc_tree.h"
 #include "sys/process.h"
 
 namespace ro {
@@ -94,16 +95,14 @@ Status Collector::CollectTask(const FrozenTree::Task& frozen) {
   t.frozen = &frozen;
   t.outer = frozen.pid;
   t.who = "task " + Str(frozen.pid);
-  RO_ASSIGN_OR_RETURN(t.status, sys::ReadProcFile(t.Proc("status")));
-  t.pid = static_cast<pid_t>(sys::StatusInnermost(t.status, "NSpid"));
-  t.pgid = static_cast<pid_t>(sys::StatusInnermost(t.status, "NSpgid"));
-  t.sid = static_cast<pid_t>(sys::StatusInnermost(t.status, "NSsid"));
+  RO_ASSIGN_OR_RETURN(t.info, sys::ReadTask(frozen.pid));
+  t.pid = t.info.pid;
+  t.pgid = t.info.pgid;
+  t.sid = t.info.sid;
   if (t.pid != t.outer) t.who = "task " + Str(t.pid) + " (pid " + Str(t.outer) + " here)";
-  RO_ASSIGN_OR_RETURN(std::string stat_text, sys::ReadProcFile(t.Proc("stat")));
-  RO_ASSIGN_OR_RETURN(sys::ProcStat stat, sys::ParseProcStat(stat_text));
-  t.comm = stat.comm;
+  t.comm = t.info.comm;
   t.zombie = frozen.zombie;
-  t.exit_status = static_cast<uint32_t>(stat.exit_code);
+  t.exit_status = static_cast<uint32_t>(t.info.exit_code);
   if (frozen.parent != 0) {
     const Task& parent = tasks_.at(by_outer_.at(frozen.parent));
     t.ppid = parent.pid;
@@ -124,7 +123,7 @@ Status Collector::CollectTask(const FrozenTree::Task& frozen) {
 }
 
 Status Collector::CheckTask(const Task& t) {
-  if (sys::StatusValues(t.status, "NSpid").size() != pid_levels_) {
+  if (t.info.nspid.size() != pid_levels_) {
     return Fail("it is in a PID namespace of its own below the tree's (nested PID namespaces are not supported)");
   }
   if (t.zombie) return {};
@@ -135,12 +134,12 @@ Status Collector::CheckTask(const Task& t) {
     for (long x : v) out += (out.empty() ? "" : "/") + Str(x);
     return out;
   };
-  if (sys::StatusValues(t.status, "Uid") != own_uids_ || sys::StatusValues(t.status, "Gid") != own_gids_) {
-    return Fail("it runs as uid " + ids(sys::StatusValues(t.status, "Uid")) + " gid " + ids(sys::StatusValues(t.status, "Gid")) +
+  if (t.info.uids != own_uids_ || t.info.gids != own_gids_) {
+    return Fail("it runs as uid " + ids(t.info.uids) + " gid " + ids(t.info.gids) +
                 " (real/effective/saved/fs), but restore-orch restores every task with its own credentials (uid " + ids(own_uids_) +
                 " gid " + ids(own_gids_) + ")");
   }
-  long threads = sys::StatusInnermost(t.status, "Threads");
+  long threads = t.info.threads;
   if (threads != 1) return Fail("it has " + Str(threads) + " threads: only single-threaded tasks can be restored");
   RO_ASSIGN_OR_RETURN(ino_t pid_ns, NsInode(t.Proc("ns/pid")));
   RO_ASSIGN_OR_RETURN(ino_t mnt_ns, NsInode(t.Proc("ns/mnt")));
@@ -188,8 +187,7 @@ Status Collector::CollectCore(const Task& t) {
   if (!t.zombie) {
     auto persona = sys::ReadProcFile(t.Proc("personality"));
     if (persona.ok()) tc->set_personality(static_cast<uint32_t>(std::strtoul(persona->c_str(), nullptr, 16)));
-    size_t at = t.status.find("\nSigBlk:");
-    if (at != std::string::npos) tc->set_blk_sigset(std::strtoull(t.status.c_str() + at + 8, nullptr, 16));
+    tc->set_blk_sigset(t.info.blocked);
     auto* ids = core->mutable_ids();
     uint32_t own = static_cast<uint32_t>(t.pid);  // nothing is shared between tasks (checked)
     ids->set_vm_id(own);

@@ -1,0 +1,72 @@
+// verify, mounts: the root task's mount namespace as the images have it:
+// every mount at its place with its filesystem, root, per-mount flags,
+// superblock options and propagation (up to renumbering of groups), and no
+// mount the images do not have.
+#include <sys/mount.h>
+
+#include <algorithm>
+#include <set>
+
+#include "orchestrator/verify/verifier.h"
+#include "sys/mount_api.h"
+
+namespace ro::verify {
+
+void Verifier::CompareMounts() {
+  if (!plan_.ns.new_mnt) return;
+  auto mounts = sys::ReadMountInfo("/proc/" + std::to_string(root_) + "/mountinfo");
+  if (!mounts.ok()) {
+    Diff("mounts: " + mounts.error().ToString());
+    return;
+  }
+  std::map<std::string, std::vector<const sys::MountInfo*>> by_point;
+  for (const auto& m : *mounts) by_point[m.mountpoint].push_back(&m);
+  std::map<uint32_t, uint32_t> group;  // image peer group -> live one
+  auto same_group = [&](uint32_t image, uint32_t live, const std::string& where, const char* what) {
+    if (image == 0 || live == 0) {
+      if ((image == 0) != (live == 0)) Diff(where + ": " + what + (image == 0 ? " is set, images have none" : " is missing"));
+      return;
+    }
+    auto [it, fresh] = group.emplace(image, live);
+    if (!fresh && it->second != live) Diff(where + ": " + what + " is not the group its peers are in");
+  };
+  size_t expected = 0;
+  for (uint32_t id : plan_.placement) {
+    const images::MountPlan& m = *plan_.FindMount(id);
+    ++expected;
+    std::string where = "mount " + m.mountpoint;
+    auto& stack = by_point[m.mountpoint];
+    if (stack.empty()) {
+      Diff(where + ": missing");
+      continue;
+    }
+    const sys::MountInfo& l = *stack.front();  // parents are placed first: the lowest is ours
+    stack.erase(stack.begin());
+    bool external = m.how == images::MountSource::kExternal;
+    if (!external && l.fstype != m.fstype) Diff(where + ": " + l.fstype + ", images say " + m.fstype);
+    if (!external && l.root != m.root) Diff(where + ": root " + l.root + ", images say " + m.root);
+    auto opts = sys::SplitOptions(l.mount_options);
+    std::set<std::string> have(opts.begin(), opts.end());
+    const std::pair<uint32_t, const char*> flags[] = {{MS_RDONLY, "ro"}, {MS_NOSUID, "nosuid"}, {MS_NODEV, "nodev"}, {MS_NOEXEC, "noexec"}};
+    for (const auto& [bit, name] : flags) {
+      if (((m.flags & bit) != 0) != (have.count(name) != 0)) Diff(where + ": " + name + " differs");
+    }
+    if (((m.flags & MS_UNBINDABLE) != 0) != l.unbindable) Diff(where + ": unbindable differs");
+    // AutoFS options name pipes and process groups: compared by CompareAutofs.
+    if (!external && images::RestoreOf(m.fstype_code) != images::FsRestore::kAutofs) {
+      auto live_opts = sys::SplitOptions(l.super_options);
+      std::set<std::string> live_set(live_opts.begin(), live_opts.end());
+      for (const std::string& o : sys::SplitOptions(m.options)) {
+        if (o != "rw" && o != "ro" && !live_set.count(o)) Diff(where + ": superblock option " + o + " is missing");
+      }
+    }
+    same_group(m.shared_id, l.shared, where, "peer group");
+    bool external_master = m.master_id != 0 && std::none_of(plan_.mounts.begin(), plan_.mounts.end(),
+                                                            [&](const auto& o) { return o.shared_id == m.master_id; });
+    if (!external_master) same_group(m.master_id, l.master, where, "master group");
+    CompareAutofs(m, l, where);
+  }
+  if (mounts->size() != expected) Diff("mounts: " + std::to_string(mounts->size()) + " live, images have " + std::to_string(expected));
+}
+
+}  // namespace ro::verify

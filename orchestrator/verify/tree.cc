@@ -1,0 +1,60 @@
+// verify, tree: every task of the images alive (or a zombie) with its
+// parent, session, group and exit status; no task the images do not have.
+#include "orchestrator/verify/verifier.h"
+
+namespace ro::verify {
+
+void Verifier::CollectTasks() {
+  std::map<pid_t, pid_t> inner_of;  // outer pid -> pid in the tree's namespace
+  std::vector<pid_t> stack{root_};
+  while (!stack.empty()) {
+    pid_t outer = stack.back();
+    stack.pop_back();
+    auto task = sys::ReadTask(outer);
+    if (!task.ok()) {
+      Diff("task (pid " + std::to_string(outer) + " here): " + task.error().ToString());
+      continue;
+    }
+    inner_of[outer] = task->pid;
+    live_[task->pid].info = std::move(task).value();
+    auto children = sys::ReadChildren(outer);
+    if (!children.ok()) {
+      Diff("task (pid " + std::to_string(outer) + " here): " + children.error().ToString());
+      continue;
+    }
+    for (pid_t k : *children) stack.push_back(k);
+  }
+  for (auto& [pid, t] : live_) {
+    auto parent = inner_of.find(t.info.outer_ppid);
+    t.ppid = t.info.outer == root_ || parent == inner_of.end() ? 0 : parent->second;
+  }
+}
+
+void Verifier::CompareTasks() {
+  std::map<pid_t, bool> seen;
+  for (const auto& t : plan_.tasks) {
+    if (t.kind == images::TaskKind::kHelper) continue;
+    seen[t.pid] = true;
+    auto it = live_.find(t.pid);
+    std::string who = "task " + std::to_string(t.pid);
+    if (it == live_.end()) {
+      Diff(who + ": missing");
+      continue;
+    }
+    const sys::TaskInfo& l = it->second.info;
+    pid_t ppid = it->second.ppid;
+    if (ppid != t.ppid) Diff(who + ": parent " + std::to_string(ppid) + ", images say " + std::to_string(t.ppid));
+    if (l.sid != t.sid) Diff(who + ": session " + std::to_string(l.sid) + ", images say " + std::to_string(t.sid));
+    if (l.pgid != t.pgid) Diff(who + ": process group " + std::to_string(l.pgid) + ", images say " + std::to_string(t.pgid));
+    bool zombie = t.kind == images::TaskKind::kZombie;
+    if (zombie != (l.state == 'Z')) Diff(who + (zombie ? ": not a zombie" : ": is a zombie"));
+    if (zombie && l.state == 'Z' && static_cast<uint32_t>(l.exit_code) != t.exit_status) {
+      Diff(who + ": exit status " + std::to_string(l.exit_code) + ", images say " + std::to_string(t.exit_status));
+    }
+  }
+  for (const auto& [pid, l] : live_) {
+    if (!seen.count(pid)) Diff("task " + std::to_string(pid) + ": not in the images");
+  }
+}
+
+}  // namespace ro::verify
