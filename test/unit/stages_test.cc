@@ -1,0 +1,77 @@
+// The one stage table: order, names, who takes part, what is skipped, and
+// where action scripts run.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+#include "shm/stages.h"
+
+namespace ro::shm {
+namespace {
+
+images::RestorePlan PlanWith(size_t alive, size_t helpers) {
+  images::RestorePlan plan;
+  for (size_t i = 0; i < alive + helpers; ++i) {
+    images::TaskPlan t;
+    t.pid = static_cast<pid_t>(i + 1);
+    t.kind = i < alive ? images::TaskKind::kAlive : images::TaskKind::kHelper;
+    plan.tasks.push_back(t);
+  }
+  plan.helpers = helpers;
+  return plan;
+}
+
+TEST(StageTable, EveryStageOnceInOrderWithAUniqueName) {
+  std::set<std::string> names;
+  uint32_t last = 0;
+  for (const StageInfo& s : Stages()) {
+    EXPECT_GT(static_cast<uint32_t>(s.stage), last) << s.name;
+    last = static_cast<uint32_t>(s.stage);
+    EXPECT_TRUE(names.insert(std::string(s.name)).second) << s.name;
+    EXPECT_EQ(&Describe(s.stage), &s);
+    EXPECT_EQ(std::string(StageName(s.stage)), std::string(s.name));
+    EXPECT_FALSE(s.what.empty()) << s.name;
+  }
+  EXPECT_EQ(Stages().size() + 1, kStageCount);
+  EXPECT_EQ(Stages().front().stage, Stage::kRootTask);
+  EXPECT_EQ(Stages().back().stage, Stage::kDone);
+  EXPECT_EQ(std::string(StageName(Stage::kNone)), "start");
+}
+
+TEST(StageTable, ParticipantsFollowTheTaskKinds) {
+  images::RestorePlan plan = PlanWith(5, 2);
+  EXPECT_EQ(ParticipantCount(Stage::kRootTask, plan), 1u);
+  EXPECT_EQ(ParticipantCount(Stage::kForking, plan), 7u);
+  EXPECT_EQ(ParticipantCount(Stage::kFiles, plan), 7u);
+  EXPECT_EQ(ParticipantCount(Stage::kReaping, plan), 5u);
+  EXPECT_EQ(ParticipantCount(Stage::kDone, plan), 5u);
+  const images::TaskPlan& helper = plan.tasks.back();
+  const images::TaskPlan& alive = plan.tasks.front();
+  EXPECT_FALSE(WorkerTakesPart(Stage::kRootTask, alive)) << "the orchestrator's part in the root task finishes it";
+  EXPECT_TRUE(WorkerTakesPart(Stage::kForking, helper));
+  EXPECT_FALSE(WorkerTakesPart(Stage::kReaping, helper));
+  EXPECT_TRUE(WorkerTakesPart(Stage::kReaping, alive));
+}
+
+TEST(StageTable, ReapingIsSkippedWithoutHelpers) {
+  EXPECT_TRUE(Skipped(Stage::kReaping, PlanWith(3, 0)));
+  EXPECT_FALSE(Skipped(Stage::kReaping, PlanWith(3, 1)));
+  for (const StageInfo& s : Stages()) {
+    if (s.stage != Stage::kReaping) {
+      EXPECT_FALSE(Skipped(s.stage, PlanWith(3, 0))) << s.name;
+    }
+  }
+}
+
+TEST(StageTable, ActionScriptPointsInTheOrderARestorePassesThem) {
+  std::vector<std::string> points;
+  for (const StageInfo& s : Stages()) {
+    if (s.action_before != nullptr) points.push_back(s.action_before);
+    if (s.action_after != nullptr) points.push_back(s.action_after);
+  }
+  EXPECT_EQ(points, (std::vector<std::string>{kPostSetupNamespaces, kPostRestore, kPreResume, kPostResume}));
+}
+
+}  // namespace
+}  // namespace ro::shm
