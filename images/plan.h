@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -115,6 +116,13 @@ enum class MountSource {
   kExternal,  // a bind from the caller's namespace
 };
 
+// Where an external mount is bound from: only ever what the caller named.
+enum class ExternalSource {
+  kRootDir,  // --root DIR: the tree's root mount
+  kGiven,    // --external KEY=PATH
+  kAuto,     // --ext-mount-map auto: the caller's mount of the same device holding the same root
+};
+
 struct AutofsPlan {
   uint32_t mnt_id = 0;
   std::string path;  // inside the restored mount namespace
@@ -147,7 +155,8 @@ struct MountPlan {
   uint32_t master_id = 0;
   MountSource how = MountSource::kNew;
   uint32_t bind_of = 0;  // kBind: the mount it is cloned from
-  std::string ext_key;   // kExternal: the key for --external (mountpoint when empty)
+  std::string ext_key;   // kExternal: the key for --external (the mountpoint when the image has none)
+  ExternalSource external = ExternalSource::kAuto;  // kExternal: where it is bound from
   std::optional<PayloadRef> contents;  // kNew tmpfs: gzipped tar of its files (tmpfs-dev-<dev>.tar.gz.img)
 };
 
@@ -207,6 +216,12 @@ struct RestorePlan {
 struct PlanOptions {
   bool ignore_unsupported = false;
   bool autofs_orphans_catatonic = false;  // else an AutoFS mount without its master fails the plan
+  // External mounts come only from what the caller names; one it names no
+  // source for fails the plan with the flag that would map it.
+  bool root_given = false;                // --root DIR
+  std::set<std::string> external_keys;    // the KEYs of --external KEY=PATH
+  bool ext_mount_map_auto = false;        // --ext-mount-map auto
+  bool externals_named_later = false;     // the dump's check: the caller names them at restore (kAuto)
 };
 
 // Each problem is one line: "file: entry N: what is wrong".

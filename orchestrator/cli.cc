@@ -46,11 +46,17 @@ void AddRestoreOptions(CLI::App& app, RestoreArgs& args) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--stats", args.stats_file, "write per-stage wall times and counts as JSON to FILE");
-  app.add_option("--root", args.root, "directory of the caller's tree to bind as the restored root when the images' root mount is external")
+  app.add_option("--root,-r", args.root,
+                 "directory of the caller's tree to bind as the tree's root mount (CRIU never dumps the root mount: its "
+                 "dumps need this)")
       ->check(CLI::ExistingDirectory);
   app.add_option("--external", args.externals,
-                 "KEY=PATH: bind PATH for the external mount with that key (its ext_key, or its mountpoint); repeatable. "
-                 "Without it an external mount is found by device and root path");
+                 "KEY=PATH or mnt[KEY]:PATH (CRIU's spelling): bind PATH of the caller's tree for the external mount with "
+                 "that key (its ext_key, or its mountpoint); repeatable. External mounts come only from what the caller names: "
+                 "one without a source fails the restore before anything is created");
+  app.add_option("--ext-mount-map", args.ext_mount_maps,
+                 "'auto': bind each external mount without --external from the caller's mount of the same device that holds "
+                 "its root (what CRIU's --ext-mount-map auto does); or KEY:PATH, the same as --external KEY=PATH; repeatable");
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "images/plan.h"
 #include "images/show.h"
 #include "orchestrator/cli.h"
+#include "orchestrator/mounts.h"
 #include "orchestrator/restore.h"
 #include "orchestrator/verify/verify.h"
 #include "shm/faults.h"
@@ -64,29 +65,59 @@ namespace {
 
 // Reads and validates the images; on failure prints every problem and
 // returns nullopt.
-std::optional<images::RestorePlan> LoadPlan(const RestoreArgs& args) {
+std::optional<images::RestorePlan> LoadPlan(const std::string& path, const images::PlanOptions& options) {
   images::Limits limits;
-  auto dir = images::LoadImageDir(args.images, limits);
+  auto dir = images::LoadImageDir(path, limits);
   if (!dir.ok()) {
-    PrintError(std::move(dir).error().Within(args.images));
+    PrintError(std::move(dir).error().Within(path));
     return std::nullopt;
   }
-  images::PlanOptions options;
-  options.ignore_unsupported = args.ignore_unsupported;
-  options.autofs_orphans_catatonic = args.autofs_orphans == "catatonic";
   images::PlanOutcome outcome = images::BuildPlan(*dir, options);
   if (!outcome.plan) {
-    for (Error& e : outcome.errors) PrintError(e.Within(args.images));
+    for (Error& e : outcome.errors) PrintError(e.Within(path));
     return std::nullopt;
   }
   return std::move(outcome.plan);
+}
+
+// --external KEY=PATH or mnt[KEY]:PATH, --ext-mount-map auto or KEY:PATH.
+Status ParseExternals(const RestoreArgs& args, MountOptions& mounts, bool& automatic) {
+  auto add = [&](const std::string& key, const std::string& path, const std::string& given) -> Status {
+    if (key.empty() || path.empty()) return Fail(given + ": expected KEY=PATH (or mnt[KEY]:PATH)");
+    mounts.externals[key] = path;
+    return {};
+  };
+  for (const std::string& e : args.externals) {
+    if (e.rfind("mnt[", 0) == 0) {
+      size_t close = e.find("]:");
+      if (close == std::string::npos) return Fail("--external " + e + ": expected mnt[KEY]:PATH");
+      RO_TRY(add(e.substr(4, close - 4), e.substr(close + 2), "--external " + e));
+      continue;
+    }
+    size_t eq = e.find('=');
+    if (eq == std::string::npos) return Fail("--external " + e + ": expected KEY=PATH (or mnt[KEY]:PATH)");
+    RO_TRY(add(e.substr(0, eq), e.substr(eq + 1), "--external " + e));
+  }
+  for (const std::string& m : args.ext_mount_maps) {
+    if (m == "auto") {
+      automatic = true;
+      continue;
+    }
+    size_t colon = m.find(':');
+    if (colon == std::string::npos) return Fail("--ext-mount-map " + m + ": expected auto or KEY:PATH");
+    RO_TRY(add(m.substr(0, colon), m.substr(colon + 1), "--ext-mount-map " + m));
+  }
+  return {};
 }
 
 }  // namespace
 
 int CmdVerify(const RestoreArgs& args, pid_t root) {
   log::SetStage("verify");
-  std::optional<images::RestorePlan> plan = LoadPlan(args);
+  images::PlanOptions options;
+  options.ignore_unsupported = args.ignore_unsupported;
+  options.externals_named_later = true;  // nothing is bound: what the images say is compared
+  std::optional<images::RestorePlan> plan = LoadPlan(args.images, options);
   if (!plan) return kExitBadImages;
   std::vector<std::string> diffs = VerifyTree(*plan, root);
   for (const std::string& d : diffs) std::printf("%s\n", d.c_str());
@@ -117,38 +148,48 @@ int CmdRestore(const RestoreArgs& args) {
     }
     syscall_fault = *spec;
   }
-  std::optional<images::RestorePlan> plan = LoadPlan(args);
+  RestoreOptions options_run;
+  bool automatic = false;
+  if (Status s = ParseExternals(args, options_run.mounts, automatic); !s.ok()) {
+    PrintError(s.error());
+    return kExitUsage;
+  }
+  images::PlanOptions plan_options;
+  plan_options.ignore_unsupported = args.ignore_unsupported;
+  plan_options.autofs_orphans_catatonic = args.autofs_orphans == "catatonic";
+  plan_options.root_given = !args.root.empty();
+  for (const auto& [key, path] : options_run.mounts.externals) plan_options.external_keys.insert(key);
+  plan_options.ext_mount_map_auto = automatic;
+  std::optional<images::RestorePlan> plan = LoadPlan(args.images, plan_options);
   if (!plan) return kExitBadImages;
-  images::PlanOutcome outcome;
-  outcome.plan = std::move(plan);
-  log::Info("plan: {} tasks, {} mounts", outcome.plan->tasks.size(), outcome.plan->mounts.size());
-  for (const std::string& w : outcome.plan->warnings) log::Warn("{}", w);
+  log::Info("plan: {} tasks, {} mounts", plan->tasks.size(), plan->mounts.size());
+  for (const std::string& w : plan->warnings) log::Warn("{}", w);
+  // What a restore binds from the caller's tree is found before anything
+  // is created, and --dry-run finds it too.
+  options_run.mounts.root = args.root;
+  auto sources = ResolveExternalSources(*plan, options_run.mounts);
+  if (!sources.ok()) {
+    PrintError(sources.error());
+    return kExitFailure;
+  }
+  options_run.mounts.sources = std::move(sources).value();
   if (args.dry_run) {
-    std::string text = images::FormatPlan(*outcome.plan) + FormatStages(*outcome.plan);
+    std::string text = images::FormatPlan(*plan) + FormatStages(*plan);
+    for (const auto& [id, source] : options_run.mounts.sources) text += fmt::format("external mnt {} from {}\n", id, source);
     if (Status s = sys::WriteAll(1, text, "standard output"); !s.ok()) {
       PrintError(s.error());
       return kExitFailure;
     }
     return 0;
   }
-  RestoreOptions options_run;
   options_run.detach = args.detach;
   options_run.pidfile = args.pidfile;
   options_run.stats_file = args.stats_file;
   options_run.timeout_s = args.timeout_s;
-  options_run.mounts.root = args.root;
   options_run.action_scripts = args.action_scripts;
   options_run.fault = fault;
   options_run.syscall_fault = syscall_fault;
-  for (const std::string& e : args.externals) {
-    size_t eq = e.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == e.size()) {
-      PrintError(Fail("--external " + e + ": expected KEY=PATH"));
-      return kExitUsage;
-    }
-    options_run.mounts.externals[e.substr(0, eq)] = e.substr(eq + 1);
-  }
-  return RunRestore(*outcome.plan, options_run);
+  return RunRestore(*plan, options_run);
 }
 
 int CmdImageDecode(const std::string& file, bool pretty) {

@@ -18,7 +18,8 @@ struct RestoreArgs {
   std::string stats_file;
   double timeout_s = 60;
   std::string root;                    // --root
-  std::vector<std::string> externals;  // --external KEY=PATH
+  std::vector<std::string> externals;  // --external KEY=PATH or mnt[KEY]:PATH (CRIU's spelling)
+  std::vector<std::string> ext_mount_maps;  // --ext-mount-map auto, or KEY:PATH
   std::vector<std::string> action_scripts;
   std::string fault;  // --fault NAME[:N], or RESTORE_ORCH_FAULT
   std::string fault_syscall;  // --fault-syscall SYSCALL:ERRNO[:N][@PID]

@@ -32,7 +32,6 @@ class Builder {
 
   Status Run() {
     RO_TRY(sys::MakeTreePrivate());
-    RO_ASSIGN_OR_RETURN(caller_, sys::ReadMountInfo());
     for (size_t i = 0; i < plan_.mounts.size(); ++i) {
       const MountPlan& m = plan_.mounts[i];
       auto fd = Create(m);
@@ -81,7 +80,9 @@ class Builder {
         break;
       }
       case MountSource::kExternal: {
-        RO_ASSIGN_OR_RETURN(std::string source, ExternalSource(m));
+        auto found = options_.sources.find(m.mnt_id);
+        if (found == options_.sources.end()) return Fail("external mount without a resolved source");
+        const std::string& source = found->second;
         log::Info("external mount {} from {}", m.mountpoint, source);
         RO_ASSIGN_OR_RETURN(fd, sys::CloneMountAt(source));
         break;
@@ -111,41 +112,6 @@ class Builder {
         break;
     }
     return Fail("filesystem " + m.fstype + " cannot be made anew");
-  }
-
-  Result<std::string> ExternalSource(const MountPlan& m) {
-    if (m.mountpoint == "/" && !options_.root.empty()) return options_.root;
-    auto given = options_.externals.find(m.ext_key);
-    if (given != options_.externals.end()) return given->second;
-    // Found by device and root: a mount of the caller's whose root contains ours.
-    uint32_t major = m.root_dev >> 20, minor = m.root_dev & 0xfffff;
-    // A mount covered by another at its own mountpoint cannot be reached
-    // by its path: binding that path would bind the one on top.
-    std::set<uint32_t> covered;
-    for (const sys::MountInfo& o : caller_) {
-      for (const sys::MountInfo& c : caller_) {
-        if (o.parent_id == c.mnt_id && o.mountpoint == c.mountpoint && o.mnt_id != c.mnt_id) covered.insert(c.mnt_id);
-      }
-    }
-    const sys::MountInfo* best = nullptr;
-    bool only_covered = false;
-    for (const sys::MountInfo& c : caller_) {
-      if (c.major != major || c.minor != minor) continue;
-      bool contains = c.root == "/" || m.root == c.root || m.root.rfind(c.root + "/", 0) == 0;
-      if (contains && covered.count(c.mnt_id)) only_covered = true;
-      if (contains && !covered.count(c.mnt_id) && (best == nullptr || c.root.size() > best->root.size())) best = &c;
-    }
-    if (best == nullptr && only_covered) {
-      return Fail("external " + m.fstype + " mount: the mounts of device " + Num(major) + ":" + Num(minor) +
-                  " here are covered by other mounts; give --external " + m.ext_key + "=PATH");
-    }
-    if (best == nullptr) {
-      return Fail("external " + m.fstype + " mount: no mount of device " + Num(major) + ":" + Num(minor) +
-                  " here holds " + m.root + "; give --external " + m.ext_key + "=PATH");
-    }
-    std::string rest = best->root == "/" ? m.root : m.root.substr(best->root.size());
-    if (rest == "/") rest.clear();
-    return best->mountpoint == "/" ? (rest.empty() ? "/" : rest) : best->mountpoint + rest;
   }
 
   Status Place() {
@@ -210,13 +176,80 @@ class Builder {
   const MountOptions& options_;
   int images_fd_;
   shm::Arena& arena_;
-  std::vector<sys::MountInfo> caller_;
   std::map<uint32_t, UniqueFd> fds_;
   std::string staging_;
   UniqueFd root_dir_;
 };
 
+// The caller's mount of the device of `m` whose root holds m's root, as a
+// path of the caller's tree; one covered by another at its own mountpoint
+// cannot be reached by its path and does not count.
+Result<std::string> FindByDevice(const MountPlan& m, const std::vector<sys::MountInfo>& caller) {
+  uint32_t major = m.root_dev >> 20, minor = m.root_dev & 0xfffff;
+  std::set<uint32_t> covered;
+  std::map<std::pair<uint32_t, std::string>, uint32_t> on_top;  // (parent, mountpoint) -> a mount there
+  for (const sys::MountInfo& o : caller) on_top[{o.parent_id, o.mountpoint}] = o.mnt_id;
+  for (const sys::MountInfo& c : caller) {
+    auto above = on_top.find({c.mnt_id, c.mountpoint});
+    if (above != on_top.end() && above->second != c.mnt_id) covered.insert(c.mnt_id);
+  }
+  const sys::MountInfo* best = nullptr;
+  bool only_covered = false;
+  for (const sys::MountInfo& c : caller) {
+    if (c.major != major || c.minor != minor) continue;
+    bool contains = c.root == "/" || m.root == c.root || m.root.rfind(c.root + "/", 0) == 0;
+    if (contains && covered.count(c.mnt_id)) only_covered = true;
+    if (contains && !covered.count(c.mnt_id) && (best == nullptr || c.root.size() > best->root.size())) best = &c;
+  }
+  std::string what = "external " + m.fstype + " mount " + m.mountpoint + " (--ext-mount-map auto): ";
+  if (best == nullptr && only_covered) {
+    return Fail(what + "the mounts of device " + Num(major) + ":" + Num(minor) + " here are covered by other mounts; give --external " +
+                m.ext_key + "=PATH");
+  }
+  if (best == nullptr) {
+    return Fail(what + "no mount of device " + Num(major) + ":" + Num(minor) + " here holds " + m.root + "; give --external " +
+                m.ext_key + "=PATH");
+  }
+  std::string rest = best->root == "/" ? m.root : m.root.substr(best->root.size());
+  if (rest == "/") rest.clear();
+  return best->mountpoint == "/" ? (rest.empty() ? "/" : rest) : best->mountpoint + rest;
+}
+
 }  // namespace
+
+Result<std::map<uint32_t, std::string>> ResolveExternalSources(const images::RestorePlan& plan, const MountOptions& options) {
+  std::map<uint32_t, std::string> out;
+  std::vector<sys::MountInfo> caller;
+  bool read_caller = false;
+  for (const MountPlan& m : plan.mounts) {
+    if (m.how != MountSource::kExternal) continue;
+    std::string source;
+    switch (m.external) {
+      case images::ExternalSource::kRootDir:
+        source = options.root;
+        break;
+      case images::ExternalSource::kGiven: {
+        auto given = options.externals.find(m.ext_key);
+        if (given == options.externals.end()) return Fail("mount " + m.mountpoint + ": no --external " + m.ext_key + "=PATH");
+        source = given->second;
+        break;
+      }
+      case images::ExternalSource::kAuto:
+        if (!read_caller) {
+          RO_ASSIGN_OR_RETURN(caller, sys::ReadMountInfo());
+          read_caller = true;
+        }
+        RO_ASSIGN_OR_RETURN(source, FindByDevice(m, caller));
+        break;
+    }
+    struct stat st {};
+    if (::stat(source.c_str(), &st) != 0) {
+      return SysError("mount " + m.mountpoint + " (" + m.fstype + ", key " + m.ext_key + "): its source " + source);
+    }
+    out.emplace(m.mnt_id, std::move(source));
+  }
+  return out;
+}
 
 Status BuildMountTree(const images::RestorePlan& plan, const MountOptions& options, int images_fd, shm::Arena& arena) {
   return Builder(plan, options, images_fd, arena).Run();

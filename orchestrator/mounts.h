@@ -12,18 +12,25 @@
 namespace ro {
 
 struct MountOptions {
-  std::string root;                              // --root: source of an external root mount
+  std::string root;                              // --root: source of the tree's root mount
   std::map<std::string, std::string> externals;  // --external KEY=PATH
+  std::map<uint32_t, std::string> sources;       // every external mount's source, by mnt_id (ResolveExternalSources)
 };
+
+// The source, in the caller's tree, of every external mount of the plan:
+// --root DIR, the PATH of --external KEY=PATH, or with --ext-mount-map auto
+// the caller's uncovered mount of the same device whose root holds the
+// mount's root. Each must exist. Run before anything is created (and by
+// --dry-run); errors name the mount, its key and the flag to give.
+Result<std::map<uint32_t, std::string>> ResolveExternalSources(const images::RestorePlan& plan, const MountOptions& options);
 
 // Makes the root task's mount namespace private (nothing propagates to the
 // caller's), then builds the plan's mounts and pivots into them:
 //  1. every mount is made detached and private: new superblocks with fsopen
 //     (tmpfs contents streamed from the image directory `images_fd`;
 //     AutoFS as orchestrator/autofs.h says), binds cloned from their source,
-//     externals cloned from the caller's tree (--root, --external, or found
-//     by device and root path); each new mount's device is published in the
-//     arena;
+//     externals cloned from their resolved sources in the caller's tree;
+//     each new mount's device is published in the arena;
 //  2. the root mount is attached at a staging directory and the others are
 //     moved into place parents first, mountpoints resolved beneath the new
 //     root without following symlinks (made only in our own filesystems);

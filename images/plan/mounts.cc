@@ -42,15 +42,11 @@ std::optional<MountPlan> ReadMount(Context& ctx, const img::mnt_entry& e, const 
   m.root_dev = e.root_dev();
   m.shared_id = e.shared_id();
   m.master_id = e.master_id();
-  if (e.ext_mount() || e.fstype() == img::AUTO) {
-    m.how = MountSource::kExternal;
-    m.ext_key = e.ext_key().empty() ? m.mountpoint : e.ext_key();
-    if (e.fstype() == img::AUTO && !e.fsname().empty()) m.fstype = e.fsname();
-  } else if (!CreatableFstype(e.fstype())) {
-    ctx.problems.Add(name, i, "filesystem " + std::string(FstypeName(e.fstype())) + " (fstype " + Str(e.fstype()) + ") at " +
-                                  m.mountpoint + " is not supported");
-    return std::nullopt;
-  }
+  // CRIU 4 marks an external mount by its ext_key alone (ext_mount is
+  // the older flag); its fstype is then often 0.
+  if (e.ext_mount() || !e.ext_key().empty() || e.fstype() == img::AUTO) m.how = MountSource::kExternal;
+  m.ext_key = e.ext_key().empty() ? m.mountpoint : e.ext_key();
+  if (!e.fsname().empty() && (e.fstype() == img::AUTO || e.fstype() == img::UNSUPPORTED)) m.fstype = e.fsname();
   if (m.shared_id != 0 && m.shared_id == m.master_id) {
     ctx.problems.Add(name, i, "mount " + Str(m.mnt_id) + " is its own master (shared_id == master_id " + Str(m.shared_id) + ")");
     return std::nullopt;
@@ -104,6 +100,57 @@ bool PlanPlacement(Context& ctx, std::map<uint32_t, MountPlan>& mounts, const st
     }
   }
   return ctx.ok();
+}
+
+// Where each external mount comes from, and the root mount: CRIU never
+// dumps the tree's root mount (it binds it from --root, whatever its type),
+// restore-orch's own dumps pack a tmpfs root. Only what the caller names
+// reaches the host: a mount it names no source for is a problem naming the
+// flag that would map it.
+void PlanSources(Context& ctx, std::map<uint32_t, MountPlan>& mounts, const std::string& name) {
+  const PlanOptions& o = ctx.options;
+  auto external = [&](MountPlan& m) {
+    if (o.external_keys.count(m.ext_key)) {
+      m.external = ExternalSource::kGiven;
+    } else if (o.ext_mount_map_auto || o.externals_named_later) {
+      m.external = ExternalSource::kAuto;
+    } else {
+      ctx.problems.Add(name, ctx.mount_entry[m.mnt_id],
+                       "mount " + m.mountpoint + " (" + m.fstype + ") is external (key \"" + m.ext_key + "\"): give --external " +
+                           m.ext_key + "=PATH, or --ext-mount-map auto to bind the caller's mount of the same device and root");
+    }
+  };
+  uint32_t root = ctx.plan.placement.front();
+  for (auto& [id, m] : mounts) {
+    if (id == root) continue;
+    if (m.how == MountSource::kExternal) {
+      external(m);
+    } else if (!CreatableFstype(m.fstype_code)) {
+      ctx.problems.Add(name, ctx.mount_entry[id], "filesystem " + m.fstype + " (fstype " + Str(m.fstype_code) + ") at " + m.mountpoint +
+                                                      " is not supported");
+    }
+  }
+  MountPlan& r = mounts[root];
+  bool no_contents = RestoreOf(r.fstype_code) == FsRestore::kTmpfs && ctx.dir.Find(TmpfsKind(), r.root_dev) == nullptr;
+  if (o.root_given) {
+    r.how = MountSource::kExternal;
+    r.external = ExternalSource::kRootDir;
+  } else if (r.how == MountSource::kExternal) {
+    if (o.external_keys.count(r.ext_key) || o.ext_mount_map_auto || o.externals_named_later) {
+      external(r);
+    } else {
+      ctx.problems.Add(name, ctx.mount_entry[root], "the root mount (" + r.fstype + ") is external: give --root DIR (or --external " +
+                                                        r.ext_key + "=PATH, or --ext-mount-map auto)");
+    }
+  } else if (!CreatableFstype(r.fstype_code) || no_contents) {
+    if (o.externals_named_later) {
+      r.how = MountSource::kExternal;  // the dump's check: named at restore
+    } else {
+      ctx.problems.Add(name, ctx.mount_entry[root], "the root mount (" + r.fstype + ") is not in the images" +
+                                                        (no_contents ? std::string(" (no ") + MakeFileName(TmpfsKind(), r.root_dev) + ")" : "") +
+                                                        ": give --root DIR, the directory to restore the tree's root from, as CRIU's restore needs");
+    }
+  }
 }
 
 // Creation: the mount of each superblock with the shortest root is made
@@ -225,6 +272,8 @@ void PlanMounts(Context& ctx) {
     if (auto m = ReadMount(ctx, e, name, i)) mounts.emplace(m->mnt_id, std::move(*m));
   }
   if (!ctx.ok() || !PlanPlacement(ctx, mounts, name)) return;
+  PlanSources(ctx, mounts, name);
+  if (!ctx.ok()) return;
   PlanCreation(ctx, mounts);
   PlanSharing(ctx, mounts, name);
 }

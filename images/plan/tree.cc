@@ -53,12 +53,6 @@ bool ReadPstree(Context& ctx) {
       ctx.problems.Add(name, i, "duplicate pid " + Str(e.pid()) + " (also entry " + Str(entry_of[e.pid()]) + ")");
       continue;
     }
-    if (e.threads_size() > 1) {
-      ctx.problems.Add(name, i, "task " + Str(e.pid()) + " has " + Str(e.threads_size()) +
-                                    " threads: multi-threaded tasks are not supported");
-    } else if (e.threads_size() == 1 && e.threads(0) != e.pid()) {
-      ctx.problems.Add(name, i, "thread " + Str(e.threads(0)) + " of task " + Str(e.pid()) + " is not the task itself");
-    }
     if (e.ppid() == 0) {
       if (root) {
         ctx.problems.Add(name, i, "second root task " + Str(e.pid()) + " (ppid 0; entry " + Str(*root) + " is the first)");
@@ -107,6 +101,17 @@ bool ReadPstree(Context& ctx) {
   return ctx.ok();
 }
 
+void CheckThreads(Context& ctx, pid_t pid) {
+  const std::string name = MakeFileName(PstreeKind());
+  size_t i = ctx.pstree_entry[pid];
+  const auto& e = ctx.dir.Find(PstreeKind())->As<img::pstree_entry>(i);
+  if (e.threads_size() > 1) {
+    ctx.problems.Add(name, i, "task " + Str(e.pid()) + " has " + Str(e.threads_size()) + " threads: multi-threaded tasks are not supported");
+  } else if (e.threads_size() == 1 && e.threads(0) != e.pid()) {
+    ctx.problems.Add(name, i, "thread " + Str(e.threads(0)) + " of task " + Str(e.pid()) + " is not the task itself");
+  }
+}
+
 const img::task_kobj_ids_entry* IdsOf(const Context& ctx, pid_t pid, const img::core_entry* core) {
   if (core != nullptr && core->has_ids()) return &core->ids();
   const ImageFile* f = ctx.dir.Find(IdsKind(), static_cast<uint32_t>(pid));
@@ -145,6 +150,8 @@ void ReadCores(Context& ctx) {
         ctx.problems.Add(name, 0, "task_state " + Str(core->tc().task_state()) + " is not alive (1), dead (2) or stopped (3)");
         break;
     }
+    // A zombie's thread ids mean nothing (CRIU writes an uninitialised one).
+    if (t.kind != TaskKind::kZombie) CheckThreads(ctx, pid);
     const img::task_kobj_ids_entry* ids = IdsOf(ctx, pid, core);
     if (ids == nullptr) {
       if (t.kind != TaskKind::kZombie) {

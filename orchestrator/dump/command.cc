@@ -108,6 +108,19 @@ Status WriteImages(const std::string& path, const Encoded& files) {
   return s;
 }
 
+// What a restore of these images must be told: one line per external
+// mount, with the flag that maps it; empty when the images need nothing.
+std::string ExternalsNeeded(const images::RestorePlan& plan) {
+  std::string out;
+  for (const images::MountPlan& m : plan.mounts) {
+    if (m.how != images::MountSource::kExternal) continue;
+    std::string flag = m.mountpoint == "/" && m.parent_id == 0 ? "--root DIR" : "--external " + m.ext_key + "=PATH";
+    out += "a restore needs " + flag + " for mount " + m.mountpoint + " (" + m.fstype + " " + m.source + ", root " + m.root +
+           "), or --ext-mount-map auto\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 int CmdDump(const DumpArgs& args) {
@@ -162,11 +175,14 @@ int CmdDump(const DumpArgs& args) {
     encoded.emplace(name, std::move(bytes).value());
   }
   dumped->files.clear();
-  images::PlanOutcome outcome = images::BuildPlan(dir, images::PlanOptions{});
+  images::PlanOptions check;
+  check.externals_named_later = true;  // the caller names them at restore
+  images::PlanOutcome outcome = images::BuildPlan(dir, check);
   if (!outcome.plan) {
     for (const Error& e : outcome.errors) PrintDumpError(Error(e).Within(unrestorable));
     return kExitFailure;
   }
+  std::string needs = ExternalsNeeded(*outcome.plan);
   Clock::time_point checked = Clock::now();
   for (const std::string& w : dumped->warnings) log::Warn("{}", w);
   for (const std::string& w : outcome.plan->warnings) log::Warn("{}", w);
@@ -201,6 +217,7 @@ int CmdDump(const DumpArgs& args) {
     PrintDumpError(finish.error());
     return kExitFailure;
   }
+  if (!needs.empty()) std::fputs(needs.c_str(), stdout);
   log::Info("dumped {} tasks, {} fds, {} mounts into {} in {:.1f} ms (tree stopped {:.1f} ms)", dumped->counts.tasks,
             dumped->counts.fds, dumped->counts.mounts, args.images, Ms(start, done), Ms(tree.frozen_at(), released));
 
