@@ -24,7 +24,9 @@ struct ImageDir {
 // Reads `path`. Files are opened relative to the directory with O_NOFOLLOW;
 // a symlink, a non-regular file or an unreadable one is an error naming it.
 // Files not ending in ".img" are not images (CRIU keeps logs and stats
-// beside them) and are skipped.
+// beside them) and are skipped. A "*.img" file of a kind restore-orch does
+// not restore (or does not know) is not opened: its name goes to
+// `unsupported`.
 Result<ImageDir> LoadImageDir(const std::string& path, const Limits& limits);
 
 // Reads one file into memory, refusing more than `max_bytes`.
