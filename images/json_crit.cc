@@ -142,9 +142,10 @@ Result<Json> PrettyInt(const FieldDescriptor* f, Wide v, bool hex) {
   if (hex) return Json(Hex(v));
   if (o.dev()) {
     uint64_t d = static_cast<uint64_t>(v);
-    uint64_t major = o.odev() ? ((d >> 8) & 0xfff) | ((d >> 32) & ~uint64_t{0xfff}) : d >> 20;
-    uint64_t minor = o.odev() ? (d & 0xff) | ((d >> 12) & ~uint64_t{0xff}) : d & 0xfffff;
-    return Json(std::to_string(major) + ":" + std::to_string(minor));
+    // Kernel encoding major << 20 | minor, or glibc's dev_t with odev.
+    uint64_t maj = o.odev() ? ((d >> 8) & 0xfff) | ((d >> 32) & ~uint64_t{0xfff}) : d >> 20;
+    uint64_t min = o.odev() ? (d & 0xff) | ((d >> 12) & ~uint64_t{0xff}) : d & 0xfffff;
+    return Json(std::to_string(maj) + ":" + std::to_string(min));
   }
   if (o.has_flags()) {
     const FlagTable* table = FindFlags(o.flags());
@@ -260,10 +261,10 @@ Result<Wide> IntFromJson(const Json& v, const FieldDescriptor* f, std::string_vi
   const std::string& s = v.get_ref<const std::string&>();
   const img::crit_opts& o = Opts(f);
   if (o.dev() && s.find(':') != std::string::npos) {
-    auto major = ParsePyInt(s.substr(0, s.find(':')));
-    auto minor = ParsePyInt(s.substr(s.find(':') + 1));
-    if (!major || !minor || *major < 0 || *minor < 0) return FieldError(path, "bad device \"" + s + "\"");
-    uint64_t ma = static_cast<uint64_t>(*major), mi = static_cast<uint64_t>(*minor);
+    auto maj = ParsePyInt(s.substr(0, s.find(':')));
+    auto min = ParsePyInt(s.substr(s.find(':') + 1));
+    if (!maj || !min || *maj < 0 || *min < 0) return FieldError(path, "bad device \"" + s + "\"");
+    uint64_t ma = static_cast<uint64_t>(*maj), mi = static_cast<uint64_t>(*min);
     if (o.odev()) return Wide(((ma & 0xfff) << 8) | ((ma & ~uint64_t{0xfff}) << 32) | (mi & 0xff) | ((mi & ~uint64_t{0xff}) << 12));
     return Wide((ma << 20) | mi);
   }
