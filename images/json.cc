@@ -161,7 +161,9 @@ Result<ImageFile> ImageFromJson(std::string_view text, const Limits& limits) {
       continue;
     }
     out.message = NewEntryMessage(*kind, i);
-    if (Status s = crit::MessageFromJson(entry, out.message.get()); !s.ok()) return EntryError(i, std::move(s).error().what);
+    if (Status s = crit::MessageFromJson(entry, out.message.get(), limits.max_nesting); !s.ok()) {
+      return EntryError(i, std::move(s).error().what);
+    }
     if (Status s = CheckMessage(*out.message, limits); !s.ok()) return EntryError(i, s.error().what);
     file.entries.push_back(std::move(out));
   }

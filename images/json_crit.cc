@@ -298,9 +298,10 @@ Result<Wide> IntFromJson(const Json& v, const FieldDescriptor* f, std::string_vi
   return *n;
 }
 
-Status SetValue(const Json& v, const FieldDescriptor* f, Message* m, bool add, const std::string& path);
+Status SetValue(const Json& v, const FieldDescriptor* f, Message* m, bool add, const std::string& path, int depth);
 
-Status FromJson(const Json& value, Message* m, const std::string& path) {
+Status FromJson(const Json& value, Message* m, const std::string& path, int depth) {
+  if (depth <= 0) return FieldError(path, "messages nested too deep");
   if (!value.is_object()) return FieldError(path, "expected an object, got " + value.dump());
   const Descriptor* desc = m->GetDescriptor();
   for (const auto& [key, item] : value.items()) {
@@ -315,16 +316,16 @@ Status FromJson(const Json& value, Message* m, const std::string& path) {
     std::string sub = path.empty() ? key : path + "." + key;
     if (f == nullptr) return FieldError(sub, "no such field in " + desc->name());
     if (!f->is_repeated()) {
-      RO_TRY(SetValue(item, f, m, false, sub));
+      RO_TRY(SetValue(item, f, m, false, sub, depth));
       continue;
     }
     if (!item.is_array()) return FieldError(sub, "expected a list, got " + item.dump());
-    for (size_t i = 0; i < item.size(); ++i) RO_TRY(SetValue(item[i], f, m, true, sub + "[" + std::to_string(i) + "]"));
+    for (size_t i = 0; i < item.size(); ++i) RO_TRY(SetValue(item[i], f, m, true, sub + "[" + std::to_string(i) + "]", depth));
   }
   return {};
 }
 
-Status SetValue(const Json& v, const FieldDescriptor* f, Message* m, bool add, const std::string& path) {
+Status SetValue(const Json& v, const FieldDescriptor* f, Message* m, bool add, const std::string& path, int depth) {
   const Reflection* r = m->GetReflection();
   switch (f->cpp_type()) {
     case FieldDescriptor::CPPTYPE_INT32:
@@ -376,7 +377,7 @@ Status SetValue(const Json& v, const FieldDescriptor* f, Message* m, bool add, c
       return {};
     }
     case FieldDescriptor::CPPTYPE_MESSAGE:
-      return FromJson(v, add ? r->AddMessage(m, f) : r->MutableMessage(m, f), path);
+      return FromJson(v, add ? r->AddMessage(m, f) : r->MutableMessage(m, f), path, depth - 1);
     case FieldDescriptor::CPPTYPE_DOUBLE:
     case FieldDescriptor::CPPTYPE_FLOAT: break;
   }
@@ -387,6 +388,8 @@ Status SetValue(const Json& v, const FieldDescriptor* f, Message* m, bool add, c
 
 Result<Json> MessageToJson(const Message& message, bool pretty) { return ToJson(message, pretty, false); }
 
-Status MessageFromJson(const Json& value, Message* message) { return FromJson(value, message, ""); }
+Status MessageFromJson(const Json& value, Message* message, int max_nesting) {
+  return FromJson(value, message, "", max_nesting);
+}
 
 }  // namespace ro::images::crit

@@ -25,7 +25,8 @@ Result<Json> MessageToJson(const google::protobuf::Message& message, bool pretty
 // Merges a JSON object in either form (plain numbers, or crit's pretty
 // strings; also decimal strings for 64-bit numbers) into `message`.
 // Fails, naming the field path, on an unknown key, a value of the wrong
-// type or out of its field's range, an unknown enum or flag name.
-Status MessageFromJson(const Json& value, google::protobuf::Message* message);
+// type or out of its field's range, an unknown enum or flag name, or
+// messages nested deeper than `max_nesting` (cgroup directories nest).
+Status MessageFromJson(const Json& value, google::protobuf::Message* message, int max_nesting);
 
 }  // namespace ro::images::crit

@@ -227,6 +227,17 @@ TEST(Json, CritsOlderFieldNameMeansTheFieldItNamedThen) {
   EXPECT_EQ(both->As<img::pagemap_entry>(1).compat_nr_pages(), 0u);
 }
 
+TEST(Json, NestingIsBoundedAsInBinary) {
+  // cgroup directories nest: JSON may not nest them deeper than the limit.
+  std::string dirs = R"({"dir_name": "d"})";
+  for (int i = 0; i < 40; ++i) dirs = R"({"dir_name": "d", "children": [)" + dirs + "]}";
+  auto deep = ImageFromJson(R"({"magic": "CGROUP", "entries": [{"controllers": [{"dirs": [)" + dirs + "]}]}]}", Limits{});
+  ASSERT_FALSE(deep.ok());
+  EXPECT_NE(deep.error().what.find("nested too deep"), std::string::npos) << deep.error().what;
+  auto flat = ImageFromJson(R"({"magic": "CGROUP", "entries": [{"controllers": [{"dirs": [{"dir_name": "d"}]}]}]})", Limits{});
+  EXPECT_TRUE(flat.ok()) << flat.error().ToString();
+}
+
 TEST(Json, Base64LinesAreCrits) {
   EXPECT_EQ(Base64EncodeLines(""), "");
   EXPECT_EQ(Base64EncodeLines("hello"), "aGVsbG8=\n");
