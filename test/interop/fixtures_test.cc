@@ -156,6 +156,29 @@ std::vector<Fixture>* CritFixtures::fixtures_ = nullptr;
 Json* CritFixtures::crit_ = nullptr;
 std::string* CritFixtures::batch_error_ = nullptr;
 
+// crit_batch.py computes what crit's command prints: checked on one file of
+// every magic (and one raw file, which crit refuses), in both forms.
+TEST_F(CritFixtures, BatchIsWhatCritsCommandPrints) {
+  std::set<std::string> seen;
+  for (const Fixture& f : *fixtures_) {
+    const Json& crit = Crit(f);
+    std::string magic = crit.contains("error") ? "(none)" : crit["plain"]["magic"].get<std::string>();
+    if (!seen.insert(magic).second) continue;
+    for (bool pretty : {false, true}) {
+      std::vector<std::string> argv = {"crit", "decode", "-i", f.path};
+      if (pretty) argv.push_back("--pretty");
+      RunResult r = RunCommand(argv);
+      if (crit.contains("error")) {
+        EXPECT_NE(r.status, 0) << f.name << ": crit decodes it";
+        continue;
+      }
+      ASSERT_EQ(r.status, 0) << f.name << ": " << r.err;
+      EXPECT_EQ(Json::parse(r.out, nullptr, false), crit[pretty ? "pretty" : "plain"]) << f.name;
+    }
+  }
+  EXPECT_GE(seen.size(), 15u);
+}
+
 TEST_F(CritFixtures, DecodeThenEncodeIsByteIdentical) {
   size_t files = 0, bytes = 0;
   for (const Fixture& f : *fixtures_) {
