@@ -40,7 +40,6 @@ constexpr uint32_t kCommon = kCommonHeadMagic;
 // criu/image-desc.c); RESUME is ours. The first fourteen keep their places:
 // the fuzz corpus picks kinds by index.
 const std::vector<Kind>& Table() {
-  using img::pagemap_entry;
   static const std::vector<Kind> kinds = {
       // Restored.
       {"INVENTORY", 0x58313116, 0, Layout::kSingle, "inventory", false, Desc<img::inventory_entry>, true},
@@ -62,11 +61,11 @@ const std::vector<Kind>& Table() {
       // Known, not restored: listed as unsupported by the directory loader.
       {"MM", 0x57492820, kCommon, Layout::kSingle, "mm-", true, Desc<img::mm_entry>, false},
       {.name = "PAGEMAP", .magic = 0x56084025, .head_magic = kCommon, .layout = Layout::kList, .stem = "pagemap-",
-       .keyed = true, .descriptor = Desc<pagemap_entry>, .restored = false, .head_descriptor = Desc<img::pagemap_head>,
+       .keyed = true, .descriptor = Desc<img::pagemap_entry>, .restored = false, .head_descriptor = Desc<img::pagemap_head>,
        .wide_key = true},
       // Shared memory's pagemap: PAGEMAP's magic (crit calls it PAGEMAP), keyed by shm id.
       {.name = "SHMEM_PAGEMAP", .magic = 0x56084025, .head_magic = kCommon, .layout = Layout::kList,
-       .stem = "pagemap-shmem-", .keyed = true, .descriptor = Desc<pagemap_entry>, .restored = false,
+       .stem = "pagemap-shmem-", .keyed = true, .descriptor = Desc<img::pagemap_entry>, .restored = false,
        .head_descriptor = Desc<img::pagemap_head>, .json_name = "PAGEMAP", .wide_key = true},
       // Page contents, raw: no magic; crit cannot decode them.
       {"PAGES", 0, 0, Layout::kRaw, "pages-", true, nullptr, false},
