@@ -107,7 +107,9 @@ Result<ImageDir> LoadImageDir(const std::string& path, const Limits& limits) {
   for (const std::string& name : names) {
     if (!name.ends_with(".img")) continue;
     std::optional<FileName> parsed = ParseFileName(name);
-    if (!parsed) {
+    // Only the name of a kind we do not restore is needed: never read it
+    // (pages can be gigabytes).
+    if (!parsed || !parsed->kind->restored) {
       out.unsupported.push_back(name);
       continue;
     }

@@ -26,7 +26,9 @@ struct ImageDir {
 // Raw kinds (tmpfs archives) are not read: their entry is a PayloadRef to
 // the whole file, checked against the file size limit.
 // Files not ending in ".img" are not images (CRIU keeps logs and stats
-// beside them) and are skipped.
+// beside them) and are skipped. A "*.img" file of a kind restore-orch does
+// not restore (or does not know) is not opened: its name goes to
+// `unsupported`.
 Result<ImageDir> LoadImageDir(const std::string& path, const Limits& limits);
 
 // Opens the file a payload reference names, relative to the image

@@ -3,6 +3,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/reflection.h>
+#include <google/protobuf/unknown_field_set.h>
 
 #include <cstring>
 
@@ -79,11 +80,37 @@ Status CheckFields(const Message& m, const Limits& limits, int depth) {
 
 }  // namespace
 
-std::unique_ptr<Message> NewMessage(const Kind& kind) {
-  if (kind.descriptor == nullptr) return nullptr;
-  const Message* prototype =
-      google::protobuf::MessageFactory::generated_factory()->GetPrototype(kind.descriptor());
+std::unique_ptr<Message> NewMessage(const Kind& kind) { return NewEntryMessage(kind, 1); }
+
+std::unique_ptr<Message> NewEntryMessage(const Kind& kind, size_t index) {
+  const google::protobuf::Descriptor* desc = kind.EntryDescriptor(index);
+  if (desc == nullptr) return nullptr;
+  const Message* prototype = google::protobuf::MessageFactory::generated_factory()->GetPrototype(desc);
   return std::unique_ptr<Message>(prototype->New());
+}
+
+Status CheckAllFieldsKnown(const Message& m) {
+  const Reflection* r = m.GetReflection();
+  const google::protobuf::UnknownFieldSet& unknown = r->GetUnknownFields(m);
+  if (!unknown.empty()) {
+    return Fail(m.GetDescriptor()->name() + " holds field " + std::to_string(unknown.field(0).number()) +
+                ", which its schema does not declare");
+  }
+  std::vector<const FieldDescriptor*> fields;
+  r->ListFields(m, &fields);
+  for (const FieldDescriptor* f : fields) {
+    if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    int n = f->is_repeated() ? r->FieldSize(m, f) : 1;
+    for (int i = 0; i < n; ++i) {
+      const Message& sub = f->is_repeated() ? r->GetRepeatedMessage(m, f, i) : r->GetMessage(m, f);
+      if (Status s = CheckAllFieldsKnown(sub); !s.ok()) {
+        Error e = std::move(s).error();
+        e.what = m.GetDescriptor()->name() + "." + f->name() + ": " + e.what;
+        return e;
+      }
+    }
+  }
+  return {};
 }
 
 Status CheckMessage(const Message& message, const Limits& limits) {
@@ -110,9 +137,9 @@ Result<ImageFile> ParseImage(std::string_view bytes, const Kind* expected, const
   const Kind* kind = nullptr;
   if (expected != nullptr) {
     kind = expected;
-    if (kind->head_magic) {
-      if (first != kCommonHeadMagic) {
-        return HeaderError("head magic " + Hex(first) + " is not " + Hex(kCommonHeadMagic));
+    if (kind->head_magic != 0) {
+      if (first != kind->head_magic) {
+        return HeaderError("head magic " + Hex(first) + " is not " + Hex(kind->head_magic));
       }
       if (bytes.size() < 8) return HeaderError("file ends before the type magic");
       uint32_t type = LoadU32(bytes, 4);
@@ -159,12 +186,12 @@ Result<ImageFile> ParseImage(std::string_view bytes, const Kind* expected, const
                                    std::to_string(size) + " bytes");
     }
     Entry entry;
-    entry.message = NewMessage(*kind);
+    entry.message = NewEntryMessage(*kind, index);
     google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data() + pos),
                                               static_cast<int>(size));
     in.SetRecursionLimit(limits.max_nesting);
     if (!entry.message->MergePartialFromCodedStream(&in) || !in.ConsumedEntireMessage()) {
-      return EntryError(index, "malformed protobuf " + std::string(kind->descriptor()->name()));
+      return EntryError(index, "malformed protobuf " + entry.message->GetDescriptor()->name());
     }
     pos += size;
     if (Status s = CheckMessage(*entry.message, limits); !s.ok()) {
@@ -193,6 +220,20 @@ Result<ImageFile> ParseImage(std::string_view bytes, const Kind* expected, const
   return file;
 }
 
+Result<ImageFile> ParseImageFile(std::string_view bytes, std::string_view file_name, const Limits& limits) {
+  std::string_view base = file_name.substr(file_name.rfind('/') + 1);
+  std::optional<FileName> named = ParseFileName(base);
+  if (named && named->kind->layout == Layout::kRaw) return ParseImage(bytes, named->kind, limits);
+  if (named && bytes.size() >= 8) {
+    uint32_t type = LoadU32(bytes, named->kind->head_magic != 0 ? 4 : 0);
+    uint32_t head = LoadU32(bytes, 0);
+    if (type == named->kind->magic && (named->kind->head_magic == 0 || head == named->kind->head_magic)) {
+      return ParseImage(bytes, named->kind, limits);
+    }
+  }
+  return ParseImage(bytes, nullptr, limits);
+}
+
 Result<std::string> SerializeImage(const ImageFile& file) {
   const Kind& kind = *file.kind;
   if (kind.layout == Layout::kRaw) {
@@ -203,11 +244,12 @@ Result<std::string> SerializeImage(const ImageFile& file) {
     return Fail(std::string(kind.name) + " image must hold exactly one entry, not " + std::to_string(file.entries.size()));
   }
   std::string out;
-  if (kind.head_magic) AppendU32(out, kCommonHeadMagic);
+  if (kind.head_magic != 0) AppendU32(out, kind.head_magic);
   AppendU32(out, kind.magic);
   for (size_t i = 0; i < file.entries.size(); ++i) {
     const Entry& e = file.entries[i];
-    if (e.message->GetDescriptor() != kind.descriptor()) {
+    if (!e.message || e.message->GetDescriptor() != kind.EntryDescriptor(i)) {
+      if (!e.message) return EntryError(i, std::string(kind.name) + " entries are messages");
       return EntryError(i, "message type " + e.message->GetDescriptor()->name() + " does not belong in " + std::string(kind.name));
     }
     if (!e.message->IsInitialized()) {

@@ -52,16 +52,28 @@ struct ImageFile {
   }
 };
 
-// A new, empty message of the kind's type.
+// A new, empty message of the kind's entry type (null for raw kinds).
 std::unique_ptr<google::protobuf::Message> NewMessage(const Kind& kind);
+// The same for entry `index`: pagemaps start with a pagemap_head.
+std::unique_ptr<google::protobuf::Message> NewEntryMessage(const Kind& kind, size_t index);
 
 // Parses a whole file. With `expected` set the magic must be that kind's;
 // without, the kind is found from the magic (head magic optional, as crit
 // accepts). Errors read "entry N: problem" or "header: problem".
 Result<ImageFile> ParseImage(std::string_view bytes, const Kind* expected, const Limits& limits);
 
+// Parses a file whose name is known (a path or a bare name): a raw kind
+// (pages-N.img, tmpfs-dev-N.tar.gz.img) is known by its name only, a name
+// whose kind carries the file's magic picks that kind (pagemap-shmem-N.img
+// rather than pagemap-N.img), and any other file is known by its magic.
+Result<ImageFile> ParseImageFile(std::string_view bytes, std::string_view file_name, const Limits& limits);
+
 // Checks one parsed message against the limits and required fields.
 Status CheckMessage(const google::protobuf::Message& message, const Limits& limits);
+
+// Fails, naming the first one ("file_entry.usk: field 16"), if the message
+// or one below it holds fields its schema does not declare.
+Status CheckAllFieldsKnown(const google::protobuf::Message& message);
 
 // Encodes a file; fails on a message with missing required fields, a
 // payload on a kind without payloads, or a single-entry kind with a count

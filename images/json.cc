@@ -1,16 +1,16 @@
 #include "images/json.h"
 
 #include <google/protobuf/descriptor.h>
-#include <google/protobuf/util/json_util.h>
 
 #include <array>
-#include <nlohmann/json.hpp>
+
+#include "images/json_crit.h"
+#include "images/proto/pipe-data.pb.h"
 
 namespace ro::images {
 namespace {
 
-// ordered_json keeps the fields in the order protobuf prints them.
-using json = nlohmann::ordered_json;
+using crit::Json;
 
 constexpr std::string_view kAlphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -21,29 +21,23 @@ Error EntryError(size_t index, std::string what) {
   return e;
 }
 
-// crit ends base64 strings with a newline, which protobuf's JSON parser
-// refuses in bytes fields: drop the whitespace there.
-void TrimBytesFields(json& value, const google::protobuf::Descriptor* desc) {
-  if (!value.is_object()) return;
-  for (auto& [key, item] : value.items()) {
-    const google::protobuf::FieldDescriptor* f = desc->FindFieldByName(key);
-    if (f == nullptr) f = desc->FindFieldByCamelcaseName(key);
-    if (f == nullptr) continue;
-    auto visit = [&](json& v) {
-      if (f->type() == google::protobuf::FieldDescriptor::TYPE_BYTES && v.is_string()) {
-        std::string s = v.get<std::string>();
-        std::erase_if(s, [](char c) { return c == '\n' || c == '\r' || c == ' ' || c == '\t'; });
-        v = s;
-      } else if (f->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE) {
-        TrimBytesFields(v, f->message_type());
-      }
-    };
-    if (item.is_array()) {
-      for (json& v : item) visit(v);
+// A raw kind's JSON, written without a JSON library: the payload can be a
+// gigabyte of pages, and its base64 needs no escaping but its newlines.
+std::string RawJson(const Kind& kind, std::string_view payload, bool pretty) {
+  std::string b64 = Base64EncodeLines(payload);
+  std::string extra;
+  extra.reserve(b64.size() + b64.size() / 76 + 2);
+  for (char c : b64) {
+    if (c == '\n') {
+      extra += "\\n";
     } else {
-      visit(item);
+      extra += c;
     }
   }
+  std::string magic(kind.JsonName());
+  if (!pretty) return "{\"magic\":\"" + magic + "\",\"entries\":[{\"extra\":\"" + extra + "\"}]}\n";
+  return "{\n    \"magic\": \"" + magic + "\",\n    \"entries\": [\n        {\n            \"extra\": \"" + extra +
+         "\"\n        }\n    ]\n}\n";
 }
 
 }  // namespace
@@ -64,6 +58,17 @@ std::string Base64Encode(std::string_view bytes) {
     out += kAlphabet[(v >> 12) & 63];
     out += rest == 2 ? kAlphabet[(v >> 6) & 63] : '=';
     out += '=';
+  }
+  return out;
+}
+
+std::string Base64EncodeLines(std::string_view bytes) {
+  constexpr size_t kLineBytes = 57;  // 76 base64 characters
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4 + bytes.size() / kLineBytes + 1);
+  for (size_t at = 0; at < bytes.size(); at += kLineBytes) {
+    out += Base64Encode(bytes.substr(at, kLineBytes));
+    out += '\n';
   }
   return out;
 }
@@ -96,28 +101,29 @@ Result<std::string> Base64Decode(std::string_view text) {
 }
 
 Result<std::string> ImageToJson(const ImageFile& file, bool pretty) {
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.preserve_proto_field_names = true;
-  json doc;
-  doc["magic"] = std::string(file.kind->name);
-  doc["entries"] = json::array();
-  for (size_t i = 0; i < file.entries.size(); ++i) {
-    if (file.kind->layout == Layout::kRaw) {
-      doc["entries"].push_back(json{{"extra", Base64Encode(file.entries[i].payload)}});
-      continue;
-    }
-    std::string text;
-    auto st = google::protobuf::util::MessageToJsonString(*file.entries[i].message, &text, opts);
-    if (!st.ok()) return EntryError(i, "JSON conversion failed: " + st.ToString());
-    json entry = json::parse(text);
-    if (file.kind->layout == Layout::kListWithPayload) entry["extra"] = Base64Encode(file.entries[i].payload);
-    doc["entries"].push_back(std::move(entry));
+  const Kind& kind = *file.kind;
+  if (kind.layout == Layout::kRaw) {
+    if (file.entries.size() != 1) return Fail("a raw image is one payload");
+    return RawJson(kind, file.entries[0].payload, pretty);
   }
-  return pretty ? doc.dump(2) + "\n" : doc.dump() + "\n";
+  Json doc;
+  doc["magic"] = std::string(kind.JsonName());
+  doc["entries"] = Json::array();
+  for (size_t i = 0; i < file.entries.size(); ++i) {
+    const Entry& e = file.entries[i];
+    if (Status s = CheckAllFieldsKnown(*e.message); !s.ok()) {
+      return EntryError(i, std::move(s).error().what + "; its JSON would lose it");
+    }
+    auto entry = crit::MessageToJson(*e.message, pretty);
+    if (!entry.ok()) return EntryError(i, std::move(entry).error().what);
+    if (kind.layout == Layout::kListWithPayload) (*entry)["extra"] = Base64EncodeLines(e.payload);
+    doc["entries"].push_back(std::move(entry).value());
+  }
+  return pretty ? doc.dump(4) + "\n" : doc.dump() + "\n";
 }
 
 Result<ImageFile> ImageFromJson(std::string_view text, const Limits& limits) {
-  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  Json doc = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) return Fail("input is not a JSON object");
   auto magic = doc.find("magic");
   if (magic == doc.end() || !magic->is_string()) return Fail("missing \"magic\" (a kind name such as \"PSTREE\")");
@@ -126,12 +132,12 @@ Result<ImageFile> ImageFromJson(std::string_view text, const Limits& limits) {
   auto entries = doc.find("entries");
   if (entries == doc.end() || !entries->is_array()) return Fail("missing \"entries\" array");
   if (entries->size() > limits.max_entries) return Fail("more than " + std::to_string(limits.max_entries) + " entries");
+  if (kind->layout == Layout::kRaw && entries->size() != 1) return Fail("a raw image holds one entry");
 
-  google::protobuf::util::JsonParseOptions opts;
   ImageFile file;
   file.kind = kind;
   for (size_t i = 0; i < entries->size(); ++i) {
-    json entry = (*entries)[i];
+    Json entry = (*entries)[i];
     if (!entry.is_object()) return EntryError(i, "entry is not a JSON object");
     Entry out;
     if (kind->layout == Layout::kListWithPayload || kind->layout == Layout::kRaw) {
@@ -143,16 +149,21 @@ Result<ImageFile> ImageFromJson(std::string_view text, const Limits& limits) {
         out.payload = std::move(payload).value();
         entry.erase("extra");
       }
+      uint64_t limit = kind->layout == Layout::kRaw ? limits.max_file_bytes : limits.max_payload_bytes;
+      if (out.payload.size() > limit) {
+        return EntryError(i, "payload of " + std::to_string(out.payload.size()) + " bytes exceeds the limit " +
+                                 std::to_string(limit));
+      }
     }
     if (kind->layout == Layout::kRaw) {
-      if (entries->size() != 1) return Fail("a raw image holds one entry");
+      if (!entry.empty()) return EntryError(i, "a raw image's entry holds only \"extra\"");
       file.entries.push_back(std::move(out));
       continue;
     }
-    out.message = NewMessage(*kind);
-    TrimBytesFields(entry, kind->descriptor());
-    auto st = google::protobuf::util::JsonStringToMessage(entry.dump(), out.message.get(), opts);
-    if (!st.ok()) return EntryError(i, std::string(st.message()));
+    out.message = NewEntryMessage(*kind, i);
+    if (Status s = crit::MessageFromJson(entry, out.message.get(), limits.max_nesting); !s.ok()) {
+      return EntryError(i, std::move(s).error().what);
+    }
     if (Status s = CheckMessage(*out.message, limits); !s.ok()) return EntryError(i, s.error().what);
     file.entries.push_back(std::move(out));
   }

@@ -3,15 +3,28 @@
 #include <charconv>
 
 #include "images/proto/autofs.pb.h"
+#include "images/proto/cgroup.pb.h"
 #include "images/proto/core.pb.h"
+#include "images/proto/creds.pb.h"
 #include "images/proto/fdinfo.pb.h"
 #include "images/proto/fs.pb.h"
 #include "images/proto/inventory.pb.h"
+#include "images/proto/ipc-var.pb.h"
+#include "images/proto/memfd.pb.h"
+#include "images/proto/mm.pb.h"
 #include "images/proto/mnt.pb.h"
+#include "images/proto/pagemap.pb.h"
 #include "images/proto/pipe-data.pb.h"
 #include "images/proto/pstree.pb.h"
 #include "images/proto/resume.pb.h"
+#include "images/proto/sa.pb.h"
 #include "images/proto/seccomp.pb.h"
+#include "images/proto/siginfo.pb.h"
+#include "images/proto/stats.pb.h"
+#include "images/proto/timens.pb.h"
+#include "images/proto/timer.pb.h"
+#include "images/proto/tty.pb.h"
+#include "images/proto/utsns.pb.h"
 
 namespace ro::images {
 namespace {
@@ -21,37 +34,104 @@ const google::protobuf::Descriptor* Desc() {
   return M::descriptor();
 }
 
-// Magic values are CRIU's (criu/include/magic.h); RESUME is ours.
+constexpr uint32_t kCommon = kCommonHeadMagic;
+
+// Magics and file names are CRIU's (criu/include/magic.h,
+// criu/image-desc.c); RESUME is ours. The first fourteen keep their places:
+// the fuzz corpus picks kinds by index.
 const std::vector<Kind>& Table() {
   static const std::vector<Kind> kinds = {
-      {"INVENTORY", 0x58313116, false, Layout::kSingle, "inventory", false, Desc<img::inventory_entry>, false},
-      {"PSTREE", 0x50273030, true, Layout::kList, "pstree", false, Desc<img::pstree_entry>, false},
-      {"CORE", 0x55053847, true, Layout::kSingle, "core-", true, Desc<img::core_entry>, false},
-      {"IDS", 0x54432030, true, Layout::kSingle, "ids-", true, Desc<img::task_kobj_ids_entry>, false},
-      {"MNTS", 0x55563928, true, Layout::kList, "mountpoints-", true, Desc<img::mnt_entry>, false},
-      {"AUTOFS", 0x49353943, true, Layout::kSingle, "autofs-", true, Desc<img::autofs_entry>, false},
-      {"FDINFO", 0x56213732, true, Layout::kList, "fdinfo-", true, Desc<img::fdinfo_entry>, false},
-      {"FILES", 0x56303138, true, Layout::kList, "files", false, Desc<img::file_entry>, false},
-      {"PIPES_DATA", 0x56453709, true, Layout::kListWithPayload, "pipes-data", false, Desc<img::pipe_data_entry>, false},
-      {"FIFO_DATA", 0x59333054, true, Layout::kListWithPayload, "fifo-data", false, Desc<img::pipe_data_entry>, false},
-      {"SECCOMP", 0x64413049, true, Layout::kSingle, "seccomp", false, Desc<img::seccomp_entry>, false},
-      {"FS", 0x51403912, true, Layout::kSingle, "fs-", true, Desc<img::fs_entry>, false},
-      {"RESUME", 0x52534d31, true, Layout::kSingle, "resume-", true, Desc<img::resume_entry>, true},
+      // Restored.
+      {"INVENTORY", 0x58313116, 0, Layout::kSingle, "inventory", false, Desc<img::inventory_entry>, true},
+      {"PSTREE", 0x50273030, kCommon, Layout::kList, "pstree", false, Desc<img::pstree_entry>, true},
+      {"CORE", 0x55053847, kCommon, Layout::kSingle, "core-", true, Desc<img::core_entry>, true},
+      {"IDS", 0x54432030, kCommon, Layout::kSingle, "ids-", true, Desc<img::task_kobj_ids_entry>, true},
+      {"MNTS", 0x55563928, kCommon, Layout::kList, "mountpoints-", true, Desc<img::mnt_entry>, true},
+      {"AUTOFS", 0x49353943, kCommon, Layout::kSingle, "autofs-", true, Desc<img::autofs_entry>, true},
+      {"FDINFO", 0x56213732, kCommon, Layout::kList, "fdinfo-", true, Desc<img::fdinfo_entry>, true},
+      {"FILES", 0x56303138, kCommon, Layout::kList, "files", false, Desc<img::file_entry>, true},
+      {"PIPES_DATA", 0x56453709, kCommon, Layout::kListWithPayload, "pipes-data", false, Desc<img::pipe_data_entry>, true},
+      {"FIFO_DATA", 0x59333054, kCommon, Layout::kListWithPayload, "fifo-data", false, Desc<img::pipe_data_entry>, true},
+      {"SECCOMP", 0x64413049, kCommon, Layout::kSingle, "seccomp", false, Desc<img::seccomp_entry>, true},
+      {"FS", 0x51403912, kCommon, Layout::kSingle, "fs-", true, Desc<img::fs_entry>, true},
+      {"RESUME", 0x52534d31, kCommon, Layout::kSingle, "resume-", true, Desc<img::resume_entry>, true, true},
       // CRIU's tmpfs contents: a gzipped tar of the superblock's files.
-      {"TMPFS_DEV", 0, false, Layout::kRaw, "tmpfs-dev-", true, nullptr, false, ".tar.gz.img"},
+      {"TMPFS_DEV", 0, 0, Layout::kRaw, "tmpfs-dev-", true, nullptr, true, false, ".tar.gz.img"},
+
+      // Known, not restored: listed as unsupported by the directory loader.
+      {"MM", 0x57492820, kCommon, Layout::kSingle, "mm-", true, Desc<img::mm_entry>, false},
+      {.name = "PAGEMAP", .magic = 0x56084025, .head_magic = kCommon, .layout = Layout::kList, .stem = "pagemap-",
+       .keyed = true, .descriptor = Desc<img::pagemap_entry>, .restored = false, .head_descriptor = Desc<img::pagemap_head>,
+       .wide_key = true},
+      // Shared memory's pagemap: PAGEMAP's magic (crit calls it PAGEMAP), keyed by shm id.
+      {.name = "SHMEM_PAGEMAP", .magic = 0x56084025, .head_magic = kCommon, .layout = Layout::kList,
+       .stem = "pagemap-shmem-", .keyed = true, .descriptor = Desc<img::pagemap_entry>, .restored = false,
+       .head_descriptor = Desc<img::pagemap_head>, .json_name = "PAGEMAP", .wide_key = true},
+      // Page contents, raw: no magic; crit cannot decode them.
+      {"PAGES", 0, 0, Layout::kRaw, "pages-", true, nullptr, false},
+      {"TMPFS", 0, 0, Layout::kRaw, "tmpfs-", true, nullptr, false, false, ".tar.gz.img"},
+      {"TIMENS", 0x43114433, kCommon, Layout::kSingle, "timens-", true, Desc<img::timens_entry>, false},
+      {"MEMFD_INODE", 0x48453499, kCommon, Layout::kList, "memfd", false, Desc<img::memfd_inode_entry>, false},
+      {"UTSNS", 0x54473203, kCommon, Layout::kSingle, "utsns-", true, Desc<img::utsns_entry>, false},
+      {"IPC_VAR", 0x53115007, kCommon, Layout::kSingle, "ipcns-var-", true, Desc<img::ipc_var_entry>, false},
+      {"CGROUP", 0x59383330, kCommon, Layout::kSingle, "cgroup", false, Desc<img::cgroup_entry>, false},
+      {"TTY_FILES", 0x59433025, kCommon, Layout::kList, "tty", false, Desc<img::tty_file_entry>, false},
+      {"TTY_INFO", 0x59453036, kCommon, Layout::kList, "tty-info", false, Desc<img::tty_info_entry>, false},
+      {"TTY_DATA", 0x59413026, kCommon, Layout::kList, "tty-data", false, Desc<img::tty_data_entry>, false},
+      // Per-task state that older CRIU kept in files of its own (now in core).
+      {"CREDS", 0x54023547, kCommon, Layout::kSingle, "creds-", true, Desc<img::creds_entry>, false},
+      {"SIGACT", 0x55344201, kCommon, Layout::kList, "sigacts-", true, Desc<img::sa_entry>, false},
+      {"ITIMERS", 0x57464056, kCommon, Layout::kList, "itimers-", true, Desc<img::itimer_entry>, false},
+      {"POSIX_TIMERS", 0x52603957, kCommon, Layout::kList, "posix-timers-", true, Desc<img::posix_timer_entry>, false},
+      {"RLIMIT", 0x57113925, kCommon, Layout::kList, "rlimit-", true, Desc<img::rlimit_entry>, false},
+      {"SIGNAL", 0x59255647, kCommon, Layout::kList, "signal-s-", true, Desc<img::siginfo_entry>, false},
+      {.name = "PSIGNAL", .magic = 0x59255647, .head_magic = kCommon, .layout = Layout::kList, .stem = "signal-p-",
+       .keyed = true, .descriptor = Desc<img::siginfo_entry>, .restored = false, .json_name = "SIGNAL"},
+      {"VMAS", 0x54123737, kCommon, Layout::kList, "vmas-", true, Desc<img::vma_entry>, false},
+      // File objects that older CRIU kept in files of their own (now in files.img).
+      {"REG_FILES", 0x50363636, kCommon, Layout::kList, "reg-files", false, Desc<img::reg_file_entry>, false},
+      {"NS_FILES", 0x61394011, kCommon, Layout::kList, "ns-files", false, Desc<img::ns_file_entry>, false},
+      {"PIPES", 0x56513555, kCommon, Layout::kList, "pipes", false, Desc<img::pipe_entry>, false},
+      {"FIFO", 0x58364939, kCommon, Layout::kList, "fifo", false, Desc<img::fifo_entry>, false},
+      // CRIU's statistics: service head magic, no ".img".
+      {"STATS", 0x57093306, kServiceHeadMagic, Layout::kSingle, "stats-dump", false, Desc<img::stats_entry>, false,
+       false, ""},
+      {.name = "STATS_RESTORE", .magic = 0x57093306, .head_magic = kServiceHeadMagic, .layout = Layout::kSingle,
+       .stem = "stats-restore", .keyed = false, .descriptor = Desc<img::stats_entry>, .restored = false, .suffix = "",
+       .json_name = "STATS"},
   };
   return kinds;
 }
 
 const Kind& Named(std::string_view name) { return *KindByName(name); }
 
+// The decimal key after a stem: no sign, no leading zero, within 32 bits
+// (or 64 for wide-key kinds).
+std::optional<uint64_t> ParseKey(std::string_view digits, bool wide) {
+  if (digits.empty() || digits.size() > (wide ? 20u : 10u)) return std::nullopt;
+  if (digits.size() > 1 && digits[0] == '0') return std::nullopt;  // one spelling per key
+  uint64_t key = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), key);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  if (!wide && key > UINT32_MAX) return std::nullopt;
+  return key;
+}
+
 }  // namespace
+
+const google::protobuf::Descriptor* Kind::EntryDescriptor(size_t index) const {
+  if (index == 0 && head_descriptor != nullptr) return head_descriptor();
+  return descriptor == nullptr ? nullptr : descriptor();
+}
 
 const std::vector<Kind>& AllKinds() { return Table(); }
 
 const Kind* KindByName(std::string_view name) {
   for (const Kind& k : Table()) {
     if (k.name == name) return &k;
+  }
+  for (const Kind& k : Table()) {
+    if (k.JsonName() == name) return &k;
   }
   return nullptr;
 }
@@ -79,6 +159,8 @@ const Kind& ResumeKind() { return Named("RESUME"); }
 const Kind& TmpfsKind() { return Named("TMPFS_DEV"); }
 
 std::optional<FileName> ParseFileName(std::string_view name) {
+  // Stems overlap ("pagemap-" and "pagemap-shmem-", "tmpfs-" and
+  // "tmpfs-dev-"), but a key is digits only, so at most one kind matches.
   for (const Kind& k : Table()) {
     if (name.size() <= k.suffix.size() || !name.ends_with(k.suffix)) continue;
     std::string_view base = name.substr(0, name.size() - k.suffix.size());
@@ -87,18 +169,12 @@ std::optional<FileName> ParseFileName(std::string_view name) {
       continue;
     }
     if (!base.starts_with(k.stem)) continue;
-    std::string_view digits = base.substr(k.stem.size());
-    if (digits.empty() || digits.size() > 10) continue;
-    if (digits.size() > 1 && digits[0] == '0') continue;  // one spelling per key
-    uint32_t key = 0;
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), key);
-    if (ec != std::errc() || end != digits.data() + digits.size()) continue;
-    return FileName{&k, key};
+    if (std::optional<uint64_t> key = ParseKey(base.substr(k.stem.size()), k.wide_key)) return FileName{&k, key};
   }
   return std::nullopt;
 }
 
-std::string MakeFileName(const Kind& kind, std::optional<uint32_t> key) {
+std::string MakeFileName(const Kind& kind, std::optional<uint64_t> key) {
   std::string name(kind.stem);
   if (kind.keyed && key) name += std::to_string(*key);
   return name + std::string(kind.suffix);

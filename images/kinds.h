@@ -1,5 +1,7 @@
-// The image kinds restore-orch reads and writes, with CRIU's magics and file
-// names, so that a directory written by one tool is read by the other.
+// The image kinds restore-orch knows, with CRIU's magics and file names, so
+// that a directory written by one tool is read by the other. Every kind
+// upstream CRIU writes for a process tree without sockets is listed, and
+// each says whether restore-orch restores it.
 #pragma once
 
 #include <cstdint>
@@ -21,24 +23,36 @@ enum class Layout {
   kSingle,           // exactly one entry (core, ids, fs, autofs, inventory, seccomp)
   kList,             // any number of entries
   kListWithPayload,  // each entry followed by `bytes` raw bytes (pipes-data)
-  kRaw,              // no magic, no entries: the file is one payload (tmpfs tarballs)
+  kRaw,              // no magic, no entries: the file is one payload (pages, tmpfs tarballs)
 };
 
 struct Kind {
-  std::string_view name;  // crit's magic name: "PSTREE"
-  uint32_t magic;
-  bool head_magic;        // false only for inventory.img
+  std::string_view name;  // unique; crit's magic name unless json_name says otherwise
+  uint32_t magic;         // the type magic (0 for raw kinds)
+  uint32_t head_magic;    // kCommonHeadMagic, kServiceHeadMagic, or 0 (inventory, raw kinds)
   Layout layout;
   std::string_view stem;  // "pstree" -> pstree.img; "core-" -> core-<key>.img
   bool keyed;
-  const google::protobuf::Descriptor* (*descriptor)();
-  bool ours;              // restore-orch's own kind, unknown to CRIU
+  const google::protobuf::Descriptor* (*descriptor)();  // entries' type; null for raw kinds
+  bool restored;          // restore-orch restores it; other kinds are listed as unsupported
+  bool ours = false;      // restore-orch's own kind, unknown to CRIU
   std::string_view suffix = ".img";
+  // The first entry's type when it differs from the others' (pagemap_head).
+  const google::protobuf::Descriptor* (*head_descriptor)() = nullptr;
+  std::string_view json_name = {};  // crit's magic name when `name` is not it
+  bool wide_key = false;            // keys are 64-bit (CRIU formats them with %lu)
+
+  // The name JSON carries in "magic": crit's.
+  std::string_view JsonName() const { return json_name.empty() ? name : json_name; }
+  // The type of entry `index` (null for raw kinds).
+  const google::protobuf::Descriptor* EntryDescriptor(size_t index) const;
 };
 
-// Every kind, supported or merely known by magic.
+// Every kind, restored or merely known.
 const std::vector<Kind>& AllKinds();
+// By `name`, else by crit's magic name (the first kind carrying it); null if none.
 const Kind* KindByName(std::string_view name);
+// The first non-raw kind with this type magic; null if none.
 const Kind* KindByMagic(uint32_t magic);
 
 // The well-known kinds, for code that reads a specific one.
@@ -59,11 +73,13 @@ const Kind& TmpfsKind();
 
 struct FileName {
   const Kind* kind;
-  std::optional<uint32_t> key;  // the decimal key of keyed kinds
+  std::optional<uint64_t> key;  // the decimal key of keyed kinds
 };
 
-// Recognises "core-42.img", "pstree.img"...; nullopt for any other name.
+// Recognises "core-42.img", "pstree.img", "pagemap-shmem-7.img",
+// "stats-dump"...; nullopt for any other name. A key must be decimal
+// without leading zeros and fit 32 bits (64 for wide-key kinds).
 std::optional<FileName> ParseFileName(std::string_view name);
-std::string MakeFileName(const Kind& kind, std::optional<uint32_t> key = std::nullopt);
+std::string MakeFileName(const Kind& kind, std::optional<uint64_t> key = std::nullopt);
 
 }  // namespace ro::images

@@ -199,7 +199,7 @@ int CmdImageDecode(const std::string& file, bool pretty) {
     PrintError(bytes.error());
     return kExitFailure;
   }
-  auto parsed = images::ParseImage(*bytes, nullptr, limits);
+  auto parsed = images::ParseImageFile(*bytes, file, limits);
   if (!parsed.ok()) {
     PrintError(std::move(parsed).error().Within(file));
     return kExitBadImages;
