@@ -46,17 +46,17 @@ echo
 echo "== restore-orch image show build/demo-images"
 build/restore-orch image show build/demo-images
 echo
-echo "== restore-orch --images build/demo-images --dry-run"
-build/restore-orch --images build/demo-images --dry-run
-echo
 # The external mounts of demo-images: the caller's /dev and /usr (with
 # /lib and /lib64 from it, for programs to run), and a directory holding
-# the FIFO.
+# the FIFO. Nothing of the caller's is bound unless named.
 srv=$PWD/build/demo-srv
 mkdir -p "$srv"
 rm -f "$srv/demo.fifo"
 mkfifo "$srv/demo.fifo"
 externals=(--external dev=/dev --external usr=/usr --external lib=/usr/lib --external lib64=/usr/lib64 --external "srv=$srv")
+echo "== restore-orch --images build/demo-images --dry-run ${externals[*]}"
+build/restore-orch --images build/demo-images --dry-run "${externals[@]}"
+echo
 echo "== restore-orch --images build/demo-images --detach ${externals[*]}"
 root=$(build/restore-orch --images build/demo-images --detach "${externals[@]}")
 echo "restored; seen from inside its PID and mount namespaces:"
@@ -91,7 +91,7 @@ wait "$outer" || true
 echo "dumped and killed; dump times (the tree was stopped for downtime_ms):"
 cat "$cycle-dump.json"
 build/restore-orch image show "$cycle"
-root=$(build/restore-orch --images "$cycle" --detach)
+root=$(build/restore-orch --images "$cycle" --detach --ext-mount-map auto)
 echo "== restored as pid $root; restore-orch verify --images $cycle --pid $root"
 build/restore-orch verify --images "$cycle" --pid "$root"
 nsenter --target "$root" --pid --mount -- sh -c '

@@ -1,6 +1,7 @@
 // BuildPlan: the checklist of planners. Each reads its concern's images
-// into the shared context; the later ones need a sound tree of tasks and
-// mounts to work on, so they run only while no problem was found.
+// into the shared context, so that one run reports every problem it can
+// find; the ones that lay out the restore itself (forks, file creation,
+// addresses) need everything before them sound and run only then.
 #include "images/plan/context.h"
 
 namespace ro::images {
@@ -12,8 +13,8 @@ PlanOutcome BuildPlan(const ImageDir& dir, const PlanOptions& options) {
     plan::PlanFileTables(ctx);
     plan::PlanResume(ctx);
     plan::PlanSeccomp(ctx);
-    if (ctx.ok()) plan::PlanMounts(ctx);
-    if (ctx.ok()) plan::PlanAutofs(ctx);
+    plan::PlanMounts(ctx);
+    plan::PlanAutofs(ctx);
     if (ctx.ok()) plan::PlanForks(ctx);
     if (ctx.ok()) plan::PlanFileCreation(ctx);
     if (ctx.ok()) plan::PlanLayout(ctx);

@@ -273,7 +273,6 @@ void PlanMounts(Context& ctx) {
   }
   if (!ctx.ok() || !PlanPlacement(ctx, mounts, name)) return;
   PlanSources(ctx, mounts, name);
-  if (!ctx.ok()) return;
   PlanCreation(ctx, mounts);
   PlanSharing(ctx, mounts, name);
 }

@@ -33,6 +33,14 @@ struct Case {
   std::string expect;                          // a substring of one error line
 };
 
+// --dry-run of DIR with a source for each external mount of the demo set.
+std::vector<std::string> DryRun(const TempDir& dir, const std::string& extra = "") {
+  std::vector<std::string> cmd = {RestoreOrch(), "--images", dir.path(), "--dry-run", "--external", "dev=/dev", "--external", "usr=/usr",
+                                  "--external", "lib=/usr/lib", "--external", "lib64=/usr/lib64", "--external", "srv=/tmp"};
+  if (!extra.empty()) cmd.push_back(extra);
+  return cmd;
+}
+
 std::string U32(uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); }
 
 img::pstree_entry& Task(ImageSet& s, size_t i) { return Mutable<img::pstree_entry>(s, "pstree.img", i); }
@@ -256,7 +264,7 @@ TEST_P(Corpus, RefusedWithItsOwnMessage) {
   TempDir dir;
   ASSERT_TRUE(WriteImageDir(dir.path(), set).ok());
   if (tc.damage) tc.damage(dir);
-  RunResult r = RunCommand({RestoreOrch(), "--images", dir.path(), "--dry-run"});
+  RunResult r = RunCommand(DryRun(dir));
   EXPECT_EQ(r.status, 2) << r.err;
   EXPECT_NE(r.err.find(tc.expect), std::string::npos) << "stderr was:\n" << r.err;
   EXPECT_TRUE(r.out.empty()) << "a refused plan prints nothing on stdout";
@@ -277,7 +285,7 @@ INSTANTIATE_TEST_SUITE_P(BrokenImages, Corpus, ::testing::ValuesIn(Cases()),
 TEST(CorpusBase, TheUnbrokenSetIsAccepted) {
   TempDir dir;
   ASSERT_TRUE(WriteImageDir(dir.path(), DemoImages()).ok());
-  RunResult r = RunCommand({RestoreOrch(), "--images", dir.path(), "--dry-run"});
+  RunResult r = RunCommand(DryRun(dir));
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("4. tasks (fork order):"), std::string::npos);
 }
@@ -287,11 +295,11 @@ TEST(CorpusBase, IgnoreUnsupportedRestoresWithoutThem) {
   ASSERT_TRUE(WriteImageDir(dir.path(), DemoImages()).ok());
   dir.Write("pages-1.img", std::string(4096, '\0'));
   dir.Write("mm-1.img", "x");
-  RunResult refused = RunCommand({RestoreOrch(), "--images", dir.path(), "--dry-run"});
+  RunResult refused = RunCommand(DryRun(dir));
   EXPECT_EQ(refused.status, 2);
   EXPECT_NE(refused.err.find("mm-1.img: image kind not supported"), std::string::npos);
   EXPECT_NE(refused.err.find("pages-1.img: image kind not supported"), std::string::npos);
-  RunResult ok = RunCommand({RestoreOrch(), "--images", dir.path(), "--dry-run", "--ignore-unsupported"});
+  RunResult ok = RunCommand(DryRun(dir, "--ignore-unsupported"));
   EXPECT_EQ(ok.status, 0) << ok.err;
   EXPECT_NE(ok.out.find("ignored unsupported image: pages-1.img"), std::string::npos);
 }
@@ -301,9 +309,9 @@ TEST(CorpusBase, AutofsOrphansCanBeLeftCatatonic) {
   Mutable<img::autofs_entry>(set, "autofs-43.img").set_pgrp(77);
   TempDir dir;
   ASSERT_TRUE(WriteImageDir(dir.path(), set).ok());
-  RunResult refused = RunCommand({RestoreOrch(), "--images", dir.path(), "--dry-run"});
+  RunResult refused = RunCommand(DryRun(dir));
   EXPECT_EQ(refused.status, 2);
-  RunResult ok = RunCommand({RestoreOrch(), "--images", dir.path(), "--dry-run", "--autofs-orphans=catatonic"});
+  RunResult ok = RunCommand(DryRun(dir, "--autofs-orphans=catatonic"));
   EXPECT_EQ(ok.status, 0) << ok.err;
   EXPECT_NE(ok.out.find("autofs mnt 105 /auto indirect timeout 300s proto 5..5: dummy pipe, catatonic, stays catatonic"),
             std::string::npos)

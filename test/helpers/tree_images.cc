@@ -166,6 +166,13 @@ void AddMounts(ImageSet& set, const std::vector<MountSpec>& mounts, const std::v
     f.entries.push_back(Entry{std::move(e), {}});
   }
   set.insert_or_assign(MakeFileName(MountpointsKind(), kTreeMntNs), std::move(f));
+  // A tmpfs root comes with its (empty) contents, as restore-orch's dump
+  // writes it: a root mount without them is CRIU's, restored from --root.
+  for (const MountSpec& m : mounts) {
+    if (m.mountpoint == "/" && m.fstype == 5 && !m.external && !set.count(MakeFileName(TmpfsKind(), m.dev))) {
+      AddTmpfsContents(set, m.dev, EmptyTarGz());
+    }
+  }
   for (const AutofsSpec& a : autofs) {
     auto e = std::make_unique<img::autofs_entry>();
     e->set_fd(a.fd);
@@ -177,6 +184,14 @@ void AddMounts(ImageSet& set, const std::vector<MountSpec>& mounts, const std::v
     if (a.read_fd) e->set_read_fd(*a.read_fd);
     set.insert_or_assign(MakeFileName(AutofsKind(), a.dev), One(AutofsKind(), std::move(e)));
   }
+}
+
+std::string EmptyTarGz() {
+  static const unsigned char kBytes[] = {0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xed, 0xc1,
+                                         0x01, 0x0d, 0x00, 0x00, 0x00, 0xc2, 0xa0, 0xf7, 0x4f, 0x6d, 0x0e, 0x37,
+                                         0xa0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x37,
+                                         0x03, 0x9a, 0xde, 0x1d, 0x27, 0x00, 0x28, 0x00, 0x00};
+  return std::string(reinterpret_cast<const char*>(kBytes), sizeof(kBytes));
 }
 
 void AddTmpfsContents(ImageSet& set, uint32_t dev, const std::string& tar_gz) {

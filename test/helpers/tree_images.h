@@ -87,6 +87,8 @@ void AddMounts(ImageSet& set, const std::vector<MountSpec>& mounts, const std::v
 
 // tmpfs-dev-<dev>.tar.gz.img with `tar_gz`.
 void AddTmpfsContents(ImageSet& set, uint32_t dev, const std::string& tar_gz);
+// A gzipped tar with nothing in it (tar czf - -T /dev/null).
+std::string EmptyTarGz();
 
 // A chain root(1) -> 2 -> ... -> depth; every task its own group in session 1.
 std::vector<TaskSpec> Chain(int depth);

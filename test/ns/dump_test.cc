@@ -179,7 +179,7 @@ RunResult Dump(pid_t root, const std::string& dir, std::vector<std::string> extr
 
 // Restores `dir` detached and checks the live tree against the images.
 std::string RestoreAndVerify(const std::string& dir, pid_t& restored) {
-  RunResult r = RunCommand({RestoreOrch(), "--images", dir, "--detach"});
+  RunResult r = RunCommand({RestoreOrch(), "--images", dir, "--detach", "--ext-mount-map", "auto"});
   EXPECT_OR_RETURN(r.status == 0, "restore: " + r.err);
   restored = static_cast<pid_t>(std::atoi(r.out.c_str()));
   RunResult v = RunCommand({RestoreOrch(), "verify", "--images", dir, "--pid", Str(restored)});

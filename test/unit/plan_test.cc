@@ -13,7 +13,9 @@ namespace ro::images {
 namespace {
 
 RestorePlan MustPlan(const test::ImageSet& set) {
-  PlanOutcome out = BuildPlan(test::ToImageDir(set), PlanOptions{});
+  PlanOptions options;
+  options.ext_mount_map_auto = true;  // the demo set's externals
+  PlanOutcome out = BuildPlan(test::ToImageDir(set), options);
   std::string errors;
   for (const Error& e : out.errors) errors += e.ToString() + "\n";
   EXPECT_TRUE(out.plan.has_value()) << errors;
