@@ -5,6 +5,7 @@
 
 #include <csignal>
 
+#include "orchestrator/mm.h"
 #include "sys/futex.h"
 #include "sys/process.h"
 
@@ -62,6 +63,7 @@ Status TaskWatch::Check(shm::Stage stage) {
     }
     std::string how = "died";
     if (i == 0) how = sys::DescribeExitedChild(pidfds_[0]).value_or(how);
+    if (arena_.slot(i).report.step != 0) how += ": " + DescribeRestorerFailure(arena_.slot(i).report);
     return Fail("task " + std::to_string(plan_.tasks[i].pid) + " " + how);
   }
   return {};

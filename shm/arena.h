@@ -25,11 +25,20 @@
 
 namespace ro::shm {
 
+// What a continuing task's restorer failed at (restorer/args.h's Report,
+// the same layout), read by the orchestrator when the task is gone.
+struct RestorerReport {
+  uint32_t step;
+  int32_t err;
+  uint64_t arg;
+};
+
 struct TaskSlot {
   int32_t pid = 0;                          // image pid
   std::atomic<int32_t> outer_pid{0};        // as the orchestrator sees it
   std::atomic<uint32_t> stage{0};           // last stage finished
   std::atomic<uint32_t> group_ready{0};     // futex word: its process group exists
+  RestorerReport report{};                  // written by its restorer before it exits
 };
 
 // What the mounts concern learns about a mount it made (the mount's index

@@ -48,6 +48,10 @@ Result<int> QueuedBytes(int fd);
 // into pipe `out` without consuming them.
 Result<size_t> Tee(int in, int out, size_t len);
 
+// pread(2) until `len` bytes from `offset` are in `buf` (EINTR and short
+// reads retried); end of file before is an error.
+Status PreadExactly(int fd, void* buf, size_t len, uint64_t offset, const std::string& what);
+
 // Reads exactly `len` bytes (EINTR retried); EOF before is an error.
 Status ReadExactly(int fd, void* buf, size_t len, const std::string& what);
 
