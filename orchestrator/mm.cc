@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 
 #include <cstring>
+#include <map>
 
 #include "restorer/args.h"
 #include "sys/futex.h"
@@ -54,7 +55,8 @@ std::string DescribeRestorerFailure(const shm::RestorerReport& report) {
                             report.step == rst::kStepItimer
                         ? " " + std::to_string(report.arg)
                         : report.arg != 0 ? " at " + Hex(report.arg) : "";
-  return std::string("restorer: ") + StepName(report.step) + arg + ": " + std::strerror(report.err);
+  std::string injected = report.injected != 0 ? " [injected fault mm-restorer:" + std::to_string(report.injected) + "]" : "";
+  return std::string("restorer: ") + StepName(report.step) + arg + injected + ": " + std::strerror(report.err);
 }
 
 Continuation::~Continuation() {
@@ -83,17 +85,28 @@ Status Continuation::Finish(uint64_t deadline_ns) {
   for (size_t i = 0; i < plan_.tasks.size(); ++i) {
     if (plan_.tasks[i].resume_mode == images::ResumeMode::kContinue) tasks.emplace_back(i, arena_.slot(i).outer_pid.load());
   }
-  for (const auto& [i, outer] : tasks) {
+  // Every restorer ends at its breakpoint, or dies: events of any traced
+  // task are taken as they come (a dying task must be reaped by its tracer
+  // before the init of its PID namespace can finish dying).
+  std::map<pid_t, size_t> waiting;
+  for (const auto& [i, outer] : tasks) waiting.emplace(outer, i);
+  while (!waiting.empty()) {
+    RO_ASSIGN_OR_RETURN(sys::TraceeEvent ev, sys::PtraceWaitAny(deadline_ns));
+    auto it = waiting.find(ev.pid);
+    if (it == waiting.end()) continue;
+    size_t i = it->second;
     std::string who = "task " + std::to_string(plan_.tasks[i].pid);
-    auto stop = sys::PtraceWaitStop(outer, deadline_ns);
-    if (!stop.ok()) return std::move(stop).error().Within(who);
-    if (stop->exited) {
-      const shm::RestorerReport& r = arena_.slot(i).report;
-      return Fail(who + ": " + (r.step != 0 ? DescribeRestorerFailure(r) : std::string("its restorer died")));
+    if (ev.stop.exited) {
+      for (size_t k = 0; k < plan_.tasks.size(); ++k) {  // the cause, if a restorer says
+        const shm::RestorerReport& r = arena_.slot(k).report;
+        if (r.step != 0) return Fail("task " + std::to_string(plan_.tasks[k].pid) + ": " + DescribeRestorerFailure(r));
+      }
+      return Fail(who + ": its restorer died");
     }
-    if (stop->stop_signal != SIGTRAP) {
-      return Fail(who + ": its restorer stopped with " + std::string(strsignal(stop->stop_signal)) + " instead of at its end");
+    if (ev.stop.stop_signal != SIGTRAP) {
+      return Fail(who + ": its restorer stopped with " + std::string(strsignal(ev.stop.stop_signal)) + " instead of at its end");
     }
+    waiting.erase(it);
   }
   for (const auto& [i, outer] : tasks) {
     if (Status s = FinishTask(i, outer); !s.ok()) return std::move(s).error().Within("task " + std::to_string(plan_.tasks[i].pid));
@@ -130,6 +143,7 @@ Status Continuation::FinishTask(size_t index, pid_t outer) {
   if (static_cast<long long>(after.rax) != 0) {
     return SysError("munmap of the zone " + Hex(z.start) + "+" + Hex(z.size), static_cast<int>(-static_cast<long long>(after.rax)));
   }
+  RO_TRY(arena_.Fault(shm::FaultPoint::kMmContinue, "set the registers"));
   // The dumped registers; orig_ax -1: no syscall restart is pending (the
   // images' registers already point at a syscall to re-issue, if any).
   const auto& g = c.gpregs;

@@ -74,6 +74,8 @@ struct Report {
   uint32_t step;
   int32_t err;
   uint64_t arg;
+  uint32_t injected;  // the pass of an injected fault, copied from TaskArgs
+  uint32_t pad;
 };
 
 enum Step : uint32_t {
@@ -129,6 +131,8 @@ struct TaskArgs {
   uint32_t first_service_fd;       // closed from here on before the end
   uint32_t nr_seccomp;
   const SeccompFilter* seccomp;
+  uint32_t inject_step;  // fail at this step with EIO (--fault mm-restorer), 0: never
+  uint32_t inject_pass;
 };
 
 }  // namespace ro::restorer

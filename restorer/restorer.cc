@@ -36,6 +36,7 @@ RST long Sys(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0
 
 [[noreturn]] RST void Fail(const TaskArgs* args, uint32_t step, long ret, uint64_t arg) {
   args->report->arg = arg;
+  args->report->injected = args->inject_step == step ? args->inject_pass : 0;
   args->report->err = static_cast<int32_t>(-ret);
   __atomic_store_n(&args->report->step, step, __ATOMIC_RELEASE);
   for (;;) Sys(__NR_exit_group, 127);
@@ -56,6 +57,7 @@ RST void UnmapOutsideZone(const TaskArgs* args) {
 }
 
 RST void PlaceVmas(const TaskArgs* args) {
+  if (args->inject_step == kStepVma) Fail(args, kStepVma, -5 /* EIO */, args->nr_vmas > 0 ? args->vmas[0].start : 0);
   for (uint32_t i = 0; i < args->nr_vmas; ++i) {
     const Vma& v = args->vmas[i];
     long ret = 0;

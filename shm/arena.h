@@ -31,6 +31,8 @@ struct RestorerReport {
   uint32_t step;
   int32_t err;
   uint64_t arg;
+  uint32_t injected;  // the pass of an injected fault (--fault mm-restorer:N), 0 otherwise
+  uint32_t pad;
 };
 
 struct TaskSlot {
@@ -108,6 +110,9 @@ class Arena {
   // Counts a pass through `point`; when it is the pass the caller asked to
   // fail, returns `operation` failing with EIO as if the kernel had said so.
   Status Fault(FaultPoint point, const std::string& operation);
+
+  // The pass --fault asked to fail (0 without a fault).
+  uint32_t fault_pass() const;
 
   void RecordStageTime(Stage stage, uint64_t ns);
   uint64_t StageTime(Stage stage) const;

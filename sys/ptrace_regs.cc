@@ -27,7 +27,10 @@ Status PtraceSeizeWith(pid_t pid, unsigned long options) {
   return {};
 }
 
-Result<TraceeStop> PtraceWaitStop(pid_t pid, uint64_t deadline_ns) {
+namespace {
+
+// waitpid(pid) (-1: any) until an event or the deadline.
+Result<TraceeEvent> Wait(pid_t pid, uint64_t deadline_ns) {
   for (int polls = 0;; ++polls) {
     int status = 0;
     pid_t got = ::waitpid(pid, &status, __WALL | WNOHANG);
@@ -42,17 +45,27 @@ Result<TraceeStop> PtraceWaitStop(pid_t pid, uint64_t deadline_ns) {
       }
       continue;
     }
-    TraceeStop stop;
-    stop.status = status;
+    TraceeEvent ev;
+    ev.pid = got;
+    ev.stop.status = status;
     if (WIFEXITED(status) || WIFSIGNALED(status)) {
-      stop.exited = true;
-      return stop;
+      ev.stop.exited = true;
+      return ev;
     }
     if (!WIFSTOPPED(status)) continue;
-    stop.stop_signal = WSTOPSIG(status) & 0x7f;
-    return stop;
+    ev.stop.stop_signal = WSTOPSIG(status) & 0x7f;
+    return ev;
   }
 }
+
+}  // namespace
+
+Result<TraceeStop> PtraceWaitStop(pid_t pid, uint64_t deadline_ns) {
+  RO_ASSIGN_OR_RETURN(TraceeEvent ev, Wait(pid, deadline_ns));
+  return ev.stop;
+}
+
+Result<TraceeEvent> PtraceWaitAny(uint64_t deadline_ns) { return Wait(-1, deadline_ns); }
 
 Status PtraceSyscall(pid_t pid, int signal) {
   if (Ptrace(PTRACE_SYSCALL, pid, 0, static_cast<unsigned long>(signal)) != 0) return SysError("ptrace(PTRACE_SYSCALL, " + Num(pid) + ")");

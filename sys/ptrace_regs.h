@@ -28,6 +28,14 @@ struct TraceeStop {
 // `deadline_ns` (CLOCK_MONOTONIC; ETIMEDOUT after it).
 Result<TraceeStop> PtraceWaitStop(pid_t pid, uint64_t deadline_ns);
 
+// The next event of any child or tracee of the caller (waitpid(-1)), until
+// `deadline_ns` (ETIMEDOUT after it; ECHILD when there is none left).
+struct TraceeEvent {
+  pid_t pid = 0;
+  TraceeStop stop;
+};
+Result<TraceeEvent> PtraceWaitAny(uint64_t deadline_ns);
+
 // PTRACE_SYSCALL: resumes the tracee (delivering `signal`, 0 for none)
 // until its next syscall entry or exit.
 Status PtraceSyscall(pid_t pid, int signal);

@@ -32,10 +32,12 @@ std::string Hex(uint64_t v) {
 
 // Fills pages runs of `pages_file` into memory: run r goes to base(r).
 template <class Dest>
-Status FillRuns(const std::string& pages_file, const std::vector<images::PagesRun>& runs, const FdLayout& layout, Dest dest) {
+Status FillRuns(const std::string& pages_file, const std::vector<images::PagesRun>& runs, const FdLayout& layout, shm::Arena& arena,
+                Dest dest) {
   if (runs.empty()) return {};
   RO_ASSIGN_OR_RETURN(UniqueFd pages, sys::OpenAt(layout.images_fd, pages_file, O_RDONLY | O_NOFOLLOW));
   for (const images::PagesRun& r : runs) {
+    RO_TRY(arena.Fault(shm::FaultPoint::kMmPages, "read " + std::to_string(r.nr_pages) + " pages for " + Hex(r.vaddr)));
     void* to = reinterpret_cast<void*>(dest(r));
     RO_TRY(sys::PreadExactly(pages.get(), to, r.nr_pages * images::kPageSize, r.offset, pages_file));
   }
@@ -98,6 +100,10 @@ class Preparer {
     RO_TRY(MmFields(area));
     RO_TRY(SignalState(area));
     RO_TRY(Seccomp(area));
+    if (!arena_.Fault(shm::FaultPoint::kMmRestorer, "restorer").ok()) {
+      args_->inject_step = rst::kStepVma;
+      args_->inject_pass = arena_.fault_pass();
+    }
     return {};
   }
 
@@ -137,6 +143,7 @@ class Preparer {
       uint64_t at = zone_.premap + v.premap;
       int keep = static_cast<int>(v.flags & (MAP_GROWSDOWN | MAP_NORESERVE | MAP_LOCKED));
       std::string what = "VMA " + Hex(v.start) + "-" + Hex(v.end);
+      if (Status s = arena_.Fault(shm::FaultPoint::kMmPremap, "premap"); !s.ok()) return std::move(s).error().Within(what);
       switch (v.kind) {
         case VmaKind::kAnonPrivate: {
           Status s = sys::MapFixed(at, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | keep, -1, 0, true);
@@ -170,7 +177,7 @@ class Preparer {
     }
     // The dumped pages, read straight into the premapped VMAs.
     const std::vector<VmaPlan>& vmas = c_.mm.vmas;  // sorted by start; the plan put every run inside one
-    Status filled = FillRuns(c_.mm.pages_file, c_.mm.runs, layout_, [&](const images::PagesRun& r) {
+    Status filled = FillRuns(c_.mm.pages_file, c_.mm.runs, layout_, arena_, [&](const images::PagesRun& r) {
       auto after = std::upper_bound(vmas.begin(), vmas.end(), r.vaddr, [](uint64_t a, const VmaPlan& v) { return a < v.start; });
       const VmaPlan& v = *(after - 1);
       return zone_.premap + v.premap + (r.vaddr - v.start);
@@ -333,12 +340,13 @@ class Preparer {
 
 }  // namespace
 
-Status MakeSharedMemory(const images::TaskPlan& t, const images::RestorePlan& plan, const FdLayout& layout) {
+Status MakeSharedMemory(const images::TaskPlan& t, const images::RestorePlan& plan, const FdLayout& layout, shm::Arena& arena) {
   for (uint32_t i : t.makes_shmem) {
     const images::ShmemPlan& s = plan.shmem[i];
     uint64_t at = plan.zone.start + s.zone_offset;
-    Status made = sys::MapFixed(at, s.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0, false);
-    if (made.ok()) made = FillRuns(s.pages_file, s.runs, layout, [at](const images::PagesRun& r) { return at + r.vaddr; });
+    Status made = arena.Fault(shm::FaultPoint::kMmPremap, "make the shared object");
+    if (made.ok()) made = sys::MapFixed(at, s.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0, false);
+    if (made.ok()) made = FillRuns(s.pages_file, s.runs, layout, arena, [at](const images::PagesRun& r) { return at + r.vaddr; });
     if (!made.ok()) return std::move(made).error().Within("shared memory " + std::to_string(s.id));
   }
   return {};

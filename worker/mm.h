@@ -19,7 +19,7 @@ namespace ro::worker {
 // Maps and fills the shared anonymous objects `task` makes (its
 // `makes_shmem`), at their zone addresses, before it forks: its children
 // inherit them. Reads pages through the image directory (layout.images_fd).
-Status MakeSharedMemory(const images::TaskPlan& task, const images::RestorePlan& plan, const FdLayout& layout);
+Status MakeSharedMemory(const images::TaskPlan& task, const images::RestorePlan& plan, const FdLayout& layout, shm::Arena& arena);
 
 // Prepares a continuing task's address space and the restorer's arguments
 // in the zone. Errors name the VMA, the file or the pages image.

@@ -65,7 +65,7 @@ class Task {
         if (index_ == 0) CloseInherited(ctx_.layout);
         DropUnkept(t_, plan_, ctx_.layout);
         RO_TRY(CreateFiles(t_, plan_, ctx_.layout, arena_));
-        RO_TRY(MakeSharedMemory(t_, plan_, ctx_.layout));
+        RO_TRY(MakeSharedMemory(t_, plan_, ctx_.layout, arena_));
         return ForkTree(ctx_, index_);
       case Stage::kFiles:
         RO_TRY(PlaceFds(t_, plan_, ctx_.layout, arena_));
