@@ -15,6 +15,13 @@
 namespace ro::images {
 namespace {
 
+// Two spaces a level, up to 32 levels; deeper ones say their depth instead,
+// so that a deep tree's listing grows linearly with its size.
+std::string Indent(int depth) {
+  if (depth <= 32) return std::string(static_cast<size_t>(depth) * 2 + 2, ' ');
+  return std::string(66, ' ') + "[" + std::to_string(depth) + "] ";
+}
+
 std::string Propagation(const img::mnt_entry& m) {
   std::string s;
   if (m.shared_id() != 0) s += fmt::format(" shared:{}", m.shared_id());
@@ -74,8 +81,8 @@ std::string ShowImageDir(const ImageDir& dir) {
     }
   }
   std::map<uint32_t, bool> shown;
-  std::function<void(const img::pstree_entry&, int)> show_task = [&](const img::pstree_entry& e, int depth) {
-    if (shown[e.pid()]) return;  // a cycle in a broken image
+  auto show_task = [&](const img::pstree_entry& e, int depth) {
+    if (shown[e.pid()]) return false;  // a cycle in a broken image
     shown[e.pid()] = true;
     std::string state, comm;
     const img::task_kobj_ids_entry* ids = nullptr;
@@ -90,7 +97,7 @@ std::string ShowImageDir(const ImageDir& dir) {
     if (ids == nullptr) {
       if (const ImageFile* f = dir.Find(IdsKind(), e.pid())) ids = &f->As<img::task_kobj_ids_entry>(0);
     }
-    std::string indent(static_cast<size_t>(depth) * 2 + 2, ' ');
+    std::string indent = Indent(depth);
     line(fmt::format("{}{} \"{}\" pgid {} sid {}{}", indent, e.pid(), comm, e.pgid(), e.sid(), state));
     if (ids != nullptr) {
       if (const ImageFile* fdinfo = dir.Find(FdinfoKind(), ids->files_id())) {
@@ -102,9 +109,19 @@ std::string ShowImageDir(const ImageDir& dir) {
         }
       }
     }
-    for (const auto* c : children[e.pid()]) show_task(*c, depth + 1);
+    return true;
   };
-  for (const auto* r : roots) show_task(*r, 0);
+  // Depth first without recursion: an image decides how deep a tree goes.
+  for (const auto* r : roots) {
+    std::vector<std::pair<const img::pstree_entry*, int>> stack{{r, 0}};
+    while (!stack.empty()) {
+      auto [e, depth] = stack.back();
+      stack.pop_back();
+      if (!show_task(*e, depth)) continue;
+      const auto& kids = children[e->pid()];
+      for (auto it = kids.rbegin(); it != kids.rend(); ++it) stack.emplace_back(*it, depth + 1);
+    }
+  }
 
   for (const auto& [name, file] : dir.files) {
     if (file.kind != &MountpointsKind()) continue;
@@ -122,30 +139,39 @@ std::string ShowImageDir(const ImageDir& dir) {
       }
     }
     std::map<uint32_t, bool> seen;
-    std::function<void(const img::mnt_entry&, int)> show_mount = [&](const img::mnt_entry& m, int depth) {
-      if (seen[m.mnt_id()]) return;
+    auto show_mount = [&](const img::mnt_entry& m, int depth) {
+      if (seen[m.mnt_id()]) return false;
       seen[m.mnt_id()] = true;
       std::string fstype = m.fstype() == img::AUTO && m.has_fsname() ? m.fsname() : FstypeName(m.fstype());
-      line(fmt::format("{}{} {} {} root {} source \"{}\"{}", std::string(static_cast<size_t>(depth) * 2 + 2, ' '),
+      line(fmt::format("{}{} {} {} root {} source \"{}\"{}", Indent(depth),
                        m.mnt_id(), m.mountpoint(), fstype, m.root(), m.source(), Propagation(m)));
       if (m.fstype() == img::AUTOFS) {
         if (const ImageFile* a = dir.Find(AutofsKind(), m.root_dev())) {
           const auto& e = a->As<img::autofs_entry>(0);
           const char* mode = e.mode() == 0 ? "direct" : e.mode() == 1 ? "indirect" : e.mode() == 2 ? "offset" : "?";
           if (e.fd() == -1) {
-            line(fmt::format("{}  autofs {} catatonic", std::string(static_cast<size_t>(depth) * 2 + 2, ' '), mode));
+            line(fmt::format("{}  autofs {} catatonic", Indent(depth), mode));
           } else {
-            line(fmt::format("{}  autofs {} master {} fd {}{} timeout {}s", std::string(static_cast<size_t>(depth) * 2 + 2, ' '),
+            line(fmt::format("{}  autofs {} master {} fd {}{} timeout {}s", Indent(depth),
                              mode, e.pgrp(), e.fd(), e.has_read_fd() ? fmt::format(" (write end closed; read end fd {})", e.read_fd()) : "",
                              e.timeout()));
           }
         } else {
-          line(fmt::format("{}  autofs: no autofs-{}.img", std::string(static_cast<size_t>(depth) * 2 + 2, ' '), m.root_dev()));
+          line(fmt::format("{}  autofs: no autofs-{}.img", Indent(depth), m.root_dev()));
         }
       }
-      for (const auto* c : kids[m.mnt_id()]) show_mount(*c, depth + 1);
+      return true;
     };
-    for (const auto* t : tops) show_mount(*t, 0);
+    for (const auto* t : tops) {
+      std::vector<std::pair<const img::mnt_entry*, int>> stack{{t, 0}};
+      while (!stack.empty()) {
+        auto [m, depth] = stack.back();
+        stack.pop_back();
+        if (!show_mount(*m, depth)) continue;
+        const auto& below = kids[m->mnt_id()];
+        for (auto it = below.rbegin(); it != below.rend(); ++it) stack.emplace_back(*it, depth + 1);
+      }
+    }
   }
   return out;
 }

@@ -1,5 +1,6 @@
 #include "worker/task.h"
 
+#include <setjmp.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -109,8 +110,27 @@ class Task {
   Stage stage_ = Stage::kForking;
 };
 
+// Where a forked task starts: the frame of the first RunTask of the tree,
+// copied into every child with its memory. A child jumps back there instead
+// of running deep in its parent's stack, so each level of a chain of tasks
+// costs the same stack, however deep the chain.
+sigjmp_buf g_start;
+bool g_start_set = false;
+size_t g_start_index = 0;
+
 }  // namespace
 
-void RunTask(const TaskContext& ctx, size_t index) { Task(ctx, index).Run(); }
+void RunTask(const TaskContext& ctx, size_t index) {
+  volatile size_t start = index;
+  if (sigsetjmp(g_start, 0) != 0) start = g_start_index;
+  g_start_set = true;
+  Task(ctx, start).Run();
+}
+
+void RunForkedTask(const TaskContext& ctx, size_t index) {
+  if (!g_start_set) RunTask(ctx, index);
+  g_start_index = index;
+  siglongjmp(g_start, 1);
+}
 
 }  // namespace ro::worker

@@ -28,4 +28,9 @@ struct TaskContext {
 // (aborting the restore) and exits.
 [[noreturn]] void RunTask(const TaskContext& ctx, size_t index);
 
+// In a child just forked by a task: runs task `index`, starting from the
+// stack frame of the tree's first RunTask (the parent's deeper frames are
+// left behind: constant stack per level of the tree).
+[[noreturn]] void RunForkedTask(const TaskContext& ctx, size_t index);
+
 }  // namespace ro::worker

@@ -30,7 +30,7 @@ Status Fork(const TaskContext& ctx, pid_t child) {
     if (e.err == EEXIST) e.what += ": pid " + Num(child) + " is taken";
     return e;
   }
-  if (cloned->pid == 0) RunTask(ctx, static_cast<size_t>(index));
+  if (cloned->pid == 0) RunForkedTask(ctx, static_cast<size_t>(index));
   return {};
 }
 

@@ -265,7 +265,8 @@ void PlanFileCreation(Context& ctx) {
     order.push_back(p);
     for (pid_t c : ctx.Task(p).children) stack.push_back(c);
   }
-  auto lca = [&](pid_t a, pid_t b) { return ancestry.Common(a, b); };
+  std::map<pid_t, size_t> preorder;
+  for (size_t i = 0; i < order.size(); ++i) preorder[order[i]] = i;
   // Holders of each file id, and the group each id is made with.
   std::map<uint32_t, std::vector<pid_t>> holders;
   for (pid_t p : order) {
@@ -290,10 +291,16 @@ void PlanFileCreation(Context& ctx) {
   std::map<std::pair<int, uint32_t>, std::vector<uint32_t>> groups;
   for (const auto& [id, h] : holders) groups[group_of(plan.files[id])].push_back(id);
   for (auto& [key, ids] : groups) {
-    pid_t creator = 0;
+    // The common ancestor of a set is that of its first and last member in
+    // preorder: one walk up the tree per group, however deep the tree.
+    pid_t first = 0, last = 0;
     for (uint32_t id : ids) {
-      for (pid_t p : holders[id]) creator = creator == 0 ? p : lca(creator, p);
+      for (pid_t p : holders[id]) {
+        if (first == 0 || preorder[p] < preorder[first]) first = p;
+        if (last == 0 || preorder[p] > preorder[last]) last = p;
+      }
     }
+    pid_t creator = ancestry.Common(first, last);
     for (uint32_t id : ids) {
       FilePlan& f = plan.files[id];
       f.creator = creator;

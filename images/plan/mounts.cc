@@ -4,7 +4,6 @@
 // bound from outside), the others binds of it; then the sharing steps that
 // rebuild peer and master groups on the placed tree.
 #include <algorithm>
-#include <functional>
 #include <set>
 
 #include "images/plan/context.h"
@@ -216,12 +215,9 @@ void PlanSharing(Context& ctx, std::map<uint32_t, MountPlan>& mounts, const std:
   std::vector<SharingStep>& steps = ctx.plan.sharing;
   std::set<Key> done;
   std::set<Key> active;
-  std::function<bool(const Key&)> visit = [&](const Key& key) -> bool {
-    if (done.count(key)) return true;
-    if (!active.insert(key).second) {
-      ctx.problems.Add(name, ctx.mount_entry[groups[key].members.front()], "sharing groups form a master cycle through group " + Str(key.first));
-      return false;
-    }
+  // Depth first along the master chains, without recursion (an image
+  // decides how long they are): a group's steps come once its master's are out.
+  auto emit = [&](const Key& key) {
     Group& g = groups[key];
     uint32_t first = g.members.front();
     if (g.master != 0) {
@@ -229,7 +225,6 @@ void PlanSharing(Context& ctx, std::map<uint32_t, MountPlan>& mounts, const std:
       if (master == group_of_shared.end()) {
         steps.push_back({SharingStep::Op::kSlaveOfExternal, first, 0, g.master});
       } else {
-        if (!visit(master->second)) return false;
         steps.push_back({SharingStep::Op::kSlaveOf, first, groups[master->second].members.front(), g.master});
       }
     }
@@ -237,12 +232,26 @@ void PlanSharing(Context& ctx, std::map<uint32_t, MountPlan>& mounts, const std:
     for (size_t i = 1; i < g.members.size(); ++i) {
       steps.push_back({SharingStep::Op::kJoinGroup, g.members[i], first, g.shared != 0 ? g.shared : g.master});
     }
-    active.erase(key);
-    done.insert(key);
-    return true;
   };
-  for (const auto& [key, g] : groups) {
-    if (!visit(key)) return;
+  for (const auto& [start, unused] : groups) {
+    std::vector<Key> chain;  // start, its master, its master's master...
+    for (Key key = start;;) {
+      if (done.count(key)) break;
+      if (!active.insert(key).second) {
+        ctx.problems.Add(name, ctx.mount_entry[groups[key].members.front()], "sharing groups form a master cycle through group " + Str(key.first));
+        return;
+      }
+      chain.push_back(key);
+      const Group& g = groups[key];
+      auto master = g.master != 0 ? group_of_shared.find(g.master) : group_of_shared.end();
+      if (master == group_of_shared.end()) break;
+      key = master->second;
+    }
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+      emit(*it);
+      done.insert(*it);
+      active.erase(*it);
+    }
   }
 }
 

@@ -28,15 +28,19 @@ uint64_t RoundUp(uint64_t v, uint64_t to) { return (v + to - 1) / to * to; }
 void PlanShmemCreators(Context& ctx) {
   if (ctx.plan.shmem.empty()) return;
   ForkAncestry ancestry(ctx);
+  // fork_order is a preorder: the common ancestor of an object's holders is
+  // that of the first and the last of them in it.
+  std::vector<std::pair<pid_t, pid_t>> ends(ctx.plan.shmem.size());
   for (pid_t pid : ctx.fork_order) {
     const TaskPlan& t = ctx.Task(pid);
     if (!t.cont) continue;
     for (const VmaPlan& v : t.cont->mm.vmas) {
       if (v.kind != VmaKind::kAnonShared) continue;
-      ShmemPlan& s = ctx.plan.shmem[v.shmem];
-      s.creator = s.creator == 0 ? pid : ancestry.Common(s.creator, pid);
+      if (ends[v.shmem].first == 0) ends[v.shmem].first = pid;
+      ends[v.shmem].second = pid;
     }
   }
+  for (size_t i = 0; i < ends.size(); ++i) ctx.plan.shmem[i].creator = ancestry.Common(ends[i].first, ends[i].second);
   for (uint32_t i = 0; i < ctx.plan.shmem.size(); ++i) ctx.Task(ctx.plan.shmem[i].creator).makes_shmem.push_back(i);
 }
 
