@@ -43,6 +43,7 @@ struct FilePlan {
   uint32_t flags = 0;  // O_* flags of the open file description
   uint64_t pos = 0;    // regular files
   std::optional<uint64_t> size;  // regular files: the size the file had (checked when it is mapped)
+  std::optional<uint32_t> mode;  // regular files: st_mode as dumped (its type is checked before it is opened)
   std::string path;    // regular files and FIFOs
   uint32_t pipe_id = 0;  // pipes and FIFOs
 
@@ -136,6 +137,7 @@ struct AutofsPlan {
   pid_t master = 0;           // task whose pgrp owns the mount
   int pipe_fd = -1;           // master's fd of the kernel's write end
   bool write_end_closed = false;  // the master held only its read end, at pipe_fd
+  int write_fd = -1;              // write_end_closed: the fd= number the mount had, where the temporary write end goes
   int timeout = 0;
   int minproto = 0;
   int maxproto = 0;

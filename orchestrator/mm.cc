@@ -104,7 +104,10 @@ Status Continuation::Finish(uint64_t deadline_ns) {
       return Fail(who + ": its restorer died");
     }
     if (ev.stop.stop_signal != SIGTRAP) {
-      return Fail(who + ": its restorer stopped with " + std::string(strsignal(ev.stop.stop_signal)) + " instead of at its end");
+      // A signal on its way to the task (it is traced, so even an ignored
+      // one stops it): let it go on, the signal with it.
+      RO_TRY(sys::PtraceCont(ev.pid, ev.stop.stop_signal));
+      continue;
     }
     waiting.erase(it);
   }

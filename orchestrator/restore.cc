@@ -172,7 +172,10 @@ class Controller {
       log::SetStage(info.name);
       if (info.action_before != nullptr) RO_TRY(Scripts(info.action_before));
       // Continuing tasks are traced from before they leave for their restorer.
-      if (info.stage == Stage::kDone && continuation_->any()) RO_TRY(Aborting(info.stage, continuation_->Seize()));
+      if (info.stage == Stage::kDone && continuation_->any()) {
+        RO_TRY(Aborting(info.stage, watch_->AwaitZombies(deadline_ns_)));
+        RO_TRY(Aborting(info.stage, continuation_->Seize()));
+      }
       if (info.stage != Stage::kRootTask) arena_->BeginStage(info.stage, shm::ParticipantCount(info.stage, plan_));
       RO_TRY(WaitStage(info.stage));
       if (info.stage == Stage::kDone && continuation_->any()) RO_TRY(Aborting(info.stage, continuation_->Finish(deadline_ns_)));

@@ -30,7 +30,7 @@ void TaskWatch::SetRoot(pid_t outer, UniqueFd pidfd) {
 bool TaskWatch::ExpectedToExit(size_t i, shm::Stage stage) const {
   switch (plan_.tasks[i].kind) {
     case images::TaskKind::kHelper: return stage >= shm::Stage::kReaping;
-    case images::TaskKind::kZombie: return stage >= shm::Stage::kDone;
+    case images::TaskKind::kZombie: return stage >= shm::Stage::kResume;
     case images::TaskKind::kAlive: return false;
   }
   return false;
@@ -126,6 +126,24 @@ void TaskWatch::KillAll(bool new_pid_namespace) {
     }
     fd.reset();
   }
+}
+
+Status TaskWatch::AwaitZombies(uint64_t deadline_ns) {
+  for (size_t i = 0; i < plan_.tasks.size(); ++i) {
+    if (plan_.tasks[i].kind != images::TaskKind::kZombie || gone_.count(i)) continue;
+    if (!pidfds_[i]) {
+      auto opened = sys::PidfdOpen(arena_.slot(i).outer_pid.load());
+      if (!opened.ok()) continue;  // reaped already
+      pidfds_[i] = std::move(opened).value();
+    }
+    pollfd p{pidfds_[i].get(), POLLIN, 0};
+    while (::poll(&p, 1, 10) == 0) {
+      if (sys::MonotonicNs() > deadline_ns) return Fail("task " + std::to_string(plan_.tasks[i].pid) + " has not exited as the zombie it was");
+    }
+    pidfds_[i].reset();
+    gone_.insert(i);
+  }
+  return {};
 }
 
 void TaskWatch::ReleaseAllButRoot() {

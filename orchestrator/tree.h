@@ -37,6 +37,9 @@ class TaskWatch {
   // dies with it) or to every task by its pidfd, then reaps the root and
   // waits (bounded) until each watched task is gone.
   void KillAll(bool new_pid_namespace);
+  // Waits until every zombie-to-be has exited (before continuing tasks are
+  // traced: a child's exit would stop a traced parent), or `deadline_ns`.
+  Status AwaitZombies(uint64_t deadline_ns);
   // After success: stop watching every task but the root.
   void ReleaseAllButRoot();
   void ReleaseAll();

@@ -24,8 +24,8 @@ constexpr StageInfo kStages[] = {
     {Stage::kMemory, "memory", Participants::kRestoredTasks, NoneContinues, nullptr, nullptr,
      "every task that continues has its VMAs premapped in the zone and filled from its pages, its restorer ready"},
     {Stage::kResume, "resume", Participants::kRestoredTasks, nullptr, nullptr, kPostRestore,
-     "every task is in its root and cwd, past its last step that can fail"},
-    {Stage::kDone, "done", Participants::kRestoredTasks, nullptr, kPreResume, kPostResume,
+     "every task is in its root and cwd, past its last step that can fail; zombies have exited"},
+    {Stage::kDone, "done", Participants::kLiveTasks, nullptr, kPreResume, kPostResume,
      "every task has handed over: exec, holder, zombie, or continue (its restorer has put its memory and state in place "
      "and the orchestrator its registers)"},
 };
@@ -52,6 +52,11 @@ uint32_t ParticipantCount(Stage stage, const images::RestorePlan& plan) {
     case Participants::kRootTask: return 1;
     case Participants::kAllTasks: return static_cast<uint32_t>(plan.tasks.size());
     case Participants::kRestoredTasks: return static_cast<uint32_t>(plan.tasks.size() - plan.helpers);
+    case Participants::kLiveTasks: {
+      uint32_t n = 0;
+      for (const images::TaskPlan& t : plan.tasks) n += t.kind == images::TaskKind::kAlive;
+      return n;
+    }
   }
   return 0;
 }
@@ -61,8 +66,17 @@ bool WorkerTakesPart(Stage stage, const images::TaskPlan& task) {
     case Participants::kRootTask: return false;
     case Participants::kAllTasks: return true;
     case Participants::kRestoredTasks: return task.kind != images::TaskKind::kHelper;
+    case Participants::kLiveTasks: return task.kind == images::TaskKind::kAlive;
   }
   return false;
+}
+
+Stage LastStage(const images::TaskPlan& task, const images::RestorePlan& plan) {
+  Stage last = Stage::kNone;
+  for (const StageInfo& s : kStages) {
+    if (WorkerTakesPart(s.stage, task) && !Skipped(s.stage, plan)) last = s.stage;
+  }
+  return last;
 }
 
 }  // namespace ro::shm

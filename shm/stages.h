@@ -37,6 +37,7 @@ enum class Participants {
   kRootTask,        // the root task alone, running the orchestrator's part for the whole tree
   kAllTasks,        // every task, helpers included
   kRestoredTasks,   // every task but the helpers (they have exited by then)
+  kLiveTasks,       // every task but the helpers and the zombies (they have exited by then)
 };
 
 struct StageInfo {
@@ -60,9 +61,11 @@ const char* StageName(Stage stage);
 bool Skipped(Stage stage, const images::RestorePlan& plan);
 // How many tasks of the plan finish `stage`.
 uint32_t ParticipantCount(Stage stage, const images::RestorePlan& plan);
-// Whether `task` (the root task when `root`) finishes `stage` in the worker.
-// The root task's stage is finished by the orchestrator's code in the root
-// task, not by its worker.
+// Whether `task` finishes `stage` in the worker. The root task's stage is
+// finished by the orchestrator's code in the root task, not by its worker.
 bool WorkerTakesPart(Stage stage, const images::TaskPlan& task);
+// The last stage `task` takes part in: it arrives there and hands over
+// without waiting (zombies exit at the end of resume, the others at done).
+Stage LastStage(const images::TaskPlan& task, const images::RestorePlan& plan);
 
 }  // namespace ro::shm

@@ -72,6 +72,11 @@ Status PtraceSyscall(pid_t pid, int signal) {
   return {};
 }
 
+Status PtraceCont(pid_t pid, int signal) {
+  if (Ptrace(PTRACE_CONT, pid, 0, static_cast<unsigned long>(signal)) != 0) return SysError("ptrace(PTRACE_CONT, " + Num(pid) + ")");
+  return {};
+}
+
 Result<user_regs_struct> PtraceGetRegs(pid_t pid) {
   user_regs_struct regs{};
   iovec iov{&regs, sizeof(regs)};

@@ -39,6 +39,8 @@ Result<TraceeEvent> PtraceWaitAny(uint64_t deadline_ns);
 // PTRACE_SYSCALL: resumes the tracee (delivering `signal`, 0 for none)
 // until its next syscall entry or exit.
 Status PtraceSyscall(pid_t pid, int signal);
+// PTRACE_CONT, delivering `signal` (0 for none).
+Status PtraceCont(pid_t pid, int signal);
 
 Result<user_regs_struct> PtraceGetRegs(pid_t pid);
 Status PtraceSetRegs(pid_t pid, const user_regs_struct& regs);

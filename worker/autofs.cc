@@ -23,6 +23,11 @@ Status TakeOverAutofs(const images::TaskPlan& t, const images::RestorePlan& plan
       auto opened = sys::OpenAt(layout.proc_fd, link, O_WRONLY, 0, "a temporary write end (/proc/" + link + ")");
       if (!opened.ok()) return std::move(opened).error();
       temporary = std::move(opened).value();
+      if (a.write_fd >= 0) {
+        // At the number the mount's fd= had: the kernel shows this one.
+        RO_TRY(sys::Dup3(temporary.get(), a.write_fd, O_CLOEXEC));
+        temporary.reset(a.write_fd);
+      }
       write_end = temporary.get();
     }
     RO_TRY(arena.Fault(shm::FaultPoint::kAutofsSetPipeFd, "SETPIPEFD of " + a.path));

@@ -1,6 +1,7 @@
 #include "worker/files.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <map>
@@ -16,6 +17,19 @@ using images::FilePlan;
 
 // The status flags F_SETFL can change.
 constexpr uint32_t kSettableFlags = O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME | O_NONBLOCK;
+
+const char* TypeName(uint32_t type) {
+  switch (type) {
+    case S_IFREG: return "a regular file";
+    case S_IFDIR: return "a directory";
+    case S_IFCHR: return "a character device";
+    case S_IFBLK: return "a block device";
+    case S_IFIFO: return "a FIFO";
+    case S_IFSOCK: return "a socket";
+    case S_IFLNK: return "a symlink";
+    default: return "of an unknown type";
+  }
+}
 
 Error About(const FilePlan& f, Error e) {
   return e.Within("task " + std::to_string(f.first_holder) + " fd " + std::to_string(f.first_fd));
@@ -76,12 +90,32 @@ Status CreatePipe(const std::vector<const FilePlan*>& ofds, const images::Restor
   return {};
 }
 
+// What `path` names, looked at without opening it for anything (O_PATH, the
+// last component not followed): what the image says it is, or an error.
+// `type` is an S_IFMT value, 0 for any of a regular file, a directory or a
+// device.
+Result<UniqueFd> LookAt(const std::string& path, uint32_t type) {
+  RO_ASSIGN_OR_RETURN(UniqueFd at, sys::OpenAt(AT_FDCWD, path, O_PATH | O_NOFOLLOW));
+  struct stat st {};
+  if (::fstat(at.get(), &st) != 0) return SysError("fstat " + path);
+  uint32_t have = st.st_mode & S_IFMT;
+  bool ok = type != 0 ? have == type : (have == S_IFREG || have == S_IFDIR || have == S_IFCHR || have == S_IFBLK);
+  if (!ok) {
+    return Fail(path + " is " + TypeName(have) + ", the images say " + (type != 0 ? TypeName(type) : "a file, directory or device") +
+                ": not opened");
+  }
+  return at;
+}
+
 // One FIFO: a read-write handle keeps it open (and never blocks) while its
-// descriptions are opened and its contents written back.
+// descriptions are opened and its contents written back. It is checked to
+// be a FIFO before it is opened: nothing but a pipe is ever written to.
 Status CreateFifo(const std::vector<const FilePlan*>& ofds, const images::RestorePlan& plan, const FdLayout& layout,
                   shm::Arena& arena) {
   const FilePlan& first = *ofds.front();
-  auto keeper = sys::OpenAt(AT_FDCWD, first.path, O_RDWR | O_NONBLOCK, 0, "FIFO " + first.path);
+  auto at = LookAt(first.path, S_IFIFO);
+  if (!at.ok()) return About(first, std::move(at).error());
+  auto keeper = Reopen(at->get(), O_RDWR | O_NONBLOCK, layout);
   if (!keeper.ok()) return About(first, std::move(keeper).error());
   if (Status s = FillPipe(keeper->get(), plan.PipeData(true, first.pipe_id), "FIFO " + first.path, arena); !s.ok()) {
     return About(first, std::move(s).error());
@@ -95,10 +129,13 @@ Status CreateFifo(const std::vector<const FilePlan*>& ofds, const images::Restor
   return {};
 }
 
+// A file, directory or device, checked to be of the type the image says
+// (when it says) before it is opened with its flags.
 Status CreateRegular(const FilePlan& f, const FdLayout& layout) {
-  int flags = static_cast<int>(f.flags & ~static_cast<uint32_t>(O_CREAT | O_EXCL | O_TRUNC));
-  auto fd = sys::OpenAt(AT_FDCWD, f.path, flags);
-  Status s = fd.ok() ? Status() : Status(fd.error());
+  uint32_t flags = f.flags & ~static_cast<uint32_t>(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW);
+  auto at = LookAt(f.path, f.mode ? (*f.mode & S_IFMT) : 0);
+  auto fd = at.ok() ? Reopen(at->get(), flags, layout) : Result<UniqueFd>(at.error());
+  Status s = fd.ok() ? SetStatusFlags(fd->get(), flags) : Status(fd.error());
   if (s.ok() && f.pos != 0) s = sys::SeekTo(fd->get(), f.pos, f.path);
   if (s.ok()) s = Park(std::move(fd).value(), f, layout);
   return s.ok() ? s : About(f, std::move(s).error());

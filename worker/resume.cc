@@ -40,7 +40,7 @@ void Seccomp(const images::TaskPlan& t, shm::Arena& arena) {
 
 // Execs the task's resume program with RESTORE_ORCH_RESTORED=1 added to
 // its environment; fds without close-on-exec survive.
-[[noreturn]] void Exec(const images::TaskPlan& t, shm::Arena& arena, size_t index, const FdLayout& layout) {
+[[noreturn]] void Exec(const images::TaskPlan& t, shm::Arena& arena, size_t index, shm::Stage last, const FdLayout& layout) {
   std::vector<std::string> env = t.resume->env;
   env.push_back("RESTORE_ORCH_RESTORED=1");
   std::vector<char*> argv, envp;
@@ -57,7 +57,7 @@ void Seccomp(const images::TaskPlan& t, shm::Arena& arena) {
     arena.Abort(t.pid, shm::Stage::kDone, s.error());
     _exit(127);
   }
-  arena.Arrive(index, shm::Stage::kDone);
+  arena.Arrive(index, last);
   ::execve(t.resume->exe.c_str(), argv.data(), envp.data());
   Error e = SysError("execve(" + t.resume->exe + ")");
   log::Error("task {}: {}", t.pid, e.ToString());
@@ -79,27 +79,27 @@ Status CheckResumable(const images::TaskPlan& t) {
   return {};
 }
 
-void ResumeTask(const images::TaskPlan& t, const images::RestorePlan& plan, shm::Arena& arena, size_t index,
+void ResumeTask(const images::TaskPlan& t, const images::RestorePlan& plan, shm::Arena& arena, size_t index, shm::Stage last,
                 const FdLayout& layout, bool keep_parent_death) {
   if (t.kind == images::TaskKind::kHelper) _exit(0);  // its work is done; its parent reaps it
   if (!keep_parent_death) sys::SetParentDeathSignal(0);
   switch (t.resume_mode) {
     case images::ResumeMode::kZombie:
-      arena.Arrive(index, shm::Stage::kDone);
+      arena.Arrive(index, last);
       sys::CloseRange(0, ~0U);
       ExitAs(t.exit_status);
     case images::ResumeMode::kHold:
       CloseAllButOwn(t, layout, true);
       Seccomp(t, arena);
-      arena.Arrive(index, shm::Stage::kDone);
+      arena.Arrive(index, last);
       sys::CloseRange(static_cast<unsigned>(layout.log_fd), static_cast<unsigned>(layout.log_fd));
       for (;;) ::pause();
     case images::ResumeMode::kExec:
-      Exec(t, arena, index, layout);
+      Exec(t, arena, index, last, layout);
     case images::ResumeMode::kContinue:
       // Counted as resumed now: the orchestrator catches the restorer at
       // its end (or its death) and finishes the hand-over.
-      arena.Arrive(index, shm::Stage::kDone);
+      arena.Arrive(index, last);
       RunRestorer(plan);
   }
   _exit(127);

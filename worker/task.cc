@@ -32,24 +32,25 @@ class Task {
       arena_.Abort(t_.pid, stage_, e);
       _exit(1);
     }
-    log::SetStage(shm::StageName(Stage::kDone));
-    ResumeTask(t_, *ctx_.plan, arena_, index_, ctx_.layout, !ctx_.detach && index_ == 0);
+    ResumeTask(t_, *ctx_.plan, arena_, index_, stage_, ctx_.layout, !ctx_.detach && index_ == 0);
   }
 
  private:
   // The checklist: the task's step of every stage it takes part in, each
-  // ended at the stage's barrier. The last stage is the hand-over.
+  // ended at the stage's barrier; its last stage ends with its hand-over
+  // (ResumeTask), which arrives there without waiting.
   Status Restore() {
     stage_ = Stage::kForking;
     RO_TRY(VerifyPid(t_));
     RO_TRY(Publish(ctx_, index_));
+    Stage last = shm::LastStage(t_, plan_);
     for (const shm::StageInfo& info : shm::Stages()) {
-      if (info.stage == Stage::kDone) break;
       if (!shm::WorkerTakesPart(info.stage, t_) || shm::Skipped(info.stage, plan_)) continue;
       stage_ = info.stage;
       log::SetStage(info.name);
       PauseIfAsked(info.stage);
       RO_TRY(Step(info.stage));
+      if (info.stage == last) break;
       RO_TRY(arena_.Fault(shm::FaultPoint::kBarrier, std::string("finish stage ") + shm::StageName(info.stage)));
       RO_TRY(arena_.FinishStage(index_, info.stage));
     }

@@ -87,6 +87,13 @@ void PlanAutofs(Context& ctx) {
     a.master = master->first;
     a.write_end_closed = e.has_read_fd();
     a.pipe_fd = a.write_end_closed ? e.read_fd() : e.fd();
+    if (a.write_end_closed) {
+      // The kernel names the fd a master hands over as the mount's fd=: the
+      // temporary write end goes at the number the mount had, when free.
+      bool taken = false;
+      for (const FdPlan& fd : master->second.fds) taken |= fd.fd == e.fd();
+      if (!taken) a.write_fd = e.fd();
+    }
     if (MasterEnd(ctx, master->second, a) == nullptr) {
       orphan("master " + Str(a.master) + " holds no pipe " + (a.write_end_closed ? "read" : "write") + " end at fd " +
              std::to_string(a.pipe_fd) + " for AutoFS mount " + m.mountpoint);

@@ -63,6 +63,7 @@ std::optional<FilePlan> ReadFile(Context& ctx, const FileTable& table, uint32_t 
       p.pos = e.reg().pos();
       p.path = *path;
       if (e.reg().has_size()) p.size = e.reg().size();
+      if (e.reg().has_mode()) p.mode = e.reg().mode();
       return p;
     }
     case img::PIPE: {

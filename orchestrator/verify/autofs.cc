@@ -24,6 +24,12 @@ void Verifier::CompareAutofs(const images::MountPlan& m, const sys::MountInfo& l
   if (master == live_.end()) return;  // reported with the tasks
   const sys::TaskInfo& task = master->second.info;
   if (l.SuperOption("pgrp") != std::to_string(task.outer_pgid)) Diff(where + ": not owned by its master's process group");
+  // fd= names the write end the master handed over: the one it holds, or
+  // the temporary one put where the dumped mount had it.
+  int want_fd = a->write_end_closed ? a->write_fd : a->pipe_fd;
+  if (want_fd >= 0 && l.SuperOption("fd") != std::to_string(want_fd)) {
+    Diff(where + ": fd=" + l.SuperOption("fd") + ", images say fd=" + std::to_string(want_fd));
+  }
   auto table = sys::ReadFdTable(task.outer);
   if (!table.ok()) {
     Diff(where + ": its master's fds: " + table.error().ToString());
