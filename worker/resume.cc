@@ -81,7 +81,11 @@ Status CheckResumable(const images::TaskPlan& t) {
 
 void ResumeTask(const images::TaskPlan& t, const images::RestorePlan& plan, shm::Arena& arena, size_t index, shm::Stage last,
                 const FdLayout& layout, bool keep_parent_death) {
-  if (t.kind == images::TaskKind::kHelper) _exit(0);  // its work is done; its parent reaps it
+  if (t.kind == images::TaskKind::kHelper) {
+    // Its work is done once its stage has ended for all; its parent reaps it.
+    (void)arena.FinishStage(index, last);
+    _exit(0);
+  }
   if (!keep_parent_death) sys::SetParentDeathSignal(0);
   switch (t.resume_mode) {
     case images::ResumeMode::kZombie:
