@@ -340,7 +340,8 @@ TEST_P(KilledMidRestore, FailsWithinOneSecondAndLeavesNothing) {
             "");
 }
 
-INSTANTIATE_TEST_SUITE_P(Stages, KilledMidRestore, ::testing::Values("forking", "files", "reaping", "resume"));
+INSTANTIATE_TEST_SUITE_P(Stages, KilledMidRestore, ::testing::Values("forking", "files", "reaping", "resume"),
+                         [](const auto& stage) { return stage.param; });
 
 TEST(Rollback, HungTaskIsKilledAfterTheTimeout) {
   EXPECT_EQ(InSandbox([] {
