@@ -1,12 +1,16 @@
 #include "orchestrator/commands.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <iterator>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "images/image_dir.h"
@@ -14,6 +18,7 @@
 #include "images/plan.h"
 #include "images/show.h"
 #include "orchestrator/cli.h"
+#include "orchestrator/files.h"
 #include "orchestrator/mounts.h"
 #include "orchestrator/restore.h"
 #include "orchestrator/verify/verify.h"
@@ -22,6 +27,7 @@
 #include "sys/io.h"
 #include "sys/kernel_features.h"
 #include "sys/log.h"
+#include "sys/proc.h"
 
 namespace ro {
 namespace {
@@ -42,6 +48,32 @@ Result<std::string> ReadInput(const std::string& input, uint64_t limit) {
     if (text.size() > limit) return Fail("standard input exceeds " + std::to_string(limit) + " bytes");
   }
   return text;
+}
+
+// To standard output ("-" or empty), or to FILE.tmp renamed to FILE, so a
+// failure leaves no half file.
+int WriteOutput(const std::string& output, const std::string& bytes) {
+  if (output.empty() || output == "-") {
+    if (Status s = sys::WriteAll(1, bytes, "standard output"); !s.ok()) {
+      PrintError(s.error());
+      return kExitFailure;
+    }
+    return 0;
+  }
+  std::string tmp = output + ".tmp";
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) {
+    PrintError(SysError("create " + tmp));
+    return kExitFailure;
+  }
+  Status s = sys::WriteAll(fd.get(), bytes, tmp);
+  if (s.ok() && ::rename(tmp.c_str(), output.c_str()) != 0) s = SysError("rename " + tmp + " to " + output);
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    PrintError(s.error());
+    return kExitFailure;
+  }
+  return 0;
 }
 
 // The stage table as this plan walks it: who takes part, what is skipped,
@@ -112,18 +144,62 @@ Status ParseExternals(const RestoreArgs& args, MountOptions& mounts, bool& autom
 
 }  // namespace
 
-int CmdVerify(const RestoreArgs& args, pid_t root) {
+int CmdVerify(const VerifyArgs& args) {
   log::SetStage("verify");
+  const std::string proc = "/proc/" + std::to_string(args.pid);
+  auto status = sys::ReadProcFile(proc + "/status");
+  if (!status.ok()) {
+    std::fprintf(stderr, "restore-orch: verify: no process has pid %d\n", args.pid);
+    return kExitFailure;
+  }
   images::PlanOptions options;
   options.ignore_unsupported = args.ignore_unsupported;
   options.externals_named_later = true;  // nothing is bound: what the images say is compared
   std::optional<images::RestorePlan> plan = LoadPlan(args.images, options);
   if (!plan) return kExitBadImages;
-  std::vector<std::string> diffs = VerifyTree(*plan, root);
+  // PID must be the tree's root: its pid in its own namespace is the images'.
+  std::vector<long> nspid = sys::StatusValues(*status, "NSpid");
+  pid_t want = plan->tasks.front().pid;
+  if (nspid.empty() || nspid.back() != want || (plan->ns.new_pid && nspid.size() < 2)) {
+    std::string is = nspid.empty()            ? "a process without a pid namespace entry"
+                     : nspid.size() < 2 && plan->ns.new_pid ? "a process of restore-orch's own PID namespace, while the images' tree has one of its own"
+                                                            : "pid " + std::to_string(nspid.back()) + " in its PID namespace";
+    std::fprintf(stderr, "restore-orch: verify: pid %d is not the root task of a tree of these images: it is %s, their root task is pid %d\n",
+                 args.pid, is.c_str(), want);
+    return kExitFailure;
+  }
+  std::vector<std::string> diffs = VerifyTree(*plan, args.pid);
   for (const std::string& d : diffs) std::printf("%s\n", d.c_str());
   std::printf(diffs.empty() ? "the tree matches its images\n" : "%zu differences\n", diffs.size());
   return diffs.empty() ? 0 : kExitFailure;
 }
+
+namespace {
+
+// What a restore checks before it creates anything, beyond the plan and
+// the external mounts' sources: in the caller's PID namespace every pid
+// must be free, and the pidfile must be writable where it is to go.
+Status Preflight(const images::RestorePlan& plan, const RestoreArgs& args) {
+  if (!plan.ns.new_pid) {
+    for (const auto& t : plan.tasks) {
+      if (::kill(t.pid, 0) == 0 || errno == EPERM) {
+        return Fail("pid " + std::to_string(t.pid) +
+                    " is taken: the tree is restored in restore-orch's PID namespace, where each task needs its own pid free");
+      }
+    }
+  }
+  if (!args.pidfile.empty()) {
+    std::string dir = args.pidfile.find('/') == std::string::npos ? "." : args.pidfile.substr(0, args.pidfile.rfind('/') + 1);
+    struct stat st {};
+    if (::lstat(args.pidfile.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+      return Fail("--pidfile " + args.pidfile + (S_ISDIR(st.st_mode) ? " is a directory" : " exists and is not a regular file"));
+    }
+    if (::access(dir.c_str(), W_OK) != 0) return SysError("--pidfile " + args.pidfile + ": its directory " + dir + " is not writable");
+  }
+  return {};
+}
+
+}  // namespace
 
 int CmdRestore(const RestoreArgs& args) {
   log::SetStage("plan");
@@ -173,7 +249,17 @@ int CmdRestore(const RestoreArgs& args) {
     return kExitFailure;
   }
   options_run.mounts.sources = std::move(sources).value();
+  if (Status s = Preflight(*plan, args); !s.ok()) {
+    PrintError(s.error());
+    return kExitFailure;
+  }
   if (args.dry_run) {
+    // The fds a restore opens first (the caller's /proc, the image
+    // directory, /dev/autofs) and the fd numbers it needs under RLIMIT_NOFILE.
+    if (auto fds = ServiceFds::Open(*plan); !fds.ok()) {
+      PrintError(fds.error());
+      return kExitFailure;
+    }
     std::string text = images::FormatPlan(*plan) + FormatStages(*plan);
     for (const auto& [id, source] : options_run.mounts.sources) text += fmt::format("external mnt {} from {}\n", id, source);
     if (Status s = sys::WriteAll(1, text, "standard output"); !s.ok()) {
@@ -186,13 +272,14 @@ int CmdRestore(const RestoreArgs& args) {
   options_run.pidfile = args.pidfile;
   options_run.stats_file = args.stats_file;
   options_run.timeout_s = args.timeout_s;
+  options_run.kill_after_s = args.kill_after_s;
   options_run.action_scripts = args.action_scripts;
   options_run.fault = fault;
   options_run.syscall_fault = syscall_fault;
   return RunRestore(*plan, options_run);
 }
 
-int CmdImageDecode(const std::string& file, bool pretty) {
+int CmdImageDecode(const std::string& file, bool pretty, const std::string& output) {
   images::Limits limits;
   auto bytes = images::ReadWholeFile(file, limits.max_file_bytes);
   if (!bytes.ok()) {
@@ -209,11 +296,7 @@ int CmdImageDecode(const std::string& file, bool pretty) {
     PrintError(std::move(json).error().Within(file));
     return kExitFailure;
   }
-  if (Status s = sys::WriteAll(1, *json, "standard output"); !s.ok()) {
-    PrintError(s.error());
-    return kExitFailure;
-  }
-  return 0;
+  return WriteOutput(output, *json);
 }
 
 int CmdImageEncode(const std::string& input, const std::string& output) {
@@ -234,32 +317,11 @@ int CmdImageEncode(const std::string& input, const std::string& output) {
     PrintError(std::move(bytes).error().Within(name));
     return kExitBadImages;
   }
-  if (output.empty() || output == "-") {
-    if (::isatty(1)) {
-      PrintError(Fail("refusing to write a binary image to a terminal; redirect standard output or use -o FILE"));
-      return kExitUsage;
-    }
-    if (Status s = sys::WriteAll(1, *bytes, "standard output"); !s.ok()) {
-      PrintError(s.error());
-      return kExitFailure;
-    }
-    return 0;
+  if ((output.empty() || output == "-") && ::isatty(1)) {
+    PrintError(Fail("refusing to write a binary image to a terminal; redirect standard output or use -o FILE"));
+    return kExitUsage;
   }
-  // Written beside the target and renamed, so a failure leaves no half file.
-  std::string tmp = output + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd) {
-    PrintError(SysError("create " + tmp));
-    return kExitFailure;
-  }
-  Status s = sys::WriteAll(fd.get(), *bytes, tmp);
-  if (s.ok() && ::rename(tmp.c_str(), output.c_str()) != 0) s = SysError("rename " + tmp + " to " + output);
-  if (!s.ok()) {
-    ::unlink(tmp.c_str());
-    PrintError(s.error());
-    return kExitFailure;
-  }
-  return 0;
+  return WriteOutput(output, *bytes);
 }
 
 int CmdImageShow(const std::string& dir_path) {
@@ -282,19 +344,76 @@ int CmdListFaults() {
   return 0;
 }
 
-int CmdCheck() {
+std::vector<std::pair<std::string, std::string>> CheckFeatureNames() {
+  return {{"clone3-set-tid", "clone3_set_tid"}, {"pid-namespace", ""},      {"mount-namespace", ""},
+          {"move-mount-set-group", "move_mount_set_group"}, {"autofs-pipe-ino", "autofs"}, {"dev-autofs", ""}};
+}
+
+int CmdCheck(const CheckArgs& args) {
   log::SetStage("check");
+  const auto names = CheckFeatureNames();
+  // --feature NAME: ours (with - or _) or CRIU's.
+  std::vector<std::string> wanted;
+  for (const std::string& f : args.features) {
+    if (f == "list") {
+      for (const auto& [ours, criu] : names) std::printf("%s%s%s\n", ours.c_str(), criu.empty() ? "" : " ", criu.c_str());
+      return 0;
+    }
+    std::string dashed = f;
+    for (char& ch : dashed) ch = ch == '_' ? '-' : ch;
+    std::string found;
+    for (const auto& [ours, criu] : names) {
+      if (dashed == ours || f == criu) found = ours;
+    }
+    if (found.empty()) {
+      std::string all;
+      for (const auto& [ours, criu] : names) all += (all.empty() ? "" : ", ") + ours;
+      std::fprintf(stderr, "restore-orch: check: unknown feature '%s' (restore-orch checks %s; --feature list prints them with CRIU's names)\nrun 'restore-orch check --help' for usage\n",
+                   f.c_str(), all.c_str());
+      return kExitUsage;
+    }
+    wanted.push_back(found);
+  }
   auto features = sys::ProbeKernel();
   if (!features.ok()) {
     PrintError(features.error());
     return kExitFailure;
   }
+  auto criu_name = [&](const std::string& ours) {
+    for (const auto& [o, c] : names) {
+      if (o == ours) return c;
+    }
+    return std::string();
+  };
+  bool ok = true;
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  std::string text;
   for (const auto& f : features->features) {
-    std::printf("%-22s %-4s %s\n", f.name.c_str(), f.ok ? "ok" : "FAIL", f.detail.c_str());
+    if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), f.name) == wanted.end()) continue;
+    ok = ok && f.ok;
+    list.push_back({{"name", f.name}, {"criu_name", criu_name(f.name)}, {"ok", f.ok}, {"detail", f.detail}});
+    text += fmt::format("{:<22} {:<4} {}\n", f.name, f.ok ? "ok" : "FAIL", f.detail);
   }
-  bool ok = features->AllOk();
-  std::printf("%s\n", ok ? "all features restore-orch needs are present"
-                         : "some features restore-orch needs are missing");
+  for (const std::string& w : wanted) {
+    bool probed = std::any_of(features->features.begin(), features->features.end(), [&](const auto& f) { return f.name == w; });
+    if (!probed) {  // the probe stopped before it (its line says why)
+      ok = false;
+      list.push_back({{"name", w}, {"criu_name", criu_name(w)}, {"ok", false}, {"detail", "not probed"}});
+      text += fmt::format("{:<22} {:<4} {}\n", w, "FAIL", "not probed");
+    }
+  }
+  if (args.json) {
+    nlohmann::ordered_json j;
+    j["ok"] = ok;
+    j["features"] = list;
+    text = j.dump(2) + "\n";
+  } else if (wanted.empty()) {
+    text += ok ? "all features restore-orch needs are present\n" : "some features restore-orch needs are missing\n";
+  }
+  if (Status s = sys::WriteAll(1, text, "standard output"); !s.ok()) {
+    PrintError(s.error());
+    return kExitFailure;
+  }
   return ok ? 0 : kExitFailure;
 }
 

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ro {
@@ -17,6 +18,7 @@ struct RestoreArgs {
   std::string pidfile;
   std::string stats_file;
   double timeout_s = 60;
+  double kill_after_s = 10;  // after a forwarded SIGINT/SIGTERM, the tree is killed if still alive
   std::string root;                    // --root
   std::vector<std::string> externals;  // --external KEY=PATH or mnt[KEY]:PATH (CRIU's spelling)
   std::vector<std::string> ext_mount_maps;  // --ext-mount-map auto, or KEY:PATH
@@ -31,15 +33,34 @@ struct DumpArgs {
   bool leave_running = false;
   std::string stats_file;
   double freeze_timeout_s = 10;
+  bool dry_run = false;  // freeze, read, check, release: write nothing, print what would be written
+  std::vector<std::string> action_scripts;  // run at pre-dump and post-dump
+};
+
+struct CheckArgs {
+  std::vector<std::string> features;  // --feature NAME (ours or CRIU's); empty: all
+  bool all = false;                   // --all (CRIU's): every feature, as without --feature
+  bool json = false;
+};
+
+struct VerifyArgs {
+  std::string images;
+  pid_t pid = 0;
+  bool ignore_unsupported = false;
 };
 
 int CmdRestore(const RestoreArgs& args);
 int CmdDump(const DumpArgs& args);
-int CmdImageDecode(const std::string& file, bool pretty);
+// `output` "-" (or empty) is standard output.
+int CmdImageDecode(const std::string& file, bool pretty, const std::string& output);
 int CmdImageEncode(const std::string& input, const std::string& output);
 int CmdImageShow(const std::string& dir);
-int CmdCheck();
+int CmdCheck(const CheckArgs& args);
 int CmdListFaults();
-int CmdVerify(const RestoreArgs& args, pid_t root);
+int CmdVerify(const VerifyArgs& args);
+
+// The features `check` probes, as restore-orch names them and as CRIU does
+// (empty where CRIU checks nothing of the same meaning).
+std::vector<std::pair<std::string, std::string>> CheckFeatureNames();
 
 }  // namespace ro

@@ -1,11 +1,13 @@
 #include "orchestrator/restore.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +28,7 @@
 #include "sys/futex.h"
 #include "sys/log.h"
 #include "sys/process.h"
+#include "sys/proc.h"
 #include "worker/task.h"
 
 namespace ro {
@@ -70,7 +73,13 @@ class Controller {
     }
     total_ms_ = (sys::MonotonicNs() - start_ns_) / 1e6;
     log::Info("restored {} tasks in {:.1f} ms", plan_.tasks.size() - plan_.helpers, total_ms_);
-    if (!options_.pidfile.empty()) WritePidfile();
+    if (!options_.pidfile.empty()) {
+      if (Status p = WritePidfile(); !p.ok()) {  // as CRIU: the restore fails, rolled back
+        int code = Rollback(std::move(p).error());
+        WriteStats(false);
+        return code;
+      }
+    }
     if (options_.detach) {
       RestoreCaller();
       watch_->ReleaseAll();
@@ -235,18 +244,54 @@ class Controller {
     return 1;
   }
 
+  // SIGINT, SIGTERM and SIGHUP reach the root task as they would an
+  // ordinary process: forwarded when it catches them (or is not a PID
+  // namespace's init); when it is the init and leaves the signal at its
+  // default, the kernel would drop it, so the tree is killed, as the default
+  // action kills an ordinary process. After a forwarded SIGINT or SIGTERM,
+  // a second one or kill_after_s without the root exiting kills the tree.
   int WaitRoot() {
     watch_->ReleaseAllButRoot();
     const UniqueFd& root = watch_->root_pidfd();
+    uint64_t kill_at = 0;  // monotonic ns, 0: none pending
+    int stopping = 0;      // the SIGINT/SIGTERM forwarded
+    bool killed = false;
+    auto kill_tree = [&](const std::string& why) {
+      if (killed) return;
+      killed = true;
+      std::fprintf(stderr, "restore-orch: %s: killing the tree\n", why.c_str());
+      (void)sys::PidfdSendSignal(root, SIGKILL);
+    };
     for (;;) {
+      int timeout = -1;
+      if (kill_at != 0 && !killed) {
+        uint64_t now = sys::MonotonicNs();
+        timeout = now >= kill_at ? 0 : static_cast<int>((kill_at - now) / 1'000'000 + 1);
+      }
       pollfd fds[2] = {{root.get(), POLLIN, 0}, {signals_.get(), POLLIN, 0}};
-      if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
+      if (::poll(fds, 2, timeout) < 0 && errno != EINTR) break;
       signalfd_siginfo si{};
       while (::read(signals_.get(), &si, sizeof(si)) == sizeof(si)) {
-        log::Info("forwarding {} to the root task", strsignal(static_cast<int>(si.ssi_signo)));
-        (void)sys::PidfdSendSignal(root, static_cast<int>(si.ssi_signo));
+        int sig = static_cast<int>(si.ssi_signo);
+        std::string name = sigabbrev_np(sig) != nullptr ? std::string("SIG") + sigabbrev_np(sig) : strsignal(sig);
+        bool stop = sig != SIGHUP;
+        if (stop && stopping != 0) {
+          kill_tree("a second " + name + " after " + std::string("SIG") + sigabbrev_np(stopping));
+        } else if (plan_.ns.new_pid && !Catches(watch_->root(), sig)) {
+          kill_tree(name + ": the root task, init of the tree's PID namespace, does not catch it (the kernel would drop it)");
+        } else {
+          log::Info("forwarding {} to the root task", name);
+          (void)sys::PidfdSendSignal(root, sig);
+          if (stop) {
+            stopping = sig;
+            kill_at = sys::MonotonicNs() + static_cast<uint64_t>(options_.kill_after_s * 1e9);
+          }
+        }
       }
       if (fds[0].revents & POLLIN) break;
+      if (kill_at != 0 && sys::MonotonicNs() >= kill_at) {
+        kill_tree(fmt::format("the root task is still running {:g} s after SIG{}", options_.kill_after_s, sigabbrev_np(stopping)));
+      }
     }
     int status = 0;
     while (::waitpid(watch_->root(), &status, __WALL) < 0 && errno == EINTR) {
@@ -256,6 +301,16 @@ class Controller {
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return 1;
+  }
+
+  // Whether task `pid` has a handler for `sig` (SigCgt of its status).
+  static bool Catches(pid_t pid, int sig) {
+    auto status = sys::ReadProcFile("/proc/" + std::to_string(pid) + "/status");
+    if (!status.ok()) return true;  // unknown: forward it
+    size_t at = status->find("SigCgt:");
+    if (at == std::string::npos) return true;
+    unsigned long long mask = std::strtoull(status->c_str() + at + 7, nullptr, 16);
+    return (mask >> (sig - 1)) & 1;
   }
 
   // Back to how the caller left things: signals, log sink, service fds.
@@ -291,13 +346,22 @@ class Controller {
     }
   }
 
-  void WritePidfile() {
-    if (FILE* f = std::fopen(options_.pidfile.c_str(), "we")) {
-      std::fprintf(f, "%d\n", watch_->root());
-      std::fclose(f);
-    } else {
-      log::Warn("cannot write pidfile {}: {}", options_.pidfile, std::strerror(errno));
+  // Only a regular file is written (never a device or a fifo), and only a
+  // file it made is removed again when the write fails.
+  Status WritePidfile() {
+    const std::string& path = options_.pidfile;
+    struct stat st {};
+    bool existed = ::lstat(path.c_str(), &st) == 0;
+    if (existed && !S_ISREG(st.st_mode)) return Fail("pidfile " + path + " exists and is not a regular file");
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (!fd) return SysError("write pidfile " + path);
+    std::string text = std::to_string(watch_->root()) + "\n";
+    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) || ::close(fd.release()) != 0) {
+      Error e = SysError("write pidfile " + path);
+      if (!existed) ::unlink(path.c_str());
+      return e;
     }
+    return {};
   }
 
   const images::RestorePlan& plan_;

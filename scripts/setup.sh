@@ -26,6 +26,9 @@ packages=(
   procps               # ps, to show a restored tree in the demo
   util-linux           # nsenter and unshare, used by the demo
   autofs               # Debian's automount, resumed in a restored tree by an end-to-end test
+  groff-base           # renders the generated man pages in a test (cli_docs_test), catching roff errors
+  dpkg-dev             # dpkg-shlibdeps: cpack finds the .deb's runtime dependencies with it (package test, scripts/package.sh)
+  binutils             # readelf: the package test checks the packaged binary is stripped
 )
 
 missing=()

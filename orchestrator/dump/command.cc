@@ -17,10 +17,12 @@
 #include "images/image_dir.h"
 #include "images/image_file.h"
 #include "images/plan.h"
+#include "orchestrator/action_scripts.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/commands.h"
 #include "orchestrator/dump/dump.h"
 #include "orchestrator/dump/freeze.h"
+#include "sys/futex.h"
 #include "sys/log.h"
 
 namespace ro {
@@ -43,8 +45,13 @@ class TargetDir {
     if (created_ && !keep_) ::rmdir(path_.c_str());
   }
 
-  Status Prepare() {
-    if (::mkdir(path_.c_str(), 0700) == 0) {
+  // A dry run makes nothing: an absent directory is one a dump would make.
+  Status Prepare(bool dry_run) {
+    if (dry_run) {
+      struct stat st {};
+      if (::stat(path_.c_str(), &st) != 0) return errno == ENOENT ? Status() : SysError("stat " + path_);
+      if (!S_ISDIR(st.st_mode)) return Fail(path_ + " is not a directory");
+    } else if (::mkdir(path_.c_str(), 0700) == 0) {
       created_ = true;
       return {};
     }
@@ -121,6 +128,27 @@ std::string ExternalsNeeded(const images::RestorePlan& plan) {
   return out;
 }
 
+// A dump's exit status for an error of its freeze, collect or check: a
+// refusal (a logical failure: no errno) is the tree holding what
+// restore-orch cannot checkpoint or restore; a syscall failure is 1.
+int ExitFor(const Error& e) {
+  if (e.err == kErrTryAgain) return kExitTryAgain;
+  return e.err == 0 ? kExitRefused : kExitFailure;
+}
+
+// --dry-run: what the dump would have written, then the counts.
+void PrintDryRun(const std::string& dir, const Encoded& files, const DumpCounts& c) {
+  size_t total = 0;
+  for (const auto& [name, bytes] : files) total += bytes.size();
+  std::string out = fmt::format("dry run: the tree was frozen, read, checked and released; nothing was written\n"
+                                "a dump would write {} files, {} bytes, into {}:\n",
+                                files.size(), total, dir);
+  for (const auto& [name, bytes] : files) out += fmt::format("  {:<40} {:>12}\n", name, bytes.size());
+  out += fmt::format("tasks {}, zombies {}, fds {}, pipes {} ({} bytes queued), mounts {}, autofs {}, tmpfs {} bytes\n",
+                     c.tasks, c.zombies, c.fds, c.pipes, c.pipe_bytes, c.mounts, c.autofs, c.tmpfs_bytes);
+  std::fputs(out.c_str(), stdout);
+}
+
 }  // namespace
 
 int CmdDump(const DumpArgs& args) {
@@ -128,15 +156,22 @@ int CmdDump(const DumpArgs& args) {
   Clock::time_point start = Clock::now();
   InterruptGuard interrupts;
   TargetDir target(args.images);
-  if (Status s = target.Prepare(); !s.ok()) {
+  if (Status s = target.Prepare(args.dry_run); !s.ok()) {
     PrintDumpError(s.error());
     return kExitFailure;
+  }
+  const uint64_t script_deadline = 60'000'000'000;
+  if (!args.dry_run) {
+    if (Status s = RunActionScripts(args.action_scripts, "pre-dump", args.tree, sys::MonotonicNs() + script_deadline); !s.ok()) {
+      PrintDumpError(s.error());
+      return kExitFailure;
+    }
   }
   auto frozen = FrozenTree::Freeze(args.tree, static_cast<int>(args.freeze_timeout_s * 1000));
   if (!frozen.ok()) {
     Error e = std::move(frozen).error();
     PrintDumpError(Error(e).Within("freezing the tree"));
-    return e.err == kErrTryAgain ? kExitTryAgain : kExitFailure;
+    return ExitFor(e);
   }
   FrozenTree& tree = *frozen;
   if (Status s = InterruptGuard::Check("freezing"); !s.ok()) {
@@ -150,7 +185,7 @@ int CmdDump(const DumpArgs& args) {
   if (!dumped.ok()) {
     const Error& e = dumped.error();
     PrintDumpError(e);
-    return e.err == kErrTryAgain ? kExitTryAgain : kExitFailure;  // the tree is released as it was
+    return ExitFor(e);  // the tree is released as it was
   }
   if (Status s = InterruptGuard::Check("collecting"); !s.ok()) {
     PrintDumpError(s.error());
@@ -169,7 +204,7 @@ int CmdDump(const DumpArgs& args) {
     auto parsed = bytes.ok() ? images::ParseImage(*bytes, file.kind, images::Limits{}) : Result<images::ImageFile>(bytes.error());
     if (!parsed.ok()) {
       PrintDumpError(std::move(parsed).error().Within(name).Within(unrestorable));
-      return kExitFailure;
+      return kExitRefused;
     }
     dir.files.emplace(name, std::move(parsed).value());
     encoded.emplace(name, std::move(bytes).value());
@@ -180,7 +215,7 @@ int CmdDump(const DumpArgs& args) {
   images::PlanOutcome outcome = images::BuildPlan(dir, check);
   if (!outcome.plan) {
     for (const Error& e : outcome.errors) PrintDumpError(Error(e).Within(unrestorable));
-    return kExitFailure;
+    return kExitRefused;
   }
   std::string needs = ExternalsNeeded(*outcome.plan);
   Clock::time_point checked = Clock::now();
@@ -190,6 +225,16 @@ int CmdDump(const DumpArgs& args) {
   // A tree that runs on needs nothing more from its freeze: the images are
   // in memory. One that dies stays frozen until they are on disk, so that
   // a failed write leaves it running.
+  if (args.dry_run) {
+    tree.Release();
+    if (Status s = InterruptGuard::Check("checking"); !s.ok()) {
+      PrintDumpError(s.error());
+      return kExitFailure;
+    }
+    PrintDryRun(args.images, encoded, dumped->counts);
+    if (!needs.empty()) std::fputs(needs.c_str(), stdout);
+    return 0;
+  }
   Clock::time_point released{};
   if (args.leave_running) {
     tree.Release();
@@ -200,6 +245,10 @@ int CmdDump(const DumpArgs& args) {
   if (written_ok.ok()) {
     written_ok = InterruptGuard::Check("writing");
     if (!written_ok.ok()) RemoveImages(args.images, encoded);
+  }
+  if (written_ok.ok()) {
+    written_ok = RunActionScripts(args.action_scripts, "post-dump", args.tree, sys::MonotonicNs() + script_deadline);
+    if (!written_ok.ok()) RemoveImages(args.images, encoded);  // the tree is released running
   }
   if (!written_ok.ok()) {
     PrintDumpError(written_ok.error());

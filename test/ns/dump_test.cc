@@ -640,7 +640,7 @@ TEST(Dump, RefusesWhatItCannotRestoreAndLeavesTheTreeRunning) {
       std::vector<char> after;
       for (pid_t p : TreeOf(root)) after.push_back(kind(StateOf(p)));
       KillTree(root);
-      EXPECT_OR_RETURN(d.status == 1, "exit " + Str(d.status) + ": " + d.err);
+      EXPECT_OR_RETURN(d.status == 3, "exit " + Str(d.status) + ": " + d.err);
       EXPECT_OR_RETURN(d.err.find(u.message) != std::string::npos && d.err.find("task ") != std::string::npos, d.err);
       EXPECT_OR_RETURN(std::count(d.err.begin(), d.err.end(), '\n') == 1, "one line: " + d.err);
       EXPECT_OR_RETURN(after == states, "task states changed: " + std::string(states.begin(), states.end()) + " -> " +

@@ -157,6 +157,9 @@ struct SyscallCase {
   bool must_fail;
 };
 
+// How ctest names the case (else the struct's bytes, pointers included).
+void PrintTo(const SyscallCase& c, std::ostream* os) { *os << c.spec << (c.must_fail ? " must fail" : ""); }
+
 class SyscallFaults : public ::testing::TestWithParam<SyscallCase> {};
 
 TEST_P(SyscallFaults, FailCleanly) {

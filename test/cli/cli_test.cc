@@ -1,0 +1,245 @@
+// The command line as a CRIU user meets it, through the real binary: each
+// command takes only its own options, values are checked in words, CRIU's
+// spellings work, --dry-run checks what a restore checks, verify names a
+// pid that is no tree's root, exit statuses are each command's own.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "images/image_dir.h"
+#include "test/helpers/test_util.h"
+
+namespace ro::test {
+namespace {
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    if (nl == std::string::npos) nl = text.size();
+    out.push_back(text.substr(start, nl - start));
+    start = nl + 1;
+  }
+  return out;
+}
+
+RunResult Orch(std::vector<std::string> args) {
+  args.insert(args.begin(), RestoreOrch());
+  return RunCommand(args);
+}
+
+// The demo images with the externals a restore of them must be given.
+const std::vector<std::string> kDemoExternals = {"--external", "dev=/dev",   "--external", "usr=/usr", "--external",
+                                                 "lib=/usr/lib", "--external", "lib64=/usr/lib64", "--external", "srv=/tmp"};
+
+std::vector<std::string> With(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+struct UsageCase {
+  std::vector<std::string> args;  // DIR stands for a fresh directory
+  std::string message;            // in the first line
+  std::string help;               // the command named in the second
+};
+
+TEST(Cli, EachCommandTakesOnlyItsOwnOptions) {
+  const UsageCase cases[] = {
+      {{"dump", "-t", "1", "-D", "DIR/images", "--external", "a=b"}, "--external is an option of restore, not of dump", "restore-orch dump"},
+      {{"dump", "-t", "1", "-D", "DIR/images", "--root", "/"}, "--root is an option of restore, not of dump", "restore-orch dump"},
+      {{"dump", "-t", "1", "-D", "DIR/images", "-d"}, "-d is an option of restore, not of dump", "restore-orch dump"},
+      {{"check", "--timeout", "5"}, "--timeout is an option of restore, not of check", "restore-orch check"},
+      {{"verify", "-D", "DIR", "--pid", "1", "--detach"}, "--detach is an option of restore, not of verify", "restore-orch verify"},
+      {{"image", "show", "DIR", "--dry-run"}, "--dry-run is an option of restore, not of image show", "restore-orch image show"},
+      {{"image", "decode", "/etc/hostname", "--root", "/"}, "--root is an option of restore, not of image decode",
+       "restore-orch image decode"},
+      {{"--timeout", "5", "dump", "-t", "1", "-D", "DIR/images"}, "--timeout is restore's option: it cannot come before 'dump'",
+       "restore-orch dump"},
+      {{"--dry-run", "check"}, "--dry-run is restore's option: it cannot come before 'check'", "restore-orch check"},
+      {{"dump", "-t", "1", "-D", "DIR/images", "--bogus"}, "dump has no option --bogus", "restore-orch dump"},
+      {{"frobnicate"}, "'frobnicate' is not a command (restore, dump, check, verify, image) or an option", "restore-orch"},
+      {{"image"}, "image needs a command: decode, encode or show", "restore-orch image"},
+      {{"dump", "-D", "DIR/images"}, "--tree is required", "restore-orch dump"},
+      {{"dump", "-t", "1", "-D", "DIR/images", "--shell-job"}, "--shell-job: restore-orch does not checkpoint or restore terminals",
+       "restore-orch dump"},
+      {{"restore", "-D", "DIR", "-j"}, "--shell-job: restore-orch does not checkpoint or restore terminals", "restore-orch restore"},
+      {{}, "--images DIR is required (or name a command: restore, dump, check, verify, image)", "restore-orch"},
+  };
+  for (const UsageCase& c : cases) {
+    TempDir dir;
+    std::vector<std::string> args;
+    std::string shown;
+    for (std::string a : c.args) {
+      if (a.starts_with("DIR")) a = dir.path() + a.substr(3);
+      args.push_back(a);
+      shown += " " + a;
+    }
+    RunResult r = Orch(args);
+    EXPECT_EQ(r.status, 64) << shown << "\n" << r.err;
+    std::vector<std::string> lines = Lines(r.err);
+    ASSERT_EQ(lines.size(), 2u) << shown << "\n" << r.err;
+    EXPECT_EQ(lines[0].rfind("restore-orch: ", 0), 0u) << lines[0];
+    EXPECT_NE(lines[0].find(c.message), std::string::npos) << shown << "\n" << r.err;
+    EXPECT_EQ(lines[1], "run '" + c.help + " --help' for usage") << shown;
+    EXPECT_EQ(r.out, "") << shown;
+    EXPECT_NE(::access(dir.File("images").c_str(), F_OK), 0) << shown << ": made the image directory";
+  }
+}
+
+TEST(Cli, ValuesAreCheckedInWords) {
+  TempDir dir;
+  dir.Write("script", "#!/bin/sh\n");
+  ::chmod(dir.File("script").c_str(), 0644);
+  const std::pair<std::vector<std::string>, std::string> cases[] = {
+      {{"--images", dir.path(), "--timeout", "abc"},
+       "--timeout: expected a number of seconds greater than 0 and at most 1000000 (like 30 or 0.5), got 'abc'"},
+      {{"--images", dir.path(), "--timeout", "0"}, "--timeout: expected a number of seconds greater than 0"},
+      {{"--images", dir.path(), "--timeout", "1e999"}, "got '1e999'"},
+      {{"--images", dir.path(), "--timeout", "nan"}, "got 'nan'"},
+      {{"restore", "--images", dir.path(), "--kill-after", "soon"}, "--kill-after: expected a number of seconds"},
+      {{"dump", "-t", "abc", "-D", dir.File("i")}, "--tree: expected a process id (a number from 1 to 4194303), got 'abc'"},
+      {{"dump", "-t", "0", "-D", dir.File("i")}, "--tree: expected a process id (a number from 1 to 4194303), got '0'"},
+      {{"dump", "-t", "1", "-D", dir.File("i"), "--timeout", "x"}, "--freeze-timeout: expected a number of seconds"},
+      {{"verify", "-D", dir.path(), "--pid", "99999999"}, "--pid: expected a process id"},
+      {{"--images", dir.File("nothing")}, "--images: no such directory: '" + dir.File("nothing") + "'"},
+      {{"--images", dir.path(), "--action-script", dir.File("script")}, "--action-script: '" + dir.File("script") + "' is not an executable file"},
+      {{"--images", dir.path(), "--autofs-orphans", "maybe"}, "--autofs-orphans: expected one of fail, catatonic, got 'maybe'"},
+      {{"check", "--log-level", "7"}, "--log-level: expected a level from 0 to 4 (as CRIU's -v0 .. -v4), got '7'"},
+      {{"check", "-v9"}, "--log-level: expected a level from 0 to 4"},
+  };
+  for (const auto& [args, message] : cases) {
+    RunResult r = Orch(args);
+    EXPECT_EQ(r.status, 64) << args[1] << "\n" << r.err;
+    EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
+    for (const char* internal : {"1.79769", "DBL_MAX", "Could not convert", "Error", "CLI", "::", "2.22507"}) {
+      EXPECT_EQ(r.err.find(internal), std::string::npos) << "parser internals in: " << r.err;
+    }
+    EXPECT_EQ(Lines(r.err).size(), 2u) << r.err;
+  }
+}
+
+class DemoDir : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(images::WriteImageDir(dir_.path(), DemoImages()).ok()); }
+  TempDir dir_;
+  TempDir work_;
+};
+
+// CRIU's spellings of restore's options, on a dry run.
+TEST_F(DemoDir, CriuSpellingsOfRestore) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a dry run opens /dev/autofs as a restore does: needs root";
+  std::string log = work_.File("restore.log");
+  RunResult r = Orch({"restore", "-D", dir_.path(), "--dry-run", "-v4", "-o", log, "--external", "mnt[dev]:/dev",
+                     "--external", "mnt[usr]:/usr", "--ext-mount-map", "lib:/usr/lib", "--ext-mount-map", "lib64:/usr/lib64",
+                     "--external", "srv=/tmp", "-d", "--restore-detached", "--pidfile", work_.File("pid")});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("4. tasks (fork order):"), std::string::npos) << r.out;
+  EXPECT_NE(work_.Read("restore.log").find("plan: "), std::string::npos) << "-v4 -o FILE logs at debug level to FILE";
+  EXPECT_NE(::access(work_.File("pid").c_str(), F_OK), 0) << "a dry run wrote the pidfile";
+  // --images-dir, and -v3 before the command as CRIU allows.
+  r = Orch(With({"-v3", "restore", "--images-dir", dir_.path(), "--dry-run"}, kDemoExternals));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("plan: "), std::string::npos) << "-v3 logs at info level on stderr:\n" << r.err;
+}
+
+TEST_F(DemoDir, DryRunChecksWhatARestoreChecks) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a dry run opens /dev/autofs as a restore does: needs root";
+  struct Case {
+    std::vector<std::string> extra;
+    int status;
+    std::string message;
+  };
+  std::vector<std::string> externals = kDemoExternals;
+  const Case cases[] = {
+      {{"--external", "dev"}, 64, "--external dev: expected KEY=PATH (or mnt[KEY]:PATH)"},
+      {{"--external", "mnt[dev]"}, 64, "--external mnt[dev]: expected mnt[KEY]:PATH"},
+      {{}, 2, "give --external dev=PATH, or --ext-mount-map auto"},
+      {With({"--external", "dev=" + work_.File("none")}, std::vector<std::string>(externals.begin() + 2, externals.end())), 1,
+       work_.File("none")},
+      {With(externals, {"--pidfile", work_.File("no/such/dir/pid")}), 1, "--pidfile " + work_.File("no/such/dir/pid")},
+      {With(externals, {"--pidfile", work_.path()}), 1, "is a directory"},
+  };
+  for (const Case& c : cases) {
+    RunResult r = Orch(With({"--images", dir_.path(), "--dry-run"}, c.extra));
+    EXPECT_EQ(r.status, c.status) << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "") << "a refused dry run prints no plan";
+  }
+}
+
+TEST_F(DemoDir, VerifyNamesAPidThatIsNoTreeRoot) {
+  RunResult r = Orch({"verify", "-D", dir_.path(), "--pid", "4194303"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "restore-orch: verify: no process has pid 4194303\n");
+  EXPECT_EQ(r.out, "");
+  // This test's own process: alive, but no tree of these images (their root is pid 1 of its own namespace).
+  r = Orch({"verify", "-D", dir_.path(), "-t", std::to_string(::getpid())});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(Lines(r.err).size(), 1u) << r.err;
+  EXPECT_NE(r.err.find("restore-orch: verify: pid " + std::to_string(::getpid()) + " is not the root task of a tree of these images"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+TEST(Cli, HelpOfEachCommandGivesItsExitStatuses) {
+  const std::pair<std::vector<std::string>, std::vector<std::string>> cases[] = {
+      {{"--help"}, {"  0   restored", "  N   without --detach", "  1   the restore failed", "  2   the images are invalid", "  64  bad usage"}},
+      {{"restore", "--help"}, {"  0   restored", "  1   the restore failed", "  2   the images", "  64  bad usage"}},
+      {{"dump", "--help"}, {"  0   the images are written", "  1   a failure", "  3   refused", "  64  bad usage", "  75  try again"}},
+      {{"check", "--help"}, {"  0   every feature", "  1   a feature is missing", "  64  bad usage"}},
+      {{"verify", "--help"}, {"  0   the tree matches", "  1   differences", "  2   the images are invalid", "  64  bad usage"}},
+      {{"image", "decode", "--help"}, {"  0   done", "  2   not a valid image", "  64  bad usage"}},
+  };
+  for (const auto& [args, codes] : cases) {
+    RunResult r = Orch(args);
+    EXPECT_EQ(r.status, 0) << args[0];
+    EXPECT_NE(r.out.find("\nExit status:\n"), std::string::npos) << r.out;
+    for (const std::string& c : codes) EXPECT_NE(r.out.find("\n" + c), std::string::npos) << args[0] << ": " << c << "\n" << r.out;
+  }
+}
+
+TEST(Cli, VersionAndFeatureNames) {
+  RunResult r = Orch({"--version"});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.out, std::string("restore-orch ") + RESTORE_ORCH_VERSION + "\n");
+  r = Orch({"check", "--feature", "list"});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("clone3-set-tid clone3_set_tid\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("move-mount-set-group move_mount_set_group\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("autofs-pipe-ino autofs\n"), std::string::npos) << r.out;
+  r = Orch({"check", "--feature", "tcp_established"});
+  EXPECT_EQ(r.status, 64);
+  EXPECT_NE(r.err.find("restore-orch: check: unknown feature 'tcp_established'"), std::string::npos) << r.err;
+}
+
+TEST(Cli, CheckByCriusFeatureNamesAndAsJson) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the probe makes namespaces: needs root";
+  RunResult r = Orch({"check", "--feature", "clone3_set_tid", "--feature", "autofs"});
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  EXPECT_EQ(lines[0].rfind("clone3-set-tid", 0), 0u) << r.out;
+  EXPECT_EQ(lines[1].rfind("autofs-pipe-ino", 0), 0u) << r.out;
+  r = Orch({"check", "--all", "--json"});
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out;
+  EXPECT_EQ(j["ok"], true);
+  std::set<std::string> names;
+  for (const auto& f : j["features"]) {
+    names.insert(f["name"].get<std::string>());
+    EXPECT_TRUE(f["ok"].get<bool>()) << f.dump();
+    if (f["name"] == "move-mount-set-group") {
+      EXPECT_EQ(f["criu_name"], "move_mount_set_group");
+    }
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"clone3-set-tid", "pid-namespace", "mount-namespace", "move-mount-set-group",
+                                          "autofs-pipe-ino", "dev-autofs"}));
+}
+
+}  // namespace
+}  // namespace ro::test
