@@ -177,9 +177,11 @@ int CmdVerify(const VerifyArgs& args) {
 namespace {
 
 // What a restore checks before it creates anything, beyond the plan and
-// the external mounts' sources: in the caller's PID namespace every pid
-// must be free, and the pidfile must be writable where it is to go.
+// the external mounts' sources: what the kernel would refuse of its files,
+// in the caller's PID namespace every pid must be free, and the pidfile
+// must be writable where it is to go.
 Status Preflight(const images::RestorePlan& plan, const RestoreArgs& args) {
+  RO_TRY(CheckFileLimits(plan));
   if (!plan.ns.new_pid) {
     for (const auto& t : plan.tasks) {
       if (::kill(t.pid, 0) == 0 || errno == EPERM) {

@@ -5,12 +5,33 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "sys/files.h"
 #include "sys/log.h"
 #include "sys/proc.h"
+#include "sys/process.h"
 
 namespace ro {
+
+Status CheckFileLimits(const images::RestorePlan& plan) {
+  uint32_t largest = 0;
+  const images::PipeDataPlan* which = nullptr;
+  for (const images::PipeDataPlan& p : plan.pipe_data) {
+    if (p.capacity > largest) {
+      largest = p.capacity;
+      which = &p;
+    }
+  }
+  if (which == nullptr) return {};
+  RO_ASSIGN_OR_RETURN(std::string text, sys::ReadProcFile("/proc/sys/fs/pipe-max-size"));
+  uint64_t max = std::strtoull(text.c_str(), nullptr, 10);
+  if (largest <= max) return {};
+  RO_ASSIGN_OR_RETURN(bool privileged, sys::HasEffectiveCapability(24 /* CAP_SYS_RESOURCE */));
+  if (privileged) return {};
+  return Fail(std::string(which->fifo ? "FIFO " : "pipe ") + std::to_string(which->pipe_id) + " had a capacity of " + std::to_string(largest) +
+              " bytes, above /proc/sys/fs/pipe-max-size (" + std::to_string(max) + ") and restore-orch lacks CAP_SYS_RESOURCE");
+}
 
 Result<ServiceFds> ServiceFds::Open(const images::RestorePlan& plan) {
   ServiceFds s;

@@ -13,6 +13,11 @@
 
 namespace ro {
 
+// What the kernel would refuse of the plan's files, found before anything
+// is created: a pipe capacity above /proc/sys/fs/pipe-max-size without
+// CAP_SYS_RESOURCE (F_SETPIPE_SZ fails with EPERM).
+Status CheckFileLimits(const images::RestorePlan& plan);
+
 class ServiceFds {
  public:
   // Raises RLIMIT_NOFILE to its hard limit, then opens every service fd at

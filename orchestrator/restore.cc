@@ -21,6 +21,7 @@
 #include "orchestrator/files.h"
 #include "orchestrator/mm.h"
 #include "orchestrator/mounts.h"
+#include "orchestrator/resume.h"
 #include "orchestrator/tree.h"
 #include "shm/arena.h"
 #include "shm/stages.h"
@@ -108,6 +109,7 @@ class Controller {
     arena_.emplace(std::move(arena));
     watch_.emplace(plan_, *arena_);
     continuation_.emplace(plan_, *arena_);
+    execs_.emplace(plan_, *arena_);
     RO_ASSIGN_OR_RETURN(ServiceFds fds, ServiceFds::Open(plan_));
     service_.emplace(std::move(fds));
 
@@ -181,6 +183,7 @@ class Controller {
       log::SetStage(info.name);
       if (info.action_before != nullptr) RO_TRY(Scripts(info.action_before));
       // Continuing tasks are traced from before they leave for their restorer.
+      if (info.stage == Stage::kDone) RO_TRY(Aborting(info.stage, execs_->Open()));
       if (info.stage == Stage::kDone && continuation_->any()) {
         RO_TRY(Aborting(info.stage, watch_->AwaitZombies(deadline_ns_)));
         RO_TRY(Aborting(info.stage, continuation_->Seize()));
@@ -188,6 +191,8 @@ class Controller {
       if (info.stage != Stage::kRootTask) arena_->BeginStage(info.stage, shm::ParticipantCount(info.stage, plan_));
       RO_TRY(WaitStage(info.stage));
       if (info.stage == Stage::kDone && continuation_->any()) RO_TRY(Aborting(info.stage, continuation_->Finish(deadline_ns_)));
+      // Success is reported only once every exec has happened.
+      if (info.stage == Stage::kDone) RO_TRY(Aborting(info.stage, execs_->Await(deadline_ns_)));
       arena_->RecordStageTime(info.stage, sys::MonotonicNs() - t0);
       log::Debug("stage {} done in {:.2f} ms", info.name, (sys::MonotonicNs() - t0) / 1e6);
       if (info.action_after != nullptr) RO_TRY(Scripts(info.action_after));
@@ -240,6 +245,7 @@ class Controller {
     std::fprintf(stderr, "restore-orch: %s\n", error.ToString().c_str());
     if (watch_) watch_->KillAll(plan_.ns.new_pid);
     continuation_.reset();
+    execs_.reset();
     RestoreCaller();
     return 1;
   }
@@ -369,6 +375,7 @@ class Controller {
   std::optional<shm::Arena> arena_;
   std::optional<TaskWatch> watch_;
   std::optional<Continuation> continuation_;
+  std::optional<ExecWatch> execs_;
   std::optional<ServiceFds> service_;
   UniqueFd fault_channel_[2];
   SyscallFaultSupervisor supervisor_;

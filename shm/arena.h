@@ -41,6 +41,7 @@ struct TaskSlot {
   std::atomic<uint32_t> stage{0};           // last stage finished
   std::atomic<uint32_t> group_ready{0};     // futex word: its process group exists
   RestorerReport report{};                  // written by its restorer before it exits
+  std::atomic<int32_t> exec_status_fd{-1};  // an exec task's status pipe read end (its fd number), -1: none
 };
 
 // What the mounts concern learns about a mount it made (the mount's index

@@ -1,10 +1,13 @@
 #include "sys/process.h"
 
+#include "sys/proc.h"
+
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 namespace ro::sys {
@@ -46,6 +49,14 @@ bool KcmpSame(pid_t pid1, pid_t pid2, KcmpType type, unsigned long fd1, unsigned
 }
 
 void SetParentDeathSignal(int sig) { ::prctl(PR_SET_PDEATHSIG, sig); }
+
+Result<bool> HasEffectiveCapability(int cap) {
+  RO_ASSIGN_OR_RETURN(std::string status, ReadProcFile("/proc/self/status"));
+  size_t at = status.find("\nCapEff:");
+  if (at == std::string::npos) return Fail("/proc/self/status has no CapEff line");
+  uint64_t caps = std::strtoull(status.c_str() + at + 8, nullptr, 16);
+  return (caps >> cap) & 1;
+}
 
 void SetName(const std::string& comm) { ::prctl(PR_SET_NAME, comm.c_str()); }
 

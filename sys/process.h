@@ -32,6 +32,10 @@ bool KcmpSame(pid_t pid1, pid_t pid2, KcmpType type, unsigned long fd1 = 0, unsi
 // Asks the kernel for `sig` when the parent dies (PR_SET_PDEATHSIG), 0 to
 // drop it.
 void SetParentDeathSignal(int sig);
+// Whether the calling process holds capability `cap` (CAP_* number) in its
+// effective set (/proc/self/status CapEff).
+Result<bool> HasEffectiveCapability(int cap);
+
 // The calling thread's name (PR_SET_NAME; the kernel keeps 15 bytes).
 void SetName(const std::string& comm);
 

@@ -212,18 +212,16 @@ Status PlaceFds(const images::TaskPlan& t, const images::RestorePlan& plan, cons
   return {};
 }
 
-void CloseAllButOwn(const images::TaskPlan& t, const FdLayout& layout, bool keep_log) {
+void CloseAllButOwn(const images::TaskPlan& t, std::vector<int> keep) {
+  for (const images::FdPlan& fd : t.fds) keep.push_back(fd.fd);
+  std::sort(keep.begin(), keep.end());
   int next = 0;
-  for (const images::FdPlan& fd : t.fds) {
-    if (fd.fd > next) sys::CloseRange(U(next), U(fd.fd - 1));
-    next = fd.fd + 1;
+  for (int fd : keep) {
+    if (fd < next) continue;
+    if (fd > next) sys::CloseRange(U(next), U(fd - 1));
+    next = fd + 1;
   }
-  if (keep_log && next <= layout.log_fd) {
-    if (layout.log_fd > next) sys::CloseRange(U(next), U(layout.log_fd - 1));
-    sys::CloseRange(U(layout.log_fd + 1), ~0U);
-  } else {
-    sys::CloseRange(U(next), ~0U);
-  }
+  sys::CloseRange(U(next), ~0U);
 }
 
 }  // namespace ro::worker

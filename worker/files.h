@@ -46,8 +46,9 @@ Status CreateFiles(const images::TaskPlan& task, const images::RestorePlan& plan
 // closes every parked description.
 Status PlaceFds(const images::TaskPlan& task, const images::RestorePlan& plan, const FdLayout& layout, shm::Arena& arena);
 
-// Closes every fd that is not one of the task's own, service fds included
-// (`keep_log` keeps the log fd, close-on-exec, for an exec that may fail).
-void CloseAllButOwn(const images::TaskPlan& task, const FdLayout& layout, bool keep_log);
+// Closes every fd that is not one of the task's own, service fds included,
+// but those in `keep` (above the task's own: the log fd and the exec status
+// pipe, close-on-exec, for an exec that may fail).
+void CloseAllButOwn(const images::TaskPlan& task, std::vector<int> keep);
 
 }  // namespace ro::worker

@@ -40,6 +40,10 @@ void Seccomp(const images::TaskPlan& t, shm::Arena& arena) {
 
 // Execs the task's resume program with RESTORE_ORCH_RESTORED=1 added to
 // its environment; fds without close-on-exec survive.
+// The exec's status pipe: close-on-exec write end kept through the exec,
+// read end opened by the orchestrator through /proc (worker: PrepareExec).
+int g_exec_status_write = -1;
+
 [[noreturn]] void Exec(const images::TaskPlan& t, shm::Arena& arena, size_t index, shm::Stage last, const FdLayout& layout) {
   std::vector<std::string> env = t.resume->env;
   env.push_back("RESTORE_ORCH_RESTORED=1");
@@ -50,8 +54,10 @@ void Seccomp(const images::TaskPlan& t, shm::Arena& arena) {
   argv.push_back(nullptr);
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
-  // The log fd is close-on-exec and stays usable if exec fails.
-  CloseAllButOwn(t, layout, true);
+  // The log fd and the status pipe's write end are close-on-exec: they stay
+  // usable if the exec fails, and the orchestrator reads end of file when
+  // it succeeds.
+  CloseAllButOwn(t, {layout.log_fd, g_exec_status_write});
   Seccomp(t, arena);
   if (Status s = arena.Fault(shm::FaultPoint::kResume, "execve(" + t.resume->exe + ")"); !s.ok()) {
     arena.Abort(t.pid, shm::Stage::kDone, s.error());
@@ -60,12 +66,24 @@ void Seccomp(const images::TaskPlan& t, shm::Arena& arena) {
   arena.Arrive(index, last);
   ::execve(t.resume->exe.c_str(), argv.data(), envp.data());
   Error e = SysError("execve(" + t.resume->exe + ")");
+  int err = e.err;
+  (void)!::write(g_exec_status_write, &err, sizeof(err));
   log::Error("task {}: {}", t.pid, e.ToString());
   arena.Abort(t.pid, shm::Stage::kDone, e);
   _exit(127);
 }
 
 }  // namespace
+
+Status PrepareExec(const images::TaskPlan& t, shm::Arena& arena, size_t index, const FdLayout& layout) {
+  if (t.resume_mode != images::ResumeMode::kExec) return {};
+  RO_ASSIGN_OR_RETURN(sys::PipeEnds ends, sys::Pipe(0));
+  RO_ASSIGN_OR_RETURN(UniqueFd read, sys::DupAtOrAbove(ends.read.get(), layout.parked_base));
+  RO_ASSIGN_OR_RETURN(UniqueFd write, sys::DupAtOrAbove(ends.write.get(), layout.parked_base));
+  arena.slot(index).exec_status_fd.store(read.release());
+  g_exec_status_write = write.release();
+  return {};
+}
 
 Status CheckResumable(const images::TaskPlan& t) {
   if (t.resume_mode == images::ResumeMode::kZombie) return {};
@@ -93,7 +111,7 @@ void ResumeTask(const images::TaskPlan& t, const images::RestorePlan& plan, shm:
       sys::CloseRange(0, ~0U);
       ExitAs(t.exit_status);
     case images::ResumeMode::kHold:
-      CloseAllButOwn(t, layout, true);
+      CloseAllButOwn(t, {layout.log_fd});
       Seccomp(t, arena);
       arena.Arrive(index, last);
       sys::CloseRange(static_cast<unsigned>(layout.log_fd), static_cast<unsigned>(layout.log_fd));

@@ -11,6 +11,12 @@
 
 namespace ro::worker {
 
+// An exec task's status pipe: its read end's number published in the
+// arena for the orchestrator to open through /proc (end of file: the exec
+// happened; four bytes: it failed with that errno), its write end kept,
+// close-on-exec, for the exec. Other tasks: nothing.
+Status PrepareExec(const images::TaskPlan& task, shm::Arena& arena, size_t index, const FdLayout& layout);
+
 // Checks what can still fail before the hand-over, and moves the task to
 // its root and cwd: the program exists and is executable.
 Status CheckResumable(const images::TaskPlan& task);

@@ -79,6 +79,7 @@ class Task {
         if (t_.resume_mode != images::ResumeMode::kContinue) return {};
         return PrepareMemory(t_, plan_, ctx_.layout, arena_, index_);
       case Stage::kResume:
+        RO_TRY(PrepareExec(t_, arena_, index_, ctx_.layout));
         return CheckResumable(t_);
     }
     return {};

@@ -17,6 +17,13 @@ std::string CheckValues(const img::autofs_entry& e) {
   if (e.minproto() < 0 || e.maxproto() < e.minproto()) {
     return "protocol range " + std::to_string(e.minproto()) + ".." + std::to_string(e.maxproto()) + " is empty";
   }
+  // The kernel speaks versions 3 to 5 (AUTOFS_MIN/MAX_PROTO_VERSION) and
+  // refuses a mount whose range holds none of them.
+  if (e.maxproto() < 3 || e.minproto() > 5) {
+    return "protocol range " + std::to_string(e.minproto()) + ".." + std::to_string(e.maxproto()) +
+           " holds none of the versions the kernel speaks (3..5)";
+  }
+  if ((e.has_uid() && e.uid() < 0) || (e.has_gid() && e.gid() < 0)) return "uid or gid is negative";
   if (e.timeout() < 0) return "negative timeout " + std::to_string(e.timeout());
   if (e.fd() < -1) return "fd " + std::to_string(e.fd()) + " is neither -1 (catatonic) nor an fd number";
   return "";

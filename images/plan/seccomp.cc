@@ -42,6 +42,13 @@ void ReadChain(Context& ctx, const img::seccomp_entry& entry, const std::string&
                                     Str(kMaxSeccompInsns) + " instructions of 8 bytes");
       return;
     }
+    // SECCOMP_FILTER_FLAG_NEW_LISTENER makes seccomp() return a new fd,
+    // one the task's images do not have.
+    if (filter.flags() & (1u << 3)) {
+      ctx.problems.Add(name, 0, "seccomp filter " + Str(*index) + " of task " + Str(t.pid) +
+                                    " has SECCOMP_FILTER_FLAG_NEW_LISTENER: its listener fd cannot be restored");
+      return;
+    }
     t.seccomp.push_back(SeccompFilterPlan{filter.filter(), filter.flags()});
     index = filter.has_prev() ? std::optional<uint32_t>(filter.prev()) : std::nullopt;
   }

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <functional>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -362,6 +363,65 @@ TEST(Rollback, HungTaskIsKilledAfterTheTimeout) {
             }),
             "");
 }
+
+}  // namespace
+}  // namespace ro::test
+
+namespace ro::test {
+namespace {
+
+// An exec that fails after the hand-over fails the restore: restore-orch
+// learns every task's exec outcome before it says the tree is restored.
+struct ExecCase {
+  std::string name;
+  std::function<std::vector<std::string>(const TempDir&)> argv;  // argv[0] is the program
+  std::string expect;
+};
+
+class ExecFailure : public ::testing::TestWithParam<ExecCase> {};
+
+TEST_P(ExecFailure, RollsTheTreeBack) {
+  ExecCase c = GetParam();
+  EXPECT_EQ(InSandbox([c] {
+              World before;
+              TempDir dir, work;
+              std::vector<TaskSpec> tasks = {{.pid = 1, .ppid = 0, .pgid = 1, .sid = 1, .argv = {"/bin/sleep", "100"}},
+                                             {.pid = 2, .ppid = 1, .pgid = 1, .sid = 1, .argv = c.argv(work)}};
+              if (Status s = images::WriteImageDir(dir.path(), TreeImages(tasks)); !s.ok()) return s.error().ToString();
+              std::string p;
+              for (const char* mode : {"--detach", "--timeout"}) {
+                std::vector<std::string> cmd = {RestoreOrch(), "--images", dir.path(), mode};
+                if (std::string(mode) == "--timeout") cmd.push_back("20");
+                RunResult r = RunCommand(cmd);
+                if (r.status != 1) p += std::string(mode) + ": status " + std::to_string(r.status) + " (out: " + r.out + ")\n";
+                if (r.err.find("task 2") == std::string::npos || r.err.find("execve") == std::string::npos ||
+                    r.err.find(c.expect) == std::string::npos) {
+                  p += std::string(mode) + ": unexpected error: " + r.err;
+                }
+              }
+              return p + before.Unchanged();
+            }),
+            "");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Kinds, ExecFailure,
+    ::testing::Values(ExecCase{"a_directory", [](const TempDir& w) { return std::vector<std::string>{w.path()}; }, "Permission denied"},
+                      ExecCase{"not_an_executable",
+                               [](const TempDir& w) {
+                                 w.Write("garbage", std::string(64, 'x'));
+                                 ::chmod(w.File("garbage").c_str(), 0755);
+                                 return std::vector<std::string>{w.File("garbage")};
+                               },
+                               "Exec format error"},
+                      ExecCase{"arguments_too_long",
+                               [](const TempDir&) {
+                                 std::vector<std::string> argv{"/bin/true"};
+                                 for (int i = 0; i < 12; ++i) argv.push_back(std::string(250000, 'a'));
+                                 return argv;
+                               },
+                               "Argument list too long"}),
+    [](const auto& param_info) { return param_info.param.name; });
 
 }  // namespace
 }  // namespace ro::test
