@@ -88,6 +88,7 @@ struct TaskPlan {
   pid_t pgid = 0;  // 0: stays in the group it is born in (outside the tree)
   pid_t sid = 0;   // 0: stays in the session it is born in (outside the tree)
   TaskKind kind = TaskKind::kAlive;
+  std::vector<pid_t> threads;  // its threads' ids in its PID namespace, the task's own first
   ResumeMode resume_mode = ResumeMode::kHold;  // helpers exit before the resume stage
   uint32_t exit_status = 0;  // wait status, zombies only
   std::string comm;

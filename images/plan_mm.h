@@ -75,21 +75,28 @@ struct ItimerPlan {
   uint64_t interval_sec = 0, interval_usec = 0, value_sec = 0, value_usec = 0;
 };
 
-// Everything of a task that is neither memory nor fds: registers (x86_64),
-// signal state, and the per-thread kernel state a restorer sets.
-struct ContinuePlan {
-  MmPlan mm;
+// One thread's registers (x86_64) and the kernel state that is its own.
+struct ThreadPlan {
+  pid_t tid = 0;
   std::array<uint64_t, 27> gpregs{};  // user_regs_struct order: r15 ... ip (16), cs, flags, sp (19), ss, fs_base, gs_base, ds, es, fs, gs
-  std::string fpregs;                 // the core's serialized user_x86_fpregs_entry ("" when it has none)
+  std::string fpregs;                 // its core's serialized user_x86_fpregs_entry ("" when it has none)
   uint64_t clear_tid_addr = 0;
   uint64_t blocked = 0;               // the signal mask
-  std::array<SigactionPlan, 64> sigactions{};  // index signal - 1; SIGKILL and SIGSTOP stay default
   std::optional<std::array<uint64_t, 3>> altstack;  // ss_sp, ss_size, ss_flags
-  ItimerPlan itimers[3];                            // real, virtual, prof
-  std::vector<std::string> pending_thread;          // siginfo_t bytes, queued to the task itself
-  std::vector<std::string> pending_shared;          // siginfo_t bytes, queued to its thread group
   std::optional<std::array<uint64_t, 3>> rseq;      // abi pointer, size, signature
   uint64_t robust_list = 0, robust_list_len = 0;
+  std::vector<std::string> pending;                 // siginfo_t bytes, queued to the thread itself
+  std::string comm;                                 // "" : the task's
+};
+
+// Everything of a task that is neither memory nor fds: its threads (the
+// leader first) and the state its threads share.
+struct ContinuePlan {
+  MmPlan mm;
+  std::vector<ThreadPlan> threads;                  // threads[0] is the task itself
+  std::array<SigactionPlan, 64> sigactions{};       // index signal - 1; SIGKILL and SIGSTOP stay default
+  ItimerPlan itimers[3];                            // real, virtual, prof
+  std::vector<std::string> pending_shared;          // siginfo_t bytes, queued to its thread group
   uint32_t personality = 0;
 };
 

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -11,6 +12,7 @@
 #include "sys/futex.h"
 #include "sys/log.h"
 #include "sys/ptrace_api.h"
+#include "sys/proc_tree.h"
 #include "sys/ptrace_regs.h"
 
 namespace ro {
@@ -37,6 +39,7 @@ const char* StepName(uint32_t step) {
     case rst::kStepThread: return "set_robust_list, personality or prctl";
     case rst::kStepSignal: return "queueing pending signal";
     case rst::kStepSeccomp: return "seccomp(SET_MODE_FILTER) of filter";
+    case rst::kStepThreadCreate: return "clone3 of thread";
     case rst::kStepCount: break;
   }
   return "an unknown step";
@@ -52,7 +55,7 @@ std::string Hex(uint64_t v) {
 
 std::string DescribeRestorerFailure(const shm::RestorerReport& report) {
   std::string arg = report.step == rst::kStepSigaction || report.step == rst::kStepSignal || report.step == rst::kStepSeccomp ||
-                            report.step == rst::kStepItimer
+                            report.step == rst::kStepItimer || report.step == rst::kStepThreadCreate
                         ? " " + std::to_string(report.arg)
                         : report.arg != 0 ? " at " + Hex(report.arg) : "";
   std::string injected = report.injected != 0 ? " [injected fault mm-restorer:" + std::to_string(report.injected) + "]" : "";
@@ -74,34 +77,41 @@ Status Continuation::Seize() {
   for (size_t i = 0; i < plan_.tasks.size(); ++i) {
     if (plan_.tasks[i].resume_mode != images::ResumeMode::kContinue) continue;
     pid_t outer = arena_.slot(i).outer_pid.load();
-    RO_TRY(sys::PtraceSeizeWith(outer, PTRACE_O_EXITKILL | PTRACE_O_SUSPEND_SECCOMP));
+    // Its threads, which its restorer creates, are traced from their start.
+    RO_TRY(sys::PtraceSeizeWith(outer, PTRACE_O_EXITKILL | PTRACE_O_SUSPEND_SECCOMP | PTRACE_O_TRACECLONE));
     traced_.push_back(outer);
   }
   return {};
 }
 
 Status Continuation::Finish(uint64_t deadline_ns) {
-  std::vector<std::pair<size_t, pid_t>> tasks;
+  // Every thread of every continuing task ends at its restorer's
+  // breakpoint, or the task dies: events of every tracee are taken as they
+  // come (a dying task must be reaped by its tracer before the init of its
+  // PID namespace can finish dying).
+  std::map<pid_t, size_t> task_of_leader;  // outer pid -> task index
+  size_t expected = 0;
   for (size_t i = 0; i < plan_.tasks.size(); ++i) {
-    if (plan_.tasks[i].resume_mode == images::ResumeMode::kContinue) tasks.emplace_back(i, arena_.slot(i).outer_pid.load());
+    if (plan_.tasks[i].resume_mode != images::ResumeMode::kContinue) continue;
+    task_of_leader[arena_.slot(i).outer_pid.load()] = i;
+    expected += plan_.tasks[i].cont->threads.size();
   }
-  // Every restorer ends at its breakpoint, or dies: events of any traced
-  // task are taken as they come (a dying task must be reaped by its tracer
-  // before the init of its PID namespace can finish dying).
-  std::map<pid_t, size_t> waiting;
-  for (const auto& [i, outer] : tasks) waiting.emplace(outer, i);
-  while (!waiting.empty()) {
+  std::map<pid_t, ThreadStop> trapped;  // outer tid -> thread
+  while (trapped.size() < expected) {
     RO_ASSIGN_OR_RETURN(sys::TraceeEvent ev, sys::PtraceWaitAny(deadline_ns));
-    auto it = waiting.find(ev.pid);
-    if (it == waiting.end()) continue;
-    size_t i = it->second;
-    std::string who = "task " + std::to_string(plan_.tasks[i].pid);
     if (ev.stop.exited) {
       for (size_t k = 0; k < plan_.tasks.size(); ++k) {  // the cause, if a restorer says
         const shm::RestorerReport& r = arena_.slot(k).report;
         if (r.step != 0) return Fail("task " + std::to_string(plan_.tasks[k].pid) + ": " + DescribeRestorerFailure(r));
       }
-      return Fail(who + ": its restorer died");
+      auto leader = task_of_leader.find(ev.pid);
+      if (leader != task_of_leader.end()) return Fail("task " + std::to_string(plan_.tasks[leader->second].pid) + ": its restorer died");
+      continue;  // a thread of a task whose leader's death follows
+    }
+    if (std::find(traced_.begin(), traced_.end(), ev.pid) == traced_.end()) traced_.push_back(ev.pid);  // a new thread
+    if (ev.stop.event != 0) {
+      RO_TRY(sys::PtraceCont(ev.pid, 0));  // a clone event, or a new thread's first stop
+      continue;
     }
     if (ev.stop.stop_signal != SIGTRAP) {
       // A signal on its way to the task (it is traced, so even an ignored
@@ -109,10 +119,17 @@ Status Continuation::Finish(uint64_t deadline_ns) {
       RO_TRY(sys::PtraceCont(ev.pid, ev.stop.stop_signal));
       continue;
     }
-    waiting.erase(it);
+    // At its breakpoint: which thread of which task.
+    RO_ASSIGN_OR_RETURN(sys::TaskInfo info, sys::ReadTask(ev.pid));
+    // Its task is the one whose leader's outer pid is its Tgid (as the
+    // reader's /proc shows it).
+    auto tgid = sys::StatusValues(info.status, "Tgid");
+    auto leader = tgid.empty() ? task_of_leader.end() : task_of_leader.find(static_cast<pid_t>(tgid.front()));
+    if (leader == task_of_leader.end()) return Fail("pid " + std::to_string(ev.pid) + " stopped at a restorer's end but is no continuing task");
+    trapped[ev.pid] = ThreadStop{leader->second, info.pid};
   }
-  for (const auto& [i, outer] : tasks) {
-    if (Status s = FinishTask(i, outer); !s.ok()) return std::move(s).error().Within("task " + std::to_string(plan_.tasks[i].pid));
+  for (const auto& [outer, i] : task_of_leader) {
+    if (Status s = FinishTask(i, outer, trapped); !s.ok()) return std::move(s).error().Within("task " + std::to_string(plan_.tasks[i].pid));
   }
   // Let them all go together.
   for (pid_t pid : traced_) RO_TRY(sys::PtraceDetach(pid, 0));
@@ -120,13 +137,13 @@ Status Continuation::Finish(uint64_t deadline_ns) {
   return {};
 }
 
-Status Continuation::FinishTask(size_t index, pid_t outer) {
+Status Continuation::FinishTask(size_t index, pid_t outer, const std::map<pid_t, ThreadStop>& trapped) {
   const images::ContinuePlan& c = *plan_.tasks[index].cont;
   const images::ZonePlan& z = plan_.zone;
   uint64_t deadline = sys::MonotonicNs() + 5'000'000'000ull;
   // The zone goes, by a munmap run in the task at the restorer's syscall
   // instruction; the task is stopped again at the syscall's exit, before it
-  // could run anything where the zone was.
+  // could run anything where the zone was. Its other threads are stopped.
   RO_ASSIGN_OR_RETURN(user_regs_struct regs, sys::PtraceGetRegs(outer));
   uint64_t gadget = z.start + z.task_offset +
                     static_cast<uint64_t>(reinterpret_cast<const char*>(&ro_restorer_syscall_gadget) - __start_rstblob);
@@ -147,18 +164,27 @@ Status Continuation::FinishTask(size_t index, pid_t outer) {
     return SysError("munmap of the zone " + Hex(z.start) + "+" + Hex(z.size), static_cast<int>(-static_cast<long long>(after.rax)));
   }
   RO_TRY(arena_.Fault(shm::FaultPoint::kMmContinue, "set the registers"));
-  // The dumped registers; orig_ax -1: no syscall restart is pending (the
-  // images' registers already point at a syscall to re-issue, if any).
-  const auto& g = c.gpregs;
-  user_regs_struct r{};
-  r.r15 = g[0], r.r14 = g[1], r.r13 = g[2], r.r12 = g[3], r.rbp = g[4], r.rbx = g[5], r.r11 = g[6], r.r10 = g[7];
-  r.r9 = g[8], r.r8 = g[9], r.rax = g[10], r.rcx = g[11], r.rdx = g[12], r.rsi = g[13], r.rdi = g[14];
-  r.orig_rax = static_cast<unsigned long long>(-1);
-  r.rip = g[16], r.cs = g[17], r.eflags = g[18], r.rsp = g[19], r.ss = g[20], r.fs_base = g[21], r.gs_base = g[22];
-  r.ds = g[23], r.es = g[24], r.fs = g[25], r.gs = g[26];
-  RO_TRY(sys::PtraceSetRegs(outer, r));
-  RO_TRY(sys::PtraceSetSigmask(outer, c.blocked));
-  log::Debug("task {} continues at {}", plan_.tasks[index].pid, Hex(r.rip));
+  // Every thread's dumped registers; orig_ax -1: no syscall restart is
+  // pending (the images' registers already point at a syscall to re-issue,
+  // if any).
+  for (const auto& [outer_tid, stop] : trapped) {
+    if (stop.task != index) continue;
+    const images::ThreadPlan* th = nullptr;
+    for (const images::ThreadPlan& candidate : c.threads) {
+      if (candidate.tid == stop.tid) th = &candidate;
+    }
+    if (th == nullptr) return Fail("thread " + std::to_string(stop.tid) + " is not in the images");
+    const auto& g = th->gpregs;
+    user_regs_struct r{};
+    r.r15 = g[0], r.r14 = g[1], r.r13 = g[2], r.r12 = g[3], r.rbp = g[4], r.rbx = g[5], r.r11 = g[6], r.r10 = g[7];
+    r.r9 = g[8], r.r8 = g[9], r.rax = g[10], r.rcx = g[11], r.rdx = g[12], r.rsi = g[13], r.rdi = g[14];
+    r.orig_rax = static_cast<unsigned long long>(-1);
+    r.rip = g[16], r.cs = g[17], r.eflags = g[18], r.rsp = g[19], r.ss = g[20], r.fs_base = g[21], r.gs_base = g[22];
+    r.ds = g[23], r.es = g[24], r.fs = g[25], r.gs = g[26];
+    RO_TRY(sys::PtraceSetRegs(outer_tid, r));
+    RO_TRY(sys::PtraceSetSigmask(outer_tid, th->blocked));
+    log::Debug("thread {} of task {} continues at {}", th->tid, plan_.tasks[index].pid, Hex(r.rip));
+  }
   return {};
 }
 

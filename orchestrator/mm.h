@@ -8,6 +8,7 @@
 // unmapped by its tracer.)
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -37,11 +38,15 @@ class Continuation {
   Status Finish(uint64_t deadline_ns);
 
  private:
-  Status FinishTask(size_t index, pid_t outer);
+  struct ThreadStop {
+    size_t task;  // plan index
+    pid_t tid;    // in the tree's namespace
+  };
+  Status FinishTask(size_t index, pid_t outer, const std::map<pid_t, ThreadStop>& trapped);
 
   const images::RestorePlan& plan_;
   shm::Arena& arena_;
-  std::vector<pid_t> traced_;  // outer pids
+  std::vector<pid_t> traced_;  // outer ids of every traced task and thread
 };
 
 // "mremap of the VMA at 0x7f...: Invalid argument" from a restorer's report.

@@ -96,7 +96,27 @@ enum Step : uint32_t {
   kStepThread,     // set_tid_address, set_robust_list, personality, prctls
   kStepSignal,     // queueing a pending signal (arg: the signal)
   kStepSeccomp,    // installing a seccomp filter (arg: its index)
+  kStepThreadCreate,  // clone3 of a thread with its tid (arg: the tid)
   kStepCount,
+};
+
+struct TaskArgs;
+
+// One thread's own state: the leader's is threads[0]; each other thread is
+// created by the leader with its tid (clone3 set_tid) on its own stack.
+struct ThreadArgs {
+  const TaskArgs* task;
+  int32_t tid;
+  uint32_t has_altstack;
+  uint64_t stack, stack_size;  // its stack in the zone (not the leader's)
+  uint64_t altstack[3];        // stack_t: ss_sp, ss_flags, ss_size
+  uint32_t has_rseq, rseq_sig;
+  uint64_t rseq, rseq_len;
+  uint64_t clear_tid_addr;
+  uint64_t robust_list, robust_list_len;
+  char comm[16];               // "" : unchanged
+  uint32_t nr_pending, pad;
+  const PendingSignal* pending;  // queued to this thread
 };
 
 struct TaskArgs {
@@ -119,15 +139,11 @@ struct TaskArgs {
 
   KernelSigaction sigactions[64];  // index signal - 1
   uint64_t itimers[3][4];          // real, virtual, prof: interval sec/usec, value sec/usec
-  uint64_t altstack[3];            // ss_sp, ss_flags | ss_size as stack_t: sp, flags (int + pad), size
-  uint32_t has_altstack, has_rseq;
-  uint64_t rseq, rseq_len;
-  uint32_t rseq_sig, pad2;
-  uint64_t clear_tid_addr;
-  uint64_t robust_list, robust_list_len;
-  int32_t pid;                     // the task's pid (and tid)
-  uint32_t nr_pending;
+  int32_t pid;                     // the task's pid
+  uint32_t nr_pending;             // queued to the thread group
   const PendingSignal* pending;
+  uint32_t nr_threads, pad2;       // threads[0] is the leader
+  const ThreadArgs* threads;
   uint32_t first_service_fd;       // closed from here on before the end
   uint32_t nr_seccomp;
   const SeccompFilter* seccomp;
@@ -143,6 +159,7 @@ struct TaskArgs {
 extern "C" [[noreturn]] void ro_restorer_main(const ro::restorer::TaskArgs* args);
 // One `syscall` instruction followed by a breakpoint, in the restorer's
 // code: the orchestrator runs the zone's final munmap there.
+
 extern "C" void ro_restorer_syscall_gadget();
 // The restorer's code, which the worker copies into the zone.
 extern "C" const char __start_rstblob[];

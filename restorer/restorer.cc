@@ -111,27 +111,87 @@ RST void SetSignalState(const TaskArgs* args) {
   for (long which = 0; which < 3; ++which) {
     Check(args, Sys(__NR_setitimer, which, reinterpret_cast<long>(args->itimers[which]), 0), kStepItimer, static_cast<uint64_t>(which));
   }
-  if (args->has_altstack) Check(args, Sys(__NR_sigaltstack, reinterpret_cast<long>(args->altstack), 0), kStepAltstack, args->altstack[0]);
+  for (uint32_t i = 0; i < args->nr_pending; ++i) {
+    const PendingSignal& p = args->pending[i];
+    Check(args, Sys(__NR_rt_sigqueueinfo, args->pid, p.signo, reinterpret_cast<long>(p.siginfo)), kStepSignal, p.signo);
+  }
 }
 
-RST void SetThreadState(const TaskArgs* args) {
-  if (args->has_rseq) {
-    Check(args, Sys(__NR_rseq, static_cast<long>(args->rseq), static_cast<long>(args->rseq_len), 0, args->rseq_sig), kStepRseqSet,
-          args->rseq);
-  }
-  Sys(__NR_set_tid_address, static_cast<long>(args->clear_tid_addr));
-  if (args->robust_list != 0) {
-    Check(args, Sys(__NR_set_robust_list, static_cast<long>(args->robust_list), static_cast<long>(args->robust_list_len)),
-          kStepThread, args->robust_list);
-  }
+RST void SetProcessState(const TaskArgs* args) {
   Check(args, Sys(__NR_personality, args->personality), kStepThread, args->personality);
   if (args->dumpable >= 0) Check(args, Sys(__NR_prctl, PR_SET_DUMPABLE, args->dumpable), kStepThread, PR_SET_DUMPABLE);
   if (args->thp_disabled) Check(args, Sys(__NR_prctl, PR_SET_THP_DISABLE, 1, 0, 0, 0), kStepThread, PR_SET_THP_DISABLE);
-  for (uint32_t i = 0; i < args->nr_pending; ++i) {
-    const PendingSignal& p = args->pending[i];
-    long ret = p.shared ? Sys(__NR_rt_sigqueueinfo, args->pid, p.signo, reinterpret_cast<long>(p.siginfo))
-                        : Sys(__NR_rt_tgsigqueueinfo, args->pid, args->pid, p.signo, reinterpret_cast<long>(p.siginfo));
-    Check(args, ret, kStepSignal, p.signo);
+}
+
+// What a thread sets for itself, then its seccomp filters (per thread, as
+// the task's were), then the breakpoint: the orchestrator takes it from there.
+[[noreturn]] RST void FinishThread(const ThreadArgs* th) {
+  const TaskArgs* args = th->task;
+  if (th->has_rseq) {
+    Check(args, Sys(__NR_rseq, static_cast<long>(th->rseq), static_cast<long>(th->rseq_len), 0, th->rseq_sig), kStepRseqSet, th->rseq);
+  }
+  Sys(__NR_set_tid_address, static_cast<long>(th->clear_tid_addr));
+  if (th->robust_list != 0) {
+    Check(args, Sys(__NR_set_robust_list, static_cast<long>(th->robust_list), static_cast<long>(th->robust_list_len)), kStepThread,
+          th->robust_list);
+  }
+  if (th->has_altstack) Check(args, Sys(__NR_sigaltstack, reinterpret_cast<long>(th->altstack), 0), kStepAltstack, th->altstack[0]);
+  if (th->comm[0] != 0) Sys(__NR_prctl, PR_SET_NAME, reinterpret_cast<long>(th->comm));
+  for (uint32_t i = 0; i < th->nr_pending; ++i) {
+    const PendingSignal& p = th->pending[i];
+    Check(args, Sys(__NR_rt_tgsigqueueinfo, args->pid, th->tid, p.signo, reinterpret_cast<long>(p.siginfo)), kStepSignal, p.signo);
+  }
+  for (uint32_t i = 0; i < args->nr_seccomp; ++i) {
+    const SeccompFilter& f = args->seccomp[i];
+    struct {
+      uint16_t len;
+      uint64_t filter;
+    } prog = {static_cast<uint16_t>(f.len), f.filter};
+    Check(args, Sys(__NR_seccomp, SECCOMP_SET_MODE_FILTER, f.flags, reinterpret_cast<long>(&prog)), kStepSeccomp, i);
+  }
+  for (;;) asm volatile("int3" ::: "memory");
+}
+
+// struct clone_args (clone3).
+struct CloneArgs {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+[[noreturn]] RST void ThreadMain(const ThreadArgs* th) { FinishThread(th); }
+
+// clone3(args, size) starting the child on its own stack in `fn(arg)`;
+// the parent gets the child's tid or -errno. r8 and r9 survive the syscall.
+__attribute__((naked, section("rstblob"), used)) long CloneThread(const CloneArgs*, unsigned long, const ThreadArgs*,
+                                                                  void (*)(const ThreadArgs*)) {
+  asm volatile(
+      "mov %rdx, %r8\n\t"
+      "mov %rcx, %r9\n\t"
+      "mov $435, %eax\n\t"  // __NR_clone3
+      "syscall\n\t"
+      "test %rax, %rax\n\t"
+      "jnz 1f\n\t"
+      "xor %ebp, %ebp\n\t"
+      "and $-16, %rsp\n\t"
+      "mov %r8, %rdi\n\t"
+      "call *%r9\n\t"
+      "ud2\n"
+      "1:\n\t"
+      "ret\n\t");
+}
+
+// The task's other threads, each with its tid, sharing everything.
+RST void CreateThreads(const TaskArgs* args) {
+  for (uint32_t i = 1; i < args->nr_threads; ++i) {
+    const ThreadArgs* th = &args->threads[i];
+    uint64_t tid = static_cast<uint64_t>(th->tid);
+    CloneArgs ca = {};
+    ca.flags = 0x00000100 | 0x00000200 | 0x00000400 | 0x00000800 | 0x00010000 | 0x00040000;  // VM FS FILES SIGHAND THREAD SYSVSEM
+    ca.stack = th->stack;
+    ca.stack_size = th->stack_size;
+    ca.set_tid = reinterpret_cast<uint64_t>(&tid);
+    ca.set_tid_size = 1;
+    long ret = CloneThread(&ca, sizeof(ca), th, &ThreadMain);
+    Check(args, ret, kStepThreadCreate, tid);
   }
 }
 
@@ -162,18 +222,10 @@ extern "C" [[noreturn]] RST void ro_restorer_main(const TaskArgs* args) {
   PlaceVmas(args);
   Check(args, Sys(__NR_prctl, kPrSetMm, kPrSetMmMap, reinterpret_cast<long>(&args->mm), sizeof(MmMap)), kStepMm, 0);
   SetSignalState(args);
-  SetThreadState(args);
+  SetProcessState(args);
   Sys(__NR_close_range, args->first_service_fd, ~0u, 0);
-  for (uint32_t i = 0; i < args->nr_seccomp; ++i) {
-    const SeccompFilter& f = args->seccomp[i];
-    struct {
-      uint16_t len;
-      uint64_t filter;
-    } prog = {static_cast<uint16_t>(f.len), f.filter};
-    Check(args, Sys(__NR_seccomp, SECCOMP_SET_MODE_FILTER, f.flags, reinterpret_cast<long>(&prog)), kStepSeccomp, i);
-  }
-  // Done: the orchestrator takes over at this breakpoint.
-  for (;;) asm volatile("int3" ::: "memory");
+  CreateThreads(args);
+  FinishThread(&args->threads[0]);
 }
 
 extern "C" __attribute__((naked, section("rstblob"), used)) void ro_restorer_syscall_gadget() {

@@ -54,6 +54,7 @@ Result<TraceeEvent> Wait(pid_t pid, uint64_t deadline_ns) {
     }
     if (!WIFSTOPPED(status)) continue;
     ev.stop.stop_signal = WSTOPSIG(status) & 0x7f;
+    ev.stop.event = status >> 16;
     return ev;
   }
 }

@@ -22,6 +22,7 @@ struct TraceeStop {
   bool exited = false;  // it exited or was killed (`status` is its wait status)
   int status = 0;
   int stop_signal = 0;  // the stop's signal (SIGTRAP for a breakpoint or a syscall stop)
+  int event = 0;        // PTRACE_EVENT_* of an event stop (a clone, a seized task's first stop), 0 otherwise
 };
 
 // Waits for `pid` (a tracee of the caller) to stop or exit, until

@@ -264,6 +264,15 @@ class Preparer {
     return {};
   }
 
+  // Fills `n` pending signals from siginfo bytes (si_signo first).
+  static void FillPending(rst::PendingSignal* out, const std::vector<std::string>& infos, uint32_t shared) {
+    for (size_t i = 0; i < infos.size(); ++i) {
+      out[i].shared = shared;
+      std::memcpy(out[i].siginfo, infos[i].data(), sizeof(out[i].siginfo));
+      std::memcpy(&out[i].signo, infos[i].data(), sizeof(out[i].signo));
+    }
+  }
+
   Status SignalState(ArgsArea& area) {
     for (size_t i = 0; i < 64; ++i) {
       const images::SigactionPlan& s = c_.sigactions[i];
@@ -276,35 +285,47 @@ class Preparer {
       args_->itimers[w][2] = it.value_sec;
       args_->itimers[w][3] = it.value_usec;
     }
-    if (c_.altstack) {
-      args_->has_altstack = 1;
-      args_->altstack[0] = (*c_.altstack)[0];
-      args_->altstack[1] = (*c_.altstack)[2];
-      args_->altstack[2] = (*c_.altstack)[1];
-    }
-    if (c_.rseq) {
-      args_->has_rseq = 1;
-      args_->rseq = (*c_.rseq)[0];
-      args_->rseq_len = (*c_.rseq)[1];
-      args_->rseq_sig = static_cast<uint32_t>((*c_.rseq)[2]);
-    }
-    args_->clear_tid_addr = c_.clear_tid_addr;
-    args_->robust_list = c_.robust_list;
-    args_->robust_list_len = c_.robust_list_len;
     args_->personality = c_.personality;
-    size_t n = c_.pending_thread.size() + c_.pending_shared.size();
-    RO_ASSIGN_OR_RETURN(rst::PendingSignal* pending, area.Take<rst::PendingSignal>(n));
-    size_t i = 0;
-    for (int shared = 0; shared < 2; ++shared) {
-      for (const std::string& info : shared ? c_.pending_shared : c_.pending_thread) {
-        rst::PendingSignal& p = pending[i++];
-        p.shared = static_cast<uint32_t>(shared);
-        std::memcpy(p.siginfo, info.data(), sizeof(p.siginfo));
-        std::memcpy(&p.signo, info.data(), sizeof(p.signo));  // si_signo comes first
+    RO_ASSIGN_OR_RETURN(rst::PendingSignal* shared, area.Take<rst::PendingSignal>(c_.pending_shared.size()));
+    FillPending(shared, c_.pending_shared, 1);
+    args_->pending = shared;
+    args_->nr_pending = static_cast<uint32_t>(c_.pending_shared.size());
+    // Each thread's own state; every thread but the leader gets a stack of
+    // its own in the zone.
+    RO_ASSIGN_OR_RETURN(rst::ThreadArgs* threads, area.Take<rst::ThreadArgs>(c_.threads.size()));
+    uint64_t per_thread = plan_.zone.stack_size / std::max<size_t>(c_.threads.size(), 1) & ~uint64_t(4095);
+    for (size_t i = 0; i < c_.threads.size(); ++i) {
+      const images::ThreadPlan& p = c_.threads[i];
+      rst::ThreadArgs& th = threads[i];
+      std::memset(&th, 0, sizeof(th));
+      th.task = args_;
+      th.tid = p.tid;
+      // The leader runs on the top part (RunRestorer starts it there).
+      th.stack = zone_.stack + (i == 0 ? c_.threads.size() - 1 : i - 1) * per_thread;
+      th.stack_size = per_thread;
+      if (p.altstack) {
+        th.has_altstack = 1;
+        th.altstack[0] = (*p.altstack)[0];
+        th.altstack[1] = (*p.altstack)[2];
+        th.altstack[2] = (*p.altstack)[1];
       }
+      if (p.rseq) {
+        th.has_rseq = 1;
+        th.rseq = (*p.rseq)[0];
+        th.rseq_len = (*p.rseq)[1];
+        th.rseq_sig = static_cast<uint32_t>((*p.rseq)[2]);
+      }
+      th.clear_tid_addr = p.clear_tid_addr;
+      th.robust_list = p.robust_list;
+      th.robust_list_len = p.robust_list_len;
+      std::strncpy(th.comm, p.comm.c_str(), sizeof(th.comm) - 1);
+      RO_ASSIGN_OR_RETURN(rst::PendingSignal* own, area.Take<rst::PendingSignal>(p.pending.size()));
+      FillPending(own, p.pending, 0);
+      th.pending = own;
+      th.nr_pending = static_cast<uint32_t>(p.pending.size());
     }
-    args_->pending = pending;
-    args_->nr_pending = static_cast<uint32_t>(n);
+    args_->threads = threads;
+    args_->nr_threads = static_cast<uint32_t>(c_.threads.size());
     return {};
   }
 

@@ -261,31 +261,79 @@ std::optional<MmPlan> ReadMm(Context& ctx, Shared& shared, pid_t pid) {
   return m;
 }
 
-// Registers and signal state from the core (x86_64 only).
-bool ReadCore(Context& ctx, pid_t pid, ContinuePlan& c) {
-  const std::string name = MakeFileName(CoreKind(), static_cast<uint32_t>(pid));
-  const img::core_entry& core = *ctx.Core(pid);
-  if (core.mtype() != img::core_entry::X86_64 || !core.has_thread_info()) {
-    ctx.problems.Add(name, 0, "no x86_64 thread_info: only x86_64 tasks can continue");
-    return false;
+bool SiginfosFit(Context& ctx, const std::string& name, const std::vector<std::string>& infos) {
+  for (const std::string& s : infos) {
+    if (s.size() != 128) {
+      ctx.problems.Add(name, 0, "a pending signal's siginfo is " + std::to_string(s.size()) + " bytes, not 128");
+      return false;
+    }
   }
-  const auto& ti = core.thread_info();
+  return true;
+}
+
+// One thread's registers and its own kernel state, from core-<tid>.img
+// (x86_64 only). `tc_blocked`: the mask of old images that keep it per task.
+std::optional<ThreadPlan> ReadThread(Context& ctx, pid_t tid, uint64_t tc_blocked) {
+  const std::string name = MakeFileName(CoreKind(), static_cast<uint32_t>(tid));
+  const img::core_entry* core = ctx.Core(tid);
+  if (core == nullptr) {
+    ctx.problems.Add(name, std::nullopt, "missing: every thread of a task that continues needs its core image");
+    return std::nullopt;
+  }
+  if (core->mtype() != img::core_entry::X86_64 || !core->has_thread_info()) {
+    ctx.problems.Add(name, 0, "no x86_64 thread_info: only x86_64 tasks can continue");
+    return std::nullopt;
+  }
+  const auto& ti = core->thread_info();
   const auto& r = ti.gpregs();
   if (r.has_mode() && r.mode() != img::NATIVE) {
     ctx.problems.Add(name, 0, "a 32-bit (compat) task cannot continue");
-    return false;
+    return std::nullopt;
   }
-  c.gpregs = {r.r15(), r.r14(), r.r13(), r.r12(), r.bp(), r.bx(), r.r11(), r.r10(), r.r9(), r.r8(), r.ax(), r.cx(), r.dx(), r.si(),
-              r.di(), r.orig_ax(), r.ip(), r.cs(), r.flags(), r.sp(), r.ss(), r.fs_base(), r.gs_base(), r.ds(), r.es(), r.fs(), r.gs()};
   if (r.ip() >= kTaskSizeMax || r.sp() >= kTaskSizeMax) {
     ctx.problems.Add(name, 0, "ip " + Hex(r.ip()) + " or sp " + Hex(r.sp()) + " is beyond user space");
-    return false;
+    return std::nullopt;
   }
-  c.fpregs = ti.fpregs().SerializeAsString();
-  c.clear_tid_addr = ti.clear_tid_addr();
+  ThreadPlan th;
+  th.tid = tid;
+  th.gpregs = {r.r15(), r.r14(), r.r13(), r.r12(), r.bp(), r.bx(), r.r11(), r.r10(), r.r9(), r.r8(), r.ax(), r.cx(), r.dx(), r.si(),
+               r.di(), r.orig_ax(), r.ip(), r.cs(), r.flags(), r.sp(), r.ss(), r.fs_base(), r.gs_base(), r.ds(), r.es(), r.fs(), r.gs()};
+  th.fpregs = ti.fpregs().SerializeAsString();
+  th.clear_tid_addr = ti.clear_tid_addr();
+  th.blocked = tc_blocked;
+  if (core->has_thread_core()) {
+    const auto& tc = core->thread_core();
+    if (tc.has_blk_sigset()) th.blocked = tc.blk_sigset();
+    th.robust_list = tc.futex_rla();
+    th.robust_list_len = tc.futex_rla_len();
+    if (tc.has_sas() && !(tc.sas().ss_flags() & 2 /* SS_DISABLE */)) {
+      th.altstack = std::array<uint64_t, 3>{tc.sas().ss_sp(), tc.sas().ss_size(), tc.sas().ss_flags()};
+    }
+    if (tc.has_signals_p()) {
+      for (const auto& sig : tc.signals_p().signals()) th.pending.push_back(sig.siginfo());
+    }
+    if (tc.has_rseq_entry() && tc.rseq_entry().rseq_abi_pointer() != 0) {
+      const auto& rs = tc.rseq_entry();
+      th.rseq = std::array<uint64_t, 3>{rs.rseq_abi_pointer(), rs.rseq_abi_size(), rs.signature()};
+    }
+    if (tc.has_comm()) th.comm = tc.comm();
+  }
+  if (!SiginfosFit(ctx, name, th.pending)) return std::nullopt;
+  return th;
+}
+
+// The task's threads and what they share: sigactions, timers, signals
+// pending for the whole task, from the leader's core.
+bool ReadCore(Context& ctx, const TaskPlan& t, ContinuePlan& c) {
+  const std::string name = MakeFileName(CoreKind(), static_cast<uint32_t>(t.pid));
+  const img::core_entry& core = *ctx.Core(t.pid);
   const auto& tc = core.tc();
   c.personality = tc.personality();
-  c.blocked = tc.blk_sigset();
+  for (pid_t tid : t.threads) {
+    auto th = ReadThread(ctx, tid, tc.blk_sigset());
+    if (!th) return false;
+    c.threads.push_back(std::move(*th));
+  }
   // CRIU keeps one entry per signal but SIGKILL and SIGSTOP, in signal order.
   int sig = 1;
   for (const auto& sa : tc.sigactions()) {
@@ -295,48 +343,20 @@ bool ReadCore(Context& ctx, pid_t pid, ContinuePlan& c) {
     ++sig;
   }
   if (tc.has_timers()) {
-    const auto& t = tc.timers();
-    if (t.posix_size() > 0) {
+    const auto& timers = tc.timers();
+    if (timers.posix_size() > 0) {
       ctx.problems.Add(name, 0, "POSIX timers cannot be restored yet");
       return false;
     }
     int i = 0;
-    for (const img::itimer_entry* it : {&t.real(), &t.virt(), &t.prof()}) {
+    for (const img::itimer_entry* it : {&timers.real(), &timers.virt(), &timers.prof()}) {
       c.itimers[i++] = ItimerPlan{it->isec(), it->iusec(), it->vsec(), it->vusec()};
     }
   }
   if (tc.has_signals_s()) {
     for (const auto& s : tc.signals_s().signals()) c.pending_shared.push_back(s.siginfo());
   }
-  if (core.has_thread_core()) {
-    const auto& th = core.thread_core();
-    if (th.has_blk_sigset()) c.blocked = th.blk_sigset();
-    c.robust_list = th.futex_rla();
-    c.robust_list_len = th.futex_rla_len();
-    if (th.has_sas() && !(th.sas().ss_flags() & 2 /* SS_DISABLE */)) {
-      c.altstack = std::array<uint64_t, 3>{th.sas().ss_sp(), th.sas().ss_size(), th.sas().ss_flags()};
-    }
-    if (th.has_signals_p()) {
-      for (const auto& s : th.signals_p().signals()) c.pending_thread.push_back(s.siginfo());
-    }
-    if (th.has_rseq_entry() && th.rseq_entry().rseq_abi_pointer() != 0) {
-      const auto& rs = th.rseq_entry();
-      c.rseq = std::array<uint64_t, 3>{rs.rseq_abi_pointer(), rs.rseq_abi_size(), rs.signature()};
-    }
-  }
-  for (const std::string& s : c.pending_thread) {
-    if (s.size() != 128) {
-      ctx.problems.Add(name, 0, "a pending signal's siginfo is " + std::to_string(s.size()) + " bytes, not 128");
-      return false;
-    }
-  }
-  for (const std::string& s : c.pending_shared) {
-    if (s.size() != 128) {
-      ctx.problems.Add(name, 0, "a pending signal's siginfo is " + std::to_string(s.size()) + " bytes, not 128");
-      return false;
-    }
-  }
-  return true;
+  return SiginfosFit(ctx, name, c.pending_shared);
 }
 
 }  // namespace
@@ -344,10 +364,18 @@ bool ReadCore(Context& ctx, pid_t pid, ContinuePlan& c) {
 void PlanMemory(Context& ctx) {
   Shared shared;
   for (auto& [pid, t] : ctx.tasks) {
+    // Threads come back only with the memory they run in; an exec starts
+    // the program afresh (with one thread), a holder has none to give.
+    if (t.kind == TaskKind::kAlive && t.threads.size() > 1 && t.resume_mode == ResumeMode::kHold &&
+        ctx.dir.Find(MmKind(), static_cast<uint32_t>(pid)) == nullptr) {
+      ctx.problems.Add(MakeFileName(PstreeKind()), ctx.pstree_entry[pid],
+                       "task " + Str(pid) + " has " + Str(t.threads.size()) +
+                           " threads but no memory images to run them in: multi-threaded tasks are not supported as holders");
+    }
     if (t.kind != TaskKind::kAlive || ctx.dir.Find(MmKind(), static_cast<uint32_t>(pid)) == nullptr) continue;
     auto cont = std::make_shared<ContinuePlan>();
     auto mm = ReadMm(ctx, shared, pid);
-    if (!mm || !ReadCore(ctx, pid, *cont)) continue;
+    if (!mm || !ReadCore(ctx, t, *cont)) continue;
     cont->mm = std::move(*mm);
     t.cont = std::move(cont);
     t.resume_mode = ResumeMode::kContinue;

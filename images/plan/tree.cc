@@ -101,14 +101,42 @@ bool ReadPstree(Context& ctx) {
   return ctx.ok();
 }
 
-void CheckThreads(Context& ctx, pid_t pid) {
+// A live task's threads: the task itself first, each id in range. (Ids
+// unique across the tree are checked once all are known, in PlanTasks.)
+void ReadThreads(Context& ctx, TaskPlan& t) {
   const std::string name = MakeFileName(PstreeKind());
-  size_t i = ctx.pstree_entry[pid];
+  size_t i = ctx.pstree_entry[t.pid];
   const auto& e = ctx.dir.Find(PstreeKind())->As<img::pstree_entry>(i);
-  if (e.threads_size() > 1) {
-    ctx.problems.Add(name, i, "task " + Str(e.pid()) + " has " + Str(e.threads_size()) + " threads: multi-threaded tasks are not supported");
-  } else if (e.threads_size() == 1 && e.threads(0) != e.pid()) {
-    ctx.problems.Add(name, i, "thread " + Str(e.threads(0)) + " of task " + Str(e.pid()) + " is not the task itself");
+  if (e.threads_size() == 0) {
+    t.threads = {t.pid};
+    return;
+  }
+  if (e.threads(0) != e.pid()) {
+    ctx.problems.Add(name, i, "thread " + Str(e.threads(0)) + " of task " + Str(e.pid()) + " comes first, not the task itself");
+    return;
+  }
+  for (uint32_t tid : e.threads()) {
+    if (tid == 0 || tid >= kPidMaxLimit) {
+      ctx.problems.Add(name, i, "thread id " + Str(tid) + " of task " + Str(e.pid()) + " is out of range 1.." + Str(kPidMaxLimit - 1));
+      return;
+    }
+    t.threads.push_back(static_cast<pid_t>(tid));
+  }
+}
+
+// Every thread id of the tree once: a thread id is a pid of the namespace.
+void CheckThreadIds(Context& ctx) {
+  std::map<pid_t, pid_t> owner;  // id -> task
+  for (const auto& [pid, t] : ctx.tasks) owner.emplace(pid, pid);
+  for (const auto& [pid, t] : ctx.tasks) {
+    for (size_t k = 1; k < t.threads.size(); ++k) {
+      auto [it, fresh] = owner.emplace(t.threads[k], pid);
+      if (!fresh) {
+        ctx.problems.Add(MakeFileName(PstreeKind()), ctx.pstree_entry[pid],
+                         "thread " + Str(t.threads[k]) + " of task " + Str(pid) + " has the id of " +
+                             (it->first == it->second ? "task " : "a thread of task ") + Str(it->second));
+      }
+    }
   }
 }
 
@@ -151,7 +179,7 @@ void ReadCores(Context& ctx) {
         break;
     }
     // A zombie's thread ids mean nothing (CRIU writes an uninitialised one).
-    if (t.kind != TaskKind::kZombie) CheckThreads(ctx, pid);
+    if (t.kind != TaskKind::kZombie) ReadThreads(ctx, t);
     const img::task_kobj_ids_entry* ids = IdsOf(ctx, pid, core);
     if (ids == nullptr) {
       if (t.kind != TaskKind::kZombie) {
@@ -254,6 +282,7 @@ void CheckSessions(Context& ctx) {
 bool PlanTasks(Context& ctx) {
   if (!ReadPstree(ctx)) return false;
   ReadCores(ctx);
+  CheckThreadIds(ctx);
   PlanNamespaces(ctx);
   CheckSessions(ctx);
   return true;

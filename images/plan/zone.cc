@@ -20,6 +20,7 @@ constexpr uint64_t kCandidateStep = 0x10000000000ull;  // 1 TiB
 // Room the per-task part of the zone reserves beyond the premap area.
 constexpr uint64_t kCodeSize = 256 * 1024;     // the restorer's code, copied (checked at restore)
 constexpr uint64_t kStackSize = 256 * 1024;    // the restorer's stack
+constexpr uint64_t kThreadStackSize = 16 * 1024;  // the least a thread's part of it may be
 constexpr uint64_t kSlotsSize = 4 * kMiB;      // the running kernel's vdso and vvar pages, moved aside
 constexpr uint64_t kArgsBase = 256 * 1024;     // the restorer's arguments, plus per VMA and pending signal below
 
@@ -57,7 +58,11 @@ void PlanZone(Context& ctx) {
   }
   z.task_offset = RoundUp(z.shared_offset + z.shared_size, 2 * kMiB);
   z.code_size = kCodeSize;
-  z.stack_size = kStackSize;
+  size_t most_threads = 1;
+  for (const auto& [pid, t] : ctx.tasks) {
+    if (t.cont) most_threads = std::max(most_threads, t.cont->threads.size());
+  }
+  z.stack_size = std::max<uint64_t>(kStackSize, kThreadStackSize * most_threads);
   z.slots_size = kSlotsSize;
   uint64_t args = kArgsBase;
   std::vector<std::pair<uint64_t, uint64_t>> taken;  // every continuing task's VMAs
@@ -65,7 +70,9 @@ void PlanZone(Context& ctx) {
     if (!t.cont) continue;
     const ContinuePlan& c = *t.cont;
     z.premap_size = std::max(z.premap_size, c.mm.premap_size);
-    args = std::max(args, kArgsBase + 128 * c.mm.vmas.size() + 160 * (c.pending_thread.size() + c.pending_shared.size()));
+    size_t pending = c.pending_shared.size();
+    for (const ThreadPlan& th : c.threads) pending += th.pending.size();
+    args = std::max(args, kArgsBase + 128 * c.mm.vmas.size() + 160 * pending + 256 * c.threads.size());
     for (const VmaPlan& v : c.mm.vmas) {
       if (v.kind != VmaKind::kVsyscall) taken.emplace_back(v.start, v.end);
     }

@@ -926,10 +926,11 @@ void MemoryCounterLive(Tree& t, Report& r) {
     last = ParseRecord(ReadWhole(path).value_or(""));
   }
   // From the dumped value: one tick every 100 ms since the hand-over (and
-  // a few for slack), not from wherever else.
+  // a few for slack), not from wherever else. A read before the first tick
+  // after the hand-over still shows the dumped value itself.
   const unsigned long long most = dumped + static_cast<unsigned long long>(first_at * 10) + 3;
   if (first.ok && last.ok && first.cookie == cookie && last.cookie == cookie && first.usr2 == before.usr2 &&
-      last.usr2 == before.usr2 && first.counter > dumped && first.counter <= most && last.counter > first.counter) {
+      last.usr2 == before.usr2 && first.counter >= dumped && first.counter <= most && last.counter > first.counter) {
     r.Note("ok: live: /counter.txt goes on from " + Str(static_cast<long long>(dumped)) + ": " +
            Str(static_cast<long long>(first.counter)) + " then " + Str(static_cast<long long>(last.counter)) + " " +
            Secs(Since(t0)) + " later, cookie " + cookie + ", usr2=" + last.usr2);
