@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "sys/status.h"
 #include "sys/unique_fd.h"
@@ -47,6 +48,10 @@ Result<int> QueuedBytes(int fd);
 // tee(2) without blocking: copies up to `len` queued bytes of pipe `in`
 // into pipe `out` without consuming them.
 Result<size_t> Tee(int in, int out, size_t len);
+
+// The first range of data (SEEK_DATA, then SEEK_HOLE) at or after `from`
+// and before `limit` of a file; {limit, limit} when there is none.
+Result<std::pair<uint64_t, uint64_t>> NextDataRange(int fd, uint64_t from, uint64_t limit);
 
 // Reads exactly `len` bytes (EINTR retried); EOF before is an error.
 Status ReadExactly(int fd, void* buf, size_t len, const std::string& what);

@@ -35,4 +35,8 @@ class Mapping {
 // there already), anywhere otherwise.
 Result<Mapping> MapSharedAnonymous(size_t size, uint64_t address);
 
+// An anonymous private read-write mapping of `size` bytes (rounded up to
+// pages), anywhere: a large buffer that is given back whole.
+Result<Mapping> MapPrivateAnonymous(size_t size);
+
 }  // namespace ro::sys

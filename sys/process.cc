@@ -45,6 +45,21 @@ bool KcmpSame(pid_t pid1, pid_t pid2, KcmpType type, unsigned long fd1, unsigned
   return r.ok() && *r == 0;
 }
 
+Result<rlimit> GetResourceLimit(pid_t pid, int resource) {
+  rlimit old{};
+  if (::prlimit(pid, static_cast<__rlimit_resource>(resource), nullptr, &old) != 0) {
+    return SysError("prlimit(" + std::to_string(pid) + ", " + std::to_string(resource) + ")");
+  }
+  return old;
+}
+
+Result<RobustList> GetRobustList(pid_t pid) {
+  void* head = nullptr;
+  size_t len = 0;
+  if (::syscall(SYS_get_robust_list, pid, &head, &len) != 0) return SysError("get_robust_list(" + std::to_string(pid) + ")");
+  return RobustList{reinterpret_cast<uint64_t>(head), len};
+}
+
 void SetParentDeathSignal(int sig) { ::prctl(PR_SET_PDEATHSIG, sig); }
 
 void SetName(const std::string& comm) { ::prctl(PR_SET_NAME, comm.c_str()); }

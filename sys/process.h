@@ -1,7 +1,12 @@
-// Processes by pidfd, and comparing kernel objects of two processes (kcmp).
+// Processes by pidfd, comparing kernel objects of two processes (kcmp), and
+// per-process facts another process may read: resource limits, robust
+// futex list.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
+
+#include <cstdint>
 
 #include <optional>
 #include <string>
@@ -28,6 +33,17 @@ enum class KcmpType { kFile = 0, kVm = 1, kFiles = 2, kFs = 3, kSighand = 4 };
 Result<int> Kcmp(pid_t pid1, pid_t pid2, KcmpType type, unsigned long fd1 = 0, unsigned long fd2 = 0);
 // True when both share the object; errors count as not shared.
 bool KcmpSame(pid_t pid1, pid_t pid2, KcmpType type, unsigned long fd1 = 0, unsigned long fd2 = 0);
+
+// prlimit(pid, resource, NULL, &old): a resource limit of another process.
+Result<rlimit> GetResourceLimit(pid_t pid, int resource);
+
+// get_robust_list(pid): the head of the robust futex list a thread
+// registered (set_robust_list) and its length; 0/0 when none.
+struct RobustList {
+  uint64_t head = 0;
+  uint64_t len = 0;
+};
+Result<RobustList> GetRobustList(pid_t pid);
 
 // Asks the kernel for `sig` when the parent dies (PR_SET_PDEATHSIG), 0 to
 // drop it.
