@@ -10,8 +10,6 @@ namespace {
 constexpr size_t kCwd = 0, kSwd = 2, kTwd = 4, kFop = 6, kRip = 8, kRdp = 16, kMxcsr = 24, kMxcsrMask = 28;
 constexpr size_t kSt = 32, kStWords = 32, kXmm = 160, kXmmWords = 64, kPadding = 416, kPaddingWords = 12;
 constexpr size_t kSwReserved = 464, kLegacyBytes = 512, kHeader = 512, kHeaderBytes = 64;
-constexpr uint32_t kFpXstateMagic1 = 0x46505853;  // "FPXS": what the kernel puts in sw_reserved
-constexpr uint32_t kFpXstateMagic2Size = 4;
 constexpr uint64_t kLegacyFeatures = 0x3;  // x87 | SSE
 
 template <class T>
@@ -140,12 +138,10 @@ Result<std::string> FpregsToXsave(const img::user_x86_fpregs_entry& fpregs, cons
   StoreWords(b, kSt, fpregs.st_space());
   StoreWords(b, kXmm, fpregs.xmm_space());
   if (fpregs.padding_size() == static_cast<int>(kPaddingWords)) StoreWords(b, kPadding, fpregs.padding());
-  // What the kernel reports in the software-reserved bytes (struct
-  // _fpx_sw_bytes); it ignores them when the buffer is set.
-  Store<uint32_t>(b, kSwReserved, kFpXstateMagic1);
-  Store<uint32_t>(b, kSwReserved + 4, layout.size + kFpXstateMagic2Size);
-  Store<uint64_t>(b, kSwReserved + 8, layout.features);
-  Store<uint32_t>(b, kSwReserved + 16, layout.size);
+  // The kernel puts XCR0 at the start of the software-reserved bytes for
+  // debuggers (gdb reads it at offset 464) and ignores them when the
+  // buffer is set.
+  Store<uint64_t>(b, kSwReserved, layout.features);
 
   uint64_t in_use = fpregs.has_xsave() ? fpregs.xsave().xstate_bv() : kLegacyFeatures;
   if (uint64_t missing = in_use & ~layout.features; missing != 0) {

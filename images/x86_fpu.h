@@ -25,7 +25,7 @@ namespace ro::images {
 Result<img::user_x86_fpregs_entry> XsaveToFpregs(std::string_view xsave, const sys::XstateLayout& layout);
 
 // The buffer PTRACE_SETREGSET NT_X86_XSTATE takes, `layout.size` bytes:
-// the legacy region, the software-reserved bytes as the kernel fills them,
+// the legacy region, the software-reserved bytes as the kernel fills them (XCR0),
 // the header (the image's xstate_bv; x87|SSE for images without `xsave`)
 // and each component the image holds at its offset; everything else zero
 // (the init state of every extended component). Errors: state this CPU

@@ -74,8 +74,14 @@ Result<PtraceStop> PtraceInterruptAndWait(pid_t pid, int timeout_ms) {
     // PTRACE_EVENT_STOP is the interrupt (or a group stop); anything else
     // is a signal on its way in: keep it for the detach.
     if (event != PTRACE_EVENT_STOP) stop.pending_signal = sig;
+    if (event == PTRACE_EVENT_STOP && sig != SIGTRAP) stop.group_stop = sig;
     return stop;
   }
+}
+
+Status PtraceCont(pid_t pid, int signal) {
+  if (Ptrace(PTRACE_CONT, pid, 0, static_cast<unsigned long>(signal)) != 0) return SysError(Req("PTRACE_CONT", pid));
+  return {};
 }
 
 Status PtraceDetach(pid_t pid, int signal) {

@@ -27,12 +27,16 @@ Status PtraceSeize(pid_t pid);
 struct PtraceStop {
   bool exited = false;  // it exited (or was killed) instead of stopping
   int pending_signal = 0;  // stopped to receive this signal: hand it back on detach
+  int group_stop = 0;      // in a group stop (job control) by this signal
 };
 
 // PTRACE_INTERRUPT, then waits (only for this pid) until it is in a ptrace
 // stop or gone, or `timeout_ms` passed (ETIMEDOUT: a task in an
 // uninterruptible wait stops only once the wait ends).
 Result<PtraceStop> PtraceInterruptAndWait(pid_t pid, int timeout_ms);
+
+// PTRACE_CONT, delivering `signal` (0 for none).
+Status PtraceCont(pid_t pid, int signal);
 
 // PTRACE_DETACH, delivering `signal` (0 for none) as it resumes.
 Status PtraceDetach(pid_t pid, int signal);
