@@ -44,6 +44,7 @@ Result<DumpedImages> Collector::Run() {
   RO_TRY(ReadNamespaces());
   if (new_mnt_) RO_TRY(ReadMounts());
   for (const FrozenTree::Task& t : tree_.tasks()) RO_TRY(CollectTask(t));
+  RO_TRY(DumpSharedMemory());
   MapOutsideSessions();
   WritePstreeAndInventory();
   if (new_mnt_) RO_TRY(CollectMounts());
@@ -110,15 +111,19 @@ Status Collector::CollectTask(const FrozenTree::Task& frozen) {
   if (Status s = CheckTask(t); !s.ok()) return std::move(s).error().Within(t.who);
   tasks_.push_back(std::move(t));
   by_outer_[frozen.pid] = tasks_.size() - 1;
-  const Task& saved = tasks_.back();
+  Task& saved = tasks_.back();
+  if (!saved.zombie) {
+    if (Status s = ReadLiveState(saved); !s.ok()) return std::move(s).error().Within(saved.who);
+  }
   if (Status s = CollectCore(saved); !s.ok()) return std::move(s).error().Within(saved.who);
   if (saved.zombie) {
     ++out_.counts.zombies;
     return {};
   }
-  for (auto step : {&Collector::CollectFds, &Collector::CollectFsDirs, &Collector::CollectResume}) {
+  for (auto step : {&Collector::CollectFds, &Collector::CollectFsDirs, &Collector::CollectResume, &Collector::CollectMm}) {
     if (Status s = (this->*step)(saved); !s.ok()) return std::move(s).error().Within(saved.who);
   }
+  saved.live.reset();  // its images hold it now
   return {};
 }
 
@@ -197,6 +202,8 @@ Status Collector::CollectCore(const Task& t) {
     ids->set_pid_ns_id(static_cast<uint32_t>(tree_pid_ns_));
     ids->set_mnt_ns_id(static_cast<uint32_t>(tree_mnt_ns_));
     RO_TRY(CollectSeccomp(t, *core));
+    RO_TRY(FillThreadInfo(t, *core));
+    RO_TRY(FillSignalState(t, *core));
   }
   images::ImageFile& f = File(images::CoreKind(), static_cast<uint32_t>(t.pid));
   f.entries.push_back(images::Entry{std::move(core), {}});
@@ -250,6 +257,8 @@ void Collector::WritePstreeAndInventory() {
 
 }  // namespace dump
 
-Result<DumpedImages> CollectImages(const FrozenTree& tree) { return dump::Collector(tree).Run(); }
+Result<DumpedImages> CollectImages(const FrozenTree& tree, const CollectOptions& options) {
+  return dump::Collector(tree, options).Run();
+}
 
 }  // namespace ro
