@@ -84,7 +84,7 @@ int StateIntact(void* altstack) {
 }
 
 void SleepMs(long ms, int raw, long* bad) {
-  struct timespec req = {0, ms * 1000000L}, rem;
+  struct timespec req = {ms / 1000, (ms % 1000) * 1000000L}, rem;
   // The parent sleeps through glibc (clock_nanosleep), the child with the
   // nanosleep syscall itself.
   long r = raw ? syscall(SYS_nanosleep, &req, &rem) : nanosleep(&req, &rem);
