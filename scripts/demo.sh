@@ -91,9 +91,11 @@ wait "$outer" || true
 echo "dumped and killed; dump times (the tree was stopped for downtime_ms):"
 cat "$cycle-dump.json"
 build/restore-orch image show "$cycle"
-root=$(build/restore-orch --images "$cycle" --detach --ext-mount-map auto)
+# The dump holds each task's memory and registers; this restore does not
+# give them back yet (the tasks resume by exec): --ignore-unsupported.
+root=$(build/restore-orch --images "$cycle" --detach --ext-mount-map auto --ignore-unsupported)
 echo "== restored as pid $root; restore-orch verify --images $cycle --pid $root"
-build/restore-orch verify --images "$cycle" --pid "$root"
+build/restore-orch verify --images "$cycle" --pid "$root" --ignore-unsupported
 nsenter --target "$root" --pid --mount -- sh -c '
   ps -eo pid,ppid,pgid,sid,stat,comm 2>/dev/null || true
   echo "/mnt/note: $(cat /mnt/note)"

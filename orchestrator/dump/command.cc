@@ -151,7 +151,7 @@ int CmdDump(const DumpArgs& args) {
 
   CollectOptions collect;
   collect.streamed = &streamed;
-  collect.interrupted = [] { return InterruptGuard::Check("dumping memory"); };
+  collect.interrupted = [] { return InterruptGuard::Check("collecting"); };
   auto dumped = CollectImages(tree, collect);
   if (!dumped.ok()) {
     const Error& e = dumped.error();

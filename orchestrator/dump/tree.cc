@@ -92,6 +92,7 @@ Status Collector::ReadNamespaces() {
 }
 
 Status Collector::CollectTask(const FrozenTree::Task& frozen) {
+  if (options_.interrupted) RO_TRY(options_.interrupted());
   Task t;
   t.frozen = &frozen;
   t.outer = frozen.pid;

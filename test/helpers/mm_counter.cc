@@ -8,8 +8,9 @@
 //                           with a forked child (which echoes the counter
 //                           from its own stack); a SIGUSR2 handler with
 //                           SA_RESTART and a mask, SIGUSR1 blocked, an
-//                           itimer, a sigaltstack; it sleeps in nanosleep
-//                           between counts (every 100 ms).
+//                           itimer, a sigaltstack, and a region it made
+//                           PROT_NONE; it sleeps in nanosleep between
+//                           counts (every 100 ms).
 //   mm_counter DIR big      64 MiB written with a pattern, 64 MiB never
 //                           touched, 1 MiB only read, 1 MiB written with
 //                           zeros; then it sleeps.
@@ -117,7 +118,8 @@ int Counter() {
   char* anon = static_cast<char*>(mmap(nullptr, 4 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   char* shared_page = static_cast<char*>(mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   char* altstack = static_cast<char*>(mmap(nullptr, 16 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-  if (anon == MAP_FAILED || shared_page == MAP_FAILED || altstack == MAP_FAILED) return 3;
+  char* guarded = static_cast<char*>(mmap(nullptr, 2 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  if (anon == MAP_FAILED || shared_page == MAP_FAILED || altstack == MAP_FAILED || guarded == MAP_FAILED) return 3;
   // Page 0 of the anonymous map is never touched, page 2 only read (the
   // zero page), page 3 written with zeros: none of them is dumped.
   (void)*static_cast<volatile char*>(anon + 2 * kPage);
@@ -135,6 +137,15 @@ int Counter() {
     regions[i]->counter = 0;
     regions[i]->echo = 0;
   }
+
+  // A region nobody may read any more (PROT_NONE): its page is dumped all
+  // the same.
+  Region* hidden = reinterpret_cast<Region*>(guarded + kPage / 2);
+  Magic(hidden->magic, "QLOQNS/0");  // RMPROT01
+  hidden->cookie = cookie;
+  hidden->counter = 1;
+  hidden->echo = 0;
+  if (mprotect(guarded, 2 * kPage, PROT_NONE) != 0) return 8;
 
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
@@ -160,9 +171,9 @@ int Counter() {
   if (child == 0) Child(regions[3]);
 
   char text[600];
-  snprintf(text, sizeof(text), "anon=%p heap=%p stack=%p shared=%p handler=%p altstack=%p altsize=%ld child=%d\n",
+  snprintf(text, sizeof(text), "anon=%p heap=%p stack=%p shared=%p handler=%p altstack=%p altsize=%ld child=%d hidden=%p\n",
            static_cast<void*>(anon), static_cast<void*>(regions[1]), static_cast<void*>(&on_stack), static_cast<void*>(shared_page),
-           reinterpret_cast<void*>(OnUsr2), static_cast<void*>(altstack), 16 * kPage, child);
+           reinterpret_cast<void*>(OnUsr2), static_cast<void*>(altstack), 16 * kPage, child, static_cast<void*>(hidden));
   WriteFile("layout", text);
   long bad = 0;
   for (;;) {
