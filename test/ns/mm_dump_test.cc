@@ -3,36 +3,26 @@
 // with its child, with signal state of every kind; its dump, read back with
 // restore-orch's own image reader, holds every VMA, the regions at their
 // offsets, the registers, sigactions, mask, itimer and altstack, and it runs
-// on untouched after --leave-running. A 64 MiB task is streamed with little
-// memory, and what cannot be dumped is refused with one line.
+// on untouched after --leave-running; crit reads it all. (mm_limits_test:
+// a 64 MiB task, and what the memory dump refuses.)
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/ipc.h>
 #include <sys/mman.h>
-#include <sys/shm.h>
-#include <sys/wait.h>
-#include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstring>
-#include <functional>
-#include <iostream>
 #include <map>
-#include <optional>
 #include <sstream>
 
-#include "images/image_dir.h"
 #include "images/kinds.h"
 #include "images/proto/core.pb.h"
 #include "images/proto/fdinfo.pb.h"
 #include "images/proto/mm.pb.h"
-#include "images/proto/pagemap.pb.h"
-#include "sys/clone.h"
-#include "sys/proc.h"
 #include "sys/proc_mm.h"
+#include "test/helpers/mm_images.h"
 #include "test/helpers/sandbox.h"
 #include "test/helpers/test_util.h"
 
@@ -55,138 +45,15 @@ std::string Hex(uint64_t v) {
   return o.str();
 }
 
-std::string ReadFile(const std::string& path) {
-  auto text = sys::ReadProcFile(path);
-  return text.ok() ? *text : "";
-}
-
-std::string Helper() { return std::string(RO_HELPERS_DIR) + "/mm_counter"; }
-
-pid_t StartTree(const std::function<void()>& init) {
-  sys::CloneSpec spec;
-  spec.flags = CLONE_NEWPID;
-  spec.want_pidfd = false;
-  auto cloned = sys::Clone3(spec);
-  if (!cloned.ok()) return -1;
-  if (cloned->pid == 0) {
-    ::close_range(3, ~0u, 0);
-    int null = ::open("/dev/null", O_RDWR);
-    for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
-    if (null > 2) ::close(null);
-    init();
-    ::_exit(0);
-  }
-  return cloned->pid;
-}
-
-std::vector<pid_t> TreeOf(pid_t root) {
-  std::vector<pid_t> out{root};
-  for (size_t i = 0; i < out.size(); ++i) {
-    std::istringstream in(ReadFile("/proc/" + Str(out[i]) + "/task/" + Str(out[i]) + "/children"));
-    for (pid_t k; in >> k;) out.push_back(k);
-  }
-  return out;
-}
-
-char StateOf(pid_t pid) {
-  auto st = sys::ParseProcStat(ReadFile("/proc/" + Str(pid) + "/stat"));
-  return st.ok() ? st->state : '?';
-}
-
-RunResult Dump(pid_t root, const std::string& dir, std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv = {RestoreOrch(), "dump", "--tree", Str(root), "--images", dir};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  return RunCommand(argv);
-}
-
-// "key=value key=value" lines the helper writes.
-std::map<std::string, std::string> Fields(const std::string& line) {
-  std::map<std::string, std::string> out;
-  std::istringstream in(line);
-  for (std::string w; in >> w;) {
-    size_t eq = w.find('=');
-    if (eq != std::string::npos) out[w.substr(0, eq)] = w.substr(eq + 1);
-  }
-  return out;
-}
-uint64_t Num(const std::map<std::string, std::string>& f, const std::string& key) {
-  auto it = f.find(key);
-  return it == f.end() ? 0 : std::strtoull(it->second.c_str(), nullptr, 0);
-}
-
 // Waits until DIR/state-PID says the counter reached `at_least`.
 std::map<std::string, std::string> WaitState(const std::string& dir, int pid, uint64_t at_least) {
   for (int i = 0; i < 500; ++i) {
-    auto f = Fields(ReadFile(dir + "/state-" + Str(pid)));
-    if (Num(f, "counter") >= at_least) return f;
+    auto f = KeyValues(ReadText(dir + "/state-" + Str(pid)));
+    if (NumberOf(f, "counter") >= at_least) return f;
     ::usleep(10000);
   }
   return {};
 }
-
-// One image file, parsed by restore-orch's reader.
-std::optional<images::ImageFile> Image(const std::string& dir, const std::string& name) {
-  auto bytes = images::ReadWholeFile(dir + "/" + name, 1ull << 30);
-  if (!bytes.ok()) return std::nullopt;
-  auto f = images::ParseImageFile(*bytes, name, images::Limits{});
-  if (!f.ok()) return std::nullopt;
-  return std::move(f).value();
-}
-
-// A pagemap and its pages file: what a restore would read back.
-class ImageMemory {
- public:
-  bool Load(const std::string& dir, const std::string& pagemap_name) {
-    auto pm = Image(dir, pagemap_name);
-    if (!pm || pm->entries.empty()) return false;
-    pages_id_ = pm->As<img::pagemap_head>(0).pages_id();
-    uint64_t offset = 0;
-    for (size_t i = 1; i < pm->entries.size(); ++i) {
-      const auto& e = pm->As<img::pagemap_entry>(i);
-      if (e.flags() != 4 || e.compat_nr_pages() != 0 || e.nr_pages() == 0) return false;
-      runs_.push_back({e.vaddr(), e.nr_pages(), offset});
-      offset += e.nr_pages() * kPage;
-    }
-    pages_ = dir + "/pages-" + Str(pages_id_) + ".img";
-    struct stat st {};
-    return ::stat(pages_.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == offset;
-  }
-  // The page holding `addr`, or nothing when it was not dumped.
-  std::optional<std::string> Page(uint64_t addr) const {
-    uint64_t page = addr / kPage * kPage;
-    for (const Run& r : runs_) {
-      if (page < r.vaddr || page >= r.vaddr + r.pages * kPage) continue;
-      std::string buf(kPage, '\0');
-      int fd = ::open(pages_.c_str(), O_RDONLY | O_CLOEXEC);
-      ssize_t n = ::pread(fd, buf.data(), kPage, static_cast<off_t>(r.offset + page - r.vaddr));
-      ::close(fd);
-      if (n != static_cast<ssize_t>(kPage)) return std::nullopt;
-      return buf;
-    }
-    return std::nullopt;
-  }
-  // Does any dumped page lie in [start, end)?
-  bool Covers(uint64_t start, uint64_t end) const {
-    for (const Run& r : runs_) {
-      if (r.vaddr < end && start < r.vaddr + r.pages * kPage) return true;
-    }
-    return false;
-  }
-  uint64_t pages() const {
-    uint64_t n = 0;
-    for (const Run& r : runs_) n += r.pages;
-    return n;
-  }
-  uint32_t pages_id() const { return pages_id_; }
-
- private:
-  struct Run {
-    uint64_t vaddr, pages, offset;
-  };
-  std::vector<Run> runs_;
-  std::string pages_;
-  uint32_t pages_id_ = 0;
-};
 
 // The region of mm_counter at `addr` in the dumped memory: "" when it holds
 // the magic, cookie and a counter of at least 1, else what is wrong.
@@ -291,31 +158,31 @@ TEST(MmDump, CounterImagesHoldItsMemoryRegistersAndSignalsAndItRunsOn) {
   std::string err = InSandbox([] {
     TempDir work, images;
     const std::string w = work.path();
-    pid_t root = StartTree([&] {
-      ::execl(Helper().c_str(), "mm_counter", w.c_str(), nullptr);
+    pid_t root = StartTreeInNewPidNs([&] {
+      ::execl(MmCounter().c_str(), "mm_counter", w.c_str(), nullptr);
       ::_exit(127);
     });
     EXPECT_OR_RETURN(root > 0, "clone");
     auto parent_state = WaitState(w, 1, 2);
     auto child_state = WaitState(w, 2, 2);
     EXPECT_OR_RETURN(!parent_state.empty() && !child_state.empty(), "mm_counter did not start");
-    std::vector<pid_t> tree = TreeOf(root);
+    std::vector<pid_t> tree = TreeBelow(root);
     EXPECT_OR_RETURN(tree.size() == 2, "tree of " + Str(static_cast<long long>(tree.size())));
-    auto layout = Fields(ReadFile(w + "/layout-1"));
+    auto layout = KeyValues(ReadText(w + "/layout-1"));
     uint64_t cookie = std::strtoull(parent_state["cookie"].c_str(), nullptr, 16);
-    std::string syscall_before[2] = {ReadFile("/proc/" + Str(tree[0]) + "/syscall"), ReadFile("/proc/" + Str(tree[1]) + "/syscall")};
+    std::string syscall_before[2] = {ReadText("/proc/" + Str(tree[0]) + "/syscall"), ReadText("/proc/" + Str(tree[1]) + "/syscall")};
 
-    RunResult d = Dump(root, images.path(), {"--leave-running", "--stats", work.File("stats.json")});
+    RunResult d = RunDump(root, images.path(), {"--leave-running", "--stats", work.File("stats.json")});
     EXPECT_OR_RETURN(d.status == 0, d.err);
     // It runs on: the same pids count on, with the same cookie.
-    auto after = WaitState(w, 1, Num(parent_state, "counter") + 3);
-    EXPECT_OR_RETURN(!after.empty() && TreeOf(root) == tree, "the counter stopped after the dump");
+    auto after = WaitState(w, 1, NumberOf(parent_state, "counter") + 3);
+    EXPECT_OR_RETURN(!after.empty() && TreeBelow(root) == tree, "the counter stopped after the dump");
     EXPECT_OR_RETURN(after["cookie"] == parent_state["cookie"], "cookie changed");
 
     const std::string dir = images.path();
     if (std::string e = CritReads(dir); !e.empty()) return e;
-    auto mm1 = Image(dir, "mm-1.img"), mm2 = Image(dir, "mm-2.img");
-    auto core1 = Image(dir, "core-1.img"), core2 = Image(dir, "core-2.img");
+    auto mm1 = ReadImage(dir, "mm-1.img"), mm2 = ReadImage(dir, "mm-2.img");
+    auto core1 = ReadImage(dir, "core-1.img"), core2 = ReadImage(dir, "core-2.img");
     EXPECT_OR_RETURN(mm1 && mm2 && core1 && core2, "mm and core images");
     const auto& m1 = mm1->As<img::mm_entry>(0);
     const auto& m2 = mm2->As<img::mm_entry>(0);
@@ -323,7 +190,7 @@ TEST(MmDump, CounterImagesHoldItsMemoryRegistersAndSignalsAndItRunsOn) {
     if (std::string e = CheckVmas(tree[1], m2); !e.empty()) return "task 2: " + e;
 
     // The mm fields and the exe.
-    auto files = Image(dir, "files.img");
+    auto files = ReadImage(dir, "files.img");
     EXPECT_OR_RETURN(files.has_value(), "files.img");
     const img::reg_file_entry* exe = nullptr;
     for (size_t i = 0; i < files->entries.size(); ++i) {
@@ -331,36 +198,36 @@ TEST(MmDump, CounterImagesHoldItsMemoryRegistersAndSignalsAndItRunsOn) {
       if (f.id() == m1.exe_file_id() && f.has_reg()) exe = &f.reg();
     }
     struct stat helper_st {};
-    ::stat(Helper().c_str(), &helper_st);
-    EXPECT_OR_RETURN(exe != nullptr && exe->name() == Helper() && exe->size() == static_cast<uint64_t>(helper_st.st_size) &&
+    ::stat(MmCounter().c_str(), &helper_st);
+    EXPECT_OR_RETURN(exe != nullptr && exe->name() == MmCounter() && exe->size() == static_cast<uint64_t>(helper_st.st_size) &&
                          exe->build_id_size() >= 4,
                      "exe entry");
     EXPECT_OR_RETURN(m2.exe_file_id() == m1.exe_file_id(), "the two tasks name different exe entries");
     EXPECT_OR_RETURN(m1.vmas(0).shmid() == m1.exe_file_id(), "the binary's mapping is not the exe's entry");
     EXPECT_OR_RETURN(m1.mm_saved_auxv_size() >= 20 && m1.mm_saved_auxv_size() % 2 == 0 && m1.dumpable() == 1, "auxv/dumpable");
-    uint64_t heap = Num(layout, "heap");
+    uint64_t heap = NumberOf(layout, "heap");
     EXPECT_OR_RETURN(m1.mm_start_brk() <= heap && heap < m1.mm_brk() && m1.mm_start_code() == 0x401000 &&
-                         m1.mm_start_stack() > Num(layout, "stack"),
+                         m1.mm_start_stack() > NumberOf(layout, "stack"),
                      "mm fields: brk " + Hex(m1.mm_start_brk()) + "-" + Hex(m1.mm_brk()));
 
     // The regions, read back through pagemap and pages.
     ImageMemory mem1, mem2;
     EXPECT_OR_RETURN(mem1.Load(dir, "pagemap-1.img") && mem2.Load(dir, "pagemap-2.img"), "pagemaps");
-    uint64_t anon = Num(layout, "anon"), counters[5] = {};
+    uint64_t anon = NumberOf(layout, "anon"), counters[5] = {};
     std::string e;
     if ((e = CheckRegion(mem1, anon + kPage, "RMANON01", cookie, &counters[0])) != "") return e;
     if ((e = CheckRegion(mem1, heap, "RMHEAP01", cookie, &counters[1])) != "") return e;
-    if ((e = CheckRegion(mem1, Num(layout, "stack"), "RMSTCK01", cookie, &counters[2])) != "") return e;
-    if ((e = CheckRegion(mem2, Num(child_state, "stack"), "RMCHLD01", cookie, &counters[3])) != "") return e;
+    if ((e = CheckRegion(mem1, NumberOf(layout, "stack"), "RMSTCK01", cookie, &counters[2])) != "") return e;
+    if ((e = CheckRegion(mem2, NumberOf(child_state, "stack"), "RMCHLD01", cookie, &counters[3])) != "") return e;
     EXPECT_OR_RETURN(counters[0] == counters[1] && counters[1] == counters[2], "counters differ between regions");
     uint64_t hidden_counter = 0;  // PROT_NONE: read through /proc/PID/mem
-    if ((e = CheckRegion(mem1, Num(layout, "hidden"), "RMPROT01", cookie, &hidden_counter)) != "") return e;
+    if ((e = CheckRegion(mem1, NumberOf(layout, "hidden"), "RMPROT01", cookie, &hidden_counter)) != "") return e;
     // Never touched, only read (the zero page), written with zeros: none dumped.
     EXPECT_OR_RETURN(!mem1.Covers(anon, anon + kPage) && !mem1.Covers(anon + 2 * kPage, anon + 4 * kPage), "zero pages were dumped");
-    uint64_t alt = Num(layout, "altstack");
-    EXPECT_OR_RETURN(!mem1.Covers(alt, alt + Num(layout, "altsize")), "the untouched altstack was dumped");
+    uint64_t alt = NumberOf(layout, "altstack");
+    EXPECT_OR_RETURN(!mem1.Covers(alt, alt + NumberOf(layout, "altsize")), "the untouched altstack was dumped");
     // The shared page: one object, named by both tasks, dumped once.
-    uint64_t shared = Num(layout, "shared"), shmid = 0;
+    uint64_t shared = NumberOf(layout, "shared"), shmid = 0;
     for (const auto* m : {&m1, &m2}) {
       for (const auto& v : m->vmas()) {
         if (v.start() == shared) {
@@ -390,16 +257,16 @@ TEST(MmDump, CounterImagesHoldItsMemoryRegistersAndSignalsAndItRunsOn) {
     // Signal state.
     EXPECT_OR_RETURN(c1.tc().sigactions_size() == 62, "sigactions " + Str(c1.tc().sigactions_size()));
     const auto& usr2 = c1.tc().sigactions(SIGUSR2 - 2);  // 1..64 without SIGKILL (9)
-    EXPECT_OR_RETURN(usr2.sigaction() == Num(layout, "handler") && (usr2.flags() & SA_RESTART) && usr2.restorer() != 0 &&
+    EXPECT_OR_RETURN(usr2.sigaction() == NumberOf(layout, "handler") && (usr2.flags() & SA_RESTART) && usr2.restorer() != 0 &&
                          usr2.mask() == (1ull << (SIGWINCH - 1)),
                      "SIGUSR2 sigaction " + Hex(usr2.sigaction()) + " flags " + Hex(usr2.flags()) + " mask " + Hex(usr2.mask()));
-    EXPECT_OR_RETURN(c2.tc().sigactions(SIGUSR2 - 2).sigaction() == Num(layout, "handler"), "child's SIGUSR2 handler");
+    EXPECT_OR_RETURN(c2.tc().sigactions(SIGUSR2 - 2).sigaction() == NumberOf(layout, "handler"), "child's SIGUSR2 handler");
     uint64_t usr1 = 1ull << (SIGUSR1 - 1);
     EXPECT_OR_RETURN((c1.tc().blk_sigset() & usr1) && c1.thread_core().blk_sigset() == c1.tc().blk_sigset(), "blocked mask");
     EXPECT_OR_RETURN(c1.tc().timers().real().isec() == 3600 && c1.tc().timers().real().vsec() <= 3600 &&
                          c1.tc().timers().real().vsec() > 3000 && c2.tc().timers().real().isec() == 0,
                      "itimers");
-    EXPECT_OR_RETURN(c1.thread_core().sas().ss_sp() == alt && c1.thread_core().sas().ss_size() == Num(layout, "altsize") &&
+    EXPECT_OR_RETURN(c1.thread_core().sas().ss_sp() == alt && c1.thread_core().sas().ss_size() == NumberOf(layout, "altsize") &&
                          c1.thread_core().sas().ss_flags() == 0,
                      "sigaltstack");
     EXPECT_OR_RETURN(c1.thread_core().futex_rla() != 0 && c1.thread_core().futex_rla_len() == 24 &&
@@ -412,13 +279,13 @@ TEST(MmDump, CounterImagesHoldItsMemoryRegistersAndSignalsAndItRunsOn) {
     ::kill(tree[0], SIGUSR2);
     std::map<std::string, std::string> handled;
     for (int i = 0; i < 300; ++i) {
-      handled = Fields(ReadFile(w + "/state-1"));
+      handled = KeyValues(ReadText(w + "/state-1"));
       if (handled["usr2"] == "1") break;
       ::usleep(10000);
     }
-    EXPECT_OR_RETURN(handled["usr2"] == "1" && handled["intact"] == "1" && handled["bad"] == "0", ReadFile(w + "/state-1"));
-    auto child_after = Fields(ReadFile(w + "/state-2"));
-    EXPECT_OR_RETURN(child_after["bad"] == "0" && Num(child_after, "counter") > Num(child_state, "counter"), ReadFile(w + "/state-2"));
+    EXPECT_OR_RETURN(handled["usr2"] == "1" && handled["intact"] == "1" && handled["bad"] == "0", ReadText(w + "/state-1"));
+    auto child_after = KeyValues(ReadText(w + "/state-2"));
+    EXPECT_OR_RETURN(child_after["bad"] == "0" && NumberOf(child_after, "counter") > NumberOf(child_state, "counter"), ReadText(w + "/state-2"));
     std::string stats = work.Read("stats.json");
     EXPECT_OR_RETURN(stats.find("\"pages_bytes\": " + Str(static_cast<long long>((mem1.pages() + mem2.pages() + 1) * kPage))) !=
                          std::string::npos,
@@ -427,128 +294,6 @@ TEST(MmDump, CounterImagesHoldItsMemoryRegistersAndSignalsAndItRunsOn) {
     return std::string();
   });
   EXPECT_EQ(err, "");
-}
-
-TEST(MmDump, SixtyFourMiBStreamWithLittleMemoryAndZeroPagesWriteNothing) {
-  std::string err = InSandbox([] {
-    TempDir work, images;
-    const std::string w = work.path();
-    pid_t root = StartTree([&] {
-      ::execl(Helper().c_str(), "mm_counter", w.c_str(), "big", nullptr);
-      ::_exit(127);
-    });
-    EXPECT_OR_RETURN(root > 0, "clone");
-    std::map<std::string, std::string> layout;
-    for (int i = 0; i < 1000 && layout.empty(); ++i) {
-      layout = Fields(ReadFile(w + "/layout-1"));
-      if (layout.empty()) ::usleep(10000);
-    }
-    EXPECT_OR_RETURN(!layout.empty(), "mm_counter big did not start");
-    RunResult d = Dump(root, images.path(), {"--leave-running", "--stats", work.File("stats.json")});
-    EXPECT_OR_RETURN(d.status == 0, d.err);
-    for (int i = 0; i < 100 && StateOf(root) != 'S'; ++i) ::usleep(10000);
-    EXPECT_OR_RETURN(StateOf(root) == 'S', std::string("the task does not sleep on: ") + StateOf(root));
-    std::string stats = work.Read("stats.json");
-    auto number = [&](const std::string& key) {
-      size_t at = stats.find("\"" + key + "\": ");
-      return at == std::string::npos ? -1.0 : std::strtod(stats.c_str() + at + key.size() + 4, nullptr);
-    };
-    const uint64_t big = Num(layout, "big"), small = Num(layout, "small");
-    double rss_kib = number("peak_rss_kib"), pages_bytes = number("pages_bytes");
-    std::cout << "64 MiB dump: total " << number("total_ms") << " ms, downtime " << number("downtime_ms") << " ms, pages "
-              << number("pages_ms") << " ms, " << pages_bytes << " bytes of pages, " << number("zero_pages")
-              << " zero pages left out, restore-orch peak RSS " << rss_kib << " KiB" << std::endl;
-    EXPECT_OR_RETURN(rss_kib > 0 && rss_kib < 24 * 1024, "peak RSS " + Str(static_cast<long long>(rss_kib)) + " KiB");
-    EXPECT_OR_RETURN(pages_bytes >= static_cast<double>(big) && pages_bytes < static_cast<double>(big + (1 << 20)),
-                     "pages_bytes " + Str(static_cast<long long>(pages_bytes)));
-    EXPECT_OR_RETURN(number("zero_pages") >= 2.0 * static_cast<double>(small / kPage), "zero pages " + Str(static_cast<long long>(number("zero_pages"))));
-    ImageMemory mem;
-    EXPECT_OR_RETURN(mem.Load(images.path(), "pagemap-1.img"), "pagemap");
-    uint64_t written = Num(layout, "written"), untouched = Num(layout, "untouched");
-    EXPECT_OR_RETURN(!mem.Covers(untouched, untouched + big), "the untouched 64 MiB were dumped");
-    EXPECT_OR_RETURN(!mem.Covers(Num(layout, "read_only"), Num(layout, "read_only") + small), "zero-page mappings were dumped");
-    EXPECT_OR_RETURN(!mem.Covers(Num(layout, "zeros"), Num(layout, "zeros") + small), "pages of zeros were dumped");
-    for (uint64_t at : {written, written + big / 2 + 40, written + big - 8}) {
-      auto page = mem.Page(at);
-      EXPECT_OR_RETURN(page.has_value(), "page " + Hex(at) + " missing");
-      uint64_t word = 0;
-      std::memcpy(&word, page->data() + at % kPage / 8 * 8, 8);
-      EXPECT_OR_RETURN(word == at / 8 * 8, "page " + Hex(at) + " holds " + Hex(word));
-    }
-    KillTree(root);
-    return std::string();
-  });
-  EXPECT_EQ(err, "");
-}
-
-// What the memory dump refuses: one line naming the task and the object,
-// the tree left running, nothing written.
-struct Refused {
-  const char* name;
-  std::function<void(const std::string& work)> init;
-  const char* message;
-  size_t tasks;
-  const char* what = nullptr;  // also in the line
-};
-
-[[noreturn]] void Wait() {
-  for (;;) ::pause();
-}
-
-const Refused kRefused[] = {
-    {"POSIX timer", [](const std::string&) {
-       timer_t id;
-       if (::timer_create(CLOCK_MONOTONIC, nullptr, &id) != 0) ::_exit(3);
-       Wait();
-     }, "task 1 (", 1, "): it has 1 POSIX timer(s) (timer_create): not supported"},
-    {"SysV shm", [](const std::string&) {
-       int shm = ::shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
-       if (shm < 0 || ::shmat(shm, nullptr, 0) == reinterpret_cast<void*>(-1)) ::_exit(3);
-       ::shmctl(shm, IPC_RMID, nullptr);  // gone with the task
-       Wait();
-     }, "task 1 (", 1, "(/SYSV00000000 (deleted)) is SysV shared memory (shmat): not supported"},
-    // In a child: the root's pages are already streamed into the target
-    // directory when the child is refused, and must go again.
-    {"deleted file", [](const std::string& work) {
-       if (::fork() != 0) Wait();
-       std::string path = work + "/mapped";
-       int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
-       if (fd < 0 || ::ftruncate(fd, 8192) != 0 || ::mmap(nullptr, 8192, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED) ::_exit(3);
-       ::close(fd);
-       ::unlink(path.c_str());
-       Wait();
-     }, "task 2 (", 2, "/mapped (deleted)) maps a deleted file"},
-};
-
-TEST(MmDump, RefusesPosixTimersSysvShmAndDeletedMappings) {
-  for (const Refused& r : kRefused) {
-    std::string err = InSandbox([&] {
-      TempDir work;
-      std::string images = work.File("images");
-      pid_t root = StartTree([&] { r.init(work.path()); });
-      EXPECT_OR_RETURN(root > 0, "clone");
-      for (int i = 0; i < 300 && TreeOf(root).size() < r.tasks; ++i) ::usleep(10000);
-      ::usleep(100000);
-      std::vector<pid_t> tree = TreeOf(root);
-      std::vector<std::string> maps_before, maps_after;
-      for (pid_t p : tree) maps_before.push_back(ReadFile("/proc/" + Str(p) + "/maps"));
-      RunResult d = Dump(root, images);
-      std::string states;
-      for (pid_t p : tree) {
-        states += StateOf(p);
-        maps_after.push_back(ReadFile("/proc/" + Str(p) + "/maps"));
-      }
-      KillTree(root);
-      EXPECT_OR_RETURN(tree.size() == r.tasks, "tree of " + Str(static_cast<long long>(tree.size())));
-      EXPECT_OR_RETURN(d.status == 1, "exit " + Str(d.status) + ": " + d.err);
-      EXPECT_OR_RETURN(d.err.find(r.message) != std::string::npos && (r.what == nullptr || d.err.find(r.what) != std::string::npos), d.err);
-      EXPECT_OR_RETURN(std::count(d.err.begin(), d.err.end(), '\n') == 1, "one line: " + d.err);
-      EXPECT_OR_RETURN(states == std::string(r.tasks, 'S') && maps_after == maps_before, "left " + states + " with other maps");
-      EXPECT_OR_RETURN(::access(images.c_str(), F_OK) != 0, "the image directory was left behind");
-      return std::string();
-    });
-    EXPECT_EQ(err, "") << r.name;
-  }
 }
 
 }  // namespace
