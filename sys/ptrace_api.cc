@@ -224,6 +224,8 @@ RemoteSyscalls::RemoteSyscalls(RemoteSyscalls&& o) noexcept
       active_(std::exchange(o.active_, false)),
       moved_(o.moved_),
       options_set_(o.options_set_),
+      at_entry_(o.at_entry_),
+      stray_signal_(o.stray_signal_),
       scratch_(o.scratch_),
       scratch_saved_(std::move(o.scratch_saved_)) {}
 
@@ -247,11 +249,15 @@ Status RemoteSyscalls::Step(int expected_op, long& rval) {
     return SysError(Req("PTRACE_GET_SYSCALL_INFO", pid_));
   }
   if (info.op != expected_op) {
-    // A fault at the instruction (not a syscall there) or a signal that
-    // cannot be blocked: it is discarded when the task resumes.
-    return Fail("task " + Num(pid_) + " stopped with signal " + Num(WIFSTOPPED(status) ? WSTOPSIG(status) : 0) +
-                " instead of at the injected syscall's " + (expected_op == PTRACE_SYSCALL_INFO_ENTRY ? "entry" : "exit"));
+    // A fault at the instruction (not a syscall there: discarded when the
+    // task resumes), or a signal nobody can block (SIGSTOP: delivered by
+    // End()).
+    int sig = WIFSTOPPED(status) ? WSTOPSIG(status) : 0;
+    if ((status >> 16) == 0 && sig != SIGSEGV && sig != SIGBUS && sig != SIGILL && sig != SIGTRAP) stray_signal_ = sig;
+    return Fail("task " + Num(pid_) + " stopped with signal " + Num(sig) + " instead of at the injected syscall's " +
+                (expected_op == PTRACE_SYSCALL_INFO_ENTRY ? "entry" : "exit"));
   }
+  at_entry_ = expected_op == PTRACE_SYSCALL_INFO_ENTRY;
   if (expected_op == PTRACE_SYSCALL_INFO_EXIT) rval = static_cast<long>(info.exit.rval);
   return {};
 }
@@ -307,7 +313,7 @@ Status RemoteSyscalls::WriteScratch(std::string_view bytes) {
 // freeze, and when it is released the kernel applies the restart logic
 // to the registers put back (an interrupted nanosleep goes on sleeping).
 Status RemoteSyscalls::BackToInterruptStop() {
-  int signal = 0;
+  int signal = std::exchange(stray_signal_, 0);
   for (int tries = 0; tries < 16; ++tries) {
     if (Ptrace(PTRACE_INTERRUPT, pid_, 0, 0) != 0) return SysError(Req("PTRACE_INTERRUPT", pid_));
     if (Ptrace(PTRACE_CONT, pid_, 0, static_cast<unsigned long>(signal)) != 0) return SysError(Req("PTRACE_CONT", pid_));
@@ -330,6 +336,15 @@ Status RemoteSyscalls::End() {
   auto keep = [&first](Status s) {
     if (first.ok() && !s.ok()) first = std::move(s);
   };
+  if (at_entry_) {
+    // Stopped at a syscall's entry (its exit never came): the kernel would
+    // run whatever orig_ax says once resumed. Make it no syscall at all.
+    user_regs_struct none = saved_regs_;
+    none.orig_rax = ~0ull;
+    long ignored = 0;
+    keep(PtraceSetRegs(pid_, none));
+    if (first.ok()) keep(Step(PTRACE_SYSCALL_INFO_EXIT, ignored));
+  }
   keep(PtraceSetRegs(pid_, saved_regs_));
   keep(PtraceSetSigmask(pid_, saved_mask_));
   if (scratch_ != 0) keep(WriteTaskMemory(pid_, scratch_, scratch_saved_.data(), scratch_saved_.size()));

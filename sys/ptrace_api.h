@@ -157,6 +157,8 @@ class RemoteSyscalls {
   bool active_ = false;       // End() has something to put back
   bool moved_ = false;        // the task left its original stop
   bool options_set_ = false;
+  bool at_entry_ = false;     // in a syscall-entry stop (its exit not reached yet)
+  int stray_signal_ = 0;      // an unblockable signal that stopped it: delivered by End()
   uint64_t scratch_ = 0;      // 0 until saved
   std::string scratch_saved_;
 };
