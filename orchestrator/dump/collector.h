@@ -134,7 +134,7 @@ class Collector {
 
   // task_state.cc
   Status ReadLiveState(Task& t);
-  Status AskTask(sys::RemoteSyscalls& task, LiveState& live);
+  Status AskTask(sys::RemoteSyscalls& task, const std::string& status, LiveState& live);
 
   // regs.cc
   Status FillThreadInfo(const Task& t, img::core_entry& core);

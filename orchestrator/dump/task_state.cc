@@ -10,6 +10,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "orchestrator/dump/collector.h"
@@ -37,6 +38,13 @@ Words ToWords(const std::string& bytes) {
   Words w{};
   std::memcpy(w.data(), bytes.data(), std::min(bytes.size(), sizeof(w)));
   return w;
+}
+
+// A "Key:\t<hex>" line of /proc/PID/status (signal sets).
+uint64_t StatusHex(const std::string& status, const std::string& key) {
+  size_t at = status.find("\n" + key + ":");
+  if (at == std::string::npos) return 0;
+  return std::strtoull(status.c_str() + at + key.size() + 2, nullptr, 16);
 }
 
 // The address of a `syscall` instruction (0f 05) in the task: in its
@@ -114,7 +122,7 @@ Status Collector::ReadLiveState(Task& t) {
 
   RO_ASSIGN_OR_RETURN(uint64_t insn, FindSyscallInsn(pid, live->vmas));
   RO_ASSIGN_OR_RETURN(sys::RemoteSyscalls task, sys::RemoteSyscalls::Begin(pid, insn, t.info.seccomp > 0));
-  if (Status s = AskTask(task, *live); !s.ok()) {
+  if (Status s = AskTask(task, t.info.status, *live); !s.ok()) {
     (void)task.End();  // the first error is the one to report
     return s;
   }
@@ -123,7 +131,7 @@ Status Collector::ReadLiveState(Task& t) {
   return {};
 }
 
-Status Collector::AskTask(sys::RemoteSyscalls& task, LiveState& live) {
+Status Collector::AskTask(sys::RemoteSyscalls& task, const std::string& status, LiveState& live) {
   RO_ASSIGN_OR_RETURN(uint64_t scratch, task.Scratch());
   // A syscall that must succeed; `what` names it in errors.
   auto call = [&task](long nr, std::array<uint64_t, 6> args, const std::string& what) -> Result<long> {
@@ -138,8 +146,14 @@ Status Collector::AskTask(sys::RemoteSyscalls& task, LiveState& live) {
     return ToWords(bytes);
   };
 
+  // Asked one by one: each costs the task two stops. A signal neither
+  // caught nor ignored (SigCgt, SigIgn) has SIG_DFL, and what sigaction(2)
+  // may have set along with SIG_DFL (flags, mask, restorer) changes
+  // nothing, SIGCHLD's SA_NOCLDSTOP/SA_NOCLDWAIT excepted: those are
+  // written as zeros (as after exec), SIGCHLD is always asked.
+  uint64_t asked = StatusHex(status, "SigCgt") | StatusHex(status, "SigIgn") | (uint64_t{1} << (SIGCHLD - 1));
   for (int sig = 1; sig <= 64; ++sig) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    if (sig == SIGKILL || sig == SIGSTOP || !((asked >> (sig - 1)) & 1)) continue;
     // struct kernel_sigaction: handler, flags, restorer, mask (8 bytes).
     RO_ASSIGN_OR_RETURN(Words sa, ask(SYS_rt_sigaction, {static_cast<uint64_t>(sig), 0, scratch, 8, 0, 0}, 32,
                                       "rt_sigaction(" + Str(sig) + ")"));
