@@ -14,6 +14,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <vector>
@@ -351,6 +352,30 @@ Status RemoteSyscalls::End() {
   if (options_set_) keep(PtraceSetOptions(pid_, 0));
   if (moved_) keep(BackToInterruptStop());
   return first;
+}
+
+Result<uint64_t> FindSyscallInsn(pid_t pid, const std::vector<Vma>& vmas) {
+  constexpr uint64_t kMaxScan = 1 << 20;
+  std::vector<const Vma*> order;
+  for (const Vma& v : vmas) {
+    if (v.path == "[vdso]") order.insert(order.begin(), &v);
+  }
+  for (const Vma& v : vmas) {
+    if (v.exec && v.read && v.path != "[vdso]" && v.path != "[vsyscall]") order.push_back(&v);
+  }
+  std::string code;
+  for (const Vma* v : order) {
+    code.resize(std::min<uint64_t>(v->end - v->start, kMaxScan));
+    if (!ReadTaskMemory(pid, v->start, code.data(), code.size()).ok()) continue;
+    size_t at = code.find("\x0f\x05", 0, 2);
+    if (at != std::string::npos) return v->start + at;
+  }
+  return Fail("task " + Num(pid) + ": no syscall instruction in its [vdso] or executable mappings");
+}
+
+Result<uint64_t> FindSyscallInsn(pid_t pid) {
+  RO_ASSIGN_OR_RETURN(std::vector<Vma> vmas, ReadVmas(pid));
+  return FindSyscallInsn(pid, vmas);
 }
 
 Result<long> PtraceInjectSyscall(pid_t pid, uint64_t syscall_insn_addr, long nr, std::array<uint64_t, 6> args) {

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sys/proc_mm.h"
 #include "sys/status.h"
 
 namespace ro::sys {
@@ -162,6 +163,13 @@ class RemoteSyscalls {
   uint64_t scratch_ = 0;      // 0 until saved
   std::string scratch_saved_;
 };
+
+// The address of a `syscall` instruction (0f 05) in a task's memory, for
+// RemoteSyscalls: in its [vdso] (the fallback of its clock functions has
+// one), else in its other executable mappings (the first MiB of each).
+// `vmas` as sys::ReadVmas gives them; the second form reads them.
+Result<uint64_t> FindSyscallInsn(pid_t pid, const std::vector<Vma>& vmas);
+Result<uint64_t> FindSyscallInsn(pid_t pid);
 
 // One syscall through RemoteSyscalls: Begin, Call, End (seccomp suspended
 // when the task has filters). The raw result, -errno when it failed.

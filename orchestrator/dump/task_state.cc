@@ -23,7 +23,6 @@ namespace {
 
 constexpr int kTlsFirst = 12;  // GDT_ENTRY_TLS_MIN on x86_64
 constexpr int kNumRlimits = 16;  // RLIM_NLIMITS
-constexpr uint64_t kMaxInsnScan = 1 << 20;  // bytes of an executable mapping searched for a syscall instruction
 
 std::string Hex(uint64_t v) {
   char buf[24];
@@ -45,27 +44,6 @@ uint64_t StatusHex(const std::string& status, const std::string& key) {
   size_t at = status.find("\n" + key + ":");
   if (at == std::string::npos) return 0;
   return std::strtoull(status.c_str() + at + key.size() + 2, nullptr, 16);
-}
-
-// The address of a `syscall` instruction (0f 05) in the task: in its
-// [vdso] (the fallback of its clock functions has one), else in another
-// executable mapping.
-Result<uint64_t> FindSyscallInsn(pid_t pid, const std::vector<sys::Vma>& vmas) {
-  std::vector<const sys::Vma*> order;
-  for (const sys::Vma& v : vmas) {
-    if (v.path == "[vdso]") order.insert(order.begin(), &v);
-  }
-  for (const sys::Vma& v : vmas) {
-    if (v.exec && v.read && v.path != "[vdso]" && v.path != "[vsyscall]") order.push_back(&v);
-  }
-  std::string buf;
-  for (const sys::Vma* v : order) {
-    buf.resize(std::min<uint64_t>(v->end - v->start, kMaxInsnScan));
-    if (!sys::ReadTaskMemory(pid, v->start, buf.data(), buf.size()).ok()) continue;
-    size_t at = buf.find("\x0f\x05", 0, 2);
-    if (at != std::string::npos) return v->start + at;
-  }
-  return Fail("no syscall instruction found in its [vdso] or executable mappings: its state cannot be asked for");
 }
 
 }  // namespace
@@ -120,8 +98,9 @@ Status Collector::ReadLiveState(Task& t) {
     live->rlimits.push_back(limit);
   }
 
-  RO_ASSIGN_OR_RETURN(uint64_t insn, FindSyscallInsn(pid, live->vmas));
-  RO_ASSIGN_OR_RETURN(sys::RemoteSyscalls task, sys::RemoteSyscalls::Begin(pid, insn, t.info.seccomp > 0));
+  auto insn = sys::FindSyscallInsn(pid, live->vmas);
+  if (!insn.ok()) return Fail("no syscall instruction in its [vdso] or executable mappings: its state cannot be asked for");
+  RO_ASSIGN_OR_RETURN(sys::RemoteSyscalls task, sys::RemoteSyscalls::Begin(pid, *insn, t.info.seccomp > 0));
   if (Status s = AskTask(task, t.info.status, *live); !s.ok()) {
     (void)task.End();  // the first error is the one to report
     return s;

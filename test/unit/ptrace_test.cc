@@ -34,14 +34,12 @@ void OnUsr2(int) {}
 uint64_t SyscallInsn(pid_t pid) {
   auto vmas = ReadVmas(pid);
   if (!vmas.ok()) return 0;
+  auto insn = FindSyscallInsn(pid, *vmas);
+  if (!insn.ok()) return 0;
   for (const Vma& v : *vmas) {
-    if (v.path != "[vdso]") continue;
-    std::string code(v.end - v.start, '\0');
-    if (!ReadTaskMemory(pid, v.start, code.data(), code.size()).ok()) return 0;
-    size_t at = code.find("\x0f\x05", 0, 2);
-    return at == std::string::npos ? 0 : v.start + at;
+    if (v.path == "[vdso]" && (*insn < v.start || *insn >= v.end)) return 0;  // the vDSO's, when there is one
   }
-  return 0;
+  return *insn;
 }
 
 class Child {
