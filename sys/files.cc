@@ -89,6 +89,11 @@ Status ReadExactly(int fd, void* buf, size_t len, const std::string& what) {
   return {};
 }
 
+Status UnlinkAt(int dirfd, const std::string& name) {
+  if (::unlinkat(dirfd, name.c_str(), 0) != 0) return SysError("unlink " + name);
+  return {};
+}
+
 Result<std::pair<uint64_t, uint64_t>> NextDataRange(int fd, uint64_t from, uint64_t limit) {
   if (from >= limit) return std::pair<uint64_t, uint64_t>{limit, limit};
   off_t data = ::lseek(fd, static_cast<off_t>(from), SEEK_DATA);

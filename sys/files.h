@@ -53,6 +53,9 @@ Result<size_t> Tee(int in, int out, size_t len);
 // and before `limit` of a file; {limit, limit} when there is none.
 Result<std::pair<uint64_t, uint64_t>> NextDataRange(int fd, uint64_t from, uint64_t limit);
 
+// unlinkat(dirfd, name, 0).
+Status UnlinkAt(int dirfd, const std::string& name);
+
 // Reads exactly `len` bytes (EINTR retried); EOF before is an error.
 Status ReadExactly(int fd, void* buf, size_t len, const std::string& what);
 

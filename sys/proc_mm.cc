@@ -1,7 +1,6 @@
 #include "sys/proc_mm.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cinttypes>
@@ -10,6 +9,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "sys/mapping.h"
 #include "sys/proc.h"
 #include "sys/remote_mem.h"
 
@@ -146,20 +146,14 @@ Status Pagemap::Read(uint64_t first_page, std::span<uint64_t> out) const {
 }
 
 Result<uint64_t> ZeroPagePfn() {
-  void* page = ::mmap(nullptr, kPageSize, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (page == MAP_FAILED) return SysError("mmap one page");
+  RO_ASSIGN_OR_RETURN(Mapping page, MapPrivateAnonymous(kPageSize));
   // A read fault on untouched anonymous memory maps the shared zero page.
-  (void)*static_cast<volatile const char*>(page);
+  (void)*static_cast<volatile const char*>(page.base());
   uint64_t entry = 0;
-  Status s;
-  {
-    UniqueFd fd(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
-    s = fd ? PreadExactly(fd.get(), &entry, sizeof(entry), reinterpret_cast<uint64_t>(page) / kPageSize * sizeof(entry),
-                          "/proc/self/pagemap")
-           : Status(SysError("open /proc/self/pagemap"));
-  }
-  ::munmap(page, kPageSize);
-  RO_TRY(s);
+  UniqueFd fd(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+  if (!fd) return SysError("open /proc/self/pagemap");
+  RO_TRY(PreadExactly(fd.get(), &entry, sizeof(entry), reinterpret_cast<uint64_t>(page.base()) / kPageSize * sizeof(entry),
+                      "/proc/self/pagemap"));
   return (entry & kPmPresent) ? (entry & kPmPfnMask) : 0;
 }
 
@@ -178,15 +172,11 @@ Result<MappedFile> ReadLinkedFile(const std::string& path) {
 }
 
 Result<dev_t> AnonSharedMemoryDevice() {
-  void* page = ::mmap(nullptr, kPageSize, PROT_READ, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (page == MAP_FAILED) return SysError("mmap one shared anonymous page");
-  uint64_t at = reinterpret_cast<uint64_t>(page);
+  RO_ASSIGN_OR_RETURN(Mapping page, MapSharedAnonymous(kPageSize, 0));
+  uint64_t at = reinterpret_cast<uint64_t>(page.base());
   std::string path = MapFilesPath(::getpid(), at, at + kPageSize);
   struct stat st {};
-  int r = ::stat(path.c_str(), &st);
-  int err = errno;
-  ::munmap(page, kPageSize);
-  if (r != 0) return SysError("stat " + path, err);
+  if (::stat(path.c_str(), &st) != 0) return SysError("stat " + path);
   return st.st_dev;
 }
 

@@ -8,7 +8,6 @@
 // memory is never whole in restore-orch's.
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstring>
@@ -25,7 +24,7 @@ namespace ro {
 
 StreamedFiles::~StreamedFiles() {
   if (keep_ || !dirfd_) return;
-  for (const auto& [name, bytes] : files_) ::unlinkat(dirfd_.get(), name.c_str(), 0);
+  for (const auto& [name, bytes] : files_) (void)sys::UnlinkAt(dirfd_.get(), name);
 }
 
 Result<UniqueFd> StreamedFiles::Create(const std::string& name) {
