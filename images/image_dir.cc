@@ -66,7 +66,7 @@ Result<UniqueFd> OpenPayload(int dirfd, const PayloadRef& ref) {
   return fd;
 }
 
-const ImageFile* ImageDir::Find(const Kind& kind, std::optional<uint32_t> key) const {
+const ImageFile* ImageDir::Find(const Kind& kind, std::optional<uint64_t> key) const {
   auto it = files.find(MakeFileName(kind, key));
   return it == files.end() ? nullptr : &it->second;
 }

@@ -18,7 +18,7 @@ struct ImageDir {
   std::map<std::string, ImageFile> files;  // by file name
   std::vector<std::string> unsupported;    // *.img files of kinds we do not restore
 
-  const ImageFile* Find(const Kind& kind, std::optional<uint32_t> key = std::nullopt) const;
+  const ImageFile* Find(const Kind& kind, std::optional<uint64_t> key = std::nullopt) const;
 };
 
 // Reads `path`. Files are opened relative to the directory with O_NOFOLLOW;

@@ -58,20 +58,23 @@ const std::vector<Kind>& Table() {
       // CRIU's tmpfs contents: a gzipped tar of the superblock's files.
       {"TMPFS_DEV", 0, 0, Layout::kRaw, "tmpfs-dev-", true, nullptr, true, false, ".tar.gz.img"},
 
-      // Known, not restored: listed as unsupported by the directory loader.
-      {"MM", 0x57492820, kCommon, Layout::kSingle, "mm-", true, Desc<img::mm_entry>, false},
+      // Memory: a task with an mm image continues where it stopped.
+      {"MM", 0x57492820, kCommon, Layout::kSingle, "mm-", true, Desc<img::mm_entry>, true},
       {.name = "PAGEMAP", .magic = 0x56084025, .head_magic = kCommon, .layout = Layout::kList, .stem = "pagemap-",
-       .keyed = true, .descriptor = Desc<img::pagemap_entry>, .restored = false, .head_descriptor = Desc<img::pagemap_head>,
+       .keyed = true, .descriptor = Desc<img::pagemap_entry>, .restored = true, .head_descriptor = Desc<img::pagemap_head>,
        .wide_key = true},
       // Shared memory's pagemap: PAGEMAP's magic (crit calls it PAGEMAP), keyed by shm id.
       {.name = "SHMEM_PAGEMAP", .magic = 0x56084025, .head_magic = kCommon, .layout = Layout::kList,
-       .stem = "pagemap-shmem-", .keyed = true, .descriptor = Desc<img::pagemap_entry>, .restored = false,
+       .stem = "pagemap-shmem-", .keyed = true, .descriptor = Desc<img::pagemap_entry>, .restored = true,
        .head_descriptor = Desc<img::pagemap_head>, .json_name = "PAGEMAP", .wide_key = true},
-      // Page contents, raw: no magic; crit cannot decode them.
-      {"PAGES", 0, 0, Layout::kRaw, "pages-", true, nullptr, false},
+      // Page contents, raw: no magic; crit cannot decode them. Read by reference.
+      {"PAGES", 0, 0, Layout::kRaw, "pages-", true, nullptr, true},
+      // CRIU 4's stand-in for shared anonymous memory (name /dev/zero).
+      {"MEMFD_INODE", 0x48453499, kCommon, Layout::kList, "memfd", false, Desc<img::memfd_inode_entry>, true},
+
+      // Known, not restored: listed as unsupported by the directory loader.
       {"TMPFS", 0, 0, Layout::kRaw, "tmpfs-", true, nullptr, false, false, ".tar.gz.img"},
       {"TIMENS", 0x43114433, kCommon, Layout::kSingle, "timens-", true, Desc<img::timens_entry>, false},
-      {"MEMFD_INODE", 0x48453499, kCommon, Layout::kList, "memfd", false, Desc<img::memfd_inode_entry>, false},
       {"UTSNS", 0x54473203, kCommon, Layout::kSingle, "utsns-", true, Desc<img::utsns_entry>, false},
       {"IPC_VAR", 0x53115007, kCommon, Layout::kSingle, "ipcns-var-", true, Desc<img::ipc_var_entry>, false},
       {"CGROUP", 0x59383330, kCommon, Layout::kSingle, "cgroup", false, Desc<img::cgroup_entry>, false},
@@ -157,6 +160,11 @@ const Kind& SeccompKind() { return Named("SECCOMP"); }
 const Kind& FsKind() { return Named("FS"); }
 const Kind& ResumeKind() { return Named("RESUME"); }
 const Kind& TmpfsKind() { return Named("TMPFS_DEV"); }
+const Kind& MmKind() { return Named("MM"); }
+const Kind& PagemapKind() { return Named("PAGEMAP"); }
+const Kind& ShmemPagemapKind() { return Named("SHMEM_PAGEMAP"); }
+const Kind& PagesKind() { return Named("PAGES"); }
+const Kind& MemfdInodeKind() { return Named("MEMFD_INODE"); }
 
 std::optional<FileName> ParseFileName(std::string_view name) {
   // Stems overlap ("pagemap-" and "pagemap-shmem-", "tmpfs-" and

@@ -70,6 +70,11 @@ const Kind& SeccompKind();
 const Kind& FsKind();
 const Kind& ResumeKind();
 const Kind& TmpfsKind();
+const Kind& MmKind();
+const Kind& PagemapKind();
+const Kind& ShmemPagemapKind();
+const Kind& PagesKind();
+const Kind& MemfdInodeKind();
 
 struct FileName {
   const Kind* kind;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "images/filesystems.h"
 #include "images/image_dir.h"
+#include "images/plan_mm.h"
 #include "sys/status.h"
 
 namespace ro::images {
@@ -30,7 +32,7 @@ enum class ResumeMode {
   kExec,      // execs the program of its resume-<pid>.img
   kHold,      // holds its kernel objects until it is killed (no resume image)
   kZombie,    // exits with its dumped wait status and stays unreaped
-  kContinue,  // returns into its dumped registers and memory (not planned yet)
+  kContinue,  // returns into its dumped registers and memory (its `cont`)
 };
 
 enum class FileKind { kRegular, kPipe, kFifo };
@@ -40,6 +42,7 @@ struct FilePlan {
   FileKind kind = FileKind::kRegular;
   uint32_t flags = 0;  // O_* flags of the open file description
   uint64_t pos = 0;    // regular files
+  std::optional<uint64_t> size;  // regular files: the size the file had (checked when it is mapped)
   std::string path;    // regular files and FIFOs
   uint32_t pipe_id = 0;  // pipes and FIFOs
 
@@ -101,6 +104,8 @@ struct TaskPlan {
   std::string cwd;
   std::string root;
   std::optional<ResumePlan> resume;  // kExec only
+  std::shared_ptr<const ContinuePlan> cont;  // kContinue only
+  std::vector<uint32_t> makes_shmem;  // shared anonymous objects (RestorePlan::shmem) it makes before forking
   std::vector<SeccompFilterPlan> seccomp;  // in install order
   // Open file descriptions this task makes before forking (file ids; the
   // descriptions of one pipe or FIFO are consecutive), and the parked ones
@@ -179,14 +184,10 @@ struct NamespacePlan {
   uint32_t mnt_ns_id = 0;
 };
 
-// Addresses the plan chooses in every restored task's address space.
-struct LayoutPlan {
-  uint64_t arena_address = 0;  // where the shared arena is mapped (MAP_FIXED_NOREPLACE)
-};
-
 struct RestorePlan {
   std::string image_dir;
-  LayoutPlan layout;
+  ZonePlan zone;  // the arena at zone.start (MAP_FIXED_NOREPLACE), and what continuing tasks keep there
+  std::vector<ShmemPlan> shmem;
   NamespacePlan ns;
   std::vector<TaskPlan> tasks;  // fork order: parents before children
   std::map<uint32_t, FilePlan> files;

@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 
 #include "sys/files.h"
 #include "sys/log.h"
+#include "sys/proc.h"
 
 namespace ro {
 
@@ -26,6 +28,13 @@ Result<ServiceFds> ServiceFds::Open(const images::RestorePlan& plan) {
   }
   // The lowest free numbers from there on: nothing of ours is clobbered.
   RO_ASSIGN_OR_RETURN(UniqueFd proc, sys::OpenAt(AT_FDCWD, "/proc", O_PATH | O_DIRECTORY));
+  // Tasks publish their pids as this /proc names them, and restore-orch
+  // watches and traces them by those pids: it must be this PID namespace's.
+  RO_ASSIGN_OR_RETURN(pid_t self, sys::OuterPid(proc));
+  if (self != ::getpid()) {
+    return Fail("/proc is not the proc of restore-orch's PID namespace (it says pid " + std::to_string(self) + ", not " +
+                std::to_string(::getpid()) + "): mount one, or run restore-orch where it is");
+  }
   RO_ASSIGN_OR_RETURN(s.proc_, sys::DupAtOrAbove(proc.get(), l.proc_fd));
   RO_ASSIGN_OR_RETURN(s.log_, sys::DupAtOrAbove(log::GetSink(), s.proc_.get() + 1));
   RO_ASSIGN_OR_RETURN(UniqueFd images, sys::OpenAt(AT_FDCWD, plan.image_dir, O_RDONLY | O_DIRECTORY, 0, "image directory " + plan.image_dir));

@@ -17,6 +17,7 @@
 
 #include "orchestrator/action_scripts.h"
 #include "orchestrator/files.h"
+#include "orchestrator/mm.h"
 #include "orchestrator/mounts.h"
 #include "orchestrator/tree.h"
 #include "shm/arena.h"
@@ -89,7 +90,7 @@ class Controller {
     deadline_ns_ = start_ns_ + static_cast<uint64_t>(options_.timeout_s * 1e9);
     // Tasks give up a little after the orchestrator, so that a timeout is
     // reported by the one who can name the stage and the stragglers.
-    shm::Arena::Spec spec{.address = plan_.layout.arena_address,
+    shm::Arena::Spec spec{.address = plan_.zone.start,
                           .tasks = plan_.tasks.size(),
                           .mounts = plan_.mounts.size(),
                           .deadline_ns = deadline_ns_ + kTaskGraceNs,
@@ -97,6 +98,7 @@ class Controller {
     RO_ASSIGN_OR_RETURN(shm::Arena arena, shm::Arena::Create(spec));
     arena_.emplace(std::move(arena));
     watch_.emplace(plan_, *arena_);
+    continuation_.emplace(plan_, *arena_);
     RO_ASSIGN_OR_RETURN(ServiceFds fds, ServiceFds::Open(plan_));
     service_.emplace(std::move(fds));
 
@@ -169,13 +171,22 @@ class Controller {
       uint64_t t0 = sys::MonotonicNs();
       log::SetStage(info.name);
       if (info.action_before != nullptr) RO_TRY(Scripts(info.action_before));
+      // Continuing tasks are traced from before they leave for their restorer.
+      if (info.stage == Stage::kDone && continuation_->any()) RO_TRY(Aborting(info.stage, continuation_->Seize()));
       if (info.stage != Stage::kRootTask) arena_->BeginStage(info.stage, shm::ParticipantCount(info.stage, plan_));
       RO_TRY(WaitStage(info.stage));
+      if (info.stage == Stage::kDone && continuation_->any()) RO_TRY(Aborting(info.stage, continuation_->Finish(deadline_ns_)));
       arena_->RecordStageTime(info.stage, sys::MonotonicNs() - t0);
       log::Debug("stage {} done in {:.2f} ms", info.name, (sys::MonotonicNs() - t0) / 1e6);
       if (info.action_after != nullptr) RO_TRY(Scripts(info.action_after));
     }
     return {};
+  }
+
+  // A failure of the orchestrator's own step aborts the restore.
+  Status Aborting(Stage stage, Status s) {
+    if (!s.ok()) arena_->Abort(0, stage, s.error());
+    return s.ok() ? s : Status(FirstFailure());
   }
 
   Status Scripts(const char* point) {
@@ -216,6 +227,7 @@ class Controller {
   int Rollback(Error error) {
     std::fprintf(stderr, "restore-orch: %s\n", error.ToString().c_str());
     if (watch_) watch_->KillAll(plan_.ns.new_pid);
+    continuation_.reset();
     RestoreCaller();
     return 1;
   }
@@ -289,6 +301,7 @@ class Controller {
   const RestoreOptions& options_;
   std::optional<shm::Arena> arena_;
   std::optional<TaskWatch> watch_;
+  std::optional<Continuation> continuation_;
   std::optional<ServiceFds> service_;
   UniqueFd fault_channel_[2];
   SyscallFaultSupervisor supervisor_;

@@ -3,8 +3,11 @@
 #include <poll.h>
 #include <sys/wait.h>
 
+#include <unistd.h>
+
 #include <csignal>
 
+#include "orchestrator/mm.h"
 #include "sys/futex.h"
 #include "sys/process.h"
 
@@ -60,6 +63,13 @@ Status TaskWatch::Check(shm::Stage stage) {
       gone_.insert(i);
       continue;
     }
+    // A restorer that failed takes its PID namespace (or its children)
+    // with it: its report names the cause, whichever death is seen first.
+    for (size_t r = 0; r < plan_.tasks.size(); ++r) {
+      if (arena_.slot(r).report.step != 0) {
+        return Fail("task " + std::to_string(plan_.tasks[r].pid) + " died: " + DescribeRestorerFailure(arena_.slot(r).report));
+      }
+    }
     std::string how = "died";
     if (i == 0) how = sys::DescribeExitedChild(pidfds_[0]).value_or(how);
     return Fail("task " + std::to_string(plan_.tasks[i].pid) + " " + how);
@@ -97,8 +107,18 @@ void TaskWatch::KillAll(bool new_pid_namespace) {
       if (pidfds_[i]) (void)sys::PidfdSendSignal(pidfds_[i], SIGKILL);
     }
   }
-  ::waitpid(root_, nullptr, __WALL);
+  // Reap the root; and every task restore-orch traces (a continuing one
+  // whose restorer is done): a traced task that died is released to its
+  // parent only once its tracer reaps it, and the dying init of the new PID
+  // namespace waits for all of them.
   uint64_t until = sys::MonotonicNs() + uint64_t(kReapGraceMs) * 1000000;
+  for (bool root_gone = false; !root_gone && sys::MonotonicNs() < until;) {
+    int status = 0;
+    pid_t got = ::waitpid(-1, &status, __WALL | WNOHANG);
+    if (got == root_ && (WIFEXITED(status) || WIFSIGNALED(status))) root_gone = true;
+    if (got < 0 && errno == ECHILD) break;
+    if (got <= 0) ::usleep(1000);
+  }
   for (auto& fd : pidfds_) {
     if (!fd) continue;
     pollfd p{fd.get(), POLLIN, 0};

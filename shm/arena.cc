@@ -165,6 +165,8 @@ Status Arena::Fault(FaultPoint point, const std::string& operation) {
                   EIO);
 }
 
+uint32_t Arena::fault_pass() const { return control_->fault_pass; }
+
 void Arena::RecordStageTime(Stage stage, uint64_t ns) { control_->stage_ns[static_cast<size_t>(stage)].store(ns); }
 uint64_t Arena::StageTime(Stage stage) const { return control_->stage_ns[static_cast<size_t>(stage)].load(); }
 uint64_t Arena::deadline_ns() const { return control_->deadline_ns; }

@@ -25,11 +25,22 @@
 
 namespace ro::shm {
 
+// What a continuing task's restorer failed at (restorer/args.h's Report,
+// the same layout), read by the orchestrator when the task is gone.
+struct RestorerReport {
+  uint32_t step;
+  int32_t err;
+  uint64_t arg;
+  uint32_t injected;  // the pass of an injected fault (--fault mm-restorer:N), 0 otherwise
+  uint32_t pad;
+};
+
 struct TaskSlot {
   int32_t pid = 0;                          // image pid
   std::atomic<int32_t> outer_pid{0};        // as the orchestrator sees it
   std::atomic<uint32_t> stage{0};           // last stage finished
   std::atomic<uint32_t> group_ready{0};     // futex word: its process group exists
+  RestorerReport report{};                  // written by its restorer before it exits
 };
 
 // What the mounts concern learns about a mount it made (the mount's index
@@ -99,6 +110,9 @@ class Arena {
   // Counts a pass through `point`; when it is the pass the caller asked to
   // fail, returns `operation` failing with EIO as if the kernel had said so.
   Status Fault(FaultPoint point, const std::string& operation);
+
+  // The pass --fault asked to fail (0 without a fault).
+  uint32_t fault_pass() const;
 
   void RecordStageTime(Stage stage, uint64_t ns);
   uint64_t StageTime(Stage stage) const;

@@ -23,6 +23,10 @@ constexpr FaultInfo kFaults[] = {
     {"fd-place", "dup3 of one fd to its number"},
     {"seccomp", "installing a task's seccomp filters"},
     {"resume", "the exec of a resumed program"},
+    {"mm-premap", "premapping one VMA (or making one shared memory object) of a task that continues"},
+    {"mm-pages", "reading one run of pages into a task's premapped memory"},
+    {"mm-restorer", "the restorer failing after it has unmapped everything of the task but the zone"},
+    {"mm-continue", "setting a continuing task's registers, once its restorer is done"},
 };
 static_assert(sizeof(kFaults) / sizeof(kFaults[0]) == static_cast<size_t>(FaultPoint::kCount));
 

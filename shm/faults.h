@@ -31,6 +31,10 @@ enum class FaultPoint : unsigned {
   kFdPlace,         // dup3 of one fd to its number
   kSeccomp,         // installing a task's seccomp filters
   kResume,          // the exec of a resumed program
+  kMmPremap,        // premapping one VMA (or making one shared object) of a continuing task
+  kMmPages,         // reading one run of pages into place
+  kMmRestorer,      // the restorer failing once it has unmapped the task's old memory
+  kMmContinue,      // the orchestrator setting a continuing task's registers
   kCount,
 };
 

@@ -5,6 +5,13 @@ namespace {
 
 bool NoHelpers(const images::RestorePlan& plan) { return plan.helpers == 0; }
 
+bool NoneContinues(const images::RestorePlan& plan) {
+  for (const images::TaskPlan& t : plan.tasks) {
+    if (t.resume_mode == images::ResumeMode::kContinue) return false;
+  }
+  return true;
+}
+
 constexpr StageInfo kStages[] = {
     {Stage::kRootTask, "root-task", Participants::kRootTask, nullptr, nullptr, kPostSetupNamespaces,
      "the root task runs with its pid in new namespaces; it has built the mount tree and pivoted into it"},
@@ -14,10 +21,13 @@ constexpr StageInfo kStages[] = {
      "every task holds exactly its fds with their flags; pipes hold their data; masters own their AutoFS mounts"},
     {Stage::kReaping, "reaping", Participants::kRestoredTasks, NoHelpers, nullptr, nullptr,
      "helpers have exited and were reaped; their children belong to the root task"},
+    {Stage::kMemory, "memory", Participants::kRestoredTasks, NoneContinues, nullptr, nullptr,
+     "every task that continues has its VMAs premapped in the zone and filled from its pages, its restorer ready"},
     {Stage::kResume, "resume", Participants::kRestoredTasks, nullptr, nullptr, kPostRestore,
      "every task is in its root and cwd, past its last step that can fail"},
     {Stage::kDone, "done", Participants::kRestoredTasks, nullptr, kPreResume, kPostResume,
-     "every task has installed its seccomp filters and handed over: exec, holder or zombie"},
+     "every task has handed over: exec, holder, zombie, or continue (its restorer has put its memory and state in place "
+     "and the orchestrator its registers)"},
 };
 static_assert(sizeof(kStages) / sizeof(kStages[0]) == kStageCount - 1);
 

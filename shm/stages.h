@@ -20,10 +20,11 @@ enum class Stage : uint32_t {
   kForking,   // every task and helper exists with its pid, session and process group
   kFiles,     // every task holds exactly its fds, at their numbers, with their flags; AutoFS masters own their mounts
   kReaping,   // helpers have exited and were reaped; their children belong to the root
+  kMemory,    // every continuing task has its new address space premapped and filled, its restorer ready
   kResume,    // every task is past its last step that can fail
   kDone,      // tasks exec their programs, stay holders, or exit as zombies
 };
-inline constexpr size_t kStageCount = 7;
+inline constexpr size_t kStageCount = 8;
 
 // Action-script points (CRIU's names), in the order a restore passes them.
 inline constexpr const char* kPreRestore = "pre-restore";                      // nothing created yet

@@ -77,6 +77,18 @@ Result<size_t> Tee(int in, int out, size_t len) {
   return static_cast<size_t>(n);
 }
 
+Status PreadExactly(int fd, void* buf, size_t len, uint64_t offset, const std::string& what) {
+  size_t got = 0;
+  while (got < len) {
+    ssize_t k = ::pread(fd, static_cast<char*>(buf) + got, len - got, static_cast<off_t>(offset + got));
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) return SysError("pread " + what + " at " + std::to_string(offset + got));
+    if (k == 0) return Fail("pread " + what + ": end of file at " + std::to_string(offset + got));
+    got += static_cast<size_t>(k);
+  }
+  return {};
+}
+
 Status ReadExactly(int fd, void* buf, size_t len, const std::string& what) {
   size_t got = 0;
   while (got < len) {

@@ -49,4 +49,34 @@ Result<Mapping> MapPrivateAnonymous(size_t size) {
   return Mapping(base, size);
 }
 
+namespace {
+
+std::string Hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "%#llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+}  // namespace
+
+Status MapFixed(uint64_t address, uint64_t len, int prot, int flags, int fd, uint64_t offset, bool replace) {
+  void* want = reinterpret_cast<void*>(address);
+  void* got = ::mmap(want, len, prot, flags | (replace ? MAP_FIXED : MAP_FIXED_NOREPLACE), fd, static_cast<off_t>(offset));
+  std::string what = "mmap(" + Hex(address) + ", " + std::to_string(len) + " bytes, prot " + std::to_string(prot) + ", flags " +
+                     Hex(static_cast<uint64_t>(flags)) + (fd >= 0 ? ", fd " + std::to_string(fd) + ", offset " + std::to_string(offset) : "") + ")";
+  if (got == MAP_FAILED) return SysError(what);
+  if (got != want) {
+    ::munmap(got, len);
+    return SysError(what + " mapped elsewhere", EEXIST);
+  }
+  return {};
+}
+
+Status Protect(uint64_t address, uint64_t len, int prot) {
+  if (::mprotect(reinterpret_cast<void*>(address), len, prot) != 0) {
+    return SysError("mprotect(" + Hex(address) + ", " + std::to_string(len) + ", " + std::to_string(prot) + ")");
+  }
+  return {};
+}
+
 }  // namespace ro::sys

@@ -39,4 +39,13 @@ Result<Mapping> MapSharedAnonymous(size_t size, uint64_t address);
 // pages), anywhere: a large buffer that is given back whole.
 Result<Mapping> MapPrivateAnonymous(size_t size);
 
+// mmap(2) at exactly `address`: over what is there when `replace`
+// (MAP_FIXED), or only where nothing is (MAP_FIXED_NOREPLACE: EEXIST).
+// `flags` gives the mapping's kind (MAP_PRIVATE|MAP_ANONYMOUS, MAP_SHARED
+// ...); `fd` -1 for anonymous memory. The mapping is not owned: the caller
+// lays out an address space it hands over whole.
+Status MapFixed(uint64_t address, uint64_t len, int prot, int flags, int fd, uint64_t offset, bool replace);
+// mprotect(2).
+Status Protect(uint64_t address, uint64_t len, int prot);
+
 }  // namespace ro::sys

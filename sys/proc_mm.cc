@@ -11,6 +11,7 @@
 
 #include "sys/mapping.h"
 #include "sys/proc.h"
+#include "sys/files.h"
 #include "sys/remote_mem.h"
 
 namespace ro::sys {

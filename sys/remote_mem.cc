@@ -79,16 +79,4 @@ Result<UniqueFd> OpenTaskMem(pid_t outer) {
   return fd;
 }
 
-Status PreadExactly(int fd, void* local, size_t len, uint64_t offset, const std::string& what) {
-  size_t done = 0;
-  while (done < len) {
-    ssize_t got = ::pread(fd, static_cast<char*>(local) + done, len - done, static_cast<off_t>(offset + done));
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return SysError("pread " + what + " at " + Hex(offset + done));
-    if (got == 0) return SysError("pread " + what + " at " + Hex(offset + done) + ": end of file", EIO);
-    done += static_cast<size_t>(got);
-  }
-  return {};
-}
-
 }  // namespace ro::sys

@@ -28,8 +28,6 @@ Status WriteTaskMemory(pid_t pid, uint64_t addr, const void* local, size_t len);
 // /proc/OUTER/mem opened for reading: what ptrace's access to memory sees,
 // mappings without PROT_READ included.
 Result<UniqueFd> OpenTaskMem(pid_t outer);
-// pread of exactly `len` bytes at `offset` (an address of /proc/PID/mem,
-// or a file offset); `what` names the fd in errors.
-Status PreadExactly(int fd, void* local, size_t len, uint64_t offset, const std::string& what);
+// Read it with sys::PreadExactly (sys/files.h) at the address.
 
 }  // namespace ro::sys

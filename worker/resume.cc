@@ -8,6 +8,7 @@
 #include "sys/files.h"
 #include "sys/log.h"
 #include "sys/process.h"
+#include "worker/mm.h"
 #include "worker/seccomp.h"
 
 namespace ro::worker {
@@ -69,16 +70,17 @@ void Seccomp(const images::TaskPlan& t, shm::Arena& arena) {
 Status CheckResumable(const images::TaskPlan& t) {
   if (t.resume_mode == images::ResumeMode::kZombie) return {};
   if (!t.root.empty() && t.root != "/" && ::chroot(t.root.c_str()) != 0) return SysError("chroot(" + t.root + ")");
-  std::string cwd = t.resume && !t.resume->cwd.empty() ? t.resume->cwd : t.cwd;
+  bool exec = t.resume_mode == images::ResumeMode::kExec;
+  std::string cwd = exec && !t.resume->cwd.empty() ? t.resume->cwd : t.cwd;
   if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) return SysError("chdir(" + cwd + ")");
-  if (t.resume && ::access(t.resume->exe.c_str(), X_OK) != 0) {
+  if (exec && ::access(t.resume->exe.c_str(), X_OK) != 0) {
     return SysError("resume program " + t.resume->exe + " is not executable");
   }
   return {};
 }
 
-void ResumeTask(const images::TaskPlan& t, shm::Arena& arena, size_t index, const FdLayout& layout,
-                bool keep_parent_death) {
+void ResumeTask(const images::TaskPlan& t, const images::RestorePlan& plan, shm::Arena& arena, size_t index,
+                const FdLayout& layout, bool keep_parent_death) {
   if (t.kind == images::TaskKind::kHelper) _exit(0);  // its work is done; its parent reaps it
   if (!keep_parent_death) sys::SetParentDeathSignal(0);
   switch (t.resume_mode) {
@@ -95,11 +97,11 @@ void ResumeTask(const images::TaskPlan& t, shm::Arena& arena, size_t index, cons
     case images::ResumeMode::kExec:
       Exec(t, arena, index, layout);
     case images::ResumeMode::kContinue:
-      break;
+      // Counted as resumed now: the orchestrator catches the restorer at
+      // its end (or its death) and finishes the hand-over.
+      arena.Arrive(index, shm::Stage::kDone);
+      RunRestorer(plan);
   }
-  Error e = Fail("resume kind 'continue' is not supported yet");
-  log::Error("task {}: {}", t.pid, e.ToString());
-  arena.Abort(t.pid, shm::Stage::kDone, e);
   _exit(127);
 }
 

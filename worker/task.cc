@@ -9,6 +9,7 @@
 #include "sys/futex.h"
 #include "sys/log.h"
 #include "worker/autofs.h"
+#include "worker/mm.h"
 #include "worker/resume.h"
 #include "worker/tree.h"
 
@@ -31,7 +32,7 @@ class Task {
       _exit(1);
     }
     log::SetStage(shm::StageName(Stage::kDone));
-    ResumeTask(t_, arena_, index_, ctx_.layout, !ctx_.detach && index_ == 0);
+    ResumeTask(t_, *ctx_.plan, arena_, index_, ctx_.layout, !ctx_.detach && index_ == 0);
   }
 
  private:
@@ -64,6 +65,7 @@ class Task {
         if (index_ == 0) CloseInherited(ctx_.layout);
         DropUnkept(t_, plan_, ctx_.layout);
         RO_TRY(CreateFiles(t_, plan_, ctx_.layout, arena_));
+        RO_TRY(MakeSharedMemory(t_, plan_, ctx_.layout, arena_));
         return ForkTree(ctx_, index_);
       case Stage::kFiles:
         RO_TRY(PlaceFds(t_, plan_, ctx_.layout, arena_));
@@ -71,6 +73,9 @@ class Task {
         return TakeOverAutofs(t_, plan_, ctx_.layout, arena_);
       case Stage::kReaping:
         return ReapHelpers(ctx_, t_);
+      case Stage::kMemory:
+        if (t_.resume_mode != images::ResumeMode::kContinue) return {};
+        return PrepareMemory(t_, plan_, ctx_.layout, arena_, index_);
       case Stage::kResume:
         return CheckResumable(t_);
     }

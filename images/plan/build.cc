@@ -12,12 +12,13 @@ PlanOutcome BuildPlan(const ImageDir& dir, const PlanOptions& options) {
   if (plan::PlanInventory(ctx) && plan::PlanTasks(ctx)) {
     plan::PlanFileTables(ctx);
     plan::PlanResume(ctx);
+    plan::PlanMemory(ctx);
     plan::PlanSeccomp(ctx);
     plan::PlanMounts(ctx);
     plan::PlanAutofs(ctx);
     if (ctx.ok()) plan::PlanForks(ctx);
     if (ctx.ok()) plan::PlanFileCreation(ctx);
-    if (ctx.ok()) plan::PlanLayout(ctx);
+    if (ctx.ok()) plan::PlanZone(ctx);
     if (ctx.ok()) plan::LayOutTasks(ctx);
   }
   PlanOutcome out;

@@ -59,6 +59,17 @@ struct Context {
   TaskPlan& Task(pid_t pid) { return tasks.at(pid); }
 };
 
+// Nearest common ancestors in the fork tree, once PlanForks has laid it out.
+class ForkAncestry {
+ public:
+  explicit ForkAncestry(Context& ctx);
+  pid_t Common(pid_t a, pid_t b) const;
+
+ private:
+  Context& ctx_;
+  std::map<pid_t, size_t> depth_;
+};
+
 // The planners, in the order build.cc runs them. Each returns false when
 // what it found leaves the planners after it nothing sound to work on.
 bool PlanInventory(Context& ctx);       // inventory.img; unsupported kinds
@@ -66,11 +77,12 @@ bool PlanTasks(Context& ctx);           // tree: pstree, cores, namespaces, sess
 void PlanFileTables(Context& ctx);      // files: files.img, fd tables, pipe data, cwd/root
 void PlanResume(Context& ctx);          // resume: how each task hands over
 void PlanSeccomp(Context& ctx);         // seccomp: each task's filter chain
+void PlanMemory(Context& ctx);          // mm: address spaces, registers and signal state of tasks that continue
 void PlanMounts(Context& ctx);          // mounts: tree, creation order, placement, sharing
 void PlanAutofs(Context& ctx);          // autofs: each superblock and its master
 void PlanForks(Context& ctx);           // tree: helpers, who forks whom, fork order
 void PlanFileCreation(Context& ctx);    // files: who makes each description, who parks it
-void PlanLayout(Context& ctx);          // mm: addresses in every restored task
+void PlanZone(Context& ctx);            // mm: who makes each shared object, and where the bootstrap zone lies
 void LayOutTasks(Context& ctx);         // the task list in fork order, and its index
 
 std::string Str(uint64_t v);

@@ -62,6 +62,7 @@ std::optional<FilePlan> ReadFile(Context& ctx, const FileTable& table, uint32_t 
       p.flags = e.reg().flags();
       p.pos = e.reg().pos();
       p.path = *path;
+      if (e.reg().has_size()) p.size = e.reg().size();
       return p;
     }
     case img::PIPE: {
@@ -254,28 +255,17 @@ void PlanFileTables(Context& ctx) {
 // are reopened from the first.
 void PlanFileCreation(Context& ctx) {
   RestorePlan& plan = ctx.plan;
-  std::map<pid_t, int> depth;
+  ForkAncestry ancestry(ctx);
+  // Tasks in an order where every parent comes before its children.
   std::vector<pid_t> order;
   std::vector<pid_t> stack{ctx.root_pid};
-  depth[ctx.root_pid] = 0;
   while (!stack.empty()) {
     pid_t p = stack.back();
     stack.pop_back();
     order.push_back(p);
-    for (pid_t c : ctx.Task(p).children) {
-      depth[c] = depth[p] + 1;
-      stack.push_back(c);
-    }
+    for (pid_t c : ctx.Task(p).children) stack.push_back(c);
   }
-  auto lca = [&](pid_t a, pid_t b) {
-    while (depth[a] > depth[b]) a = ctx.Task(a).fork_parent;
-    while (depth[b] > depth[a]) b = ctx.Task(b).fork_parent;
-    while (a != b) {
-      a = ctx.Task(a).fork_parent;
-      b = ctx.Task(b).fork_parent;
-    }
-    return a;
-  };
+  auto lca = [&](pid_t a, pid_t b) { return ancestry.Common(a, b); };
   // Holders of each file id, and the group each id is made with.
   std::map<uint32_t, std::vector<pid_t>> holders;
   for (pid_t p : order) {

@@ -150,6 +150,29 @@ void PlanForks(Context& ctx) {
   ctx.fork_order = PreOrder(ctx);
 }
 
+ForkAncestry::ForkAncestry(Context& ctx) : ctx_(ctx) {
+  std::vector<pid_t> stack{ctx.root_pid};
+  depth_[ctx.root_pid] = 0;
+  while (!stack.empty()) {
+    pid_t p = stack.back();
+    stack.pop_back();
+    for (pid_t c : ctx.Task(p).children) {
+      depth_[c] = depth_[p] + 1;
+      stack.push_back(c);
+    }
+  }
+}
+
+pid_t ForkAncestry::Common(pid_t a, pid_t b) const {
+  while (depth_.at(a) > depth_.at(b)) a = ctx_.Task(a).fork_parent;
+  while (depth_.at(b) > depth_.at(a)) b = ctx_.Task(b).fork_parent;
+  while (a != b) {
+    a = ctx_.Task(a).fork_parent;
+    b = ctx_.Task(b).fork_parent;
+  }
+  return a;
+}
+
 void LayOutTasks(Context& ctx) {
   RestorePlan& plan = ctx.plan;
   plan.tasks.reserve(ctx.fork_order.size());

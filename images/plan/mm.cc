@@ -1,17 +1,369 @@
-// mm: the address-space layout every restored task shares. For now only
-// where the shared arena goes; once memory is restored, the arena (and the
-// restorer) must avoid every VMA of every task's images.
+// mm: a task whose images hold its address space (mm-<pid>.img, its
+// pagemap and pages, x86_64 registers in its core) continues where it
+// stopped. Every VMA, page run, register set and signal-state value is
+// checked here, before anything exists; images/plan/zone.cc then places the
+// bootstrap zone where no VMA of any continuing task lies.
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <functional>
+
 #include "images/plan/context.h"
+#include "images/proto/core-x86.pb.h"
+#include "images/proto/fdinfo.pb.h"
+#include "images/proto/memfd.pb.h"
+#include "images/proto/mm.pb.h"
+#include "images/proto/pagemap.pb.h"
 
 namespace ro::images::plan {
 namespace {
 
-// Far from where the kernel puts programs (0x55..., 0x56... for PIE),
-// their heaps, mmap areas and stacks (0x7f...), below the 47-bit limit.
-constexpr uint64_t kArenaAddress = 0x3e0000000000;
+constexpr uint64_t kTaskSizeMax = 0x7ffffffff000ull;  // x86_64 TASK_SIZE_MAX, 4-level paging
+constexpr uint64_t kVsyscallStart = 0xffffffffff600000ull;
+constexpr size_t kMaxVmas = 65530;  // vm.max_map_count's default
+constexpr size_t kMaxAuxvWords = 2 * 26;
+// CRIU's VMA status bits (criu/include/image.h).
+constexpr uint32_t kVmaRegular = 1u << 0, kVmaVsyscall = 1u << 2, kVmaVdso = 1u << 3, kVmaFilePrivate = 1u << 6,
+                   kVmaFileShared = 1u << 7, kVmaAnonShared = 1u << 8, kVmaAnonPrivate = 1u << 9,
+                   kVmaSysvipc = 1u << 10, kVmaSocket = 1u << 11, kVmaVvar = 1u << 12, kVmaAioring = 1u << 13,
+                   kVmaMemfd = 1u << 14, kVmaUnsupported = 1u << 31;
+constexpr uint32_t kPePresent = 4, kPeParent = 1;
+
+bool Aligned(uint64_t v) { return v % kPageSize == 0; }
+
+std::string Hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "%#llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// Shared state of the memory planner across tasks: shared objects by the
+// image's shmid.
+struct Shared {
+  std::map<uint64_t, uint32_t> index;  // shmid -> RestorePlan::shmem index
+};
+
+// The shared object a VMA maps: CRIU 4's memfd form (a files.img MEMFD
+// entry standing for /dev/zero) or the classic VMA_ANON_SHARED (shmid is the
+// object's inode).
+std::optional<uint64_t> ShmidOf(Context& ctx, const img::vma_entry& v, const std::string& name, size_t entry) {
+  if (v.status() & kVmaAnonShared) return v.shmid();
+  const ImageFile* files = ctx.dir.Find(FilesKind());
+  const ImageFile* memfds = ctx.dir.Find(MemfdInodeKind());
+  if (files != nullptr && memfds != nullptr) {
+    for (size_t i = 0; i < files->entries.size(); ++i) {
+      const auto& f = files->As<img::file_entry>(i);
+      if (f.id() != v.shmid() || !f.has_memfd()) continue;
+      for (size_t k = 0; k < memfds->entries.size(); ++k) {
+        const auto& m = memfds->As<img::memfd_inode_entry>(k);
+        if (m.inode_id() != f.memfd().inode_id()) continue;
+        if (m.name() != "/dev/zero") break;
+        return m.shmid();
+      }
+    }
+  }
+  ctx.problems.Add(name, entry, "VMA " + Hex(v.start()) + "-" + Hex(v.end()) +
+                                    " maps a memfd that is not shared anonymous memory: memfds are not supported");
+  return std::nullopt;
+}
+
+// How a range of dumped pages lies in an address space: the pieces that go
+// into memory a restore fills, or an empty result when some page lies
+// where nothing may be filled. Pieces keep the run's file offsets.
+using Splitter = std::function<bool(const PagesRun& run, std::vector<PagesRun>& pieces)>;
+
+// The pages runs of a pagemap image, cut by `split` into pieces that each
+// lie in one fillable area, checked against the pages file.
+bool ReadPagemap(Context& ctx, const ImageFile& pm, const std::string& name, std::string& pages_file, std::vector<PagesRun>& runs,
+                 const Splitter& split) {
+  const auto& head = pm.As<img::pagemap_head>(0);
+  pages_file = MakeFileName(PagesKind(), head.pages_id());
+  const ImageFile* pages = ctx.dir.Find(PagesKind(), head.pages_id());
+  if (pages == nullptr || !pages->entries[0].ref) {
+    ctx.problems.Add(name, 0, "its pages image " + pages_file + " is missing");
+    return false;
+  }
+  uint64_t available = pages->entries[0].ref->length;
+  uint64_t offset = 0, last_end = 0;
+  for (size_t i = 1; i < pm.entries.size(); ++i) {
+    const auto& e = pm.As<img::pagemap_entry>(i);
+    uint64_t n = e.has_nr_pages() ? e.nr_pages() : e.compat_nr_pages();
+    uint32_t flags = e.has_flags() ? e.flags() : kPePresent;
+    if (e.in_parent() || (flags & kPeParent)) {
+      ctx.problems.Add(name, i, "pages at " + Hex(e.vaddr()) + " are in a parent image (incremental dumps are not supported)");
+      return false;
+    }
+    if (!(flags & kPePresent)) continue;
+    if (n == 0 || !Aligned(e.vaddr()) || n > (kTaskSizeMax >> 12) || e.vaddr() < last_end || e.vaddr() + n * kPageSize < e.vaddr()) {
+      ctx.problems.Add(name, i, std::to_string(n) + " pages at " + Hex(e.vaddr()) + " are empty, unaligned, out of order or out of range");
+      return false;
+    }
+    if (offset + n * kPageSize > available) {
+      ctx.problems.Add(name, i, "pages run past the end of " + pages_file + " (" + std::to_string(available) + " bytes)");
+      return false;
+    }
+    if (!split(PagesRun{e.vaddr(), n, offset}, runs)) {
+      ctx.problems.Add(name, i, std::to_string(n) + " pages at " + Hex(e.vaddr()) + " lie outside the memory they could fill");
+      return false;
+    }
+    offset += n * kPageSize;
+    last_end = e.vaddr() + n * kPageSize;
+  }
+  return true;
+}
+
+// One VMA: its kind, and whether the image's values could be mapped.
+std::optional<VmaPlan> ReadVma(Context& ctx, Shared& shared, const img::vma_entry& v, const std::string& name, size_t entry) {
+  VmaPlan p;
+  p.start = v.start();
+  p.end = v.end();
+  p.pgoff = v.pgoff();
+  p.prot = v.prot();
+  p.flags = v.flags();
+  p.madv = v.has_madv() ? v.madv() : 0;
+  std::string what = "VMA " + Hex(p.start) + "-" + Hex(p.end);
+  uint32_t status = v.status();
+  if (status & kVmaVsyscall) {
+    p.kind = VmaKind::kVsyscall;
+    return p;
+  }
+  if (!Aligned(p.start) || !Aligned(p.end) || p.start >= p.end || p.end > kTaskSizeMax || !Aligned(p.pgoff)) {
+    ctx.problems.Add(name, entry, what + " is not a page-aligned range of user addresses");
+    return std::nullopt;
+  }
+  if ((p.prot & ~uint32_t(PROT_READ | PROT_WRITE | PROT_EXEC)) != 0) {
+    ctx.problems.Add(name, entry, what + ": prot " + Hex(p.prot) + " holds more than PROT_READ|PROT_WRITE|PROT_EXEC");
+    return std::nullopt;
+  }
+  if (status & (kVmaSysvipc | kVmaSocket | kVmaAioring | kVmaUnsupported)) {
+    ctx.problems.Add(name, entry, what + ": System V shared memory, socket, AIO ring or unsupported mappings cannot be restored");
+    return std::nullopt;
+  }
+  if (status & kVmaVdso) {
+    p.kind = VmaKind::kVdso;
+  } else if (status & kVmaVvar) {
+    p.kind = VmaKind::kVvar;
+  } else if ((status & kVmaAnonShared) || (status & kVmaMemfd)) {
+    auto shmid = ShmidOf(ctx, v, name, entry);
+    if (!shmid) return std::nullopt;
+    auto [it, fresh] = shared.index.emplace(*shmid, static_cast<uint32_t>(ctx.plan.shmem.size()));
+    if (fresh) ctx.plan.shmem.push_back(ShmemPlan{.id = *shmid});
+    ShmemPlan& s = ctx.plan.shmem[it->second];
+    s.size = std::max(s.size, p.pgoff + (p.end - p.start));
+    p.kind = VmaKind::kAnonShared;
+    p.shmem = it->second;
+  } else if (status & (kVmaFilePrivate | kVmaFileShared)) {
+    auto f = ctx.plan.files.find(static_cast<uint32_t>(v.shmid()));
+    if (f == ctx.plan.files.end() || f->second.kind != FileKind::kRegular) {
+      ctx.problems.Add(name, entry, what + " maps file " + std::to_string(v.shmid()) + ", which is no regular file entry of files.img");
+      return std::nullopt;
+    }
+    p.file_id = f->first;
+    p.kind = (status & kVmaFileShared) ? VmaKind::kFileShared : VmaKind::kFilePrivate;
+  } else if (status & kVmaAnonPrivate) {
+    p.kind = VmaKind::kAnonPrivate;
+  } else {
+    ctx.problems.Add(name, entry, what + ": status " + Hex(status) + " names no kind of mapping restore-orch knows");
+    return std::nullopt;
+  }
+  (void)kVmaRegular;
+  return p;
+}
+
+std::optional<MmPlan> ReadMm(Context& ctx, Shared& shared, pid_t pid) {
+  const std::string name = MakeFileName(MmKind(), static_cast<uint32_t>(pid));
+  const auto& mm = ctx.dir.Find(MmKind(), static_cast<uint32_t>(pid))->As<img::mm_entry>(0);
+  MmPlan m;
+  m.start_code = mm.mm_start_code();
+  m.end_code = mm.mm_end_code();
+  m.start_data = mm.mm_start_data();
+  m.end_data = mm.mm_end_data();
+  m.start_stack = mm.mm_start_stack();
+  m.start_brk = mm.mm_start_brk();
+  m.brk = mm.mm_brk();
+  m.arg_start = mm.mm_arg_start();
+  m.arg_end = mm.mm_arg_end();
+  m.env_start = mm.mm_env_start();
+  m.env_end = mm.mm_env_end();
+  for (uint64_t a : {m.start_code, m.end_code, m.start_data, m.end_data, m.start_stack, m.start_brk, m.brk, m.arg_start,
+                     m.arg_end, m.env_start, m.env_end}) {
+    if (a >= kTaskSizeMax) {
+      ctx.problems.Add(name, 0, "mm address " + Hex(a) + " is beyond user space");
+      return std::nullopt;
+    }
+  }
+  if (mm.mm_saved_auxv_size() > static_cast<int>(kMaxAuxvWords) || mm.mm_saved_auxv_size() % 2 != 0) {
+    ctx.problems.Add(name, 0, "saved auxv of " + std::to_string(mm.mm_saved_auxv_size()) + " words is not at most " +
+                                  std::to_string(kMaxAuxvWords / 2) + " pairs");
+    return std::nullopt;
+  }
+  m.auxv.assign(mm.mm_saved_auxv().begin(), mm.mm_saved_auxv().end());
+  auto exe = ctx.plan.files.find(mm.exe_file_id());
+  if (exe == ctx.plan.files.end() || exe->second.kind != FileKind::kRegular) {
+    ctx.problems.Add(name, 0, "exe_file_id " + std::to_string(mm.exe_file_id()) + " names no regular file entry of files.img");
+    return std::nullopt;
+  }
+  m.exe_file_id = exe->first;
+  if (mm.vmas_size() > static_cast<int>(kMaxVmas)) {
+    ctx.problems.Add(name, 0, std::to_string(mm.vmas_size()) + " VMAs, more than the kernel's " + std::to_string(kMaxVmas));
+    return std::nullopt;
+  }
+  uint64_t last_end = 0;
+  for (int i = 0; i < mm.vmas_size(); ++i) {
+    auto v = ReadVma(ctx, shared, mm.vmas(i), name, 0);
+    if (!v) return std::nullopt;
+    if (v->kind != VmaKind::kVsyscall && v->start < last_end) {
+      ctx.problems.Add(name, 0, "VMA " + Hex(v->start) + " overlaps the one before it or is out of order");
+      return std::nullopt;
+    }
+    if (v->kind == VmaKind::kAnonPrivate || v->kind == VmaKind::kFilePrivate) {
+      v->premap = m.premap_size;
+      m.premap_size += v->end - v->start;
+    }
+    if (v->kind != VmaKind::kVsyscall) last_end = v->end;
+    m.vmas.push_back(*v);
+  }
+  if (mm.has_dumpable()) m.dumpable = mm.dumpable();
+  m.thp_disabled = mm.thp_disabled();
+  // Pages: each run inside one private VMA; CRIU also dumps the vdso's pages,
+  // which the running kernel's vdso replaces.
+  const ImageFile* pm = ctx.dir.Find(PagemapKind(), static_cast<uint32_t>(pid));
+  if (pm == nullptr) {
+    ctx.problems.Add(MakeFileName(PagemapKind(), static_cast<uint32_t>(pid)), std::nullopt, "missing: " + name + " needs it");
+    return std::nullopt;
+  }
+  // A run may span adjacent VMAs: it is cut at their ends. Pages of the
+  // vdso (CRIU dumps them) are skipped; any other page must fall in a
+  // private VMA.
+  auto split = [&m](const PagesRun& run, std::vector<PagesRun>& pieces) {
+    uint64_t vaddr = run.vaddr, end = run.vaddr + run.nr_pages * kPageSize;
+    auto v = std::upper_bound(m.vmas.begin(), m.vmas.end(), vaddr, [](uint64_t a, const VmaPlan& x) { return a < x.start; });
+    if (v == m.vmas.begin()) return false;
+    --v;
+    while (vaddr < end) {
+      if (v == m.vmas.end() || vaddr < v->start || vaddr >= v->end) return false;
+      uint64_t piece_end = std::min(end, v->end);
+      switch (v->kind) {
+        case VmaKind::kAnonPrivate: case VmaKind::kFilePrivate:
+          pieces.push_back(PagesRun{vaddr, (piece_end - vaddr) / kPageSize, run.offset + (vaddr - run.vaddr)});
+          break;
+        case VmaKind::kVdso: case VmaKind::kVvar:
+          break;
+        case VmaKind::kFileShared: case VmaKind::kAnonShared: case VmaKind::kVsyscall:
+          return false;
+      }
+      vaddr = piece_end;
+      ++v;
+    }
+    return true;
+  };
+  if (!ReadPagemap(ctx, *pm, MakeFileName(PagemapKind(), static_cast<uint32_t>(pid)), m.pages_file, m.runs, split)) return std::nullopt;
+  return m;
+}
+
+// Registers and signal state from the core (x86_64 only).
+bool ReadCore(Context& ctx, pid_t pid, ContinuePlan& c) {
+  const std::string name = MakeFileName(CoreKind(), static_cast<uint32_t>(pid));
+  const img::core_entry& core = *ctx.Core(pid);
+  if (core.mtype() != img::core_entry::X86_64 || !core.has_thread_info()) {
+    ctx.problems.Add(name, 0, "no x86_64 thread_info: only x86_64 tasks can continue");
+    return false;
+  }
+  const auto& ti = core.thread_info();
+  const auto& r = ti.gpregs();
+  if (r.has_mode() && r.mode() != img::NATIVE) {
+    ctx.problems.Add(name, 0, "a 32-bit (compat) task cannot continue");
+    return false;
+  }
+  c.gpregs = {r.r15(), r.r14(), r.r13(), r.r12(), r.bp(), r.bx(), r.r11(), r.r10(), r.r9(), r.r8(), r.ax(), r.cx(), r.dx(), r.si(),
+              r.di(), r.orig_ax(), r.ip(), r.cs(), r.flags(), r.sp(), r.ss(), r.fs_base(), r.gs_base(), r.ds(), r.es(), r.fs(), r.gs()};
+  if (r.ip() >= kTaskSizeMax || r.sp() >= kTaskSizeMax) {
+    ctx.problems.Add(name, 0, "ip " + Hex(r.ip()) + " or sp " + Hex(r.sp()) + " is beyond user space");
+    return false;
+  }
+  c.fpregs = ti.fpregs().SerializeAsString();
+  c.clear_tid_addr = ti.clear_tid_addr();
+  const auto& tc = core.tc();
+  c.personality = tc.personality();
+  c.blocked = tc.blk_sigset();
+  // CRIU keeps one entry per signal but SIGKILL and SIGSTOP, in signal order.
+  int sig = 1;
+  for (const auto& sa : tc.sigactions()) {
+    if (sig == 9 || sig == 19) ++sig;
+    if (sig > 64) break;
+    c.sigactions[static_cast<size_t>(sig - 1)] = SigactionPlan{sa.sigaction(), sa.flags(), sa.restorer(), sa.mask()};
+    ++sig;
+  }
+  if (tc.has_timers()) {
+    const auto& t = tc.timers();
+    if (t.posix_size() > 0) {
+      ctx.problems.Add(name, 0, "POSIX timers cannot be restored yet");
+      return false;
+    }
+    int i = 0;
+    for (const img::itimer_entry* it : {&t.real(), &t.virt(), &t.prof()}) {
+      c.itimers[i++] = ItimerPlan{it->isec(), it->iusec(), it->vsec(), it->vusec()};
+    }
+  }
+  if (tc.has_signals_s()) {
+    for (const auto& s : tc.signals_s().signals()) c.pending_shared.push_back(s.siginfo());
+  }
+  if (core.has_thread_core()) {
+    const auto& th = core.thread_core();
+    if (th.has_blk_sigset()) c.blocked = th.blk_sigset();
+    c.robust_list = th.futex_rla();
+    c.robust_list_len = th.futex_rla_len();
+    if (th.has_sas() && !(th.sas().ss_flags() & 2 /* SS_DISABLE */)) {
+      c.altstack = std::array<uint64_t, 3>{th.sas().ss_sp(), th.sas().ss_size(), th.sas().ss_flags()};
+    }
+    if (th.has_signals_p()) {
+      for (const auto& s : th.signals_p().signals()) c.pending_thread.push_back(s.siginfo());
+    }
+    if (th.has_rseq_entry() && th.rseq_entry().rseq_abi_pointer() != 0) {
+      const auto& rs = th.rseq_entry();
+      c.rseq = std::array<uint64_t, 3>{rs.rseq_abi_pointer(), rs.rseq_abi_size(), rs.signature()};
+    }
+  }
+  for (const std::string& s : c.pending_thread) {
+    if (s.size() != 128) {
+      ctx.problems.Add(name, 0, "a pending signal's siginfo is " + std::to_string(s.size()) + " bytes, not 128");
+      return false;
+    }
+  }
+  for (const std::string& s : c.pending_shared) {
+    if (s.size() != 128) {
+      ctx.problems.Add(name, 0, "a pending signal's siginfo is " + std::to_string(s.size()) + " bytes, not 128");
+      return false;
+    }
+  }
+  return true;
+}
 
 }  // namespace
 
-void PlanLayout(Context& ctx) { ctx.plan.layout.arena_address = kArenaAddress; }
+void PlanMemory(Context& ctx) {
+  Shared shared;
+  for (auto& [pid, t] : ctx.tasks) {
+    if (t.kind != TaskKind::kAlive || ctx.dir.Find(MmKind(), static_cast<uint32_t>(pid)) == nullptr) continue;
+    auto cont = std::make_shared<ContinuePlan>();
+    auto mm = ReadMm(ctx, shared, pid);
+    if (!mm || !ReadCore(ctx, pid, *cont)) continue;
+    cont->mm = std::move(*mm);
+    t.cont = std::move(cont);
+    t.resume_mode = ResumeMode::kContinue;
+  }
+  // The shared objects' pages.
+  for (ShmemPlan& s : ctx.plan.shmem) {
+    s.size = (s.size + kPageSize - 1) / kPageSize * kPageSize;
+    const ImageFile* pm = ctx.dir.Find(ShmemPagemapKind(), s.id);
+    if (pm == nullptr) continue;  // never written to: zero pages
+    auto split = [&s](const PagesRun& run, std::vector<PagesRun>& pieces) {
+      if (run.vaddr + run.nr_pages * kPageSize > s.size) return false;
+      pieces.push_back(run);
+      return true;
+    };
+    ReadPagemap(ctx, *pm, MakeFileName(ShmemPagemapKind(), s.id), s.pages_file, s.runs, split);
+  }
+}
 
 }  // namespace ro::images::plan

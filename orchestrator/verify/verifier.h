@@ -1,6 +1,7 @@
 // `verify`, one file per concern in orchestrator/verify/: tree.cc (tasks,
 // sessions, groups, zombies), files.cc (fd tables), mounts.cc (the mount
-// namespace), autofs.cc (AutoFS owners and pipes). Each reads the live tree
+// namespace), autofs.cc (AutoFS owners and pipes), mm.cc (the address
+// space of tasks that continued). Each reads the live tree
 // with the dump's readers of /proc (sys/proc_tree.h, sys/proc_files.h,
 // sys/mountinfo.h); a read that fails is a difference, never an empty
 // value. Private to verify.
@@ -27,6 +28,7 @@ class Verifier {
     CompareTasks();
     CompareFds();
     CompareMounts();
+    CompareMemory();
     return diffs_;
   }
 
@@ -40,6 +42,8 @@ class Verifier {
   void CompareFds();
   // mounts.cc
   void CompareMounts();
+  // mm.cc
+  void CompareMemory();
   // autofs.cc
   void CompareAutofs(const images::MountPlan& m, const sys::MountInfo& l, const std::string& where);
 

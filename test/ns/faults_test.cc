@@ -17,6 +17,7 @@
 #include <set>
 #include <sstream>
 
+#include "test/helpers/fixtures.h"
 #include "test/helpers/sandbox.h"
 #include "test/helpers/test_util.h"
 #include "test/helpers/tree_images.h"
@@ -24,12 +25,26 @@
 namespace ro::test {
 namespace {
 
-std::vector<std::string> FaultNames() {
+// The fault points, those of memory restore ("mm-...") or the others.
+std::vector<std::string> FaultNames(bool memory) {
   RunResult r = RunCommand({RestoreOrch(), "--list-faults"});
   std::vector<std::string> names;
   std::istringstream in(r.out);
-  for (std::string line; std::getline(in, line);) names.push_back(line.substr(0, line.find(' ')));
+  for (std::string line; std::getline(in, line);) {
+    std::string name = line.substr(0, line.find(' '));
+    if ((name.rfind("mm-", 0) == 0) == memory) names.push_back(name);
+  }
   return names;
+}
+
+// The one error line restore-orch printed last.
+std::string LastErrorLine(const std::string& err) {
+  std::string last;
+  std::istringstream lines(err);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("restore-orch: ", 0) == 0) last = line;
+  }
+  return last;
 }
 
 // From restore-orch's --stats: whether it closed everything it opened.
@@ -69,11 +84,7 @@ TEST_P(Faults, FailCleanlyAtEveryPoint) {
                 if (r.status != 1) p += spec + ": status " + std::to_string(r.status) + "\n";
                 if (std::string b = FdBalance(srv.Read("stats")); !b.empty()) p += spec + ": " + b + "\n";
                 // One line from restore-orch: task (or root task), stage, operation, errno.
-                std::string last;
-                std::istringstream lines(r.err);
-                for (std::string line; std::getline(lines, line);) {
-                  if (line.rfind("restore-orch: ", 0) == 0) last = line;
-                }
+                std::string last = LastErrorLine(r.err);
                 if (last.find("task ") == std::string::npos || last.find("stage ") == std::string::npos ||
                     last.find("[injected fault " + spec + "]: Input/output error") == std::string::npos) {
                   p += spec + ": unexpected error line '" + last + "'\n";
@@ -88,7 +99,52 @@ TEST_P(Faults, FailCleanlyAtEveryPoint) {
             "");
 }
 
-INSTANTIATE_TEST_SUITE_P(Points, Faults, ::testing::ValuesIn(FaultNames()), [](const auto& point) {
+INSTANTIATE_TEST_SUITE_P(Points, Faults, ::testing::ValuesIn(FaultNames(false)), [](const auto& point) {
+  std::string name = point.param;
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
+});
+
+// Memory restore's points, against CRIU's memory-counter dump (two tasks
+// that continue, sharing anonymous memory): at passes 1 and 2, exit 1 with
+// one line naming the task, the stage and the injected fault, nothing left.
+class MemoryFaults : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(MemoryFaults, FailCleanlyAtEveryPoint) {
+  std::string fault = GetParam();
+  EXPECT_EQ(InSandbox([fault] {
+              TempDir work;
+              if (std::string e = PrepareFixture("memory-counter", work); !e.empty()) return e;
+              auto mounts = MountTable();
+              auto shm = DevShm();
+              std::string p;
+              for (const char* pass : {"1", "2"}) {
+                std::string spec = fault + ":" + pass;
+                std::vector<std::string> cmd = FixtureRestoreArgs(work);
+                cmd.insert(cmd.end(), {"--detach", "--stats", work.File("stats"), "--fault", spec});
+                RunResult r = RunCommand(cmd);
+                if (r.status == 0) {
+                  p += spec + ": not reached\n";
+                  KillTree(static_cast<pid_t>(std::atoi(r.out.c_str())));
+                  continue;
+                }
+                std::string last = LastErrorLine(r.err);
+                if (r.status != 1) p += spec + ": status " + std::to_string(r.status) + "\n";
+                if (last.find("task ") == std::string::npos || last.find("stage ") == std::string::npos ||
+                    last.find("[injected fault " + spec + "]") == std::string::npos || last.find("Input/output error") == std::string::npos) {
+                  p += spec + ": unexpected error line '" + last + "'\n";
+                }
+                if (std::string b = FdBalance(work.Read("stats")); !b.empty()) p += spec + ": " + b + "\n";
+                if (int n = OtherProcesses(); n != 0) p += spec + ": " + std::to_string(n) + " processes left\n";
+                if (MountTable() != mounts) p += spec + ": the mount table changed\n";
+                if (DevShm() != shm) p += spec + ": /dev/shm changed\n";
+              }
+              return p;
+            }),
+            "");
+}
+
+INSTANTIATE_TEST_SUITE_P(Points, MemoryFaults, ::testing::ValuesIn(FaultNames(true)), [](const auto& point) {
   std::string name = point.param;
   std::replace(name.begin(), name.end(), '-', '_');
   return name;

@@ -54,11 +54,15 @@ TEST(StageTable, ParticipantsFollowTheTaskKinds) {
   EXPECT_TRUE(WorkerTakesPart(Stage::kReaping, alive));
 }
 
-TEST(StageTable, ReapingIsSkippedWithoutHelpers) {
+TEST(StageTable, ReapingIsSkippedWithoutHelpersMemoryWithoutContinuingTasks) {
   EXPECT_TRUE(Skipped(Stage::kReaping, PlanWith(3, 0)));
   EXPECT_FALSE(Skipped(Stage::kReaping, PlanWith(3, 1)));
+  images::RestorePlan plan = PlanWith(3, 0);
+  EXPECT_TRUE(Skipped(Stage::kMemory, plan));
+  plan.tasks[1].resume_mode = images::ResumeMode::kContinue;
+  EXPECT_FALSE(Skipped(Stage::kMemory, plan));
   for (const StageInfo& s : Stages()) {
-    if (s.stage != Stage::kReaping) {
+    if (s.stage != Stage::kReaping && s.stage != Stage::kMemory) {
       EXPECT_FALSE(Skipped(s.stage, PlanWith(3, 0))) << s.name;
     }
   }

@@ -1,0 +1,104 @@
+// verify, mm: every task that continued has the address space of its
+// images: the same VMAs (start, end, protection, private or shared, the
+// file mapped), and no other (the bootstrap zone is gone). VMAs the kernel
+// merged or split while the program ran are compared as the ranges they
+// cover.
+#include <sys/mman.h>
+
+#include <map>
+
+#include "orchestrator/verify/verifier.h"
+#include "sys/proc_maps.h"
+
+namespace ro::verify {
+namespace {
+
+std::string Hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "%#llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// "rw-p" as /proc/PID/maps prints a VMA's protection and sharing.
+std::string Perms(uint32_t prot, bool shared) {
+  std::string p = "----";
+  if (prot & PROT_READ) p[0] = 'r';
+  if (prot & PROT_WRITE) p[1] = 'w';
+  if (prot & PROT_EXEC) p[2] = 'x';
+  p[3] = shared ? 's' : 'p';
+  return p;
+}
+
+}  // namespace
+
+void Verifier::CompareMemory() {
+  for (const auto& t : plan_.tasks) {
+    if (t.resume_mode != images::ResumeMode::kContinue || !t.cont) continue;
+    auto it = live_.find(t.pid);
+    if (it == live_.end()) continue;  // reported with the tasks
+    std::string who = "task " + std::to_string(t.pid);
+    auto maps = sys::ReadMaps(it->second.info.outer);
+    if (!maps.ok()) {
+      Diff(who + ": " + maps.error().ToString());
+      continue;
+    }
+    // Every page of the image's VMAs, as (perms, what) runs.
+    struct Want {
+      uint64_t end;
+      std::string perms, what;
+    };
+    std::map<uint64_t, Want> want;
+    for (const images::VmaPlan& v : t.cont->mm.vmas) {
+      bool shared = v.kind == images::VmaKind::kFileShared || v.kind == images::VmaKind::kAnonShared;
+      std::string what;
+      switch (v.kind) {
+        case images::VmaKind::kFilePrivate: case images::VmaKind::kFileShared: what = plan_.files.at(v.file_id).path; break;
+        case images::VmaKind::kAnonShared: what = "/dev/zero (deleted)"; break;
+        case images::VmaKind::kVdso: what = "[vdso]"; break;
+        case images::VmaKind::kVvar: what = "[vvar]"; break;
+        case images::VmaKind::kVsyscall: what = "[vsyscall]"; break;
+        case images::VmaKind::kAnonPrivate: break;
+      }
+      want[v.start] = Want{v.end, Perms(v.prot, shared), what};
+    }
+    std::map<uint64_t, Want> have;
+    for (const sys::MapsEntry& m : *maps) {
+      std::string what = m.path;
+      if (what == "[heap]" || what == "[stack]") what.clear();  // names the kernel gives anonymous memory
+      if (what == "[vvar_vclock]") what = "[vvar]";
+      have[m.start] = Want{m.end, m.perms.substr(0, 4), what};
+    }
+    // Merge adjacent runs that agree, on both sides, so that merged or split
+    // VMAs compare as the memory they cover.
+    auto merge = [](std::map<uint64_t, Want>& runs) {
+      for (auto i = runs.begin(); i != runs.end();) {
+        auto next = std::next(i);
+        if (next != runs.end() && i->second.end == next->first && i->second.perms == next->second.perms && i->second.what == next->second.what) {
+          i->second.end = next->second.end;
+          runs.erase(next);
+        } else {
+          ++i;
+        }
+      }
+    };
+    merge(want);
+    merge(have);
+    for (const auto& [start, w] : want) {
+      auto h = have.find(start);
+      std::string where = who + ": VMA " + Hex(start) + "-" + Hex(w.end) + " " + w.perms + (w.what.empty() ? "" : " " + w.what);
+      if (h == have.end()) {
+        Diff(where + ": missing");
+        continue;
+      }
+      if (h->second.end != w.end || h->second.perms != w.perms || h->second.what != w.what) {
+        Diff(where + ": live " + Hex(h->first) + "-" + Hex(h->second.end) + " " + h->second.perms + " " + h->second.what);
+      }
+      have.erase(h);
+    }
+    for (const auto& [start, h] : have) {
+      Diff(who + ": VMA " + Hex(start) + "-" + Hex(h.end) + " " + h.perms + " " + h.what + ": not in the images");
+    }
+  }
+}
+
+}  // namespace ro::verify

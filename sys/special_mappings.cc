@@ -1,0 +1,29 @@
+#include "sys/special_mappings.h"
+
+#include <cstdlib>
+#include <sstream>
+
+#include "sys/proc.h"
+
+namespace ro::sys {
+
+Result<std::vector<SpecialMapping>> ReadSpecialMappings() {
+  RO_ASSIGN_OR_RETURN(std::string text, ReadProcFile("/proc/self/maps"));
+  std::vector<SpecialMapping> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    size_t open = line.rfind('[');
+    if (open == std::string::npos || line.back() != ']') continue;
+    std::string name = line.substr(open);
+    if (name != "[vdso]" && name != "[vvar]" && name != "[vvar_vclock]") continue;
+    char* end = nullptr;
+    SpecialMapping m;
+    m.name = name;
+    m.start = std::strtoull(line.c_str(), &end, 16);
+    m.end = std::strtoull(end + 1, nullptr, 16);
+    out.push_back(m);
+  }
+  return out;
+}
+
+}  // namespace ro::sys
