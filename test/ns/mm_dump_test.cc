@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -311,6 +312,48 @@ TEST(MmDump, CounterImagesHoldItsMemoryRegistersAndSignalsAndItRunsOn) {
                          std::string::npos,
                      stats);
     KillTree(root);
+    return std::string();
+  });
+  EXPECT_EQ(err, "");
+}
+
+// The whole cycle with the restore that continues tasks: the dumped
+// counter, killed, comes back and counts on from its dumped value with its
+// cookie, both tasks, their shared page, handler, mask, itimer and altstack
+// intact, no sleep returning an error.
+TEST(MmDump, RestoredCounterContinuesWhereItWasDumped) {
+  std::string err = InSandbox([] {
+    TempDir work, images;
+    const std::string w = work.path();
+    pid_t root = StartTreeInNewPidNs([&] {
+      ::execl(MmCounter().c_str(), "mm_counter", w.c_str(), nullptr);
+      ::_exit(127);
+    });
+    EXPECT_OR_RETURN(root > 0, "clone");
+    auto before = WaitState(w, 1, 3);
+    EXPECT_OR_RETURN(!before.empty() && !WaitState(w, 2, 3).empty(), "mm_counter did not start");
+    RunResult d = RunDump(root, images.path());
+    EXPECT_OR_RETURN(d.status == 0, d.err);
+    ::waitpid(root, nullptr, 0);
+    auto dumped = KeyValues(ReadText(w + "/state-1"));
+    uint64_t at_dump = NumberOf(dumped, "counter");
+    RunResult r = RunCommand({RestoreOrch(), "--images", images.path(), "--detach"});
+    EXPECT_OR_RETURN(r.status == 0, "restore: " + r.err);
+    pid_t restored = static_cast<pid_t>(std::atoi(r.out.c_str()));
+    auto after = WaitState(w, 1, at_dump + 5);
+    auto child = WaitState(w, 2, at_dump + 5);
+    EXPECT_OR_RETURN(!after.empty() && !child.empty(), "the restored counter does not count: " + ReadText(w + "/state-1"));
+    EXPECT_OR_RETURN(after["cookie"] == before["cookie"] && child["cookie"] == before["cookie"], "cookie changed");
+    EXPECT_OR_RETURN(after["intact"] == "1" && after["bad"] == "0" && child["bad"] == "0", ReadText(w + "/state-1"));
+    EXPECT_OR_RETURN(NumberOf(after, "echo") + 3 >= NumberOf(after, "counter"), "the child does not echo through the shared page");
+    ::kill(restored, SIGUSR2);
+    std::map<std::string, std::string> handled;
+    for (int i = 0; i < 300 && handled["usr2"] != "1"; ++i) {
+      handled = KeyValues(ReadText(w + "/state-1"));
+      ::usleep(10000);
+    }
+    EXPECT_OR_RETURN(handled["usr2"] == "1" && handled["intact"] == "1", ReadText(w + "/state-1"));
+    KillTree(restored);
     return std::string();
   });
   EXPECT_EQ(err, "");
