@@ -103,6 +103,15 @@ RST void PlaceVmas(const TaskArgs* args) {
 }
 
 RST void SetSignalState(const TaskArgs* args) {
+  // What is pending now came from the restore (a helper's or zombie's
+  // SIGCHLD, with every signal blocked): it goes before the image's own.
+  uint64_t all = ~0ull;
+  struct {
+    long sec, nsec;
+  } now = {0, 0};
+  char info[128];
+  while (Sys(__NR_rt_sigtimedwait, reinterpret_cast<long>(&all), reinterpret_cast<long>(info), reinterpret_cast<long>(&now), 8) > 0) {
+  }
   for (long sig = 1; sig <= 64; ++sig) {
     if (sig == 9 || sig == 19) continue;  // SIGKILL, SIGSTOP
     Check(args, Sys(__NR_rt_sigaction, sig, reinterpret_cast<long>(&args->sigactions[sig - 1]), 0, 8), kStepSigaction,

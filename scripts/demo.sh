@@ -91,6 +91,7 @@ wait "$outer" || true
 echo "dumped and killed; dump times (the tree was stopped for downtime_ms):"
 cat "$cycle-dump.json"
 build/restore-orch image show "$cycle"
+# The dump holds each task's memory and registers: the tasks continue.
 root=$(build/restore-orch --images "$cycle" --detach --ext-mount-map auto)
 echo "== restored as pid $root; restore-orch verify --images $cycle --pid $root"
 build/restore-orch verify --images "$cycle" --pid "$root"

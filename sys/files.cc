@@ -5,6 +5,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 namespace ro::sys {
 
 Result<PipeEnds> Pipe(int flags) {
@@ -97,6 +99,22 @@ Status ReadExactly(int fd, void* buf, size_t len, const std::string& what) {
     got += static_cast<size_t>(k);
   }
   return {};
+}
+
+Status UnlinkAt(int dirfd, const std::string& name) {
+  if (::unlinkat(dirfd, name.c_str(), 0) != 0) return SysError("unlink " + name);
+  return {};
+}
+
+Result<std::pair<uint64_t, uint64_t>> NextDataRange(int fd, uint64_t from, uint64_t limit) {
+  if (from >= limit) return std::pair<uint64_t, uint64_t>{limit, limit};
+  off_t data = ::lseek(fd, static_cast<off_t>(from), SEEK_DATA);
+  if (data < 0 && errno == ENXIO) return std::pair<uint64_t, uint64_t>{limit, limit};
+  if (data < 0) return SysError("lseek(SEEK_DATA, " + std::to_string(from) + ")");
+  if (static_cast<uint64_t>(data) >= limit) return std::pair<uint64_t, uint64_t>{limit, limit};
+  off_t hole = ::lseek(fd, data, SEEK_HOLE);
+  if (hole < 0) return SysError("lseek(SEEK_HOLE, " + std::to_string(data) + ")");
+  return std::pair<uint64_t, uint64_t>{static_cast<uint64_t>(data), std::min<uint64_t>(static_cast<uint64_t>(hole), limit)};
 }
 
 }  // namespace ro::sys

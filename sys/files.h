@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "sys/status.h"
 #include "sys/unique_fd.h"
@@ -51,6 +52,13 @@ Result<size_t> Tee(int in, int out, size_t len);
 // pread(2) until `len` bytes from `offset` are in `buf` (EINTR and short
 // reads retried); end of file before is an error.
 Status PreadExactly(int fd, void* buf, size_t len, uint64_t offset, const std::string& what);
+
+// The first range of data (SEEK_DATA, then SEEK_HOLE) at or after `from`
+// and before `limit` of a file; {limit, limit} when there is none.
+Result<std::pair<uint64_t, uint64_t>> NextDataRange(int fd, uint64_t from, uint64_t limit);
+
+// unlinkat(dirfd, name, 0).
+Status UnlinkAt(int dirfd, const std::string& name);
 
 // Reads exactly `len` bytes (EINTR retried); EOF before is an error.
 Status ReadExactly(int fd, void* buf, size_t len, const std::string& what);

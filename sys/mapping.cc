@@ -41,6 +41,14 @@ Result<Mapping> MapSharedAnonymous(size_t size, uint64_t address) {
   return Mapping(base, size);
 }
 
+Result<Mapping> MapPrivateAnonymous(size_t size) {
+  size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  size = (size + page - 1) / page * page;
+  void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) return SysError("mmap(" + std::to_string(size) + " bytes, MAP_PRIVATE|MAP_ANONYMOUS)");
+  return Mapping(base, size);
+}
+
 namespace {
 
 std::string Hex(uint64_t v) {

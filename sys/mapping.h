@@ -35,6 +35,10 @@ class Mapping {
 // there already), anywhere otherwise.
 Result<Mapping> MapSharedAnonymous(size_t size, uint64_t address);
 
+// An anonymous private read-write mapping of `size` bytes (rounded up to
+// pages), anywhere: a large buffer that is given back whole.
+Result<Mapping> MapPrivateAnonymous(size_t size);
+
 // mmap(2) at exactly `address`: over what is there when `replace`
 // (MAP_FIXED), or only where nothing is (MAP_FIXED_NOREPLACE: EEXIST).
 // `flags` gives the mapping's kind (MAP_PRIVATE|MAP_ANONYMOUS, MAP_SHARED

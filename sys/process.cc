@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 
@@ -48,7 +49,28 @@ bool KcmpSame(pid_t pid1, pid_t pid2, KcmpType type, unsigned long fd1, unsigned
   return r.ok() && *r == 0;
 }
 
+Result<rlimit> GetResourceLimit(pid_t pid, int resource) {
+  rlimit old{};
+  if (::prlimit(pid, static_cast<__rlimit_resource>(resource), nullptr, &old) != 0) {
+    return SysError("prlimit(" + std::to_string(pid) + ", " + std::to_string(resource) + ")");
+  }
+  return old;
+}
+
+Result<RobustList> GetRobustList(pid_t pid) {
+  void* head = nullptr;
+  size_t len = 0;
+  if (::syscall(SYS_get_robust_list, pid, &head, &len) != 0) return SysError("get_robust_list(" + std::to_string(pid) + ")");
+  return RobustList{reinterpret_cast<uint64_t>(head), len};
+}
+
 void SetParentDeathSignal(int sig) { ::prctl(PR_SET_PDEATHSIG, sig); }
+
+void BlockAllSignals() {
+  sigset_t all;
+  sigfillset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, nullptr);
+}
 
 Result<bool> HasEffectiveCapability(int cap) {
   RO_ASSIGN_OR_RETURN(std::string status, ReadProcFile("/proc/self/status"));

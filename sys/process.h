@@ -1,7 +1,12 @@
-// Processes by pidfd, and comparing kernel objects of two processes (kcmp).
+// Processes by pidfd, comparing kernel objects of two processes (kcmp), and
+// per-process facts another process may read: resource limits, robust
+// futex list.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
+
+#include <cstdint>
 
 #include <optional>
 #include <string>
@@ -29,9 +34,25 @@ Result<int> Kcmp(pid_t pid1, pid_t pid2, KcmpType type, unsigned long fd1 = 0, u
 // True when both share the object; errors count as not shared.
 bool KcmpSame(pid_t pid1, pid_t pid2, KcmpType type, unsigned long fd1 = 0, unsigned long fd2 = 0);
 
+// prlimit(pid, resource, NULL, &old): a resource limit of another process.
+Result<rlimit> GetResourceLimit(pid_t pid, int resource);
+
+// get_robust_list(pid): the head of the robust futex list a thread
+// registered (set_robust_list) and its length; 0/0 when none.
+struct RobustList {
+  uint64_t head = 0;
+  uint64_t len = 0;
+};
+Result<RobustList> GetRobustList(pid_t pid);
+
 // Asks the kernel for `sig` when the parent dies (PR_SET_PDEATHSIG), 0 to
 // drop it.
 void SetParentDeathSignal(int sig);
+
+// Blocks every signal the kernel lets a task block (all but SIGKILL and
+// SIGSTOP) in the calling thread: later ones stay pending, and a traced
+// task then never stops for a signal's delivery.
+void BlockAllSignals();
 // Whether the calling process holds capability `cap` (CAP_* number) in its
 // effective set (/proc/self/status CapEff).
 Result<bool> HasEffectiveCapability(int cap);

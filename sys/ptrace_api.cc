@@ -1,8 +1,10 @@
 #include "sys/ptrace_api.h"
 
+#include <elf.h>
 #include <linux/filter.h>
 #include <linux/ptrace.h>
 #include <signal.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 // glibc's <sys/ptrace.h> clashes with <linux/ptrace.h>; the raw syscall
@@ -12,8 +14,13 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <vector>
+
+#include "sys/proc.h"
+#include "sys/remote_mem.h"
 
 namespace ro::sys {
 namespace {
@@ -23,6 +30,12 @@ long Ptrace(long request, pid_t pid, unsigned long addr, unsigned long data) {
 }
 
 std::string Num(long v) { return std::to_string(v); }
+
+std::string Req(const char* request, pid_t pid) { return std::string("ptrace(") + request + ", " + Num(pid) + ")"; }
+
+// Generous for every XSAVE area (AMX included): the kernel shortens the
+// iovec to its own size.
+constexpr size_t kMaxXstate = 64 * 1024;
 
 }  // namespace
 
@@ -62,8 +75,14 @@ Result<PtraceStop> PtraceInterruptAndWait(pid_t pid, int timeout_ms) {
     // PTRACE_EVENT_STOP is the interrupt (or a group stop); anything else
     // is a signal on its way in: keep it for the detach.
     if (event != PTRACE_EVENT_STOP) stop.pending_signal = sig;
+    if (event == PTRACE_EVENT_STOP && sig != SIGTRAP) stop.group_stop = sig;
     return stop;
   }
+}
+
+Status PtraceCont(pid_t pid, int signal) {
+  if (Ptrace(PTRACE_CONT, pid, 0, static_cast<unsigned long>(signal)) != 0) return SysError(Req("PTRACE_CONT", pid));
+  return {};
 }
 
 Status PtraceDetach(pid_t pid, int signal) {
@@ -89,6 +108,285 @@ Result<SeccompFilter> PtraceSeccompFilter(pid_t pid, unsigned long index) {
   }
   out.flags = meta.flags;
   return out;
+}
+
+Result<user_regs_struct> PtraceGetRegs(pid_t pid) {
+  user_regs_struct regs{};
+  iovec iov{&regs, sizeof(regs)};
+  if (Ptrace(PTRACE_GETREGSET, pid, NT_PRSTATUS, reinterpret_cast<unsigned long>(&iov)) != 0) {
+    return SysError(Req("PTRACE_GETREGSET NT_PRSTATUS", pid));
+  }
+  if (iov.iov_len != sizeof(regs)) {
+    return SysError("task " + Num(pid) + " is a 32-bit task (its registers are " + Num(static_cast<long>(iov.iov_len)) + " bytes)", EINVAL);
+  }
+  return regs;
+}
+
+Status PtraceSetRegs(pid_t pid, const user_regs_struct& regs) {
+  iovec iov{const_cast<user_regs_struct*>(&regs), sizeof(regs)};
+  if (Ptrace(PTRACE_SETREGSET, pid, NT_PRSTATUS, reinterpret_cast<unsigned long>(&iov)) != 0) {
+    return SysError(Req("PTRACE_SETREGSET NT_PRSTATUS", pid));
+  }
+  return {};
+}
+
+Result<std::string> PtraceGetXstate(pid_t pid) {
+  std::string buf(kMaxXstate, '\0');
+  iovec iov{buf.data(), buf.size()};
+  if (Ptrace(PTRACE_GETREGSET, pid, NT_X86_XSTATE, reinterpret_cast<unsigned long>(&iov)) != 0) {
+    return SysError(Req("PTRACE_GETREGSET NT_X86_XSTATE", pid));
+  }
+  buf.resize(iov.iov_len);
+  return buf;
+}
+
+Status PtraceSetXstate(pid_t pid, std::string_view xstate) {
+  iovec iov{const_cast<char*>(xstate.data()), xstate.size()};
+  if (Ptrace(PTRACE_SETREGSET, pid, NT_X86_XSTATE, reinterpret_cast<unsigned long>(&iov)) != 0) {
+    return SysError(Req("PTRACE_SETREGSET NT_X86_XSTATE", pid) + " with " + Num(static_cast<long>(xstate.size())) + " bytes");
+  }
+  return {};
+}
+
+Result<uint64_t> PtraceGetSigmask(pid_t pid) {
+  uint64_t mask = 0;
+  if (Ptrace(PTRACE_GETSIGMASK, pid, sizeof(mask), reinterpret_cast<unsigned long>(&mask)) != 0) {
+    return SysError(Req("PTRACE_GETSIGMASK", pid));
+  }
+  return mask;
+}
+
+Status PtraceSetSigmask(pid_t pid, uint64_t mask) {
+  if (Ptrace(PTRACE_SETSIGMASK, pid, sizeof(mask), reinterpret_cast<unsigned long>(&mask)) != 0) {
+    return SysError(Req("PTRACE_SETSIGMASK", pid));
+  }
+  return {};
+}
+
+Result<std::vector<std::string>> PtracePeekSiginfo(pid_t pid, bool shared) {
+  constexpr int kBatch = 32;
+  std::vector<std::string> out;
+  siginfo_t batch[kBatch];
+  for (;;) {
+    ptrace_peeksiginfo_args args{};
+    args.off = out.size();
+    args.flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0;
+    args.nr = kBatch;
+    long n = Ptrace(PTRACE_PEEKSIGINFO, pid, reinterpret_cast<unsigned long>(&args), reinterpret_cast<unsigned long>(batch));
+    if (n < 0) return SysError(Req(shared ? "PTRACE_PEEKSIGINFO shared" : "PTRACE_PEEKSIGINFO", pid));
+    if (n == 0) return out;
+    for (long i = 0; i < n; ++i) out.emplace_back(reinterpret_cast<const char*>(&batch[i]), sizeof(siginfo_t));
+  }
+}
+
+Result<user_desc> PtraceGetThreadArea(pid_t pid, int index) {
+  user_desc desc{};
+  if (Ptrace(PTRACE_GET_THREAD_AREA, pid, static_cast<unsigned long>(index), reinterpret_cast<unsigned long>(&desc)) != 0) {
+    return SysError(Req("PTRACE_GET_THREAD_AREA", pid) + " entry " + Num(index));
+  }
+  return desc;
+}
+
+Result<RseqConfig> PtraceGetRseqConfig(pid_t pid) {
+  ptrace_rseq_configuration conf{};
+  if (Ptrace(PTRACE_GET_RSEQ_CONFIGURATION, pid, sizeof(conf), reinterpret_cast<unsigned long>(&conf)) < 0) {
+    return SysError(Req("PTRACE_GET_RSEQ_CONFIGURATION", pid));
+  }
+  return RseqConfig{conf.rseq_abi_pointer, conf.rseq_abi_size, conf.signature, conf.flags};
+}
+
+Status PtraceSetOptions(pid_t pid, unsigned long options) {
+  if (Ptrace(PTRACE_SETOPTIONS, pid, 0, options) != 0) return SysError(Req("PTRACE_SETOPTIONS", pid) + " " + Num(static_cast<long>(options)));
+  return {};
+}
+
+Result<RemoteSyscalls> RemoteSyscalls::Begin(pid_t pid, uint64_t syscall_insn_addr, bool suspend_seccomp) {
+  RemoteSyscalls s;
+  s.pid_ = pid;
+  s.insn_ = syscall_insn_addr;
+  RO_ASSIGN_OR_RETURN(s.saved_regs_, PtraceGetRegs(pid));
+  RO_ASSIGN_OR_RETURN(s.saved_mask_, PtraceGetSigmask(pid));
+  s.active_ = true;  // from here on, End() (or the destructor) puts things back
+  // Nothing is delivered while the task runs our syscalls: what arrives
+  // stays queued for when it runs its own code again.
+  RO_TRY(PtraceSetSigmask(pid, ~uint64_t{0}));
+  // TRACESYSGOOD marks syscall stops as such (PTRACE_GET_SYSCALL_INFO
+  // tells entry from exit only then).
+  s.options_set_ = true;
+  RO_TRY(PtraceSetOptions(pid, PTRACE_O_TRACESYSGOOD | (suspend_seccomp ? PTRACE_O_SUSPEND_SECCOMP : 0)));
+  return s;
+}
+
+RemoteSyscalls::RemoteSyscalls(RemoteSyscalls&& o) noexcept
+    : pid_(o.pid_),
+      insn_(o.insn_),
+      saved_regs_(o.saved_regs_),
+      saved_mask_(o.saved_mask_),
+      active_(std::exchange(o.active_, false)),
+      moved_(o.moved_),
+      options_set_(o.options_set_),
+      at_entry_(o.at_entry_),
+      stray_signal_(o.stray_signal_),
+      scratch_(o.scratch_),
+      scratch_saved_(std::move(o.scratch_saved_)) {}
+
+RemoteSyscalls::~RemoteSyscalls() { (void)End(); }
+
+Status RemoteSyscalls::Step(int expected_op, long& rval) {
+  if (Ptrace(PTRACE_SYSCALL, pid_, 0, 0) != 0) return SysError(Req("PTRACE_SYSCALL", pid_));
+  int status = 0;
+  for (;;) {
+    pid_t got = ::waitpid(pid_, &status, __WALL);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return SysError("waitpid(" + Num(pid_) + ")");
+    break;
+  }
+  if (WIFEXITED(status) || WIFSIGNALED(status)) {
+    active_ = false;  // nothing left to put back
+    return SysError("task " + Num(pid_) + " died while running an injected syscall", ESRCH);
+  }
+  ptrace_syscall_info info{};
+  if (Ptrace(PTRACE_GET_SYSCALL_INFO, pid_, sizeof(info), reinterpret_cast<unsigned long>(&info)) <= 0) {
+    return SysError(Req("PTRACE_GET_SYSCALL_INFO", pid_));
+  }
+  if (info.op != expected_op) {
+    // A fault at the instruction (not a syscall there: discarded when the
+    // task resumes), or a signal nobody can block (SIGSTOP: delivered by
+    // End()).
+    int sig = WIFSTOPPED(status) ? WSTOPSIG(status) : 0;
+    if ((status >> 16) == 0 && sig != SIGSEGV && sig != SIGBUS && sig != SIGILL && sig != SIGTRAP) stray_signal_ = sig;
+    return Fail("task " + Num(pid_) + " stopped with signal " + Num(sig) + " instead of at the injected syscall's " +
+                (expected_op == PTRACE_SYSCALL_INFO_ENTRY ? "entry" : "exit"));
+  }
+  at_entry_ = expected_op == PTRACE_SYSCALL_INFO_ENTRY;
+  if (expected_op == PTRACE_SYSCALL_INFO_EXIT) rval = static_cast<long>(info.exit.rval);
+  return {};
+}
+
+Result<long> RemoteSyscalls::Call(long nr, const std::array<uint64_t, 6>& args) {
+  if (!active_) return Fail("task " + Num(pid_) + ": injected syscall after End()");
+  user_regs_struct r = saved_regs_;
+  r.rip = insn_;
+  r.rax = static_cast<unsigned long long>(nr);
+  r.orig_rax = ~0ull;  // -1: not in a syscall, so no restart logic applies on the way out
+  r.rdi = args[0];
+  r.rsi = args[1];
+  r.rdx = args[2];
+  r.r10 = args[3];
+  r.r8 = args[4];
+  r.r9 = args[5];
+  RO_TRY(PtraceSetRegs(pid_, r));
+  moved_ = true;
+  long rval = 0;
+  RO_TRY(Step(PTRACE_SYSCALL_INFO_ENTRY, rval));
+  RO_TRY(Step(PTRACE_SYSCALL_INFO_EXIT, rval));
+  return rval;
+}
+
+Result<uint64_t> RemoteSyscalls::Scratch() {
+  if (scratch_ != 0) return scratch_;
+  uint64_t at = (saved_regs_.rsp - 128 - kScratchBytes) & ~uint64_t{63};
+  std::string saved(kScratchBytes, '\0');
+  if (Status s = ReadTaskMemory(pid_, at, saved.data(), saved.size()); !s.ok()) {
+    return std::move(s).error().Within("task " + Num(pid_) + ": no scratch area below its stack pointer");
+  }
+  scratch_saved_ = std::move(saved);
+  scratch_ = at;
+  return scratch_;
+}
+
+Result<std::string> RemoteSyscalls::ReadScratch(size_t len) {
+  RO_ASSIGN_OR_RETURN(uint64_t at, Scratch());
+  std::string out(std::min(len, kScratchBytes), '\0');
+  RO_TRY(ReadTaskMemory(pid_, at, out.data(), out.size()));
+  return out;
+}
+
+Status RemoteSyscalls::WriteScratch(std::string_view bytes) {
+  RO_ASSIGN_OR_RETURN(uint64_t at, Scratch());
+  if (bytes.size() > kScratchBytes) return Fail("scratch area: " + Num(static_cast<long>(bytes.size())) + " bytes do not fit");
+  return WriteTaskMemory(pid_, at, bytes.data(), bytes.size());
+}
+
+// The task is in a syscall-exit stop. Asked to stop again (INTERRUPT) and
+// let go, it leaves the syscall path through the signal code, where the
+// kernel traps before it dequeues anything: there it sits as after the
+// freeze, and when it is released the kernel applies the restart logic
+// to the registers put back (an interrupted nanosleep goes on sleeping).
+Status RemoteSyscalls::BackToInterruptStop() {
+  int signal = std::exchange(stray_signal_, 0);
+  for (int tries = 0; tries < 16; ++tries) {
+    if (Ptrace(PTRACE_INTERRUPT, pid_, 0, 0) != 0) return SysError(Req("PTRACE_INTERRUPT", pid_));
+    if (Ptrace(PTRACE_CONT, pid_, 0, static_cast<unsigned long>(signal)) != 0) return SysError(Req("PTRACE_CONT", pid_));
+    int status = 0;
+    pid_t got;
+    while ((got = ::waitpid(pid_, &status, __WALL)) < 0 && errno == EINTR) {
+    }
+    if (got < 0) return SysError("waitpid(" + Num(pid_) + ")");
+    if (!WIFSTOPPED(status)) return SysError("task " + Num(pid_) + " died while its state was put back", ESRCH);
+    if ((status >> 16) == PTRACE_EVENT_STOP) return {};
+    signal = WSTOPSIG(status);  // a signal on its way in: deliver it, then trap again
+  }
+  return Fail("task " + Num(pid_) + " did not return to its interrupt stop");
+}
+
+Status RemoteSyscalls::End() {
+  if (!active_) return {};
+  active_ = false;
+  Status first;
+  auto keep = [&first](Status s) {
+    if (first.ok() && !s.ok()) first = std::move(s);
+  };
+  if (at_entry_) {
+    // Stopped at a syscall's entry (its exit never came): the kernel would
+    // run whatever orig_ax says once resumed. Make it no syscall at all.
+    user_regs_struct none = saved_regs_;
+    none.orig_rax = ~0ull;
+    long ignored = 0;
+    keep(PtraceSetRegs(pid_, none));
+    if (first.ok()) keep(Step(PTRACE_SYSCALL_INFO_EXIT, ignored));
+  }
+  keep(PtraceSetRegs(pid_, saved_regs_));
+  keep(PtraceSetSigmask(pid_, saved_mask_));
+  if (scratch_ != 0) keep(WriteTaskMemory(pid_, scratch_, scratch_saved_.data(), scratch_saved_.size()));
+  if (options_set_) keep(PtraceSetOptions(pid_, 0));
+  if (moved_) keep(BackToInterruptStop());
+  return first;
+}
+
+Result<uint64_t> FindSyscallInsn(pid_t pid, const std::vector<Vma>& vmas) {
+  constexpr uint64_t kMaxScan = 1 << 20;
+  std::vector<const Vma*> order;
+  for (const Vma& v : vmas) {
+    if (v.path == "[vdso]") order.insert(order.begin(), &v);
+  }
+  for (const Vma& v : vmas) {
+    if (v.exec && v.read && v.path != "[vdso]" && v.path != "[vsyscall]") order.push_back(&v);
+  }
+  std::string code;
+  for (const Vma* v : order) {
+    code.resize(std::min<uint64_t>(v->end - v->start, kMaxScan));
+    if (!ReadTaskMemory(pid, v->start, code.data(), code.size()).ok()) continue;
+    size_t at = code.find("\x0f\x05", 0, 2);
+    if (at != std::string::npos) return v->start + at;
+  }
+  return Fail("task " + Num(pid) + ": no syscall instruction in its [vdso] or executable mappings");
+}
+
+Result<uint64_t> FindSyscallInsn(pid_t pid) {
+  RO_ASSIGN_OR_RETURN(std::vector<Vma> vmas, ReadVmas(pid));
+  return FindSyscallInsn(pid, vmas);
+}
+
+Result<long> PtraceInjectSyscall(pid_t pid, uint64_t syscall_insn_addr, long nr, std::array<uint64_t, 6> args) {
+  auto status = ReadProcFile("/proc/" + Num(pid) + "/status");
+  bool filtered = status.ok() && StatusInnermost(*status, "Seccomp") > 0;
+  RO_ASSIGN_OR_RETURN(RemoteSyscalls s, RemoteSyscalls::Begin(pid, syscall_insn_addr, filtered));
+  auto r = s.Call(nr, args);
+  Status end = s.End();
+  if (!r.ok()) return std::move(r).error();
+  if (!end.ok()) return std::move(end).error();
+  return *r;
 }
 
 }  // namespace ro::sys

@@ -1,12 +1,21 @@
-// ptrace(2) for freezing a tree: seize, interrupt, wait for the stop,
-// detach, and read seccomp filters of a stopped task.
+// ptrace(2) for freezing a tree and reading (or, at restore, setting) a
+// stopped task's state: seize, interrupt, wait for the stop, detach;
+// registers, XSAVE state, signal mask, queued signals, TLS slots, rseq,
+// seccomp filters; and syscalls injected into the task's own context.
+// x86_64 only.
 #pragma once
 
+#include <asm/ldt.h>
 #include <sys/types.h>
+#include <sys/user.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "sys/proc_mm.h"
 #include "sys/status.h"
 
 namespace ro::sys {
@@ -19,12 +28,16 @@ Status PtraceSeize(pid_t pid);
 struct PtraceStop {
   bool exited = false;  // it exited (or was killed) instead of stopping
   int pending_signal = 0;  // stopped to receive this signal: hand it back on detach
+  int group_stop = 0;      // in a group stop (job control) by this signal
 };
 
 // PTRACE_INTERRUPT, then waits (only for this pid) until it is in a ptrace
 // stop or gone, or `timeout_ms` passed (ETIMEDOUT: a task in an
 // uninterruptible wait stops only once the wait ends).
 Result<PtraceStop> PtraceInterruptAndWait(pid_t pid, int timeout_ms);
+
+// PTRACE_CONT, delivering `signal` (0 for none).
+Status PtraceCont(pid_t pid, int signal);
 
 // PTRACE_DETACH, delivering `signal` (0 for none) as it resumes.
 Status PtraceDetach(pid_t pid, int signal);
@@ -37,5 +50,129 @@ struct SeccompFilter {
   uint64_t flags = 0;
 };
 Result<SeccompFilter> PtraceSeccompFilter(pid_t pid, unsigned long index);
+
+// The general registers of a stopped tracee (PTRACE_GETREGSET NT_PRSTATUS,
+// fs_base and gs_base included). A 32-bit task, whose set is smaller, is an
+// error (EINVAL) saying so.
+Result<user_regs_struct> PtraceGetRegs(pid_t pid);
+Status PtraceSetRegs(pid_t pid, const user_regs_struct& regs);
+
+// The FPU/vector state as PTRACE_GETREGSET NT_X86_XSTATE hands it out: the
+// XSAVE area in the standard format, as long as the kernel's user xstate
+// size (images/x86_fpu.h converts it to and from the images).
+Result<std::string> PtraceGetXstate(pid_t pid);
+// Loads such a buffer (PTRACE_SETREGSET NT_X86_XSTATE); the kernel checks
+// its header (EINVAL for features it does not enable).
+Status PtraceSetXstate(pid_t pid, std::string_view xstate);
+
+// The blocked signals, bit n-1 for signal n (PTRACE_GETSIGMASK: the mask a
+// sigsuspend/ppoll in progress will restore, not its temporary one).
+Result<uint64_t> PtraceGetSigmask(pid_t pid);
+// PTRACE_SETSIGMASK (SIGKILL and SIGSTOP are never blocked). It also drops
+// the temporary mask of a sigsuspend/ppoll in progress, which is re-issued
+// with its own argument when it restarts.
+Status PtraceSetSigmask(pid_t pid, uint64_t mask);
+
+// Every siginfo queued for the thread (shared: for the whole thread group),
+// oldest first, each as the kernel's 128-byte siginfo_t (PTRACE_PEEKSIGINFO).
+Result<std::vector<std::string>> PtracePeekSiginfo(pid_t pid, bool shared);
+
+// The GDT TLS slot `index` (12..14 on x86_64) as set_thread_area(2) sees it.
+Result<user_desc> PtraceGetThreadArea(pid_t pid, int index);
+
+// The thread's rseq(2) registration (PTRACE_GET_RSEQ_CONFIGURATION);
+// all zero when it has none.
+struct RseqConfig {
+  uint64_t abi_pointer = 0;
+  uint32_t abi_size = 0;
+  uint32_t signature = 0;
+  uint32_t flags = 0;
+};
+Result<RseqConfig> PtraceGetRseqConfig(pid_t pid);
+
+// PTRACE_SETOPTIONS (PTRACE_O_*).
+Status PtraceSetOptions(pid_t pid, unsigned long options);
+
+// Syscalls run by a stopped tracee in its own context, at the address of a
+// `syscall` instruction already in its memory (its [vdso] has some), for
+// what only the task itself can ask the kernel: its signal handlers, its
+// sigaltstack, its itimers, prctl values, its break. Between Begin() and
+// End() the task runs nothing but those syscalls: every signal is blocked
+// (those that arrive stay queued), and End() puts back its registers, its
+// mask and every byte it touched, and leaves it in a ptrace stop from which
+// it resumes exactly as it would have (a syscall it was interrupted in
+// restarts as before). The task must be in a ptrace stop of this tracer,
+// as the dump's freeze leaves it.
+class RemoteSyscalls {
+ public:
+  static constexpr size_t kScratchBytes = 256;
+
+  // Saves the task's registers and signal mask and blocks every signal.
+  // With `suspend_seccomp` the task's seccomp filters do not see the
+  // injected syscalls (PTRACE_O_SUSPEND_SECCOMP: CAP_SYS_ADMIN).
+  static Result<RemoteSyscalls> Begin(pid_t pid, uint64_t syscall_insn_addr, bool suspend_seccomp);
+
+  RemoteSyscalls(RemoteSyscalls&& other) noexcept;
+  RemoteSyscalls& operator=(RemoteSyscalls&&) = delete;
+  RemoteSyscalls(const RemoteSyscalls&) = delete;
+  ~RemoteSyscalls();
+
+  // Runs syscall `nr` with `args` (rdi, rsi, rdx, r10, r8, r9; orig_ax -1,
+  // so the kernel applies no restart logic) up to its syscall-exit stop,
+  // and returns its raw result (-errno when it failed). An error means
+  // ptrace failed or the task stopped elsewhere (a signal it could not
+  // block, its death).
+  Result<long> Call(long nr, const std::array<uint64_t, 6>& args);
+
+  // A scratch area of kScratchBytes in the task for results that are
+  // structures: below its stack's red zone (sp - 128 - kScratchBytes,
+  // 64-byte aligned). Its bytes are read (process_vm_readv) the first time
+  // and written back by End(). Errors: the stack pointer points at nothing
+  // readable and writable.
+  Result<uint64_t> Scratch();
+  // The first `len` bytes of the scratch area, as the last syscall left them.
+  Result<std::string> ReadScratch(size_t len);
+  // Sets the first bytes of the scratch area (for syscalls that read a
+  // structure).
+  Status WriteScratch(std::string_view bytes);
+
+  // Puts everything back (registers, mask, scratch bytes, options) and
+  // returns the task to an interrupt stop (PTRACE_EVENT_STOP). Runs once:
+  // later calls and the destructor do nothing. The first failure is
+  // returned after every step has been tried.
+  Status End();
+
+  pid_t pid() const { return pid_; }
+  // The registers and mask as they were at Begin().
+  const user_regs_struct& saved_regs() const { return saved_regs_; }
+
+ private:
+  RemoteSyscalls() = default;
+  Status Step(int expected_op, long& rval);
+  Status BackToInterruptStop();
+
+  pid_t pid_ = 0;
+  uint64_t insn_ = 0;
+  user_regs_struct saved_regs_{};
+  uint64_t saved_mask_ = 0;
+  bool active_ = false;       // End() has something to put back
+  bool moved_ = false;        // the task left its original stop
+  bool options_set_ = false;
+  bool at_entry_ = false;     // in a syscall-entry stop (its exit not reached yet)
+  int stray_signal_ = 0;      // an unblockable signal that stopped it: delivered by End()
+  uint64_t scratch_ = 0;      // 0 until saved
+  std::string scratch_saved_;
+};
+
+// The address of a `syscall` instruction (0f 05) in a task's memory, for
+// RemoteSyscalls: in its [vdso] (the fallback of its clock functions has
+// one), else in its other executable mappings (the first MiB of each).
+// `vmas` as sys::ReadVmas gives them; the second form reads them.
+Result<uint64_t> FindSyscallInsn(pid_t pid, const std::vector<Vma>& vmas);
+Result<uint64_t> FindSyscallInsn(pid_t pid);
+
+// One syscall through RemoteSyscalls: Begin, Call, End (seccomp suspended
+// when the task has filters). The raw result, -errno when it failed.
+Result<long> PtraceInjectSyscall(pid_t pid, uint64_t syscall_insn_addr, long nr, std::array<uint64_t, 6> args);
 
 }  // namespace ro::sys

@@ -1,9 +1,7 @@
 #include "sys/ptrace_regs.h"
 
-#include <elf.h>
 #include <linux/ptrace.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -70,45 +68,6 @@ Result<TraceeEvent> PtraceWaitAny(uint64_t deadline_ns) { return Wait(-1, deadli
 
 Status PtraceSyscall(pid_t pid, int signal) {
   if (Ptrace(PTRACE_SYSCALL, pid, 0, static_cast<unsigned long>(signal)) != 0) return SysError("ptrace(PTRACE_SYSCALL, " + Num(pid) + ")");
-  return {};
-}
-
-Status PtraceCont(pid_t pid, int signal) {
-  if (Ptrace(PTRACE_CONT, pid, 0, static_cast<unsigned long>(signal)) != 0) return SysError("ptrace(PTRACE_CONT, " + Num(pid) + ")");
-  return {};
-}
-
-Result<user_regs_struct> PtraceGetRegs(pid_t pid) {
-  user_regs_struct regs{};
-  iovec iov{&regs, sizeof(regs)};
-  if (Ptrace(PTRACE_GETREGSET, pid, NT_PRSTATUS, reinterpret_cast<unsigned long>(&iov)) != 0) {
-    return SysError("ptrace(PTRACE_GETREGSET, " + Num(pid) + ", NT_PRSTATUS)");
-  }
-  return regs;
-}
-
-Status PtraceSetRegs(pid_t pid, const user_regs_struct& regs) {
-  user_regs_struct copy = regs;
-  iovec iov{&copy, sizeof(copy)};
-  if (Ptrace(PTRACE_SETREGSET, pid, NT_PRSTATUS, reinterpret_cast<unsigned long>(&iov)) != 0) {
-    return SysError("ptrace(PTRACE_SETREGSET, " + Num(pid) + ", NT_PRSTATUS)");
-  }
-  return {};
-}
-
-Status PtraceSetXstate(pid_t pid, const std::string& xstate) {
-  std::string copy = xstate;
-  iovec iov{copy.data(), copy.size()};
-  if (Ptrace(PTRACE_SETREGSET, pid, NT_X86_XSTATE, reinterpret_cast<unsigned long>(&iov)) != 0) {
-    return SysError("ptrace(PTRACE_SETREGSET, " + Num(pid) + ", NT_X86_XSTATE, " + Num(static_cast<long>(xstate.size())) + " bytes)");
-  }
-  return {};
-}
-
-Status PtraceSetSigmask(pid_t pid, uint64_t mask) {
-  if (Ptrace(PTRACE_SETSIGMASK, pid, sizeof(mask), reinterpret_cast<unsigned long>(&mask)) != 0) {
-    return SysError("ptrace(PTRACE_SETSIGMASK, " + Num(pid) + ")");
-  }
   return {};
 }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "sys/ptrace_api.h"
 #include "sys/status.h"
 
 namespace ro::sys {
@@ -40,13 +41,8 @@ Result<TraceeEvent> PtraceWaitAny(uint64_t deadline_ns);
 // PTRACE_SYSCALL: resumes the tracee (delivering `signal`, 0 for none)
 // until its next syscall entry or exit.
 Status PtraceSyscall(pid_t pid, int signal);
-// PTRACE_CONT, delivering `signal` (0 for none).
-Status PtraceCont(pid_t pid, int signal);
 
-Result<user_regs_struct> PtraceGetRegs(pid_t pid);
-Status PtraceSetRegs(pid_t pid, const user_regs_struct& regs);
-// PTRACE_SETREGSET NT_X86_XSTATE with the kernel's xsave buffer.
-Status PtraceSetXstate(pid_t pid, const std::string& xstate);
-Status PtraceSetSigmask(pid_t pid, uint64_t mask);
+// PtraceGetRegs, PtraceSetRegs, PtraceSetXstate and PtraceSetSigmask (with
+// the dump's getters) are in sys/ptrace_api.h.
 
 }  // namespace ro::sys

@@ -9,6 +9,7 @@
 #include "shm/stages.h"
 #include "sys/futex.h"
 #include "sys/log.h"
+#include "sys/process.h"
 #include "worker/autofs.h"
 #include "worker/mm.h"
 #include "worker/resume.h"
@@ -79,6 +80,10 @@ class Task {
         if (t_.resume_mode != images::ResumeMode::kContinue) return {};
         return PrepareMemory(t_, plan_, ctx_.layout, arena_, index_);
       case Stage::kResume:
+        // A continuing task is traced from the end of this stage: a signal
+        // it got now (a helper's or zombie's SIGCHLD) would stop it at the
+        // barrier. It stays pending; its restorer discards it.
+        if (t_.resume_mode == images::ResumeMode::kContinue) sys::BlockAllSignals();
         RO_TRY(PrepareExec(t_, arena_, index_, ctx_.layout));
         return CheckResumable(t_);
     }

@@ -1,28 +1,76 @@
 // The dump's collector, one file per concern in orchestrator/dump/: tree.cc
-// (tasks, namespaces), files.cc (fds, pipe and FIFO contents), mounts.cc
-// (mounts, tmpfs), autofs.cc, seccomp.cc. Private to the dump.
+// (tasks, namespaces), files.cc (fds, pipe and FIFO contents, mapped
+// files), mounts.cc (mounts, tmpfs), autofs.cc, seccomp.cc, task_state.cc
+// (what a live task's registers and kernel state are, read while frozen),
+// regs.cc and signals.cc (those into its core), mm.cc (its address space),
+// pages.cc (page contents, streamed). Private to the dump.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/user.h>
 
+#include <array>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "images/proto/autofs.pb.h"
 #include "images/proto/core.pb.h"
 #include "images/proto/fdinfo.pb.h"
+#include "images/proto/mm.pb.h"
 #include "images/proto/mnt.pb.h"
 #include "images/proto/pipe-data.pb.h"
 #include "orchestrator/dump/dump.h"
 #include "orchestrator/tmpfs.h"
+#include "sys/mapping.h"
 #include "sys/mountinfo.h"
 #include "sys/proc_files.h"
+#include "sys/proc_mm.h"
 #include "sys/proc_tree.h"
+#include "sys/process.h"
+#include "sys/ptrace_api.h"
 
 namespace ro::dump {
+
+// What the dump reads of a live task while the tree is frozen, before it
+// becomes images (task_state.cc): registers, signal state, and what only
+// the task itself can ask the kernel (injected syscalls).
+struct LiveState {
+  std::vector<sys::Vma> vmas;
+  sys::ProcStatMm stat;
+  user_regs_struct regs{};  // as read: the task is never changed
+  std::string xstate;       // NT_X86_XSTATE
+  std::array<user_desc, 3> tls{};
+  uint64_t sigmask = 0;
+  std::vector<std::string> pending, pending_shared;  // siginfo_t each
+  sys::RseqConfig rseq;
+  uint64_t rseq_cs = 0;  // struct rseq's rseq_cs: set inside a critical section
+  struct RseqCs {
+    uint32_t version = 0, flags = 0;
+    uint64_t start_ip = 0, post_commit_offset = 0, abort_ip = 0;
+  } cs;
+  sys::RobustList robust;
+  std::vector<rlimit> rlimits;  // RLIMIT_* order
+  // Injected syscalls.
+  struct Sigaction {
+    uint64_t handler = 0, flags = 0, restorer = 0, mask = 0;
+  };
+  std::array<Sigaction, 65> sigactions{};  // by signal number
+  uint64_t ss_sp = 0, ss_size = 0;
+  uint32_t ss_flags = 0;
+  struct Itimer {
+    uint64_t isec = 0, iusec = 0, vsec = 0, vusec = 0;
+  };
+  std::array<Itimer, 3> itimers{};  // ITIMER_REAL, VIRTUAL, PROF
+  uint64_t clear_tid_addr = 0;
+  uint64_t brk = 0;
+  int dumpable = 0, pdeath_sig = 0, child_subreaper = 0, secbits = 0;
+};
 
 struct Task {
   const FrozenTree::Task* frozen = nullptr;
@@ -36,6 +84,7 @@ struct Task {
   std::string comm;
   sys::TaskInfo info;  // as /proc showed it at the freeze
   std::string who;     // "task 3 (pid 1234 here)"
+  std::unique_ptr<LiveState> live;  // live tasks, while they are collected
 
   std::string Proc(const std::string& rest) const { return "/proc/" + std::to_string(outer) + "/" + rest; }
 };
@@ -53,7 +102,7 @@ struct Description {
 
 class Collector {
  public:
-  explicit Collector(const FrozenTree& tree) : tree_(tree) {}
+  Collector(const FrozenTree& tree, const CollectOptions& options) : tree_(tree), options_(options) {}
   Result<DumpedImages> Run();
 
  private:
@@ -62,6 +111,7 @@ class Collector {
   Status CollectTask(const FrozenTree::Task& frozen);
   Status CheckTask(const Task& t);
   Status CollectCore(const Task& t);
+  Status CollectLive(Task& t);
   Status CollectResume(const Task& t);
   void MapOutsideSessions();
   void WritePstreeAndInventory();
@@ -77,6 +127,29 @@ class Collector {
   Status AddFile(const Task& t, const LiveFd& f, uint32_t id);
   Status CollectPipeData(const Task& t, const LiveFd& f, uint32_t pipe_id, bool fifo);
   uint32_t AddPathEntry(const std::string& path, uint32_t flags, uint64_t pos, uint32_t mnt_id);
+  // The files.img REG entry of a mapped file (or the exe): one per file and
+  // open mode, shared by every VMA and task; with its size, mode and ELF
+  // build-id as CRIU records them.
+  Result<uint32_t> MappedFileId(const sys::MappedFile& f, uint32_t flags, const std::function<Result<UniqueFd>()>& open);
+
+  // task_state.cc
+  Status ReadLiveState(Task& t);
+  Status AskTask(sys::RemoteSyscalls& task, const std::string& status, LiveState& live);
+
+  // regs.cc
+  Status FillThreadInfo(const Task& t, img::core_entry& core);
+
+  // signals.cc
+  Status FillSignalState(const Task& t, img::core_entry& core);
+
+  // mm.cc
+  Status CollectMm(const Task& t);
+  Result<img::vma_entry> DescribeVma(const Task& t, const sys::Vma& v);
+  Result<img::vma_entry> DescribeFileVma(const Task& t, const sys::Vma& v, img::vma_entry e);
+
+  // pages.cc
+  Status DumpTaskPages(const Task& t, const img::mm_entry& mm);
+  Status DumpSharedMemory();
 
   // mounts.cc
   Status ReadMounts();
@@ -87,6 +160,7 @@ class Collector {
   Status CollectAutofs(const sys::MountInfo& m, uint32_t dev);
 
   const FrozenTree& tree_;
+  CollectOptions options_;
   DumpedImages out_;
   std::vector<Task> tasks_;
   std::map<pid_t, size_t> by_outer_;
@@ -112,6 +186,19 @@ class Collector {
   std::vector<sys::MountInfo> mounts_;
   std::set<uint64_t> autofs_pipes_;  // pipe_ino of every AutoFS mount
   TmpfsPacker packer_;
+
+  // Memory.
+  std::map<std::tuple<dev_t, ino_t, uint32_t>, uint32_t> mapped_files_;  // (dev, ino, O_* mode) -> files.img id
+  struct Shmem {
+    UniqueFd fd;          // the shmem object, through a task's map_files
+    uint64_t extent = 0;  // bytes mapped by some task
+  };
+  std::map<uint64_t, Shmem> shmem_;  // shared anonymous memory by inode
+  uint32_t next_pages_id_ = 1;
+  sys::Mapping page_buffer_;          // pages read, a few MiB, reused
+  std::vector<uint64_t> pagemap_buffer_;
+  std::optional<uint64_t> zero_pfn_;
+  std::optional<dev_t> anon_shared_dev_;
 
   // restore-orch's own namespaces, by name ("net"): 0 when the kernel has none.
   std::map<std::string, ino_t> own_ns_;

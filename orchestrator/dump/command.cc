@@ -137,13 +137,16 @@ int ExitFor(const Error& e) {
 }
 
 // --dry-run: what the dump would have written, then the counts.
-void PrintDryRun(const std::string& dir, const Encoded& files, const DumpCounts& c) {
-  size_t total = 0;
-  for (const auto& [name, bytes] : files) total += bytes.size();
+void PrintDryRun(const std::string& dir, const Encoded& files, const std::map<std::string, uint64_t>& streamed,
+                 const DumpCounts& c) {
+  std::map<std::string, uint64_t> sizes = streamed;
+  for (const auto& [name, bytes] : files) sizes[name] = bytes.size();
+  uint64_t total = 0;
+  for (const auto& [name, size] : sizes) total += size;
   std::string out = fmt::format("dry run: the tree was frozen, read, checked and released; nothing was written\n"
                                 "a dump would write {} files, {} bytes, into {}:\n",
-                                files.size(), total, dir);
-  for (const auto& [name, bytes] : files) out += fmt::format("  {:<40} {:>12}\n", name, bytes.size());
+                                sizes.size(), total, dir);
+  for (const auto& [name, size] : sizes) out += fmt::format("  {:<40} {:>12}\n", name, size);
   out += fmt::format("tasks {}, zombies {}, fds {}, pipes {} ({} bytes queued), mounts {}, autofs {}, tmpfs {} bytes\n",
                      c.tasks, c.zombies, c.fds, c.pipes, c.pipe_bytes, c.mounts, c.autofs, c.tmpfs_bytes);
   std::fputs(out.c_str(), stdout);
@@ -167,6 +170,10 @@ int CmdDump(const DumpArgs& args) {
       return kExitFailure;
     }
   }
+  // Pages files are written while the tree is frozen, straight into the
+  // directory; they go again (before the directory) if the dump fails. A
+  // dry run reads the pages and counts them, writing nothing.
+  StreamedFiles streamed(args.images, args.dry_run);
   auto frozen = FrozenTree::Freeze(args.tree, static_cast<int>(args.freeze_timeout_s * 1000));
   if (!frozen.ok()) {
     Error e = std::move(frozen).error();
@@ -181,7 +188,10 @@ int CmdDump(const DumpArgs& args) {
   Clock::time_point frozen_at = Clock::now();
   log::Info("froze {} tasks in {:.1f} ms", tree.tasks().size(), Ms(start, frozen_at));
 
-  auto dumped = CollectImages(tree);
+  CollectOptions collect;
+  collect.streamed = &streamed;
+  collect.interrupted = [] { return InterruptGuard::Check("collecting"); };
+  auto dumped = CollectImages(tree, collect);
   if (!dumped.ok()) {
     const Error& e = dumped.error();
     PrintDumpError(e);
@@ -210,6 +220,14 @@ int CmdDump(const DumpArgs& args) {
     encoded.emplace(name, std::move(bytes).value());
   }
   dumped->files.clear();
+  // The pages files are on disk already: checked as a restore sees them.
+  for (const auto& [name, bytes] : streamed.files()) {
+    auto parsed = images::ParseFileName(name);
+    images::ImageFile raw;
+    raw.kind = parsed ? parsed->kind : nullptr;
+    raw.entries.push_back(images::Entry{nullptr, {}, images::PayloadRef{name, 0, bytes}});
+    dir.files.emplace(name, std::move(raw));
+  }
   images::PlanOptions check;
   check.externals_named_later = true;  // the caller names them at restore
   images::PlanOutcome outcome = images::BuildPlan(dir, check);
@@ -231,7 +249,7 @@ int CmdDump(const DumpArgs& args) {
       PrintDumpError(s.error());
       return kExitFailure;
     }
-    PrintDryRun(args.images, encoded, dumped->counts);
+    PrintDryRun(args.images, encoded, streamed.files(), dumped->counts);
     if (!needs.empty()) std::fputs(needs.c_str(), stdout);
     return 0;
   }
@@ -255,6 +273,7 @@ int CmdDump(const DumpArgs& args) {
     return kExitFailure;
   }
   target.Keep();
+  streamed.Keep();
   Clock::time_point written = Clock::now();
   Status finish;
   if (!args.leave_running) {
@@ -267,8 +286,9 @@ int CmdDump(const DumpArgs& args) {
     return kExitFailure;
   }
   if (!needs.empty()) std::fputs(needs.c_str(), stdout);
-  log::Info("dumped {} tasks, {} fds, {} mounts into {} in {:.1f} ms (tree stopped {:.1f} ms)", dumped->counts.tasks,
-            dumped->counts.fds, dumped->counts.mounts, args.images, Ms(start, done), Ms(tree.frozen_at(), released));
+  log::Info("dumped {} tasks, {} fds, {} mounts, {} pages ({} bytes) into {} in {:.1f} ms (tree stopped {:.1f} ms)",
+            dumped->counts.tasks, dumped->counts.fds, dumped->counts.mounts, dumped->counts.pages, dumped->counts.pages_bytes,
+            args.images, Ms(start, done), Ms(tree.frozen_at(), released));
 
   if (!args.stats_file.empty()) {
     nlohmann::ordered_json j;
@@ -289,6 +309,12 @@ int CmdDump(const DumpArgs& args) {
     j["mounts"] = c.mounts;
     j["autofs"] = c.autofs;
     j["tmpfs_bytes"] = c.tmpfs_bytes;
+    j["vmas"] = c.vmas;
+    j["shmem"] = c.shmem;
+    j["pages"] = c.pages;
+    j["zero_pages"] = c.zero_pages;
+    j["pages_bytes"] = c.pages_bytes;
+    j["pages_ms"] = c.pages_ms;
     rusage ru{};
     ::getrusage(RUSAGE_SELF, &ru);
     j["peak_rss_kib"] = ru.ru_maxrss;

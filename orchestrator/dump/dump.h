@@ -3,6 +3,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -10,6 +12,7 @@
 #include "images/image_file.h"
 #include "orchestrator/dump/freeze.h"
 #include "sys/status.h"
+#include "sys/unique_fd.h"
 
 namespace ro {
 
@@ -22,6 +25,12 @@ struct DumpCounts {
   size_t mounts = 0;
   size_t autofs = 0;
   size_t tmpfs_bytes = 0;
+  size_t vmas = 0;
+  size_t shmem = 0;         // shared anonymous memory objects
+  size_t pages = 0;         // pages written
+  size_t zero_pages = 0;    // present pages not written: the zero page, or all zero
+  uint64_t pages_bytes = 0; // bytes of the pages files
+  double pages_ms = 0;      // reading pagemaps and memory, writing pages files
 };
 
 struct DumpedImages {
@@ -30,11 +39,45 @@ struct DumpedImages {
   DumpCounts counts;
 };
 
+// The files a dump writes straight into the target directory while the
+// tree is frozen (pages can be gigabytes: never whole in memory). Every one
+// is removed again when this goes away, unless Keep() was called.
+class StreamedFiles {
+ public:
+  // `discard` (a dry run): files are counted but their bytes go to /dev/null.
+  StreamedFiles(std::string dir, bool discard) : dir_(std::move(dir)), discard_(discard) {}
+  StreamedFiles(const StreamedFiles&) = delete;
+  StreamedFiles& operator=(const StreamedFiles&) = delete;
+  ~StreamedFiles();
+
+  // Creates `name` in the directory (O_EXCL, mode 0600) and remembers it.
+  Result<UniqueFd> Create(const std::string& name);
+  // Bytes written to `name` so far (for the check and the stats).
+  void Account(const std::string& name, uint64_t bytes) { files_[name] += bytes; }
+  const std::map<std::string, uint64_t>& files() const { return files_; }
+  const std::string& dir() const { return dir_; }
+  void Keep() { keep_ = true; }
+
+ private:
+  std::string dir_;
+  UniqueFd dirfd_;
+  std::map<std::string, uint64_t> files_;  // name -> bytes
+  bool discard_ = false;
+  bool keep_ = false;
+};
+
+struct CollectOptions {
+  StreamedFiles* streamed = nullptr;      // where pages files go
+  std::function<Status()> interrupted;    // an error once the dump is to stop (SIGINT...)
+};
+
 // Everything restore-orch restores about the tree: tasks, sessions and
 // groups, zombies, fds with pipe and FIFO contents, cwd/root, the program
 // each task resumes, seccomp filters, and (when the tree has its own
-// mount namespace) its mounts with tmpfs contents and AutoFS state. Any
-// object it could not restore is an error naming the task, fd or mount.
-Result<DumpedImages> CollectImages(const FrozenTree& tree);
+// mount namespace) its mounts with tmpfs contents and AutoFS state; and
+// each live task's registers, signal state and memory (mm, pagemaps; the
+// pages files are streamed into options.streamed). Any object it could not
+// dump is an error naming the task, fd, mount or mapping.
+Result<DumpedImages> CollectImages(const FrozenTree& tree, const CollectOptions& options);
 
 }  // namespace ro

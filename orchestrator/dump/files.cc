@@ -7,11 +7,13 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
 
 #include "images/builders.h"
 #include "images/kinds.h"
 #include "images/proto/fs.pb.h"
 #include "orchestrator/dump/collector.h"
+#include "sys/elf.h"
 #include "sys/files.h"
 #include "sys/proc.h"
 #include "sys/process.h"
@@ -118,6 +120,31 @@ Result<uint32_t> Collector::DescriptionId(const Task& t, const LiveFd& f, bool& 
 uint32_t Collector::AddPathEntry(const std::string& path, uint32_t flags, uint64_t pos, uint32_t mnt_id) {
   uint32_t id = next_id_++;
   File(images::FilesKind()).entries.push_back(images::Entry{images::NewRegularFile(id, path, flags, pos, mnt_id), {}});
+  return id;
+}
+
+Result<uint32_t> Collector::MappedFileId(const sys::MappedFile& f, uint32_t flags, const std::function<Result<UniqueFd>()>& open) {
+  auto key = std::make_tuple(f.st.st_dev, f.st.st_ino, flags);
+  if (auto it = mapped_files_.find(key); it != mapped_files_.end()) return it->second;
+  std::string build_id;
+  if (S_ISREG(f.st.st_mode)) {
+    RO_ASSIGN_OR_RETURN(UniqueFd fd, open());
+    RO_ASSIGN_OR_RETURN(build_id, sys::ElfBuildId(fd.get(), f.path));
+  }
+  uint32_t id = next_id_++;
+  auto e = images::NewRegularFile(id, f.path, flags, 0, f.mnt_id);
+  img::reg_file_entry& r = *e->mutable_reg();
+  if (S_ISREG(f.st.st_mode)) r.set_size(static_cast<uint64_t>(f.st.st_size));
+  r.set_mode(f.st.st_mode);
+  // CRIU keeps the build-id as 32-bit words, in the file's byte order.
+  build_id.resize((build_id.size() + 3) / 4 * 4, '\0');
+  for (size_t i = 0; i < build_id.size(); i += 4) {
+    uint32_t word = 0;
+    std::memcpy(&word, build_id.data() + i, 4);
+    r.add_build_id(word);
+  }
+  File(images::FilesKind()).entries.push_back(images::Entry{std::move(e), {}});
+  mapped_files_.emplace(key, id);
   return id;
 }
 

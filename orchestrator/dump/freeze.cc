@@ -82,11 +82,21 @@ Status FrozenTree::Seize(Task& t) {
   }
   if (!stopped.ok()) return std::move(stopped).error();
   sys::PtraceStop stop = *stopped;
+  // A signal already on its way in when the task stopped: it is delivered
+  // (its handler runs, as it would have), then the task stops for us. So
+  // the dump sees it stopped where it can be read and asked (its registers
+  // are not half-way into a signal), and the signal is not lost to the
+  // syscalls the dump injects.
+  for (int round = 0; round < 8 && stop.pending_signal != 0 && !stop.exited; ++round) {
+    RO_TRY(sys::PtraceCont(t.pid, stop.pending_signal));
+    RO_ASSIGN_OR_RETURN(stop, sys::PtraceInterruptAndWait(t.pid, timeout_ms_));
+  }
   if (stop.exited) {
     t.seized = false;  // the kernel detached it when it died
     t.zombie = true;
     return {};
   }
+  if (stop.group_stop != 0) t.stopped = true;  // stopped by a signal meanwhile: job control
   t.pending_signal = stop.pending_signal;
   log::Debug("froze task {}", t.pid);
   return {};

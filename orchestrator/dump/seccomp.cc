@@ -31,8 +31,6 @@ Status Collector::CollectSeccomp(const Task& t, img::core_entry& core) {
     if (filter->flags != 0) f->set_flags(static_cast<uint32_t>(filter->flags));
   }
   auto* th = core.mutable_thread_core();
-  th->set_futex_rla(0);
-  th->set_futex_rla_len(0);
   th->set_seccomp_mode(img::filter);
   th->set_seccomp_filter(first);  // its oldest filter; prev leads to newer ones
   return {};

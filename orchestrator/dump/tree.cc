@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+
 #include "images/builders.h"
 #include "images/kinds.h"
 #include "images/proto/inventory.pb.h"
@@ -44,6 +46,7 @@ Result<DumpedImages> Collector::Run() {
   RO_TRY(ReadNamespaces());
   if (new_mnt_) RO_TRY(ReadMounts());
   for (const FrozenTree::Task& t : tree_.tasks()) RO_TRY(CollectTask(t));
+  RO_TRY(DumpSharedMemory());
   MapOutsideSessions();
   WritePstreeAndInventory();
   if (new_mnt_) RO_TRY(CollectMounts());
@@ -91,6 +94,7 @@ Status Collector::ReadNamespaces() {
 }
 
 Status Collector::CollectTask(const FrozenTree::Task& frozen) {
+  if (options_.interrupted) RO_TRY(options_.interrupted());
   Task t;
   t.frozen = &frozen;
   t.outer = frozen.pid;
@@ -110,7 +114,13 @@ Status Collector::CollectTask(const FrozenTree::Task& frozen) {
   if (Status s = CheckTask(t); !s.ok()) return std::move(s).error().Within(t.who);
   tasks_.push_back(std::move(t));
   by_outer_[frozen.pid] = tasks_.size() - 1;
-  const Task& saved = tasks_.back();
+  Task& saved = tasks_.back();
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point start = Clock::now();
+  if (!saved.zombie) {
+    if (Status s = ReadLiveState(saved); !s.ok()) return std::move(s).error().Within(saved.who);
+  }
+  Clock::time_point state_read = Clock::now();
   if (Status s = CollectCore(saved); !s.ok()) return std::move(s).error().Within(saved.who);
   if (saved.zombie) {
     ++out_.counts.zombies;
@@ -119,6 +129,12 @@ Status Collector::CollectTask(const FrozenTree::Task& frozen) {
   for (auto step : {&Collector::CollectFds, &Collector::CollectFsDirs, &Collector::CollectResume}) {
     if (Status s = (this->*step)(saved); !s.ok()) return std::move(s).error().Within(saved.who);
   }
+  Clock::time_point files_read = Clock::now();
+  if (Status s = CollectMm(saved); !s.ok()) return std::move(s).error().Within(saved.who);
+  saved.live.reset();  // its images hold it now
+  auto ms = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+  log::Debug("{}: registers and signal state {:.2f} ms, fds {:.2f} ms, memory {:.2f} ms", saved.who, ms(start, state_read),
+             ms(state_read, files_read), ms(files_read, Clock::now()));
   return {};
 }
 
@@ -197,6 +213,8 @@ Status Collector::CollectCore(const Task& t) {
     ids->set_pid_ns_id(static_cast<uint32_t>(tree_pid_ns_));
     ids->set_mnt_ns_id(static_cast<uint32_t>(tree_mnt_ns_));
     RO_TRY(CollectSeccomp(t, *core));
+    RO_TRY(FillThreadInfo(t, *core));
+    RO_TRY(FillSignalState(t, *core));
   }
   images::ImageFile& f = File(images::CoreKind(), static_cast<uint32_t>(t.pid));
   f.entries.push_back(images::Entry{std::move(core), {}});
@@ -250,6 +268,8 @@ void Collector::WritePstreeAndInventory() {
 
 }  // namespace dump
 
-Result<DumpedImages> CollectImages(const FrozenTree& tree) { return dump::Collector(tree).Run(); }
+Result<DumpedImages> CollectImages(const FrozenTree& tree, const CollectOptions& options) {
+  return dump::Collector(tree, options).Run();
+}
 
 }  // namespace ro

@@ -177,7 +177,8 @@ RunResult Dump(pid_t root, const std::string& dir, std::vector<std::string> extr
   return RunCommand(argv);
 }
 
-// Restores `dir` detached and checks the live tree against the images.
+// Restores `dir` detached (every task continues from its memory and
+// registers) and checks the live tree against the images.
 std::string RestoreAndVerify(const std::string& dir, pid_t& restored) {
   RunResult r = RunCommand({RestoreOrch(), "--images", dir, "--detach", "--ext-mount-map", "auto"});
   EXPECT_OR_RETURN(r.status == 0, "restore: " + r.err);

@@ -1,0 +1,170 @@
+// A live task's state while the tree is frozen: its VMAs, registers, FPU
+// state, TLS slots, signal mask and queues, rseq and robust-list
+// registrations and resource limits, read from outside; then what only the
+// task itself can ask the kernel (its sigactions, sigaltstack, itimers,
+// clear_child_tid address, break, dumpable, parent-death signal...),
+// through syscalls injected into it. Nothing of the task is changed: the
+// injection puts back every register, its mask and every byte it used.
+#include <linux/prctl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "orchestrator/dump/collector.h"
+#include "sys/cpu.h"
+#include "sys/proc.h"
+#include "sys/remote_mem.h"
+
+namespace ro::dump {
+namespace {
+
+constexpr int kTlsFirst = 12;  // GDT_ENTRY_TLS_MIN on x86_64
+constexpr int kNumRlimits = 16;  // RLIM_NLIMITS
+
+std::string Hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "%#llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// The structures the kernel wrote at the scratch area, as 64-bit words.
+using Words = std::array<uint64_t, 4>;
+
+Words ToWords(const std::string& bytes) {
+  Words w{};
+  std::memcpy(w.data(), bytes.data(), std::min(bytes.size(), sizeof(w)));
+  return w;
+}
+
+// A "Key:\t<hex>" line of /proc/PID/status (signal sets).
+uint64_t StatusHex(const std::string& status, const std::string& key) {
+  size_t at = status.find("\n" + key + ":");
+  if (at == std::string::npos) return 0;
+  return std::strtoull(status.c_str() + at + key.size() + 2, nullptr, 16);
+}
+
+}  // namespace
+
+Status Collector::ReadLiveState(Task& t) {
+  auto live = std::make_unique<LiveState>();
+  const pid_t pid = t.outer;
+  if (t.frozen->pending_signal != 0) {
+    return SysError("signal " + Str(t.frozen->pending_signal) + " kept arriving while it was frozen; try again", kErrTryAgain);
+  }
+  RO_ASSIGN_OR_RETURN(size_t timers, sys::CountPosixTimers(pid));
+  if (timers != 0) return Fail("it has " + Str(static_cast<long long>(timers)) + " POSIX timer(s) (timer_create): not supported");
+  if (t.info.status.find("\nx86_Thread_features:\tshstk") != std::string::npos) {
+    return Fail("it runs with a shadow stack (x86 user shadow stack): not supported");
+  }
+  RO_ASSIGN_OR_RETURN(live->vmas, sys::ReadVmas(pid));
+  RO_ASSIGN_OR_RETURN(std::string stat, sys::ReadProcFile(t.Proc("stat")));
+  auto parsed = sys::ParseProcStatMm(stat);
+  if (!parsed.ok()) return std::move(parsed).error().Within(t.Proc("stat"));
+  live->stat = *parsed;
+
+  auto regs = sys::PtraceGetRegs(pid);
+  if (!regs.ok() && regs.error().err == EINVAL) return Fail("it is a 32-bit task: not supported");
+  if (!regs.ok()) return std::move(regs).error();
+  live->regs = *regs;
+  if (sys::HostXstateLayout().features == 0) return Fail("this CPU has no XSAVE: the FPU state cannot be dumped");
+  RO_ASSIGN_OR_RETURN(live->xstate, sys::PtraceGetXstate(pid));
+  for (int i = 0; i < 3; ++i) {
+    auto desc = sys::PtraceGetThreadArea(pid, kTlsFirst + i);
+    if (!desc.ok() && desc.error().err != EIO) return std::move(desc).error();
+    // A kernel without 32-bit emulation has no GDT TLS: CRIU writes zeros.
+    if (desc.ok()) live->tls[static_cast<size_t>(i)] = *desc;
+    live->tls[static_cast<size_t>(i)].entry_number = static_cast<unsigned>(kTlsFirst + i);
+  }
+  RO_ASSIGN_OR_RETURN(live->sigmask, sys::PtraceGetSigmask(pid));
+  RO_ASSIGN_OR_RETURN(live->pending, sys::PtracePeekSiginfo(pid, false));
+  RO_ASSIGN_OR_RETURN(live->pending_shared, sys::PtracePeekSiginfo(pid, true));
+  RO_ASSIGN_OR_RETURN(live->rseq, sys::PtraceGetRseqConfig(pid));
+  if (live->rseq.flags != 0) return Fail("its rseq registration has flags " + Hex(live->rseq.flags) + ": not supported");
+  if (live->rseq.abi_pointer != 0) {
+    // struct rseq: u32 cpu_id_start, u32 cpu_id, u64 rseq_cs.
+    RO_TRY(sys::ReadTaskMemory(pid, live->rseq.abi_pointer + 8, &live->rseq_cs, sizeof(live->rseq_cs)));
+    if (live->rseq_cs != 0) {
+      Words cs{};  // struct rseq_cs: u32 version, u32 flags, u64 start_ip, post_commit_offset, abort_ip
+      RO_TRY(sys::ReadTaskMemory(pid, live->rseq_cs, cs.data(), sizeof(cs)));
+      live->cs = {static_cast<uint32_t>(cs[0]), static_cast<uint32_t>(cs[0] >> 32), cs[1], cs[2], cs[3]};
+    }
+  }
+  RO_ASSIGN_OR_RETURN(live->robust, sys::GetRobustList(pid));
+  for (int r = 0; r < kNumRlimits; ++r) {
+    RO_ASSIGN_OR_RETURN(rlimit limit, sys::GetResourceLimit(pid, r));
+    live->rlimits.push_back(limit);
+  }
+
+  auto insn = sys::FindSyscallInsn(pid, live->vmas);
+  if (!insn.ok()) return Fail("no syscall instruction in its [vdso] or executable mappings: its state cannot be asked for");
+  RO_ASSIGN_OR_RETURN(sys::RemoteSyscalls task, sys::RemoteSyscalls::Begin(pid, *insn, t.info.seccomp > 0));
+  if (Status s = AskTask(task, t.info.status, *live); !s.ok()) {
+    (void)task.End();  // the first error is the one to report
+    return s;
+  }
+  RO_TRY(task.End());
+  t.live = std::move(live);
+  return {};
+}
+
+Status Collector::AskTask(sys::RemoteSyscalls& task, const std::string& status, LiveState& live) {
+  RO_ASSIGN_OR_RETURN(uint64_t scratch, task.Scratch());
+  // A syscall that must succeed; `what` names it in errors.
+  auto call = [&task](long nr, std::array<uint64_t, 6> args, const std::string& what) -> Result<long> {
+    RO_ASSIGN_OR_RETURN(long r, task.Call(nr, args));
+    if (r < 0 && r > -4096) return SysError("injected " + what, static_cast<int>(-r));
+    return r;
+  };
+  // One that writes a structure of `len` bytes at the scratch area.
+  auto ask = [&](long nr, std::array<uint64_t, 6> args, size_t len, const std::string& what) -> Result<Words> {
+    RO_TRY(call(nr, args, what));
+    RO_ASSIGN_OR_RETURN(std::string bytes, task.ReadScratch(len));
+    return ToWords(bytes);
+  };
+
+  // Asked one by one: each costs the task two stops. A signal neither
+  // caught nor ignored (SigCgt, SigIgn) has SIG_DFL, and what sigaction(2)
+  // may have set along with SIG_DFL (flags, mask, restorer) changes
+  // nothing, SIGCHLD's SA_NOCLDSTOP/SA_NOCLDWAIT excepted: those are
+  // written as zeros (as after exec), SIGCHLD is always asked.
+  uint64_t asked = StatusHex(status, "SigCgt") | StatusHex(status, "SigIgn") | (uint64_t{1} << (SIGCHLD - 1));
+  for (int sig = 1; sig <= 64; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP || !((asked >> (sig - 1)) & 1)) continue;
+    // struct kernel_sigaction: handler, flags, restorer, mask (8 bytes).
+    RO_ASSIGN_OR_RETURN(Words sa, ask(SYS_rt_sigaction, {static_cast<uint64_t>(sig), 0, scratch, 8, 0, 0}, 32,
+                                      "rt_sigaction(" + Str(sig) + ")"));
+    live.sigactions[static_cast<size_t>(sig)] = {sa[0], sa[1], sa[2], sa[3]};
+  }
+  // stack_t: ss_sp, ss_flags (int), ss_size.
+  RO_ASSIGN_OR_RETURN(Words ss, ask(SYS_sigaltstack, {0, scratch, 0, 0, 0, 0}, 24, "sigaltstack"));
+  live.ss_sp = ss[0];
+  live.ss_flags = static_cast<uint32_t>(ss[1]);
+  live.ss_size = ss[2];
+  for (int which = 0; which < 3; ++which) {
+    // struct itimerval: it_interval {sec, usec}, it_value {sec, usec}.
+    RO_ASSIGN_OR_RETURN(Words it, ask(SYS_getitimer, {static_cast<uint64_t>(which), scratch, 0, 0, 0, 0}, 32,
+                                      "getitimer(" + Str(which) + ")"));
+    live.itimers[static_cast<size_t>(which)] = {it[0], it[1], it[2], it[3]};
+  }
+  RO_ASSIGN_OR_RETURN(Words tid, ask(SYS_prctl, {PR_GET_TID_ADDRESS, scratch, 0, 0, 0, 0}, 8, "prctl(PR_GET_TID_ADDRESS)"));
+  live.clear_tid_addr = tid[0];
+  RO_ASSIGN_OR_RETURN(long brk, call(SYS_brk, {0, 0, 0, 0, 0, 0}, "brk(0)"));
+  live.brk = static_cast<uint64_t>(brk);
+  RO_ASSIGN_OR_RETURN(long dumpable, call(SYS_prctl, {PR_GET_DUMPABLE, 0, 0, 0, 0, 0}, "prctl(PR_GET_DUMPABLE)"));
+  live.dumpable = static_cast<int>(dumpable);
+  RO_ASSIGN_OR_RETURN(Words pdeath, ask(SYS_prctl, {PR_GET_PDEATHSIG, scratch, 0, 0, 0, 0}, 4, "prctl(PR_GET_PDEATHSIG)"));
+  live.pdeath_sig = static_cast<int>(static_cast<uint32_t>(pdeath[0]));
+  RO_ASSIGN_OR_RETURN(Words reaper, ask(SYS_prctl, {PR_GET_CHILD_SUBREAPER, scratch, 0, 0, 0, 0}, 4, "prctl(PR_GET_CHILD_SUBREAPER)"));
+  live.child_subreaper = static_cast<int>(static_cast<uint32_t>(reaper[0]));
+  RO_ASSIGN_OR_RETURN(long secbits, call(SYS_prctl, {PR_GET_SECUREBITS, 0, 0, 0, 0, 0}, "prctl(PR_GET_SECUREBITS)"));
+  live.secbits = static_cast<int>(secbits);
+  return {};
+}
+
+}  // namespace ro::dump

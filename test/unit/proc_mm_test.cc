@@ -1,0 +1,75 @@
+// The memory reader's /proc parsers: smaps with VmFlags, stat's mm fields.
+#include <gtest/gtest.h>
+
+#include "sys/proc_mm.h"
+
+namespace ro::sys {
+namespace {
+
+constexpr const char* kSmaps =
+    "00400000-00401000 r--p 00000000 fe:00 5391170                            /app/prog with space\n"
+    "Size:                  4 kB\n"
+    "Rss:                   4 kB\n"
+    "VmFlags: rd mr mw me dw sd \n"
+    "7fd842c93000-7fd842c94000 rw-s 00000000 00:01 791                        /dev/zero (deleted)\n"
+    "Private_Dirty:         0 kB\n"
+    "VmFlags: rd wr sh mr mw me ms sd \n"
+    "7fd842c94000-7fd842c98000 rw-p 00000000 00:00 0 \n"
+    "THPeligible:    0\n"
+    "VmFlags: rd wr mr mw me ac dc sd \n"
+    "7ffed6431000-7ffed6452000 rw-p 00000000 00:00 0                          [stack]\n"
+    "VmFlags: rd wr mr mw me gd ac \n"
+    "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n"
+    "VmFlags: ex \n";
+
+TEST(ProcMm, SmapsVmasWithTheirFlags) {
+  auto vmas = ParseSmaps(kSmaps);
+  ASSERT_TRUE(vmas.ok()) << vmas.error().ToString();
+  ASSERT_EQ(vmas->size(), 5u);
+  const Vma& file = (*vmas)[0];
+  EXPECT_EQ(file.start, 0x400000u);
+  EXPECT_EQ(file.end, 0x401000u);
+  EXPECT_TRUE(file.read && !file.write && !file.exec && !file.shared);
+  EXPECT_EQ(file.major, 0xfeu);
+  EXPECT_EQ(file.inode, 5391170u);
+  EXPECT_EQ(file.path, "/app/prog with space");
+  EXPECT_TRUE(file.HasFlag("dw"));
+  const Vma& shm = (*vmas)[1];
+  EXPECT_TRUE(shm.shared && shm.write);
+  EXPECT_EQ(shm.minor, 1u);
+  EXPECT_EQ(shm.path, "/dev/zero (deleted)");
+  EXPECT_TRUE(shm.HasFlag("sh") && shm.HasFlag("mw") && !shm.HasFlag("gd"));
+  EXPECT_EQ((*vmas)[2].path, "");
+  EXPECT_TRUE((*vmas)[2].HasFlag("dc"));
+  EXPECT_EQ((*vmas)[2].pages(), 4u);
+  EXPECT_TRUE((*vmas)[3].HasFlag("gd"));
+  EXPECT_EQ((*vmas)[4].start, 0xffffffffff600000u);
+  EXPECT_TRUE((*vmas)[4].exec && !(*vmas)[4].read);
+  EXPECT_FALSE(ParseSmaps("VmFlags: rd\n").ok());
+}
+
+TEST(ProcMm, StatMmFields) {
+  // Fields 1..52 of a real stat line (comm with a space and parentheses).
+  std::string stat =
+      "25840 (mm (count)er) S 1 25840 25840 0 -1 4194560 120 0 0 0 0 0 0 0 20 5 1 0 1234 1 2 3 "
+      "4198400 4695361 140732495822176 0 0 0 0 0 0 0 0 0 17 1 7 2 0 0 0 "
+      "4863640 4887184 1046720512 140732495829377 140732495829427 140732495829427 140732495831000 0\n";
+  auto s = ParseProcStatMm(stat);
+  ASSERT_TRUE(s.ok()) << s.error().ToString();
+  EXPECT_EQ(s->flags, 4194560u);
+  EXPECT_EQ(s->nice, 5);
+  EXPECT_EQ(s->start_code, 4198400u);
+  EXPECT_EQ(s->end_code, 4695361u);
+  EXPECT_EQ(s->start_stack, 140732495822176u);
+  EXPECT_EQ(s->rt_priority, 7u);
+  EXPECT_EQ(s->policy, 2u);
+  EXPECT_EQ(s->start_data, 4863640u);
+  EXPECT_EQ(s->end_data, 4887184u);
+  EXPECT_EQ(s->start_brk, 1046720512u);
+  EXPECT_EQ(s->arg_start, 140732495829377u);
+  EXPECT_EQ(s->env_end, 140732495831000u);
+  EXPECT_FALSE(ParseProcStatMm("1 (x) S 1 2 3\n").ok());
+}
+
+}  // namespace
+}  // namespace ro::sys
