@@ -79,7 +79,7 @@ struct ItimerPlan {
 struct ThreadPlan {
   pid_t tid = 0;
   std::array<uint64_t, 27> gpregs{};  // user_regs_struct order: r15 ... ip (16), cs, flags, sp (19), ss, fs_base, gs_base, ds, es, fs, gs
-  std::string fpregs;                 // its core's serialized user_x86_fpregs_entry ("" when it has none)
+  std::string xstate;                 // the PTRACE_SETREGSET NT_X86_XSTATE buffer for this CPU ("": the image has no fpregs)
   uint64_t clear_tid_addr = 0;
   uint64_t blocked = 0;               // the signal mask
   std::optional<std::array<uint64_t, 3>> altstack;  // ss_sp, ss_size, ss_flags

@@ -182,6 +182,7 @@ Status Continuation::FinishTask(size_t index, pid_t outer, const std::map<pid_t,
     r.rip = g[16], r.cs = g[17], r.eflags = g[18], r.rsp = g[19], r.ss = g[20], r.fs_base = g[21], r.gs_base = g[22];
     r.ds = g[23], r.es = g[24], r.fs = g[25], r.gs = g[26];
     RO_TRY(sys::PtraceSetRegs(outer_tid, r));
+    if (!th->xstate.empty()) RO_TRY(sys::PtraceSetXstate(outer_tid, th->xstate));
     RO_TRY(sys::PtraceSetSigmask(outer_tid, th->blocked));
     log::Debug("thread {} of task {} continues at {}", th->tid, plan_.tasks[index].pid, Hex(r.rip));
   }

@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "images/plan/context.h"
+#include "images/x86_fpu.h"
 #include "images/proto/core-x86.pb.h"
 #include "images/proto/fdinfo.pb.h"
 #include "images/proto/memfd.pb.h"
@@ -298,7 +299,15 @@ std::optional<ThreadPlan> ReadThread(Context& ctx, pid_t tid, uint64_t tc_blocke
   th.tid = tid;
   th.gpregs = {r.r15(), r.r14(), r.r13(), r.r12(), r.bp(), r.bx(), r.r11(), r.r10(), r.r9(), r.r8(), r.ax(), r.cx(), r.dx(), r.si(),
                r.di(), r.orig_ax(), r.ip(), r.cs(), r.flags(), r.sp(), r.ss(), r.fs_base(), r.gs_base(), r.ds(), r.es(), r.fs(), r.gs()};
-  th.fpregs = ti.fpregs().SerializeAsString();
+  if (ti.has_fpregs()) {
+    // Converted now: state this CPU cannot hold is refused before anything is created.
+    auto xstate = FpregsToXsave(ti.fpregs(), sys::HostXstateLayout());
+    if (!xstate.ok()) {
+      ctx.problems.Add(name, 0, "fpregs: " + xstate.error().ToString());
+      return std::nullopt;
+    }
+    th.xstate = std::move(xstate).value();
+  }
   th.clear_tid_addr = ti.clear_tid_addr();
   th.blocked = tc_blocked;
   if (core->has_thread_core()) {

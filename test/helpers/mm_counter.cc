@@ -9,8 +9,10 @@
 //                           from its own stack); a SIGUSR2 handler with
 //                           SA_RESTART and a mask, SIGUSR1 blocked, an
 //                           itimer, a sigaltstack, and a region it made
-//                           PROT_NONE; it sleeps in nanosleep between
-//                           counts (every 100 ms).
+//                           PROT_NONE; it rounds toward zero (x87
+//                           control word and MXCSR, FPU state a restore
+//                           must give back); it sleeps in nanosleep
+//                           between counts (every 100 ms).
 //   mm_counter DIR big      64 MiB written with a pattern, 64 MiB never
 //                           touched, 1 MiB only read, 1 MiB written with
 //                           zeros; then it sleeps.
@@ -23,6 +25,7 @@
 // the regions.
 #include <errno.h>
 #include <fcntl.h>
+#include <fenv.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -70,7 +73,8 @@ void WriteFile(const char* stem, const char* text) {
 }
 
 // What the task set up is still there: SIGUSR1 blocked, the itimer's
-// interval, the SIGUSR2 handler with SA_RESTART, the altstack.
+// interval, the SIGUSR2 handler with SA_RESTART, the altstack, the
+// rounding mode.
 int StateIntact(void* altstack) {
   sigset_t now;
   sigprocmask(SIG_BLOCK, nullptr, &now);
@@ -81,7 +85,8 @@ int StateIntact(void* altstack) {
   stack_t ss;
   sigaltstack(nullptr, &ss);
   return sigismember(&now, SIGUSR1) == 1 && it.it_interval.tv_sec == kTimerSeconds && sa.sa_handler == OnUsr2 &&
-         (sa.sa_flags & SA_RESTART) != 0 && sigismember(&sa.sa_mask, SIGWINCH) == 1 && ss.ss_sp == altstack;
+         (sa.sa_flags & SA_RESTART) != 0 && sigismember(&sa.sa_mask, SIGWINCH) == 1 && ss.ss_sp == altstack &&
+         fegetround() == FE_TOWARDZERO && (__builtin_ia32_stmxcsr() & 0x6000) == 0x6000;
 }
 
 void SleepMs(long ms, int raw, long* bad) {
@@ -104,8 +109,9 @@ void SleepMs(long ms, int raw, long* bad) {
     mine.echo = shared->counter;
     shared->echo = mine.echo;
     char text[200];
-    snprintf(text, sizeof(text), "counter=%llu cookie=%016llx usr2=%d intact=1 bad=%ld stack=%p\n",
-             static_cast<unsigned long long>(mine.counter), static_cast<unsigned long long>(mine.cookie), static_cast<int>(g_usr2), bad,
+    snprintf(text, sizeof(text), "counter=%llu cookie=%016llx usr2=%d intact=%d bad=%ld stack=%p\n",
+             static_cast<unsigned long long>(mine.counter), static_cast<unsigned long long>(mine.cookie), static_cast<int>(g_usr2),
+             fegetround() == FE_TOWARDZERO ? 1 : 0, bad,
              static_cast<void*>(&mine));
     WriteFile("state", text);
     SleepMs(100, 1, &bad);
@@ -161,6 +167,7 @@ int Counter() {
   if (sigaltstack(&ss, nullptr) != 0) return 5;
   struct itimerval it = {{kTimerSeconds, 0}, {kTimerSeconds, 0}};
   if (setitimer(ITIMER_REAL, &it, nullptr) != 0) return 6;
+  if (fesetround(FE_TOWARDZERO) != 0) return 9;
   // The child inherits all of it; SIGUSR1 is blocked in both.
   sigset_t block;
   sigemptyset(&block);

@@ -345,6 +345,7 @@ TEST(MmDump, RestoredCounterContinuesWhereItWasDumped) {
     EXPECT_OR_RETURN(!after.empty() && !child.empty(), "the restored counter does not count: " + ReadText(w + "/state-1"));
     EXPECT_OR_RETURN(after["cookie"] == before["cookie"] && child["cookie"] == before["cookie"], "cookie changed");
     EXPECT_OR_RETURN(after["intact"] == "1" && after["bad"] == "0" && child["bad"] == "0", ReadText(w + "/state-1"));
+    EXPECT_OR_RETURN(child["intact"] == "1", "the child lost its rounding mode: " + ReadText(w + "/state-2"));
     EXPECT_OR_RETURN(NumberOf(after, "echo") + 3 >= NumberOf(after, "counter"), "the child does not echo through the shared page");
     ::kill(restored, SIGUSR2);
     std::map<std::string, std::string> handled;
