@@ -72,9 +72,12 @@ const std::vector<Kind>& Table() {
       // CRIU 4's stand-in for shared anonymous memory (name /dev/zero).
       {"MEMFD_INODE", 0x48453499, kCommon, Layout::kList, "memfd", false, Desc<img::memfd_inode_entry>, true},
 
+      // The clocks at dump time, in every CRIU dump; needed only by a time
+      // namespace of the tree's own, which the tree planner refuses.
+      {"TIMENS", 0x43114433, kCommon, Layout::kSingle, "timens-", true, Desc<img::timens_entry>, true},
+
       // Known, not restored: listed as unsupported by the directory loader.
       {"TMPFS", 0, 0, Layout::kRaw, "tmpfs-", true, nullptr, false, false, ".tar.gz.img"},
-      {"TIMENS", 0x43114433, kCommon, Layout::kSingle, "timens-", true, Desc<img::timens_entry>, false},
       {"UTSNS", 0x54473203, kCommon, Layout::kSingle, "utsns-", true, Desc<img::utsns_entry>, false},
       {"IPC_VAR", 0x53115007, kCommon, Layout::kSingle, "ipcns-var-", true, Desc<img::ipc_var_entry>, false},
       {"CGROUP", 0x59383330, kCommon, Layout::kSingle, "cgroup", false, Desc<img::cgroup_entry>, false},

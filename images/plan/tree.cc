@@ -192,6 +192,40 @@ void ReadCores(Context& ctx) {
   }
 }
 
+// Namespaces restore-orch does not create: every task must share the one
+// the inventory names as outside the tree (CRIU's root_ids), or the tree
+// would come back in the caller's. Ids an image leaves out are not
+// compared. timens-N.img (CRIU writes it for every dump: the clocks at
+// dump time) matters only for a time namespace of the tree's own.
+void CheckOtherNamespaces(Context& ctx) {
+  if (ctx.root_ids == nullptr) return;
+  const img::task_kobj_ids_entry& outside = *ctx.root_ids;
+  using Has = bool (img::task_kobj_ids_entry::*)() const;
+  using Get = uint32_t (img::task_kobj_ids_entry::*)() const;
+  struct NsKind {
+    const char* name;
+    Has has;
+    Get get;
+  };
+  static const NsKind kKinds[] = {
+      {"network", &img::task_kobj_ids_entry::has_net_ns_id, &img::task_kobj_ids_entry::net_ns_id},
+      {"IPC", &img::task_kobj_ids_entry::has_ipc_ns_id, &img::task_kobj_ids_entry::ipc_ns_id},
+      {"UTS", &img::task_kobj_ids_entry::has_uts_ns_id, &img::task_kobj_ids_entry::uts_ns_id},
+      {"user", &img::task_kobj_ids_entry::has_user_ns_id, &img::task_kobj_ids_entry::user_ns_id},
+      {"cgroup", &img::task_kobj_ids_entry::has_cgroup_ns_id, &img::task_kobj_ids_entry::cgroup_ns_id},
+      {"time", &img::task_kobj_ids_entry::has_time_ns_id, &img::task_kobj_ids_entry::time_ns_id},
+  };
+  for (const auto& [pid, ids] : ctx.ids) {
+    for (const NsKind& k : kKinds) {
+      if (!(ids->*k.has)() || !(outside.*k.has)() || (ids->*k.get)() == (outside.*k.get)()) continue;
+      ctx.problems.Add(MakeFileName(CoreKind(), static_cast<uint32_t>(pid)), 0,
+                       "task " + Str(pid) + " is in a " + k.name + " namespace of its own (id " + Str((ids->*k.get)()) +
+                           "): restore-orch does not restore " + k.name + " namespaces");
+      break;
+    }
+  }
+}
+
 // The root task gets a new PID (mount) namespace unless it shares the one
 // the inventory names as outside the tree; every task shares the root's.
 void PlanNamespaces(Context& ctx) {
@@ -220,6 +254,7 @@ void PlanNamespaces(Context& ctx) {
     }
   }
   if (ns.new_mnt && root_ids != nullptr && root_ids->has_mnt_ns_id()) ns.mnt_ns_id = root_ids->mnt_ns_id();
+  CheckOtherNamespaces(ctx);
 }
 
 void CheckSessions(Context& ctx) {

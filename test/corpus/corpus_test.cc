@@ -294,10 +294,10 @@ TEST(CorpusBase, IgnoreUnsupportedRestoresWithoutThem) {
   TempDir dir;
   ASSERT_TRUE(WriteImageDir(dir.path(), DemoImages()).ok());
   dir.Write("utsns-1.img", std::string(4096, '\0'));
-  dir.Write("timens-0.img", "x");
+  dir.Write("ipcns-var-1.img", "x");
   RunResult refused = RunCommand(DryRun(dir));
   EXPECT_EQ(refused.status, 2);
-  EXPECT_NE(refused.err.find("timens-0.img: image kind not supported"), std::string::npos);
+  EXPECT_NE(refused.err.find("ipcns-var-1.img: image kind not supported"), std::string::npos);
   EXPECT_NE(refused.err.find("utsns-1.img: image kind not supported"), std::string::npos);
   RunResult ok = RunCommand(DryRun(dir, "--ignore-unsupported"));
   EXPECT_EQ(ok.status, 0) << ok.err;

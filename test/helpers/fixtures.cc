@@ -24,7 +24,7 @@ std::string PrepareFixture(const std::string& name, const TempDir& work) {
 }
 
 std::vector<std::string> FixtureRestoreArgs(const TempDir& work) {
-  return {RestoreOrch(), "--images", work.File("img"), "--root", work.File("R"), "--external", "usr=/usr", "--ignore-unsupported"};
+  return {RestoreOrch(), "--images", work.File("img"), "--root", work.File("R"), "--external", "usr=/usr"};
 }
 
 }  // namespace ro::test

@@ -4,7 +4,7 @@
 //
 //   1. root.tar.gz unpacked into a fresh tmpfs R, a copy of img/ restored
 //      with `restore-orch --images COPY --root R --external usr=/usr
-//      --ignore-unsupported -d --pidfile F` (the restore the README gives);
+//      -d --pidfile F` (the restore the README gives);
 //   2. a snapshot of the restored tree (test/helpers/tree_snapshot.h, the
 //      format and normalization of expected.txt) compared with expected.txt
 //      section by section, every difference one line;
@@ -489,7 +489,7 @@ std::string RestoreAndCheck(const FixtureSpec& spec) {
     for (const std::string& l : ProcessTable()) r.Note("  " + l);
   };
   Ran restore = RunWithin({RestoreOrch(), "--images", tree.images, "--root", root_dir, "--external", "usr=/usr",
-                           "--ignore-unsupported", "-d", "--pidfile", pidfile, "--timeout", "10"},
+                           "-d", "--pidfile", pidfile, "--timeout", "10"},
                           *work, "restore", 30, wedged, 5);
   auto t_restored = Clock::now();
   tree.restored_at = t_restored;
@@ -531,7 +531,7 @@ std::string RestoreAndCheck(const FixtureSpec& spec) {
     CompareSnapshot(r, tree.expected, tree.restored, spec.allow);
 
     // 4. verify (before the live checks, which change the tree).
-    Ran verify = RunWithin({RestoreOrch(), "verify", "--images", tree.images, "--ignore-unsupported", "--pid", Str(tree.root)},
+    Ran verify = RunWithin({RestoreOrch(), "verify", "--images", tree.images, "--pid", Str(tree.root)},
                            *work, "verify", 60);
     r.Note("restore-orch verify exited " + Str(verify.status) + " after " + Secs(verify.seconds) + ": " +
            (Lines(verify.out).empty() ? "" : Lines(verify.out).back()));

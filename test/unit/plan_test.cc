@@ -5,6 +5,8 @@
 
 #include "images/plan.h"
 #include "images/proto/autofs.pb.h"
+#include "images/proto/core.pb.h"
+#include "images/proto/inventory.pb.h"
 #include "images/proto/mnt.pb.h"
 #include "images/proto/pstree.pb.h"
 #include "test/helpers/test_util.h"
@@ -107,6 +109,32 @@ TEST(Plan, SlaveOfAGroupOutsideTheImage) {
   ASSERT_NE(step, plan.sharing.end());
   EXPECT_EQ(step->op, SharingStep::Op::kSlaveOfExternal);
   EXPECT_EQ(step->group, 77u);
+}
+
+// A namespace restore-orch does not create: a task whose id differs from
+// the inventory's outside one is refused (it would come back in the
+// caller's); an id the images leave out, or the same one, is not.
+TEST(Plan, TaskInANamespaceOfItsOwnThatIsNotRestoredIsRefused) {
+  for (const char* kind : {"network", "time"}) {
+    test::ImageSet set = test::DemoImages();
+    auto* outside = test::Mutable<img::inventory_entry>(set, "inventory.img", 0).mutable_root_ids();
+    auto* ids = test::Mutable<img::core_entry>(set, "core-3.img", 0).mutable_ids();
+    if (std::string(kind) == "network") {
+      outside->set_net_ns_id(2);
+      ids->set_net_ns_id(2);
+      EXPECT_TRUE(BuildPlan(test::ToImageDir(set), {.ext_mount_map_auto = true}).plan.has_value());
+      ids->set_net_ns_id(9);
+    } else {
+      ids->set_time_ns_id(9);  // the inventory does not name one: not compared
+      EXPECT_TRUE(BuildPlan(test::ToImageDir(set), {.ext_mount_map_auto = true}).plan.has_value());
+      outside->set_time_ns_id(5);
+    }
+    PlanOutcome out = BuildPlan(test::ToImageDir(set), {.ext_mount_map_auto = true});
+    ASSERT_FALSE(out.plan.has_value()) << kind;
+    std::string all;
+    for (const Error& e : out.errors) all += e.ToString() + "\n";
+    EXPECT_NE(all.find(std::string("core-3.img: entry 0: task 3 is in a ") + kind + " namespace of its own (id 9)"), std::string::npos) << all;
+  }
 }
 
 TEST(Plan, DeadSessionLeaderGetsAHelperUnderTheRoot) {
