@@ -268,13 +268,13 @@ TEST(Faults, ASymlinkInATmpfsDoesNotRedirectAMount) {
 // Under AddressSanitizer every restore-orch run is several times slower:
 // fewer rounds keep the soak inside its timeout and still check for leaks.
 #if defined(__SANITIZE_ADDRESS__)
-constexpr int kSoakRounds = 40;
+constexpr int kSoakRounds = 30;
 #else
-constexpr int kSoakRounds = 200;
+constexpr int kSoakRounds = 100;
 #endif
 
-// Restoring and tearing down a 100-task, 100-mount tree with AutoFS 200
-// times (40 under a sanitizer) leaves nothing behind.
+// Restoring and tearing down a 100-task, 100-mount tree with AutoFS 100
+// times (30 under a sanitizer) leaves nothing behind.
 TEST(Faults, SoakRestoreAndTearDown) {
   EXPECT_EQ(InSandbox([] {
               std::vector<TaskSpec> tasks = Fan(99);

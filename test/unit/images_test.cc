@@ -203,9 +203,9 @@ TEST(Kinds, FileNamesFollowCrius) {
   EXPECT_FALSE(ParseFileName("core-.img"));
   EXPECT_FALSE(ParseFileName("core-01.img"));
   EXPECT_FALSE(ParseFileName("core-99999999999.img"));
-  auto timens = ParseFileName("timens-1.img");  // known, not restored
-  ASSERT_TRUE(timens);
-  EXPECT_FALSE(timens->kind->restored);
+  auto utsns = ParseFileName("utsns-1.img");  // known, not restored
+  ASSERT_TRUE(utsns);
+  EXPECT_FALSE(utsns->kind->restored);
   EXPECT_FALSE(ParseFileName("pstree.img.bak"));
 }
 

@@ -78,7 +78,7 @@ TEST(Kinds, RestoredAreTheKindsRestoreOrchReads) {
   }
   EXPECT_EQ(restored, (std::set<std::string_view>{"INVENTORY", "PSTREE", "CORE", "IDS", "MNTS", "AUTOFS", "FDINFO", "FILES",
                                                   "PIPES_DATA", "FIFO_DATA", "SECCOMP", "FS", "RESUME", "TMPFS_DEV", "MM", "PAGEMAP",
-                                                  "SHMEM_PAGEMAP", "PAGES", "MEMFD_INODE"}));
+                                                  "SHMEM_PAGEMAP", "PAGES", "MEMFD_INODE", "TIMENS"}));
 }
 
 TEST(ImageDir, KindsNotRestoredAreListedWithoutBeingRead) {
@@ -87,12 +87,12 @@ TEST(ImageDir, KindsNotRestoredAreListedWithoutBeingRead) {
   // must not even open them.
   ASSERT_EQ(::mkfifo(dir.File("utsns-1.img").c_str(), 0600), 0);
   ASSERT_EQ(::mkdir(dir.File("ipcns-var-1.img").c_str(), 0700), 0);
-  dir.Write("timens-0.img", "garbage");
+  dir.Write("creds-1.img", "garbage");
   dir.Write("stats-dump", "garbage");
   dir.Write("sockets-9.img", "garbage");
   auto loaded = LoadImageDir(dir.path(), Limits{});
   ASSERT_TRUE(loaded.ok()) << loaded.error().ToString();
-  EXPECT_EQ(loaded->unsupported, (std::vector<std::string>{"ipcns-var-1.img", "sockets-9.img", "timens-0.img", "utsns-1.img"}));
+  EXPECT_EQ(loaded->unsupported, (std::vector<std::string>{"creds-1.img", "ipcns-var-1.img", "sockets-9.img", "utsns-1.img"}));
   EXPECT_TRUE(loaded->files.empty());
 }
 
