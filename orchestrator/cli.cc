@@ -12,6 +12,7 @@
 #include <set>
 
 #include "orchestrator/cli_model.h"
+#include "orchestrator/cli_values.h"
 #include "orchestrator/commands.h"
 #include "sys/log.h"
 #include "sys/unique_fd.h"
@@ -23,91 +24,6 @@
 namespace ro {
 namespace cli {
 namespace {
-
-// ---------------------------------------------------------------------------
-// Values: checked before CLI11 converts them, so that a wrong value is one
-// line a person would write, naming the option and what it wants.
-
-CLI::Validator Seconds() {
-  return CLI::Validator(
-      [](std::string& s) -> std::string {
-        char* end = nullptr;
-        errno = 0;
-        double v = std::strtod(s.c_str(), &end);
-        bool number = !s.empty() && end != s.c_str() && *end == '\0' && errno == 0 && std::isfinite(v);
-        if (!number || v <= 0 || v > 1e6) {
-          return "expected a number of seconds greater than 0 and at most 1000000 (like 30 or 0.5), got '" + s + "'";
-        }
-        return {};
-      },
-      "");
-}
-
-CLI::Validator ProcessId() {
-  return CLI::Validator(
-      [](std::string& s) -> std::string {
-        bool digits = !s.empty() && s.size() <= 7 && s.find_first_not_of("0123456789") == std::string::npos;
-        long v = digits ? std::strtol(s.c_str(), nullptr, 10) : 0;
-        if (v < 1 || v > 4194303) return "expected a process id (a number from 1 to 4194303), got '" + s + "'";
-        return {};
-      },
-      "");
-}
-
-CLI::Validator LogLevel() {
-  return CLI::Validator(
-      [](std::string& s) -> std::string {
-        if (s.size() != 1 || s[0] < '0' || s[0] > '4') return "expected a level from 0 to 4 (as CRIU's -v0 .. -v4), got '" + s + "'";
-        return {};
-      },
-      "");
-}
-
-CLI::Validator ExistingDir() {
-  return CLI::Validator(
-      [](std::string& s) -> std::string {
-        struct stat st {};
-        if (::stat(s.c_str(), &st) != 0) return "no such directory: '" + s + "'";
-        if (!S_ISDIR(st.st_mode)) return "'" + s + "' is not a directory";
-        return {};
-      },
-      "");
-}
-
-CLI::Validator ExistingFile() {
-  return CLI::Validator(
-      [](std::string& s) -> std::string {
-        struct stat st {};
-        if (::stat(s.c_str(), &st) != 0) return "no such file: '" + s + "'";
-        if (S_ISDIR(st.st_mode)) return "'" + s + "' is a directory, not a file";
-        return {};
-      },
-      "");
-}
-
-CLI::Validator Executable() {
-  return CLI::Validator(
-      [](std::string& s) -> std::string {
-        struct stat st {};
-        if (::stat(s.c_str(), &st) != 0) return "no such file: '" + s + "'";
-        if (!S_ISREG(st.st_mode) || ::access(s.c_str(), X_OK) != 0) return "'" + s + "' is not an executable file";
-        return {};
-      },
-      "");
-}
-
-CLI::Validator OneOf(std::vector<std::string> values) {
-  return CLI::Validator(
-      [values](std::string& s) -> std::string {
-        for (const std::string& v : values) {
-          if (s == v) return {};
-        }
-        std::string list;
-        for (const std::string& v : values) list += (list.empty() ? "" : ", ") + v;
-        return "expected one of " + list + ", got '" + s + "'";
-      },
-      "");
-}
 
 // Each occurrence takes one value; the option may be given again.
 CLI::Option* Repeatable(CLI::Option* o) { return o->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll); }
@@ -352,94 +268,7 @@ std::unique_ptr<Cli> BuildCli() {
   return c;
 }
 
-std::vector<const CLI::App*> Commands(const Cli& c) {
-  return {c.app.get(), c.restore, c.dump, c.check, c.verify, c.decode, c.encode, c.show};
-}
-
-std::string CommandPath(const CLI::App* app) {
-  std::string path;
-  for (const CLI::App* a = app; a != nullptr; a = a->get_parent()) path = a->get_name() + (path.empty() ? "" : " " + path);
-  return path;
-}
-
-std::string ManPageOf(const CLI::App* app) {
-  if (app->get_parent() == nullptr) return "restore-orch";
-  while (app->get_parent()->get_parent() != nullptr) app = app->get_parent();
-  return "restore-orch-" + app->get_name();
-}
-
-std::vector<const CLI::Option*> DocumentedOptions(const CLI::App* app) {
-  std::vector<const CLI::Option*> out;
-  for (const CLI::Option* o : app->get_options()) {
-    if (o->get_group().empty()) continue;  // hidden
-    out.push_back(o);
-  }
-  return out;
-}
-
-std::vector<std::string> OptionNames(const CLI::Option* o) {
-  std::vector<std::string> names;
-  if (o->get_positional()) names.push_back(o->get_name(true, false));
-  for (const std::string& s : o->get_snames()) names.push_back("-" + s);
-  for (const std::string& l : o->get_lnames()) names.push_back("--" + l);
-  return names;
-}
-
-std::string OptionSynopsis(const CLI::Option* o) {
-  std::string s;
-  if (o->get_positional()) {
-    s = o->get_type_name();
-  } else {
-    if (!o->get_snames().empty()) s = "-" + o->get_snames()[0];
-    if (!o->get_lnames().empty()) s += (s.empty() ? "--" : "|--") + o->get_lnames()[0];
-    if (o->get_expected_max() > 0) s += " " + o->get_type_name();
-  }
-  if (o->get_multi_option_policy() == CLI::MultiOptionPolicy::TakeAll) s += " ...";
-  return o->get_required() ? s : "[" + s + "]";
-}
-
-std::string CommandSynopsis(const CLI::App* app, size_t width) {
-  std::string head = CommandPath(app);
-  if (app->get_parent() == nullptr) head += " [restore]";
-  if (app->get_name() == "restore") head = "restore-orch [restore]";
-  std::vector<std::string> words;
-  for (const CLI::Option* o : DocumentedOptions(app)) {
-    if (o == app->get_help_ptr() || o->get_group() == kLoggingGroup || o->get_name() == "--version" ||
-        o->get_name() == "--list-faults") {
-      continue;
-    }
-    words.push_back(OptionSynopsis(o));
-  }
-  const std::string indent(std::string("restore-orch ").size(), ' ');
-  std::string out = head, line = head;
-  for (const std::string& w : words) {
-    if (line.size() + 1 + w.size() > width && line.size() > indent.size()) {
-      out += "\n" + indent;
-      line = indent;
-    } else {
-      out += " ";
-      line += " ";
-    }
-    out += w;
-    line += w;
-  }
-  return out + "\n";
-}
-
 }  // namespace cli
-
-std::string CliSynopsis() {
-  auto c = cli::BuildCli();
-  std::string out;
-  for (const CLI::App* app : {c->restore, c->dump, c->check, c->verify, c->decode, c->encode, c->show}) {
-    out += cli::CommandSynopsis(app);
-  }
-  out += "restore-orch --list-faults\n";
-  out += "restore-orch --help | --version | COMMAND --help\n";
-  out += "every command also takes [-v|-vv|-v0..-v4|--log-level N] [-o|--log-file FILE] (image decode and encode: "
-         "--log-file only)\n";
-  return out;
-}
 
 namespace {
 
