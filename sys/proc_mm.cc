@@ -1,6 +1,7 @@
 #include "sys/proc_mm.h"
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cinttypes>
@@ -73,6 +74,10 @@ Result<std::vector<Vma>> ParseSmaps(const std::string& text) {
       out.back().vm_flags = first == std::string::npos ? "" : line.substr(first);
       continue;
     }
+    for (auto [key, field] : {std::pair{"Rss:", &Vma::rss_kib}, std::pair{"Swap:", &Vma::swap_kib}}) {
+      if (line.rfind(key, 0) != 0 || out.empty()) continue;
+      out.back().*field = std::strtoll(line.c_str() + std::strlen(key), nullptr, 10);
+    }
     // Other "Key: value" lines belong to the VMA above; a range line starts
     // with a hex digit and holds a '-' before the first space.
     size_t dash = line.find('-'), space = line.find(' ');
@@ -144,6 +149,53 @@ Result<Pagemap> Pagemap::Open(pid_t outer) {
 
 Status Pagemap::Read(uint64_t first_page, std::span<uint64_t> out) const {
   return PreadExactly(fd_.get(), out.data(), out.size_bytes(), first_page * sizeof(uint64_t), path_);
+}
+
+namespace {
+
+// PAGEMAP_SCAN's argument and result, as include/uapi/linux/fs.h (6.7)
+// declares them; Debian 12's headers predate it.
+struct PageRegion {
+  uint64_t start, end, categories;
+};
+struct PmScanArg {
+  uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages, category_inverted, category_mask,
+      category_anyof_mask, return_mask;
+};
+constexpr uint64_t kPageIsPresent = 1u << 3, kPageIsSwapped = 1u << 4;
+constexpr unsigned long kPagemapScan = _IOWR('f', 16, PmScanArg);
+
+}  // namespace
+
+Result<std::optional<std::vector<std::pair<uint64_t, uint64_t>>>> Pagemap::PopulatedRanges(uint64_t start, uint64_t end) const {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  std::vector<PageRegion> regions(512);
+  for (uint64_t at = start; at < end;) {
+    PmScanArg arg{};
+    arg.size = sizeof(arg);
+    arg.start = at;
+    arg.end = end;
+    arg.vec = reinterpret_cast<uint64_t>(regions.data());
+    arg.vec_len = regions.size();
+    arg.category_anyof_mask = kPageIsPresent | kPageIsSwapped;
+    arg.return_mask = kPageIsPresent | kPageIsSwapped;
+    long n = ::ioctl(fd_.get(), kPagemapScan, &arg);
+    if (n < 0) {
+      if (errno == ENOTTY || errno == EINVAL) return std::optional<std::vector<std::pair<uint64_t, uint64_t>>>();
+      return SysError("ioctl(PAGEMAP_SCAN) " + path_);
+    }
+    for (long i = 0; i < n; ++i) {
+      const PageRegion& r = regions[static_cast<size_t>(i)];
+      if (!out.empty() && out.back().second == r.start) {
+        out.back().second = r.end;
+      } else {
+        out.emplace_back(r.start, r.end);
+      }
+    }
+    if (arg.walk_end <= at) return Fail("ioctl(PAGEMAP_SCAN) " + path_ + " made no progress at " + std::to_string(at));
+    at = arg.walk_end;
+  }
+  return std::optional(std::move(out));
 }
 
 Result<uint64_t> ZeroPagePfn() {

@@ -8,7 +8,9 @@
 
 #include <cstdint>
 #include <span>
+#include <optional>
 #include <string>
+#include <utility>
 #include <string_view>
 #include <vector>
 
@@ -29,8 +31,13 @@ struct Vma {
   uint64_t inode = 0;
   std::string path;      // as maps shows it: "", "[heap]", "/a/b", "/a/b (deleted)"...
   std::string vm_flags;  // the VmFlags line: two-letter codes ("rd wr mr mw me ac")
+  // smaps' Rss and Swap lines, KiB; -1 when smaps had none (maps text).
+  // Both 0: no page of the VMA is present or swapped (the zero page is
+  // not counted), so its pagemap need not be read.
+  int64_t rss_kib = -1, swap_kib = -1;
 
   uint64_t pages() const { return (end - start) / kPageSize; }
+  bool HoldsNoPage() const { return rss_kib == 0 && swap_kib == 0; }
   bool HasFlag(std::string_view code) const;
 };
 
@@ -78,6 +85,13 @@ class Pagemap {
   static Result<Pagemap> Open(pid_t outer);
   // The entries of `out.size()` pages from page number `first_page` on.
   Status Read(uint64_t first_page, std::span<uint64_t> out) const;
+  // The ranges of [start, end) (page-aligned addresses) holding a present
+  // or swapped page, in address order, adjacent ones merged; asked of the
+  // kernel's page tables with the PAGEMAP_SCAN ioctl (Linux 6.7,
+  // include/uapi/linux/fs.h), so a sparse reserve of terabytes costs what
+  // its pages cost. nullopt when the kernel has no PAGEMAP_SCAN (the
+  // caller reads every entry); errors name the file and errno.
+  Result<std::optional<std::vector<std::pair<uint64_t, uint64_t>>>> PopulatedRanges(uint64_t start, uint64_t end) const;
 
  private:
   UniqueFd fd_;

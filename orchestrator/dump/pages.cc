@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -197,12 +198,23 @@ Status Collector::DumpTaskPages(const Task& t, const img::mm_entry& mm) {
   RO_ASSIGN_OR_RETURN(sys::Pagemap pagemap, sys::Pagemap::Open(t.outer));
   UniqueFd mem;  // /proc/PID/mem, for mappings without PROT_READ
 
+  // A VMA smaps counts no page of is not read through pagemap: a reserve
+  // of terabytes (a sanitizer's shadow, a runtime's heap) costs nothing.
+  const std::vector<sys::Vma>& live = t.live->vmas;  // in address order
+  auto holds_no_page = [&](uint64_t lo, uint64_t hi) {
+    auto it = std::partition_point(live.begin(), live.end(), [&](const sys::Vma& l) { return l.end <= lo; });
+    for (; it != live.end() && it->start < hi; ++it) {
+      if (!it->HoldsNoPage()) return false;
+    }
+    return true;
+  };
   for (const img::vma_entry& v : mm.vmas()) {
     uint32_t st = v.status();
     // Shared mappings live in their file or shmem object; VVAR and
     // vsyscall are the kernel's; the vDSO is dumped whole, as CRIU does.
     if (!(st & kVmaRegular) || (st & kVmaVvar) || !(st & (kVmaAnonPrivate | kVmaFilePrivate))) continue;
     bool vdso = (st & kVmaVdso) != 0, file_private = (st & kVmaFilePrivate) != 0;
+    if (!vdso && holds_no_page(v.start(), v.end())) continue;
     Source from;
     from.pid = t.outer;
     // A copied page of a file mapping that reads zero is not the file's
@@ -215,28 +227,37 @@ Status Collector::DumpTaskPages(const Task& t, const img::mm_entry& mm) {
       from.kind = Source::kFd;
       from.fd = mem.get();
     }
+    // Only where the page tables hold pages (all of the VMA on a kernel
+    // without PAGEMAP_SCAN, and for the vDSO) are the entries read.
+    std::vector<std::pair<uint64_t, uint64_t>> ranges = {{v.start(), v.end()}};
+    if (!vdso) {
+      RO_ASSIGN_OR_RETURN(auto populated, pagemap.PopulatedRanges(v.start(), v.end()));
+      if (populated) ranges = std::move(*populated);
+    }
     uint64_t run_start = 0, run_pages = 0;
-    for (uint64_t at = v.start(); at < v.end();) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(kPagemapChunk, (v.end() - at) / kPage));
-      RO_TRY(pagemap.Read(at / kPage, std::span<uint64_t>(pagemap_buffer_.data(), n)));
-      for (size_t i = 0; i < n; ++i, at += kPage) {
-        uint64_t pme = pagemap_buffer_[i];
-        bool take = (pme & (sys::kPmPresent | sys::kPmSwapped)) != 0;
-        if (take && !vdso) {
-          if (file_private && (pme & sys::kPmFile)) take = false;  // still the file's page
-          bool zero_pfn = (pme & sys::kPmPresent) && *zero_pfn_ != 0 && (pme & sys::kPmPfnMask) == *zero_pfn_;
-          if (zero_pfn) {
-            take = false;
-            ++out_.counts.zero_pages;
+    for (const auto& [lo, hi] : ranges) {
+      for (uint64_t at = lo; at < hi;) {
+        size_t n = static_cast<size_t>(std::min<uint64_t>(kPagemapChunk, (hi - at) / kPage));
+        RO_TRY(pagemap.Read(at / kPage, std::span<uint64_t>(pagemap_buffer_.data(), n)));
+        for (size_t i = 0; i < n; ++i, at += kPage) {
+          uint64_t pme = pagemap_buffer_[i];
+          bool take = (pme & (sys::kPmPresent | sys::kPmSwapped)) != 0;
+          if (take && !vdso) {
+            if (file_private && (pme & sys::kPmFile)) take = false;  // still the file's page
+            bool zero_pfn = (pme & sys::kPmPresent) && *zero_pfn_ != 0 && (pme & sys::kPmPfnMask) == *zero_pfn_;
+            if (zero_pfn) {
+              take = false;
+              ++out_.counts.zero_pages;
+            }
           }
+          if (take && run_pages > 0 && run_start + run_pages * kPage == at) {
+            ++run_pages;
+            continue;
+          }
+          if (run_pages > 0) RO_TRY(stream.Add(run_start, run_pages, from));
+          run_pages = take ? 1 : 0;
+          run_start = at;
         }
-        if (take && run_pages > 0 && run_start + run_pages * kPage == at) {
-          ++run_pages;
-          continue;
-        }
-        if (run_pages > 0) RO_TRY(stream.Add(run_start, run_pages, from));
-        run_pages = take ? 1 : 0;
-        run_start = at;
       }
     }
     if (run_pages > 0) RO_TRY(stream.Add(run_start, run_pages, from));

@@ -147,8 +147,12 @@ std::string CheckSleepRegs(const img::core_entry& core, const std::string& live_
   EXPECT_OR_RETURN(w.size() == 9, "/proc/PID/syscall: " + live_syscall);
   uint64_t sp = std::strtoull(w[7].c_str(), nullptr, 0), pc = std::strtoull(w[8].c_str(), nullptr, 0);
   EXPECT_OR_RETURN(r.orig_ax() == nr, "orig_ax " + Hex(r.orig_ax()) + ": not frozen in syscall " + Str(static_cast<long long>(nr)));
-  EXPECT_OR_RETURN(r.ax() == nr, "ax " + Hex(r.ax()) + ": the sleep is not re-issued");
-  EXPECT_OR_RETURN(r.ip() + 2 == pc, "ip " + Hex(r.ip()) + " live pc " + Hex(pc));
+  // Frozen in the sleep: written to re-issue it (ax the syscall number, ip
+  // back on the syscall instruction). On a loaded machine the freeze may
+  // come just as a sleep returned: ax 0, ip after the instruction.
+  bool reissued = r.ax() == nr && r.ip() + 2 == pc, returned = r.ax() == 0 && r.ip() == pc;
+  EXPECT_OR_RETURN(reissued || returned, "ax " + Hex(r.ax()) + " ip " + Hex(r.ip()) + " live pc " + Hex(pc) +
+                                             ": the sleep is neither re-issued nor returned");
   EXPECT_OR_RETURN(r.sp() == sp, "sp " + Hex(r.sp()) + " live " + Hex(sp));
   EXPECT_OR_RETURN(r.mode() == img::NATIVE && r.cs() == 0x33 && r.fs_base() != 0, "mode/cs/fs_base");
   EXPECT_OR_RETURN(core.thread_info().tls_size() == 3 && core.thread_info().tls(0).entry_number() == 12, "tls entries");

@@ -1,5 +1,7 @@
 // The memory reader's /proc parsers: smaps with VmFlags, stat's mm fields.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "sys/proc_mm.h"
 
@@ -15,9 +17,13 @@ constexpr const char* kSmaps =
     "Private_Dirty:         0 kB\n"
     "VmFlags: rd wr sh mr mw me ms sd \n"
     "7fd842c94000-7fd842c98000 rw-p 00000000 00:00 0 \n"
+    "Rss:                   0 kB\n"
+    "Swap:                  0 kB\n"
     "THPeligible:    0\n"
     "VmFlags: rd wr mr mw me ac dc sd \n"
     "7ffed6431000-7ffed6452000 rw-p 00000000 00:00 0                          [stack]\n"
+    "Rss:                   0 kB\n"
+    "Swap:                 12 kB\n"
     "VmFlags: rd wr mr mw me gd ac \n"
     "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n"
     "VmFlags: ex \n";
@@ -45,6 +51,13 @@ TEST(ProcMm, SmapsVmasWithTheirFlags) {
   EXPECT_TRUE((*vmas)[3].HasFlag("gd"));
   EXPECT_EQ((*vmas)[4].start, 0xffffffffff600000u);
   EXPECT_TRUE((*vmas)[4].exec && !(*vmas)[4].read);
+  // Rss and Swap: both 0 is a VMA without a page; a missing line is unknown.
+  EXPECT_EQ(file.rss_kib, 4);
+  EXPECT_FALSE(file.HoldsNoPage());
+  EXPECT_TRUE((*vmas)[2].HoldsNoPage());
+  EXPECT_EQ((*vmas)[3].swap_kib, 12);
+  EXPECT_FALSE((*vmas)[3].HoldsNoPage());
+  EXPECT_FALSE((*vmas)[4].HoldsNoPage());
   EXPECT_FALSE(ParseSmaps("VmFlags: rd\n").ok());
 }
 
@@ -69,6 +82,30 @@ TEST(ProcMm, StatMmFields) {
   EXPECT_EQ(s->arg_start, 140732495829377u);
   EXPECT_EQ(s->env_end, 140732495831000u);
   EXPECT_FALSE(ParseProcStatMm("1 (x) S 1 2 3\n").ok());
+}
+
+// PAGEMAP_SCAN: only the touched pages of a sparse reserve come back, runs
+// merged; a kernel without it says so (nullopt) instead of failing.
+TEST(ProcMm, PopulatedRangesOfASparseReserve) {
+  const uint64_t size = 1ull << 30;
+  void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ASSERT_NE(base, MAP_FAILED);
+  char* b = static_cast<char*>(base);
+  for (uint64_t page : {0ull, 5ull, 6ull, 100000ull}) b[page * kPageSize] = 1;
+  auto pagemap = Pagemap::Open(::getpid());
+  ASSERT_TRUE(pagemap.ok()) << pagemap.error().ToString();
+  uint64_t start = reinterpret_cast<uint64_t>(base);
+  auto ranges = pagemap->PopulatedRanges(start, start + size);
+  ASSERT_TRUE(ranges.ok()) << ranges.error().ToString();
+  if (!*ranges) {
+    ::munmap(base, size);
+    GTEST_SKIP() << "this kernel has no PAGEMAP_SCAN (Linux < 6.7)";
+  }
+  std::vector<std::pair<uint64_t, uint64_t>> want = {{start, start + kPageSize},
+                                                     {start + 5 * kPageSize, start + 7 * kPageSize},
+                                                     {start + 100000 * kPageSize, start + 100001 * kPageSize}};
+  EXPECT_EQ(**ranges, want);
+  ::munmap(base, size);
 }
 
 }  // namespace
