@@ -153,7 +153,8 @@ class Collector {
 
   // task_state.cc
   Status ReadLiveState(Task& t);
-  Status ReadThread(const Task& t, pid_t outer, const std::vector<sys::Vma>& vmas, LiveState* task_wide, ThreadLive& th);
+  // One thread's state; `syscall_insn` is where its injected syscalls run.
+  Status ReadThread(const Task& t, pid_t outer, uint64_t syscall_insn, LiveState* task_wide, ThreadLive& th);
   // The leader's `task_wide` (sigactions, itimers, break...) too when given.
   Status AskThread(sys::RemoteSyscalls& task, const std::string& status, ThreadLive& th, LiveState* task_wide);
   // Every thread but the leader: its core-<tid>.img (thread_info and

@@ -75,7 +75,10 @@ Status Collector::ReadLiveState(Task& t) {
                     kErrTryAgain);
   }
   live->threads.resize(t.frozen->threads.size() + 1);
-  RO_TRY(ReadThread(t, pid, live->vmas, live.get(), live->threads[0]));
+  // One `syscall` instruction serves every thread: they share the memory.
+  auto insn = sys::FindSyscallInsn(pid, live->vmas);
+  if (!insn.ok()) return Fail("no syscall instruction in its [vdso] or executable mappings: its state cannot be asked for");
+  RO_TRY(ReadThread(t, pid, *insn, live.get(), live->threads[0]));
   for (size_t i = 0; i < t.frozen->threads.size(); ++i) {
     const FrozenTree::Thread& frozen = t.frozen->threads[i];
     if (frozen.pending_signal != 0) {
@@ -83,7 +86,7 @@ Status Collector::ReadLiveState(Task& t) {
                           " kept arriving while it was frozen; try again",
                       kErrTryAgain);
     }
-    if (Status s = ReadThread(t, frozen.tid, live->vmas, nullptr, live->threads[i + 1]); !s.ok()) {
+    if (Status s = ReadThread(t, frozen.tid, *insn, nullptr, live->threads[i + 1]); !s.ok()) {
       return std::move(s).error().Within("thread " + Str(frozen.tid) + " here");
     }
   }
@@ -98,7 +101,7 @@ Status Collector::ReadLiveState(Task& t) {
 
 // One thread: its registers and state read from outside, then what it
 // must be asked itself (injected into it, its siblings stopped).
-Status Collector::ReadThread(const Task& t, pid_t outer, const std::vector<sys::Vma>& vmas, LiveState* task_wide, ThreadLive& th) {
+Status Collector::ReadThread(const Task& t, pid_t outer, uint64_t syscall_insn, LiveState* task_wide, ThreadLive& th) {
   th.outer = outer;
   RO_ASSIGN_OR_RETURN(sys::TaskInfo info, sys::ReadTask(outer));
   th.tid = info.pid;
@@ -143,9 +146,7 @@ Status Collector::ReadThread(const Task& t, pid_t outer, const std::vector<sys::
   }
   RO_ASSIGN_OR_RETURN(th.robust, sys::GetRobustList(outer));
 
-  auto insn = sys::FindSyscallInsn(outer, vmas);
-  if (!insn.ok()) return Fail("no syscall instruction in its [vdso] or executable mappings: its state cannot be asked for");
-  RO_ASSIGN_OR_RETURN(sys::RemoteSyscalls task, sys::RemoteSyscalls::Begin(outer, *insn, t.info.seccomp > 0));
+  RO_ASSIGN_OR_RETURN(sys::RemoteSyscalls task, sys::RemoteSyscalls::Begin(outer, syscall_insn, t.info.seccomp > 0));
   if (Status s = AskThread(task, t.info.status, th, task_wide); !s.ok()) {
     (void)task.End();  // the first error is the one to report
     return s;

@@ -3,6 +3,7 @@
 // runtime: its threads and layout are its own).
 //
 //   threads_prog DIR
+//   threads_prog --idle TASKS THREADS DIR   (the benchmark's tree)
 //
 // Five threads, each named (prctl PR_SET_NAME) and counting in its own
 // thread-local counter (__thread) and in one shared atomic counter:
@@ -14,6 +15,10 @@
 //   tp-sleep  counts every 50 ms, sleeping in the raw nanosleep syscall
 //   tp-cond   counts each time it wakes from pthread_cond_wait with news
 //   tp-futex  counts each time it wakes from a raw FUTEX_WAIT with news
+//
+// --idle: the init forks TASKS - 1 children; each of the TASKS processes
+// starts THREADS - 1 threads (64 KiB stacks) that wait in pause(), then
+// writes DIR/ready-PID and waits too.
 //
 // DIR/state, rewritten (tmp + rename) after each count of tp-main, one
 // line: cookie=<random made at start> total=<shared atomic> and per thread
@@ -155,11 +160,41 @@ void WriteState() {
   if (rename(tmp, path) != 0) _exit(12);
 }
 
+void* Idle(void*) {
+  for (;;) pause();
+  return nullptr;
+}
+
+int IdleTree(int tasks, int threads) {
+  for (int i = 1; i < tasks; ++i) {
+    pid_t c = fork();
+    if (c < 0) return 4;
+    if (c == 0) break;
+  }
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  for (int i = 1; i < threads; ++i) {
+    pthread_t t;
+    if (pthread_create(&t, &attr, Idle, nullptr) != 0) return 3;
+  }
+  char path[600];
+  snprintf(path, sizeof(path), "%s/ready-%d", g_dir, getpid());
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return 5;
+  close(fd);
+  for (;;) pause();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 5 && strcmp(argv[1], "--idle") == 0 && strlen(argv[4]) < sizeof(g_dir)) {
+    strcpy(g_dir, argv[4]);
+    return IdleTree(atoi(argv[2]), atoi(argv[3]));
+  }
   if (argc != 2 || strlen(argv[1]) >= sizeof(g_dir)) {
-    fprintf(stderr, "usage: threads_prog DIR\n");
+    fprintf(stderr, "usage: threads_prog DIR | threads_prog --idle TASKS THREADS DIR\n");
     return 64;
   }
   strcpy(g_dir, argv[1]);
