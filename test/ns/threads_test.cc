@@ -177,6 +177,15 @@ TEST(Threads, DumpWritesACorePerThreadAndLeaveRunningResumesEveryThread) {
     }
     EXPECT_OR_RETURN(tls_bases.size() == 5, "threads share a TLS base");
 
+    // crit reads every thread's core, and its process tree.
+    if (RunCommand({"crit", "--help"}).status != 0) return std::string("crit not found: run scripts/setup.sh (Debian package criu)");
+    for (const auto& [tid, name] : live) {
+      RunResult c = RunCommand({"crit", "decode", "-i", images.File("core-" + Str(tid) + ".img")});
+      EXPECT_OR_RETURN(c.status == 0 && c.out.find(name) != std::string::npos, "crit decode core-" + Str(tid) + ".img: " + c.err);
+    }
+    RunResult ps = RunCommand({"crit", "x", images.path(), "ps"});
+    EXPECT_OR_RETURN(ps.status == 0, "crit x ps: " + ps.err);
+
     // image show and a restore's dry run list the threads.
     std::string ids = "1";
     for (auto it = std::next(live.begin()); it != live.end(); ++it) ids += " " + Str(it->first);
