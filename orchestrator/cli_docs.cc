@@ -119,10 +119,11 @@ CommandDoc DumpDoc() {
       "(released before the write). Until the images are written nothing about the tree changes: on any failure it "
       "is released running as it was, and DIR is left as it was.",
       "Anything the tree holds that restore-orch could not restore (a socket, an eventfd or other anonymous-inode "
-      "file, a deleted file, a task whose main thread exited while its other threads run, a stopped or traced "
-      "task, other credentials, a namespace of its own other than PID and mount, memory or fd tables shared "
-      "between tasks, an AutoFS mount served from outside the tree) is refused with one line naming the task and "
-      "the fd or mount, and exit status 3.",
+      "file, a deleted file, a task whose main thread exited while its other threads run, a thread with an fd "
+      "table, cwd, namespace or seccomp filters other than its task's, a stopped or traced task, other "
+      "credentials, a namespace of its own other than PID and mount, memory or fd tables shared between tasks, an "
+      "AutoFS mount served from outside the tree) is refused with one line naming the task and the fd or mount, "
+      "and exit status 3.",
       "--dry-run does all of this but the write: the tree is released running (as --leave-running releases it), "
       "nothing is written, DIR is not made, and the files the dump would write are printed with their sizes, then "
       "the counts. It runs no action script.",

@@ -153,6 +153,9 @@ class Collector {
 
   // task_state.cc
   Status ReadLiveState(Task& t);
+  // What a thread (not the leader) must share with its task: fd table,
+  // cwd and root, namespaces, seccomp filters. A refusal otherwise.
+  Status CheckThreadShares(const Task& t, pid_t tid);
   // One thread's state; `syscall_insn` is where its injected syscalls run.
   Status ReadThread(const Task& t, pid_t outer, uint64_t syscall_insn, LiveState* task_wide, ThreadLive& th);
   // The leader's `task_wide` (sigactions, itimers, break...) too when given.

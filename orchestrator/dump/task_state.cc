@@ -9,6 +9,7 @@
 #include <linux/prctl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include "sys/cpu.h"
 #include "sys/proc.h"
 #include "sys/proc_tree.h"
+#include "sys/process.h"
 #include "sys/remote_mem.h"
 
 namespace ro::dump {
@@ -86,9 +88,9 @@ Status Collector::ReadLiveState(Task& t) {
                           " kept arriving while it was frozen; try again",
                       kErrTryAgain);
     }
-    if (Status s = ReadThread(t, frozen.tid, *insn, nullptr, live->threads[i + 1]); !s.ok()) {
-      return std::move(s).error().Within("thread " + Str(frozen.tid) + " here");
-    }
+    Status s = CheckThreadShares(t, frozen.tid);
+    if (s.ok()) s = ReadThread(t, frozen.tid, *insn, nullptr, live->threads[i + 1]);
+    if (!s.ok()) return std::move(s).error().Within("thread " + Str(frozen.tid) + " here");
   }
   RO_ASSIGN_OR_RETURN(live->pending_shared, sys::PtracePeekSiginfo(pid, true));
   for (int r = 0; r < kNumRlimits; ++r) {
@@ -96,6 +98,37 @@ Status Collector::ReadLiveState(Task& t) {
     live->rlimits.push_back(limit);
   }
   t.live = std::move(live);
+  return {};
+}
+
+// A restore gives every thread of a task the task's fd table, cwd and
+// root, namespaces and seccomp filters: a thread that unshared one of them
+// (unshare(2) acts on the calling thread alone) would come back sharing.
+Status Collector::CheckThreadShares(const Task& t, pid_t tid) {
+  if (!sys::KcmpSame(t.outer, tid, sys::KcmpType::kFiles)) {
+    return Fail("it has an fd table of its own (unshare(CLONE_FILES)): not supported");
+  }
+  if (!sys::KcmpSame(t.outer, tid, sys::KcmpType::kFs)) {
+    return Fail("it has a cwd and root of its own (unshare(CLONE_FS)): not supported");
+  }
+  std::string task = "/proc/" + Str(t.outer) + "/task/";
+  for (const char* ns : {"mnt", "net", "ipc", "uts", "cgroup"}) {
+    struct stat mine {}, leader {};
+    std::string rest = std::string("/ns/") + ns;
+    if (::stat((task + Str(tid) + rest).c_str(), &mine) != 0 || ::stat((task + Str(t.outer) + rest).c_str(), &leader) != 0) {
+      continue;  // a kernel without it
+    }
+    if (mine.st_ino != leader.st_ino) return Fail(std::string("it is in a ") + ns + " namespace of its own: not supported");
+  }
+  RO_ASSIGN_OR_RETURN(sys::TaskInfo info, sys::ReadTask(tid));
+  long filters = sys::StatusInnermost(t.info.status, "Seccomp_filters");
+  bool same = info.seccomp == t.info.seccomp && sys::StatusInnermost(info.status, "Seccomp_filters") == filters;
+  for (long i = 0; same && i < filters; ++i) {
+    auto mine = sys::PtraceSeccompFilter(tid, static_cast<unsigned long>(i));
+    auto leader = sys::PtraceSeccompFilter(t.outer, static_cast<unsigned long>(i));
+    same = mine.ok() && leader.ok() && mine->program == leader->program && mine->flags == leader->flags;
+  }
+  if (!same) return Fail("its seccomp mode or filters differ from its task's: not supported");
   return {};
 }
 

@@ -583,6 +583,13 @@ const Unsupported kUnsupported[] = {
        std::thread([] { Wait(); }).detach();
        ::syscall(SYS_exit, 0);  // the main thread alone: its other thread runs on
      }, "its main thread exited while 1 other thread(s) run on"},
+    {"thread's own fd table", [](const std::string&) {
+       std::thread([] {
+         MUST(::unshare(CLONE_FILES) == 0);  // this thread alone
+         Wait();
+       }).detach();
+       Wait();
+     }, "it has an fd table of its own"},
     {"stopped", [](const std::string&) {
        if (::fork() == 0) {
          ::raise(SIGSTOP);
