@@ -20,12 +20,14 @@
 // starts THREADS - 1 threads (64 KiB stacks) that wait in pause(), then
 // writes DIR/ready-PID and waits too.
 //
-// DIR/state, rewritten (tmp + rename) after each count of tp-main, one
-// line: cookie=<random made at start> total=<shared atomic> and per thread
+// DIR/state, rewritten in place after each count of tp-main (one record
+// of 1024 bytes, through an fd held from the start), one line:
+// seq=<number of the write> cookie=<random made at start> total=<shared atomic> and per thread
 // <name>=<its thread-local counter> tid-<name>=<its gettid()>, then
 // mask-ok=1 when tp-main's mask is as set (the others blocking USR1/USR2
 // is checked by their counters: a signal sent to the process would
-// otherwise go to any of them) and bad=<syscalls that failed unexpectedly>.
+// otherwise go to any of them), bad=<syscalls that failed unexpectedly>
+// and end=<seq again: a reader that sees them differ read a write half done>.
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -55,6 +57,7 @@ std::atomic<long> g_tid[kThreads];
 std::atomic<long> g_bad{0};
 uint64_t g_cookie = 0;
 char g_dir[512];
+int g_state_fd = -1;  // DIR/state
 
 pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
@@ -137,9 +140,11 @@ void* Futex(void*) {
 }
 
 void WriteState() {
+  static uint64_t seq = 0;
+  ++seq;
   char text[1024];
-  int n = snprintf(text, sizeof(text), "cookie=%016llx total=%llu", static_cast<unsigned long long>(g_cookie),
-                   static_cast<unsigned long long>(g_total.load()));
+  int n = snprintf(text, sizeof(text), "seq=%llu cookie=%016llx total=%llu", static_cast<unsigned long long>(seq),
+                   static_cast<unsigned long long>(g_cookie), static_cast<unsigned long long>(g_total.load()));
   for (int i = 0; i < kThreads; ++i) {
     n += snprintf(text + n, sizeof(text) - static_cast<size_t>(n), " %s=%llu tid-%s=%ld", kNames[i],
                   static_cast<unsigned long long>(g_published[i].load()), kNames[i], g_tid[i].load());
@@ -147,17 +152,15 @@ void WriteState() {
   sigset_t now;
   pthread_sigmask(SIG_BLOCK, nullptr, &now);
   int mask_ok = !sigismember(&now, SIGUSR1) && !sigismember(&now, SIGUSR2) && sigismember(&now, SIGWINCH);
-  snprintf(text + n, sizeof(text) - static_cast<size_t>(n), " usr1=%d usr2=%d mask-ok=%d bad=%ld\n", static_cast<int>(g_usr1),
-           static_cast<int>(g_usr2), mask_ok, g_bad.load());
-  char path[600], tmp[620];
-  snprintf(path, sizeof(path), "%s/state", g_dir);
-  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) _exit(10);
-  size_t len = strlen(text);
-  if (write(fd, text, len) != static_cast<ssize_t>(len)) _exit(11);
-  close(fd);
-  if (rename(tmp, path) != 0) _exit(12);
+  n += snprintf(text + n, sizeof(text) - static_cast<size_t>(n), " usr1=%d usr2=%d mask-ok=%d bad=%ld end=%llu",
+                static_cast<int>(g_usr1), static_cast<int>(g_usr2), mask_ok, g_bad.load(), static_cast<unsigned long long>(seq));
+  // One record of fixed length, rewritten in place through the fd held
+  // since the start: its fd table never changes (a dump sees what a
+  // restore gives back). A reader that catches a write half done sees seq
+  // and end differ.
+  memset(text + n, ' ', sizeof(text) - static_cast<size_t>(n));
+  text[sizeof(text) - 1] = '\n';
+  if (pwrite(g_state_fd, text, sizeof(text), 0) != static_cast<ssize_t>(sizeof(text))) _exit(11);
 }
 
 void* Idle(void*) {
@@ -199,6 +202,10 @@ int main(int argc, char** argv) {
   }
   strcpy(g_dir, argv[1]);
   if (getrandom(&g_cookie, sizeof(g_cookie), 0) != sizeof(g_cookie)) return 2;
+  char path[600];
+  snprintf(path, sizeof(path), "%s/state", g_dir);
+  g_state_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (g_state_fd < 0) return 10;
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_handler = OnUsr1;

@@ -52,11 +52,22 @@ const char* const kNames[] = {"tp-main", "tp-spin", "tp-sleep", "tp-cond", "tp-f
 
 std::string ThreadsProg() { return std::string(RO_HELPERS_DIR) + "/threads_prog"; }
 
+// DIR/state as threads_prog wrote it last: a record read whole (its seq
+// and end agree), or empty.
+std::map<std::string, std::string> ReadState(const std::string& dir) {
+  for (int i = 0; i < 100; ++i) {
+    auto f = KeyValues(ReadText(dir + "/state"));
+    if (!f["seq"].empty() && f["seq"] == f["end"]) return f;
+    ::usleep(1000);
+  }
+  return {};
+}
+
 // DIR/state once `pred` holds for it (empty after 5 s).
 std::map<std::string, std::string> WaitState(const std::string& dir,
                                              const std::function<bool(const std::map<std::string, std::string>&)>& pred) {
   for (int i = 0; i < 500; ++i) {
-    auto f = KeyValues(ReadText(dir + "/state"));
+    auto f = ReadState(dir);
     if (!f.empty() && pred(f)) return f;
     ::usleep(10000);
   }
@@ -140,7 +151,8 @@ TEST(Threads, DumpWritesACorePerThreadAndLeaveRunningResumesEveryThread) {
     EXPECT_OR_RETURN(live.size() == 5, "threads: " + Describe(live));
     RunResult d = RunDump(root, images.path(), {"--leave-running", "--stats", work.File("stats.json")});
     EXPECT_OR_RETURN(d.status == 0, d.err);
-    auto at = KeyValues(ReadText(w + "/state"));
+    auto at = ReadState(w);
+    EXPECT_OR_RETURN(!at.empty(), "no whole state record: " + ReadText(w + "/state"));
     if ((e = CountsOnAndWakes(w, root, at)) != "") return "after --leave-running: " + e;
     EXPECT_OR_RETURN(ThreadsOf(root) == live, "threads after the dump: " + Describe(ThreadsOf(root)));
     EXPECT_OR_RETURN(work.Read("stats.json").find("\"threads\": 5") != std::string::npos, work.Read("stats.json"));
@@ -212,7 +224,8 @@ TEST(Threads, RestoredThreadsContinueWithTheirIdsNamesAndCounters) {
     RunResult d = RunDump(root, images.path());
     EXPECT_OR_RETURN(d.status == 0, d.err);
     ::waitpid(root, nullptr, 0);
-    auto at = KeyValues(ReadText(w + "/state"));  // the last state it wrote before the dump
+    auto at = ReadState(w);  // the last state it wrote before the dump
+    EXPECT_OR_RETURN(!at.empty(), "no whole state record: " + ReadText(w + "/state"));
 
     RunResult r = RunCommand({RestoreOrch(), "--images", images.path(), "--detach"});
     EXPECT_OR_RETURN(r.status == 0, "restore: " + r.err);
@@ -223,7 +236,7 @@ TEST(Threads, RestoredThreadsContinueWithTheirIdsNamesAndCounters) {
     }
     // The same threads: ids (as the program and /proc see them) and names.
     EXPECT_OR_RETURN(ThreadsOf(restored) == live, "restored threads " + Describe(ThreadsOf(restored)) + ", dumped " + Describe(live));
-    auto now = KeyValues(ReadText(w + "/state"));
+    auto now = ReadState(w);
     for (const char* name : kNames) {
       std::string key = std::string("tid-") + name;
       EXPECT_OR_RETURN(now[key] == at[key], key + " " + now[key] + ", was " + at[key]);
