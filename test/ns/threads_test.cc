@@ -52,6 +52,20 @@ const char* const kNames[] = {"tp-main", "tp-spin", "tp-sleep", "tp-cond", "tp-f
 
 std::string ThreadsProg() { return std::string(RO_HELPERS_DIR) + "/threads_prog"; }
 
+// Kills the tree whose root is `pid` on every way out of a test body, before
+// the body's directories go (a tree still writing into one would race
+// their removal). Declared after them; pid 0 once killed.
+struct KillAtEnd {
+  pid_t pid = 0;
+  ~KillAtEnd() {
+    if (pid > 0) KillTree(pid);
+  }
+  void Now() {
+    if (pid > 0) KillTree(pid);
+    pid = 0;
+  }
+};
+
 // DIR/state as threads_prog wrote it last: a record read whole (its seq
 // and end agree), or empty.
 std::map<std::string, std::string> ReadState(const std::string& dir) {
@@ -146,6 +160,7 @@ TEST(Threads, DumpWritesACorePerThreadAndLeaveRunningResumesEveryThread) {
     const std::string w = work.path();
     std::string e;
     pid_t root = StartThreadsProg(w, &e);
+    KillAtEnd tree{root};
     if (!e.empty()) return e;
     std::map<pid_t, std::string> live = ThreadsOf(root);
     EXPECT_OR_RETURN(live.size() == 5, "threads: " + Describe(live));
@@ -206,7 +221,7 @@ TEST(Threads, DumpWritesACorePerThreadAndLeaveRunningResumesEveryThread) {
     EXPECT_OR_RETURN(show.status == 0 && show.out.find("threads " + ids) != std::string::npos, show.out + show.err);
     RunResult dry = RunCommand({RestoreOrch(), "--images", images.path(), "--dry-run"});
     EXPECT_OR_RETURN(dry.status == 0 && dry.out.find("5 threads: " + ids) != std::string::npos, dry.out + dry.err);
-    KillTree(root);
+    tree.Now();
     return std::string();
   });
   EXPECT_EQ(err, "");
@@ -218,22 +233,21 @@ TEST(Threads, RestoredThreadsContinueWithTheirIdsNamesAndCounters) {
     const std::string w = work.path();
     std::string e;
     pid_t root = StartThreadsProg(w, &e);
+    KillAtEnd tree{root};
     if (!e.empty()) return e;
     std::map<pid_t, std::string> live = ThreadsOf(root);
     EXPECT_OR_RETURN(live.size() == 5, "threads: " + Describe(live));
     RunResult d = RunDump(root, images.path());
     EXPECT_OR_RETURN(d.status == 0, d.err);
-    ::waitpid(root, nullptr, 0);
+    tree.Now();  // reaped: the dump killed it
     auto at = ReadState(w);  // the last state it wrote before the dump
     EXPECT_OR_RETURN(!at.empty(), "no whole state record: " + ReadText(w + "/state"));
 
     RunResult r = RunCommand({RestoreOrch(), "--images", images.path(), "--detach"});
     EXPECT_OR_RETURN(r.status == 0, "restore: " + r.err);
-    pid_t restored = static_cast<pid_t>(std::atoi(r.out.c_str()));
-    if ((e = CountsOnAndWakes(w, restored, at)) != "") {
-      KillTree(restored);
-      return "after the restore: " + e;
-    }
+    KillAtEnd again{static_cast<pid_t>(std::atoi(r.out.c_str()))};
+    pid_t restored = again.pid;
+    if ((e = CountsOnAndWakes(w, restored, at)) != "") return "after the restore: " + e;
     // The same threads: ids (as the program and /proc see them) and names.
     EXPECT_OR_RETURN(ThreadsOf(restored) == live, "restored threads " + Describe(ThreadsOf(restored)) + ", dumped " + Describe(live));
     auto now = ReadState(w);
@@ -243,7 +257,7 @@ TEST(Threads, RestoredThreadsContinueWithTheirIdsNamesAndCounters) {
     }
     RunResult v = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(restored)});
     EXPECT_OR_RETURN(v.status == 0, "verify: " + v.out + v.err);
-    KillTree(restored);
+    again.Now();
     EXPECT_OR_RETURN(OtherProcesses() == 0, "processes left");
     return std::string();
   });
@@ -350,6 +364,7 @@ TEST(Threads, DebiansAutomountContinuesAfterRestoreAndServesNewKeys) {
       ::_exit(127);
     });
     EXPECT_OR_RETURN(root > 0, "clone");
+    KillAtEnd tree{root};
     pid_t am = 0;
     for (int i = 0; i < 500; ++i) {
       am = ChildNamed(root, "automount");
@@ -370,10 +385,11 @@ TEST(Threads, DebiansAutomountContinuesAfterRestoreAndServesNewKeys) {
 
     RunResult d = RunDump(root, images.path());
     EXPECT_OR_RETURN(d.status == 0, "dump: " + d.err);
-    ::waitpid(root, nullptr, 0);
+    tree.Now();  // reaped: the dump killed it
     RunResult r = RunCommand({RestoreOrch(), "--images", images.path(), "--detach", "--ext-mount-map", "auto"});
     EXPECT_OR_RETURN(r.status == 0, "restore: " + r.err);
-    pid_t restored = static_cast<pid_t>(std::atoi(r.out.c_str()));
+    KillAtEnd again{static_cast<pid_t>(std::atoi(r.out.c_str()))};
+    pid_t restored = again.pid;
     std::string p;
     // As dumped (before new keys add mounts): tasks, threads, fds, mounts.
     RunResult v = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(restored)});
@@ -413,7 +429,7 @@ TEST(Threads, DebiansAutomountContinuesAfterRestoreAndServesNewKeys) {
     if (Count(said, started) != 1) p += "automount started again\n";
     if (said.find(w + "/auto/key2") == std::string::npos) p += "automount did not log key2\n";
     if (!p.empty()) p += "automount said:\n" + said;
-    KillTree(restored);
+    again.Now();
     if (OtherProcesses() != 0) p += "processes left\n";
     return p;
   });
