@@ -121,6 +121,10 @@ std::string FormatPlan(const RestorePlan& plan) {
     if (!t.comm.empty()) s += " \"" + t.comm + "\"";
     if (t.kind == TaskKind::kZombie) s += fmt::format(" exit status {:#x}", t.exit_status);
     if (t.kind == TaskKind::kHelper) s += ": " + t.helper_reason;
+    if (t.kind == TaskKind::kAlive && t.threads.size() > 1) {
+      s += fmt::format(", {} threads:", t.threads.size());
+      for (pid_t tid : t.threads) s += fmt::format(" {}", tid);
+    }
     line(s);
   }
 

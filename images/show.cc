@@ -98,7 +98,12 @@ std::string ShowImageDir(const ImageDir& dir) {
       if (const ImageFile* f = dir.Find(IdsKind(), e.pid())) ids = &f->As<img::task_kobj_ids_entry>(0);
     }
     std::string indent = Indent(depth);
-    line(fmt::format("{}{} \"{}\" pgid {} sid {}{}", indent, e.pid(), comm, e.pgid(), e.sid(), state));
+    std::string threads;
+    if (e.threads_size() > 1 && state.empty()) {
+      threads = ", threads";
+      for (uint32_t tid : e.threads()) threads += fmt::format(" {}", tid);
+    }
+    line(fmt::format("{}{} \"{}\" pgid {} sid {}{}{}", indent, e.pid(), comm, e.pgid(), e.sid(), state, threads));
     if (ids != nullptr) {
       if (const ImageFile* fdinfo = dir.Find(FdinfoKind(), ids->files_id())) {
         for (size_t i = 0; i < fdinfo->entries.size(); ++i) {

@@ -113,15 +113,17 @@ CommandDoc DumpDoc() {
   CommandDoc d;
   d.description = {
       "Checkpoints the live tree whose root task is PID into DIR (made if absent; it must hold no images): freezes "
-      "every task (PTRACE_SEIZE and interrupt, passes repeated until no new child appears), reads the tree from "
-      "/proc, checks that the images would restore (they are encoded, read back and planned as a restore plans "
-      "them), writes them, then kills the tree, or with --leave-running lets it run on (released before the "
-      "write). Until the images are written nothing about the tree changes: on any failure it is released running "
-      "as it was, and DIR is left as it was.",
+      "every thread of every task (PTRACE_SEIZE and interrupt, passes repeated until no new child or thread "
+      "appears), reads the tree from /proc, checks that the images would restore (they are encoded, read back and "
+      "planned as a restore plans them), writes them, then kills the tree, or with --leave-running lets it run on "
+      "(released before the write). Until the images are written nothing about the tree changes: on any failure it "
+      "is released running as it was, and DIR is left as it was.",
       "Anything the tree holds that restore-orch could not restore (a socket, an eventfd or other anonymous-inode "
-      "file, a deleted file, a second thread, a stopped or traced task, other credentials, a namespace of its own "
-      "other than PID and mount, memory or fd tables shared between tasks, an AutoFS mount served from outside the "
-      "tree) is refused with one line naming the task and the fd or mount, and exit status 3.",
+      "file, a deleted file, a task whose main thread exited while its other threads run, a thread with an fd "
+      "table, cwd, namespace or seccomp filters other than its task's, a stopped or traced task, other "
+      "credentials, a namespace of its own other than PID and mount, memory or fd tables shared between tasks, an "
+      "AutoFS mount served from outside the tree) is refused with one line naming the task and the fd or mount, "
+      "and exit status 3.",
       "--dry-run does all of this but the write: the tree is released running (as --leave-running releases it), "
       "nothing is written, DIR is not made, and the files the dump would write are printed with their sizes, then "
       "the counts. It runs no action script.",

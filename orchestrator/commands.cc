@@ -178,7 +178,7 @@ namespace {
 
 // What a restore checks before it creates anything, beyond the plan and
 // the external mounts' sources: what the kernel would refuse of its files,
-// in the caller's PID namespace every pid must be free, and the pidfile
+// in the caller's PID namespace every pid and thread id must be free, and the pidfile
 // must be writable where it is to go.
 Status Preflight(const images::RestorePlan& plan, const RestoreArgs& args) {
   RO_TRY(CheckFileLimits(plan));
@@ -187,6 +187,13 @@ Status Preflight(const images::RestorePlan& plan, const RestoreArgs& args) {
       if (::kill(t.pid, 0) == 0 || errno == EPERM) {
         return Fail("pid " + std::to_string(t.pid) +
                     " is taken: the tree is restored in restore-orch's PID namespace, where each task needs its own pid free");
+      }
+      // A thread id is a pid of the namespace too (kill(2) finds threads).
+      for (size_t k = 1; k < t.threads.size(); ++k) {
+        if (::kill(t.threads[k], 0) == 0 || errno == EPERM) {
+          return Fail("thread id " + std::to_string(t.threads[k]) + " of task " + std::to_string(t.pid) +
+                      " is taken: the tree is restored in restore-orch's PID namespace, where each thread needs its own id free");
+        }
       }
     }
   }

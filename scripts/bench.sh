@@ -5,3 +5,4 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh release >/dev/null
 build/restore_bench "$@"
+build/threads_bench

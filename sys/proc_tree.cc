@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <sstream>
 
 namespace ro::sys {
@@ -62,6 +64,29 @@ Result<std::vector<pid_t>> ReadChildren(pid_t outer) {
     std::istringstream in(*text);
     for (pid_t k; in >> k;) out.push_back(k);
   }
+  return out;
+}
+
+Result<std::vector<pid_t>> ReadThreadIds(pid_t outer) {
+  std::string dir = Proc(outer, "task");
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return SysError("opendir " + dir);
+  std::vector<pid_t> others;
+  bool leader = false;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    pid_t tid = static_cast<pid_t>(std::atol(e->d_name));
+    if (tid == outer) {
+      leader = true;
+    } else if (tid > 0) {
+      others.push_back(tid);
+    }
+  }
+  ::closedir(d);
+  std::sort(others.begin(), others.end());
+  std::vector<pid_t> out;
+  if (leader) out.push_back(outer);
+  out.insert(out.end(), others.begin(), others.end());
   return out;
 }
 

@@ -43,4 +43,9 @@ Result<TaskInfo> ReadTask(pid_t outer);
 // the reader sees them. Errors name what could not be read.
 Result<std::vector<pid_t>> ReadChildren(pid_t outer);
 
+// The thread ids of OUTER's thread group as the reader sees them
+// (/proc/OUTER/task), OUTER itself first, the others in increasing order.
+// A task that is gone: ENOENT from opendir.
+Result<std::vector<pid_t>> ReadThreadIds(pid_t outer);
+
 }  // namespace ro::sys

@@ -3,6 +3,7 @@
 // forks it, at that moment; a session leader has two: the one it was born
 // in and its own. Helpers stand in for leaders that have exited (kernel
 // rule: a session or group can only be created by a task with its id).
+#include <algorithm>
 #include <set>
 
 #include "images/plan/context.h"
@@ -27,6 +28,13 @@ bool AddHelper(Context& ctx, TaskPlan h) {
   if (ctx.tasks.count(h.pid)) {
     ctx.problems.Add(MakeFileName(PstreeKind()), std::nullopt, "helper pid " + Str(h.pid) + " is taken");
     return false;
+  }
+  for (const auto& [pid, t] : ctx.tasks) {
+    if (std::find(t.threads.begin(), t.threads.end(), h.pid) != t.threads.end()) {
+      ctx.problems.Add(MakeFileName(PstreeKind()), std::nullopt,
+                       "helper pid " + Str(h.pid) + " is taken by a thread of task " + Str(pid));
+      return false;
+    }
   }
   ctx.tasks.emplace(h.pid, std::move(h));
   return true;

@@ -37,17 +37,20 @@
 
 namespace ro::dump {
 
-// What the dump reads of a live task while the tree is frozen, before it
-// becomes images (task_state.cc): registers, signal state, and what only
-// the task itself can ask the kernel (injected syscalls).
-struct LiveState {
-  std::vector<sys::Vma> vmas;
-  sys::ProcStatMm stat;
-  user_regs_struct regs{};  // as read: the task is never changed
+// What the dump reads of one thread while the tree is frozen: its
+// registers and the kernel state that is its own (CRIU's thread_info and
+// thread_core: every thread has them, in its core-<tid>.img).
+struct ThreadLive {
+  pid_t outer = 0;          // as restore-orch sees it
+  pid_t tid = 0;            // in the tree's PID namespace
+  std::string comm;         // its name (/proc/PID/task/TID/stat)
+  std::string status;       // its /proc status (credentials)
+  sys::ProcStatMm stat;     // its scheduling policy, nice, PF_* flags
+  user_regs_struct regs{};  // as read: the thread is never changed
   std::string xstate;       // NT_X86_XSTATE
   std::array<user_desc, 3> tls{};
   uint64_t sigmask = 0;
-  std::vector<std::string> pending, pending_shared;  // siginfo_t each
+  std::vector<std::string> pending;  // siginfo_t each, queued to this thread
   sys::RseqConfig rseq;
   uint64_t rseq_cs = 0;  // struct rseq's rseq_cs: set inside a critical section
   struct RseqCs {
@@ -55,21 +58,36 @@ struct LiveState {
     uint64_t start_ip = 0, post_commit_offset = 0, abort_ip = 0;
   } cs;
   sys::RobustList robust;
+  // Injected syscalls.
+  uint64_t ss_sp = 0, ss_size = 0;
+  uint32_t ss_flags = 0;
+  uint64_t clear_tid_addr = 0;
+  int pdeath_sig = 0, secbits = 0;
+};
+
+// What the dump reads of a live task while the tree is frozen, before it
+// becomes images (task_state.cc): each thread's state, what its threads
+// share, and what only the task itself can ask the kernel (injected
+// syscalls).
+struct LiveState {
+  std::vector<sys::Vma> vmas;
+  sys::ProcStatMm stat;
+  std::vector<ThreadLive> threads;  // threads[0] is the task itself
+  std::vector<std::string> pending_shared;  // siginfo_t each, queued to the thread group
   std::vector<rlimit> rlimits;  // RLIMIT_* order
   // Injected syscalls.
   struct Sigaction {
     uint64_t handler = 0, flags = 0, restorer = 0, mask = 0;
   };
   std::array<Sigaction, 65> sigactions{};  // by signal number
-  uint64_t ss_sp = 0, ss_size = 0;
-  uint32_t ss_flags = 0;
   struct Itimer {
     uint64_t isec = 0, iusec = 0, vsec = 0, vusec = 0;
   };
   std::array<Itimer, 3> itimers{};  // ITIMER_REAL, VIRTUAL, PROF
-  uint64_t clear_tid_addr = 0;
   uint64_t brk = 0;
-  int dumpable = 0, pdeath_sig = 0, child_subreaper = 0, secbits = 0;
+  int dumpable = 0, child_subreaper = 0;
+
+  const ThreadLive& leader() const { return threads.front(); }
 };
 
 struct Task {
@@ -82,6 +100,7 @@ struct Task {
   bool zombie = false;
   uint32_t exit_status = 0;
   std::string comm;
+  std::vector<pid_t> thread_ids;  // its other threads' ids in the tree's namespace (pstree: after the task's own)
   sys::TaskInfo info;  // as /proc showed it at the freeze
   std::string who;     // "task 3 (pid 1234 here)"
   std::unique_ptr<LiveState> live;  // live tasks, while they are collected
@@ -134,13 +153,24 @@ class Collector {
 
   // task_state.cc
   Status ReadLiveState(Task& t);
-  Status AskTask(sys::RemoteSyscalls& task, const std::string& status, LiveState& live);
+  // What a thread (not the leader) must share with its task: fd table,
+  // cwd and root, namespaces, seccomp filters. A refusal otherwise.
+  Status CheckThreadShares(const Task& t, pid_t tid);
+  // One thread's state; `syscall_insn` is where its injected syscalls run.
+  Status ReadThread(const Task& t, pid_t outer, uint64_t syscall_insn, LiveState* task_wide, ThreadLive& th);
+  // The leader's `task_wide` (sigactions, itimers, break...) too when given.
+  Status AskThread(sys::RemoteSyscalls& task, const std::string& status, ThreadLive& th, LiveState* task_wide);
+  // Every thread but the leader: its core-<tid>.img (thread_info and
+  // thread_core only, as CRIU writes a thread's core).
+  Status CollectThreadCores(const Task& t);
 
   // regs.cc
-  Status FillThreadInfo(const Task& t, img::core_entry& core);
+  Status FillThreadInfo(const ThreadLive& th, img::core_entry& core);
 
-  // signals.cc
+  // signals.cc: the task-wide part (core.tc) of the leader's core, and
+  // each thread's own (core.thread_core).
   Status FillSignalState(const Task& t, img::core_entry& core);
+  Status FillThreadCore(const ThreadLive& th, img::thread_core_entry& core);
 
   // mm.cc
   Status CollectMm(const Task& t);

@@ -147,8 +147,8 @@ void PrintDryRun(const std::string& dir, const Encoded& files, const std::map<st
                                 "a dump would write {} files, {} bytes, into {}:\n",
                                 sizes.size(), total, dir);
   for (const auto& [name, size] : sizes) out += fmt::format("  {:<40} {:>12}\n", name, size);
-  out += fmt::format("tasks {}, zombies {}, fds {}, pipes {} ({} bytes queued), mounts {}, autofs {}, tmpfs {} bytes\n",
-                     c.tasks, c.zombies, c.fds, c.pipes, c.pipe_bytes, c.mounts, c.autofs, c.tmpfs_bytes);
+  out += fmt::format("tasks {}, threads {}, zombies {}, fds {}, pipes {} ({} bytes queued), mounts {}, autofs {}, tmpfs {} bytes\n",
+                     c.tasks, c.threads, c.zombies, c.fds, c.pipes, c.pipe_bytes, c.mounts, c.autofs, c.tmpfs_bytes);
   std::fputs(out.c_str(), stdout);
 }
 
@@ -302,6 +302,7 @@ int CmdDump(const DumpArgs& args) {
     j["left_running"] = args.leave_running;
     const DumpCounts& c = dumped->counts;
     j["tasks"] = c.tasks;
+    j["threads"] = c.threads;
     j["zombies"] = c.zombies;
     j["fds"] = c.fds;
     j["pipes"] = c.pipes;

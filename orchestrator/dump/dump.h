@@ -18,6 +18,7 @@ namespace ro {
 
 struct DumpCounts {
   size_t tasks = 0;
+  size_t threads = 0;       // of live tasks, each task's own included
   size_t zombies = 0;
   size_t fds = 0;
   size_t pipes = 0;

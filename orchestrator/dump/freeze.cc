@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <set>
 
 #include "sys/log.h"
 #include "sys/proc.h"
@@ -52,6 +54,13 @@ Status FrozenTree::Seize(Task& t) {
   RO_ASSIGN_OR_RETURN(t.pidfd, sys::PidfdOpen(t.pid));
   char state = StateOf(t.pid);
   if (state == 'Z' || state == 'X') {
+    // A leader that called pthread_exit shows as a zombie while its
+    // threads run on: not a zombie a restore could make.
+    auto tids = sys::ReadThreadIds(t.pid);
+    if (tids.ok() && tids->size() > 1) {
+      return Fail("its main thread exited while " + std::to_string(tids->size() - 1) +
+                  " other thread(s) run on: not supported");
+    }
     t.zombie = true;
     return {};
   }
@@ -71,9 +80,23 @@ Status FrozenTree::Seize(Task& t) {
     return s;
   }
   t.seized = true;
-  auto stopped = sys::PtraceInterruptAndWait(t.pid, timeout_ms_);
+  RO_ASSIGN_OR_RETURN(sys::PtraceStop stop, Stop(t.pid));
+  if (stop.exited) {
+    t.seized = false;  // the kernel detached it when it died
+    t.zombie = true;
+    return {};
+  }
+  if (stop.group_stop != 0) t.stopped = true;  // stopped by a signal meanwhile: job control
+  t.pending_signal = stop.pending_signal;
+  RO_TRY(SeizeThreads(t));
+  log::Debug("froze task {} ({} threads)", t.pid, t.threads.size() + 1);
+  return {};
+}
+
+Result<sys::PtraceStop> FrozenTree::Stop(pid_t tid) {
+  auto stopped = sys::PtraceInterruptAndWait(tid, timeout_ms_);
   if (!stopped.ok() && stopped.error().err == ETIMEDOUT) {
-    auto wchan = sys::ReadProcFile(Proc(t.pid, "wchan"));
+    auto wchan = sys::ReadProcFile(Proc(tid, "wchan"));
     // Still traced: the kernel detaches it when restore-orch exits.
     return SysError("it did not stop within " + std::to_string(timeout_ms_) + " ms: it waits uninterruptibly" +
                         (wchan.ok() && !wchan->empty() ? " in " + *wchan : std::string()) +
@@ -88,17 +111,42 @@ Status FrozenTree::Seize(Task& t) {
   // are not half-way into a signal), and the signal is not lost to the
   // syscalls the dump injects.
   for (int round = 0; round < 8 && stop.pending_signal != 0 && !stop.exited; ++round) {
-    RO_TRY(sys::PtraceCont(t.pid, stop.pending_signal));
-    RO_ASSIGN_OR_RETURN(stop, sys::PtraceInterruptAndWait(t.pid, timeout_ms_));
+    RO_TRY(sys::PtraceCont(tid, stop.pending_signal));
+    RO_ASSIGN_OR_RETURN(stop, sys::PtraceInterruptAndWait(tid, timeout_ms_));
   }
-  if (stop.exited) {
-    t.seized = false;  // the kernel detached it when it died
-    t.zombie = true;
-    return {};
+  return stop;
+}
+
+// Seizing a thread does not stop its siblings: each is seized and
+// interrupted on its own. A thread running when its siblings stopped may
+// have cloned another: /proc/PID/task is read again until a pass finds
+// none new (every known thread is stopped then, none can clone).
+Status FrozenTree::SeizeThreads(Task& t) {
+  std::set<pid_t> known{t.pid};
+  for (bool grew = true; grew;) {
+    grew = false;
+    RO_ASSIGN_OR_RETURN(std::vector<pid_t> tids, sys::ReadThreadIds(t.pid));
+    for (pid_t tid : tids) {
+      if (!known.insert(tid).second) continue;
+      grew = true;
+      std::string who = "thread " + std::to_string(tid);
+      if (Status s = sys::PtraceSeize(tid); !s.ok()) {
+        if (s.error().err == ESRCH) continue;  // it exited meanwhile
+        return std::move(s).error().Within(who);
+      }
+      t.threads.push_back(Thread{tid, true, 0});
+      auto stop = Stop(tid);
+      if (!stop.ok()) return std::move(stop).error().Within(who);
+      if (stop->exited) {
+        t.threads.pop_back();  // the kernel detached it when it died
+        continue;
+      }
+      if (stop->group_stop != 0) t.stopped = true;
+      t.threads.back().pending_signal = stop->pending_signal;
+      log::Debug("froze thread {} of task {}", tid, t.pid);
+    }
   }
-  if (stop.group_stop != 0) t.stopped = true;  // stopped by a signal meanwhile: job control
-  t.pending_signal = stop.pending_signal;
-  log::Debug("froze task {}", t.pid);
+  std::sort(t.threads.begin(), t.threads.end(), [](const Thread& a, const Thread& b) { return a.tid < b.tid; });
   return {};
 }
 
@@ -132,6 +180,13 @@ void FrozenTree::Release() {
   if (released_) return;
   released_ = true;
   for (Task& t : tasks_) {
+    for (Thread& th : t.threads) {
+      if (!th.seized) continue;
+      if (Status s = sys::PtraceDetach(th.tid, th.pending_signal); !s.ok() && s.error().err != ESRCH) {
+        log::Warn("release thread {} of task {}: {}", th.tid, t.pid, s.error().ToString());
+      }
+      th.seized = false;
+    }
     if (!t.seized) continue;
     if (Status s = sys::PtraceDetach(t.pid, t.pending_signal); !s.ok() && !(s.error().err == ESRCH)) {
       log::Warn("release task {}: {}", t.pid, s.error().ToString());

@@ -1,6 +1,6 @@
-// Freezing a live process tree for a dump: every task is seized with ptrace
-// and interrupted, children that appear meanwhile included, so the tree
-// cannot change while it is read. Zombies cannot be traced; they cannot
+// Freezing a live process tree for a dump: every thread of every task is
+// seized with ptrace and interrupted, children and threads that appear
+// meanwhile included, so the tree cannot change while it is read. Zombies cannot be traced; they cannot
 // change either. The tree is released (detached, running on as before)
 // unless it is killed; dropping a FrozenTree releases it.
 #pragma once
@@ -12,6 +12,7 @@
 #include <map>
 #include <vector>
 
+#include "sys/ptrace_api.h"
 #include "sys/status.h"
 #include "sys/unique_fd.h"
 
@@ -23,6 +24,13 @@ inline constexpr int kErrTryAgain = EAGAIN;
 
 class FrozenTree {
  public:
+  // A thread of a task other than the task itself (its leader, whose tid
+  // is the pid).
+  struct Thread {
+    pid_t tid = 0;           // as restore-orch sees it
+    bool seized = false;
+    int pending_signal = 0;  // handed back on release
+  };
   struct Task {
     pid_t pid = 0;           // as restore-orch sees it
     pid_t parent = 0;        // 0 for the root
@@ -31,6 +39,10 @@ class FrozenTree {
     bool stopped = false;    // job-control stopped before the freeze
     bool seized = false;
     int pending_signal = 0;  // handed back on release
+    // Its other threads, in increasing tid order: every one that was there
+    // once the freeze found no new one in /proc/PID/task (those that
+    // exited while it was frozen are not listed).
+    std::vector<Thread> threads;
   };
 
   // Seizes the tree whose root is `root`. A task that cannot be seized
@@ -58,6 +70,10 @@ class FrozenTree {
  private:
   explicit FrozenTree(int timeout_ms) : timeout_ms_(timeout_ms) {}
   Status Seize(Task& t);
+  Status SeizeThreads(Task& t);
+  // Interrupts a seized thread and waits for its stop; a signal on its way
+  // in is delivered first (its handler runs), then it stops again.
+  Result<sys::PtraceStop> Stop(pid_t tid);
   Status Discover();
 
   std::vector<Task> tasks_;

@@ -1,4 +1,4 @@
-// A live task's registers into its core, as CRIU writes them
+// A live thread's registers into its core, as CRIU writes them
 // (core.thread_info): the general registers (user_regs_struct, mode
 // NATIVE), the FPU and vector state (images/x86_fpu.h), the GDT TLS slots,
 // the clear_child_tid address. A task frozen inside a syscall is written so
@@ -58,8 +58,7 @@ void AdjustInterruptedSyscall(img::user_x86_regs_entry& r) {
 
 }  // namespace
 
-Status Collector::FillThreadInfo(const Task& t, img::core_entry& core) {
-  const LiveState& live = *t.live;
+Status Collector::FillThreadInfo(const ThreadLive& live, img::core_entry& core) {
   const user_regs_struct& in = live.regs;
   img::thread_info_x86& ti = *core.mutable_thread_info();
   ti.set_clear_tid_addr(live.clear_tid_addr);
@@ -95,7 +94,7 @@ Status Collector::FillThreadInfo(const Task& t, img::core_entry& core) {
   AdjustInterruptedSyscall(r);
   // Inside an rseq critical section the kernel would send the task to the
   // section's abort handler before it runs on: so does its image.
-  const LiveState::RseqCs& cs = live.cs;
+  const ThreadLive::RseqCs& cs = live.cs;
   if (live.rseq_cs != 0 && cs.version == 0 && r.ip() >= cs.start_ip && r.ip() - cs.start_ip < cs.post_commit_offset) {
     r.set_ip(cs.abort_ip);
   }

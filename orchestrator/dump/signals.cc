@@ -1,9 +1,11 @@
-// A live task's signal and task state into its core, laid out as CRIU 4.2
-// writes it: core.tc (sigactions of signals 1..64 but SIGKILL and SIGSTOP,
-// blocked mask, shared pending signals, itimers, rlimits, PF_* flags,
-// loginuid, oom_score_adj, child subreaper) and core.thread_core (robust
+// A live task's signal and task state into its cores, laid out as CRIU 4.2
+// writes it: core.tc, in the leader's core only (sigactions of signals
+// 1..64 but SIGKILL and SIGSTOP, the leader's blocked mask, shared pending
+// signals, itimers, rlimits, PF_* flags, loginuid, oom_score_adj, child
+// subreaper) and core.thread_core, in every thread's core-<tid>.img (robust
 // list, scheduling, mask, sigaltstack, parent-death signal, pending
-// signals, credentials, comm, rseq).
+// signals, credentials, comm, rseq: CRIU's dump_task_thread writes a
+// thread's core with thread_info and thread_core only).
 #include <sched.h>
 #include <signal.h>
 
@@ -45,10 +47,8 @@ void AddSignals(img::signal_queue_entry* queue, const std::vector<std::string>& 
 
 Status Collector::FillSignalState(const Task& t, img::core_entry& core) {
   const LiveState& live = *t.live;
-  const std::string& status = t.info.status;
   img::task_core_entry& tc = *core.mutable_tc();
   tc.set_flags(live.stat.flags);
-  tc.set_blk_sigset(live.sigmask);  // the real mask, not a sigsuspend's
   *tc.mutable_timers()->mutable_real() = Itimer(live.itimers[0]);
   *tc.mutable_timers()->mutable_virt() = Itimer(live.itimers[1]);
   *tc.mutable_timers()->mutable_prof() = Itimer(live.itimers[2]);
@@ -72,7 +72,13 @@ Status Collector::FillSignalState(const Task& t, img::core_entry& core) {
   }
   tc.set_child_subreaper(live.child_subreaper != 0);
 
-  img::thread_core_entry& th = *core.mutable_thread_core();
+  const ThreadLive& leader = live.leader();
+  tc.set_blk_sigset(leader.sigmask);  // the real mask, not a sigsuspend's
+  return FillThreadCore(leader, *core.mutable_thread_core());
+}
+
+Status Collector::FillThreadCore(const ThreadLive& live, img::thread_core_entry& th) {
+  const std::string& status = live.status;
   th.set_futex_rla(live.robust.head);
   th.set_futex_rla_len(static_cast<uint32_t>(live.robust.len));
   th.set_sched_nice(static_cast<int32_t>(live.stat.nice));
@@ -106,7 +112,7 @@ Status Collector::FillSignalState(const Task& t, img::core_entry& core) {
   for (long g : sys::StatusValues(status, "Groups")) cr.add_groups(static_cast<uint32_t>(g));
   if (sys::StatusInnermost(status, "NoNewPrivs") == 1) cr.set_no_new_privs(1);
 
-  th.set_comm(t.comm);
+  th.set_comm(live.comm);
   img::rseq_entry& rs = *th.mutable_rseq_entry();
   rs.set_rseq_abi_pointer(live.rseq.abi_pointer);
   rs.set_rseq_abi_size(live.rseq.abi_size);

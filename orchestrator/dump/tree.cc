@@ -126,6 +126,7 @@ Status Collector::CollectTask(const FrozenTree::Task& frozen) {
     ++out_.counts.zombies;
     return {};
   }
+  for (size_t i = 1; i < saved.live->threads.size(); ++i) saved.thread_ids.push_back(saved.live->threads[i].tid);
   for (auto step : {&Collector::CollectFds, &Collector::CollectFsDirs, &Collector::CollectResume}) {
     if (Status s = (this->*step)(saved); !s.ok()) return std::move(s).error().Within(saved.who);
   }
@@ -155,8 +156,6 @@ Status Collector::CheckTask(const Task& t) {
                 " (real/effective/saved/fs), but restore-orch restores every task with its own credentials (uid " + ids(own_uids_) +
                 " gid " + ids(own_gids_) + ")");
   }
-  long threads = t.info.threads;
-  if (threads != 1) return Fail("it has " + Str(threads) + " threads: only single-threaded tasks can be restored");
   RO_ASSIGN_OR_RETURN(ino_t pid_ns, NsInode(t.Proc("ns/pid")));
   RO_ASSIGN_OR_RETURN(ino_t mnt_ns, NsInode(t.Proc("ns/mnt")));
   if (pid_ns != tree_pid_ns_) return Fail("it is in another PID namespace than the tree's root");
@@ -213,11 +212,32 @@ Status Collector::CollectCore(const Task& t) {
     ids->set_pid_ns_id(static_cast<uint32_t>(tree_pid_ns_));
     ids->set_mnt_ns_id(static_cast<uint32_t>(tree_mnt_ns_));
     RO_TRY(CollectSeccomp(t, *core));
-    RO_TRY(FillThreadInfo(t, *core));
+    RO_TRY(FillThreadInfo(t.live->leader(), *core));
     RO_TRY(FillSignalState(t, *core));
   }
   images::ImageFile& f = File(images::CoreKind(), static_cast<uint32_t>(t.pid));
   f.entries.push_back(images::Entry{std::move(core), {}});
+  if (!t.zombie) RO_TRY(CollectThreadCores(t));
+  return {};
+}
+
+Status Collector::CollectThreadCores(const Task& t) {
+  out_.counts.threads += t.live->threads.size();
+  for (size_t i = 1; i < t.live->threads.size(); ++i) {
+    const ThreadLive& th = t.live->threads[i];
+    auto core = std::make_unique<img::core_entry>();
+#if defined(__aarch64__)
+    core->set_mtype(img::core_entry::AARCH64);
+#else
+    core->set_mtype(img::core_entry::X86_64);
+#endif
+    std::string who = "thread " + Str(th.tid) + (th.tid != th.outer ? " (tid " + Str(th.outer) + " here)" : "");
+    if (Status s = FillThreadInfo(th, *core); !s.ok()) return std::move(s).error().Within(who);
+    if (Status s = FillThreadCore(th, *core->mutable_thread_core()); !s.ok()) return std::move(s).error().Within(who);
+    images::ImageFile& f = File(images::CoreKind(), static_cast<uint32_t>(th.tid));
+    if (!f.entries.empty()) return Fail(who + ": its id is taken by another task or thread of the tree");
+    f.entries.push_back(images::Entry{std::move(core), {}});
+  }
   return {};
 }
 
@@ -259,7 +279,9 @@ void Collector::MapOutsideSessions() {
 void Collector::WritePstreeAndInventory() {
   images::ImageFile& pstree = File(images::PstreeKind());
   for (const Task& t : tasks_) {
-    pstree.entries.push_back(images::Entry{images::NewPstreeEntry(t.pid, t.ppid, t.pgid, t.sid), {}});
+    auto e = images::NewPstreeEntry(t.pid, t.ppid, t.pgid, t.sid);  // lists the task itself as its first thread
+    for (pid_t tid : t.thread_ids) e->add_threads(static_cast<uint32_t>(tid));
+    pstree.entries.push_back(images::Entry{std::move(e), {}});
   }
   // restore-orch's own namespaces: what the tree shares with its caller.
   auto inv = images::NewInventory(static_cast<uint32_t>(own_pid_ns_), static_cast<uint32_t>(own_mnt_ns_));

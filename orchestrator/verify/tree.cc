@@ -1,5 +1,8 @@
 // verify, tree: every task of the images alive (or a zombie) with its
-// parent, session, group and exit status; no task the images do not have.
+// parent, session, group, thread ids and exit status; no task the images
+// do not have.
+#include <algorithm>
+
 #include "orchestrator/verify/verifier.h"
 
 namespace ro::verify {
@@ -16,7 +19,18 @@ void Verifier::CollectTasks() {
       continue;
     }
     inner_of[outer] = task->pid;
-    live_[task->pid].info = std::move(task).value();
+    LiveTask& live = live_[task->pid];
+    live.info = std::move(task).value();
+    // Its threads by their ids in the tree's namespace (a thread's NSpid).
+    if (auto tids = sys::ReadThreadIds(outer); tids.ok()) {
+      for (pid_t tid : *tids) {
+        if (tid == outer) {
+          live.threads.push_back(live.info.pid);
+        } else if (auto th = sys::ReadTask(tid); th.ok()) {
+          live.threads.push_back(th->pid);
+        }
+      }
+    }
     auto children = sys::ReadChildren(outer);
     if (!children.ok()) {
       Diff("task (pid " + std::to_string(outer) + " here): " + children.error().ToString());
@@ -48,6 +62,17 @@ void Verifier::CompareTasks() {
     if (l.pgid != t.pgid) Diff(who + ": process group " + std::to_string(l.pgid) + ", images say " + std::to_string(t.pgid));
     bool zombie = t.kind == images::TaskKind::kZombie;
     if (zombie != (l.state == 'Z')) Diff(who + (zombie ? ": not a zombie" : ": is a zombie"));
+    if (!zombie && l.state != 'Z') {
+      std::vector<pid_t> want = t.threads, have = it->second.threads;
+      std::sort(want.begin(), want.end());
+      std::sort(have.begin(), have.end());
+      auto ids = [](const std::vector<pid_t>& v) {
+        std::string out;
+        for (pid_t x : v) out += (out.empty() ? "" : " ") + std::to_string(x);
+        return out;
+      };
+      if (want != have) Diff(who + ": threads " + ids(have) + ", images say " + ids(want));
+    }
     if (zombie && l.state == 'Z' && static_cast<uint32_t>(l.exit_code) != t.exit_status) {
       Diff(who + ": exit status " + std::to_string(l.exit_code) + ", images say " + std::to_string(t.exit_status));
     }

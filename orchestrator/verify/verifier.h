@@ -52,6 +52,7 @@ class Verifier {
   struct LiveTask {
     sys::TaskInfo info;
     pid_t ppid = 0;  // in the tree's numbering; 0 for the root
+    std::vector<pid_t> threads;  // its thread ids in the tree's numbering, its own first
   };
   std::map<pid_t, LiveTask> live_;  // by the pid in the tree's namespace
   std::vector<std::string> diffs_;

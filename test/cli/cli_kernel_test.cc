@@ -244,7 +244,7 @@ TEST(DumpCli, DryRunReleasesTheTreeWritesNothingAndSaysWhatItWouldWrite) {
               if (fd >= 0) ::close(fd);
               ::write(::open(("/proc/" + Str(root) + "/fd/11").c_str(), O_WRONLY), "hello", 5);
               if (dry.out.find("dry run: the tree was frozen, read, checked and released; nothing was written\n") == std::string::npos ||
-                  dry.out.find("tasks 2, zombies 0, fds ") == std::string::npos) {
+                  dry.out.find("tasks 2, threads 2, zombies 0, fds ") == std::string::npos) {
                 p += "dry run printed:\n" + dry.out;
               }
               // A real dump then writes exactly the files the dry run named.

@@ -19,6 +19,7 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -578,10 +579,17 @@ const Unsupported kUnsupported[] = {
        MoveFd(fd, 10);
        ExecSleep();
      }, "fd 10 is a deleted file"},
-    {"thread", [](const std::string&) {
+    {"dead leader", [](const std::string&) {
        std::thread([] { Wait(); }).detach();
+       ::syscall(SYS_exit, 0);  // the main thread alone: its other thread runs on
+     }, "its main thread exited while 1 other thread(s) run on"},
+    {"thread's own fd table", [](const std::string&) {
+       std::thread([] {
+         MUST(::unshare(CLONE_FILES) == 0);  // this thread alone
+         Wait();
+       }).detach();
        Wait();
-     }, "2 threads"},
+     }, "it has an fd table of its own"},
     {"stopped", [](const std::string&) {
        if (::fork() == 0) {
          ::raise(SIGSTOP);
