@@ -275,6 +275,7 @@ int CmdRestore(const RestoreArgs& args) {
   options_run.stats_file = args.stats_file;
   options_run.timeout_s = args.timeout_s;
   options_run.kill_after_s = args.kill_after_s;
+  options_run.check_pages = args.check_pages;
   options_run.action_scripts = args.action_scripts;
   options_run.fault = fault;
   options_run.syscall_fault = syscall_fault;
