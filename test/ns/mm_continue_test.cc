@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -26,6 +27,8 @@
 #include <functional>
 #include <map>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "sys/proc_maps.h"
 #include "test/helpers/mm_images.h"
@@ -247,6 +250,35 @@ TEST(MmContinue, PrivateFileMappingKeepsItsChangeAndTheFileDoesNot) {
     auto m = MapAt(c.restored, map);
     EXPECT_OR_RETURN(m && m->perms.substr(0, 4) == "rw-p" && m->path == w + "/data.bin" && m->offset == 0 && m->end - m->start == 3 * 4096,
                      "the mapping is not the file's, private and writable");
+    // verify names each difference of the address space in one line: the
+    // images changed to map the file from offset 0x2000 and to make a
+    // private anonymous read-write VMA read-only.
+    RunResult decoded = RunCommand({RestoreOrch(), "image", "decode", images.File("mm-1.img")});
+    auto json = nlohmann::json::parse(decoded.out, nullptr, false);
+    EXPECT_OR_RETURN(decoded.status == 0 && !json.is_discarded(), "image decode mm-1.img: " + decoded.err);
+    auto& vmas = json["entries"][0]["vmas"];
+    size_t at = 0;
+    while (at < vmas.size() && vmas[at]["start"].get<uint64_t>() != map) ++at;
+    size_t anon = 0;
+    while (anon < vmas.size() && !(vmas[anon]["prot"].get<uint32_t>() == (PROT_READ | PROT_WRITE) &&
+                                   (vmas[anon]["status"].get<uint32_t>() & (1u << 9)) != 0)) {  // VMA_ANON_PRIVATE
+      ++anon;
+    }
+    EXPECT_OR_RETURN(at < vmas.size() && anon < vmas.size(), "the file's VMA or an anonymous one is not in mm-1.img");
+    vmas[at]["pgoff"] = 0x2000;
+    uint64_t next = vmas[anon]["start"].get<uint64_t>(), next_end = vmas[anon]["end"].get<uint64_t>();
+    vmas[anon]["prot"] = PROT_READ;
+    RunResult encoded = RunCommand({RestoreOrch(), "image", "encode", "-o", images.File("mm-1.img.new")}, json.dump());
+    EXPECT_OR_RETURN(encoded.status == 0 && ::rename(images.File("mm-1.img.new").c_str(), images.File("mm-1.img").c_str()) == 0,
+                     "image encode: " + encoded.err);
+    RunResult v = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(c.restored)});
+    char want_file[200], want_prot[200];
+    std::snprintf(want_file, sizeof(want_file), "task 1: VMA %#llx-%#llx rw-p %s: maps its file from offset 0x2000, live from 0\n",
+                  static_cast<unsigned long long>(map), static_cast<unsigned long long>(map + 3 * 4096), (w + "/data.bin").c_str());
+    std::snprintf(want_prot, sizeof(want_prot), "task 1: VMA %#llx-%#llx r--p", static_cast<unsigned long long>(next),
+                  static_cast<unsigned long long>(next_end));
+    EXPECT_OR_RETURN(v.status == 1 && v.out.find(want_file) != std::string::npos && v.out.find(want_prot) != std::string::npos,
+                     "verify of the changed images:\n" + v.out + v.err);
     KillTree(c.restored);
     return base.Check();
   });
