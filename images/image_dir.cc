@@ -38,6 +38,13 @@ Result<std::string> ReadFd(int fd, const std::string& name, uint64_t max_bytes) 
   return data;
 }
 
+// A raw payload file (pages-<n>.img, tmpfs archives) is validated by its
+// size and read in pieces where it is needed, never loaded whole: it is
+// bounded by what it can fill (a task's pages, its address space), not by
+// Limits::max_file_bytes, which bounds what is read into memory. (A task
+// with 1 GiB of memory writes a pages file a little over 1 GiB.)
+constexpr uint64_t kMaxRawFileBytes = 1ull << 40;
+
 Result<uint64_t> RawFileSize(int dirfd, const std::string& name, uint64_t max_bytes) {
   UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
   if (!fd) return SysError("open " + name);
@@ -115,7 +122,7 @@ Result<ImageDir> LoadImageDir(const std::string& path, const Limits& limits) {
     }
     if (parsed->kind->layout == Layout::kRaw) {
       // A raw payload can be large: validated by its size, read when needed.
-      RO_ASSIGN_OR_RETURN(uint64_t size, RawFileSize(dirfd.get(), name, limits.max_file_bytes));
+      RO_ASSIGN_OR_RETURN(uint64_t size, RawFileSize(dirfd.get(), name, kMaxRawFileBytes));
       ImageFile file;
       file.kind = parsed->kind;
       file.entries.push_back(Entry{nullptr, {}, PayloadRef{name, 0, size}});

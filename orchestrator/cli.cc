@@ -138,6 +138,9 @@ void AddRestoreOptions(CLI::App& app, RestoreArgs& args) {
       ->type_name("fail|catatonic")
       ->check(OneOf({"fail", "catatonic"}))
       ->capture_default_str();
+  app.add_flag("--check-pages", args.check_pages,
+               "before any task that continues runs, compare its memory, every VMA in place, with its pages images "
+               "(each dumped page, read back through /proc/PID/mem); a difference fails the restore, one line each");
   app.add_option("--fault", args.fault,
                  "NAME[:N]: make the Nth pass (default 1) through fault point NAME fail with EIO, as if its operation "
                  "had (--list-faults lists them; RESTORE_ORCH_FAULT does the same); for fault-injection runs")

@@ -25,6 +25,7 @@ struct RestoreArgs {
   std::vector<std::string> action_scripts;
   std::string fault;  // --fault NAME[:N], or RESTORE_ORCH_FAULT
   std::string fault_syscall;  // --fault-syscall SYSCALL:ERRNO[:N][@PID]
+  bool check_pages = false;   // --check-pages
 };
 
 struct DumpArgs {

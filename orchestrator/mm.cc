@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 
+#include "orchestrator/verify/verify.h"
 #include "restorer/args.h"
 #include "sys/futex.h"
 #include "sys/log.h"
@@ -127,6 +128,16 @@ Status Continuation::Finish(uint64_t deadline_ns) {
     auto leader = tgid.empty() ? task_of_leader.end() : task_of_leader.find(static_cast<pid_t>(tgid.front()));
     if (leader == task_of_leader.end()) return Fail("pid " + std::to_string(ev.pid) + " stopped at a restorer's end but is no continuing task");
     trapped[ev.pid] = ThreadStop{leader->second, info.pid};
+  }
+  if (check_pages_fd_ >= 0) {
+    std::map<size_t, pid_t> tasks;
+    for (const auto& [outer, i] : task_of_leader) tasks[i] = outer;
+    PagesCheckStats stats;
+    std::vector<std::string> diffs = ComparePages(plan_, tasks, check_pages_fd_, &stats);
+    for (const std::string& d : diffs) log::Error("{}", d);
+    if (!diffs.empty()) return Fail("the restored memory differs from the pages images: " + diffs.front());
+    log::Info("the memory of {} tasks matches their pages images: {:.1f} MiB compared in {:.1f} ms", tasks.size(),
+              static_cast<double>(stats.bytes) / (1 << 20), static_cast<double>(stats.ns) / 1e6);
   }
   for (const auto& [outer, i] : task_of_leader) {
     if (Status s = FinishTask(i, outer, trapped); !s.ok()) return std::move(s).error().Within("task " + std::to_string(plan_.tasks[i].pid));

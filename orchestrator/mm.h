@@ -36,6 +36,11 @@ class Continuation {
   // stopped at its breakpoint (or names the step it failed at), finishes
   // each task, then detaches them all at once. `deadline_ns` bounds it.
   Status Finish(uint64_t deadline_ns);
+  // Makes Finish compare every continuing task's memory with its pages
+  // images (read through `images_fd`, the image directory) once all are at
+  // their breakpoints, before any register is set: a difference fails it,
+  // each logged in one line (verify/verify.h ComparePages).
+  void CheckPages(int images_fd) { check_pages_fd_ = images_fd; }
 
  private:
   struct ThreadStop {
@@ -47,6 +52,7 @@ class Continuation {
   const images::RestorePlan& plan_;
   shm::Arena& arena_;
   std::vector<pid_t> traced_;  // outer ids of every traced task and thread
+  int check_pages_fd_ = -1;    // CheckPages
 };
 
 // "mremap of the VMA at 0x7f...: Invalid argument" from a restorer's report.

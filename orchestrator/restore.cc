@@ -112,6 +112,7 @@ class Controller {
     execs_.emplace(plan_, *arena_);
     RO_ASSIGN_OR_RETURN(ServiceFds fds, ServiceFds::Open(plan_));
     service_.emplace(std::move(fds));
+    if (options_.check_pages) continuation_->CheckPages(service_->layout().images_fd);
 
     // Forwarded signals arrive on a signalfd; during the restore they abort it.
     sigset_t set;

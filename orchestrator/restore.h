@@ -24,6 +24,7 @@ struct RestoreOptions {
   std::vector<std::string> action_scripts;  // run at each point of action_scripts.h
   std::optional<shm::FaultSpec> fault;       // --fault
   std::optional<SyscallFault> syscall_fault;  // --fault-syscall
+  bool check_pages = false;  // compare each continuing task's memory with its pages images before it runs
 };
 
 // Restores the plan. Returns the exit status for restore-orch: the root

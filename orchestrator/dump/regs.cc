@@ -27,13 +27,18 @@ constexpr uint64_t kSyscallInsnBytes = 2;  // `syscall`
 // back: CRIU then writes -EINTR, and so does this, except for the sleeps.
 //
 // nanosleep and clock_nanosleep are re-issued too, so that a sleeping task
-// goes on sleeping after restore. What stays approximate: the call is
-// re-issued with its own arguments, so a relative sleep starts over for its
-// whole requested length (the kernel did write the time left to the `rem`
-// argument when the caller gave one, but the restarted call reads `req`),
-// and an absolute (TIMER_ABSTIME) sleep wakes at the same clock reading,
-// which for CLOCK_MONOTONIC and CLOCK_BOOTTIME means the same only on the
-// same boot (or with a time namespace restored to match).
+// goes on sleeping after restore. A relative sleep interrupted this way
+// had the kernel write the time left to its `rem` argument (do_nanosleep,
+// kernel/time/hrtimer.c: nanosleep_copyout before -ERESTART_RESTARTBLOCK);
+// when the caller gave one, the sleep is re-issued for that time, `rem`
+// passed as `req` too, so it ends when it was due plus the time the task
+// was stopped. The one visible trace: after the call, the register that
+// held `req` holds `rem` (callers through a function, as libc's are, do not
+// read it back). Without `rem` the sleep starts over for its whole length.
+// An absolute (TIMER_ABSTIME) sleep comes back with -ERESTARTNOHAND and is
+// re-issued as it was: it wakes at the same clock reading, which for
+// CLOCK_MONOTONIC and CLOCK_BOOTTIME means the same only on the same boot
+// (or with a time namespace restored to match).
 void AdjustInterruptedSyscall(img::user_x86_regs_entry& r) {
   if (static_cast<int64_t>(r.orig_ax()) < 0) return;  // not in a syscall
   switch (static_cast<int64_t>(r.ax())) {
@@ -47,6 +52,9 @@ void AdjustInterruptedSyscall(img::user_x86_regs_entry& r) {
       if (r.orig_ax() == __NR_nanosleep || r.orig_ax() == __NR_clock_nanosleep) {
         r.set_ax(r.orig_ax());
         r.set_ip(r.ip() - kSyscallInsnBytes);
+        // nanosleep(req: di, rem: si); clock_nanosleep(clock: di, flags: si, req: dx, rem: r10).
+        if (r.orig_ax() == __NR_nanosleep && r.si() != 0) r.set_di(r.si());
+        if (r.orig_ax() == __NR_clock_nanosleep && r.r10() != 0) r.set_dx(r.r10());
       } else {
         r.set_ax(static_cast<uint64_t>(-static_cast<int64_t>(EINTR)));
       }

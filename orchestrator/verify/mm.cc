@@ -1,11 +1,12 @@
 // verify, mm: every task that continued has the address space of its
 // images: the same VMAs (start, end, protection, private or shared, the
-// file mapped), and no other (the bootstrap zone is gone). VMAs the kernel
+// file mapped and the offset in it), and no other (the bootstrap zone is gone). VMAs the kernel
 // merged or split while the program ran are compared as the ranges they
 // cover.
 #include <sys/mman.h>
 
 #include <map>
+#include <optional>
 
 #include "orchestrator/verify/verifier.h"
 #include "sys/proc_maps.h"
@@ -46,6 +47,7 @@ void Verifier::CompareMemory() {
     struct Want {
       uint64_t end;
       std::string perms, what;
+      std::optional<uint64_t> offset;  // file mappings: the offset of `start` in the file
     };
     std::map<uint64_t, Want> want;
     for (const images::VmaPlan& v : t.cont->mm.vmas) {
@@ -59,21 +61,26 @@ void Verifier::CompareMemory() {
         case images::VmaKind::kVsyscall: what = "[vsyscall]"; break;
         case images::VmaKind::kAnonPrivate: break;
       }
-      want[v.start] = Want{v.end, Perms(v.prot, shared), what};
+      bool file = v.kind == images::VmaKind::kFilePrivate || v.kind == images::VmaKind::kFileShared;
+      want[v.start] = Want{v.end, Perms(v.prot, shared), what, file ? std::optional<uint64_t>(v.pgoff) : std::nullopt};
     }
     std::map<uint64_t, Want> have;
     for (const sys::MapsEntry& m : *maps) {
       std::string what = m.path;
       if (what == "[heap]" || what == "[stack]") what.clear();  // names the kernel gives anonymous memory
       if (what == "[vvar_vclock]") what = "[vvar]";
-      have[m.start] = Want{m.end, m.perms.substr(0, 4), what};
+      bool file = !what.empty() && what[0] == '/' && m.inode != 0 && what.find(" (deleted)") == std::string::npos;
+      have[m.start] = Want{m.end, m.perms.substr(0, 4), what, file ? std::optional<uint64_t>(m.offset) : std::nullopt};
     }
     // Merge adjacent runs that agree, on both sides, so that merged or split
     // VMAs compare as the memory they cover.
     auto merge = [](std::map<uint64_t, Want>& runs) {
       for (auto i = runs.begin(); i != runs.end();) {
         auto next = std::next(i);
-        if (next != runs.end() && i->second.end == next->first && i->second.perms == next->second.perms && i->second.what == next->second.what) {
+        bool contiguous = !i->second.offset || (next != runs.end() && next->second.offset &&
+                                                *next->second.offset == *i->second.offset + (i->second.end - i->first));
+        if (next != runs.end() && i->second.end == next->first && i->second.perms == next->second.perms &&
+            i->second.what == next->second.what && contiguous) {
           i->second.end = next->second.end;
           runs.erase(next);
         } else {
@@ -92,6 +99,8 @@ void Verifier::CompareMemory() {
       }
       if (h->second.end != w.end || h->second.perms != w.perms || h->second.what != w.what) {
         Diff(where + ": live " + Hex(h->first) + "-" + Hex(h->second.end) + " " + h->second.perms + " " + h->second.what);
+      } else if (w.offset != h->second.offset) {
+        Diff(where + ": maps its file from offset " + Hex(w.offset.value_or(0)) + ", live from " + Hex(h->second.offset.value_or(0)));
       }
       have.erase(h);
     }
