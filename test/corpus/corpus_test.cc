@@ -250,6 +250,14 @@ std::vector<Case> Cases() {
        "autofs-44.img: entry 0: fd -7 is neither -1 (catatonic) nor an fd number");
   edit("mountpoints_missing", [](ImageSet& s) { s.erase(kMounts); },
        "mountpoints-4026532101.img: missing: the root task's mount namespace has no mountpoints image");
+
+  // tmpfs options that would make a tmpfs unlimited, or that are no size.
+  edit("tmpfs_size_0_unlimited", [](ImageSet& s) { Mount(s, 2).set_options("size=0"); },
+       "mountpoints-4026532101.img: mount 102 at /shared: tmpfs option size=0 makes it unlimited: give --allow-unlimited-tmpfs");
+  edit("tmpfs_nr_inodes_0_unlimited", [](ImageSet& s) { Mount(s, 0).set_options("mode=755,nr_inodes=0"); },
+       "mountpoints-4026532101.img: mount 100 at /: tmpfs option nr_inodes=0 makes it unlimited");
+  edit("tmpfs_size_not_a_size", [](ImageSet& s) { Mount(s, 2).set_options("size=lots"); },
+       "mountpoints-4026532101.img: mount 102 at /shared: tmpfs option size=lots is not a size");
   return c;
 }
 
@@ -317,6 +325,17 @@ TEST(CorpusBase, AutofsOrphansCanBeLeftCatatonic) {
             std::string::npos)
       << ok.out;
   EXPECT_NE(ok.err.find("left catatonic (--autofs-orphans=catatonic)"), std::string::npos) << ok.err;
+}
+
+TEST(CorpusBase, AnUnlimitedTmpfsOnlyWhenAsked) {
+  ImageSet set = DemoImages();
+  Mount(set, 2).set_options("size=0");
+  TempDir dir;
+  ASSERT_TRUE(WriteImageDir(dir.path(), set).ok());
+  RunResult refused = RunCommand(DryRun(dir));
+  EXPECT_EQ(refused.status, 2) << refused.err;
+  RunResult ok = RunCommand(DryRun(dir, "--allow-unlimited-tmpfs"));
+  EXPECT_EQ(ok.status, 0) << ok.err;
 }
 
 }  // namespace
