@@ -29,7 +29,7 @@ CommandDoc RestoreDoc() {
       "restore is one line per problem and exit status 2. External mounts (a filesystem that lives outside the tree) "
       "are bound from the caller's tree, and only from what the caller names: the tree's root mount from --root, any "
       "other from --external or --ext-mount-map; each source is found before anything is created. A tmpfs's "
-      "contents are unpacked under a cap, charged before anything is written (a page per file, its data in pages, "
+      "contents are unpacked under a cap, charged before anything is written (data in pages, "
       "sparse files at their whole size, hard links' data again): the tmpfs's size= option, 1 GiB without one, or "
       "--tmpfs-limit; an archive that would unpack to more fails the restore with the cap in its one line. A tmpfs "
       "the images make unlimited (size=0, nr_blocks=0, nr_inodes=0) is refused (exit 2) unless "

@@ -229,11 +229,11 @@ Status UnpackTmpfs(const UniqueFd& root, int images_fd, const images::PayloadRef
     if (r != ARCHIVE_OK) return error(in.get(), "tmpfs contents");
     const char* path = lib.pathname(entry);
     std::string name = path != nullptr ? path : "(no name)";
-    // Charged before anything is written: its inode, and its logical size
-    // (a sparse file's whole size; a hard link's data writes its target).
+    // Charged before anything is written, in pages as tmpfs's size= counts
+    // them: its logical size (a sparse file's whole size; a hard link's
+    // data writes its target). Inodes are bounded by the tmpfs's nr_inodes.
     la_int64_t declared = lib.entry_size_is_set(entry) ? lib.entry_size(entry) : 0;
     uint64_t charged = declared > 0 ? static_cast<uint64_t>(declared) : 0;
-    RO_TRY(budget.Charge(kPage, name));
     RO_TRY(budget.Charge(charged, name));
     if (lib.write_header(out.get(), entry) != ARCHIVE_OK) return error(out.get(), "tmpfs entry " + name);
     const void* block = nullptr;

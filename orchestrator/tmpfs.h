@@ -44,10 +44,10 @@ std::string UnlimitedTmpfsOption(const std::string& options);
 // `images_fd` as it streams) into the (detached) mount `root`, keeping
 // modes, owners and times. Entries that are absolute, hold "..", or would
 // be written through a symlink are refused: nothing lands outside the mount.
-// What it writes is charged against `cap` before it is written: a page per
-// entry (its inode) plus its data rounded up to pages, a file's logical
-// size counted whole (a sparse file's holes too) and a hard link's data
-// again; an entry that would pass the cap fails the unpack ("entry NAME:
+// What it writes is charged against `cap` before it is written: each
+// entry's data rounded up to pages (as tmpfs's size= counts), a file's
+// logical size counted whole (a sparse file's holes too) and a hard link's
+// data again; an entry that would pass the cap fails the unpack ("entry NAME:
 // the unpacked contents would pass N bytes, the cap from ...").
 Status UnpackTmpfs(const UniqueFd& root, int images_fd, const images::PayloadRef& tar_gz, const TmpfsCap& cap);
 
