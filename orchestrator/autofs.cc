@@ -38,8 +38,9 @@ class AutofsDirMaker {
     AutofsDirMaker maker;
     maker.go_r_ = std::move(go.read);
     maker.go_w_ = std::move(go.write);
+    pid_t self = ::getpid();
     RO_ASSIGN_OR_RETURN(sys::Cloned c, sys::Clone3(sys::CloneSpec{.flags = CLONE_FILES, .want_pidfd = false}));
-    if (c.pid == 0) Child(maker.go_r_.get(), dirs);
+    if (c.pid == 0) Child(self, maker.go_r_.get(), dirs);
     maker.pid_ = c.pid;
     // Its group exists before the mount names it.
     if (::setpgid(c.pid, c.pid) != 0) return SysError("setpgid(" + Num(static_cast<uint64_t>(c.pid)) + ") for the AutoFS directory helper");
@@ -69,8 +70,8 @@ class AutofsDirMaker {
  private:
   AutofsDirMaker() = default;
 
-  [[noreturn]] static void Child(int go, const std::vector<std::string>& dirs) {
-    sys::SetParentDeathSignal(SIGKILL);
+  [[noreturn]] static void Child(pid_t parent, int go, const std::vector<std::string>& dirs) {
+    if (!sys::DieWithParent(parent)) ::_exit(ESRCH);
     int fd = -1;
     if (::read(go, &fd, sizeof(fd)) != sizeof(fd)) ::_exit(0);  // not needed after all
     for (const std::string& dir : dirs) {

@@ -141,6 +141,13 @@ void AddRestoreOptions(CLI::App& app, RestoreArgs& args) {
   app.add_flag("--check-pages", args.check_pages,
                "before any task that continues runs, compare its memory, every VMA in place, with its pages images "
                "(each dumped page, read back through /proc/PID/mem); a difference fails the restore, one line each");
+  app.add_option("--tmpfs-limit", args.tmpfs_limit,
+                 "cap on what each tmpfs's contents may unpack to (bytes, or with k, m, g, t; default: the tmpfs's "
+                 "size= option, or 1g without one); an archive that would unpack to more fails the restore")
+      ->type_name("SIZE");
+  app.add_flag("--allow-unlimited-tmpfs", args.allow_unlimited_tmpfs,
+               "restore tmpfs mounts whose images make them unlimited (size=0, nr_blocks=0, nr_inodes=0); refused "
+               "otherwise. Their contents stay capped (--tmpfs-limit)");
   app.add_option("--fault", args.fault,
                  "NAME[:N]: make the Nth pass (default 1) through fault point NAME fail with EIO, as if its operation "
                  "had (--list-faults lists them; RESTORE_ORCH_FAULT does the same); for fault-injection runs")

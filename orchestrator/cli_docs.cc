@@ -28,7 +28,12 @@ CommandDoc RestoreDoc() {
       "first: all checks of the input happen before anything is created, and an image directory that would not "
       "restore is one line per problem and exit status 2. External mounts (a filesystem that lives outside the tree) "
       "are bound from the caller's tree, and only from what the caller names: the tree's root mount from --root, any "
-      "other from --external or --ext-mount-map; each source is found before anything is created.",
+      "other from --external or --ext-mount-map; each source is found before anything is created. A tmpfs's "
+      "contents are unpacked under a cap, charged before anything is written (data in pages, "
+      "sparse files at their whole size, hard links' data again): the tmpfs's size= option, 1 GiB without one, or "
+      "--tmpfs-limit; an archive that would unpack to more fails the restore with the cap in its one line. A tmpfs "
+      "the images make unlimited (size=0, nr_blocks=0, nr_inodes=0) is refused (exit 2) unless "
+      "--allow-unlimited-tmpfs is given.",
       "The root task is cloned with its pid into new PID and mount namespaces (when the tree had them), where it "
       "builds the mount tree and pivots into it; every task forks its children with their pids, joins its session "
       "and process group, places its fds at their numbers, prepares its memory and installs its seccomp filters; then "

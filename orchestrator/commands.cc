@@ -21,6 +21,7 @@
 #include "orchestrator/files.h"
 #include "orchestrator/mounts.h"
 #include "orchestrator/restore.h"
+#include "orchestrator/tmpfs.h"
 #include "orchestrator/verify/verify.h"
 #include "shm/faults.h"
 #include "shm/stages.h"
@@ -28,6 +29,7 @@
 #include "sys/io.h"
 #include "sys/kernel_features.h"
 #include "sys/log.h"
+#include "sys/meminfo.h"
 #include "sys/proc.h"
 
 namespace ro {
@@ -263,6 +265,19 @@ int CmdRestore(const RestoreArgs& args) {
     return kExitFailure;
   }
   options_run.mounts.sources = std::move(sources).value();
+  options_run.mounts.allow_unlimited_tmpfs = args.allow_unlimited_tmpfs;
+  if (!args.tmpfs_limit.empty()) {
+    std::optional<uint64_t> limit = ParseTmpfsSize(args.tmpfs_limit, sys::PhysicalMemoryBytes());
+    if (!limit || *limit == 0) {
+      PrintError(Fail("--tmpfs-limit " + args.tmpfs_limit + ": expected a size above 0 (bytes, or with k, m, g, t)"));
+      return kExitUsage;
+    }
+    options_run.mounts.tmpfs_limit = *limit;
+  }
+  if (Status s = CheckTmpfsOptions(*plan, options_run.mounts); !s.ok()) {
+    PrintError(std::move(s).error().Within(args.images));
+    return kExitBadImages;
+  }
   if (Status s = Preflight(*plan, args); !s.ok()) {
     PrintError(s.error());
     return kExitFailure;

@@ -14,6 +14,8 @@ struct RestoreArgs {
   bool dry_run = false;
   bool ignore_unsupported = false;
   std::string autofs_orphans = "fail";  // or "catatonic"
+  std::string tmpfs_limit;              // --tmpfs-limit SIZE: cap on each tmpfs's unpacked contents
+  bool allow_unlimited_tmpfs = false;   // --allow-unlimited-tmpfs
   bool detach = false;
   std::string pidfile;
   std::string stats_file;

@@ -12,6 +12,7 @@
 #include "sys/files.h"
 #include "sys/log.h"
 #include "sys/mount_api.h"
+#include "sys/meminfo.h"
 #include "sys/mountinfo.h"
 
 namespace ro {
@@ -101,7 +102,8 @@ class Builder {
         if (m.contents) {
           // A read-only tmpfs gets its files first and read-only afterwards.
           RO_ASSIGN_OR_RETURN(UniqueFd fd, sys::NewMount(m.fstype, m.source, sys::SplitOptions(m.options), false));
-          RO_TRY(UnpackTmpfs(fd, images_fd_, *m.contents));
+          RO_ASSIGN_OR_RETURN(TmpfsCap cap, TmpfsCapFor(m.options, options_.tmpfs_limit, sys::PhysicalMemoryBytes()));
+          RO_TRY(UnpackTmpfs(fd, images_fd_, *m.contents, cap));
           if (ro) RO_TRY(sys::SetSuperblockReadOnly(fd));
           return fd;
         }
@@ -216,6 +218,19 @@ Result<std::string> FindByDevice(const MountPlan& m, const std::vector<sys::Moun
 }
 
 }  // namespace
+
+Status CheckTmpfsOptions(const images::RestorePlan& plan, const MountOptions& options) {
+  const std::string file = images::MakeFileName(images::MountpointsKind(), plan.ns.mnt_ns_id);
+  for (const MountPlan& m : plan.mounts) {
+    if (m.how != MountSource::kNew || images::RestoreOf(m.fstype_code) != images::FsRestore::kTmpfs) continue;
+    std::string where = file + ": mount " + Num(m.mnt_id) + " at " + m.mountpoint;
+    if (std::string opt = UnlimitedTmpfsOption(m.options); !opt.empty() && !options.allow_unlimited_tmpfs) {
+      return Fail(where + ": tmpfs option " + opt + " makes it unlimited: give --allow-unlimited-tmpfs to restore it (its contents stay capped, --tmpfs-limit)");
+    }
+    if (auto cap = TmpfsCapFor(m.options, options.tmpfs_limit, 1); !cap.ok()) return std::move(cap).error().Within(where);
+  }
+  return {};
+}
 
 Result<std::map<uint32_t, std::string>> ResolveExternalSources(const images::RestorePlan& plan, const MountOptions& options) {
   std::map<uint32_t, std::string> out;

@@ -15,7 +15,15 @@ struct MountOptions {
   std::string root;                              // --root: source of the tree's root mount
   std::map<std::string, std::string> externals;  // --external KEY=PATH
   std::map<uint32_t, std::string> sources;       // every external mount's source, by mnt_id (ResolveExternalSources)
+  uint64_t tmpfs_limit = 0;                      // --tmpfs-limit: the cap on each tmpfs's unpacked contents (0: its size=)
+  bool allow_unlimited_tmpfs = false;            // --allow-unlimited-tmpfs: restore size=0 / nr_inodes=0 tmpfs mounts
 };
+
+// Refuses, before anything is created, a tmpfs the images would make
+// unlimited (size=0, nr_blocks=0, nr_inodes=0) unless the caller allows it,
+// and a size= that is no size. Error: one line naming the mountpoints
+// image, the mount and the option, and the flag.
+Status CheckTmpfsOptions(const images::RestorePlan& plan, const MountOptions& options);
 
 // The source, in the caller's tree, of every external mount of the plan:
 // --root DIR, the PATH of --external KEY=PATH, or with --ext-mount-map auto

@@ -134,7 +134,15 @@ class Controller {
     if (Status s = arena_->Fault(shm::FaultPoint::kRootClone, "clone3 of the root task"); !s.ok()) {
       return std::move(s).error().Within("root task " + std::to_string(plan_.tasks[0].pid) + ", stage root-task");
     }
+    // What the root task checks its parent against once it asked for its
+    // parent-death signal: our pid, or (from inside its own PID namespace,
+    // where getppid() is 0) a pidfd of ours.
+    self_pid_ = ::getpid();
+    if (plan_.ns.new_pid) {
+      RO_ASSIGN_OR_RETURN(self_pidfd_, sys::PidfdOpen(self_pid_));
+    }
     auto root = sys::Clone3(sys::CloneSpec{.flags = flags, .pid = plan_.tasks[0].pid, .want_pidfd = true});
+    self_pidfd_.reset();
     if (!root.ok()) {
       Error e = std::move(root).error();
       if (e.err == EEXIST) e.what += ": pid " + std::to_string(plan_.tasks[0].pid) + " is taken";
@@ -156,7 +164,9 @@ class Controller {
   // Runs in the root task: the whole tree's namespaces first, then the
   // root's own part as a worker.
   [[noreturn]] void RootTask() {
-    sys::SetParentDeathSignal(SIGKILL);
+    // First of all: killed before this line, restore-orch sent no signal.
+    if (!(plan_.ns.new_pid ? sys::DieWithParent(self_pidfd_) : sys::DieWithParent(self_pid_))) _exit(1);
+    self_pidfd_.reset();
     log::SetStage(shm::StageName(Stage::kRootTask));
     Status s;
     if (options_.syscall_fault) {
@@ -379,6 +389,8 @@ class Controller {
   std::optional<ExecWatch> execs_;
   std::optional<ServiceFds> service_;
   UniqueFd fault_channel_[2];
+  pid_t self_pid_ = 0;    // restore-orch, as the root task's parent
+  UniqueFd self_pidfd_;   // the same, open only while the root task is cloned
   SyscallFaultSupervisor supervisor_;
   UniqueFd signals_;
   sigset_t old_mask_{};

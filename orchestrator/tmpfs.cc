@@ -6,7 +6,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "images/image_dir.h"
 
@@ -40,7 +42,8 @@ class LibArchive {
               lib.Bind(lib.disk_behavior, "archive_read_disk_set_behavior") && lib.Bind(lib.disk_open, "archive_read_disk_open") &&
               lib.Bind(lib.next_header2, "archive_read_next_header2") && lib.Bind(lib.disk_descend, "archive_read_disk_descend") &&
               lib.Bind(lib.read_data, "archive_read_data") && lib.Bind(lib.entry_new, "archive_entry_new") &&
-              lib.Bind(lib.entry_free, "archive_entry_free");
+              lib.Bind(lib.entry_free, "archive_entry_free") && lib.Bind(lib.entry_size, "archive_entry_size") &&
+              lib.Bind(lib.entry_size_is_set, "archive_entry_size_is_set");
     if (!ok) return Fail("libarchive lacks a function restore-orch needs");
     return owned;
   }
@@ -66,6 +69,8 @@ class LibArchive {
   decltype(&archive_write_close) write_close = nullptr;
   decltype(&archive_error_string) error_string = nullptr;
   decltype(&archive_entry_pathname) pathname = nullptr;
+  decltype(&archive_entry_size) entry_size = nullptr;
+  decltype(&archive_entry_size_is_set) entry_size_is_set = nullptr;
   // Packing (dump).
   decltype(&archive_write_new) write_new = nullptr;
   decltype(&archive_write_add_filter_gzip) add_gzip = nullptr;
@@ -107,9 +112,96 @@ class CwdGuard {
   UniqueFd saved_;
 };
 
+constexpr uint64_t kPage = 4096;
+
+std::string Bytes(uint64_t n) {
+  if (n >= (1ull << 30) && n % (1ull << 30) == 0) return std::to_string(n >> 30) + " GiB";
+  if (n >= (1ull << 20) && n % (1ull << 20) == 0) return std::to_string(n >> 20) + " MiB";
+  return std::to_string(n) + " bytes";
+}
+
+// What the unpack has charged against its cap so far.
+class Budget {
+ public:
+  Budget(const TmpfsCap& cap, const std::string& file) : cap_(cap), file_(file) {}
+  // Charges `bytes` rounded up to pages for entry `name`.
+  Status Charge(uint64_t bytes, const std::string& name) {
+    uint64_t pages = bytes / kPage + (bytes % kPage != 0 ? 1 : 0);
+    if (pages > (cap_.bytes - used_) / kPage) {
+      return Fail(file_ + ": entry " + name + ": the unpacked contents would pass " + Bytes(cap_.bytes) + ", the cap from " +
+                  cap_.from);
+    }
+    used_ += pages * kPage;
+    return {};
+  }
+
+ private:
+  const TmpfsCap& cap_;
+  const std::string& file_;
+  uint64_t used_ = 0;
+};
+
 }  // namespace
 
-Status UnpackTmpfs(const UniqueFd& root, int images_fd, const images::PayloadRef& tar_gz) {
+std::optional<uint64_t> ParseTmpfsSize(const std::string& v, uint64_t ram) {  // tmpfs.h
+  size_t i = 0;
+  uint64_t n = 0;
+  while (i < v.size() && v[i] >= '0' && v[i] <= '9') {
+    if (n > (UINT64_MAX - 9) / 10) return std::nullopt;
+    n = n * 10 + static_cast<uint64_t>(v[i++] - '0');
+  }
+  if (i == 0) return std::nullopt;
+  std::string suffix = v.substr(i);
+  if (suffix == "%") return n > 100 ? std::nullopt : std::optional<uint64_t>(ram / 100 * n);
+  int shift = 0;
+  if (suffix.empty()) shift = 0;
+  else if (suffix == "k" || suffix == "K") shift = 10;
+  else if (suffix == "m" || suffix == "M") shift = 20;
+  else if (suffix == "g" || suffix == "G") shift = 30;
+  else if (suffix == "t" || suffix == "T") shift = 40;
+  else if (suffix == "p" || suffix == "P") shift = 50;
+  else if (suffix == "e" || suffix == "E") shift = 60;
+  else return std::nullopt;
+  if (shift != 0 && n > (UINT64_MAX >> shift)) return std::nullopt;
+  return n << shift;
+}
+
+namespace {
+
+std::optional<std::string> OptionValue(const std::string& options, const std::string& key) {
+  std::optional<std::string> found;
+  size_t start = 0;
+  while (start <= options.size()) {
+    size_t comma = options.find(',', start);
+    if (comma == std::string::npos) comma = options.size();
+    std::string opt = options.substr(start, comma - start);
+    if (opt.rfind(key + "=", 0) == 0) found = opt.substr(key.size() + 1);  // the last one wins, as in the kernel
+    start = comma + 1;
+  }
+  return found;
+}
+
+}  // namespace
+
+Result<TmpfsCap> TmpfsCapFor(const std::string& options, uint64_t limit, uint64_t ram_bytes) {
+  if (limit != 0) return TmpfsCap{limit, "--tmpfs-limit"};
+  std::optional<std::string> size = OptionValue(options, "size");
+  if (!size) return TmpfsCap{kDefaultTmpfsCap, "the default for a tmpfs without size= (--tmpfs-limit sets another)"};
+  std::optional<uint64_t> bytes = ParseTmpfsSize(*size, ram_bytes);
+  if (!bytes) return Fail("tmpfs option size=" + *size + " is not a size");
+  if (*bytes == 0) return TmpfsCap{kDefaultTmpfsCap, "the default for an unlimited tmpfs (--tmpfs-limit sets another)"};
+  return TmpfsCap{*bytes, "size=" + *size + " of the tmpfs (--tmpfs-limit sets another)"};
+}
+
+std::string UnlimitedTmpfsOption(const std::string& options) {
+  for (const char* key : {"size", "nr_blocks", "nr_inodes"}) {
+    std::optional<std::string> v = OptionValue(options, key);
+    if (v && ParseTmpfsSize(*v, 1) == std::optional<uint64_t>(0)) return std::string(key) + "=" + *v;
+  }
+  return "";
+}
+
+Status UnpackTmpfs(const UniqueFd& root, int images_fd, const images::PayloadRef& tar_gz, const TmpfsCap& cap) {
   RO_ASSIGN_OR_RETURN(UniqueFd file, images::OpenPayload(images_fd, tar_gz));
   RO_ASSIGN_OR_RETURN(std::unique_ptr<LibArchive> loaded, LibArchive::Load());
   const LibArchive& lib = *loaded;
@@ -129,17 +221,32 @@ Status UnpackTmpfs(const UniqueFd& root, int images_fd, const images::PayloadRef
   // libarchive writes relative to the cwd: the new mount's root for now.
   CwdGuard guard;
   if (::fchdir(root.get()) != 0) return SysError("chdir into the new tmpfs");
+  Budget budget(cap, tar_gz.file);
   for (;;) {
     archive_entry* entry = nullptr;
     int r = lib.next_header(in.get(), &entry);
     if (r == ARCHIVE_EOF) break;
     if (r != ARCHIVE_OK) return error(in.get(), "tmpfs contents");
-    std::string name = lib.pathname(entry);
+    const char* path = lib.pathname(entry);
+    std::string name = path != nullptr ? path : "(no name)";
+    // Charged before anything is written, in pages as tmpfs's size= counts
+    // them: its logical size (a sparse file's whole size; a hard link's
+    // data writes its target). Inodes are bounded by the tmpfs's nr_inodes.
+    la_int64_t declared = lib.entry_size_is_set(entry) ? lib.entry_size(entry) : 0;
+    uint64_t charged = declared > 0 ? static_cast<uint64_t>(declared) : 0;
+    RO_TRY(budget.Charge(charged, name));
     if (lib.write_header(out.get(), entry) != ARCHIVE_OK) return error(out.get(), "tmpfs entry " + name);
     const void* block = nullptr;
     size_t size = 0;
     la_int64_t offset = 0;
     while ((r = lib.read_block(in.get(), &block, &size, &offset)) == ARCHIVE_OK) {
+      // Data beyond the declared size is charged before it is written.
+      if (offset < 0) return Fail(tar_gz.file + ": entry " + name + ": data at a negative offset");
+      uint64_t end = static_cast<uint64_t>(offset) + size;
+      if (end > charged) {
+        RO_TRY(budget.Charge(end - charged, name));
+        charged = end;
+      }
       if (lib.write_block(out.get(), block, size, offset) != ARCHIVE_OK) return error(out.get(), "tmpfs entry " + name);
     }
     if (r != ARCHIVE_EOF) return error(in.get(), "tmpfs entry " + name);

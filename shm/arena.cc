@@ -127,6 +127,13 @@ void Arena::MarkGroupReady(size_t index) {
 
 Status Arena::WaitGroupReady(size_t leader) { return WaitWord(slots_[leader].group_ready, 0, "the process group leader"); }
 
+void Arena::MarkReleased(size_t index) {
+  slots_[index].released.store(1);
+  sys::FutexWakeAll(slots_[index].released);
+}
+
+Status Arena::WaitReleased(size_t parent) { return WaitWord(slots_[parent].released, 0, "the parent's hand-over"); }
+
 void Arena::Abort(int32_t task, Stage stage, const Error& error) {
   uint32_t expected = 0;
   if (control_->aborted.compare_exchange_strong(expected, 1)) {
@@ -141,7 +148,10 @@ void Arena::Abort(int32_t task, Stage stage, const Error& error) {
   sys::FutexWakeAll(control_->aborted);
   sys::FutexWakeAll(control_->stage);
   sys::FutexWakeAll(control_->pending);
-  for (size_t i = 0; i < count_; ++i) sys::FutexWakeAll(slots_[i].group_ready);
+  for (size_t i = 0; i < count_; ++i) {
+    sys::FutexWakeAll(slots_[i].group_ready);
+    sys::FutexWakeAll(slots_[i].released);
+  }
 }
 
 bool Arena::aborted() const { return control_->aborted.load() != 0; }

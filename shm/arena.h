@@ -42,6 +42,7 @@ struct TaskSlot {
   std::atomic<uint32_t> group_ready{0};     // futex word: its process group exists
   RestorerReport report{};                  // written by its restorer before it exits
   std::atomic<int32_t> exec_status_fd{-1};  // an exec task's status pipe read end (its fd number), -1: none
+  std::atomic<uint32_t> released{0};        // futex word: 1 once it no longer dies with its parent (its hand-over)
 };
 
 // What the mounts concern learns about a mount it made (the mount's index
@@ -102,6 +103,13 @@ class Arena {
   // task `leader` to exist (bounded like every wait).
   void MarkGroupReady(size_t index);
   Status WaitGroupReady(size_t leader);
+
+  // Task, at its hand-over: marks that it no longer dies with its parent,
+  // or waits (bounded) until task `parent` has marked so. Tasks stop dying
+  // with their parents top-down: restore-orch killed at any moment of the
+  // hand-over takes all of a tree in its PID namespace with it, or none.
+  void MarkReleased(size_t index);
+  Status WaitReleased(size_t parent);
 
   // The first failure wins; later ones are dropped. Wakes every waiter.
   void Abort(int32_t task, Stage stage, const Error& error);

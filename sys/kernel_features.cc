@@ -16,6 +16,7 @@
 #include "sys/autofs_dev.h"
 #include "sys/clone.h"
 #include "sys/mountinfo.h"
+#include "sys/process.h"
 
 namespace ro::sys {
 namespace {
@@ -119,9 +120,10 @@ void ProbeAutofs(int out) {
   ::umount2(dir, MNT_DETACH);
 }
 
-// Runs as pid 1 of the probe's PID namespace.
-[[noreturn]] void ProbeChild(int out) {
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+// Runs as pid 1 of the probe's PID namespace; `parent` is a pidfd of the
+// process that cloned it.
+[[noreturn]] void ProbeChild(int out, const UniqueFd& parent) {
+  if (!DieWithParent(parent)) _exit(1);
   // An AutoFS mount is owned by a process group of this namespace: the
   // probe needs one of its own (the caller's is invisible from here).
   ::setsid();
@@ -163,6 +165,9 @@ Result<KernelFeatures> ProbeKernel() {
   if (::pipe2(p, O_CLOEXEC) != 0) return SysError("pipe2");
   UniqueFd rd(p[0]), wr(p[1]);
   KernelFeatures result;
+  // The probe dies with us, even when we die before it asked to.
+  UniqueFd self;
+  if (auto opened = PidfdOpen(::getpid()); opened.ok()) self = std::move(opened).value();
   auto child = Clone3(CloneSpec{.flags = CLONE_NEWPID | CLONE_NEWNS, .pid = 1, .want_pidfd = true});
   if (!child.ok()) {
     int err = child.error().err;
@@ -178,7 +183,7 @@ Result<KernelFeatures> ProbeKernel() {
   }
   if (child->pid == 0) {
     rd.reset();
-    ProbeChild(wr.get());
+    ProbeChild(wr.get(), self);
   }
   wr.reset();
   std::string text;

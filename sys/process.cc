@@ -2,6 +2,7 @@
 
 #include "sys/proc.h"
 
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -65,6 +66,21 @@ Result<RobustList> GetRobustList(pid_t pid) {
 }
 
 void SetParentDeathSignal(int sig) { ::prctl(PR_SET_PDEATHSIG, sig); }
+
+bool DieWithParent(pid_t expected_parent) {
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return false;
+  return ::getppid() == expected_parent;
+}
+
+bool DieWithParent(const UniqueFd& parent) {
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return false;
+  pollfd pfd{parent.get(), POLLIN, 0};
+  int n;
+  do {
+    n = ::poll(&pfd, 1, 0);
+  } while (n < 0 && errno == EINTR);
+  return n == 0;  // not readable: the parent still runs (an error counts as gone)
+}
 
 void BlockAllSignals() {
   sigset_t all;

@@ -49,6 +49,21 @@ Result<RobustList> GetRobustList(pid_t pid);
 // drop it.
 void SetParentDeathSignal(int sig);
 
+// For a task just cloned: asks for SIGKILL when its parent dies
+// (PR_SET_PDEATHSIG), then checks that the parent is still
+// `expected_parent` (getppid(), as the caller's PID namespace numbers it:
+// the pid the parent read with getpid() before the clone). The kernel sends
+// the signal only for a death after the prctl; a parent that died between
+// clone and prctl left the task reparented (to a subreaper or init) with
+// nothing to kill it. Returns false when that happened: the caller must exit
+// at once, before it creates anything.
+bool DieWithParent(pid_t expected_parent);
+// The same for a task whose parent is outside its PID namespace, where
+// getppid() is 0 whoever the parent is: `parent` is a pidfd of the parent
+// (pidfd_open by the parent before the clone, inherited), which polls
+// readable once the parent has exited (pidfd_open(2)).
+bool DieWithParent(const UniqueFd& parent);
+
 // Blocks every signal the kernel lets a task block (all but SIGKILL and
 // SIGSTOP) in the calling thread: later ones stay pending, and a traced
 // task then never stops for a signal's delivery.

@@ -97,6 +97,31 @@ Status CheckResumable(const images::TaskPlan& t) {
   return {};
 }
 
+namespace {
+
+// A task of a tree in the caller's PID namespace has died with its parent
+// since its clone (worker/tree.cc); at the hand-over it stops, but only once
+// its parent has: restore-orch killed before the root task stopped takes
+// every task with it (each one's parent dies first), killed after it takes
+// none (no task's parent dies), never part of the tree. The root task keeps
+// its parent-death signal with `keep` (attached: it dies with restore-orch).
+void StopDyingWithParent(const images::TaskPlan& t, const images::RestorePlan& plan, shm::Arena& arena, size_t index,
+                         shm::Stage last, bool keep) {
+  if (!plan.ns.new_pid && t.fork_parent != 0) {
+    int parent = plan.IndexOf(t.fork_parent);
+    if (parent >= 0 && plan.tasks[static_cast<size_t>(parent)].kind != images::TaskKind::kHelper) {
+      if (Status s = arena.WaitReleased(static_cast<size_t>(parent)); !s.ok()) {
+        arena.Abort(t.pid, last, s.error());
+        _exit(1);
+      }
+    }
+  }
+  if (!keep) sys::SetParentDeathSignal(0);
+  arena.MarkReleased(index);
+}
+
+}  // namespace
+
 void ResumeTask(const images::TaskPlan& t, const images::RestorePlan& plan, shm::Arena& arena, size_t index, shm::Stage last,
                 const FdLayout& layout, bool keep_parent_death) {
   if (t.kind == images::TaskKind::kHelper) {
@@ -104,7 +129,7 @@ void ResumeTask(const images::TaskPlan& t, const images::RestorePlan& plan, shm:
     (void)arena.FinishStage(index, last);
     _exit(0);
   }
-  if (!keep_parent_death) sys::SetParentDeathSignal(0);
+  StopDyingWithParent(t, plan, arena, index, last, keep_parent_death);
   switch (t.resume_mode) {
     case images::ResumeMode::kZombie:
       arena.Arrive(index, last);

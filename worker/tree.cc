@@ -21,16 +21,29 @@ const TaskPlan& Plan(const TaskContext& ctx, pid_t pid) {
   return ctx.plan->tasks[static_cast<size_t>(ctx.plan->IndexOf(pid))];
 }
 
-Status Fork(const TaskContext& ctx, pid_t child) {
+// Outside a new PID namespace nothing kills the tree with the root task:
+// each task dies with its parent until it resumes, except the children of
+// a helper, whose parent exits on purpose (helpers exist only in a new PID
+// namespace).
+bool DiesWithParent(const TaskContext& ctx, const TaskPlan& parent) {
+  return !ctx.plan->ns.new_pid && parent.kind != TaskKind::kHelper;
+}
+
+Status Fork(const TaskContext& ctx, const TaskPlan& parent, pid_t child) {
   int index = ctx.plan->IndexOf(child);
   RO_TRY(ctx.arena->Fault(shm::FaultPoint::kFork, "clone3 of task " + Num(child)));
+  pid_t self = ::getpid();
   auto cloned = sys::Clone3(sys::CloneSpec{.flags = 0, .pid = child, .want_pidfd = false});
   if (!cloned.ok()) {
     Error e = std::move(cloned).error();
     if (e.err == EEXIST) e.what += ": pid " + Num(child) + " is taken";
     return e;
   }
-  if (cloned->pid == 0) RunForkedTask(ctx, static_cast<size_t>(index));
+  if (cloned->pid == 0) {
+    // First of all: a parent killed before this line sent no signal.
+    if (DiesWithParent(ctx, parent) && !sys::DieWithParent(self)) ::_exit(1);
+    RunForkedTask(ctx, static_cast<size_t>(index));
+  }
   return {};
 }
 
@@ -75,12 +88,7 @@ Status VerifyPid(const TaskPlan& t) {
 
 Status Publish(const TaskContext& ctx, size_t index) {
   const TaskPlan& t = ctx.plan->tasks[index];
-  // Outside a new PID namespace nothing kills the tree with the root task:
-  // each task dies with its parent until it resumes (helpers' children
-  // excepted, as their parent exits on purpose).
-  if (!ctx.plan->ns.new_pid && t.fork_parent != 0 && Plan(ctx, t.fork_parent).kind != TaskKind::kHelper) {
-    sys::SetParentDeathSignal(SIGKILL);
-  }
+  // (Each forked task asked for its parent-death signal in Fork.)
   // Tasks start with the orchestrator's signal mask (it blocks the signals
   // it forwards); a restored task must not keep that.
   sigset_t none;
@@ -96,14 +104,14 @@ Status Publish(const TaskContext& ctx, size_t index) {
 Status ForkTree(const TaskContext& ctx, size_t index) {
   const TaskPlan& t = ctx.plan->tasks[index];
   for (pid_t child : t.children) {
-    if (Plan(ctx, child).before_parent_setsid) RO_TRY(Fork(ctx, child));
+    if (Plan(ctx, child).before_parent_setsid) RO_TRY(Fork(ctx, t, child));
   }
   if (t.setsid) {
     RO_TRY(ctx.arena->Fault(shm::FaultPoint::kSession, "setsid()"));
     if (::setsid() < 0) return SysError("setsid()");
   }
   for (pid_t child : t.children) {
-    if (!Plan(ctx, child).before_parent_setsid) RO_TRY(Fork(ctx, child));
+    if (!Plan(ctx, child).before_parent_setsid) RO_TRY(Fork(ctx, t, child));
   }
   RO_TRY(JoinGroup(ctx, index));
   return VerifySessionAndGroup(t);

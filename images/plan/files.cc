@@ -227,10 +227,11 @@ void ReadFsDirs(Context& ctx) {
     if (f == nullptr) continue;
     const std::string name = MakeFileName(FsKind(), static_cast<uint32_t>(pid));
     const auto& fs = f->As<img::fs_entry>(0);
+    pid_t task = pid;  // clang 14 (the fuzz build) cannot capture a structured binding
     auto dir_of = [&](uint32_t id, const char* what) -> std::optional<std::string> {
       auto it = ctx.plan.files.find(id);
       if (it == ctx.plan.files.end() || it->second.kind != FileKind::kRegular) {
-        ctx.problems.Add(name, 0, std::string(what) + " of task " + Str(pid) + " names file " + Str(id) +
+        ctx.problems.Add(name, 0, std::string(what) + " of task " + Str(task) + " names file " + Str(id) +
                                       ", which is no regular file entry of files.img");
         return std::nullopt;
       }

@@ -250,6 +250,75 @@ std::vector<Case> Cases() {
        "autofs-44.img: entry 0: fd -7 is neither -1 (catatonic) nor an fd number");
   edit("mountpoints_missing", [](ImageSet& s) { s.erase(kMounts); },
        "mountpoints-4026532101.img: missing: the root task's mount namespace has no mountpoints image");
+
+  // Untrusted images (issue 12): sessions and groups no task could have,
+  // values the kernel would refuse, host objects nobody named.
+  edit("pgid_0_in_a_session_of_the_tree", [](ImageSet& s) { Task(s, 3).set_pgid(0); },
+       "pstree.img: entry 3: task 4 is in a group outside the tree (pgid 0) but in session 1");
+  edit("negative_pgid", [](ImageSet& s) { Task(s, 3).set_pgid(static_cast<uint32_t>(-1)); },
+       "pstree.img: entry 3: ppid, pgid or sid out of range");
+  edit("negative_sid", [](ImageSet& s) { Task(s, 2).set_sid(static_cast<uint32_t>(-5)); },
+       "pstree.img: entry 2: ppid, pgid or sid out of range");
+  edit("sid_above_pid_max", [](ImageSet& s) { Task(s, 1).set_sid(1u << 23); },
+       "pstree.img: entry 1: ppid, pgid or sid out of range");
+  edit("ppid_above_pid_max", [](ImageSet& s) { Task(s, 4).set_ppid(0x7fffffff); },
+       "pstree.img: entry 4: ppid, pgid or sid out of range");
+  edit("pid_above_pid_max", [](ImageSet& s) { Task(s, 4).set_pid(1u << 22); },
+       "pstree.img: entry 4: pid 4194304 is out of range");
+  edit("thread_id_zero", [](ImageSet& s) { Task(s, 2).add_threads(0); },
+       "pstree.img: entry 2: thread id 0 of task 3 is out of range");
+  edit("root_in_a_younger_tasks_session", [](ImageSet& s) { Task(s, 0).set_sid(2); },
+       "pstree.img: entry 0: task 1 is in session 2 but session 1 bears its pid");
+  edit("group_leader_left_its_group", [](ImageSet& s) { Task(s, 2).set_pgid(1); },
+       "task 3 left its own process group 3, which lives on with task 4: not supported");
+  edit("sid_0_in_a_group_of_the_tree", [](ImageSet& s) { Task(s, 4).set_sid(0); },
+       "pstree.img: entry 4: process group 1 spans two sessions: task 5 is in session 0, task 1 in session 1");
+  edit("pipe_capacity_above_the_kernels", [](ImageSet& s) {
+         static_cast<img::pipe_data_entry&>(*s.at("pipes-data.img").entries[0].message).set_size(1u << 31);
+       }, "pipes-data.img: entry 0: pipe capacity 2147483648 is not a power of two between 4096 and 1073741824");
+  edit("pipe_capacity_below_a_page", [](ImageSet& s) {
+         static_cast<img::pipe_data_entry&>(*s.at("pipes-data.img").entries[0].message).set_size(1024);
+       }, "pipes-data.img: entry 0: pipe capacity 1024 is not a power of two between 4096");
+  edit("fifo_path_escapes", [](ImageSet& s) {
+         Mutable<img::file_entry>(s, "files.img", 6).mutable_reg()->set_name("/srv/../etc/passwd");
+       }, "path \"/srv/../etc/passwd\" is not absolute or contains \"..\"");
+  edit("fifo_without_its_path", [](ImageSet& s) {
+         Mutable<img::file_entry>(s, "files.img", 7).mutable_fifo()->set_regf_id(77);
+       }, "files.img: entry 7: FIFO 8 names no REG entry for its path (regf_id 77");
+  edit("seccomp_new_listener", [](ImageSet& s) {
+         Mutable<img::seccomp_entry>(s, "seccomp.img").mutable_seccomp_filters(0)->set_flags(1u << 3);
+       }, "has SECCOMP_FILTER_FLAG_NEW_LISTENER: its listener fd cannot be restored");
+  edit("seccomp_filter_too_long", [](ImageSet& s) {
+         Mutable<img::seccomp_entry>(s, "seccomp.img").mutable_seccomp_filters(0)->set_filter(std::string(8 * 5000, '\0'));
+       }, "seccomp.img: entry 0: seccomp filter 0 is 40000 bytes");
+  edit("external_mount_nobody_named", [](ImageSet& s) { Mount(s, 8).set_ext_key("host-etc"); },
+       "mount /usr (unknown) is external (key \"host-etc\"): give --external host-etc=PATH, or --ext-mount-map auto");
+  edit("external_root_mount", [](ImageSet& s) {
+         Mount(s, 0).set_ext_mount(true);
+         Mount(s, 0).set_ext_key("hostroot");
+       }, "mountpoints-4026532101.img: entry 0: the root mount (tmpfs) is external: give --root DIR");
+  edit("tmpfs_root_without_contents", [](ImageSet& s) { s.erase("tmpfs-dev-40.tar.gz.img"); },
+       "the root mount (tmpfs) is not in the images (no tmpfs-dev-40.tar.gz.img): give --root DIR");
+  edit("autofs_negative_uid", [](ImageSet& s) { Mutable<img::autofs_entry>(s, "autofs-43.img").set_uid(-1); },
+       "autofs-43.img: entry 0: uid or gid is negative");
+  edit("autofs_negative_gid", [](ImageSet& s) { Mutable<img::autofs_entry>(s, "autofs-43.img").set_gid(-3); },
+       "autofs-43.img: entry 0: uid or gid is negative");
+  edit("autofs_protocols_the_kernel_does_not_speak", [](ImageSet& s) {
+         Mutable<img::autofs_entry>(s, "autofs-43.img").set_minproto(6);
+         Mutable<img::autofs_entry>(s, "autofs-43.img").set_maxproto(9);
+       }, "autofs-43.img: entry 0: protocol range 6..9 holds none of the versions the kernel speaks (3..5)");
+  edit("autofs_old_protocols_only", [](ImageSet& s) {
+         Mutable<img::autofs_entry>(s, "autofs-43.img").set_minproto(1);
+         Mutable<img::autofs_entry>(s, "autofs-43.img").set_maxproto(2);
+       }, "autofs-43.img: entry 0: protocol range 1..2 holds none of the versions the kernel speaks (3..5)");
+  edit("tmpfs_size_0_unlimited", [](ImageSet& s) { Mount(s, 2).set_options("size=0"); },
+       "mountpoints-4026532101.img: mount 102 at /shared: tmpfs option size=0 makes it unlimited: give --allow-unlimited-tmpfs");
+  edit("tmpfs_nr_inodes_0_unlimited", [](ImageSet& s) { Mount(s, 0).set_options("mode=755,nr_inodes=0"); },
+       "mountpoints-4026532101.img: mount 100 at /: tmpfs option nr_inodes=0 makes it unlimited");
+  edit("tmpfs_size_not_a_size", [](ImageSet& s) { Mount(s, 2).set_options("size=lots"); },
+       "mountpoints-4026532101.img: mount 102 at /shared: tmpfs option size=lots is not a size");
+  edit("autofs_negative_timeout", [](ImageSet& s) { Mutable<img::autofs_entry>(s, "autofs-43.img").set_timeout(-1); },
+       "autofs-43.img: entry 0: negative timeout -1");
   return c;
 }
 
@@ -317,6 +386,17 @@ TEST(CorpusBase, AutofsOrphansCanBeLeftCatatonic) {
             std::string::npos)
       << ok.out;
   EXPECT_NE(ok.err.find("left catatonic (--autofs-orphans=catatonic)"), std::string::npos) << ok.err;
+}
+
+TEST(CorpusBase, AnUnlimitedTmpfsOnlyWhenAsked) {
+  ImageSet set = DemoImages();
+  Mount(set, 2).set_options("size=0");
+  TempDir dir;
+  ASSERT_TRUE(WriteImageDir(dir.path(), set).ok());
+  RunResult refused = RunCommand(DryRun(dir));
+  EXPECT_EQ(refused.status, 2) << refused.err;
+  RunResult ok = RunCommand(DryRun(dir, "--allow-unlimited-tmpfs"));
+  EXPECT_EQ(ok.status, 0) << ok.err;
 }
 
 }  // namespace

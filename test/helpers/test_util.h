@@ -55,7 +55,8 @@ RunResult RunCommand(const std::vector<std::string>& argv, const std::string& in
 // through a pidfd, and reaps it.
 void KillTree(pid_t root);
 
-// Path of the restore-orch binary under test.
+// Path of the restore-orch binary under test ($RESTORE_ORCH_UNDER_TEST when
+// set: another build's binary, to see a test fail there).
 std::string RestoreOrch();
 
 }  // namespace ro::test
