@@ -32,6 +32,14 @@ namespace {
   } while (0)
 
 constexpr uint64_t kPage = 4096;
+// restore-orch's peak RSS while it streams 64 MiB: far below them. Under
+// AddressSanitizer its own shadow and quarantine alone are over 100 MiB,
+// so only the release run can hold it to 24 MiB.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr long long kMaxDumpRssKib = 512 * 1024;
+#else
+constexpr long long kMaxDumpRssKib = 24 * 1024;
+#endif
 
 std::string Str(long long v) { return std::to_string(v); }
 std::string Hex(uint64_t v) {
@@ -69,7 +77,7 @@ TEST(MmDump, SixtyFourMiBStreamWithLittleMemoryAndZeroPagesWriteNothing) {
     std::cout << "64 MiB dump: total " << number("total_ms") << " ms, downtime " << number("downtime_ms") << " ms, pages "
               << number("pages_ms") << " ms, " << pages_bytes << " bytes of pages, " << number("zero_pages")
               << " zero pages left out, restore-orch peak RSS " << rss_kib << " KiB" << std::endl;
-    EXPECT_OR_RETURN(rss_kib > 0 && rss_kib < 24 * 1024, "peak RSS " + Str(static_cast<long long>(rss_kib)) + " KiB");
+    EXPECT_OR_RETURN(rss_kib > 0 && rss_kib < kMaxDumpRssKib, "peak RSS " + Str(static_cast<long long>(rss_kib)) + " KiB");
     EXPECT_OR_RETURN(pages_bytes >= static_cast<double>(big) && pages_bytes < static_cast<double>(big + (1 << 20)),
                      "pages_bytes " + Str(static_cast<long long>(pages_bytes)));
     EXPECT_OR_RETURN(number("zero_pages") >= 2.0 * static_cast<double>(small / kPage), "zero pages " + Str(static_cast<long long>(number("zero_pages"))));
