@@ -361,6 +361,16 @@ bool ReadCore(Context& ctx, const TaskPlan& t, ContinuePlan& c) {
     for (const img::itimer_entry* it : {&timers.real(), &timers.virt(), &timers.prof()}) {
       c.itimers[i++] = ItimerPlan{it->isec(), it->iusec(), it->vsec(), it->vusec()};
     }
+    // A periodic ITIMER_REAL that fired and waits for its SIGALRM to be
+    // dequeued reads value 0 (kernel/time/itimer.c: the hrtimer is re-armed
+    // in dequeue_signal); setitimer with value 0 would disarm it for good.
+    // It is armed one interval on, its SIGALRM pending as dumped. (A
+    // disarmed ITIMER_REAL reads interval 0; the CPU timers keep theirs.)
+    ItimerPlan& real = c.itimers[0];
+    if (real.value_sec == 0 && real.value_usec == 0 && (real.interval_sec != 0 || real.interval_usec != 0)) {
+      real.value_sec = real.interval_sec;
+      real.value_usec = real.interval_usec;
+    }
   }
   if (tc.has_signals_s()) {
     for (const auto& s : tc.signals_s().signals()) c.pending_shared.push_back(s.siginfo());
