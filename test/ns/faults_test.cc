@@ -268,7 +268,7 @@ TEST(Faults, ASymlinkInATmpfsDoesNotRedirectAMount) {
 // Under AddressSanitizer every restore-orch run is several times slower:
 // fewer rounds keep the soak inside its timeout and still check for leaks.
 #if defined(__SANITIZE_ADDRESS__)
-constexpr int kSoakRounds = 30;
+constexpr int kSoakRounds = 15;
 #else
 constexpr int kSoakRounds = 100;
 #endif
