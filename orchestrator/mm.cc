@@ -98,6 +98,7 @@ Status Continuation::Finish(uint64_t deadline_ns) {
     expected += plan_.tasks[i].cont->threads.size();
   }
   std::map<pid_t, ThreadStop> trapped;  // outer tid -> thread
+  uint64_t t0 = sys::MonotonicNs();
   while (trapped.size() < expected) {
     RO_ASSIGN_OR_RETURN(sys::TraceeEvent ev, sys::PtraceWaitAny(deadline_ns));
     if (ev.stop.exited) {
@@ -121,14 +122,20 @@ Status Continuation::Finish(uint64_t deadline_ns) {
       continue;
     }
     // At its breakpoint: which thread of which task.
+    if (auto known = task_of_leader.find(ev.pid); known != task_of_leader.end()) {  // a main thread: no /proc read
+      trapped[ev.pid] = ThreadStop{known->second, plan_.tasks[known->second].pid, ev.pid};
+      continue;
+    }
     RO_ASSIGN_OR_RETURN(sys::TaskInfo info, sys::ReadTask(ev.pid));
     // Its task is the one whose leader's outer pid is its Tgid (as the
     // reader's /proc shows it).
     auto tgid = sys::StatusValues(info.status, "Tgid");
     auto leader = tgid.empty() ? task_of_leader.end() : task_of_leader.find(static_cast<pid_t>(tgid.front()));
     if (leader == task_of_leader.end()) return Fail("pid " + std::to_string(ev.pid) + " stopped at a restorer's end but is no continuing task");
-    trapped[ev.pid] = ThreadStop{leader->second, info.pid};
+    trapped[ev.pid] = ThreadStop{leader->second, info.pid, ev.pid};
   }
+  log::Debug("{} threads stopped at their restorer's end in {:.2f} ms", expected, (sys::MonotonicNs() - t0) / 1e6);
+  t0 = sys::MonotonicNs();
   if (check_pages_fd_ >= 0) {
     std::map<size_t, pid_t> tasks;
     for (const auto& [outer, i] : task_of_leader) tasks[i] = outer;
@@ -139,22 +146,33 @@ Status Continuation::Finish(uint64_t deadline_ns) {
     log::Info("the memory of {} tasks matches their pages images: {:.1f} MiB compared in {:.1f} ms", tasks.size(),
               static_cast<double>(stats.bytes) / (1 << 20), static_cast<double>(stats.ns) / 1e6);
   }
-  for (const auto& [outer, i] : task_of_leader) {
-    if (Status s = FinishTask(i, outer, trapped); !s.ok()) return std::move(s).error().Within("task " + std::to_string(plan_.tasks[i].pid));
+  // Each step is started in every task before the orchestrator waits for
+  // the first: the tasks' munmaps run side by side.
+  for (const auto& [outer, i] : task_of_leader) RO_TRY(Within(i, StartZoneUnmap(outer)));
+  for (int stop = 0; stop < 2; ++stop) {  // the syscall's entry, then its exit
+    for (const auto& [outer, i] : task_of_leader) RO_TRY(Within(i, NextSyscallStop(outer, stop == 0)));
   }
+  std::vector<std::vector<ThreadStop>> threads_of(plan_.tasks.size());
+  for (const auto& [outer_tid, stop] : trapped) threads_of[stop.task].push_back(stop);
+  for (const auto& [outer, i] : task_of_leader) RO_TRY(Within(i, SetRegisters(i, threads_of[i])));
   // Let them all go together.
   for (pid_t pid : traced_) RO_TRY(sys::PtraceDetach(pid, 0));
   traced_.clear();
+  log::Debug("{} tasks given their registers and let go in {:.2f} ms", task_of_leader.size(), (sys::MonotonicNs() - t0) / 1e6);
   return {};
 }
 
-Status Continuation::FinishTask(size_t index, pid_t outer, const std::map<pid_t, ThreadStop>& trapped) {
-  const images::ContinuePlan& c = *plan_.tasks[index].cont;
+Status Continuation::Within(size_t index, Status s) const {
+  if (s.ok()) return s;
+  return std::move(s).error().Within("task " + std::to_string(plan_.tasks[index].pid));
+}
+
+Status Continuation::StartZoneUnmap(pid_t outer) {
   const images::ZonePlan& z = plan_.zone;
-  uint64_t deadline = sys::MonotonicNs() + 5'000'000'000ull;
-  // The zone goes, by a munmap run in the task at the restorer's syscall
-  // instruction; the task is stopped again at the syscall's exit, before it
-  // could run anything where the zone was. Its other threads are stopped.
+  // The task is at its restorer's breakpoint (its other threads are
+  // stopped): the zone goes by one munmap run at the restorer's syscall
+  // instruction (the gadget), traced to the syscall's exit, before the task
+  // could run anything where the zone was.
   RO_ASSIGN_OR_RETURN(user_regs_struct regs, sys::PtraceGetRegs(outer));
   uint64_t gadget = z.start + z.task_offset +
                     static_cast<uint64_t>(reinterpret_cast<const char*>(&ro_restorer_syscall_gadget) - __start_rstblob);
@@ -165,21 +183,30 @@ Status Continuation::FinishTask(size_t index, pid_t outer, const std::map<pid_t,
   call.rdi = z.start;
   call.rsi = z.size;
   RO_TRY(sys::PtraceSetRegs(outer, call));
-  for (int stop = 0; stop < 2; ++stop) {  // the syscall's entry, then its exit
-    RO_TRY(sys::PtraceSyscall(outer, 0));
-    RO_ASSIGN_OR_RETURN(sys::TraceeStop s, sys::PtraceWaitStop(outer, deadline));
-    if (s.exited) return Fail("died while the zone was unmapped");
-  }
+  return sys::PtraceSyscall(outer, 0);
+}
+
+Status Continuation::NextSyscallStop(pid_t outer, bool entry) {
+  uint64_t deadline = sys::MonotonicNs() + 5'000'000'000ull;
+  RO_ASSIGN_OR_RETURN(sys::TraceeStop s, sys::PtraceWaitStop(outer, deadline));
+  if (s.exited) return Fail("died while the zone was unmapped");
+  if (entry) return sys::PtraceSyscall(outer, 0);
   RO_ASSIGN_OR_RETURN(user_regs_struct after, sys::PtraceGetRegs(outer));
   if (static_cast<long long>(after.rax) != 0) {
+    const images::ZonePlan& z = plan_.zone;
     return SysError("munmap of the zone " + Hex(z.start) + "+" + Hex(z.size), static_cast<int>(-static_cast<long long>(after.rax)));
   }
+  return {};
+}
+
+Status Continuation::SetRegisters(size_t index, const std::vector<ThreadStop>& threads) {
+  const images::ContinuePlan& c = *plan_.tasks[index].cont;
   RO_TRY(arena_.Fault(shm::FaultPoint::kMmContinue, "set the registers"));
   // Every thread's dumped registers; orig_ax -1: no syscall restart is
   // pending (the images' registers already point at a syscall to re-issue,
   // if any).
-  for (const auto& [outer_tid, stop] : trapped) {
-    if (stop.task != index) continue;
+  for (const ThreadStop& stop : threads) {
+    pid_t outer_tid = stop.outer;
     const images::ThreadPlan* th = nullptr;
     for (const images::ThreadPlan& candidate : c.threads) {
       if (candidate.tid == stop.tid) th = &candidate;

@@ -46,8 +46,17 @@ class Continuation {
   struct ThreadStop {
     size_t task;  // plan index
     pid_t tid;    // in the tree's namespace
+    pid_t outer;  // in restore-orch's
   };
-  Status FinishTask(size_t index, pid_t outer, const std::map<pid_t, ThreadStop>& trapped);
+  // The last steps, each started in every task before Finish waits for the
+  // first (the tasks run them side by side): the munmap of the zone set up
+  // and let run to its syscall entry; its entry, then its exit, waited for
+  // (`entry`); every thread's dumped registers, xstate and mask.
+  Status StartZoneUnmap(pid_t outer);
+  Status NextSyscallStop(pid_t outer, bool entry);
+  Status SetRegisters(size_t index, const std::vector<ThreadStop>& threads);
+  // `s`, its error prefixed with the task's pid.
+  Status Within(size_t index, Status s) const;
 
   const images::RestorePlan& plan_;
   shm::Arena& arena_;

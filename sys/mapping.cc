@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 
 namespace ro::sys {
@@ -62,14 +63,21 @@ std::string Hex(uint64_t v) {
 Status MapFixed(uint64_t address, uint64_t len, int prot, int flags, int fd, uint64_t offset, bool replace) {
   void* want = reinterpret_cast<void*>(address);
   void* got = ::mmap(want, len, prot, flags | (replace ? MAP_FIXED : MAP_FIXED_NOREPLACE), fd, static_cast<off_t>(offset));
+  if (got == want) return {};
+  int err = errno;
   std::string what = "mmap(" + Hex(address) + ", " + std::to_string(len) + " bytes, prot " + std::to_string(prot) + ", flags " +
                      Hex(static_cast<uint64_t>(flags)) + (fd >= 0 ? ", fd " + std::to_string(fd) + ", offset " + std::to_string(offset) : "") + ")";
-  if (got == MAP_FAILED) return SysError(what);
-  if (got != want) {
-    ::munmap(got, len);
-    return SysError(what + " mapped elsewhere", EEXIST);
-  }
-  return {};
+  if (got == MAP_FAILED) return SysError(what, err);
+  ::munmap(got, len);
+  return SysError(what + " mapped elsewhere", EEXIST);
+}
+
+Status PopulateWrite(uint64_t address, uint64_t len) {
+#ifndef MADV_POPULATE_WRITE
+  constexpr int MADV_POPULATE_WRITE = 23;  // linux/mman.h, Linux 5.14
+#endif
+  if (::madvise(reinterpret_cast<void*>(address), len, MADV_POPULATE_WRITE) == 0 || errno == EINVAL) return {};
+  return SysError("madvise(" + Hex(address) + ", " + std::to_string(len) + " bytes, MADV_POPULATE_WRITE)");
 }
 
 Status Protect(uint64_t address, uint64_t len, int prot) {

@@ -45,6 +45,11 @@ Result<Mapping> MapPrivateAnonymous(size_t size);
 // ...); `fd` -1 for anonymous memory. The mapping is not owned: the caller
 // lays out an address space it hands over whole.
 Status MapFixed(uint64_t address, uint64_t len, int prot, int flags, int fd, uint64_t offset, bool replace);
+// Fills `len` bytes at `address` (a private or shared writable mapping)
+// with writable pages in one call, madvise(MADV_POPULATE_WRITE, Linux
+// 5.14): the pages a pread will write then take no fault each. A kernel
+// without it (EINVAL) leaves the range as it is: it is only faster.
+Status PopulateWrite(uint64_t address, uint64_t len);
 // mprotect(2).
 Status Protect(uint64_t address, uint64_t len, int prot);
 

@@ -38,7 +38,9 @@ Status FillRuns(const std::string& pages_file, const std::vector<images::PagesRu
   RO_ASSIGN_OR_RETURN(UniqueFd pages, sys::OpenAt(layout.images_fd, pages_file, O_RDONLY | O_NOFOLLOW));
   for (const images::PagesRun& r : runs) {
     RO_TRY(arena.Fault(shm::FaultPoint::kMmPages, "read " + std::to_string(r.nr_pages) + " pages for " + Hex(r.vaddr)));
-    void* to = reinterpret_cast<void*>(dest(r));
+    uint64_t at = dest(r);
+    void* to = reinterpret_cast<void*>(at);
+    RO_TRY(sys::PopulateWrite(at, r.nr_pages * images::kPageSize));  // no fault per page in the read
     RO_TRY(sys::PreadExactly(pages.get(), to, r.nr_pages * images::kPageSize, r.offset, pages_file));
   }
   return {};

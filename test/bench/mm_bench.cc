@@ -5,7 +5,8 @@
 //     cache) into fresh anonymous memory; dump against process_vm_readv of
 //     the same bytes and writing them to a file;
 //   - 1000 tasks with a few hundred KiB private each (mm_programs tree):
-//     restore and dump in ms per task.
+//     restore and dump in ms per task; the restore against a bare tree of
+//     as many tasks, each reading its pages file into fresh memory.
 // restore-orch's own peak RSS (its --stats) is printed beside the pages'
 // size, and the restore's time with --check-pages (check_pages_*). Run as root: it works in its own mount namespace, its trees in PID
 // namespaces of their own, and kills every tree it makes.
@@ -26,6 +27,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "sys/clone.h"
 #include "sys/futex.h"
 #include "sys/proc_maps.h"
 #include "test/helpers/mm_images.h"
@@ -131,6 +133,53 @@ double BareRead(const std::vector<std::string>& files) {
     ::close(fd);
   }
   return Seconds(t0);
+}
+
+// The bare restore of a tree: a task cloned into a new PID namespace forks
+// one child per pages file but the first, and each task (it too) reads its
+// file into fresh anonymous memory of its size and says so on a pipe: the
+// clone, fork, mmap and pread the tree's restore cannot do without.
+// Seconds until every task has (teardown not counted, as in Restore).
+double BareTree(const std::vector<std::string>& files) {
+  int ready[2];
+  if (files.empty() || ::pipe2(ready, O_CLOEXEC) != 0) return -1;
+  auto fill = [&](const std::string& f) {
+    int fd = ::open(f.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (fd < 0 || ::fstat(fd, &st) != 0) ::_exit(3);
+    size_t len = static_cast<size_t>(st.st_size);
+    void* mem = len ? ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) : nullptr;
+    if (len && (mem == MAP_FAILED || ::pread(fd, mem, len, 0) != static_cast<ssize_t>(len))) ::_exit(4);
+    ::close(fd);
+    if (::write(ready[1], "x", 1) != 1) ::_exit(5);
+  };
+  uint64_t t0 = ro::sys::MonotonicNs();
+  auto cloned = ro::sys::Clone3(ro::sys::CloneSpec{.flags = CLONE_NEWPID, .want_pidfd = false});
+  if (!cloned.ok()) return -1;
+  if (cloned->pid == 0) {
+    for (size_t i = 1; i < files.size(); ++i) {
+      pid_t c = ::fork();
+      if (c < 0) ::_exit(6);
+      if (c == 0) {
+        fill(files[i]);
+        for (;;) ::pause();
+      }
+    }
+    fill(files[0]);
+    for (;;) ::pause();
+  }
+  ::close(ready[1]);
+  size_t got = 0;
+  char buf[256];
+  while (got < files.size()) {
+    ssize_t n = ::read(ready[0], buf, sizeof(buf));
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  double s = Seconds(t0);
+  ::close(ready[0]);
+  ro::test::KillTree(cloned->pid);  // the init: its namespace goes with it
+  return got == files.size() ? s : -1;
 }
 
 // The bare dump of the memory: the private anonymous VMAs of `pid` read with
@@ -243,18 +292,20 @@ void BM_RestoreSmallTasks(benchmark::State& state) {
     return;
   }
   uint64_t pages = 0;
-  PagesFiles(images.path(), &pages);
-  double wall = 0, engine = 0, rss = 0, checked = 0;
+  std::vector<std::string> files = PagesFiles(images.path(), &pages);
+  double wall = 0, engine = 0, rss = 0, checked = 0, bare = 0;
   for (auto _ : state) {
     RestoreRun r = Restore(images.path(), work.File("stats.json"));
     RestoreRun c = Restore(images.path(), work.File("stats.json"), true);
-    if (r.wall_s < 0 || c.wall_s < 0) {
-      state.SkipWithError("restore failed");
+    double b = BareTree(files);
+    if (r.wall_s < 0 || c.wall_s < 0 || b < 0) {
+      state.SkipWithError("restore or bare tree failed");
       return;
     }
     wall += r.wall_s;
     engine += r.engine_s;
     checked += c.wall_s;
+    bare += b;
     rss = std::max(rss, r.rss_kib);
     state.SetIterationTime(r.wall_s);
   }
@@ -263,6 +314,8 @@ void BM_RestoreSmallTasks(benchmark::State& state) {
   state.counters["check_pages_ms_per_task"] = checked * 1e3 / n / kTasks;
   state.counters["ms_per_task"] = wall * 1e3 / n / kTasks;
   state.counters["engine_ms_per_task"] = engine * 1e3 / n / kTasks;
+  state.counters["bare_ms_per_task"] = bare * 1e3 / n / kTasks;
+  state.counters["ratio_wall"] = wall / bare;
   state.counters["peak_rss_MiB"] = rss / 1024;
 }
 
