@@ -129,7 +129,15 @@ void ResumeTask(const images::TaskPlan& t, const images::RestorePlan& plan, shm:
     (void)arena.FinishStage(index, last);
     _exit(0);
   }
-  StopDyingWithParent(t, plan, arena, index, last, keep_parent_death);
+  if (t.resume_mode == images::ResumeMode::kZombie) {
+    // It exits at the end of the resume stage, while its parent is still in
+    // it: it cannot wait for its parent's release (that comes in the done
+    // stage), and has no need to. Killed with restore-orch before it exits,
+    // it is gone as it would be soon anyway; after, it is its parent's zombie.
+    arena.MarkReleased(index);
+  } else {
+    StopDyingWithParent(t, plan, arena, index, last, keep_parent_death);
+  }
   switch (t.resume_mode) {
     case images::ResumeMode::kZombie:
       arena.Arrive(index, last);

@@ -670,11 +670,14 @@ TEST(Dump, TreeInTheCallersNamespacesRestores) {
     int last = ::open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
     EXPECT_OR_RETURN(last >= 0 && ::write(last, "1000", 4) == 4, "ns_last_pid");
     ::close(last);
+    // A child that sleeps and one that stays its zombie (its exit waits at
+    // the resume stage, its parent's release only at the done stage).
     pid_t root = StartTree(false, false, [] {
       if (::fork() == 0) ExecSleep();
+      if (::fork() == 0) ::_exit(7);
       ExecSleep();
     });
-    EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 2), "the tree did not settle");
+    EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 3), "the tree did not settle");
     std::vector<pid_t> pids = TreeOf(root);
     RunResult d = Dump(root, images.path());
     EXPECT_OR_RETURN(d.status == 0, d.err);
@@ -682,8 +685,11 @@ TEST(Dump, TreeInTheCallersNamespacesRestores) {
     pid_t restored = 0;
     if (std::string e = RestoreAndVerify(images.path(), restored); !e.empty()) return e;
     std::vector<pid_t> again = TreeOf(restored);
+    size_t zombies = 0;
+    for (pid_t p : again) zombies += StateOf(p) == 'Z';
     KillTree(restored);
     EXPECT_OR_RETURN(restored == root && again == pids, "the pids changed");
+    EXPECT_OR_RETURN(zombies == 1, Str(static_cast<long>(zombies)) + " zombies after the restore");
     return std::string();
   });
   EXPECT_EQ(err, "");
