@@ -40,8 +40,10 @@ CommandDoc RestoreDoc() {
       "every task resumes by its kind: it continues where it was dumped (memory and registers, when the images hold "
       "them), execs the program of its resume-PID.img with RESTORE_ORCH_RESTORED=1 in its environment, stays a "
       "holder, or exits as the zombie it was.",
-      "Without --detach restore-orch then waits for the root task and exits with its status; the tree dies with "
-      "restore-orch. With --detach it prints the root task's pid (as the caller sees it) and returns; the tree runs "
+      "Without --detach restore-orch then waits for the root task and exits with its status. A tree in a PID "
+      "namespace of its own dies with restore-orch (its root is the namespace's init); a tree restored into the "
+      "caller's PID namespace is on its own once it has resumed (as it was before the dump): only its root task "
+      "dies with restore-orch, its other tasks are reparented. With --detach it prints the root task's pid (as the caller sees it) and returns; the tree runs "
       "on. Any failure before the hand-over (a task dying, a syscall failing, the timeout, a signal) prints one line "
       "naming task, stage, operation and errno, kills the tree and exits 1: no process, mount or shared-memory "
       "segment is left.",

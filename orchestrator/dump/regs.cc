@@ -24,21 +24,31 @@ constexpr uint64_t kSyscallInsnBytes = 2;  // `syscall`
 // the saved registers re-issue it (ax = the syscall number, ip back on the
 // `syscall` instruction). -ERESTART_RESTARTBLOCK restarts through the
 // task's restart_block, which the kernel keeps and a restore cannot give
-// back: CRIU then writes -EINTR, and so does this, except for the sleeps.
+// back; CRIU then writes -EINTR, which a program without signal handlers
+// never sees otherwise. The syscalls that use a restart block (the sleeps,
+// poll, a futex wait with a timeout: kernel/time/hrtimer.c,
+// posix-cpu-timers.c, fs/select.c, kernel/futex/waitwake.c) are re-issued
+// instead:
 //
-// nanosleep and clock_nanosleep are re-issued too, so that a sleeping task
-// goes on sleeping after restore. A relative sleep interrupted this way
-// had the kernel write the time left to its `rem` argument (do_nanosleep,
-// kernel/time/hrtimer.c: nanosleep_copyout before -ERESTART_RESTARTBLOCK);
-// when the caller gave one, the sleep is re-issued for that time, `rem`
-// passed as `req` too, so it ends when it was due plus the time the task
-// was stopped. The one visible trace: after the call, the register that
-// held `req` holds `rem` (callers through a function, as libc's are, do not
-// read it back). Without `rem` the sleep starts over for its whole length.
-// An absolute (TIMER_ABSTIME) sleep comes back with -ERESTARTNOHAND and is
-// re-issued as it was: it wakes at the same clock reading, which for
-// CLOCK_MONOTONIC and CLOCK_BOOTTIME means the same only on the same boot
-// (or with a time namespace restored to match).
+// nanosleep and clock_nanosleep: a relative sleep interrupted this way had
+// the kernel write the time left to its `rem` argument (do_nanosleep:
+// nanosleep_copyout before -ERESTART_RESTARTBLOCK); when the caller gave
+// one, the sleep is re-issued for that time, `rem` passed as `req` too, so
+// it ends when it was due plus the time the task was stopped. The one
+// visible trace: after the call, the register that held `req` holds `rem`
+// (callers through a function, as libc's are, do not read it back).
+// Without `rem` the sleep starts over for its whole length. An absolute
+// (TIMER_ABSTIME) sleep comes back with -ERESTARTNOHAND and is re-issued as
+// it was: it wakes at the same clock reading, which for CLOCK_MONOTONIC and
+// CLOCK_BOOTTIME means the same only on the same boot (or with a time
+// namespace restored to match).
+//
+// poll and futex (FUTEX_WAIT with a relative timeout; the absolute waits
+// come back the same way): the time left is only in the restart block, so
+// they are re-issued with their arguments as they were. A poll without
+// timeout and an absolute wait end exactly as they would have; a relative
+// timeout starts over, so it ends at most the time already waited late
+// (the kernel itself restarts epoll_wait and a signalled select so).
 void AdjustInterruptedSyscall(img::user_x86_regs_entry& r) {
   if (static_cast<int64_t>(r.orig_ax()) < 0) return;  // not in a syscall
   switch (static_cast<int64_t>(r.ax())) {
@@ -49,7 +59,8 @@ void AdjustInterruptedSyscall(img::user_x86_regs_entry& r) {
       r.set_ip(r.ip() - kSyscallInsnBytes);
       break;
     case -kErestartRestartblock:
-      if (r.orig_ax() == __NR_nanosleep || r.orig_ax() == __NR_clock_nanosleep) {
+      if (r.orig_ax() == __NR_nanosleep || r.orig_ax() == __NR_clock_nanosleep || r.orig_ax() == __NR_poll ||
+          r.orig_ax() == __NR_futex) {
         r.set_ax(r.orig_ax());
         r.set_ip(r.ip() - kSyscallInsnBytes);
         // nanosleep(req: di, rem: si); clock_nanosleep(clock: di, flags: si, req: dx, rem: r10).

@@ -18,6 +18,13 @@
 //                                 blocks in read on a pipe whose write end the
 //                                 parent holds at fd 20, and reports what it
 //                                 reads.
+//   mm_programs DIR waits MS      waits the kernel restarts through a
+//                                 restart block: the task polls nothing with
+//                                 a timeout of MS ms; child 2 polls a pipe
+//                                 (no timeout) whose write end the parent
+//                                 holds at fd 20; child 3 waits on a futex
+//                                 for MS ms. Each reports start, end
+//                                 (CLOCK_MONOTONIC), result and errno.
 //   mm_programs DIR signals       an itimer (50 ms) with a SIGALRM handler,
 //                                 SIGUSR1 blocked, a SA_SIGINFO handler of
 //                                 SIGUSR2 keeping the sigqueue value, SIGTERM
@@ -38,7 +45,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
+#include <poll.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/random.h>
 #include <sys/time.h>
 #include <time.h>
@@ -196,6 +206,46 @@ int Sleep(long ms) {
   for (;;) pause();
 }
 
+// One wait of Waits(): reports start, then end, result and errno.
+template <class Wait>
+void Report(Wait wait) {
+  char text[200];
+  uint64_t start = NowMs();
+  snprintf(text, sizeof(text), "cookie=%016llx start=%llu woke=0 ret=0 err=0\n", static_cast<unsigned long long>(g_cookie),
+           static_cast<unsigned long long>(start));
+  WriteFile("state", text);
+  long r = wait();
+  int err = r < 0 ? errno : 0;
+  snprintf(text, sizeof(text), "cookie=%016llx start=%llu woke=%llu ret=%ld err=%d\n", static_cast<unsigned long long>(g_cookie),
+           static_cast<unsigned long long>(start), static_cast<unsigned long long>(NowMs()), r, err);
+  WriteFile("state", text);
+}
+
+int Waits(long ms) {
+  int p[2];
+  if (pipe(p) != 0 || dup2(p[1], 20) != 20 || dup2(p[0], 21) != 21) return 3;
+  close(p[0]);
+  close(p[1]);
+  for (int kind = 0; kind < 2; ++kind) {
+    pid_t child = fork();
+    if (child < 0) return 7;
+    if (child != 0) continue;
+    close(20);
+    if (kind == 0) {
+      struct pollfd pfd = {21, POLLIN, 0};
+      Report([&] { return static_cast<long>(poll(&pfd, 1, -1)); });
+    } else {
+      static uint32_t word = 0;
+      struct timespec timeout = {ms / 1000, (ms % 1000) * 1000000L};
+      Report([&] { return syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, &timeout, nullptr, 0); });
+    }
+    for (;;) pause();
+  }
+  close(21);
+  Report([&] { return static_cast<long>(poll(nullptr, 0, static_cast<int>(ms))); });
+  for (;;) pause();
+}
+
 volatile sig_atomic_t g_ticks = 0, g_hups = 0;
 volatile int g_token = 0;
 
@@ -300,6 +350,7 @@ int main(int argc, char** argv) {
   if (strcmp(argv[2], "shared") == 0) return Shared();
   if (strcmp(argv[2], "file") == 0 && argc == 4) return File(argv[3]);
   if (strcmp(argv[2], "sleep") == 0 && argc == 4) return Sleep(atol(argv[3]));
+  if (strcmp(argv[2], "waits") == 0 && argc == 4) return Waits(atol(argv[3]));
   if (strcmp(argv[2], "signals") == 0) return Signals();
   if (strcmp(argv[2], "fill") == 0 && argc == 4) return Fill(atol(argv[3]));
   if (strcmp(argv[2], "tree") == 0 && argc == 5) return Tree(atol(argv[3]), atol(argv[4]));

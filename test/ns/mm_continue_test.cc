@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -330,6 +331,64 @@ TEST(MmContinue, SleepEndsOnTimeAndBlockedReadGetsNewData) {
     EXPECT_OR_RETURN(woke <= start + kSleepMs + stopped + 300,
                      "woke " + Str(static_cast<long long>(woke - start)) + " ms after a sleep of " + Str(kSleepMs) + " ms began, the tree stopped " +
                          Str(static_cast<long long>(stopped)) + " ms");
+    KillTree(c.restored);
+    return base.Check();
+  });
+  EXPECT_EQ(err, "");
+}
+
+// Waits the kernel restarts through the task's restart block, which a
+// restore cannot give back (poll, a futex wait with a timeout): they are
+// re-issued with their arguments, as CRIU does not (it returns EINTR). The
+// poll without timeout returns what the test writes after the restore; the
+// timed poll and futex wait end with their timeout (0, ETIMEDOUT), never
+// early and never with EINTR, at most one timeout after the restore.
+TEST(MmContinue, PollAndFutexWaitsGoOnAfterRestore) {
+  std::string err = InSandbox([] {
+    Baseline base;
+    TempDir work, images;
+    const std::string w = work.path();
+    constexpr uint64_t kWaitMs = 2000;
+    pid_t root = StartTreeInNewPidNs([&] {
+      ::execl(Helper().c_str(), "mm_programs", w.c_str(), "waits", Str(kWaitMs).c_str(), nullptr);
+      ::_exit(127);
+    });
+    EXPECT_OR_RETURN(root > 0, "clone");
+    std::vector<Fields> before;
+    for (int pid = 1; pid <= 3; ++pid) before.push_back(WaitCounter(w + "/state-" + Str(pid), "start", 1));
+    for (const Fields& f : before) EXPECT_OR_RETURN(!f.empty(), "mm_programs waits did not start");
+    for (int i = 0; i < 200; ++i) {
+      std::vector<pid_t> tree = TreeBelow(root);
+      if (tree.size() == 3 && std::all_of(tree.begin(), tree.end(), [](pid_t p) { return TaskState(p) == 'S'; })) break;
+      ::usleep(5000);
+    }
+    ::usleep(700000);  // well into the waits
+    Cycle c;
+    if (std::string e = DumpAndRestore(root, images.path(), c); !e.empty()) return e;
+    for (int pid = 1; pid <= 3; ++pid) {
+      Fields f = KeyValues(ReadText(w + "/state-" + Str(pid)));
+      EXPECT_OR_RETURN(NumberOf(f, "woke") == 0, "task " + Str(pid) + " returned at once: " + ReadText(w + "/state-" + Str(pid)));
+    }
+    std::string token = "tok" + HexOf(Random());
+    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, c.restored, 0));
+    int wr = pidfd < 0 ? -1 : static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, 20, 0));
+    bool written = wr >= 0 && ::write(wr, token.data(), token.size()) == static_cast<ssize_t>(token.size());
+    if (wr >= 0) ::close(wr);
+    if (pidfd >= 0) ::close(pidfd);
+    EXPECT_OR_RETURN(written, "writing into the restored pipe");
+    Fields polled = WaitCounter(w + "/state-2", "woke", 1);
+    EXPECT_OR_RETURN(!polled.empty() && polled["ret"] == "1" && polled["err"] == "0" && polled["cookie"] == before[1]["cookie"],
+                     "the poll without timeout: " + ReadText(w + "/state-2"));
+    const char* expect_err[] = {"0", "", "110"};  // the timed poll returns 0; the futex wait ETIMEDOUT
+    for (int pid : {1, 3}) {
+      Fields f = WaitCounter(w + "/state-" + Str(pid), "woke", 1, 8000);
+      std::string what = std::string(pid == 1 ? "the timed poll" : "the futex wait") + ": " + ReadText(w + "/state-" + Str(pid));
+      EXPECT_OR_RETURN(!f.empty() && f["err"] == expect_err[pid - 1] && f["cookie"] == before[static_cast<size_t>(pid - 1)]["cookie"], what);
+      uint64_t start = NumberOf(f, "start"), woke = NumberOf(f, "woke");
+      EXPECT_OR_RETURN(start == NumberOf(before[static_cast<size_t>(pid - 1)], "start"), what + " (started again)");
+      EXPECT_OR_RETURN(woke >= start + kWaitMs, what + " (ended early)");
+      EXPECT_OR_RETURN(woke <= c.restored_ms + kWaitMs + 500, what + " (ended more than one timeout after the restore)");
+    }
     KillTree(c.restored);
     return base.Check();
   });
