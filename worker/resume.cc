@@ -32,7 +32,7 @@ void Seccomp(const images::TaskPlan& t, shm::Arena& arena) {
   Status s = t.seccomp.empty() ? Status() : arena.Fault(shm::FaultPoint::kSeccomp, "seccomp(SET_MODE_FILTER)");
   if (s.ok()) s = InstallSeccomp(t);
   if (!s.ok()) {
-    log::Error("task {}: {}", t.pid, s.error().ToString());
+    log::Info("task {}: {}", t.pid, s.error().ToString());  // the orchestrator prints the one error line
     arena.Abort(t.pid, shm::Stage::kDone, s.error());
     _exit(127);
   }
@@ -68,7 +68,7 @@ int g_exec_status_write = -1;
   Error e = SysError("execve(" + t.resume->exe + ")");
   int err = e.err;
   (void)!::write(g_exec_status_write, &err, sizeof(err));
-  log::Error("task {}: {}", t.pid, e.ToString());
+  log::Info("task {}: {}", t.pid, e.ToString());  // the orchestrator prints the one error line
   arena.Abort(t.pid, shm::Stage::kDone, e);
   _exit(127);
 }

@@ -29,7 +29,8 @@ class Task {
     Status s = Restore();
     if (!s.ok()) {
       Error e = std::move(s).error();
-      if (!arena_.aborted()) log::Error("task {}: {}", t_.pid, e.ToString());
+      // The orchestrator prints the one error line; this is for -v.
+      if (!arena_.aborted()) log::Info("task {}: {}", t_.pid, e.ToString());
       arena_.Abort(t_.pid, stage_, e);
       _exit(1);
     }
