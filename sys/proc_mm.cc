@@ -127,7 +127,7 @@ Result<ProcStatMm> ParseProcStatMm(const std::string& text) {
 
 std::vector<uint64_t> ParseAuxv(const std::string& bytes) {
   std::vector<uint64_t> words(bytes.size() / sizeof(uint64_t));
-  std::memcpy(words.data(), bytes.data(), words.size() * sizeof(uint64_t));
+  if (!words.empty()) std::memcpy(words.data(), bytes.data(), words.size() * sizeof(uint64_t));  // memcpy to null is UB, even of 0 bytes
   return words;
 }
 
