@@ -71,8 +71,13 @@ write("devices-and-fifo.tar.gz", [entry(".", tarfile.DIRTYPE, mode=0o755), entry
                                   entry("mem", tarfile.CHRTYPE, dev=(1, 1), mode=0o640), entry("fifo", tarfile.FIFOTYPE)],
       compress=True)
 # Past the cap (256 KiB in the target): a file's declared size, many small
-# files.
+# files, symlinks long enough that tmpfs gives each a page, and extended
+# attributes (kernel memory size= does not count), packed small.
 write_header_only("cap-huge-declared-size.tar", entry("big", size=1 << 40)[0])
 write("cap-many-small-files.tar.gz", [entry(f"f{i:04}", data=b"x") for i in range(200)], compress=True)
+write("cap-long-symlinks.tar", [entry(f"l{i:03}", tarfile.SYMTYPE, link="t" * 200) for i in range(80)])
+write("cap-long-symlinks.tar.gz", [entry(f"l{i:04}", tarfile.SYMTYPE, link="t" * 2000) for i in range(1000)], compress=True)
+write("cap-xattrs.tar.gz", [entry(f"x{i}", pax={f"SCHILY.xattr.trusted.n{k:02}": "\0" * 60000 for k in range(8)})
+                            for i in range(4)], compress=True)
 write("xattrs.tar", [entry("x", data=b"data", pax={"SCHILY.xattr.user.note": "a" * 100,
                                                      "SCHILY.xattr.trusted.note": "b" * 100})])

@@ -15,8 +15,8 @@
 // victim's bytes, mode, owner and link count: a hard link to it would
 // show), nothing but outside, images and root is at the top of the tmpfs
 // (an entry climbing out by "..", an absolute name, or a symlink would
-// land there or in outside/), and the data pages the tmpfs gained stay
-// within the cap. Symlinks, device nodes and FIFOs inside root/ are
+// land there or in outside/), and the pages the tmpfs gained (data, long
+// symlinks) with the extended attributes of root/ stay within the cap. Symlinks, device nodes and FIFOs inside root/ are
 // allowed: a tmpfs holds them (CRIU's /dev tmpfs holds device nodes).
 // Then the tmpfs is unmounted and everything in it goes. A breach traps.
 //
@@ -28,7 +28,9 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <ftw.h>
 #include <sys/statfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <condition_variable>
@@ -39,8 +41,10 @@
 #include <cstring>
 #include <initializer_list>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "orchestrator/tmpfs.h"
 #include "sys/unique_fd.h"
@@ -155,6 +159,33 @@ class Scratch {
   struct stat victim_ {};
 };
 
+// The extended attributes (names and values) of everything in root/, each
+// inode once: kernel memory a tmpfs's size= does not count.
+std::set<ino_t>* xattr_seen = nullptr;
+uint64_t xattr_total = 0;
+
+int AddXattrs(const char* path, const struct stat* st, int, struct FTW*) {
+  if (!xattr_seen->insert(st->st_ino).second) return 0;
+  std::vector<char> names(65536);
+  ssize_t n = ::llistxattr(path, names.data(), names.size());
+  for (ssize_t at = 0; n > 0 && at < n;) {
+    const char* name = names.data() + at;
+    ssize_t size = ::lgetxattr(path, name, nullptr, 0);
+    xattr_total += std::strlen(name) + static_cast<uint64_t>(size > 0 ? size : 0);
+    at += static_cast<ssize_t>(std::strlen(name)) + 1;
+  }
+  return 0;
+}
+
+uint64_t XattrBytes() {
+  std::set<ino_t> seen;
+  xattr_seen = &seen;
+  xattr_total = 0;
+  // A tree deeper than nftw reaches (paths past PATH_MAX) is counted as far as it reaches.
+  (void)::nftw((std::string(kScratch) + "/root").c_str(), AddXattrs, 16, FTW_PHYS | FTW_MOUNT);
+  return xattr_total;
+}
+
 // One input, on the sandbox thread.
 void UnpackOne(const std::string& input) {
   Scratch scratch;
@@ -167,7 +198,8 @@ void UnpackOne(const std::string& input) {
   (void)ro::UnpackTmpfs(root, images.get(), ref, ro::TmpfsCap{kCap, "the fuzz target"});
   uint64_t after = UsedBytes();
   scratch.CheckOutside();
-  if (after > before && after - before > kCap) Breach("the unpacked contents passed the cap");
+  uint64_t pages = after > before ? after - before : 0;
+  if (pages + XattrBytes() > kCap) Breach("the unpacked contents passed the cap");
 }
 
 // The thread that unpacks, in its own mount namespace and fs.
