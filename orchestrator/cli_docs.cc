@@ -110,7 +110,9 @@ CommandDoc TopDoc() {
         "--external mnt[KEY]:PATH, --ext-mount-map KEY:PATH and auto, --action-script (with CRIU's action names and "
         "CRTOOLS_* variables), dump --timeout (restore-orch's --freeze-timeout), check --feature NAME and --all with "
         "CRIU's feature names where they match. Log files and pidfiles are relative to the current directory (CRIU "
-        "puts them in its work directory). --shell-job is refused with exit 64: terminals are not restored yet."}});
+        "puts them in its work directory). -j/--shell-job as CRIU's for sessions and groups (a job stays in "
+        "restore-orch's session and group; without it a dump refuses such a tree and a restore such images), but "
+        "terminals are not checkpointed or restored: the job does not get the caller's terminal."}});
   return d;
 }
 

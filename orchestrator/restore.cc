@@ -182,6 +182,12 @@ class Controller {
       _exit(1);
     }
     worker::TaskContext ctx{&plan_, &*arena_, &service_->proc_dir(), service_->layout(), options_.detach};
+    // A task the plan leaves in restore-orch's session and group
+    // (--shell-job) sees them from a new PID namespace as 0.
+    if (!plan_.ns.new_pid) {
+      ctx.outside_sid = ::getsid(0);
+      ctx.outside_pgid = ::getpgrp();
+    }
     worker::RunTask(ctx, 0);
   }
 
