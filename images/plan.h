@@ -85,8 +85,8 @@ struct SeccompFilterPlan {
 struct TaskPlan {
   pid_t pid = 0;
   pid_t ppid = 0;  // 0 for the root task
-  pid_t pgid = 0;  // 0: stays in the group it is born in (outside the tree)
-  pid_t sid = 0;   // 0: stays in the session it is born in (outside the tree)
+  pid_t pgid = 0;  // 0: stays in the group it is born in (restore-orch's: outside the tree, --shell-job)
+  pid_t sid = 0;   // 0: stays in the session it is born in (restore-orch's: outside the tree, --shell-job)
   TaskKind kind = TaskKind::kAlive;
   std::vector<pid_t> threads;  // its threads' ids in its PID namespace, the task's own first
   ResumeMode resume_mode = ResumeMode::kHold;  // helpers exit before the resume stage
@@ -226,6 +226,10 @@ struct PlanOptions {
   std::set<std::string> external_keys;    // the KEYs of --external KEY=PATH
   bool ext_mount_map_auto = false;        // --ext-mount-map auto
   bool externals_named_later = false;     // the dump's check: the caller names them at restore (kAuto)
+  // --shell-job: tasks in a session outside the tree (sid 0, or in a CRIU
+  // dump the root's session when it does not lead it) stay in restore-orch's
+  // session and group (sid/pgid 0 in the plan); without it they fail the plan.
+  bool shell_job = false;
 };
 
 // Each problem is one line: "file: entry N: what is wrong".

@@ -77,10 +77,6 @@ void AddLogging(CLI::App& app, Cli& c, bool short_o) {
       ->group(kLoggingGroup);
 }
 
-// CRIU's --shell-job: recognised so that it is refused in words, hidden from
-// the docs until terminals are restored.
-void AddShellJob(CLI::App& app, Cli& c) { app.add_flag("-j,--shell-job", c.shell_job, "")->group(""); }
-
 void AddRestoreOptions(CLI::App& app, RestoreArgs& args) {
   app.add_option("-D,--images,--images-dir", args.images, "the image directory to restore from")
       ->type_name("DIR")
@@ -91,6 +87,11 @@ void AddRestoreOptions(CLI::App& app, RestoreArgs& args) {
   app.add_flag("-d,--detach,--restore-detached", args.detach,
                "return once every task has resumed, printing the root task's pid (as the caller sees it); the tree "
                "runs on");
+  app.add_flag("-j,--shell-job", args.shell_job,
+               "restore a shell job: tasks whose session is outside the tree (sid 0 in the images, or in CRIU's dumps "
+               "the root task's session when no task of the tree leads it) stay in restore-orch's session, and their "
+               "group outside the tree is restore-orch's; without it such images are refused (exit 2). Terminals are "
+               "not restored: the job does not get restore-orch's terminal");
   app.add_option("--pidfile", args.pidfile,
                  "write the root task's pid (as the caller sees it) to FILE once every task has resumed; a pidfile that "
                  "cannot be written fails the restore (rolled back)")
@@ -178,13 +179,11 @@ std::unique_ptr<Cli> BuildCli() {
   AddRestoreOptions(app, c->top_restore);
   app.add_flag("--list-faults", c->list_faults, "print every fault point --fault can name, with what it breaks, and exit");
   AddLogging(app, *c, true);
-  AddShellJob(app, *c);
 
   c->restore = app.add_subcommand("restore", "restore a tree from its images (the default command)");
   AddRestoreOptions(*c->restore, c->sub_restore);
   c->restore->get_option("--images")->required();
   AddLogging(*c->restore, *c, true);
-  AddShellJob(*c->restore, *c);
 
   DumpArgs& d = c->dump_args;
   c->dump = app.add_subcommand(
@@ -204,6 +203,10 @@ std::unique_ptr<Cli> BuildCli() {
                 "freeze, read and check the tree as a dump does, then release it running and print what would be "
                 "written (files, sizes, counts): nothing is written, DIR is not made");
   dump.add_flag("-R,--leave-running", d.leave_running, "let the tree run on after the dump instead of killing it");
+  dump.add_flag("-j,--shell-job", d.shell_job,
+                "dump a shell job: a tree with tasks in a session or process group whose leader is outside the tree "
+                "(a shell's); they are written with sid/pgid 0 and restored with --shell-job into restore-orch's "
+                "session and group. Without it such a tree is refused (exit 3). Terminals are not dumped");
   dump.add_option("--freeze-timeout,--timeout", d.freeze_timeout_s,
                   "give up (exit 75, the tree released) when a task has not stopped after SEC seconds: it is in an "
                   "uninterruptible wait (CRIU's --timeout of a dump)")
@@ -222,7 +225,6 @@ std::unique_ptr<Cli> BuildCli() {
       ->type_name("FILE")
       ->check(Executable());
   AddLogging(dump, *c, true);
-  AddShellJob(dump, *c);
 
   CheckArgs& k = c->check_args;
   c->check = app.add_subcommand(
@@ -390,11 +392,6 @@ int RunCli(int argc, char** argv) {
     return ParseFailure(*c, e);
   }
   const CLI::App* where = Selected(app);
-  if (c->shell_job) {
-    return Usage("--shell-job: restore-orch does not checkpoint or restore terminals yet, so it cannot give a job the "
-                 "caller's terminal; run the tree without a terminal (setsid, stdio on files or pipes)",
-                 where);
-  }
   if (where != &app) {
     std::string stray = TopLevelRestoreOption(*c);
     if (!stray.empty()) {

@@ -29,10 +29,10 @@ CommandDoc RestoreDoc() {
       "restore is one line per problem and exit status 2. External mounts (a filesystem that lives outside the tree) "
       "are bound from the caller's tree, and only from what the caller names: the tree's root mount from --root, any "
       "other from --external or --ext-mount-map; each source is found before anything is created. A tmpfs's "
-      "contents are unpacked under a cap, charged before anything is written (data in pages, "
-      "sparse files at their whole size, hard links' data again): the tmpfs's size= option, 1 GiB without one, or "
-      "--tmpfs-limit; an archive that would unpack to more fails the restore with the cap in its one line. A tmpfs "
-      "the images make unlimited (size=0, nr_blocks=0, nr_inodes=0) is refused (exit 2) unless "
+      "contents are unpacked under a cap, charged before anything is written (data in pages, sparse files at their "
+      "whole size, hard links' data again, long symlinks' pages, extended attributes): the tmpfs's size= option, "
+      "1 GiB without one, or --tmpfs-limit; an archive that would unpack to more fails the restore with the cap in "
+      "its one line. A tmpfs the images make unlimited (size=0, nr_blocks=0, nr_inodes=0) is refused (exit 2) unless "
       "--allow-unlimited-tmpfs is given.",
       "The root task is cloned with its pid into new PID and mount namespaces (when the tree had them), where it "
       "builds the mount tree and pivots into it; every task forks its children with their pids, joins its session "
@@ -112,7 +112,9 @@ CommandDoc TopDoc() {
         "--external mnt[KEY]:PATH, --ext-mount-map KEY:PATH and auto, --action-script (with CRIU's action names and "
         "CRTOOLS_* variables), dump --timeout (restore-orch's --freeze-timeout), check --feature NAME and --all with "
         "CRIU's feature names where they match. Log files and pidfiles are relative to the current directory (CRIU "
-        "puts them in its work directory). --shell-job is refused with exit 64: terminals are not restored yet."}});
+        "puts them in its work directory). -j/--shell-job as CRIU's for sessions and groups (a job stays in "
+        "restore-orch's session and group; without it a dump refuses such a tree and a restore such images), but "
+        "terminals are not checkpointed or restored: the job does not get the caller's terminal."}});
   return d;
 }
 

@@ -53,7 +53,6 @@ struct Cli {
   int verbose = 0;
   int log_level = -1;  // -vN / --log-level N; -1 when not given
   std::string log_file;
-  bool shell_job = false;  // CRIU's --shell-job: recognised, refused (terminals are not restored yet)
 };
 
 // Built in place: options hold pointers into the Cli.

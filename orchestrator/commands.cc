@@ -158,6 +158,7 @@ int CmdVerify(const VerifyArgs& args) {
   images::PlanOptions options;
   options.ignore_unsupported = args.ignore_unsupported;
   options.externals_named_later = true;  // nothing is bound: what the images say is compared
+  options.shell_job = true;              // a tree restored with --shell-job is compared too
   std::optional<images::RestorePlan> plan = LoadPlan(args.images, options);
   if (!plan) return kExitBadImages;
   // PID must be the tree's root: its pid in its own namespace is the images'.
@@ -248,6 +249,7 @@ int CmdRestore(const RestoreArgs& args) {
   plan_options.root_given = !args.root.empty();
   for (const auto& [key, path] : options_run.mounts.externals) plan_options.external_keys.insert(key);
   plan_options.ext_mount_map_auto = automatic;
+  plan_options.shell_job = args.shell_job;
   std::optional<images::RestorePlan> plan = LoadPlan(args.images, plan_options);
   if (!plan) return kExitBadImages;
   // The images were read and freed: what the heap held for them is given

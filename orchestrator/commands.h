@@ -28,6 +28,7 @@ struct RestoreArgs {
   std::string fault;  // --fault NAME[:N], or RESTORE_ORCH_FAULT
   std::string fault_syscall;  // --fault-syscall SYSCALL:ERRNO[:N][@PID]
   bool check_pages = false;   // --check-pages
+  bool shell_job = false;     // -j/--shell-job: tasks in a session outside the tree stay in restore-orch's
 };
 
 struct DumpArgs {
@@ -38,6 +39,7 @@ struct DumpArgs {
   double freeze_timeout_s = 10;
   bool dry_run = false;  // freeze, read, check, release: write nothing, print what would be written
   std::vector<std::string> action_scripts;  // run at pre-dump and post-dump
+  bool shell_job = false;  // -j/--shell-job: a tree in a session or group led from outside it may be dumped
 };
 
 struct CheckArgs {

@@ -182,6 +182,12 @@ class Controller {
       _exit(1);
     }
     worker::TaskContext ctx{&plan_, &*arena_, &service_->proc_dir(), service_->layout(), options_.detach};
+    // A task the plan leaves in restore-orch's session and group
+    // (--shell-job) sees them from a new PID namespace as 0.
+    if (!plan_.ns.new_pid) {
+      ctx.outside_sid = ::getsid(0);
+      ctx.outside_pgid = ::getpgrp();
+    }
     worker::RunTask(ctx, 0);
   }
 
@@ -324,10 +330,9 @@ class Controller {
   static bool Catches(pid_t pid, int sig) {
     auto status = sys::ReadProcFile("/proc/" + std::to_string(pid) + "/status");
     if (!status.ok()) return true;  // unknown: forward it
-    size_t at = status->find("SigCgt:");
-    if (at == std::string::npos) return true;
-    unsigned long long mask = std::strtoull(status->c_str() + at + 7, nullptr, 16);
-    return (mask >> (sig - 1)) & 1;
+    std::optional<uint64_t> mask = sys::StatusHex(*status, "SigCgt");
+    if (!mask) return true;
+    return (*mask >> (sig - 1)) & 1;
   }
 
   // Back to how the caller left things: signals, log sink, service fds.

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 
@@ -43,7 +44,8 @@ class LibArchive {
               lib.Bind(lib.next_header2, "archive_read_next_header2") && lib.Bind(lib.disk_descend, "archive_read_disk_descend") &&
               lib.Bind(lib.read_data, "archive_read_data") && lib.Bind(lib.entry_new, "archive_entry_new") &&
               lib.Bind(lib.entry_free, "archive_entry_free") && lib.Bind(lib.entry_size, "archive_entry_size") &&
-              lib.Bind(lib.entry_size_is_set, "archive_entry_size_is_set");
+              lib.Bind(lib.entry_size_is_set, "archive_entry_size_is_set") && lib.Bind(lib.entry_symlink, "archive_entry_symlink") &&
+              lib.Bind(lib.xattr_reset, "archive_entry_xattr_reset") && lib.Bind(lib.xattr_next, "archive_entry_xattr_next");
     if (!ok) return Fail("libarchive lacks a function restore-orch needs");
     return owned;
   }
@@ -71,6 +73,9 @@ class LibArchive {
   decltype(&archive_entry_pathname) pathname = nullptr;
   decltype(&archive_entry_size) entry_size = nullptr;
   decltype(&archive_entry_size_is_set) entry_size_is_set = nullptr;
+  decltype(&archive_entry_symlink) entry_symlink = nullptr;
+  decltype(&archive_entry_xattr_reset) xattr_reset = nullptr;
+  decltype(&archive_entry_xattr_next) xattr_next = nullptr;
   // Packing (dump).
   decltype(&archive_write_new) write_new = nullptr;
   decltype(&archive_write_add_filter_gzip) add_gzip = nullptr;
@@ -113,6 +118,9 @@ class CwdGuard {
 };
 
 constexpr uint64_t kPage = 4096;
+// shmem_symlink() keeps a target of up to this many bytes (its NUL
+// included) in the inode; a longer one takes a page of the tmpfs.
+constexpr uint64_t kShortSymlink = 128;
 
 std::string Bytes(uint64_t n) {
   if (n >= (1ull << 30) && n % (1ull << 30) == 0) return std::to_string(n >> 30) + " GiB";
@@ -235,6 +243,20 @@ Status UnpackTmpfs(const UniqueFd& root, int images_fd, const images::PayloadRef
     la_int64_t declared = lib.entry_size_is_set(entry) ? lib.entry_size(entry) : 0;
     uint64_t charged = declared > 0 ? static_cast<uint64_t>(declared) : 0;
     RO_TRY(budget.Charge(charged, name));
+    // A long symlink's page, and extended attributes (kernel memory that
+    // size= does not bound): charged too, or an archive of either would
+    // unpack without bound.
+    const char* target = lib.entry_symlink(entry);
+    if (target != nullptr && std::strlen(target) + 1 > kShortSymlink) RO_TRY(budget.Charge(kPage, name));
+    uint64_t xattr_bytes = 0;
+    lib.xattr_reset(entry);
+    const char* xattr_name = nullptr;
+    const void* value = nullptr;
+    size_t value_size = 0;
+    while (lib.xattr_next(entry, &xattr_name, &value, &value_size) == ARCHIVE_OK) {
+      xattr_bytes += (xattr_name != nullptr ? std::strlen(xattr_name) : 0) + value_size;
+    }
+    RO_TRY(budget.Charge(xattr_bytes, name));
     if (lib.write_header(out.get(), entry) != ARCHIVE_OK) return error(out.get(), "tmpfs entry " + name);
     const void* block = nullptr;
     size_t size = 0;

@@ -46,9 +46,11 @@ std::string UnlimitedTmpfsOption(const std::string& options);
 // be written through a symlink are refused: nothing lands outside the mount.
 // What it writes is charged against `cap` before it is written: each
 // entry's data rounded up to pages (as tmpfs's size= counts), a file's
-// logical size counted whole (a sparse file's holes too) and a hard link's
-// data again; an entry that would pass the cap fails the unpack ("entry NAME:
-// the unpacked contents would pass N bytes, the cap from ...").
+// logical size counted whole (a sparse file's holes too), a hard link's
+// data again, a page for a symlink whose target tmpfs keeps in a page (over
+// 127 bytes), and extended attributes (names and values, in pages); an
+// entry that would pass the cap fails the unpack ("entry NAME: the unpacked
+// contents would pass N bytes, the cap from ...").
 Status UnpackTmpfs(const UniqueFd& root, int images_fd, const images::PayloadRef& tar_gz, const TmpfsCap& cap);
 
 class LibArchive;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds the release and the sanitizer configurations,
-# runs every test of both through ctest, then fuzzes the image reader and
-# plan builder for FUZZ_SECONDS (default 60).
+# runs every test of both through ctest, then runs each fuzz target (the
+# image reader and plan builder, the dump's /proc parsers, the tmpfs
+# archive unpacker) for FUZZ_SECONDS (default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -22,17 +23,17 @@ for kind in release asan; do
 done
 
 # Each fuzz target runs FUZZ_SECONDS on a growing copy of its seed corpus
-# (build-fuzz/corpus-<target>/, never in git). Inputs up to 1 MiB reach
-# deep trees and long chains; ASan's quarantine is bounded so that memory
-# stays flat over a long run.
-fuzz_targets=(plan_fuzz)
+# test/fuzz/corpus-<target>/ (the copy under build-fuzz/, never in git).
+# Inputs up to 1 MiB reach deep trees and long chains; ASan's quarantine is
+# bounded so that memory stays flat over a long run.
+fuzz_targets=(plan_fuzz proc_fuzz tmpfs_fuzz)
 seconds=${FUZZ_SECONDS:-60}
 echo "== fuzz: ${#fuzz_targets[@]} target(s) x ${seconds}s = $(( ${#fuzz_targets[@]} * seconds ))s"
 scripts/build.sh fuzz "${fuzz_targets[@]}" >/dev/null  # only what the fuzzers link
 for target in "${fuzz_targets[@]}"; do
   run=build-fuzz/corpus-$target
   mkdir -p "$run"
-  cp -n test/fuzz/corpus/* "$run"/ 2>/dev/null || true
+  cp -n test/fuzz/corpus-$target/* "$run"/ 2>/dev/null || true
   if ! ASAN_OPTIONS=quarantine_size_mb=64:malloc_context_size=10 \
        build-fuzz/$target -max_total_time="$seconds" -max_len=1048576 -timeout=10 -rss_limit_mb=2048 \
        -print_final_stats=1 -artifact_prefix=build-fuzz/$target- "$run" >build-fuzz/$target.log 2>&1; then

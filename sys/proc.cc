@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <sstream>
+#include <string_view>
 #include <vector>
 
 namespace ro::sys {
@@ -40,14 +42,27 @@ Result<ProcStat> ParseProcStat(const std::string& text) {
   return st;
 }
 
-std::vector<long> StatusValues(const std::string& status, const std::string& key) {
-  std::vector<long> out;
+namespace {
+
+// The text after "Key:" on the line of `status` that starts with it, up to
+// the end of that line; nullopt when no line does.
+std::optional<std::string_view> StatusLine(const std::string& status, const std::string& key) {
   std::string tag = key + ":";
   size_t at = status.rfind(tag, 0) == 0 ? 0 : status.find("\n" + tag);
-  if (at == std::string::npos) return out;
-  if (at != 0 || status[0] == '\n') ++at;
+  if (at == std::string::npos) return std::nullopt;
+  if (status[at] == '\n') ++at;
+  at += tag.size();
   size_t end = status.find('\n', at);
-  std::istringstream in(status.substr(at + tag.size(), end == std::string::npos ? std::string::npos : end - at - tag.size()));
+  return std::string_view(status).substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
+}  // namespace
+
+std::vector<long> StatusValues(const std::string& status, const std::string& key) {
+  std::vector<long> out;
+  std::optional<std::string_view> line = StatusLine(status, key);
+  if (!line) return out;
+  std::istringstream in{std::string(*line)};
   for (long v; in >> v;) out.push_back(v);
   return out;
 }
@@ -55,6 +70,24 @@ std::vector<long> StatusValues(const std::string& status, const std::string& key
 long StatusInnermost(const std::string& status, const std::string& key) {
   std::vector<long> v = StatusValues(status, key);
   return v.empty() ? -1 : v.back();
+}
+
+std::optional<uint64_t> StatusHex(const std::string& status, const std::string& key) {
+  std::optional<std::string_view> line = StatusLine(status, key);
+  if (!line) return std::nullopt;
+  std::string_view v = *line;
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  uint64_t out = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out, 16);
+  if (ec != std::errc() || end == v.data()) return std::nullopt;
+  return out;
+}
+
+std::vector<pid_t> ParsePidList(const std::string& text) {
+  std::vector<pid_t> out;
+  std::istringstream in(text);
+  for (pid_t p; in >> p;) out.push_back(p);
+  return out;
 }
 
 Result<FdInfo> ParseFdInfo(const std::string& text) {

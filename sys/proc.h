@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,14 @@ Result<ProcStat> ParseProcStat(const std::string& text);
 std::vector<long> StatusValues(const std::string& status, const std::string& key);
 // The last of them: the value in the innermost PID namespace, or -1.
 long StatusInnermost(const std::string& status, const std::string& key);
+// The hexadecimal value of a "Key:\t<hex>" line of /proc/PID/status
+// (signal and capability sets: SigBlk, SigCgt, CapEff...); nullopt when the
+// key is absent or its value is not hexadecimal.
+std::optional<uint64_t> StatusHex(const std::string& status, const std::string& key);
+
+// The pids of /proc/PID/task/TID/children (space-separated decimal), in
+// order; parsing stops at the first word that is not a pid.
+std::vector<pid_t> ParsePidList(const std::string& text);
 
 // /proc/PID/fdinfo/N.
 struct FdInfo {

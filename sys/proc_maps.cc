@@ -21,6 +21,9 @@ Result<std::vector<MapsEntry>> ParseMaps(const std::string& text) {
     std::string offset, dev;
     fields >> e.perms >> offset >> dev >> e.inode;
     if (e.perms.size() != 4 || offset.empty() || dev.empty()) return Fail("maps line \"" + line + "\": malformed");
+    if (e.end <= e.start || e.start % 4096 != 0 || e.end % 4096 != 0) {
+      return Fail("maps line \"" + line + "\": not a page-aligned range");
+    }
     e.offset = std::strtoull(offset.c_str(), nullptr, 16);
     std::string rest;
     std::getline(fields, rest);

@@ -36,6 +36,8 @@ bool ParseRangeLine(const std::string& line, Vma& v) {
                   &path_at) != 7) {
     return false;
   }
+  // What the kernel shows is a page-aligned, non-empty range.
+  if (end <= start || start % kPageSize != 0 || end % kPageSize != 0) return false;
   v.start = start;
   v.end = end;
   v.read = perms[0] == 'r';
@@ -123,20 +125,28 @@ Result<ProcStatMm> ParseProcStatMm(const std::string& text) {
   return s;
 }
 
-Result<std::vector<uint64_t>> ReadAuxv(pid_t outer) {
-  RO_ASSIGN_OR_RETURN(std::string bytes, ReadProcFile(Proc(outer, "auxv")));
+std::vector<uint64_t> ParseAuxv(const std::string& bytes) {
   std::vector<uint64_t> words(bytes.size() / sizeof(uint64_t));
-  std::memcpy(words.data(), bytes.data(), words.size() * sizeof(uint64_t));
+  if (!words.empty()) std::memcpy(words.data(), bytes.data(), words.size() * sizeof(uint64_t));  // memcpy to null is UB, even of 0 bytes
   return words;
 }
 
-Result<size_t> CountPosixTimers(pid_t outer) {
-  RO_ASSIGN_OR_RETURN(std::string text, ReadProcFile(Proc(outer, "timers")));
+Result<std::vector<uint64_t>> ReadAuxv(pid_t outer) {
+  RO_ASSIGN_OR_RETURN(std::string bytes, ReadProcFile(Proc(outer, "auxv")));
+  return ParseAuxv(bytes);
+}
+
+size_t ParsePosixTimerCount(const std::string& text) {
   size_t n = 0;
   for (size_t at = 0; (at = text.find("ID:", at)) != std::string::npos; at += 3) {
     if (at == 0 || text[at - 1] == '\n') ++n;
   }
   return n;
+}
+
+Result<size_t> CountPosixTimers(pid_t outer) {
+  RO_ASSIGN_OR_RETURN(std::string text, ReadProcFile(Proc(outer, "timers")));
+  return ParsePosixTimerCount(text);
 }
 
 Result<Pagemap> Pagemap::Open(pid_t outer) {

@@ -69,9 +69,15 @@ Result<ProcStatMm> ParseProcStatMm(const std::string& text);
 
 // /proc/OUTER/auxv as 64-bit words, AT_NULL pair included.
 Result<std::vector<uint64_t>> ReadAuxv(pid_t outer);
+// The bytes of an auxv file as 64-bit words (host order); a trailing part
+// word is left out.
+std::vector<uint64_t> ParseAuxv(const std::string& bytes);
 
 // The number of POSIX timers (timer_create) of OUTER (/proc/OUTER/timers).
 Result<size_t> CountPosixTimers(pid_t outer);
+// The number of timers in the text of a timers file: its lines that start
+// with "ID:".
+size_t ParsePosixTimerCount(const std::string& text);
 
 // Bits of a /proc/PID/pagemap entry.
 inline constexpr uint64_t kPmPresent = 1ull << 63;

@@ -4,18 +4,11 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <sstream>
 
 namespace ro::sys {
 namespace {
 
 std::string Proc(pid_t pid, const std::string& rest) { return "/proc/" + std::to_string(pid) + "/" + rest; }
-
-uint64_t StatusHex(const std::string& status, const std::string& key) {
-  size_t at = status.find("\n" + key + ":");
-  if (at == std::string::npos) return 0;
-  return std::strtoull(status.c_str() + at + key.size() + 2, nullptr, 16);
-}
 
 }  // namespace
 
@@ -39,7 +32,7 @@ Result<TaskInfo> ReadTask(pid_t outer) {
   t.threads = StatusInnermost(t.status, "Threads");
   t.uids = StatusValues(t.status, "Uid");
   t.gids = StatusValues(t.status, "Gid");
-  t.blocked = StatusHex(t.status, "SigBlk");
+  t.blocked = StatusHex(t.status, "SigBlk").value_or(0);
   t.seccomp = StatusInnermost(t.status, "Seccomp");
   t.tracer = StatusInnermost(t.status, "TracerPid");
   return t;
@@ -61,8 +54,8 @@ Result<std::vector<pid_t>> ReadChildren(pid_t outer) {
       if (text.error().err == ENOENT || text.error().err == ESRCH) continue;  // the thread exited meanwhile
       return std::move(text).error();
     }
-    std::istringstream in(*text);
-    for (pid_t k; in >> k;) out.push_back(k);
+    std::vector<pid_t> kids = ParsePidList(*text);
+    out.insert(out.end(), kids.begin(), kids.end());
   }
   return out;
 }

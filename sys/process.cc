@@ -90,10 +90,9 @@ void BlockAllSignals() {
 
 Result<bool> HasEffectiveCapability(int cap) {
   RO_ASSIGN_OR_RETURN(std::string status, ReadProcFile("/proc/self/status"));
-  size_t at = status.find("\nCapEff:");
-  if (at == std::string::npos) return Fail("/proc/self/status has no CapEff line");
-  uint64_t caps = std::strtoull(status.c_str() + at + 8, nullptr, 16);
-  return (caps >> cap) & 1;
+  std::optional<uint64_t> caps = StatusHex(status, "CapEff");
+  if (!caps) return Fail("/proc/self/status has no CapEff line");
+  return (*caps >> cap) & 1;
 }
 
 void SetName(const std::string& comm) { ::prctl(PR_SET_NAME, comm.c_str()); }

@@ -18,5 +18,9 @@ struct SpecialMapping {
 
 // Every special mapping of the calling process but [vsyscall], by address.
 Result<std::vector<SpecialMapping>> ReadSpecialMappings();
+// The same from the text of a maps file: its lines whose name is [vdso],
+// [vvar] or [vvar_vclock]; a line without a "start-end" range is an error
+// naming it.
+Result<std::vector<SpecialMapping>> ParseSpecialMappings(const std::string& maps);
 
 }  // namespace ro::sys

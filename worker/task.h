@@ -18,6 +18,11 @@ struct TaskContext {
   const UniqueFd* proc_dir = nullptr;  // the caller's /proc, at layout.proc_fd
   FdLayout layout;
   bool detach = false;                 // the root task must outlive the orchestrator
+  // Where a task whose plan says sid or pgid 0 (--shell-job) ends: the
+  // orchestrator's own session and group as the tree's PID namespace sees
+  // them (0 from inside a new one).
+  pid_t outside_sid = 0;
+  pid_t outside_pgid = 0;
 };
 
 // Runs task `index` of the plan in the calling process, which must already

@@ -68,12 +68,14 @@ Status JoinGroup(const TaskContext& ctx, size_t index) {
   return {};
 }
 
-Status VerifySessionAndGroup(const TaskPlan& t) {
+Status VerifySessionAndGroup(const TaskContext& ctx, const TaskPlan& t) {
   pid_t sid = ::getsid(0);
   pid_t pgid = ::getpgrp();
-  if (sid != t.sid || pgid != t.pgid) {
-    return Fail("ended in session " + Num(sid) + " and group " + Num(pgid) + ", images say " + Num(t.sid) + " and " +
-                Num(t.pgid));
+  pid_t want_sid = t.sid != 0 ? t.sid : ctx.outside_sid;
+  pid_t want_pgid = t.pgid != 0 ? t.pgid : ctx.outside_pgid;
+  if (sid != want_sid || pgid != want_pgid) {
+    return Fail("ended in session " + Num(sid) + " and group " + Num(pgid) + ", images say " + Num(want_sid) + " and " +
+                Num(want_pgid));
   }
   return {};
 }
@@ -114,7 +116,7 @@ Status ForkTree(const TaskContext& ctx, size_t index) {
     if (!Plan(ctx, child).before_parent_setsid) RO_TRY(Fork(ctx, t, child));
   }
   RO_TRY(JoinGroup(ctx, index));
-  return VerifySessionAndGroup(t);
+  return VerifySessionAndGroup(ctx, t);
 }
 
 Status ReapHelpers(const TaskContext& ctx, const TaskPlan& t) {

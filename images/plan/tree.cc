@@ -2,6 +2,7 @@
 // namespaces the root task gets, and sessions and groups a fork order can
 // produce. images/plan/forks.cc plans the forks themselves.
 #include <csignal>
+#include <optional>
 #include <set>
 
 #include "images/plan/context.h"
@@ -257,6 +258,42 @@ void PlanNamespaces(Context& ctx) {
   CheckOtherNamespaces(ctx);
 }
 
+// Sessions and groups outside the tree: the caller's (a job of a shell's
+// session). Such a task is written with sid or pgid 0 by restore-orch's
+// dump, and by any dump of a tree in a PID namespace of its own (its
+// leader is not in the namespace); a CRIU dump of a shell job in its
+// caller's PID namespace writes the outside numbers: the root task's
+// session and group when no task of the tree leads them. As CRIU, such tasks are restored only with
+// --shell-job, and then stay in restore-orch's session and group (0 in the
+// plan). One line names the first such task and the flag.
+void PlaceOutsideSessions(Context& ctx) {
+  const TaskPlan& root = ctx.Task(ctx.root_pid);
+  pid_t outside_sid = root.sid != root.pid && ctx.tasks.count(root.sid) == 0 ? root.sid : 0;
+  pid_t outside_pgid = root.pgid != root.pid && ctx.tasks.count(root.pgid) == 0 ? root.pgid : 0;
+  auto out_sid = [&](const TaskPlan& t) { return t.sid == 0 || t.sid == outside_sid; };
+  auto out_pgid = [&](const TaskPlan& t) { return t.pgid == 0 || (outside_pgid != 0 && t.pgid == outside_pgid); };
+  std::optional<pid_t> first;
+  size_t count = 0;
+  for (auto& [pid, t] : ctx.tasks) {
+    // A group outside the tree is only for a task of a session outside it
+    // (the other combination is refused by CheckSessions).
+    if (!out_sid(t)) continue;
+    ++count;
+    if (!first || ctx.pstree_entry[pid] < ctx.pstree_entry[*first]) first = pid;
+    if (!ctx.options.shell_job) continue;
+    if (out_pgid(t)) t.pgid = 0;
+    t.sid = 0;
+  }
+  if (!first || ctx.options.shell_job) return;
+  const TaskPlan& t = ctx.Task(*first);
+  std::string others = count > 1 ? " (and " + Str(count - 1) + " more task" + (count > 2 ? "s" : "") + ")" : "";
+  ctx.problems.Add(MakeFileName(PstreeKind()), ctx.pstree_entry[*first],
+                   "task " + Str(t.pid) + " is in a session outside the tree (sid " + Str(t.sid) +
+                       (t.sid == 0 ? "" : ", which the root task does not lead") + ")" + others +
+                       ": a shell job, restored only with --shell-job (-j), which leaves it in restore-orch's session "
+                       "and process group");
+}
+
 void CheckSessions(Context& ctx) {
   const std::string name = MakeFileName(PstreeKind());
   std::map<pid_t, pid_t> group_sid;    // pgid -> sid of its first member
@@ -319,6 +356,7 @@ bool PlanTasks(Context& ctx) {
   ReadCores(ctx);
   CheckThreadIds(ctx);
   PlanNamespaces(ctx);
+  PlaceOutsideSessions(ctx);
   CheckSessions(ctx);
   return true;
 }

@@ -132,7 +132,7 @@ class Collector {
   Status CollectCore(const Task& t);
   Status CollectLive(Task& t);
   Status CollectResume(const Task& t);
-  void MapOutsideSessions();
+  Status FindOutsideSessions();
   void WritePstreeAndInventory();
   images::ImageFile& File(const images::Kind& kind, std::optional<uint32_t> key = std::nullopt);
 
@@ -199,6 +199,8 @@ class Collector {
   ino_t own_pid_ns_ = 0, own_mnt_ns_ = 0, tree_pid_ns_ = 0, tree_mnt_ns_ = 0;
   size_t pid_levels_ = 0;  // NSpid entries of the tree's tasks
   bool new_pid_ = false, new_mnt_ = false;
+  // Sessions and groups led from outside the tree (--shell-job): written as 0.
+  std::set<pid_t> outside_sids_, outside_pgids_;
 
   // Files.
   uint32_t next_id_ = 1;

@@ -115,10 +115,17 @@ Status WriteImages(const std::string& path, const Encoded& files) {
   return s;
 }
 
-// What a restore of these images must be told: one line per external
-// mount, with the flag that maps it; empty when the images need nothing.
-std::string ExternalsNeeded(const images::RestorePlan& plan) {
+// What a restore of these images must be told: --shell-job for a shell's
+// job, one line per external mount with the flag that maps it; empty when
+// the images need nothing.
+std::string RestoreNeeds(const images::RestorePlan& plan) {
   std::string out;
+  for (const images::TaskPlan& t : plan.tasks) {
+    if (t.sid != 0 || t.kind == images::TaskKind::kHelper) continue;
+    out += "a restore needs --shell-job (-j): task " + std::to_string(t.pid) +
+           " is in a session led from outside the tree, which a restore leaves it in restore-orch's\n";
+    break;
+  }
   for (const images::MountPlan& m : plan.mounts) {
     if (m.how != images::MountSource::kExternal) continue;
     std::string flag = m.mountpoint == "/" && m.parent_id == 0 ? "--root DIR" : "--external " + m.ext_key + "=PATH";
@@ -191,6 +198,7 @@ int CmdDump(const DumpArgs& args) {
   CollectOptions collect;
   collect.streamed = &streamed;
   collect.interrupted = [] { return InterruptGuard::Check("collecting"); };
+  collect.shell_job = args.shell_job;
   auto dumped = CollectImages(tree, collect);
   if (!dumped.ok()) {
     const Error& e = dumped.error();
@@ -230,12 +238,13 @@ int CmdDump(const DumpArgs& args) {
   }
   images::PlanOptions check;
   check.externals_named_later = true;  // the caller names them at restore
+  check.shell_job = args.shell_job;    // a shell's job: written with sid/pgid 0
   images::PlanOutcome outcome = images::BuildPlan(dir, check);
   if (!outcome.plan) {
     for (const Error& e : outcome.errors) PrintDumpError(Error(e).Within(unrestorable));
     return kExitRefused;
   }
-  std::string needs = ExternalsNeeded(*outcome.plan);
+  std::string needs = RestoreNeeds(*outcome.plan);
   Clock::time_point checked = Clock::now();
   for (const std::string& w : dumped->warnings) log::Warn("{}", w);
   for (const std::string& w : outcome.plan->warnings) log::Warn("{}", w);

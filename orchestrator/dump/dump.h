@@ -70,6 +70,9 @@ class StreamedFiles {
 struct CollectOptions {
   StreamedFiles* streamed = nullptr;      // where pages files go
   std::function<Status()> interrupted;    // an error once the dump is to stop (SIGINT...)
+  // --shell-job: tasks in a session or group led from outside the tree are
+  // written with sid/pgid 0 (refused without it).
+  bool shell_job = false;
 };
 
 // Everything restore-orch restores about the tree: tasks, sessions and

@@ -17,13 +17,6 @@
 namespace ro::dump {
 namespace {
 
-// A "Key:\t<hex>" line of /proc/PID/status (capability sets).
-uint64_t StatusHex(const std::string& status, const std::string& key) {
-  size_t at = status.find("\n" + key + ":");
-  if (at == std::string::npos) return 0;
-  return std::strtoull(status.c_str() + at + key.size() + 2, nullptr, 16);
-}
-
 // A capability set as CRIU keeps it: 32-bit words, lowest first.
 void AddCaps(google::protobuf::RepeatedField<uint32_t>* words, uint64_t caps) {
   words->Add(static_cast<uint32_t>(caps));
@@ -103,11 +96,11 @@ Status Collector::FillThreadCore(const ThreadLive& live, img::thread_core_entry&
   cr.set_egid(static_cast<uint32_t>(gids[1]));
   cr.set_sgid(static_cast<uint32_t>(gids[2]));
   cr.set_fsgid(static_cast<uint32_t>(gids[3]));
-  AddCaps(cr.mutable_cap_inh(), StatusHex(status, "CapInh"));
-  AddCaps(cr.mutable_cap_prm(), StatusHex(status, "CapPrm"));
-  AddCaps(cr.mutable_cap_eff(), StatusHex(status, "CapEff"));
-  AddCaps(cr.mutable_cap_bnd(), StatusHex(status, "CapBnd"));
-  AddCaps(cr.mutable_cap_amb(), StatusHex(status, "CapAmb"));
+  AddCaps(cr.mutable_cap_inh(), sys::StatusHex(status, "CapInh").value_or(0));
+  AddCaps(cr.mutable_cap_prm(), sys::StatusHex(status, "CapPrm").value_or(0));
+  AddCaps(cr.mutable_cap_eff(), sys::StatusHex(status, "CapEff").value_or(0));
+  AddCaps(cr.mutable_cap_bnd(), sys::StatusHex(status, "CapBnd").value_or(0));
+  AddCaps(cr.mutable_cap_amb(), sys::StatusHex(status, "CapAmb").value_or(0));
   cr.set_secbits(static_cast<uint32_t>(live.secbits));
   for (long g : sys::StatusValues(status, "Groups")) cr.add_groups(static_cast<uint32_t>(g));
   if (sys::StatusInnermost(status, "NoNewPrivs") == 1) cr.set_no_new_privs(1);

@@ -46,13 +46,6 @@ Words ToWords(const std::string& bytes) {
   return w;
 }
 
-// A "Key:\t<hex>" line of /proc/PID/status (signal sets).
-uint64_t StatusHex(const std::string& status, const std::string& key) {
-  size_t at = status.find("\n" + key + ":");
-  if (at == std::string::npos) return 0;
-  return std::strtoull(status.c_str() + at + key.size() + 2, nullptr, 16);
-}
-
 }  // namespace
 
 Status Collector::ReadLiveState(Task& t) {
@@ -223,7 +216,8 @@ Status Collector::AskThread(sys::RemoteSyscalls& task, const std::string& status
   // may have set along with SIG_DFL (flags, mask, restorer) changes
   // nothing, SIGCHLD's SA_NOCLDSTOP/SA_NOCLDWAIT excepted: those are
   // written as zeros (as after exec), SIGCHLD is always asked.
-  uint64_t asked = StatusHex(status, "SigCgt") | StatusHex(status, "SigIgn") | (uint64_t{1} << (SIGCHLD - 1));
+  uint64_t asked = sys::StatusHex(status, "SigCgt").value_or(0) | sys::StatusHex(status, "SigIgn").value_or(0) |
+                   (uint64_t{1} << (SIGCHLD - 1));
   for (int sig = 1; sig <= 64; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP || !((asked >> (sig - 1)) & 1)) continue;
     // struct kernel_sigaction: handler, flags, restorer, mask (8 bytes).

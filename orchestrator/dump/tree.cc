@@ -44,10 +44,10 @@ images::ImageFile& Collector::File(const images::Kind& kind, std::optional<uint3
 
 Result<DumpedImages> Collector::Run() {
   RO_TRY(ReadNamespaces());
+  RO_TRY(FindOutsideSessions());
   if (new_mnt_) RO_TRY(ReadMounts());
   for (const FrozenTree::Task& t : tree_.tasks()) RO_TRY(CollectTask(t));
   RO_TRY(DumpSharedMemory());
-  MapOutsideSessions();
   WritePstreeAndInventory();
   if (new_mnt_) RO_TRY(CollectMounts());
   // A pipe whose other end is outside the tree is restored without it.
@@ -101,8 +101,8 @@ Status Collector::CollectTask(const FrozenTree::Task& frozen) {
   t.who = "task " + Str(frozen.pid);
   RO_ASSIGN_OR_RETURN(t.info, sys::ReadTask(frozen.pid));
   t.pid = t.info.pid;
-  t.pgid = t.info.pgid;
-  t.sid = t.info.sid;
+  t.pgid = outside_pgids_.count(t.info.pgid) ? 0 : t.info.pgid;  // --shell-job (else refused)
+  t.sid = outside_sids_.count(t.info.sid) ? 0 : t.info.sid;
   if (t.pid != t.outer) t.who = "task " + Str(t.pid) + " (pid " + Str(t.outer) + " here)";
   t.comm = t.info.comm;
   t.zombie = frozen.zombie;
@@ -256,24 +256,46 @@ Status Collector::CollectResume(const Task& t) {
   return {};
 }
 
-// Sharing restore-orch's PID namespace, the tree sees sessions and groups
-// outside it by their numbers; the restore expects 0 for "where it is born".
-void Collector::MapOutsideSessions() {
-  if (new_pid_) return;
-  auto stat_of = [](pid_t pid) -> Result<sys::ProcStat> {
-    RO_ASSIGN_OR_RETURN(std::string text, sys::ReadProcFile("/proc/" + Str(pid) + "/stat"));
-    return sys::ParseProcStat(text);
+// Sessions and groups whose leader is outside the tree (a shell's job),
+// found before anything else is read: sid or pgid 0 (from inside the
+// tree's own PID namespace the leader is not there), the root task's
+// session or group when no task of the tree leads it, and, sharing
+// restore-orch's PID namespace, any whose leader lives outside the tree. As
+// CRIU, such a tree is dumped only with --shell-job; they are then written
+// as 0, which a restore with --shell-job leaves in restore-orch's session
+// and group. (A session or group whose leader has exited and that is not
+// the root's was made in the tree: a helper stands in for its leader.)
+Status Collector::FindOutsideSessions() {
+  struct Ids {
+    pid_t outer, pid, sid, pgid;
   };
-  auto root = stat_of(tasks_.front().outer);
-  if (!root.ok()) return;
-  auto caller = stat_of(root->ppid);  // whoever started the tree
-  if (!caller.ok()) return;
+  std::vector<Ids> ids;
   std::set<pid_t> in_tree;
-  for (const Task& t : tasks_) in_tree.insert(t.pid);
-  for (Task& t : tasks_) {
-    if (t.sid == caller->sid && !in_tree.count(t.sid)) t.sid = 0;
-    if (t.pgid == caller->pgid && !in_tree.count(t.pgid)) t.pgid = 0;
+  for (const FrozenTree::Task& f : tree_.tasks()) {
+    RO_ASSIGN_OR_RETURN(sys::TaskInfo info, sys::ReadTask(f.pid));
+    ids.push_back({f.pid, info.pid, info.sid, info.pgid});
+    in_tree.insert(info.pid);
   }
+  if (ids.empty()) return {};
+  const Ids& root = ids.front();
+  auto outside = [&](pid_t id, pid_t root_id) {
+    if (id == 0) return true;
+    if (in_tree.count(id)) return false;
+    if (id == root_id && root_id != root.pid) return true;
+    return !new_pid_ && ::access(("/proc/" + Str(id)).c_str(), F_OK) == 0;
+  };
+  for (const Ids& t : ids) {
+    bool sid_out = outside(t.sid, root.sid), pgid_out = outside(t.pgid, root.pgid);
+    if (!sid_out && !pgid_out) continue;
+    if (sid_out) outside_sids_.insert(t.sid);
+    if (pgid_out) outside_pgids_.insert(t.pgid);
+    if (options_.shell_job) continue;
+    std::string who = "task " + Str(t.pid) + (t.pid != t.outer ? " (pid " + Str(t.outer) + " here)" : "");
+    std::string what = sid_out ? "session " + Str(t.sid) : "process group " + Str(t.pgid);
+    return Fail(who + " is in " + what + ", whose leader is outside the tree (a shell's job): dump it with --shell-job (-j), "
+                "and restore it with --shell-job, which leaves it in restore-orch's session and group");
+  }
+  return {};
 }
 
 void Collector::WritePstreeAndInventory() {

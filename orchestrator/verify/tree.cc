@@ -2,6 +2,7 @@
 // parent, session, group, thread ids and exit status; no task the images
 // do not have.
 #include <algorithm>
+#include <set>
 
 #include "orchestrator/verify/verifier.h"
 
@@ -46,6 +47,11 @@ void Verifier::CollectTasks() {
 
 void Verifier::CompareTasks() {
   std::map<pid_t, bool> seen;
+  // A session or group the images have as 0 (--shell-job) is the caller's:
+  // any the tree's tasks and helpers do not lead.
+  std::set<pid_t> planned;
+  for (const auto& t : plan_.tasks) planned.insert(t.pid);
+  auto same = [&](pid_t live, pid_t images) { return live == images || (images == 0 && planned.count(live) == 0); };
   for (const auto& t : plan_.tasks) {
     if (t.kind == images::TaskKind::kHelper) continue;
     seen[t.pid] = true;
@@ -58,8 +64,8 @@ void Verifier::CompareTasks() {
     const sys::TaskInfo& l = it->second.info;
     pid_t ppid = it->second.ppid;
     if (ppid != t.ppid) Diff(who + ": parent " + std::to_string(ppid) + ", images say " + std::to_string(t.ppid));
-    if (l.sid != t.sid) Diff(who + ": session " + std::to_string(l.sid) + ", images say " + std::to_string(t.sid));
-    if (l.pgid != t.pgid) Diff(who + ": process group " + std::to_string(l.pgid) + ", images say " + std::to_string(t.pgid));
+    if (!same(l.sid, t.sid)) Diff(who + ": session " + std::to_string(l.sid) + ", images say " + std::to_string(t.sid));
+    if (!same(l.pgid, t.pgid)) Diff(who + ": process group " + std::to_string(l.pgid) + ", images say " + std::to_string(t.pgid));
     bool zombie = t.kind == images::TaskKind::kZombie;
     if (zombie != (l.state == 'Z')) Diff(who + (zombie ? ": not a zombie" : ": is a zombie"));
     if (!zombie && l.state != 'Z') {

@@ -63,9 +63,8 @@ TEST(Cli, EachCommandTakesOnlyItsOwnOptions) {
       {{"frobnicate"}, "'frobnicate' is not a command (restore, dump, check, verify, image) or an option", "restore-orch"},
       {{"image"}, "image needs a command: decode, encode or show", "restore-orch image"},
       {{"dump", "-D", "DIR/images"}, "--tree is required", "restore-orch dump"},
-      {{"dump", "-t", "1", "-D", "DIR/images", "--shell-job"}, "--shell-job: restore-orch does not checkpoint or restore terminals",
-       "restore-orch dump"},
-      {{"restore", "-D", "DIR", "-j"}, "--shell-job: restore-orch does not checkpoint or restore terminals", "restore-orch restore"},
+      {{"check", "--shell-job"}, "--shell-job is an option of restore, not of check", "restore-orch check"},
+      {{"verify", "-D", "DIR", "--pid", "1", "-j"}, "-j is an option of restore, not of verify", "restore-orch verify"},
       {{}, "--images DIR is required (or name a command: restore, dump, check, verify, image)", "restore-orch"},
   };
   for (const UsageCase& c : cases) {

@@ -273,6 +273,9 @@ std::vector<Case> Cases() {
        "task 3 left its own process group 3, which lives on with task 4: not supported");
   edit("sid_0_in_a_group_of_the_tree", [](ImageSet& s) { Task(s, 4).set_sid(0); },
        "pstree.img: entry 4: process group 1 spans two sessions: task 5 is in session 0, task 1 in session 1");
+  edit("shell_job_without_shell_job", [](ImageSet& s) { Task(s, 1).set_sid(0); },
+       "pstree.img: entry 1: task 2 is in a session outside the tree (sid 0): a shell job, restored only with "
+       "--shell-job (-j), which leaves it in restore-orch's session and process group");
   edit("pipe_capacity_above_the_kernels", [](ImageSet& s) {
          static_cast<img::pipe_data_entry&>(*s.at("pipes-data.img").entries[0].message).set_size(1u << 31);
        }, "pipes-data.img: entry 0: pipe capacity 2147483648 is not a power of two between 4096 and 1073741824");
@@ -357,6 +360,16 @@ TEST(CorpusBase, TheUnbrokenSetIsAccepted) {
   RunResult r = RunCommand(DryRun(dir));
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("4. tasks (fork order):"), std::string::npos);
+}
+
+TEST(CorpusBase, AShellJobWithShellJob) {
+  ImageSet set = DemoImages();
+  Task(set, 1).set_sid(0);  // the AutoFS master, born in the caller's session, leads a group in it
+  TempDir dir;
+  ASSERT_TRUE(WriteImageDir(dir.path(), set).ok());
+  RunResult r = RunCommand(DryRun(dir, "--shell-job"));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("pid 2 ppid 1 pgid 2 sid 0 "), std::string::npos) << r.out;
 }
 
 TEST(CorpusBase, IgnoreUnsupportedRestoresWithoutThem) {

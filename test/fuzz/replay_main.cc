@@ -1,6 +1,6 @@
-// Runs the fuzz target over files without libFuzzer: the corpus as a plain
-// test. With --write-seed OUT it writes the demo image set in the target's
-// input format, as the first seed.
+// Runs a fuzz target (whichever it is linked with) over files without
+// libFuzzer: its corpus as a plain test. With --write-seed OUT it writes the
+// demo image set in plan_fuzz's input format, as that target's first seed.
 #include <cstdint>
 #include <cstdio>
 #include <cstring>

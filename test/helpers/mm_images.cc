@@ -35,6 +35,7 @@ pid_t StartTreeInNewPidNs(const std::function<void()>& init) {
   if (!cloned.ok()) return -1;
   if (cloned->pid == 0) {
     ::close_range(3, ~0u, 0);
+    if (::setsid() < 0) ::_exit(1);  // a session of its own: not a shell's job
     int null = ::open("/dev/null", O_RDWR);
     for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
     if (null > 2) ::close(null);

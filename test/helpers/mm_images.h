@@ -26,8 +26,9 @@ RunResult RunDump(pid_t root, const std::string& dir, std::vector<std::string> e
 // A whole small file ("" when it cannot be read).
 std::string ReadText(const std::string& path);
 
-// Clones a task into a new PID namespace (its init) with only /dev/null at
-// 0-2, running `init` (which execs or waits); its pid as the caller sees it.
+// Clones a task into a new PID namespace (its init, leading a session of
+// its own) with only /dev/null at 0-2, running `init` (which execs or
+// waits); its pid as the caller sees it.
 pid_t StartTreeInNewPidNs(const std::function<void()>& init);
 // `root` and the tasks below it (pids as the caller sees them).
 std::vector<pid_t> TreeBelow(pid_t root);

@@ -78,8 +78,10 @@ void MoveFd(int fd, int to) {
 }
 
 // Starts a tree whose root runs `init` (which execs or exits) in new PID
-// namespace (and mount namespace when asked), with only /dev/null at 0-2.
-pid_t StartTree(bool new_pid, bool new_mnt, const std::function<void()>& init) {
+// namespace (and mount namespace when asked), with only /dev/null at 0-2,
+// leading a session of its own (unless `own_session` is false: a shell's
+// job, in the caller's session and group).
+pid_t StartTree(bool new_pid, bool new_mnt, const std::function<void()>& init, bool own_session = true) {
   sys::CloneSpec spec;
   spec.flags = (new_pid ? CLONE_NEWPID : 0) | (new_mnt ? CLONE_NEWNS : 0);
   spec.want_pidfd = false;
@@ -87,6 +89,7 @@ pid_t StartTree(bool new_pid, bool new_mnt, const std::function<void()>& init) {
   if (!cloned.ok()) return -1;
   if (cloned->pid == 0) {
     ::close_range(3, ~0u, 0);
+    if (own_session) MUST(::setsid() > 0);
     int null = ::open("/dev/null", O_RDWR);
     for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
     if (null > 2) ::close(null);
@@ -180,8 +183,10 @@ RunResult Dump(pid_t root, const std::string& dir, std::vector<std::string> extr
 
 // Restores `dir` detached (every task continues from its memory and
 // registers) and checks the live tree against the images.
-std::string RestoreAndVerify(const std::string& dir, pid_t& restored) {
-  RunResult r = RunCommand({RestoreOrch(), "--images", dir, "--detach", "--ext-mount-map", "auto"});
+std::string RestoreAndVerify(const std::string& dir, pid_t& restored, const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> argv = {RestoreOrch(), "--images", dir, "--detach", "--ext-mount-map", "auto"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  RunResult r = RunCommand(argv);
   EXPECT_OR_RETURN(r.status == 0, "restore: " + r.err);
   restored = static_cast<pid_t>(std::atoi(r.out.c_str()));
   RunResult v = RunCommand({RestoreOrch(), "verify", "--images", dir, "--pid", Str(restored)});
@@ -225,7 +230,7 @@ std::string Pattern(size_t n) {
 }
 
 void SessionsInit(const std::string& work) {
-  MUST(::setsid() == 1);
+  MUST(::getsid(0) == 1);  // StartTree's setsid()
   int p[2], big[2];
   MUST(::pipe(p) == 0 && ::pipe(big) == 0);
   MoveFd(p[0], 10);
@@ -661,35 +666,63 @@ TEST(Dump, RefusesWhatItCannotRestoreAndLeavesTheTreeRunning) {
   }
 }
 
-// A tree sharing restore-orch's PID and mount namespaces comes back with its
-// pids in them; its session and group, outside the tree, are where it is born.
-TEST(Dump, TreeInTheCallersNamespacesRestores) {
+// A shell's job: a tree sharing restore-orch's PID and mount namespaces,
+// started from the caller's session and group without setsid (the
+// sandbox's init is the shell). Refused without --shell-job with one line
+// naming the task and the flag, the tree left running; dumped with it, it
+// comes back with its pids, in the caller's session and group (the
+// sandbox's init sees it there from outside the tree), and verifies.
+TEST(Dump, ShellJobInTheCallersNamespacesOnlyWithShellJob) {
   std::string err = InSandbox([] {
     TempDir images;
+    EXPECT_OR_RETURN(::setsid() > 0, "setsid");  // the shell leads a session of the sandbox's PID namespace
     // Pids well above those of the processes the test runs meanwhile.
     int last = ::open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
     EXPECT_OR_RETURN(last >= 0 && ::write(last, "1000", 4) == 4, "ns_last_pid");
     ::close(last);
-    // A child that sleeps and one that stays its zombie (its exit waits at
-    // the resume stage, its parent's release only at the done stage).
-    pid_t root = StartTree(false, false, [] {
-      if (::fork() == 0) ExecSleep();
-      if (::fork() == 0) ::_exit(7);
-      ExecSleep();
-    });
+    // A child in a group of its own, and one that stays the root's zombie
+    // (its exit waits at the resume stage, its parent's release only at the
+    // done stage).
+    pid_t root = StartTree(
+        false, false,
+        [] {
+          if (::fork() == 0) {
+            MUST(::setpgid(0, 0) == 0);  // a group of its own, in the shell's session
+            ExecSleep();
+          }
+          if (::fork() == 0) ::_exit(7);
+          ExecSleep();
+        },
+        false);
     EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 3), "the tree did not settle");
     std::vector<pid_t> pids = TreeOf(root);
-    RunResult d = Dump(root, images.path());
+    RunResult refused = Dump(root, images.path() + "/refused");
+    EXPECT_OR_RETURN(refused.status == 3, "exit " + Str(refused.status) + ": " + refused.err);
+    EXPECT_OR_RETURN(refused.err.find("task " + Str(root) + " is in session 1, whose leader is outside the tree") !=
+                             std::string::npos &&
+                         refused.err.find("--shell-job (-j)") != std::string::npos,
+                     refused.err);
+    EXPECT_OR_RETURN(std::count(refused.err.begin(), refused.err.end(), '\n') == 1, "one line: " + refused.err);
+    EXPECT_OR_RETURN(RunsOn(root) && TreeOf(root) == pids, "the tree was not left running");
+    RunResult d = Dump(root, images.path(), {"--shell-job"});
     EXPECT_OR_RETURN(d.status == 0, d.err);
+    EXPECT_OR_RETURN(d.out.find("a restore needs --shell-job (-j): task " + Str(root)) != std::string::npos, d.out);
     for (pid_t p : pids) ::waitpid(p, nullptr, 0);  // the child came to us when the root died
+    RunResult plain = RunCommand({RestoreOrch(), "--images", images.path(), "--dry-run"});
+    EXPECT_OR_RETURN(plain.status == 2 && plain.err.find("--shell-job") != std::string::npos, "without -j: " + plain.err);
     pid_t restored = 0;
-    if (std::string e = RestoreAndVerify(images.path(), restored); !e.empty()) return e;
+    if (std::string e = RestoreAndVerify(images.path(), restored, {"-j"}); !e.empty()) return e;
     std::vector<pid_t> again = TreeOf(restored);
     size_t zombies = 0;
     for (pid_t p : again) zombies += StateOf(p) == 'Z';
+    std::string where;
+    for (pid_t p : again) where += " " + Str(p) + ":" + Str(::getsid(p)) + "/" + Str(::getpgid(p));
+    bool in_ours = again.size() == 3 && ::getsid(again[0]) == ::getsid(0) && ::getpgid(again[0]) == ::getpgrp() &&
+                   ::getsid(again[1]) == ::getsid(0) && ::getpgid(again[1]) == again[1];
     KillTree(restored);
     EXPECT_OR_RETURN(restored == root && again == pids, "the pids changed");
     EXPECT_OR_RETURN(zombies == 1, Str(static_cast<long>(zombies)) + " zombies after the restore");
+    EXPECT_OR_RETURN(in_ours, "not in the caller's session " + Str(::getsid(0)) + " and group " + Str(::getpgrp()) + ":" + where);
     return std::string();
   });
   EXPECT_EQ(err, "");

@@ -265,7 +265,8 @@ TEST(Threads, RestoredThreadsContinueWithTheirIdsNamesAndCounters) {
 }
 
 // Starts a tree whose root runs `init` (which execs) as the init of new
-// PID and mount namespaces, with only /dev/null at 0-2.
+// PID and mount namespaces, leading a session of its own, with only
+// /dev/null at 0-2.
 pid_t StartTreeInNewNamespaces(const std::function<void()>& init) {
   sys::CloneSpec spec;
   spec.flags = CLONE_NEWPID | CLONE_NEWNS;
@@ -274,6 +275,7 @@ pid_t StartTreeInNewNamespaces(const std::function<void()>& init) {
   if (!cloned.ok()) return -1;
   if (cloned->pid == 0) {
     ::close_range(3, ~0u, 0);
+    if (::setsid() < 0) ::_exit(1);  // a session of its own: not a shell's job
     int null = ::open("/dev/null", O_RDWR);
     for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
     if (null > 2) ::close(null);

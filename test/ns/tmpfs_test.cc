@@ -1,6 +1,6 @@
 // tmpfs contents under a cap: a small archive that unpacks big, a sparse
-// file and a hard link carrying data are refused with the cap in the one
-// line (before they are written), a tmpfs the images make unlimited is
+// file, a hard link carrying data, long symlinks and extended attributes
+// are refused with the cap in the one line (before they are written), a tmpfs the images make unlimited is
 // refused unless the caller asks, and nothing is left behind.
 #include <gtest/gtest.h>
 #include <fcntl.h>
@@ -150,6 +150,48 @@ TEST(TmpfsCap, AHardLinkCarryingDataIsCharged) {
                 return o.left;
               }
               return Expect(o, 1, "the unpacked contents would pass 4 MiB, the cap from --tmpfs-limit");
+            }),
+            "");
+}
+
+// An archive made by python3's tarfile (pax) from `body`, which adds
+// entries to the TarFile t.
+Result<std::string> PythonTar(const TempDir& dir, const std::string& body) {
+  std::string script = "import io, tarfile, sys\nwith tarfile.open(sys.argv[1], 'w:gz', format=tarfile.PAX_FORMAT) as t:\n" + body;
+  RunResult made = RunCommand({"python3", "-c", script, dir.File("out.tar.gz")});
+  if (made.status != 0) return Fail("python3: " + made.err);
+  return dir.Read("out.tar.gz");
+}
+
+TEST(TmpfsCap, LongSymlinksAreCharged) {
+  EXPECT_EQ(InSandbox([] {
+              TempDir src;
+              // 2000 symlinks whose targets tmpfs keeps in a page each:
+              // 8000 KiB of pages, packed into some 20 KiB.
+              auto tar = PythonTar(src,
+                                   "    for i in range(2000):\n"
+                                   "        l = tarfile.TarInfo('l%04d' % i); l.type = tarfile.SYMTYPE; l.linkname = 't' * 2000\n"
+                                   "        t.addfile(l)\n");
+              if (!tar.ok()) return tar.error().ToString();
+              return Expect(Restore(WithData(*tar, ""), {"--tmpfs-limit", "4m"}), 1,
+                            ": the unpacked contents would pass 4 MiB, the cap from --tmpfs-limit");
+            }),
+            "");
+}
+
+TEST(TmpfsCap, ExtendedAttributesAreCharged) {
+  EXPECT_EQ(InSandbox([] {
+              TempDir src;
+              // 16 files with 8 trusted.* attributes of 60,000 bytes each:
+              // 7.5 MiB of kernel memory that size= does not count, packed small.
+              auto tar = PythonTar(src,
+                                   "    for i in range(16):\n"
+                                   "        x = tarfile.TarInfo('x%02d' % i)\n"
+                                   "        x.pax_headers = {'SCHILY.xattr.trusted.n%d' % k: '\\0' * 60000 for k in range(8)}\n"
+                                   "        t.addfile(x)\n");
+              if (!tar.ok()) return tar.error().ToString();
+              return Expect(Restore(WithData(*tar, ""), {"--tmpfs-limit", "4m"}), 1,
+                            ": the unpacked contents would pass 4 MiB, the cap from --tmpfs-limit");
             }),
             "");
 }

@@ -14,6 +14,7 @@
 #include <functional>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -57,11 +58,13 @@ std::string Compare(const std::vector<TaskSpec>& want, const std::vector<sys::Pr
   return problems.str();
 }
 
-// Restores `tasks` detached, compares, kills the tree.
-std::string RestoreAndCompare(const std::vector<TaskSpec>& tasks) {
+// Restores `tasks` detached (with `extra` options), compares, kills the tree.
+std::string RestoreAndCompare(const std::vector<TaskSpec>& tasks, const std::vector<std::string>& extra = {}) {
   TempDir dir;
   if (Status s = images::WriteImageDir(dir.path(), TreeImages(tasks)); !s.ok()) return s.error().ToString();
-  RunResult r = RunCommand({RestoreOrch(), "--images", dir.path(), "--detach"});
+  std::vector<std::string> argv = {RestoreOrch(), "--images", dir.path(), "--detach"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  RunResult r = RunCommand(argv);
   if (r.status != 0) return "restore failed (" + std::to_string(r.status) + "): " + r.err;
   pid_t root = static_cast<pid_t>(std::atoi(r.out.c_str()));
   if (root <= 0) return "no root pid printed: " + r.out;
@@ -107,8 +110,9 @@ TEST(Tree, ZombiesKeepTheirExitStatus) {
 // Sessions and groups in every shape the kernel allows: session and group
 // leaders that have exited (helpers stand in for them), members whose
 // session differs from their parent's, children born before their parent's
-// setsid(), a group leader that is not its members' parent, tasks left in
-// the session outside the namespace, zombies in groups.
+// setsid(), a group leader that is not its members' parent, a task left in
+// the session outside the namespace (a shell's job: --shell-job), zombies
+// in groups.
 std::vector<TaskSpec> SessionTable() {
   return {
       {.pid = 1, .ppid = 0, .pgid = 1, .sid = 1},
@@ -131,7 +135,7 @@ std::vector<TaskSpec> SessionTable() {
 }
 
 TEST(Tree, SessionsAndGroupsWithDeadLeaders) {
-  EXPECT_EQ(InSandbox([] { return RestoreAndCompare(SessionTable()); }), "");
+  EXPECT_EQ(InSandbox([] { return RestoreAndCompare(SessionTable(), {"--shell-job"}); }), "");
 }
 
 TEST(Tree, SessionsFromLeadersThatLeftTheirParentsSession) {
@@ -148,6 +152,53 @@ TEST(Tree, SessionsFromLeadersThatLeftTheirParentsSession) {
                                         {.pid = 8, .ppid = 6, .pgid = 2, .sid = 2}});
             }),
             "");
+}
+
+// A shell's job: tasks in the caller's session (sid 0) are refused
+// without --shell-job (exit 2, one line naming pstree.img, the entry and
+// the flag), and with it stay in the caller's session and group, in a new
+// PID namespace and in the caller's; seen from the caller (the sandbox's
+// init, leading a session of its own as a shell does), and verified.
+std::string ShellJob(bool shared_pid_ns) {
+  if (::setsid() < 0) return "setsid: " + std::string(std::strerror(errno));
+  pid_t r = shared_pid_ns ? 300 : 1;
+  std::vector<TaskSpec> tasks = {{.pid = r, .ppid = 0, .pgid = 0, .sid = 0}, {.pid = r + 1, .ppid = r, .pgid = r + 1, .sid = 0}};
+  TempDir dir;
+  if (Status s = images::WriteImageDir(dir.path(), TreeImages(tasks, shared_pid_ns)); !s.ok()) return s.error().ToString();
+  std::string p;
+  RunResult refused = RunCommand({RestoreOrch(), "--images", dir.path(), "--detach"});
+  if (refused.status != 2 ||
+      refused.err != "restore-orch: " + dir.path() + ": pstree.img: entry 0: task " + std::to_string(r) +
+                         " is in a session outside the tree (sid 0) (and 1 more task): a shell job, restored only with "
+                         "--shell-job (-j), which leaves it in restore-orch's session and process group\n") {
+    p += "without --shell-job: status " + std::to_string(refused.status) + ": " + refused.err;
+  }
+  RunResult ok = RunCommand({RestoreOrch(), "--images", dir.path(), "--detach", "--shell-job"});
+  if (ok.status != 0) return p + "with --shell-job: status " + std::to_string(ok.status) + ": " + ok.err;
+  pid_t root = static_cast<pid_t>(std::atoi(ok.out.c_str()));
+  auto kids = sys::ReadProcFile("/proc/" + std::to_string(root) + "/task/" + std::to_string(root) + "/children");
+  pid_t child = kids.ok() ? static_cast<pid_t>(std::atoi(kids->c_str())) : 0;
+  if (::getsid(root) != ::getsid(0) || ::getpgid(root) != ::getpgrp()) {
+    p += "the root is in session " + std::to_string(::getsid(root)) + " and group " + std::to_string(::getpgid(root)) +
+         ", the caller in " + std::to_string(::getsid(0)) + " and " + std::to_string(::getpgrp()) + "\n";
+  }
+  if (child <= 0 || ::getsid(child) != ::getsid(0) || ::getpgid(child) != child) {
+    p += "the child " + std::to_string(child) + " is in session " + std::to_string(::getsid(child)) + " and group " +
+         std::to_string(::getpgid(child)) + "\n";
+  }
+  RunResult v = RunCommand({RestoreOrch(), "verify", "--images", dir.path(), "--pid", std::to_string(root)});
+  if (v.status != 0) p += "verify: " + v.out + v.err;
+  KillTree(root);
+  if (shared_pid_ns && child > 0) KillTree(child);  // reparented to us, the sandbox's init
+  return p;
+}
+
+TEST(Tree, AShellJobStaysInTheCallersSessionInItsOwnPidNamespace) {
+  EXPECT_EQ(InSandbox([] { return ShellJob(false); }), "");
+}
+
+TEST(Tree, AShellJobStaysInTheCallersSessionInTheCallersPidNamespace) {
+  EXPECT_EQ(InSandbox([] { return ShellJob(true); }), "");
 }
 
 TEST(Resume, ProgramSeesArgvEnvCwdAndTheRestoredFlag) {
@@ -319,7 +370,8 @@ TEST_P(KilledMidRestore, FailsWithinOneSecondAndLeavesNothing) {
               if (orch == 0) {
                 int null = ::open("/dev/null", O_WRONLY);
                 ::dup2(null, 2);
-                ::execl(RestoreOrch().c_str(), "restore-orch", "--images", dir.path().c_str(), "--timeout", "30", nullptr);
+                ::execl(RestoreOrch().c_str(), "restore-orch", "--images", dir.path().c_str(), "--shell-job", "--timeout", "30",
+                        nullptr);
                 _exit(127);
               }
               ::unsetenv("RESTORE_ORCH_PAUSE_AT");
@@ -352,7 +404,7 @@ TEST(Rollback, HungTaskIsKilledAfterTheTimeout) {
               if (Status s = images::WriteImageDir(dir.path(), TreeImages(SessionTable())); !s.ok()) return s.error().ToString();
               ::setenv("RESTORE_ORCH_PAUSE_AT", ("resume:4:" + work.File("paused")).c_str(), 1);
               auto t0 = std::chrono::steady_clock::now();
-              RunResult r = RunCommand({RestoreOrch(), "--images", dir.path(), "--timeout", "1"});
+              RunResult r = RunCommand({RestoreOrch(), "--images", dir.path(), "--shell-job", "--timeout", "1"});
               double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
               ::unsetenv("RESTORE_ORCH_PAUSE_AT");
               std::string p;

@@ -10,6 +10,7 @@
 #include "images/proto/mnt.pb.h"
 #include "images/proto/pstree.pb.h"
 #include "test/helpers/test_util.h"
+#include "test/helpers/tree_images.h"
 
 namespace ro::images {
 namespace {
@@ -168,6 +169,55 @@ TEST(Plan, DeadGroupLeaderGetsAHelperUnderItsFirstMember) {
   auto at = std::find(pids.begin(), pids.end(), 4);
   ASSERT_NE(at + 1, pids.end());
   EXPECT_EQ(*(at + 1), 9);
+}
+
+std::string Errors(const PlanOutcome& out) {
+  std::string all;
+  for (const Error& e : out.errors) all += e.ToString() + "\n";
+  return all;
+}
+
+// A shell's job: tasks in the caller's session (sid 0 in restore-orch's
+// images), restored only with --shell-job, and then left there.
+TEST(Plan, AShellJobOnlyWithShellJob) {
+  test::ImageSet set = test::TreeImages({{.pid = 1, .ppid = 0, .pgid = 0, .sid = 0}, {.pid = 2, .ppid = 1, .pgid = 2, .sid = 0}});
+  PlanOutcome refused = BuildPlan(test::ToImageDir(set), {});
+  ASSERT_FALSE(refused.plan.has_value());
+  EXPECT_EQ(Errors(refused),
+            "pstree.img: entry 0: task 1 is in a session outside the tree (sid 0) (and 1 more task): a shell job, "
+            "restored only with --shell-job (-j), which leaves it in restore-orch's session and process group\n");
+  PlanOutcome ok = BuildPlan(test::ToImageDir(set), {.shell_job = true});
+  ASSERT_TRUE(ok.plan.has_value()) << Errors(ok);
+  const TaskPlan* root = ok.plan->FindTask(1);
+  const TaskPlan* child = ok.plan->FindTask(2);
+  EXPECT_EQ(root->sid, 0);
+  EXPECT_EQ(root->pgid, 0);
+  EXPECT_FALSE(root->setsid);
+  EXPECT_EQ(child->sid, 0);
+  EXPECT_EQ(child->pgid, 2);
+  EXPECT_TRUE(child->leads_group);
+}
+
+// CRIU's dump of a shell job in its caller's PID namespace writes the
+// shell's numbers: the root's session and group, which no task leads.
+TEST(Plan, ACriuShellJobInTheCallersPidNamespace) {
+  test::ImageSet set = test::TreeImages({{.pid = 300, .ppid = 0, .pgid = 250, .sid = 250},
+                                         {.pid = 301, .ppid = 300, .pgid = 301, .sid = 250},
+                                         {.pid = 302, .ppid = 300, .pgid = 250, .sid = 250}},
+                                        true);
+  PlanOutcome refused = BuildPlan(test::ToImageDir(set), {});
+  ASSERT_FALSE(refused.plan.has_value());
+  EXPECT_NE(Errors(refused).find("pstree.img: entry 0: task 300 is in a session outside the tree (sid 250, which the root "
+                                 "task does not lead) (and 2 more tasks): a shell job, restored only with --shell-job (-j)"),
+            std::string::npos)
+      << Errors(refused);
+  PlanOutcome ok = BuildPlan(test::ToImageDir(set), {.shell_job = true});
+  ASSERT_TRUE(ok.plan.has_value()) << Errors(ok);
+  for (pid_t pid : {300, 301, 302}) EXPECT_EQ(ok.plan->FindTask(pid)->sid, 0) << pid;
+  EXPECT_EQ(ok.plan->FindTask(300)->pgid, 0);
+  EXPECT_EQ(ok.plan->FindTask(301)->pgid, 301);
+  EXPECT_EQ(ok.plan->FindTask(302)->pgid, 0);
+  EXPECT_EQ(ok.plan->tasks.size(), 3u) << "no helper stands in for the shell";
 }
 
 TEST(Plan, MasterThatClosedItsWriteEnd) {

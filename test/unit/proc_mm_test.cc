@@ -1,9 +1,12 @@
-// The memory reader's /proc parsers: smaps with VmFlags, stat's mm fields.
+// The memory reader's /proc parsers: smaps with VmFlags, maps, stat's mm
+// fields, auxv, timers.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "sys/proc_maps.h"
 #include "sys/proc_mm.h"
+#include "sys/special_mappings.h"
 
 namespace ro::sys {
 namespace {
@@ -106,6 +109,35 @@ TEST(ProcMm, PopulatedRangesOfASparseReserve) {
                                                      {start + 100000 * kPageSize, start + 100001 * kPageSize}};
   EXPECT_EQ(**ranges, want);
   ::munmap(base, size);
+}
+
+TEST(ProcMm, SmapsRangesArePageAlignedAndNotEmpty) {
+  for (const char* line : {"00401000-00400000 r--p 00000000 fe:00 1 /a\n", "00400000-00400000 r--p 00000000 fe:00 1 /a\n",
+                           "00400010-00401000 r--p 00000000 fe:00 1 /a\n", "00400000-00401001 r--p 00000000 fe:00 1 /a\n"}) {
+    EXPECT_FALSE(ParseSmaps(line).ok()) << line;
+    EXPECT_FALSE(ParseMaps(line).ok()) << line;
+  }
+  auto maps = ParseMaps("00400000-00401000 r--p 00000000 fe:00 1  /a b\n7ffd1000-7ffd3000 r-xp 00000000 00:00 0  [vdso]\n");
+  ASSERT_TRUE(maps.ok()) << maps.error().ToString();
+  EXPECT_EQ((*maps)[0].path, "/a b");
+  auto special = ParseSpecialMappings("00400000-00401000 r--p 00000000 fe:00 1  /a b\n7ffd1000-7ffd3000 r-xp 00000000 00:00 0  [vdso]\n");
+  ASSERT_TRUE(special.ok()) << special.error().ToString();
+  ASSERT_EQ(special->size(), 1u);
+  EXPECT_EQ((*special)[0].start, 0x7ffd1000u);
+  EXPECT_EQ((*special)[0].end, 0x7ffd3000u);
+  EXPECT_FALSE(ParseSpecialMappings("[vdso]\n").ok());  // no range
+}
+
+TEST(ProcMm, AuxvWordsAndTimers) {
+  std::string auxv(20, '\0');
+  auxv[0] = 6;  // AT_PAGESZ
+  auxv[9] = 0x10;
+  EXPECT_EQ(ParseAuxv(auxv), (std::vector<uint64_t>{6, 0x1000}));  // the part word at the end is left out
+  EXPECT_TRUE(ParseAuxv("").empty());
+  EXPECT_EQ(ParsePosixTimerCount("ID: 0\nsignal: 14/0000000000000000\nnotify: signal/pid.7\nClockID: 1\n"
+                                 "ID: 1\nsignal: 14/0000000000000000\nnotify: signal/pid.7\nClockID: 0\n"),
+            2u);
+  EXPECT_EQ(ParsePosixTimerCount("notify: IDX: 3\n"), 0u);  // only at the start of a line
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "sys/proc.h"
 
 namespace ro::sys {
@@ -37,6 +39,23 @@ TEST(Proc, SplitNul) {
   EXPECT_EQ(SplitNul(std::string("sleep\0" "1000\0", 11)), (std::vector<std::string>{"sleep", "1000"}));
   EXPECT_EQ(SplitNul(std::string("a\0\0b", 4)), (std::vector<std::string>{"a", "", "b"}));
   EXPECT_TRUE(SplitNul("").empty());
+}
+
+TEST(Proc, StatusHexSets) {
+  std::string status = std::string(kStatus) + "SigBlk:\t0000000000010000\nSigCgt:\t\nCapEff:\t000001ffffffffff\n";
+  EXPECT_EQ(StatusHex(status, "SigBlk"), std::optional<uint64_t>(0x10000));
+  EXPECT_EQ(StatusHex(status, "CapEff"), std::optional<uint64_t>(0x1ffffffffffull));
+  EXPECT_EQ(StatusHex(status, "SigCgt"), std::nullopt);   // no value
+  EXPECT_EQ(StatusHex(status, "ShdPnd"), std::nullopt);   // no line
+  EXPECT_EQ(StatusHex(status, "Name"), std::nullopt);     // not hexadecimal ("sleep")
+  EXPECT_EQ(StatusHex("SigIgn:\t0000000000000004\n", "SigIgn"), std::optional<uint64_t>(4));  // the first line
+  EXPECT_EQ(StatusHex("CapEff:\t1ffffffffffffffff\n", "CapEff"), std::nullopt);              // more than 64 bits
+}
+
+TEST(Proc, ChildrenPids) {
+  EXPECT_EQ(ParsePidList("812 813 900 "), (std::vector<pid_t>{812, 813, 900}));
+  EXPECT_TRUE(ParsePidList("").empty());
+  EXPECT_EQ(ParsePidList("5 x 6"), (std::vector<pid_t>{5}));  // stops at what is not a pid
 }
 
 }  // namespace
