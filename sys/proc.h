@@ -34,6 +34,8 @@ Result<ProcStat> ParseProcStat(const std::string& text);
 std::vector<long> StatusValues(const std::string& status, const std::string& key);
 // The last of them: the value in the innermost PID namespace, or -1.
 long StatusInnermost(const std::string& status, const std::string& key);
+// The octal number of a "Key:\t0022" line (Umask); -1 when absent.
+long StatusOctal(const std::string& status, const std::string& key);
 
 // /proc/PID/fdinfo/N.
 struct FdInfo {
