@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "images/proto/attrs.pb.h"
 #include "images/proto/autofs.pb.h"
 #include "images/proto/cgroup.pb.h"
 #include "images/proto/core.pb.h"
@@ -37,7 +38,7 @@ const google::protobuf::Descriptor* Desc() {
 constexpr uint32_t kCommon = kCommonHeadMagic;
 
 // Magics and file names are CRIU's (criu/include/magic.h,
-// criu/image-desc.c); RESUME is ours. The first fourteen keep their places:
+// criu/image-desc.c); RESUME and ATTRS are ours. The first fourteen keep their places:
 // the fuzz corpus picks kinds by index.
 const std::vector<Kind>& Table() {
   static const std::vector<Kind> kinds = {
@@ -75,6 +76,9 @@ const std::vector<Kind>& Table() {
       // The clocks at dump time, in every CRIU dump; needed only by a time
       // namespace of the tree's own, which the tree planner refuses.
       {"TIMENS", 0x43114433, kCommon, Layout::kSingle, "timens-", true, Desc<img::timens_entry>, true},
+
+      // A live thread's timer slack and TSC mode, which CRIU's core has no field for.
+      {"ATTRS", 0x41545231, kCommon, Layout::kSingle, "attrs-", true, Desc<img::thread_attrs_entry>, true, true},
 
       // Known, not restored: listed as unsupported by the directory loader.
       {"TMPFS", 0, 0, Layout::kRaw, "tmpfs-", true, nullptr, false, false, ".tar.gz.img"},
@@ -162,6 +166,7 @@ const Kind& FifoDataKind() { return Named("FIFO_DATA"); }
 const Kind& SeccompKind() { return Named("SECCOMP"); }
 const Kind& FsKind() { return Named("FS"); }
 const Kind& ResumeKind() { return Named("RESUME"); }
+const Kind& AttrsKind() { return Named("ATTRS"); }
 const Kind& TmpfsKind() { return Named("TMPFS_DEV"); }
 const Kind& MmKind() { return Named("MM"); }
 const Kind& PagemapKind() { return Named("PAGEMAP"); }

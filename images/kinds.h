@@ -69,6 +69,7 @@ const Kind& FifoDataKind();
 const Kind& SeccompKind();
 const Kind& FsKind();
 const Kind& ResumeKind();
+const Kind& AttrsKind();
 const Kind& TmpfsKind();
 const Kind& MmKind();
 const Kind& PagemapKind();

@@ -15,6 +15,7 @@
 
 #include "images/filesystems.h"
 #include "images/image_dir.h"
+#include "images/plan_attrs.h"
 #include "images/plan_mm.h"
 #include "sys/status.h"
 
@@ -109,6 +110,7 @@ struct TaskPlan {
   std::shared_ptr<const ContinuePlan> cont;  // kContinue only
   std::vector<uint32_t> makes_shmem;  // shared anonymous objects (RestorePlan::shmem) it makes before forking
   std::vector<SeccompFilterPlan> seccomp;  // in install order
+  AttrsPlan attrs;                         // live tasks: limits, scheduling, parent-death signal, umask...
   // Open file descriptions this task makes before forking (file ids; the
   // descriptions of one pipe or FIFO are consecutive), and the parked ones
   // it inherits and must keep because a task of its subtree holds them.
@@ -230,6 +232,10 @@ struct PlanOptions {
   // dump the root's session when it does not lead it) stay in restore-orch's
   // session and group (sid/pgid 0 in the plan); without it they fail the plan.
   bool shell_job = false;
+  // What restore-orch here can give a task (its own limits, capabilities,
+  // login uid...): values beyond it are problems. Unset: only the images
+  // are checked (verify, which restores nothing).
+  std::optional<HostAttrs> host;
 };
 
 // Each problem is one line: "file: entry N: what is wrong".

@@ -131,8 +131,9 @@ CommandDoc DumpDoc() {
       "file, a deleted file, a task whose main thread exited while its other threads run, a thread with an fd "
       "table, cwd, namespace or seccomp filters other than its task's, a stopped or traced task, other "
       "credentials, a namespace of its own other than PID and mount, memory or fd tables shared between tasks, an "
-      "AutoFS mount served from outside the tree) is refused with one line naming the task and the fd or mount, "
-      "and exit status 3.",
+      "AutoFS mount served from outside the tree, a parent-death signal of the root task, SCHED_DEADLINE, a hard "
+      "resource limit above restore-orch's own, a VMA locked on fault, sealed or registered with userfaultfd) is "
+      "refused with one line naming the task and the fd, mount, mapping or attribute, and exit status 3.",
       "--dry-run does all of this but the write: the tree is released running (as --leave-running releases it), "
       "nothing is written, DIR is not made, and the files the dump would write are printed with their sizes, then "
       "the counts. It runs no action script.",
@@ -184,8 +185,12 @@ CommandDoc VerifyDoc() {
   d.description = {
       "Compares the live tree whose root task is PID with its images and prints each difference, one line each: "
       "tasks (pids, parents, sessions, groups, zombies), fds (numbers, kinds, paths, flags, shared descriptions), the "
-      "mount namespace (mountpoints, types, roots, flags, peer groups up to renumbering, AutoFS owners) and the "
-      "address space of tasks that continued. What must change is not compared (ids, device numbers).",
+      "mount namespace (mountpoints, types, roots, flags, peer groups up to renumbering, AutoFS owners), the "
+      "address space of tasks that continued (VMAs and their madvise advice), and each live task's attributes "
+      "(resource limits, umask, OOM score, subreaper flag; each thread's no_new_privs, nice, policy, parent-death "
+      "signal, TSC mode, timer slack; every signal's disposition of a task that continued). What only a task can "
+      "tell is asked by syscalls injected into it, the tree stopped for that moment. What must change is not "
+      "compared (ids, device numbers).",
       "PID must be the root task of a tree the images describe: a pid that names no process, or a task whose pid in "
       "its namespace is not the images' root pid, is one line and exit 1."};
   d.exit_codes = {{"0", "the tree matches its images"},

@@ -17,6 +17,7 @@
 #include "images/json.h"
 #include "images/plan.h"
 #include "images/show.h"
+#include "orchestrator/attrs.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/files.h"
 #include "orchestrator/mounts.h"
@@ -93,10 +94,6 @@ std::string FormatStages(const images::RestorePlan& plan) {
   }
   return out;
 }
-
-}  // namespace
-
-namespace {
 
 // Reads and validates the images; on failure prints every problem and
 // returns nullopt.
@@ -250,6 +247,9 @@ int CmdRestore(const RestoreArgs& args) {
   for (const auto& [key, path] : options_run.mounts.externals) plan_options.external_keys.insert(key);
   plan_options.ext_mount_map_auto = automatic;
   plan_options.shell_job = args.shell_job;
+  auto host = ReadHostAttrs();  // what restore-orch here can give the tasks
+  if (!host.ok()) return PrintError(host.error()), kExitFailure;
+  plan_options.host = *host;
   std::optional<images::RestorePlan> plan = LoadPlan(args.images, plan_options);
   if (!plan) return kExitBadImages;
   // The images were read and freed: what the heap held for them is given

@@ -41,6 +41,9 @@ const char* StepName(uint32_t step) {
     case rst::kStepSignal: return "queueing pending signal";
     case rst::kStepSeccomp: return "seccomp(SET_MODE_FILTER) of filter";
     case rst::kStepThreadCreate: return "clone3 of thread";
+    case rst::kStepRlimit: return "prlimit64 of resource";
+    case rst::kStepSched: return "setpriority or sched_setscheduler with";
+    case rst::kStepAttr: return "prctl";
     case rst::kStepCount: break;
   }
   return "an unknown step";
@@ -56,8 +59,9 @@ std::string Hex(uint64_t v) {
 
 std::string DescribeRestorerFailure(const shm::RestorerReport& report) {
   std::string arg = report.step == rst::kStepSigaction || report.step == rst::kStepSignal || report.step == rst::kStepSeccomp ||
-                            report.step == rst::kStepItimer || report.step == rst::kStepThreadCreate
-                        ? " " + std::to_string(report.arg)
+                            report.step == rst::kStepItimer || report.step == rst::kStepThreadCreate || report.step == rst::kStepRlimit ||
+                            report.step == rst::kStepSched || report.step == rst::kStepAttr
+                        ? " " + std::to_string(static_cast<long long>(report.arg))
                         : report.arg != 0 ? " at " + Hex(report.arg) : "";
   std::string injected = report.injected != 0 ? " [injected fault mm-restorer:" + std::to_string(report.injected) + "]" : "";
   return std::string("restorer: ") + StepName(report.step) + arg + injected + ": " + std::strerror(report.err);

@@ -62,6 +62,14 @@ struct SeccompFilter {
   uint32_t pad;
 };
 
+// One resource limit (struct rlimit64, then its RLIMIT_* number).
+struct Rlimit {
+  uint64_t cur;
+  uint64_t max;
+  uint32_t resource;
+  uint32_t pad;
+};
+
 struct PendingSignal {
   uint32_t shared;  // 1: to the thread group, 0: to the task itself
   uint32_t signo;
@@ -97,6 +105,9 @@ enum Step : uint32_t {
   kStepSignal,     // queueing a pending signal (arg: the signal)
   kStepSeccomp,    // installing a seccomp filter (arg: its index)
   kStepThreadCreate,  // clone3 of a thread with its tid (arg: the tid)
+  kStepRlimit,     // prlimit64 of a resource limit (arg: RLIMIT_*)
+  kStepSched,      // setpriority (arg: the nice value) or sched_setscheduler (arg: the policy)
+  kStepAttr,       // prctl of a thread's attribute (arg: PR_SET_*)
   kStepCount,
 };
 
@@ -117,6 +128,17 @@ struct ThreadArgs {
   char comm[16];               // "" : unchanged
   uint32_t nr_pending, pad;
   const PendingSignal* pending;  // queued to this thread
+  // Its attributes, set last (before its seccomp filters); has_*/0: unchanged.
+  uint32_t has_timer_slack, has_nice;
+  uint64_t timer_slack;        // ns
+  int32_t nice;                // -20..19
+  uint32_t has_policy;
+  uint32_t policy;             // SCHED_* | SCHED_RESET_ON_FORK
+  uint32_t rt_priority;
+  uint32_t tsc_mode;           // PR_TSC_ENABLE 1, PR_TSC_SIGSEGV 2
+  uint32_t pdeath_sig;
+  uint32_t no_new_privs;       // 1: set it
+  uint32_t pad1;
 };
 
 struct TaskArgs {
@@ -149,6 +171,8 @@ struct TaskArgs {
   const SeccompFilter* seccomp;
   uint32_t inject_step;  // fail at this step with EIO (--fault mm-restorer), 0: never
   uint32_t inject_pass;
+  uint32_t nr_rlimits, pad3;       // set before the threads are created
+  Rlimit rlimits[16];
 };
 
 }  // namespace ro::restorer

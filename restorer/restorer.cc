@@ -132,6 +132,31 @@ RST void SetProcessState(const TaskArgs* args) {
   if (args->thp_disabled) Check(args, Sys(__NR_prctl, PR_SET_THP_DISABLE, 1, 0, 0, 0), kStepThread, PR_SET_THP_DISABLE);
 }
 
+// The task's resource limits: once its memory is in place and before its
+// threads exist (they were created under them, and so are now).
+RST void SetLimits(const TaskArgs* args) {
+  for (uint32_t i = 0; i < args->nr_rlimits; ++i) {
+    const Rlimit& r = args->rlimits[i];
+    Check(args, Sys(__NR_prlimit64, 0, r.resource, reinterpret_cast<long>(&r), 0), kStepRlimit, r.resource);
+  }
+}
+
+// A thread's scheduling, timer slack (before its policy: a real-time
+// thread's slack is the kernel's), TSC mode, parent-death signal, and last
+// no_new_privs: it only narrows what the thread may do.
+RST void SetThreadAttrs(const ThreadArgs* th) {
+  const TaskArgs* args = th->task;
+  if (th->has_timer_slack) Check(args, Sys(__NR_prctl, PR_SET_TIMERSLACK, static_cast<long>(th->timer_slack)), kStepAttr, PR_SET_TIMERSLACK);
+  if (th->has_nice) Check(args, Sys(__NR_setpriority, 0 /* PRIO_PROCESS */, 0, th->nice), kStepSched, static_cast<uint64_t>(th->nice));
+  if (th->has_policy) {
+    int32_t param = static_cast<int32_t>(th->rt_priority);  // struct sched_param
+    Check(args, Sys(__NR_sched_setscheduler, 0, th->policy, reinterpret_cast<long>(&param)), kStepSched, th->policy);
+  }
+  if (th->tsc_mode != 0) Check(args, Sys(__NR_prctl, PR_SET_TSC, th->tsc_mode), kStepAttr, PR_SET_TSC);
+  if (th->pdeath_sig != 0) Check(args, Sys(__NR_prctl, PR_SET_PDEATHSIG, th->pdeath_sig), kStepAttr, PR_SET_PDEATHSIG);
+  if (th->no_new_privs) Check(args, Sys(__NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), kStepAttr, PR_SET_NO_NEW_PRIVS);
+}
+
 // What a thread sets for itself, then its seccomp filters (per thread, as
 // the task's were), then the breakpoint: the orchestrator takes it from there.
 [[noreturn]] RST void FinishThread(const ThreadArgs* th) {
@@ -150,6 +175,7 @@ RST void SetProcessState(const TaskArgs* args) {
     const PendingSignal& p = th->pending[i];
     Check(args, Sys(__NR_rt_tgsigqueueinfo, args->pid, th->tid, p.signo, reinterpret_cast<long>(p.siginfo)), kStepSignal, p.signo);
   }
+  SetThreadAttrs(th);
   for (uint32_t i = 0; i < args->nr_seccomp; ++i) {
     const SeccompFilter& f = args->seccomp[i];
     struct {
@@ -233,6 +259,7 @@ extern "C" [[noreturn]] RST void ro_restorer_main(const TaskArgs* args) {
   SetSignalState(args);
   SetProcessState(args);
   Sys(__NR_close_range, args->first_service_fd, ~0u, 0);
+  SetLimits(args);
   CreateThreads(args);
   FinishThread(&args->threads[0]);
 }

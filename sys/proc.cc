@@ -90,6 +90,16 @@ std::vector<pid_t> ParsePidList(const std::string& text) {
   return out;
 }
 
+long StatusOctal(const std::string& status, const std::string& key) {
+  std::string tag = "\n" + key + ":";
+  size_t at = status.find(tag);
+  if (at == std::string::npos) return -1;
+  char* end = nullptr;
+  const char* from = status.c_str() + at + tag.size();
+  long v = std::strtol(from, &end, 8);
+  return end == from ? -1 : v;
+}
+
 Result<FdInfo> ParseFdInfo(const std::string& text) {
   FdInfo info;
   bool have_flags = false;

@@ -43,6 +43,8 @@ std::optional<uint64_t> StatusHex(const std::string& status, const std::string& 
 // The pids of /proc/PID/task/TID/children (space-separated decimal), in
 // order; parsing stops at the first word that is not a pid.
 std::vector<pid_t> ParsePidList(const std::string& text);
+// The octal number of a "Key:\t0022" line (Umask); -1 when absent.
+long StatusOctal(const std::string& status, const std::string& key);
 
 // /proc/PID/fdinfo/N.
 struct FdInfo {

@@ -3,6 +3,7 @@
 #include "sys/proc.h"
 
 #include <poll.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -56,6 +57,16 @@ Result<rlimit> GetResourceLimit(pid_t pid, int resource) {
     return SysError("prlimit(" + std::to_string(pid) + ", " + std::to_string(resource) + ")");
   }
   return old;
+}
+
+Result<Scheduling> GetScheduling(pid_t tid) {
+  Scheduling s;
+  s.policy = ::sched_getscheduler(tid);
+  if (s.policy < 0) return SysError("sched_getscheduler(" + std::to_string(tid) + ")");
+  sched_param param{};
+  if (::sched_getparam(tid, &param) != 0) return SysError("sched_getparam(" + std::to_string(tid) + ")");
+  s.priority = param.sched_priority;
+  return s;
 }
 
 Result<RobustList> GetRobustList(pid_t pid) {

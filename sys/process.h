@@ -37,6 +37,14 @@ bool KcmpSame(pid_t pid1, pid_t pid2, KcmpType type, unsigned long fd1 = 0, unsi
 // prlimit(pid, resource, NULL, &old): a resource limit of another process.
 Result<rlimit> GetResourceLimit(pid_t pid, int resource);
 
+// sched_getscheduler(tid) and sched_getparam(tid): a thread's policy
+// (SCHED_*, with SCHED_RESET_ON_FORK when set) and real-time priority.
+struct Scheduling {
+  int policy = 0;
+  int priority = 0;
+};
+Result<Scheduling> GetScheduling(pid_t tid);
+
 // get_robust_list(pid): the head of the robust futex list a thread
 // registered (set_robust_list) and its length; 0/0 when none.
 struct RobustList {

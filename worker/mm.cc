@@ -13,6 +13,7 @@
 #include "sys/files.h"
 #include "sys/mapping.h"
 #include "sys/special_mappings.h"
+#include "worker/attrs.h"
 
 namespace ro::worker {
 namespace {
@@ -326,6 +327,7 @@ class Preparer {
       th.pending = own;
       th.nr_pending = static_cast<uint32_t>(p.pending.size());
     }
+    FillRestorerAttrs(t_.attrs, *args_, threads, c_.threads.size());
     args_->threads = threads;
     args_->nr_threads = static_cast<uint32_t>(c_.threads.size());
     return {};

@@ -8,6 +8,7 @@
 #include "sys/files.h"
 #include "sys/log.h"
 #include "sys/process.h"
+#include "worker/attrs.h"
 #include "worker/mm.h"
 #include "worker/seccomp.h"
 
@@ -28,14 +29,22 @@ namespace {
   _exit(static_cast<int>((wait_status >> 8) & 0xff));
 }
 
-void Seccomp(const images::TaskPlan& t, shm::Arena& arena) {
-  Status s = t.seccomp.empty() ? Status() : arena.Fault(shm::FaultPoint::kSeccomp, "seccomp(SET_MODE_FILTER)");
-  if (s.ok()) s = InstallSeccomp(t);
+// A step of the hand-over that must succeed: its failure aborts the restore.
+void Must(const images::TaskPlan& t, shm::Arena& arena, Status s) {
   if (!s.ok()) {
     log::Info("task {}: {}", t.pid, s.error().ToString());  // the orchestrator prints the one error line
     arena.Abort(t.pid, shm::Stage::kDone, s.error());
     _exit(127);
   }
+}
+
+// Its limits, its thread's attributes (no_new_privs last), then its seccomp
+// filters: they may forbid what comes before.
+void Seccomp(const images::TaskPlan& t, shm::Arena& arena) {
+  Must(t, arena, ApplyOwnThreadAttrs(t));
+  Status s = t.seccomp.empty() ? Status() : arena.Fault(shm::FaultPoint::kSeccomp, "seccomp(SET_MODE_FILTER)");
+  if (s.ok()) s = InstallSeccomp(t);
+  Must(t, arena, std::move(s));
 }
 
 // Execs the task's resume program with RESTORE_ORCH_RESTORED=1 added to
@@ -64,8 +73,10 @@ int g_exec_status_write = -1;
     _exit(127);
   }
   arena.Arrive(index, last);
+  bool tsc = SetTscMode(t);  // nothing may read the clock from here on
   ::execve(t.resume->exe.c_str(), argv.data(), envp.data());
   Error e = SysError("execve(" + t.resume->exe + ")");
+  if (tsc) ResetTscMode();
   int err = e.err;
   (void)!::write(g_exec_status_write, &err, sizeof(err));
   log::Info("task {}: {}", t.pid, e.ToString());  // the orchestrator prints the one error line
@@ -116,7 +127,9 @@ void StopDyingWithParent(const images::TaskPlan& t, const images::RestorePlan& p
       }
     }
   }
-  if (!keep) sys::SetParentDeathSignal(0);
+  // The task's own parent-death signal from here on (its parent is the
+  // one it had, helpers are gone; the root task has none: images/plan/attrs.cc).
+  if (!keep) sys::SetParentDeathSignal(t.attrs.threads.empty() ? 0 : t.attrs.threads.front().pdeath_sig);
   arena.MarkReleased(index);
 }
 
@@ -137,6 +150,7 @@ void ResumeTask(const images::TaskPlan& t, const images::RestorePlan& plan, shm:
     arena.MarkReleased(index);
   } else {
     StopDyingWithParent(t, plan, arena, index, last, keep_parent_death);
+    Must(t, arena, ApplyTaskAttrs(t, layout));
   }
   switch (t.resume_mode) {
     case images::ResumeMode::kZombie:
@@ -148,6 +162,7 @@ void ResumeTask(const images::TaskPlan& t, const images::RestorePlan& plan, shm:
       Seccomp(t, arena);
       arena.Arrive(index, last);
       sys::CloseRange(static_cast<unsigned>(layout.log_fd), static_cast<unsigned>(layout.log_fd));
+      (void)SetTscMode(t);
       for (;;) ::pause();
     case images::ResumeMode::kExec:
       Exec(t, arena, index, last, layout);

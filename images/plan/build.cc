@@ -14,6 +14,7 @@ PlanOutcome BuildPlan(const ImageDir& dir, const PlanOptions& options) {
     plan::PlanResume(ctx);
     plan::PlanMemory(ctx);
     plan::PlanSeccomp(ctx);
+    plan::PlanAttrs(ctx);
     plan::PlanMounts(ctx);
     plan::PlanAutofs(ctx);
     if (ctx.ok()) plan::PlanForks(ctx);

@@ -77,6 +77,7 @@ bool PlanTasks(Context& ctx);           // tree: pstree, cores, namespaces, sess
 void PlanFileTables(Context& ctx);      // files: files.img, fd tables, pipe data, cwd/root
 void PlanResume(Context& ctx);          // resume: how each task hands over
 void PlanSeccomp(Context& ctx);         // seccomp: each task's filter chain
+void PlanAttrs(Context& ctx);           // attrs: limits, scheduling, parent-death signal, umask... of live tasks
 void PlanMemory(Context& ctx);          // mm: address spaces, registers and signal state of tasks that continue
 void PlanMounts(Context& ctx);          // mounts: tree, creation order, placement, sharing
 void PlanAutofs(Context& ctx);          // autofs: each superblock and its master

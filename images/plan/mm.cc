@@ -168,6 +168,20 @@ std::optional<VmaPlan> ReadVma(Context& ctx, Shared& shared, const img::vma_entr
     return std::nullopt;
   }
   (void)kVmaRegular;
+  // Advice the kernel keeps in the VMA (smaps VmFlags sr rr dc mg hg nh dd
+  // wf): any other bit would be advice that acts once or destroys data.
+  constexpr uint64_t kKept = 1u << MADV_RANDOM | 1u << MADV_SEQUENTIAL | 1u << MADV_DONTFORK | 1u << MADV_MERGEABLE |
+                             1u << MADV_HUGEPAGE | 1u << MADV_NOHUGEPAGE | 1u << MADV_DONTDUMP | 1u << MADV_WIPEONFORK;
+  auto has = [&p](int advice) { return (p.madv >> advice) & 1; };
+  std::string bad = (p.madv & ~kKept) ? "bits " + Hex(p.madv & ~kKept) + " are no advice a VMA keeps"
+                    : has(MADV_RANDOM) && has(MADV_SEQUENTIAL) ? "MADV_RANDOM and MADV_SEQUENTIAL exclude each other"
+                    : has(MADV_HUGEPAGE) && has(MADV_NOHUGEPAGE) ? "MADV_HUGEPAGE and MADV_NOHUGEPAGE exclude each other"
+                    : has(MADV_WIPEONFORK) && p.kind != VmaKind::kAnonPrivate ? "MADV_WIPEONFORK is for private anonymous memory only"
+                                                                              : "";
+  if (!bad.empty()) {
+    ctx.problems.Add(name, entry, what + ": madv " + Hex(p.madv) + ": " + bad);
+    return std::nullopt;
+  }
   return p;
 }
 
@@ -343,11 +357,21 @@ bool ReadCore(Context& ctx, const TaskPlan& t, ContinuePlan& c) {
     if (!th) return false;
     c.threads.push_back(std::move(*th));
   }
-  // CRIU keeps one entry per signal but SIGKILL and SIGSTOP, in signal order.
+  // CRIU keeps one entry per signal but SIGKILL and SIGSTOP, in signal
+  // order. Flags the kernel does not know it drops, and it never blocks
+  // SIGKILL or SIGSTOP: either would be lost silently.
+  constexpr uint64_t kSaFlags = 0x1 | 0x2 | 0x4 | 0x800 | 0x04000000 | 0x08000000 | 0x10000000 | 0x40000000 | 0x80000000;
+  if (tc.sigactions_size() > 62) ctx.problems.Add(name, 0, Str(tc.sigactions_size()) + " sigactions, more than one per signal");
   int sig = 1;
   for (const auto& sa : tc.sigactions()) {
     if (sig == 9 || sig == 19) ++sig;
     if (sig > 64) break;
+    std::string bad = sa.compat_sigaction()           ? "is a 32-bit one"
+                      : (sa.flags() & ~kSaFlags)       ? "has flags " + Hex(sa.flags() & ~kSaFlags) + " the kernel does not know"
+                      : (sa.mask() & (1u << 8 | 1u << 18)) ? "blocks SIGKILL or SIGSTOP"
+                      : sa.sigaction() >= kTaskSizeMax ? "has a handler beyond user space"
+                                                       : "";
+    if (!bad.empty()) ctx.problems.Add(name, 0, "the sigaction of signal " + Str(sig) + " " + bad);
     c.sigactions[static_cast<size_t>(sig - 1)] = SigactionPlan{sa.sigaction(), sa.flags(), sa.restorer(), sa.mask()};
     ++sig;
   }

@@ -2,6 +2,7 @@
 // (tasks, namespaces), files.cc (fds, pipe and FIFO contents, mapped
 // files), mounts.cc (mounts, tmpfs), autofs.cc, seccomp.cc, task_state.cc
 // (what a live task's registers and kernel state are, read while frozen),
+// attrs.cc (its timer slack and TSC mode; refusals of attributes),
 // regs.cc and signals.cc (those into its core), mm.cc (its address space),
 // pages.cc (page contents, streamed). Private to the dump.
 #pragma once
@@ -34,6 +35,7 @@
 #include "sys/proc_tree.h"
 #include "sys/process.h"
 #include "sys/ptrace_api.h"
+#include "sys/remote_attrs.h"
 
 namespace ro::dump {
 
@@ -63,6 +65,10 @@ struct ThreadLive {
   uint32_t ss_flags = 0;
   uint64_t clear_tid_addr = 0;
   int pdeath_sig = 0, secbits = 0;
+  int tsc_mode = 0;          // 0: the CPU has no TSC control
+  uint64_t timer_slack = 0;  // ns
+  int sched_policy = 0;      // sched_getscheduler: SCHED_* | SCHED_RESET_ON_FORK
+  int sched_prio = 0;        // sched_getparam
 };
 
 // What the dump reads of a live task while the tree is frozen, before it
@@ -76,10 +82,7 @@ struct LiveState {
   std::vector<std::string> pending_shared;  // siginfo_t each, queued to the thread group
   std::vector<rlimit> rlimits;  // RLIMIT_* order
   // Injected syscalls.
-  struct Sigaction {
-    uint64_t handler = 0, flags = 0, restorer = 0, mask = 0;
-  };
-  std::array<Sigaction, 65> sigactions{};  // by signal number
+  std::array<sys::KernelSigaction, 65> sigactions{};  // by signal number
   struct Itimer {
     uint64_t isec = 0, iusec = 0, vsec = 0, vusec = 0;
   };
@@ -159,10 +162,14 @@ class Collector {
   // One thread's state; `syscall_insn` is where its injected syscalls run.
   Status ReadThread(const Task& t, pid_t outer, uint64_t syscall_insn, LiveState* task_wide, ThreadLive& th);
   // The leader's `task_wide` (sigactions, itimers, break...) too when given.
-  Status AskThread(sys::RemoteSyscalls& task, const std::string& status, ThreadLive& th, LiveState* task_wide);
+  Status AskThread(sys::RemoteSyscalls& task, ThreadLive& th, LiveState* task_wide);
   // Every thread but the leader: its core-<tid>.img (thread_info and
   // thread_core only, as CRIU writes a thread's core).
   Status CollectThreadCores(const Task& t);
+
+  // attrs.cc: each thread's attrs-<tid>.img, and the refusals of what
+  // no restore could give back.
+  Status CollectAttrs(const Task& t);
 
   // regs.cc
   Status FillThreadInfo(const ThreadLive& th, img::core_entry& core);

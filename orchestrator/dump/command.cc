@@ -18,6 +18,7 @@
 #include "images/image_file.h"
 #include "images/plan.h"
 #include "orchestrator/action_scripts.h"
+#include "orchestrator/attrs.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/commands.h"
 #include "orchestrator/dump/dump.h"
@@ -239,6 +240,14 @@ int CmdDump(const DumpArgs& args) {
   images::PlanOptions check;
   check.externals_named_later = true;  // the caller names them at restore
   check.shell_job = args.shell_job;    // a shell's job: written with sid/pgid 0
+  // What restore-orch here could not give a task back (a hard limit above
+  // its own...) is refused now, with the tree running, not at restore.
+  auto host = ReadHostAttrs();
+  if (!host.ok()) {
+    PrintDumpError(host.error());
+    return kExitFailure;
+  }
+  check.host = *host;
   images::PlanOutcome outcome = images::BuildPlan(dir, check);
   if (!outcome.plan) {
     for (const Error& e : outcome.errors) PrintDumpError(Error(e).Within(unrestorable));

@@ -195,6 +195,7 @@ Status Collector::CollectFsDirs(const Task& t) {
   auto fs = std::make_unique<img::fs_entry>();
   fs->set_cwd_id(AddPathEntry(cwd, O_RDONLY | O_DIRECTORY, 0, 0));
   fs->set_root_id(AddPathEntry(root, O_RDONLY | O_DIRECTORY, 0, 0));
+  if (long umask = sys::StatusOctal(t.info.status, "Umask"); umask >= 0) fs->set_umask(static_cast<uint32_t>(umask));
   File(images::FsKind(), static_cast<uint32_t>(t.pid)).entries.push_back(images::Entry{std::move(fs), {}});
   return {};
 }

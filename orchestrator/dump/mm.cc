@@ -1,10 +1,12 @@
 // A live task's address space into mm-<pid>.img, as CRIU 4.2 writes it:
 // the mm fields (code, data, stack, break, arguments, environment, auxv,
 // exe, dumpable, THP) and one vma_entry per VMA of its smaps, with CRIU's
-// prot, MAP_* flags, VMA_* status bits and madvise bits; file mappings
-// name a files.img entry, shared anonymous memory its shmem inode. What a
-// restore could not give back (SysV shm, AIO rings, deleted files,
-// devices, hugetlb, memfds) is refused, one line naming the mapping.
+// prot, MAP_* flags, VMA_* status bits and madvise bits (MADV_WIPEONFORK
+// too, as CRIU keeps it); file mappings name a files.img entry, shared
+// anonymous memory its shmem inode. What a restore could not give back
+// (SysV shm, AIO rings, deleted files, devices, hugetlb, memfds, VMAs
+// locked on fault, sealed, droppable or registered with userfaultfd) is
+// refused, one line naming the mapping.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/sysmacros.h>
@@ -29,8 +31,17 @@ struct Advice {
   const char* code;
   int advice;
 };
-constexpr Advice kAdvice[] = {{"sr", MADV_SEQUENTIAL}, {"rr", MADV_RANDOM},   {"dc", MADV_DONTFORK},  {"dd", MADV_DONTDUMP},
-                              {"mg", MADV_MERGEABLE},  {"hg", MADV_HUGEPAGE}, {"nh", MADV_NOHUGEPAGE}};
+constexpr Advice kAdvice[] = {{"sr", MADV_SEQUENTIAL}, {"rr", MADV_RANDOM},   {"dc", MADV_DONTFORK},   {"dd", MADV_DONTDUMP},
+                              {"mg", MADV_MERGEABLE},  {"hg", MADV_HUGEPAGE}, {"nh", MADV_NOHUGEPAGE}, {"wf", MADV_WIPEONFORK}};
+
+// smaps VmFlags of what a restore could not give a VMA back.
+struct Unrestorable {
+  const char* code;
+  const char* what;
+};
+constexpr Unrestorable kUnrestorable[] = {
+    {"lf", "locked on fault (mlock2 MLOCK_ONFAULT)"}, {"sl", "sealed (mseal)"}, {"dp", "droppable (MAP_DROPPABLE)"},
+    {"um", "registered with userfaultfd"}, {"uw", "registered with userfaultfd"}, {"ui", "registered with userfaultfd"}};
 
 const dev_t kDevZero = makedev(1, 5);
 
@@ -64,6 +75,9 @@ Result<img::vma_entry> Collector::DescribeVma(const Task& t, const sys::Vma& v) 
   if (madv != 0) e.set_madv(madv);
 
   if (v.HasFlag("ht")) return Fail(Range(v) + " is hugetlb memory: not supported");
+  for (const Unrestorable& u : kUnrestorable) {
+    if (v.HasFlag(u.code)) return Fail(Range(v) + " is " + u.what + ": not supported");
+  }
   bool vvar = v.path == "[vvar]" || v.path == "[vvar_vclock]";
   if ((v.HasFlag("io") || v.HasFlag("pf")) && !vvar) return Fail(Range(v) + " maps device memory (VM_IO/VM_PFNMAP): not supported");
   auto anon = [&](uint32_t status) {

@@ -3,8 +3,8 @@
 // 1..64 but SIGKILL and SIGSTOP, the leader's blocked mask, shared pending
 // signals, itimers, rlimits, PF_* flags, loginuid, oom_score_adj, child
 // subreaper) and core.thread_core, in every thread's core-<tid>.img (robust
-// list, scheduling, mask, sigaltstack, parent-death signal, pending
-// signals, credentials, comm, rseq: CRIU's dump_task_thread writes a
+// list, scheduling (policy with SCHED_RESET_ON_FORK), mask, sigaltstack,
+// parent-death signal, pending signals, credentials, comm, rseq: CRIU's dump_task_thread writes a
 // thread's core with thread_info and thread_core only).
 #include <sched.h>
 #include <signal.h>
@@ -55,7 +55,7 @@ Status Collector::FillSignalState(const Task& t, img::core_entry& core) {
   if (auto adj = sys::ReadProcFile(t.Proc("oom_score_adj")); adj.ok()) tc.set_oom_score_adj(std::atoi(adj->c_str()));
   for (int sig = 1; sig <= 64; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
-    const LiveState::Sigaction& sa = live.sigactions[static_cast<size_t>(sig)];
+    const sys::KernelSigaction& sa = live.sigactions[static_cast<size_t>(sig)];
     img::sa_entry* e = tc.add_sigactions();
     e->set_sigaction(sa.handler);
     e->set_flags(sa.flags);
@@ -75,8 +75,10 @@ Status Collector::FillThreadCore(const ThreadLive& live, img::thread_core_entry&
   th.set_futex_rla(live.robust.head);
   th.set_futex_rla_len(static_cast<uint32_t>(live.robust.len));
   th.set_sched_nice(static_cast<int32_t>(live.stat.nice));
-  th.set_sched_policy(live.stat.policy);
-  if (live.stat.policy == SCHED_FIFO || live.stat.policy == SCHED_RR) th.set_sched_prio(live.stat.rt_priority);
+  // As sched_getscheduler gives it: SCHED_RESET_ON_FORK included.
+  th.set_sched_policy(static_cast<uint32_t>(live.sched_policy));
+  int policy = live.sched_policy & ~SCHED_RESET_ON_FORK;
+  if (policy == SCHED_FIFO || policy == SCHED_RR) th.set_sched_prio(static_cast<uint32_t>(live.sched_prio));
   th.set_blk_sigset(live.sigmask);
   img::thread_sas_entry& sas = *th.mutable_sas();
   sas.set_ss_sp(live.ss_sp);

@@ -1,11 +1,13 @@
 // A live task's state while the tree is frozen: its VMAs, resource limits
 // and shared signal queue; for each of its threads, registers, FPU state,
 // TLS slots, signal mask and queue, rseq and robust-list registrations,
-// read from outside; then what only a thread itself can ask the kernel
-// (its sigaltstack, clear_child_tid address, parent-death signal; the
-// leader also the task's sigactions, itimers, break, dumpable...), through
-// syscalls injected into it. Nothing of the task is changed: the injection
-// puts back every register, its mask and every byte it used.
+// scheduling policy, read from outside; then what only a thread itself can
+// ask the kernel (its sigaltstack, clear_child_tid address, parent-death
+// signal, TSC mode, timer slack; the leader also the task's disposition of
+// every signal, itimers, break, dumpable, subreaper flag...), through
+// syscalls injected into it (sys/remote_attrs.h). Nothing of the task is
+// changed: the injection puts back every register, its mask and every
+// byte it used.
 #include <linux/prctl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -23,6 +25,7 @@
 #include "sys/proc.h"
 #include "sys/proc_tree.h"
 #include "sys/process.h"
+#include "sys/remote_attrs.h"
 #include "sys/remote_mem.h"
 
 namespace ro::dump {
@@ -144,6 +147,9 @@ Status Collector::ReadThread(const Task& t, pid_t outer, uint64_t syscall_insn, 
   auto parsed = sys::ParseProcStatMm(stat);
   if (!parsed.ok()) return std::move(parsed).error();
   th.stat = *parsed;
+  RO_ASSIGN_OR_RETURN(sys::Scheduling sched, sys::GetScheduling(outer));
+  th.sched_policy = sched.policy;
+  th.sched_prio = sched.priority;
 
   auto regs = sys::PtraceGetRegs(outer);
   if (!regs.ok() && regs.error().err == EINVAL) return Fail("it is a 32-bit task: not supported");
@@ -173,14 +179,30 @@ Status Collector::ReadThread(const Task& t, pid_t outer, uint64_t syscall_insn, 
   RO_ASSIGN_OR_RETURN(th.robust, sys::GetRobustList(outer));
 
   RO_ASSIGN_OR_RETURN(sys::RemoteSyscalls task, sys::RemoteSyscalls::Begin(outer, syscall_insn, t.info.seccomp > 0));
-  if (Status s = AskThread(task, t.info.status, th, task_wide); !s.ok()) {
+  if (Status s = AskThread(task, th, task_wide); !s.ok()) {
     (void)task.End();  // the first error is the one to report
     return s;
   }
   return task.End();
 }
 
-Status Collector::AskThread(sys::RemoteSyscalls& task, const std::string& status, ThreadLive& th, LiveState* task_wide) {
+Status Collector::AskThread(sys::RemoteSyscalls& task, ThreadLive& th, LiveState* task_wide) {
+  // Per thread: what the kernel keeps in the thread's task_struct.
+  RO_ASSIGN_OR_RETURN(sys::ThreadKnobs k, sys::AskThreadKnobs(task));
+  th.ss_sp = k.ss_sp;
+  th.ss_flags = k.ss_flags;
+  th.ss_size = k.ss_size;
+  th.clear_tid_addr = k.clear_tid_addr;
+  th.pdeath_sig = k.pdeath_sig;
+  th.secbits = k.securebits;
+  th.tsc_mode = k.tsc_mode;
+  th.timer_slack = k.timer_slack;
+  if (task_wide == nullptr) return {};
+  LiveState& live = *task_wide;
+  // Every signal, caught or not: a SIG_DFL disposition keeps the flags and
+  // mask it was set with (an SA_RESETHAND handler that ran, a sigaction(2)
+  // with SIG_DFL), which sigaction(2) shows. Each costs the task two stops.
+  RO_ASSIGN_OR_RETURN(live.sigactions, sys::AskSigactions(task));
   RO_ASSIGN_OR_RETURN(uint64_t scratch, task.Scratch());
   // A syscall that must succeed; `what` names it in errors.
   auto call = [&task](long nr, std::array<uint64_t, 6> args, const std::string& what) -> Result<long> {
@@ -188,55 +210,21 @@ Status Collector::AskThread(sys::RemoteSyscalls& task, const std::string& status
     if (r < 0 && r > -4096) return SysError("injected " + what, static_cast<int>(-r));
     return r;
   };
-  // One that writes a structure of `len` bytes at the scratch area.
-  auto ask = [&](long nr, std::array<uint64_t, 6> args, size_t len, const std::string& what) -> Result<Words> {
-    RO_TRY(call(nr, args, what));
-    RO_ASSIGN_OR_RETURN(std::string bytes, task.ReadScratch(len));
-    return ToWords(bytes);
-  };
-
-  // Per thread: its sigaltstack, tid address, parent-death signal and
-  // securebits (the kernel keeps each in the thread's task_struct).
-  // stack_t: ss_sp, ss_flags (int), ss_size.
-  RO_ASSIGN_OR_RETURN(Words ss, ask(SYS_sigaltstack, {0, scratch, 0, 0, 0, 0}, 24, "sigaltstack"));
-  th.ss_sp = ss[0];
-  th.ss_flags = static_cast<uint32_t>(ss[1]);
-  th.ss_size = ss[2];
-  RO_ASSIGN_OR_RETURN(Words tid, ask(SYS_prctl, {PR_GET_TID_ADDRESS, scratch, 0, 0, 0, 0}, 8, "prctl(PR_GET_TID_ADDRESS)"));
-  th.clear_tid_addr = tid[0];
-  RO_ASSIGN_OR_RETURN(Words pdeath, ask(SYS_prctl, {PR_GET_PDEATHSIG, scratch, 0, 0, 0, 0}, 4, "prctl(PR_GET_PDEATHSIG)"));
-  th.pdeath_sig = static_cast<int>(static_cast<uint32_t>(pdeath[0]));
-  RO_ASSIGN_OR_RETURN(long secbits, call(SYS_prctl, {PR_GET_SECUREBITS, 0, 0, 0, 0, 0}, "prctl(PR_GET_SECUREBITS)"));
-  th.secbits = static_cast<int>(secbits);
-  if (task_wide == nullptr) return {};
-  LiveState& live = *task_wide;
-
-  // Asked one by one: each costs the task two stops. A signal neither
-  // caught nor ignored (SigCgt, SigIgn) has SIG_DFL, and what sigaction(2)
-  // may have set along with SIG_DFL (flags, mask, restorer) changes
-  // nothing, SIGCHLD's SA_NOCLDSTOP/SA_NOCLDWAIT excepted: those are
-  // written as zeros (as after exec), SIGCHLD is always asked.
-  uint64_t asked = sys::StatusHex(status, "SigCgt").value_or(0) | sys::StatusHex(status, "SigIgn").value_or(0) |
-                   (uint64_t{1} << (SIGCHLD - 1));
-  for (int sig = 1; sig <= 64; ++sig) {
-    if (sig == SIGKILL || sig == SIGSTOP || !((asked >> (sig - 1)) & 1)) continue;
-    // struct kernel_sigaction: handler, flags, restorer, mask (8 bytes).
-    RO_ASSIGN_OR_RETURN(Words sa, ask(SYS_rt_sigaction, {static_cast<uint64_t>(sig), 0, scratch, 8, 0, 0}, 32,
-                                      "rt_sigaction(" + Str(sig) + ")"));
-    live.sigactions[static_cast<size_t>(sig)] = {sa[0], sa[1], sa[2], sa[3]};
-  }
   for (int which = 0; which < 3; ++which) {
     // struct itimerval: it_interval {sec, usec}, it_value {sec, usec}.
-    RO_ASSIGN_OR_RETURN(Words it, ask(SYS_getitimer, {static_cast<uint64_t>(which), scratch, 0, 0, 0, 0}, 32,
-                                      "getitimer(" + Str(which) + ")"));
+    RO_TRY(call(SYS_getitimer, {static_cast<uint64_t>(which), scratch, 0, 0, 0, 0}, "getitimer(" + Str(which) + ")"));
+    RO_ASSIGN_OR_RETURN(std::string bytes, task.ReadScratch(32));
+    Words it = ToWords(bytes);
     live.itimers[static_cast<size_t>(which)] = {it[0], it[1], it[2], it[3]};
   }
   RO_ASSIGN_OR_RETURN(long brk, call(SYS_brk, {0, 0, 0, 0, 0, 0}, "brk(0)"));
   live.brk = static_cast<uint64_t>(brk);
   RO_ASSIGN_OR_RETURN(long dumpable, call(SYS_prctl, {PR_GET_DUMPABLE, 0, 0, 0, 0, 0}, "prctl(PR_GET_DUMPABLE)"));
   live.dumpable = static_cast<int>(dumpable);
-  RO_ASSIGN_OR_RETURN(Words reaper, ask(SYS_prctl, {PR_GET_CHILD_SUBREAPER, scratch, 0, 0, 0, 0}, 4, "prctl(PR_GET_CHILD_SUBREAPER)"));
-  live.child_subreaper = static_cast<int>(static_cast<uint32_t>(reaper[0]));
+  RO_ASSIGN_OR_RETURN(bool reaper, sys::AskChildSubreaper(task));
+  live.child_subreaper = reaper;
+  RO_ASSIGN_OR_RETURN(bool merge, sys::AskMemoryMerge(task));
+  if (merge) return Fail("it has KSM merging on for all its memory (prctl PR_SET_MEMORY_MERGE), which needs CAP_SYS_RESOURCE to set: not supported");
   return {};
 }
 

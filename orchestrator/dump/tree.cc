@@ -127,7 +127,7 @@ Status Collector::CollectTask(const FrozenTree::Task& frozen) {
     return {};
   }
   for (size_t i = 1; i < saved.live->threads.size(); ++i) saved.thread_ids.push_back(saved.live->threads[i].tid);
-  for (auto step : {&Collector::CollectFds, &Collector::CollectFsDirs, &Collector::CollectResume}) {
+  for (auto step : {&Collector::CollectFds, &Collector::CollectFsDirs, &Collector::CollectResume, &Collector::CollectAttrs}) {
     if (Status s = (this->*step)(saved); !s.ok()) return std::move(s).error().Within(saved.who);
   }
   Clock::time_point files_read = Clock::now();

@@ -1,15 +1,17 @@
 // verify, mm: every task that continued has the address space of its
 // images: the same VMAs (start, end, protection, private or shared, the
-// file mapped and the offset in it), and no other (the bootstrap zone is gone). VMAs the kernel
-// merged or split while the program ran are compared as the ranges they
-// cover.
+// file mapped and the offset in it, the madvise advice it keeps), and no
+// other (the bootstrap zone is gone). VMAs the kernel merged or split
+// while the program ran are compared as the ranges they cover.
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 
 #include "orchestrator/verify/verifier.h"
 #include "sys/proc_maps.h"
+#include "sys/proc_mm.h"
 
 namespace ro::verify {
 namespace {
@@ -30,7 +32,51 @@ std::string Perms(uint32_t prot, bool shared) {
   return p;
 }
 
+// The advice a VMA keeps, by its smaps VmFlags code (as the dump reads it).
+struct Advice {
+  const char* code;
+  int advice;
+  const char* name;
+};
+constexpr Advice kAdvice[] = {{"sr", MADV_SEQUENTIAL, "MADV_SEQUENTIAL"}, {"rr", MADV_RANDOM, "MADV_RANDOM"},
+                              {"dc", MADV_DONTFORK, "MADV_DONTFORK"},     {"dd", MADV_DONTDUMP, "MADV_DONTDUMP"},
+                              {"mg", MADV_MERGEABLE, "MADV_MERGEABLE"},   {"hg", MADV_HUGEPAGE, "MADV_HUGEPAGE"},
+                              {"nh", MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE"}, {"wf", MADV_WIPEONFORK, "MADV_WIPEONFORK"}};
+
+std::string AdviceNames(uint64_t madv) {
+  std::string out;
+  for (const Advice& a : kAdvice) {
+    if ((madv >> a.advice) & 1) out += (out.empty() ? "" : "|") + std::string(a.name);
+  }
+  return out.empty() ? "none" : out;
+}
+
 }  // namespace
+
+// Every page of a VMA of the images has the advice the images give it: each
+// live VMA over it (the kernel splits and merges VMAs by their advice too).
+void Verifier::CompareAdvice(const images::TaskPlan& t, pid_t outer, const std::string& who) {
+  auto smaps = sys::ReadVmas(outer);
+  if (!smaps.ok()) {
+    Diff(who + ": " + smaps.error().ToString());
+    return;
+  }
+  for (const images::VmaPlan& v : t.cont->mm.vmas) {
+    if (v.kind == images::VmaKind::kVdso || v.kind == images::VmaKind::kVvar || v.kind == images::VmaKind::kVsyscall) continue;
+    for (const sys::Vma& l : *smaps) {
+      if (l.end <= v.start || l.start >= v.end) continue;
+      uint64_t have = 0;
+      for (const Advice& a : kAdvice) {
+        if (l.HasFlag(a.code)) have |= uint64_t{1} << a.advice;
+      }
+      if (have != v.madv) {
+        Diff(who + ": VMA " + Hex(v.start) + "-" + Hex(v.end) + ": madvise " + AdviceNames(have) + " at " + Hex(std::max(l.start, v.start)) +
+             ", images say " + AdviceNames(v.madv));
+        break;
+      }
+    }
+  }
+}
 
 void Verifier::CompareMemory() {
   for (const auto& t : plan_.tasks) {
@@ -38,6 +84,7 @@ void Verifier::CompareMemory() {
     auto it = live_.find(t.pid);
     if (it == live_.end()) continue;  // reported with the tasks
     std::string who = "task " + std::to_string(t.pid);
+    CompareAdvice(t, it->second.info.outer, who);
     auto maps = sys::ReadMaps(it->second.info.outer);
     if (!maps.ok()) {
       Diff(who + ": " + maps.error().ToString());

@@ -27,8 +27,10 @@ void Verifier::CollectTasks() {
       for (pid_t tid : *tids) {
         if (tid == outer) {
           live.threads.push_back(live.info.pid);
+          live.outer_of[live.info.pid] = outer;
         } else if (auto th = sys::ReadTask(tid); th.ok()) {
           live.threads.push_back(th->pid);
+          live.outer_of[th->pid] = tid;
         }
       }
     }

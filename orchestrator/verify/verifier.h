@@ -1,21 +1,26 @@
 // `verify`, one file per concern in orchestrator/verify/: tree.cc (tasks,
 // sessions, groups, zombies), files.cc (fd tables), mounts.cc (the mount
 // namespace), autofs.cc (AutoFS owners and pipes), mm.cc (the address
-// space of tasks that continued). Each reads the live tree
+// space of tasks that continued), attrs.cc (limits, scheduling, umask,
+// parent-death signal, signal dispositions...). Each reads the live tree
 // with the dump's readers of /proc (sys/proc_tree.h, sys/proc_files.h,
-// sys/mountinfo.h); a read that fails is a difference, never an empty
-// value. Private to verify.
+// sys/mountinfo.h); what only a task can tell is asked of it, stopped for
+// a moment as the dump stops it (sys/remote_attrs.h). A read that fails
+// is a difference, never an empty value. Private to verify.
 #pragma once
 
 #include <sys/types.h>
 
+#include <array>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "images/plan.h"
 #include "sys/mountinfo.h"
 #include "sys/proc_tree.h"
+#include "sys/remote_attrs.h"
 
 namespace ro::verify {
 
@@ -29,6 +34,7 @@ class Verifier {
     CompareFds();
     CompareMounts();
     CompareMemory();
+    CompareAttrs();
     return diffs_;
   }
 
@@ -44,6 +50,13 @@ class Verifier {
   void CompareMounts();
   // mm.cc
   void CompareMemory();
+  // Each VMA's kept madvise advice against smaps' VmFlags.
+  void CompareAdvice(const images::TaskPlan& t, pid_t outer, const std::string& who);
+  // attrs.cc: limits, scheduling, umask, OOM score, no_new_privs from /proc;
+  // parent-death signal, TSC mode, timer slack, subreaper and signal
+  // dispositions asked of the stopped tree (AskTree).
+  void CompareAttrs();
+  void AskTree();
   // autofs.cc
   void CompareAutofs(const images::MountPlan& m, const sys::MountInfo& l, const std::string& where);
 
@@ -53,7 +66,16 @@ class Verifier {
     sys::TaskInfo info;
     pid_t ppid = 0;  // in the tree's numbering; 0 for the root
     std::vector<pid_t> threads;  // its thread ids in the tree's numbering, its own first
+    std::map<pid_t, pid_t> outer_of;  // thread id in the tree's numbering -> as the caller sees it
   };
+  // What verify asked each thread by injected syscalls (attrs.cc), by its
+  // id as the caller sees it.
+  struct Asked {
+    sys::ThreadKnobs knobs;
+    bool subreaper = false;                            // the task's, asked of its own thread
+    std::optional<std::array<sys::KernelSigaction, 65>> sigactions;  // the task's, when it continued
+  };
+  std::map<pid_t, Asked> asked_;
   std::map<pid_t, LiveTask> live_;  // by the pid in the tree's namespace
   std::vector<std::string> diffs_;
 };

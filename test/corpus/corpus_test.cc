@@ -17,6 +17,7 @@
 #include "images/proto/pipe-data.pb.h"
 #include "images/proto/pstree.pb.h"
 #include "images/proto/seccomp.pb.h"
+#include "test/corpus/corpus.h"
 #include "test/helpers/test_util.h"
 
 namespace ro::test {
@@ -25,13 +26,6 @@ namespace {
 using namespace ro::images;
 
 constexpr const char* kMounts = "mountpoints-4026532101.img";
-
-struct Case {
-  std::string name;
-  std::function<void(ImageSet&)> edit;         // on the messages, before writing
-  std::function<void(const TempDir&)> damage;  // on the files, after writing
-  std::string expect;                          // a substring of one error line
-};
 
 // --dry-run of DIR with a source for each external mount of the demo set.
 std::vector<std::string> DryRun(const TempDir& dir, const std::string& extra = "") {
@@ -322,10 +316,9 @@ std::vector<Case> Cases() {
        "mountpoints-4026532101.img: mount 102 at /shared: tmpfs option size=lots is not a size");
   edit("autofs_negative_timeout", [](ImageSet& s) { Mutable<img::autofs_entry>(s, "autofs-43.img").set_timeout(-1); },
        "autofs-43.img: entry 0: negative timeout -1");
+  for (Case& a : AttrsCases()) c.push_back(std::move(a));
   return c;
 }
-
-void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 class Corpus : public ::testing::TestWithParam<Case> {};
 

@@ -1,0 +1,194 @@
+// attrs: what a live task is besides its memory and fds, from its cores
+// (resource limits, child subreaper, OOM score, and per thread scheduling,
+// parent-death signal, no_new_privs), fs-<pid>.img (umask) and
+// attrs-<tid>.img (timer slack, TSC mode). Each value the kernel would
+// refuse, or silently change, is a problem; so is each one restore-orch
+// here could not set (PlanOptions::host), so that nothing is lost quietly.
+#include "images/plan/context.h"
+#include "images/proto/attrs.pb.h"
+#include "images/proto/fs.pb.h"
+
+namespace ro::images::plan {
+namespace {
+
+constexpr uint64_t kInfinity = ~uint64_t{0};
+constexpr uint64_t kNrOpenMax = 2147483584;  // sysctl_nr_max: fs.nr_open's own ceiling
+constexpr int kNofile = 7;
+constexpr uint32_t kResetOnFork = 0x40000000;  // SCHED_RESET_ON_FORK
+constexpr uint32_t kLoginuidUnset = 4294967295u;
+std::string Limit(uint64_t v) { return v == kInfinity ? "unlimited" : Str(v); }
+
+bool RealTime(uint32_t policy) {
+  uint32_t p = policy & ~kResetOnFork;
+  return p == 1 || p == 2;  // SCHED_FIFO, SCHED_RR
+}
+
+std::string PolicyName(uint32_t policy) {
+  static const char* names[] = {"SCHED_OTHER", "SCHED_FIFO", "SCHED_RR", "SCHED_BATCH", "4", "SCHED_IDLE", "SCHED_DEADLINE"};
+  uint32_t p = policy & ~kResetOnFork;
+  std::string s = p < 7 ? names[p] : Str(p);
+  return (policy & kResetOnFork) ? s + "|SCHED_RESET_ON_FORK" : s;
+}
+
+// tc.rlimits: at most one per RLIMIT_*, soft within hard, within what the
+// kernel and this host allow.
+void ReadRlimits(Context& ctx, const img::task_core_entry& tc, const std::string& name, const std::string& who, AttrsPlan& a) {
+  if (!tc.has_rlimits()) return;
+  const auto& list = tc.rlimits().rlimits();
+  if (list.size() > kNumRlimits) {
+    ctx.problems.Add(name, 0, who + Str(static_cast<uint64_t>(list.size())) + " resource limits, more than the kernel's " + Str(kNumRlimits));
+    return;
+  }
+  const std::optional<HostAttrs>& host = ctx.options.host;
+  for (int r = 0; r < list.size(); ++r) {
+    const img::rlimit_entry& e = list[r];
+    std::string what = who + std::string(RlimitName(r)) + ": ";
+    if (e.cur() > e.max()) {
+      ctx.problems.Add(name, 0, what + "soft limit " + Limit(e.cur()) + " is above its hard limit " + Limit(e.max()));
+      continue;
+    }
+    if (r == kNofile && e.max() > (host ? host->nr_open : kNrOpenMax)) {
+      ctx.problems.Add(name, 0, what + "hard limit " + Limit(e.max()) + " is above fs.nr_open (" +
+                                    Str(host ? host->nr_open : kNrOpenMax) + "), which the kernel refuses");
+      continue;
+    }
+    if (host && e.max() > host->hard_limits[static_cast<size_t>(r)] && !host->cap_sys_resource) {
+      ctx.problems.Add(name, 0, what + "hard limit " + Limit(e.max()) + " is above restore-orch's " +
+                                    Limit(host->hard_limits[static_cast<size_t>(r)]) +
+                                    ": raising it needs CAP_SYS_RESOURCE, which restore-orch does not have");
+      continue;
+    }
+    a.rlimits.push_back(RlimitPlan{r, e.cur(), e.max()});
+  }
+}
+
+// One thread's own attributes, from its core (the task's for threads[0])
+// and its attrs image.
+ThreadAttrsPlan ReadThread(Context& ctx, pid_t task, pid_t tid, bool is_root) {
+  ThreadAttrsPlan th;
+  const std::string who = (tid == task ? "task " : "thread " + Str(tid) + " of task ") + Str(task) + ": ";
+  const std::string name = MakeFileName(CoreKind(), static_cast<uint32_t>(tid));
+  const img::core_entry* core = ctx.Core(tid);
+  const std::optional<HostAttrs>& host = ctx.options.host;
+  if (core != nullptr && core->has_thread_core()) {
+    const img::thread_core_entry& tc = core->thread_core();
+    if (tc.has_sched_nice()) {
+      if (tc.sched_nice() < -20 || tc.sched_nice() > 19) {
+        ctx.problems.Add(name, 0, who + "sched_nice " + std::to_string(tc.sched_nice()) + " is outside -20..19");
+      } else if (host && tc.sched_nice() < host->nice && !host->cap_sys_nice) {
+        ctx.problems.Add(name, 0, who + "sched_nice " + std::to_string(tc.sched_nice()) + " is below restore-orch's " +
+                                      std::to_string(host->nice) + ": lowering it needs CAP_SYS_NICE, which restore-orch does not have");
+      } else {
+        th.nice = tc.sched_nice();
+      }
+    }
+    if (tc.has_sched_policy()) {
+      uint32_t policy = tc.sched_policy(), p = policy & ~kResetOnFork;
+      uint32_t prio = tc.has_sched_prio() ? tc.sched_prio() : 0;
+      if (p == 6) {
+        ctx.problems.Add(name, 0, who + "sched_policy SCHED_DEADLINE cannot be restored (its runtime, deadline and period are not in the images)");
+      } else if (p > 5 || p == 4) {
+        ctx.problems.Add(name, 0, who + "sched_policy " + Str(policy) + " is no scheduling policy (SCHED_OTHER, FIFO, RR, BATCH, IDLE)");
+      } else if (RealTime(policy) ? (prio < 1 || prio > 99) : prio != 0) {
+        ctx.problems.Add(name, 0, who + "sched_prio " + Str(prio) + " does not fit " + PolicyName(policy) +
+                                      (RealTime(policy) ? " (1..99)" : " (0)"));
+      } else if (host && RealTime(policy) && !host->cap_sys_nice) {
+        ctx.problems.Add(name, 0, who + "sched_policy " + PolicyName(policy) + " needs CAP_SYS_NICE, which restore-orch does not have");
+      } else {
+        th.policy = policy;
+        th.rt_priority = prio;
+      }
+    }
+    if (tc.has_pdeath_sig() && tc.pdeath_sig() != 0) {
+      if (tc.pdeath_sig() > 64) {
+        ctx.problems.Add(name, 0, who + "pdeath_sig " + Str(tc.pdeath_sig()) + " is no signal (1..64)");
+      } else if (is_root) {
+        ctx.problems.Add(name, 0, who + "parent-death signal " + Str(tc.pdeath_sig()) +
+                                      " of the root task concerns its parent outside the tree, which a restore does not bring back (restore-orch "
+                                      "would stand in for it, and its exit would send the signal): not supported");
+      } else {
+        th.pdeath_sig = static_cast<int>(tc.pdeath_sig());
+      }
+    }
+    if (tc.has_creds()) {
+      uint32_t nnp = tc.creds().has_no_new_privs() ? tc.creds().no_new_privs() : 0;
+      if (nnp > 1) {
+        ctx.problems.Add(name, 0, who + "no_new_privs " + Str(nnp) + " is neither 0 nor 1");
+      } else if (host && host->no_new_privs && nnp == 0) {
+        ctx.problems.Add(name, 0, who + "no_new_privs is 0 but restore-orch runs with no_new_privs set, which no task can clear");
+      } else {
+        th.no_new_privs = nnp == 1;
+      }
+    }
+  }
+  const ImageFile* f = ctx.dir.Find(AttrsKind(), static_cast<uint32_t>(tid));
+  if (f == nullptr) return th;
+  const std::string attrs = MakeFileName(AttrsKind(), static_cast<uint32_t>(tid));
+  const auto& e = f->As<img::thread_attrs_entry>(0);
+  if (e.has_timer_slack_ns()) {
+    if (e.timer_slack_ns() == 0 && !(th.policy && RealTime(*th.policy))) {
+      ctx.problems.Add(attrs, 0, who + "timer slack 0 is a real-time thread's, and it is not one");
+    } else {
+      th.timer_slack_ns = e.timer_slack_ns();
+    }
+  }
+  if (e.has_tsc_mode()) {
+    if (e.tsc_mode() != 1 && e.tsc_mode() != 2) {
+      ctx.problems.Add(attrs, 0, who + "tsc_mode " + Str(e.tsc_mode()) + " is neither PR_TSC_ENABLE (1) nor PR_TSC_SIGSEGV (2)");
+    } else {
+      th.tsc_mode = e.tsc_mode();
+    }
+  }
+  return th;
+}
+
+void ReadTask(Context& ctx, TaskPlan& t) {
+  const std::string name = MakeFileName(CoreKind(), static_cast<uint32_t>(t.pid));
+  const img::core_entry& core = *ctx.Core(t.pid);
+  const img::task_core_entry& tc = core.tc();
+  const std::optional<HostAttrs>& host = ctx.options.host;
+  AttrsPlan& a = t.attrs;
+  const std::string who = "task " + Str(t.pid) + ": ";
+  ReadRlimits(ctx, tc, name, who, a);
+  if (tc.has_child_subreaper()) a.child_subreaper = tc.child_subreaper();
+  if (tc.has_oom_score_adj()) {
+    int adj = tc.oom_score_adj();
+    if (adj < -1000 || adj > 1000) {
+      ctx.problems.Add(name, 0, who + "oom_score_adj " + std::to_string(adj) + " is outside -1000..1000");
+    } else if (host && adj < host->oom_score_adj && !host->cap_sys_resource) {
+      ctx.problems.Add(name, 0, who + "oom_score_adj " + std::to_string(adj) + " is below restore-orch's " + std::to_string(host->oom_score_adj) +
+                                    ": lowering it needs CAP_SYS_RESOURCE, which restore-orch does not have");
+    } else {
+      a.oom_score_adj = adj;
+    }
+  }
+  // Every restored task has restore-orch's login uid (setting another
+  // needs CAP_AUDIT_CONTROL and an unset one, and is refused once set).
+  if (host && tc.has_loginuid() && tc.loginuid() != host->loginuid) {
+    auto uid = [](uint32_t v) { return v == kLoginuidUnset ? std::string("unset (4294967295)") : Str(v); };
+    ctx.problems.Add(name, 0, who + "login uid " + uid(tc.loginuid()) + " differs from restore-orch's " + uid(host->loginuid) +
+                                  ", which every restored task gets");
+  }
+  if (const ImageFile* fs = ctx.dir.Find(FsKind(), static_cast<uint32_t>(t.pid))) {
+    const auto& e = fs->As<img::fs_entry>(0);
+    if (e.has_umask()) {
+      if (e.umask() > 0777) {
+        ctx.problems.Add(MakeFileName(FsKind(), static_cast<uint32_t>(t.pid)), 0, who + "umask " + OctStr(e.umask()) + " is beyond 0777");
+      } else {
+        a.umask = e.umask();
+      }
+    }
+  }
+  for (pid_t tid : t.threads) a.threads.push_back(ReadThread(ctx, t.pid, tid, t.pid == ctx.root_pid));
+}
+
+}  // namespace
+
+void PlanAttrs(Context& ctx) {
+  for (auto& [pid, t] : ctx.tasks) {
+    if (t.kind != TaskKind::kAlive || ctx.Core(pid) == nullptr) continue;
+    ReadTask(ctx, t);
+  }
+}
+
+}  // namespace ro::images::plan

@@ -1,0 +1,21 @@
+#include "orchestrator/attrs.h"
+
+#include "sys/task_attrs.h"
+
+namespace ro {
+
+Result<images::HostAttrs> ReadHostAttrs() {
+  RO_ASSIGN_OR_RETURN(sys::OwnAttrs own, sys::ReadOwnAttrs());
+  images::HostAttrs h;
+  h.hard_limits = own.hard_limits;
+  h.nr_open = own.nr_open;
+  h.cap_sys_resource = own.cap_sys_resource;
+  h.cap_sys_nice = own.cap_sys_nice;
+  h.nice = own.nice;
+  h.no_new_privs = own.no_new_privs;
+  h.loginuid = own.loginuid;
+  h.oom_score_adj = own.oom_score_adj;
+  return h;
+}
+
+}  // namespace ro

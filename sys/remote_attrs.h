@@ -1,0 +1,50 @@
+// What only a task itself can get from the kernel, asked through syscalls
+// injected into one of its threads (sys/ptrace_api.h RemoteSyscalls, the
+// thread in a ptrace stop): the task's signal dispositions and its
+// child-subreaper and memory-merge flags; the thread's parent-death signal,
+// TSC mode, timer slack, sigaltstack, clear_child_tid address and
+// securebits. The dump and verify ask the same questions. x86_64 only.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "sys/ptrace_api.h"
+#include "sys/status.h"
+
+namespace ro::sys {
+
+// struct sigaction as rt_sigaction(2) hands it out on x86_64.
+struct KernelSigaction {
+  uint64_t handler = 0;  // SIG_DFL 0, SIG_IGN 1, or an address
+  uint64_t flags = 0;
+  uint64_t restorer = 0;
+  uint64_t mask = 0;
+  bool operator==(const KernelSigaction&) const = default;
+};
+
+// Every signal's disposition, by signal number (1..64; SIGKILL, SIGSTOP
+// and index 0 stay zero): one injected rt_sigaction each, whatever the
+// handler (a SIG_DFL disposition keeps the flags and mask it was set with,
+// and sigaction(2) shows them).
+Result<std::array<KernelSigaction, 65>> AskSigactions(RemoteSyscalls& task);
+
+// The task's PR_GET_CHILD_SUBREAPER.
+Result<bool> AskChildSubreaper(RemoteSyscalls& task);
+// The task's PR_GET_MEMORY_MERGE (KSM for all its memory): false when the
+// kernel has no KSM.
+Result<bool> AskMemoryMerge(RemoteSyscalls& task);
+
+// What a thread has for itself.
+struct ThreadKnobs {
+  int pdeath_sig = 0;        // PR_GET_PDEATHSIG
+  int tsc_mode = 0;          // PR_GET_TSC: PR_TSC_ENABLE 1, PR_TSC_SIGSEGV 2 (0: the CPU has no TSC control)
+  uint64_t timer_slack = 0;  // PR_GET_TIMERSLACK, ns
+  int securebits = 0;        // PR_GET_SECUREBITS
+  uint64_t ss_sp = 0, ss_size = 0;  // sigaltstack
+  uint32_t ss_flags = 0;
+  uint64_t clear_tid_addr = 0;      // PR_GET_TID_ADDRESS
+};
+Result<ThreadKnobs> AskThreadKnobs(RemoteSyscalls& thread);
+
+}  // namespace ro::sys
