@@ -258,14 +258,19 @@ std::unique_ptr<Cli> BuildCli() {
       ->type_name("FILE")
       ->required()
       ->check(ExistingFile());
-  c->decode->add_option("-o,--output", c->encode_out, "write the JSON to FILE (default: standard output)")->type_name("FILE");
+  c->decode->add_option("-o,--output", c->encode_out,
+                        "write the JSON to FILE (default: standard output): a new or regular FILE via FILE.tmp and a "
+                        "rename; a device, FIFO or symlink (/dev/stdout) is written through, as crit does")
+      ->type_name("FILE");
   c->decode->add_flag("--pretty", c->pretty,
                       "indent, and show the integers CRIU's schemas mark as crit show does (hex, devices, flags)");
   AddLogging(*c->decode, *c, false);
   c->encode = c->image->add_subcommand("encode", "turn JSON (ours or crit's, plain or pretty) into a binary image file");
   c->encode->add_option("-i,--input", c->encode_in, "the JSON file (default: standard input)")->type_name("JSON");
   c->encode->add_option("-o,--output", c->encode_out,
-                        "the image file to write, via FILE.tmp and a rename (default: standard output, never a terminal)")
+                        "the image file to write (default: standard output, never a terminal): a new or regular FILE "
+                        "via FILE.tmp and a rename; a device, FIFO or symlink (/dev/stdout) is written through, as crit "
+                        "does")
       ->type_name("FILE");
   AddLogging(*c->encode, *c, false);
   c->show = c->image->add_subcommand("show", "summarise an image directory: tasks, fds, mounts, AutoFS");

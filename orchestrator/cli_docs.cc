@@ -198,8 +198,11 @@ CommandDoc ImageDoc() {
       "64-bit integers exact, enums by name, bytes in base64; --pretty prints what crit show prints. Raw files "
       "(pages-N.img, tmpfs tarballs) print as one entry holding the whole file.",
       "image encode turns that JSON (ours or crit's, plain or pretty) back into the binary file: decode | encode "
-      "gives back every file of a CRIU dump byte for byte. The output is written to FILE.tmp and renamed, so a "
-      "failure leaves no half file.",
+      "gives back every file of a CRIU dump byte for byte.",
+      "Both write standard output, or with -o FILE: a new file or an existing regular one is written to FILE.tmp and "
+      "renamed over FILE, so a failure leaves no half file; any other FILE (a device such as /dev/null, a FIFO, a "
+      "symlink such as /dev/stdout, whatever it points at) is opened and written through, as crit does, and stays "
+      "what it was.",
       "image show summarises an image directory: the process tree with pid, pgid and sid and each task's fds, the "
       "mount tree with propagation, AutoFS mounts with their masters. It works on directories that do not validate."};
   d.exit_codes = {{"0", "done"},

@@ -53,26 +53,12 @@ Result<std::string> ReadInput(const std::string& input, uint64_t limit) {
   return text;
 }
 
-// To standard output ("-" or empty), or to FILE.tmp renamed to FILE, so a
-// failure leaves no half file.
+// To standard output ("-" or empty), or to FILE as sys::WriteOutputFile
+// writes it (a regular or new file via FILE.tmp and a rename, anything
+// else written through).
 int WriteOutput(const std::string& output, const std::string& bytes) {
-  if (output.empty() || output == "-") {
-    if (Status s = sys::WriteAll(1, bytes, "standard output"); !s.ok()) {
-      PrintError(s.error());
-      return kExitFailure;
-    }
-    return 0;
-  }
-  std::string tmp = output + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd) {
-    PrintError(SysError("create " + tmp));
-    return kExitFailure;
-  }
-  Status s = sys::WriteAll(fd.get(), bytes, tmp);
-  if (s.ok() && ::rename(tmp.c_str(), output.c_str()) != 0) s = SysError("rename " + tmp + " to " + output);
+  Status s = output.empty() || output == "-" ? sys::WriteAll(1, bytes, "standard output") : sys::WriteOutputFile(output, bytes);
   if (!s.ok()) {
-    ::unlink(tmp.c_str());
     PrintError(s.error());
     return kExitFailure;
   }

@@ -2,9 +2,15 @@
 // command takes only its own options, values are checked in words, CRIU's
 // spellings work, --dry-run checks what a restore checks, verify names a
 // pid that is no tree's root, exit statuses are each command's own.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -183,6 +189,114 @@ TEST_F(DemoDir, VerifyNamesAPidThatIsNoTreeRoot) {
             std::string::npos)
       << r.err;
   EXPECT_EQ(r.out, "");
+}
+
+// image decode/encode -o: a new or regular file is replaced whole (via
+// FILE.tmp and a rename); anything else is written through, as crit does,
+// and stays what it was: a device (/dev/null, /dev/full), a FIFO, a
+// symlink (/dev/stdout -> /proc/self/fd/1) and what it points at. The
+// devices are nodes made here, never the host's own.
+TEST(Cli, ImageOutputWritesThroughWhatIsNotARegularFile) {
+  TempDir images, work;
+  ASSERT_TRUE(images::WriteImageDir(images.path(), DemoImages()).ok());
+  const std::string image = images.File("pstree.img");
+  RunResult plain = Orch({"image", "decode", image});
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  const std::string json = plain.out;
+  work.Write("in.json", json);
+  const std::string bytes = images.Read("pstree.img");
+  auto mode = [](const std::string& path) {
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0 ? st.st_mode & S_IFMT : 0;
+  };
+  // Each command writes `want` to OUT.
+  struct Writer {
+    const char* name;
+    std::vector<std::string> args;  // OUT stands for the output path
+    std::string want;
+  };
+  const Writer writers[] = {{"decode", {"image", "decode", image, "-o", "OUT"}, json},
+                            {"encode", {"image", "encode", "-i", work.File("in.json"), "-o", "OUT"}, bytes}};
+  auto run = [&](const Writer& w, const std::string& out) {
+    std::vector<std::string> args;
+    for (const std::string& a : w.args) args.push_back(a == "OUT" ? out : a);
+    return Orch(args);
+  };
+  for (const Writer& w : writers) {
+    SCOPED_TRACE(w.name);
+    // A new file, and a regular one replaced; a PATH.tmp planted as a
+    // symlink is not followed.
+    std::string fresh = work.File(std::string(w.name) + ".new");
+    RunResult r = run(w, fresh);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(work.Read(std::string(w.name) + ".new"), w.want);
+    work.Write("victim", "victim");
+    ASSERT_EQ(::symlink(work.File("victim").c_str(), (fresh + ".tmp").c_str()), 0);
+    r = run(w, fresh);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(work.Read(std::string(w.name) + ".new"), w.want);
+    EXPECT_EQ(work.Read("victim"), "victim");
+    EXPECT_NE(::access((fresh + ".tmp").c_str(), F_OK), 0) << "FILE.tmp left behind";
+    // /dev/stdout: a symlink to /proc/self/fd/1 (here, restore-orch's pipe to the test).
+    std::string stdout_link = work.File(std::string(w.name) + ".stdout");
+    ASSERT_EQ(::symlink("/proc/self/fd/1", stdout_link.c_str()), 0);
+    r = run(w, stdout_link);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, w.want);
+    EXPECT_EQ(mode(stdout_link), static_cast<mode_t>(S_IFLNK)) << "the symlink was replaced";
+    // A symlink to a regular file: the file gets the output, the link stays.
+    std::string target = work.File(std::string(w.name) + ".target");
+    std::string link = work.File(std::string(w.name) + ".link");
+    work.Write(std::string(w.name) + ".target", "old");
+    ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
+    r = run(w, link);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(mode(link), static_cast<mode_t>(S_IFLNK));
+    EXPECT_EQ(work.Read(std::string(w.name) + ".target"), w.want);
+    // A FIFO: its reader gets the output, the FIFO stays.
+    std::string fifo = work.File(std::string(w.name) + ".fifo");
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    // The reader holds the FIFO open (non-blocking, so a restore-orch that
+    // never opens it hangs nobody) and reads until the writer has gone.
+    std::string got;
+    std::atomic<bool> done{false};
+    int rfd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    ASSERT_GE(rfd, 0);
+    std::thread reader([&] {
+      char buf[4096];
+      for (;;) {
+        pollfd p{rfd, POLLIN, 0};
+        ::poll(&p, 1, 50);
+        ssize_t n = ::read(rfd, buf, sizeof(buf));
+        if (n > 0) {
+          got.append(buf, static_cast<size_t>(n));
+          continue;
+        }
+        if ((p.revents & POLLHUP) || done) break;
+      }
+    });
+    r = run(w, fifo);
+    done = true;
+    reader.join();
+    ::close(rfd);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(got, w.want);
+    EXPECT_EQ(mode(fifo), static_cast<mode_t>(S_IFIFO)) << "the FIFO was replaced";
+    if (::geteuid() != 0) continue;  // device nodes need CAP_MKNOD
+    // Copies of /dev/null (1:3) and /dev/full (1:7).
+    std::string null = work.File(std::string(w.name) + ".null"), full = work.File(std::string(w.name) + ".full");
+    ASSERT_EQ(::mknod(null.c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
+    ASSERT_EQ(::mknod(full.c_str(), S_IFCHR | 0666, makedev(1, 7)), 0);
+    r = run(w, null);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(mode(null), static_cast<mode_t>(S_IFCHR)) << "the device was replaced";
+    r = run(w, full);
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;
+    EXPECT_EQ(Lines(r.err).size(), 1u) << r.err;
+    EXPECT_EQ(mode(full), static_cast<mode_t>(S_IFCHR)) << "the device was replaced";
+    EXPECT_NE(::access((full + ".tmp").c_str(), F_OK), 0);
+  }
 }
 
 TEST(Cli, HelpOfEachCommandGivesItsExitStatuses) {
