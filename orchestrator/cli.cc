@@ -82,9 +82,8 @@ void AddLogging(CLI::App& app, Cli& c, bool short_o) {
 void AddShellJob(CLI::App& app, Cli& c) { app.add_flag("-j,--shell-job", c.shell_job, "")->group(""); }
 
 void AddRestoreOptions(CLI::App& app, RestoreArgs& args) {
-  app.add_option("-D,--images,--images-dir", args.images, "the image directory to restore from")
-      ->type_name("DIR")
-      ->check(ExistingDir());
+  // A missing or unreadable DIR is an image problem (exit 2), found when it is read, not bad usage.
+  app.add_option("-D,--images,--images-dir", args.images, "the image directory to restore from")->type_name("DIR");
   app.add_flag("--dry-run", args.dry_run,
                "check everything a restore checks before it creates anything (images, external mounts' sources, the "
                "pids, fd limits, the pidfile's directory), print the restore plan stage by stage, create nothing");
@@ -240,10 +239,7 @@ std::unique_ptr<Cli> BuildCli() {
   VerifyArgs& v = c->verify_args;
   c->verify = app.add_subcommand(
       "verify", "compare a live tree (tasks, fds, mounts, memory) with its images; print each difference, one line each");
-  c->verify->add_option("-D,--images,--images-dir", v.images, "the image directory")
-      ->type_name("DIR")
-      ->required()
-      ->check(ExistingDir());
+  c->verify->add_option("-D,--images,--images-dir", v.images, "the image directory")->type_name("DIR")->required();
   c->verify->add_option("-t,--pid,--tree", v.pid, "the tree's root task, as this process sees it")
       ->type_name("PID")
       ->required()
@@ -256,8 +252,7 @@ std::unique_ptr<Cli> BuildCli() {
   c->decode = c->image->add_subcommand("decode", "print an image file as JSON, as crit decode does");
   c->decode->add_option("FILE,-i,--input", c->decode_file, "the image file (crit's -i FILE is the same)")
       ->type_name("FILE")
-      ->required()
-      ->check(ExistingFile());
+      ->required();
   c->decode->add_option("-o,--output", c->encode_out,
                         "write the JSON to FILE (default: standard output): a new or regular FILE via FILE.tmp and a "
                         "rename; a device, FIFO or symlink (/dev/stdout) is written through, as crit does")
@@ -274,7 +269,7 @@ std::unique_ptr<Cli> BuildCli() {
       ->type_name("FILE");
   AddLogging(*c->encode, *c, false);
   c->show = c->image->add_subcommand("show", "summarise an image directory: tasks, fds, mounts, AutoFS");
-  c->show->add_option("DIR", c->show_dir, "the image directory")->type_name("DIR")->required()->check(ExistingDir());
+  c->show->add_option("DIR", c->show_dir, "the image directory")->type_name("DIR")->required();
   AddLogging(*c->show, *c, true);
   // Each command's own pointer to its man page (CLI11 copies the parent's footer).
   for (CLI::App* sub : {c->restore, c->dump, c->check, c->verify, c->image, c->decode, c->encode, c->show}) {

@@ -18,8 +18,9 @@ namespace ro {
 namespace cli {
 namespace {
 
-const char* kUsage = "bad usage: an unknown option, an option of another command, a value that does not parse "
-                     "(one line says which); nothing was done";
+const char* kUsage = "bad usage: an unknown option, an option of another command, a value that does not parse, a "
+                     "required option missing, --root or --action-script naming no directory or executable (one line "
+                     "says which); nothing was done";
 
 CommandDoc RestoreDoc() {
   CommandDoc d;
@@ -54,8 +55,8 @@ CommandDoc RestoreDoc() {
             "by signal n (137 when restore-orch killed the tree after SIGINT or SIGTERM, see SIGNALS)"},
       {"1", "the restore failed and was rolled back (one line names task, stage, operation and errno): nothing it "
             "made is left; also an external mount's source or the pidfile's directory that cannot be used"},
-      {"2", "the images are invalid or cannot be restored as they are (one line per problem: restore-orch: DIR: "
-            "FILE: entry N: problem); nothing was created"},
+      {"2", "the image directory is missing or cannot be read, or the images are invalid or cannot be restored as "
+            "they are (one line per problem: restore-orch: DIR: FILE: entry N: problem); nothing was created"},
       {"64", kUsage}};
   d.sections = {
       {"SIGNALS",
@@ -186,7 +187,8 @@ CommandDoc VerifyDoc() {
       "its namespace is not the images' root pid, is one line and exit 1."};
   d.exit_codes = {{"0", "the tree matches its images"},
                   {"1", "differences (each printed), or PID is not a live tree's root"},
-                  {"2", "the images are invalid (one line per problem)"},
+                  {"2", "the image directory is missing or cannot be read, or the images are invalid (one line per "
+                        "problem)"},
                   {"64", kUsage}};
   return d;
 }
@@ -206,8 +208,9 @@ CommandDoc ImageDoc() {
       "image show summarises an image directory: the process tree with pid, pgid and sid and each task's fds, the "
       "mount tree with propagation, AutoFS mounts with their masters. It works on directories that do not validate."};
   d.exit_codes = {{"0", "done"},
-                  {"1", "a file could not be read or written"},
-                  {"2", "not a valid image (or JSON of one), or a field JSON cannot hold (one line says which)"},
+                  {"1", "the output could not be written, or standard input read"},
+                  {"2", "the input (an image file, its JSON, an image directory) is missing, cannot be read or is not "
+                        "valid, or holds a field JSON cannot hold (one line says which)"},
                   {"64", std::string(kUsage) + "; also encode to a terminal"}};
   return d;
 }

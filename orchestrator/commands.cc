@@ -298,9 +298,9 @@ int CmdRestore(const RestoreArgs& args) {
 int CmdImageDecode(const std::string& file, bool pretty, const std::string& output) {
   images::Limits limits;
   auto bytes = images::ReadWholeFile(file, limits.max_file_bytes);
-  if (!bytes.ok()) {
+  if (!bytes.ok()) {  // a missing or unreadable image, as a bad one
     PrintError(bytes.error());
-    return kExitFailure;
+    return kExitBadImages;
   }
   auto parsed = images::ParseImageFile(*bytes, file, limits);
   if (!parsed.ok()) {
@@ -320,8 +320,10 @@ int CmdImageEncode(const std::string& input, const std::string& output) {
   const std::string name = input.empty() || input == "-" ? "standard input" : input;
   auto text = ReadInput(input, limits.max_file_bytes);
   if (!text.ok()) {
+    // A missing or unreadable JSON file is a missing image; standard input
+    // that fails to read is a failure while running.
     PrintError(text.error());
-    return kExitFailure;
+    return name == "standard input" ? kExitFailure : kExitBadImages;
   }
   auto file = images::ImageFromJson(*text, limits);
   if (!file.ok()) {

@@ -110,7 +110,7 @@ TEST(Cli, ValuesAreCheckedInWords) {
       {{"dump", "-t", "0", "-D", dir.File("i")}, "--tree: expected a process id (a number from 1 to 4194303), got '0'"},
       {{"dump", "-t", "1", "-D", dir.File("i"), "--timeout", "x"}, "--freeze-timeout: expected a number of seconds"},
       {{"verify", "-D", dir.path(), "--pid", "99999999"}, "--pid: expected a process id"},
-      {{"--images", dir.File("nothing")}, "--images: no such directory: '" + dir.File("nothing") + "'"},
+      {{"--images", dir.path(), "--root", dir.File("nothing")}, "--root: no such directory: '" + dir.File("nothing") + "'"},
       {{"--images", dir.path(), "--action-script", dir.File("script")}, "--action-script: '" + dir.File("script") + "' is not an executable file"},
       {{"--images", dir.path(), "--autofs-orphans", "maybe"}, "--autofs-orphans: expected one of fail, catatonic, got 'maybe'"},
       {{"check", "--log-level", "7"}, "--log-level: expected a level from 0 to 4 (as CRIU's -v0 .. -v4), got '7'"},
@@ -124,6 +124,43 @@ TEST(Cli, ValuesAreCheckedInWords) {
       EXPECT_EQ(r.err.find(internal), std::string::npos) << "parser internals in: " << r.err;
     }
     EXPECT_EQ(Lines(r.err).size(), 2u) << r.err;
+  }
+}
+
+// The one contract: an image (a directory, a file, the JSON of one) that is
+// missing or cannot be read is exit 2, as an invalid one, with one line
+// naming it; never bad usage (64).
+TEST(Cli, MissingImagesAreExitTwoForEveryCommand) {
+  TempDir dir;
+  const std::string missing = dir.File("nothing");
+  dir.Write("file", "x");
+  const std::vector<std::vector<std::string>> cases = {
+      {"--images", missing},
+      {"--images", missing, "--dry-run"},
+      {"restore", "-D", missing},
+      {"--images", dir.File("file"), "--dry-run"},
+      {"verify", "-D", missing, "--pid", "1"},
+      {"image", "show", missing},
+      {"image", "show", dir.File("file")},
+      {"image", "decode", missing + ".img"},
+      {"image", "decode", "-i", missing + ".img", "-o", dir.File("out")},
+      {"image", "decode", dir.path()},
+      {"image", "encode", "-i", missing + ".json", "-o", dir.File("out")},
+  };
+  for (const auto& args : cases) {
+    std::string shown;
+    for (const std::string& a : args) shown += " " + a;
+    RunResult r = Orch(args);
+    EXPECT_EQ(r.status, 2) << shown << "\n" << r.err;
+    EXPECT_EQ(Lines(r.err).size(), 1u) << shown << "\n" << r.err;
+    // The line names the image it could not read (the first path argument).
+    std::string image;
+    for (const std::string& a : args) {
+      if (image.empty() && a.starts_with(dir.path())) image = a;
+    }
+    EXPECT_NE(r.err.find(image), std::string::npos) << shown << "\n" << r.err;
+    EXPECT_EQ(r.out, "") << shown;
+    EXPECT_NE(::access(dir.File("out").c_str(), F_OK), 0) << shown << ": wrote its output";
   }
 }
 
@@ -301,12 +338,12 @@ TEST(Cli, ImageOutputWritesThroughWhatIsNotARegularFile) {
 
 TEST(Cli, HelpOfEachCommandGivesItsExitStatuses) {
   const std::pair<std::vector<std::string>, std::vector<std::string>> cases[] = {
-      {{"--help"}, {"  0   restored", "  N   without --detach", "  1   the restore failed", "  2   the images are invalid", "  64  bad usage"}},
-      {{"restore", "--help"}, {"  0   restored", "  1   the restore failed", "  2   the images", "  64  bad usage"}},
+      {{"--help"}, {"  0   restored", "  N   without --detach", "  1   the restore failed", "  2   the image directory is missing", "  64  bad usage"}},
+      {{"restore", "--help"}, {"  0   restored", "  1   the restore failed", "  2   the image directory", "  64  bad usage"}},
       {{"dump", "--help"}, {"  0   the images are written", "  1   a failure", "  3   refused", "  64  bad usage", "  75  try again"}},
       {{"check", "--help"}, {"  0   every feature", "  1   a feature is missing", "  64  bad usage"}},
-      {{"verify", "--help"}, {"  0   the tree matches", "  1   differences", "  2   the images are invalid", "  64  bad usage"}},
-      {{"image", "decode", "--help"}, {"  0   done", "  2   not a valid image", "  64  bad usage"}},
+      {{"verify", "--help"}, {"  0   the tree matches", "  1   differences", "  2   the image directory is missing", "  64  bad usage"}},
+      {{"image", "decode", "--help"}, {"  0   done", "  2   the input", "  64  bad usage"}},
   };
   for (const auto& [args, codes] : cases) {
     RunResult r = Orch(args);
