@@ -128,8 +128,8 @@ CommandDoc DumpDoc() {
       "file, a deleted file, a task whose main thread exited while its other threads run, a thread with an fd "
       "table, cwd, namespace or seccomp filters other than its task's, a stopped or traced task, other "
       "credentials, a namespace of its own other than PID and mount, memory or fd tables shared between tasks, an "
-      "AutoFS mount served from outside the tree) is refused with one line naming the task and the fd or mount, "
-      "and exit status 3.",
+      "AutoFS mount served from outside the tree, a file lock held through an fd) is refused with one line naming "
+      "the task and the fd or mount, and exit status 3.",
       "--dry-run does all of this but the write: the tree is released running (as --leave-running releases it), "
       "nothing is written, DIR is not made, and the files the dump would write are printed with their sizes, then "
       "the counts. It runs no action script.",
