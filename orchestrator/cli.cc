@@ -205,7 +205,7 @@ std::unique_ptr<Cli> BuildCli() {
   dump.add_flag("-R,--leave-running", d.leave_running, "let the tree run on after the dump instead of killing it");
   dump.add_option("--freeze-timeout,--timeout", d.freeze_timeout_s,
                   "give up (exit 75, the tree released) when a task has not stopped after SEC seconds: it is in an "
-                  "uninterruptible wait (CRIU's --timeout of a dump)")
+                  "uninterruptible wait (CRIU's --timeout of a dump); a task in vfork is refused at once instead")
       ->type_name("SEC")
       ->check(Seconds())
       ->capture_default_str();

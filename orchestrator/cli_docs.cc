@@ -128,8 +128,8 @@ CommandDoc DumpDoc() {
       "file, a deleted file, a task whose main thread exited while its other threads run, a thread with an fd "
       "table, cwd, namespace or seccomp filters other than its task's, a stopped or traced task, other "
       "credentials, a namespace of its own other than PID and mount, memory or fd tables shared between tasks, an "
-      "AutoFS mount served from outside the tree, a file lock held through an fd) is refused with one line naming "
-      "the task and the fd or mount, and exit status 3.",
+      "AutoFS mount served from outside the tree, a file lock held through an fd, a task in vfork waiting for its "
+      "child) is refused with one line naming the task and the fd or mount, and exit status 3.",
       "--dry-run does all of this but the write: the tree is released running (as --leave-running releases it), "
       "nothing is written, DIR is not made, and the files the dump would write are printed with their sizes, then "
       "the counts. It runs no action script.",
@@ -142,8 +142,8 @@ CommandDoc DumpDoc() {
       {"3", "refused: the tree holds something restore-orch cannot checkpoint or restore (one line names the task "
             "and the fd, mount or property); nothing written, the tree runs on"},
       {"64", kUsage},
-      {"75", "try again: an AutoFS request was pending, or a task did not stop within --freeze-timeout; nothing "
-             "written, the tree runs on"}};
+      {"75", "try again: an AutoFS request was pending, or a task did not stop within --freeze-timeout (it waits "
+             "uninterruptibly: the line names where); nothing written, the tree runs on"}};
   d.sections = {
       {"SIGNALS",
        {"SIGINT, SIGTERM or SIGHUP during a dump take effect at the next phase boundary: the tree is released running "

@@ -543,6 +543,8 @@ TEST(Dump, TaskStuckInAnAutofsLookupAsksToTryAgain) {
     KillTree(root);
     EXPECT_OR_RETURN(d.status == 75, "exit " + Str(d.status) + ": " + d.err);
     EXPECT_OR_RETURN(d.err.find("did not stop within 500 ms") != std::string::npos && d.err.find("try again") != std::string::npos, d.err);
+    // Where it waits names the cause; nothing blames a disk.
+    EXPECT_OR_RETURN(d.err.find("(an AutoFS lookup") != std::string::npos && d.err.find("disk") == std::string::npos, d.err);
     EXPECT_OR_RETURN(states.size() == 3 && states[2] == 'D' && states[0] != 't' && states[1] != 't' && states[0] != 'T' && states[1] != 'T',
                      std::string(states.begin(), states.end()));
     EXPECT_OR_RETURN(CountImages(images.path()) == 0, "images were written");
@@ -652,6 +654,17 @@ const Unsupported kUnsupported[] = {
        MoveFd(fd, 12);
        ExecSleep();
      }, "fd 12 (", 1, "holds an open file description lock (fcntl F_OFD_SETLK) for READ"},
+    // A vfork parent waits until its child execs or exits: no freeze stops
+    // it. Refused at once, not after --freeze-timeout as a wait to retry.
+    {"vfork parent", [](const std::string&) {
+       static char stack[64 * 1024];
+       ::clone([](void*) -> int {
+         struct timespec t = {1000, 0};
+         ::syscall(SYS_nanosleep, &t, nullptr);
+         ::_exit(0);
+       }, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, nullptr);
+       ExecSleep();
+     }, "a vfork parent cannot be dumped", 2, "it is a vfork parent waiting for its child "},
 };
 
 TEST(Dump, RefusesWhatItCannotRestoreAndLeavesTheTreeRunning) {
