@@ -231,9 +231,11 @@ std::unique_ptr<Cli> BuildCli() {
                                   "names; repeatable"))
       ->type_name("NAME");
   c->check->add_flag("--all", k.all,
-                     "check every feature (CRIU's --all); every feature restore-orch probes is one a restore needs, so "
-                     "this is what check does without --feature");
-  c->check->add_flag("--json", k.json, "print the result as JSON: {\"ok\": ..., \"features\": [{\"name\", \"criu_name\", \"ok\", \"detail\"}]}");
+                     "check every feature (CRIU's --all): what check does without --feature (the optional ones, "
+                     "speed-ups, are shown but do not fail it)");
+  c->check->add_flag("--json", k.json,
+                     "print the result as JSON: {\"ok\": ..., \"features\": [{\"name\", \"criu_name\", \"ok\", \"required\", "
+                     "\"detail\"}]}");
   AddLogging(*c->check, *c, true);
 
   VerifyArgs& v = c->verify_args;

@@ -160,7 +160,12 @@ CommandDoc CheckDoc() {
   CommandDoc d;
   d.description = {
       "Probes, in a throw-away child in new PID and mount namespaces (nothing it does is visible outside), every "
-      "kernel feature a restore needs, and prints one line per feature: its name, ok or FAIL, and what was seen.",
+      "kernel feature a restore needs, and prints one line per feature: its name, ok or FAIL, and what was seen. "
+      "The tree and its mounts need PID and mount namespaces, clone3 with set_tid, MOVE_MOUNT_SET_GROUP, AutoFS's "
+      "pipe_ino= and /dev/autofs; the memory restore needs PTRACE_SEIZE and PTRACE_INTERRUPT with the options it "
+      "seizes continuing tasks with, PR_SET_MM_MAP and rseq(2). Two are only speed-ups, shown as optional and "
+      "failing the check only when named with --feature: PAGEMAP_SCAN (the dump's page scan) and "
+      "MADV_POPULATE_WRITE (the restore's page fill).",
       "Features, as restore-orch and CRIU name them (CRIU's name where CRIU checks the same thing): " +
           [] {
             std::string list;

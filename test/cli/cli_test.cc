@@ -389,7 +389,12 @@ TEST(Cli, CheckByCriusFeatureNamesAndAsJson) {
     }
   }
   EXPECT_EQ(names, (std::set<std::string>{"clone3-set-tid", "pid-namespace", "mount-namespace", "move-mount-set-group",
-                                          "autofs-pipe-ino", "dev-autofs"}));
+                                          "autofs-pipe-ino", "dev-autofs", "ptrace-seize-interrupt", "prctl-mm-map", "rseq",
+                                          "pagemap-scan", "madv-populate-write"}));
+  for (const auto& f : j["features"]) {
+    bool optional = f["name"] == "pagemap-scan" || f["name"] == "madv-populate-write";
+    EXPECT_EQ(f["required"], !optional) << f.dump();
+  }
 }
 
 }  // namespace
