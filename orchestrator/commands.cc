@@ -72,7 +72,7 @@ std::string FormatStages(const images::RestorePlan& plan) {
   for (const shm::StageInfo& info : shm::Stages()) {
     std::string who = shm::Skipped(info.stage, plan) ? "skipped"
                                                      : std::to_string(shm::ParticipantCount(info.stage, plan)) + " task(s)";
-    out += fmt::format("   {:<10} {:<10} {}", info.name, who, info.what);
+    out += fmt::format("   {:<10} {:<10} {}", info.name, who, shm::WhatFor(info.stage, plan));
     if (info.action_before != nullptr) out += fmt::format(" [before: {}]", info.action_before);
     if (info.action_after != nullptr) out += fmt::format(" [after: {}]", info.action_after);
     out += "\n";

@@ -249,6 +249,11 @@ TEST(MmCorpusBase, TheUnbrokenFixtureIsAccepted) {
   RunResult r = RunCommand(Restore(dir, root, true, ""));
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("4. tasks (fork order):"), std::string::npos) << r.out;
+  // Both tasks continue (no resume image, memory images): said so, not "holder" or "exec".
+  EXPECT_NE(r.out.find("   task 1: continues where it was dumped ("), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("   task 2: continues where it was dumped ("), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(": holder ("), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("the root task runs with its pid in new PID and mount namespaces"), std::string::npos) << r.out;
 }
 
 // A mapped file that is not the one dumped (its size changed) can only be
