@@ -150,12 +150,26 @@ std::string FormatPlan(const RestorePlan& plan) {
   line("7. resume:");
   for (const TaskPlan& t : plan.tasks) {
     if (t.kind != TaskKind::kAlive) continue;
-    if (t.resume) {
-      std::string argv;
-      for (const std::string& a : t.resume->argv) argv += " " + a;
-      line(fmt::format("   task {}: exec {} [{} ]", t.pid, t.resume->exe, argv));
-    } else {
-      line(fmt::format("   task {}: holder (keeps its objects until killed)", t.pid));
+    switch (t.resume_mode) {
+      case ResumeMode::kContinue: {
+        const ContinuePlan& c = *t.cont;
+        uint64_t pages = 0;
+        for (const PagesRun& r : c.mm.runs) pages += r.nr_pages;
+        line(fmt::format("   task {}: continues where it was dumped ({} VMAs, {} pages from {}, {} thread(s))", t.pid,
+                         c.mm.vmas.size(), pages, c.mm.pages_file, c.threads.size()));
+        break;
+      }
+      case ResumeMode::kExec: {
+        std::string argv;
+        for (const std::string& a : t.resume->argv) argv += " " + a;
+        line(fmt::format("   task {}: exec {} [{} ]", t.pid, t.resume->exe, argv));
+        break;
+      }
+      case ResumeMode::kHold:
+        line(fmt::format("   task {}: holder (keeps its objects until killed)", t.pid));
+        break;
+      case ResumeMode::kZombie:
+        break;  // not alive
     }
   }
   return out;

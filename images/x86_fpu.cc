@@ -126,6 +126,11 @@ Result<std::string> FpregsToXsave(const img::user_x86_fpregs_entry& fpregs, cons
     return Fail("fpregs: st_space has " + std::to_string(fpregs.st_space_size()) + " words and xmm_space " +
                 std::to_string(fpregs.xmm_space_size()) + " (32 and 64 expected)");
   }
+  // MXCSR's reserved bits must be zero (the kernel refuses the buffer with
+  // EINVAL); 0xffff is every bit an x86_64 CPU defines (DAZ included).
+  if ((fpregs.mxcsr() & ~0xffffu) != 0) {
+    return Fail("mxcsr " + std::to_string(fpregs.mxcsr()) + " sets reserved bits: the kernel refuses it");
+  }
   std::string b(layout.size, '\0');
   Store<uint16_t>(b, kCwd, static_cast<uint16_t>(fpregs.cwd()));
   Store<uint16_t>(b, kSwd, static_cast<uint16_t>(fpregs.swd()));

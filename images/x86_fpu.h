@@ -30,7 +30,8 @@ Result<img::user_x86_fpregs_entry> XsaveToFpregs(std::string_view xsave, const s
 // and each component the image holds at its offset; everything else zero
 // (the init state of every extended component). Errors: state this CPU
 // does not have (a bit of xstate_bv, or a non-zero component, outside
-// `layout.features`), an array of the wrong length, a CPU without XSAVE.
+// `layout.features`), reserved MXCSR bits set, an array of the wrong
+// length, a CPU without XSAVE.
 Result<std::string> FpregsToXsave(const img::user_x86_fpregs_entry& fpregs, const sys::XstateLayout& layout);
 
 }  // namespace ro::images

@@ -78,9 +78,8 @@ void AddLogging(CLI::App& app, Cli& c, bool short_o) {
 }
 
 void AddRestoreOptions(CLI::App& app, RestoreArgs& args) {
-  app.add_option("-D,--images,--images-dir", args.images, "the image directory to restore from")
-      ->type_name("DIR")
-      ->check(ExistingDir());
+  // A missing or unreadable DIR is an image problem (exit 2), found when it is read, not bad usage.
+  app.add_option("-D,--images,--images-dir", args.images, "the image directory to restore from")->type_name("DIR");
   app.add_flag("--dry-run", args.dry_run,
                "check everything a restore checks before it creates anything (images, external mounts' sources, the "
                "pids, fd limits, the pidfile's directory), print the restore plan stage by stage, create nothing");
@@ -209,7 +208,7 @@ std::unique_ptr<Cli> BuildCli() {
                 "session and group. Without it such a tree is refused (exit 3). Terminals are not dumped");
   dump.add_option("--freeze-timeout,--timeout", d.freeze_timeout_s,
                   "give up (exit 75, the tree released) when a task has not stopped after SEC seconds: it is in an "
-                  "uninterruptible wait (CRIU's --timeout of a dump)")
+                  "uninterruptible wait (CRIU's --timeout of a dump); a task in vfork is refused at once instead")
       ->type_name("SEC")
       ->check(Seconds())
       ->capture_default_str();
@@ -234,18 +233,17 @@ std::unique_ptr<Cli> BuildCli() {
                                   "names; repeatable"))
       ->type_name("NAME");
   c->check->add_flag("--all", k.all,
-                     "check every feature (CRIU's --all); every feature restore-orch probes is one a restore needs, so "
-                     "this is what check does without --feature");
-  c->check->add_flag("--json", k.json, "print the result as JSON: {\"ok\": ..., \"features\": [{\"name\", \"criu_name\", \"ok\", \"detail\"}]}");
+                     "check every feature (CRIU's --all): what check does without --feature (the optional ones, "
+                     "speed-ups, are shown but do not fail it)");
+  c->check->add_flag("--json", k.json,
+                     "print the result as JSON: {\"ok\": ..., \"features\": [{\"name\", \"criu_name\", \"ok\", \"required\", "
+                     "\"detail\"}]}");
   AddLogging(*c->check, *c, true);
 
   VerifyArgs& v = c->verify_args;
   c->verify = app.add_subcommand(
       "verify", "compare a live tree (tasks, fds, mounts, memory) with its images; print each difference, one line each");
-  c->verify->add_option("-D,--images,--images-dir", v.images, "the image directory")
-      ->type_name("DIR")
-      ->required()
-      ->check(ExistingDir());
+  c->verify->add_option("-D,--images,--images-dir", v.images, "the image directory")->type_name("DIR")->required();
   c->verify->add_option("-t,--pid,--tree", v.pid, "the tree's root task, as this process sees it")
       ->type_name("PID")
       ->required()
@@ -258,20 +256,24 @@ std::unique_ptr<Cli> BuildCli() {
   c->decode = c->image->add_subcommand("decode", "print an image file as JSON, as crit decode does");
   c->decode->add_option("FILE,-i,--input", c->decode_file, "the image file (crit's -i FILE is the same)")
       ->type_name("FILE")
-      ->required()
-      ->check(ExistingFile());
-  c->decode->add_option("-o,--output", c->encode_out, "write the JSON to FILE (default: standard output)")->type_name("FILE");
+      ->required();
+  c->decode->add_option("-o,--output", c->encode_out,
+                        "write the JSON to FILE (default: standard output): a new or regular FILE via FILE.tmp and a "
+                        "rename; a device, FIFO or symlink (/dev/stdout) is written through, as crit does")
+      ->type_name("FILE");
   c->decode->add_flag("--pretty", c->pretty,
                       "indent, and show the integers CRIU's schemas mark as crit show does (hex, devices, flags)");
   AddLogging(*c->decode, *c, false);
   c->encode = c->image->add_subcommand("encode", "turn JSON (ours or crit's, plain or pretty) into a binary image file");
   c->encode->add_option("-i,--input", c->encode_in, "the JSON file (default: standard input)")->type_name("JSON");
   c->encode->add_option("-o,--output", c->encode_out,
-                        "the image file to write, via FILE.tmp and a rename (default: standard output, never a terminal)")
+                        "the image file to write (default: standard output, never a terminal): a new or regular FILE "
+                        "via FILE.tmp and a rename; a device, FIFO or symlink (/dev/stdout) is written through, as crit "
+                        "does")
       ->type_name("FILE");
   AddLogging(*c->encode, *c, false);
   c->show = c->image->add_subcommand("show", "summarise an image directory: tasks, fds, mounts, AutoFS");
-  c->show->add_option("DIR", c->show_dir, "the image directory")->type_name("DIR")->required()->check(ExistingDir());
+  c->show->add_option("DIR", c->show_dir, "the image directory")->type_name("DIR")->required();
   AddLogging(*c->show, *c, true);
   // Each command's own pointer to its man page (CLI11 copies the parent's footer).
   for (CLI::App* sub : {c->restore, c->dump, c->check, c->verify, c->image, c->decode, c->encode, c->show}) {

@@ -18,8 +18,9 @@ namespace ro {
 namespace cli {
 namespace {
 
-const char* kUsage = "bad usage: an unknown option, an option of another command, a value that does not parse "
-                     "(one line says which); nothing was done";
+const char* kUsage = "bad usage: an unknown option, an option of another command, a value that does not parse, a "
+                     "required option missing, --root or --action-script naming no directory or executable (one line "
+                     "says which); nothing was done";
 
 CommandDoc RestoreDoc() {
   CommandDoc d;
@@ -56,8 +57,8 @@ CommandDoc RestoreDoc() {
             "by signal n (137 when restore-orch killed the tree after SIGINT or SIGTERM, see SIGNALS)"},
       {"1", "the restore failed and was rolled back (one line names task, stage, operation and errno): nothing it "
             "made is left; also an external mount's source or the pidfile's directory that cannot be used"},
-      {"2", "the images are invalid or cannot be restored as they are (one line per problem: restore-orch: DIR: "
-            "FILE: entry N: problem); nothing was created"},
+      {"2", "the image directory is missing or cannot be read, or the images are invalid or cannot be restored as "
+            "they are (one line per problem: restore-orch: DIR: FILE: entry N: problem); nothing was created"},
       {"64", kUsage}};
   d.sections = {
       {"SIGNALS",
@@ -131,9 +132,10 @@ CommandDoc DumpDoc() {
       "file, a deleted file, a task whose main thread exited while its other threads run, a thread with an fd "
       "table, cwd, namespace or seccomp filters other than its task's, a stopped or traced task, other "
       "credentials, a namespace of its own other than PID and mount, memory or fd tables shared between tasks, an "
-      "AutoFS mount served from outside the tree, a parent-death signal of the root task, SCHED_DEADLINE, a hard "
-      "resource limit above restore-orch's own, a VMA locked on fault, sealed or registered with userfaultfd) is "
-      "refused with one line naming the task and the fd, mount, mapping or attribute, and exit status 3.",
+      "AutoFS mount served from outside the tree, a file lock held through an fd, a task in vfork waiting for its "
+      "child, a parent-death signal of the root task, SCHED_DEADLINE, a hard resource limit above restore-orch's "
+      "own, a VMA locked on fault, sealed or registered with userfaultfd) is refused with one line naming the task "
+      "and the fd, mount, mapping or attribute, and exit status 3.",
       "--dry-run does all of this but the write: the tree is released running (as --leave-running releases it), "
       "nothing is written, DIR is not made, and the files the dump would write are printed with their sizes, then "
       "the counts. It runs no action script.",
@@ -146,8 +148,8 @@ CommandDoc DumpDoc() {
       {"3", "refused: the tree holds something restore-orch cannot checkpoint or restore (one line names the task "
             "and the fd, mount or property); nothing written, the tree runs on"},
       {"64", kUsage},
-      {"75", "try again: an AutoFS request was pending, or a task did not stop within --freeze-timeout; nothing "
-             "written, the tree runs on"}};
+      {"75", "try again: an AutoFS request was pending, or a task did not stop within --freeze-timeout (it waits "
+             "uninterruptibly: the line names where); nothing written, the tree runs on"}};
   d.sections = {
       {"SIGNALS",
        {"SIGINT, SIGTERM or SIGHUP during a dump take effect at the next phase boundary: the tree is released running "
@@ -164,7 +166,12 @@ CommandDoc CheckDoc() {
   CommandDoc d;
   d.description = {
       "Probes, in a throw-away child in new PID and mount namespaces (nothing it does is visible outside), every "
-      "kernel feature a restore needs, and prints one line per feature: its name, ok or FAIL, and what was seen.",
+      "kernel feature a restore needs, and prints one line per feature: its name, ok or FAIL, and what was seen. "
+      "The tree and its mounts need PID and mount namespaces, clone3 with set_tid, MOVE_MOUNT_SET_GROUP, AutoFS's "
+      "pipe_ino= and /dev/autofs; the memory restore needs PTRACE_SEIZE and PTRACE_INTERRUPT with the options it "
+      "seizes continuing tasks with, PR_SET_MM_MAP and rseq(2). Two are only speed-ups, shown as optional and "
+      "failing the check only when named with --feature: PAGEMAP_SCAN (the dump's page scan) and "
+      "MADV_POPULATE_WRITE (the restore's page fill).",
       "Features, as restore-orch and CRIU name them (CRIU's name where CRIU checks the same thing): " +
           [] {
             std::string list;
@@ -195,7 +202,8 @@ CommandDoc VerifyDoc() {
       "its namespace is not the images' root pid, is one line and exit 1."};
   d.exit_codes = {{"0", "the tree matches its images"},
                   {"1", "differences (each printed), or PID is not a live tree's root"},
-                  {"2", "the images are invalid (one line per problem)"},
+                  {"2", "the image directory is missing or cannot be read, or the images are invalid (one line per "
+                        "problem)"},
                   {"64", kUsage}};
   return d;
 }
@@ -207,13 +215,17 @@ CommandDoc ImageDoc() {
       "64-bit integers exact, enums by name, bytes in base64; --pretty prints what crit show prints. Raw files "
       "(pages-N.img, tmpfs tarballs) print as one entry holding the whole file.",
       "image encode turns that JSON (ours or crit's, plain or pretty) back into the binary file: decode | encode "
-      "gives back every file of a CRIU dump byte for byte. The output is written to FILE.tmp and renamed, so a "
-      "failure leaves no half file.",
+      "gives back every file of a CRIU dump byte for byte.",
+      "Both write standard output, or with -o FILE: a new file or an existing regular one is written to FILE.tmp and "
+      "renamed over FILE, so a failure leaves no half file; any other FILE (a device such as /dev/null, a FIFO, a "
+      "symlink such as /dev/stdout, whatever it points at) is opened and written through, as crit does, and stays "
+      "what it was.",
       "image show summarises an image directory: the process tree with pid, pgid and sid and each task's fds, the "
       "mount tree with propagation, AutoFS mounts with their masters. It works on directories that do not validate."};
   d.exit_codes = {{"0", "done"},
-                  {"1", "a file could not be read or written"},
-                  {"2", "not a valid image (or JSON of one), or a field JSON cannot hold (one line says which)"},
+                  {"1", "the output could not be written, or standard input read"},
+                  {"2", "the input (an image file, its JSON, an image directory) is missing, cannot be read or is not "
+                        "valid, or holds a field JSON cannot hold (one line says which)"},
                   {"64", std::string(kUsage) + "; also encode to a terminal"}};
   return d;
 }

@@ -56,17 +56,6 @@ CLI::Validator ExistingDir() {
       "");
 }
 
-CLI::Validator ExistingFile() {
-  return CLI::Validator(
-      [](std::string& s) -> std::string {
-        struct stat st {};
-        if (::stat(s.c_str(), &st) != 0) return "no such file: '" + s + "'";
-        if (S_ISDIR(st.st_mode)) return "'" + s + "' is a directory, not a file";
-        return {};
-      },
-      "");
-}
-
 CLI::Validator Executable() {
   return CLI::Validator(
       [](std::string& s) -> std::string {

@@ -16,10 +16,10 @@ CLI::Validator Seconds();
 CLI::Validator ProcessId();
 // A log level 0 .. 4 (CRIU's -v0 .. -v4).
 CLI::Validator LogLevel();
-// A path stat(2) finds and that is a directory / not a directory / a
-// regular file the caller may execute.
+// A path stat(2) finds and that is a directory / a regular file the
+// caller may execute (option values such as --root and --action-script;
+// image paths are checked when they are read: a missing image is exit 2).
 CLI::Validator ExistingDir();
-CLI::Validator ExistingFile();
 CLI::Validator Executable();
 // One of `values`, spelled exactly.
 CLI::Validator OneOf(std::vector<std::string> values);

@@ -54,26 +54,12 @@ Result<std::string> ReadInput(const std::string& input, uint64_t limit) {
   return text;
 }
 
-// To standard output ("-" or empty), or to FILE.tmp renamed to FILE, so a
-// failure leaves no half file.
+// To standard output ("-" or empty), or to FILE as sys::WriteOutputFile
+// writes it (a regular or new file via FILE.tmp and a rename, anything
+// else written through).
 int WriteOutput(const std::string& output, const std::string& bytes) {
-  if (output.empty() || output == "-") {
-    if (Status s = sys::WriteAll(1, bytes, "standard output"); !s.ok()) {
-      PrintError(s.error());
-      return kExitFailure;
-    }
-    return 0;
-  }
-  std::string tmp = output + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd) {
-    PrintError(SysError("create " + tmp));
-    return kExitFailure;
-  }
-  Status s = sys::WriteAll(fd.get(), bytes, tmp);
-  if (s.ok() && ::rename(tmp.c_str(), output.c_str()) != 0) s = SysError("rename " + tmp + " to " + output);
+  Status s = output.empty() || output == "-" ? sys::WriteAll(1, bytes, "standard output") : sys::WriteOutputFile(output, bytes);
   if (!s.ok()) {
-    ::unlink(tmp.c_str());
     PrintError(s.error());
     return kExitFailure;
   }
@@ -87,7 +73,7 @@ std::string FormatStages(const images::RestorePlan& plan) {
   for (const shm::StageInfo& info : shm::Stages()) {
     std::string who = shm::Skipped(info.stage, plan) ? "skipped"
                                                      : std::to_string(shm::ParticipantCount(info.stage, plan)) + " task(s)";
-    out += fmt::format("   {:<10} {:<10} {}", info.name, who, info.what);
+    out += fmt::format("   {:<10} {:<10} {}", info.name, who, shm::WhatFor(info.stage, plan));
     if (info.action_before != nullptr) out += fmt::format(" [before: {}]", info.action_before);
     if (info.action_after != nullptr) out += fmt::format(" [after: {}]", info.action_after);
     out += "\n";
@@ -314,9 +300,9 @@ int CmdRestore(const RestoreArgs& args) {
 int CmdImageDecode(const std::string& file, bool pretty, const std::string& output) {
   images::Limits limits;
   auto bytes = images::ReadWholeFile(file, limits.max_file_bytes);
-  if (!bytes.ok()) {
+  if (!bytes.ok()) {  // a missing or unreadable image, as a bad one
     PrintError(bytes.error());
-    return kExitFailure;
+    return kExitBadImages;
   }
   auto parsed = images::ParseImageFile(*bytes, file, limits);
   if (!parsed.ok()) {
@@ -336,8 +322,10 @@ int CmdImageEncode(const std::string& input, const std::string& output) {
   const std::string name = input.empty() || input == "-" ? "standard input" : input;
   auto text = ReadInput(input, limits.max_file_bytes);
   if (!text.ok()) {
+    // A missing or unreadable JSON file is a missing image; standard input
+    // that fails to read is a failure while running.
     PrintError(text.error());
-    return kExitFailure;
+    return name == "standard input" ? kExitFailure : kExitBadImages;
   }
   auto file = images::ImageFromJson(*text, limits);
   if (!file.ok()) {
@@ -378,7 +366,8 @@ int CmdListFaults() {
 
 std::vector<std::pair<std::string, std::string>> CheckFeatureNames() {
   return {{"clone3-set-tid", "clone3_set_tid"}, {"pid-namespace", ""},      {"mount-namespace", ""},
-          {"move-mount-set-group", "move_mount_set_group"}, {"autofs-pipe-ino", "autofs"}, {"dev-autofs", ""}};
+          {"move-mount-set-group", "move_mount_set_group"}, {"autofs-pipe-ino", "autofs"}, {"dev-autofs", ""},
+          {"ptrace-seize-interrupt", ""}, {"prctl-mm-map", ""}, {"rseq", ""}, {"pagemap-scan", ""}, {"madv-populate-write", ""}};
 }
 
 int CmdCheck(const CheckArgs& args) {
@@ -422,15 +411,17 @@ int CmdCheck(const CheckArgs& args) {
   std::string text;
   for (const auto& f : features->features) {
     if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), f.name) == wanted.end()) continue;
-    ok = ok && f.ok;
-    list.push_back({{"name", f.name}, {"criu_name", criu_name(f.name)}, {"ok", f.ok}, {"detail", f.detail}});
-    text += fmt::format("{:<22} {:<4} {}\n", f.name, f.ok ? "ok" : "FAIL", f.detail);
+    // An optional feature (a speed-up) fails the check only when asked for by name.
+    bool needed = f.required || !wanted.empty();
+    ok = ok && (f.ok || !needed);
+    list.push_back({{"name", f.name}, {"criu_name", criu_name(f.name)}, {"ok", f.ok}, {"required", f.required}, {"detail", f.detail}});
+    text += fmt::format("{:<22} {:<4} {}{}\n", f.name, f.ok ? "ok" : needed ? "FAIL" : "no", f.required ? "" : "(optional) ", f.detail);
   }
   for (const std::string& w : wanted) {
     bool probed = std::any_of(features->features.begin(), features->features.end(), [&](const auto& f) { return f.name == w; });
     if (!probed) {  // the probe stopped before it (its line says why)
       ok = false;
-      list.push_back({{"name", w}, {"criu_name", criu_name(w)}, {"ok", false}, {"detail", "not probed"}});
+      list.push_back({{"name", w}, {"criu_name", criu_name(w)}, {"ok", false}, {"required", !sys::IsOptionalFeature(w)}, {"detail", "not probed"}});
       text += fmt::format("{:<22} {:<4} {}\n", w, "FAIL", "not probed");
     }
   }

@@ -14,7 +14,8 @@ bool NoneContinues(const images::RestorePlan& plan) {
 
 constexpr StageInfo kStages[] = {
     {Stage::kRootTask, "root-task", Participants::kRootTask, nullptr, nullptr, kPostSetupNamespaces,
-     "the root task runs with its pid in new namespaces; it has built the mount tree and pivoted into it"},
+     "the root task runs with its pid in the tree's namespaces (new ones, or the caller's it shares); a new mount "
+     "namespace has its mount tree built and the task pivoted into it"},
     {Stage::kForking, "forking", Participants::kAllTasks, nullptr, nullptr, nullptr,
      "every task and helper exists with its pid, session and process group"},
     {Stage::kFiles, "files", Participants::kAllTasks, nullptr, nullptr, nullptr,
@@ -40,6 +41,16 @@ const StageInfo& Describe(Stage stage) { return kStages[static_cast<size_t>(stag
 const char* StageName(Stage stage) {
   if (stage == Stage::kNone) return "start";
   return Describe(stage).name.data();
+}
+
+std::string WhatFor(Stage stage, const images::RestorePlan& plan) {
+  if (stage != Stage::kRootTask) return std::string(Describe(stage).what);
+  std::string ns = plan.ns.new_pid && plan.ns.new_mnt ? "in new PID and mount namespaces"
+                   : plan.ns.new_pid                  ? "in a new PID namespace and the caller's mount namespace"
+                   : plan.ns.new_mnt                  ? "in the caller's PID namespace and a new mount namespace"
+                                                      : "in the caller's PID and mount namespaces";
+  return "the root task runs with its pid " + ns +
+         (plan.ns.new_mnt ? "; it has built the mount tree and pivoted into it" : "");
 }
 
 bool Skipped(Stage stage, const images::RestorePlan& plan) {

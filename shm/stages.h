@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "images/plan.h"
@@ -59,6 +60,10 @@ const StageInfo& Describe(Stage stage);
 const char* StageName(Stage stage);
 
 bool Skipped(Stage stage, const images::RestorePlan& plan);
+// What holds once `stage` has ended for this plan (--dry-run): its `what`,
+// said of the plan's own namespaces for the root task's stage (new ones,
+// or the caller's that the tree shares).
+std::string WhatFor(Stage stage, const images::RestorePlan& plan);
 // How many tasks of the plan finish `stage`.
 uint32_t ParticipantCount(Stage stage, const images::RestorePlan& plan);
 // Whether `task` finishes `stage` in the worker. The root task's stage is

@@ -1,22 +1,31 @@
 #include "sys/kernel_features.h"
 
 #include <fcntl.h>
+#include <linux/ptrace.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/rseq.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 
 #include "sys/autofs_dev.h"
 #include "sys/clone.h"
+#include "sys/mapping.h"
 #include "sys/mountinfo.h"
+#include "sys/proc.h"
+#include "sys/proc_mm.h"
 #include "sys/process.h"
+#include "sys/ptrace_api.h"
+#include "sys/ptrace_regs.h"
 
 namespace ro::sys {
 namespace {
@@ -120,6 +129,110 @@ void ProbeAutofs(int out) {
   ::umount2(dir, MNT_DETACH);
 }
 
+// Runs `body` in a forked child (its exit status 0 is success) so that
+// what it changes of its own task stays there; the child's status.
+template <class F>
+int InChild(F body) {
+  pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) _exit(body());
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// The orchestrator's hold on a continuing task: PTRACE_SEIZE with the
+// options a restore gives (exit-kill, seccomp suspended, clones traced),
+// then PTRACE_INTERRUPT stops it.
+void ProbePtrace(int out) {
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    Report(out, "ptrace-seize-interrupt", false, Why(SysError("fork")));
+    return;
+  }
+  if (pid == 0) {
+    for (;;) ::pause();
+  }
+  Status seized = PtraceSeizeWith(pid, PTRACE_O_EXITKILL | PTRACE_O_SUSPEND_SECCOMP | PTRACE_O_TRACECLONE);
+  Result<PtraceStop> stop = seized.ok() ? PtraceInterruptAndWait(pid, 2000) : Result<PtraceStop>(seized.error());
+  bool ok = stop.ok() && !stop->exited;
+  Report(out, "ptrace-seize-interrupt", ok,
+         ok ? "a child seized (EXITKILL, SUSPEND_SECCOMP, TRACECLONE) stopped on PTRACE_INTERRUPT"
+            : stop.ok() ? "the seized child exited instead of stopping" : Why(stop.error()));
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
+
+// PR_SET_MM_MAP, as the restorer sets a task's mm fields: a child sets its
+// own, unchanged (it needs no CAP_SYS_RESOURCE, and no exe change).
+void ProbeMmMap(int out) {
+  struct MmMap {
+    uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack, arg_start, arg_end, env_start, env_end;
+    uint64_t auxv;
+    uint32_t auxv_size, exe_fd;
+  };
+  unsigned int size = 0;
+  if (::prctl(PR_SET_MM, PR_SET_MM_MAP_SIZE, &size, 0, 0) != 0 || size != sizeof(MmMap)) {
+    Report(out, "prctl-mm-map", false,
+           size != 0 ? "PR_SET_MM_MAP_SIZE is " + std::to_string(size) + ", not " + std::to_string(sizeof(MmMap))
+                     : Why(SysError("prctl(PR_SET_MM, PR_SET_MM_MAP_SIZE)")));
+    return;
+  }
+  int status = InChild([] {
+    auto text = ReadProcFile("/proc/self/stat");
+    auto st = text.ok() ? ParseProcStatMm(*text) : Result<ProcStatMm>(text.error());
+    if (!st.ok()) return 2;
+    MmMap m{st->start_code, st->end_code, st->start_data, st->end_data, st->start_brk,
+            static_cast<uint64_t>(::syscall(SYS_brk, 0)), st->start_stack, st->arg_start, st->arg_end, st->env_start,
+            st->env_end, 0, 0, ~0u};
+    return ::prctl(PR_SET_MM, PR_SET_MM_MAP, &m, sizeof(m), 0) == 0 ? 0 : 3;
+  });
+  Report(out, "prctl-mm-map", status == 0,
+         status == 0 ? "a task set its mm fields with PR_SET_MM_MAP" : "PR_SET_MM_MAP of a task's own fields failed (status " + std::to_string(status) + ")");
+}
+
+// rseq(2) as the restorer uses it: the worker's registration undone, the
+// image's area registered.
+void ProbeRseq(int out) {
+  int status = InChild([] {
+    if (__rseq_size > 0) {
+      auto* mine = reinterpret_cast<char*>(__builtin_thread_pointer()) + __rseq_offset;
+      if (::syscall(SYS_rseq, mine, __rseq_size < 32 ? 32 : __rseq_size, 1 /* RSEQ_FLAG_UNREGISTER */, RSEQ_SIG) != 0) return 2;
+    }
+    static struct rseq area __attribute__((aligned(32)));
+    return ::syscall(SYS_rseq, &area, 32, 0, RSEQ_SIG) == 0 ? 0 : 3;
+  });
+  Report(out, "rseq", status == 0,
+         status == 0 ? "an rseq area unregistered and another registered"
+                     : status == 2 ? "unregistering glibc's rseq area failed" : "registering an rseq area failed");
+}
+
+// What only makes a dump or restore faster: PAGEMAP_SCAN (Linux 6.7; the
+// dump reads every pagemap entry without it) and MADV_POPULATE_WRITE
+// (Linux 5.14; pages are faulted in one by one without it).
+void ProbeSpeedups(int out) {
+  auto page = MapPrivateAnonymous(4096);
+  if (!page.ok()) {
+    Report(out, "pagemap-scan", false, Why(page.error()));
+    Report(out, "madv-populate-write", false, Why(page.error()));
+    return;
+  }
+  uint64_t at = reinterpret_cast<uint64_t>(page->base());
+  int populate = ::madvise(page->base(), 4096, 23 /* MADV_POPULATE_WRITE */);
+  Report(out, "madv-populate-write", populate == 0,
+         populate == 0 ? "madvise(MADV_POPULATE_WRITE) filled a page" : Why(SysError("madvise(MADV_POPULATE_WRITE)")));
+  // This process as the caller's /proc numbers it (the probe runs in a PID
+  // namespace of its own, /proc is the caller's).
+  auto self = ReadProcLink("/proc/self");
+  auto pm = self.ok() ? Pagemap::Open(static_cast<pid_t>(std::atoi(self->c_str()))) : Result<Pagemap>(self.error());
+  auto ranges = pm.ok() ? pm->PopulatedRanges(at, at + 4096)
+                        : Result<std::optional<std::vector<std::pair<uint64_t, uint64_t>>>>(pm.error());
+  bool ok = ranges.ok() && ranges->has_value();
+  Report(out, "pagemap-scan", ok,
+         !ranges.ok() ? Why(ranges.error()) : ok ? "ioctl(PAGEMAP_SCAN) found " + std::to_string((*ranges)->size()) + " range(s)"
+                                                 : "ioctl(PAGEMAP_SCAN) is not there (ENOTTY or EINVAL)");
+}
+
 // Runs as pid 1 of the probe's PID namespace; `parent` is a pidfd of the
 // process that cloned it.
 [[noreturn]] void ProbeChild(int out, const UniqueFd& parent) {
@@ -141,14 +254,20 @@ void ProbeAutofs(int out) {
   ProbeSetTid(out);
   ProbeSetGroup(out);
   ProbeAutofs(out);
+  ProbePtrace(out);
+  ProbeMmMap(out);
+  ProbeRseq(out);
+  ProbeSpeedups(out);
   _exit(0);
 }
 
 }  // namespace
 
+bool IsOptionalFeature(const std::string& name) { return name == "pagemap-scan" || name == "madv-populate-write"; }
+
 bool KernelFeatures::AllOk() const {
   for (const auto& f : features) {
-    if (!f.ok) return false;
+    if (!f.ok && f.required) return false;
   }
   return !features.empty();
 }
@@ -212,7 +331,9 @@ Result<KernelFeatures> ProbeKernel() {
     size_t t1 = line.find('\t');
     size_t t2 = line.find('\t', t1 + 1);
     if (t1 == std::string::npos || t2 == std::string::npos) continue;
-    result.features.push_back({line.substr(0, t1), line.substr(t1 + 1, t2 - t1 - 1) == "1", line.substr(t2 + 1)});
+    std::string name = line.substr(0, t1);
+    bool optional = IsOptionalFeature(name);
+    result.features.push_back({name, line.substr(t1 + 1, t2 - t1 - 1) == "1", line.substr(t2 + 1), !optional});
   }
   return result;
 }

@@ -115,6 +115,11 @@ Result<FdInfo> ParseFdInfo(const std::string& text) {
       have_flags = true;
     }
     if (key == "mnt_id") info.mnt_id = static_cast<uint32_t>(std::strtoul(value, nullptr, 10));
+    if (key == "lock") {
+      std::string lock = value;
+      lock.erase(0, lock.find_first_not_of(" \t"));
+      info.locks.push_back(std::move(lock));
+    }
   }
   if (!have_flags) return Fail("fdinfo without flags");
   return info;

@@ -51,6 +51,10 @@ struct FdInfo {
   uint64_t pos = 0;
   uint32_t flags = 0;  // O_* of the open file description, O_CLOEXEC for the fd
   uint32_t mnt_id = 0;
+  // Its "lock:" lines: each file lock the task holds through this fd, as
+  // /proc/locks words it ("1: FLOCK  ADVISORY  WRITE 1234 00:2d:17 0 EOF";
+  // the kind is POSIX, OFDLCK, FLOCK, ACCESS, LEASE or DELEG).
+  std::vector<std::string> locks;
 };
 Result<FdInfo> ParseFdInfo(const std::string& text);
 

@@ -36,6 +36,7 @@ Result<std::vector<FdEntry>> ReadFdTable(pid_t outer) {
     f.flags = info->flags;
     f.pos = info->pos;
     f.mnt_id = info->mnt_id;
+    f.locks = std::move(info->locks);
     out.push_back(std::move(f));
   }
   return out;

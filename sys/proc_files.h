@@ -21,6 +21,7 @@ struct FdEntry {
   uint32_t flags = 0;  // O_* of the open file description, with O_CLOEXEC for the fd
   uint64_t pos = 0;
   uint32_t mnt_id = 0;
+  std::vector<std::string> locks;  // file locks held through it (FdInfo::locks)
 };
 
 // Every fd of OUTER, sorted by number. An fd closed while it is read is

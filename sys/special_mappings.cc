@@ -33,4 +33,26 @@ Result<std::vector<SpecialMapping>> ReadSpecialMappings() {
   return ParseSpecialMappings(text);
 }
 
+const SpecialLayout& HostSpecialLayout() {
+  static const SpecialLayout layout = [] {
+    SpecialLayout l;
+    auto have = ReadSpecialMappings();
+    if (!have.ok()) return l;
+    l.known = true;
+    uint64_t vvar_start = 0, vdso_start = 0;
+    for (const SpecialMapping& m : *have) {
+      if (m.name == "[vdso]") {
+        vdso_start = m.start;
+        l.vdso_size = m.end - m.start;
+      } else {
+        if (l.vvar_size == 0) vvar_start = m.start;
+        l.vvar_size = m.end - vvar_start;
+      }
+    }
+    if (l.vdso_size != 0 && l.vvar_size != 0) l.vdso_offset = static_cast<int64_t>(vdso_start - vvar_start);
+    return l;
+  }();
+  return layout;
+}
+
 }  // namespace ro::sys

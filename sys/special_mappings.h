@@ -23,4 +23,15 @@ Result<std::vector<SpecialMapping>> ReadSpecialMappings();
 // naming it.
 Result<std::vector<SpecialMapping>> ParseSpecialMappings(const std::string& maps);
 
+// The running kernel's layout of them, the same in every process it runs
+// (the vdso's code reaches its data in the vvar pages at a fixed distance):
+// read once from restore-orch's own maps.
+struct SpecialLayout {
+  bool known = false;        // false: the maps could not be read
+  uint64_t vdso_size = 0;    // 0: the kernel maps no vdso
+  uint64_t vvar_size = 0;    // [vvar] and [vvar_vclock] together; 0: none
+  int64_t vdso_offset = 0;   // the vdso's start minus the vvar pages' start
+};
+const SpecialLayout& HostSpecialLayout();
+
 }  // namespace ro::sys

@@ -6,6 +6,8 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <functional>
 
 #include "images/plan/context.h"
@@ -15,6 +17,8 @@
 #include "images/proto/memfd.pb.h"
 #include "images/proto/mm.pb.h"
 #include "images/proto/pagemap.pb.h"
+#include "sys/meminfo.h"
+#include "sys/special_mappings.h"
 
 namespace ro::images::plan {
 namespace {
@@ -28,7 +32,22 @@ constexpr uint32_t kVmaRegular = 1u << 0, kVmaVsyscall = 1u << 2, kVmaVdso = 1u 
                    kVmaFileShared = 1u << 7, kVmaAnonShared = 1u << 8, kVmaAnonPrivate = 1u << 9,
                    kVmaSysvipc = 1u << 10, kVmaSocket = 1u << 11, kVmaVvar = 1u << 12, kVmaAioring = 1u << 13,
                    kVmaMemfd = 1u << 14, kVmaUnsupported = 1u << 31;
-constexpr uint32_t kPePresent = 4, kPeParent = 1;
+constexpr uint32_t kPePresent = 4, kPeLazy = 2, kPeParent = 1;
+// What the kernel takes for a 64-bit user task (arch/x86: __USER_CS,
+// __USER_DS; ptrace's putreg refuses other RPLs and a task given a
+// 32-bit or LDT selector runs in another mode or faults on its return).
+constexpr uint64_t kUserCs = 0x33, kUserDs = 0x2b;
+// EFLAGS a user task may hold: CF, the always-one bit 1, PF, AF, ZF, SF,
+// IF, DF, OF, RF, AC, ID. TF makes it trap after one instruction (SIGTRAP
+// kills it); IOPL, NT, VM, VIF, VIP and the reserved bits are not a user
+// task's.
+constexpr uint64_t kUserFlags = (1u << 0) | (1u << 1) | (1u << 2) | (1u << 4) | (1u << 6) | (1u << 7) | (1u << 9) | (1u << 10) |
+                                (1u << 11) | (1u << 16) | (1u << 18) | (1u << 21);
+constexpr uint64_t kSaRestorer = 0x04000000;
+constexpr uint64_t kSsOnstack = 1, kSsDisable = 2, kSsAutodisarm = 1u << 31, kMinSigstksz = 2048;
+constexpr uint64_t kRobustListHeadSize = 24;  // struct robust_list_head: set_robust_list takes no other length
+constexpr uint64_t kRseqMinSize = 32;         // ORIG_RSEQ_SIZE, also the area's alignment
+constexpr uint64_t kMaxFileOffset = 0x7fffffffffffffffull;  // MAX_LFS_FILESIZE: mmap past it is EOVERFLOW
 
 bool Aligned(uint64_t v) { return v % kPageSize == 0; }
 
@@ -94,7 +113,19 @@ bool ReadPagemap(Context& ctx, const ImageFile& pm, const std::string& name, std
       ctx.problems.Add(name, i, "pages at " + Hex(e.vaddr()) + " are in a parent image (incremental dumps are not supported)");
       return false;
     }
-    if (!(flags & kPePresent)) continue;
+    // Only pages present in the pages image are restored (CRIU marks the
+    // ones a page server could serve instead PE_LAZY too, and writes them):
+    // lazy pages alone (a page server's) or flags restore-orch does not
+    // know would leave the task's memory without them.
+    if (!(flags & kPePresent) || (flags & ~(kPePresent | kPeLazy)) != 0) {
+      std::string why = (flags & ~(kPePresent | kPeLazy | kPeParent)) != 0
+                            ? "unknown bits " + Hex(flags & ~(kPePresent | kPeLazy | kPeParent))
+                        : (flags & kPeLazy) ? std::string("PE_LAZY without PE_PRESENT: lazy pages are not supported")
+                                            : std::string("not PE_PRESENT");
+      ctx.problems.Add(name, i, "pages at " + Hex(e.vaddr()) + " have flags " + Hex(flags) + " (" + why +
+                                    "): only pages present in the pages image (PE_PRESENT) can be restored");
+      return false;
+    }
     if (n == 0 || !Aligned(e.vaddr()) || n > (kTaskSizeMax >> 12) || e.vaddr() < last_end || e.vaddr() + n * kPageSize < e.vaddr()) {
       ctx.problems.Add(name, i, std::to_string(n) + " pages at " + Hex(e.vaddr()) + " are empty, unaligned, out of order or out of range");
       return false;
@@ -114,7 +145,8 @@ bool ReadPagemap(Context& ctx, const ImageFile& pm, const std::string& name, std
 }
 
 // One VMA: its kind, and whether the image's values could be mapped.
-std::optional<VmaPlan> ReadVma(Context& ctx, Shared& shared, const img::vma_entry& v, const std::string& name, size_t entry) {
+std::optional<VmaPlan> ReadVma(Context& ctx, Shared& shared, const img::vma_entry& v, const std::string& name, size_t entry,
+                               int index) {
   VmaPlan p;
   p.start = v.start();
   p.end = v.end();
@@ -122,7 +154,7 @@ std::optional<VmaPlan> ReadVma(Context& ctx, Shared& shared, const img::vma_entr
   p.prot = v.prot();
   p.flags = v.flags();
   p.madv = v.has_madv() ? v.madv() : 0;
-  std::string what = "VMA " + Hex(p.start) + "-" + Hex(p.end);
+  std::string what = "vmas[" + std::to_string(index) + "] " + Hex(p.start) + "-" + Hex(p.end);
   uint32_t status = v.status();
   if (status & kVmaVsyscall) {
     p.kind = VmaKind::kVsyscall;
@@ -147,6 +179,12 @@ std::optional<VmaPlan> ReadVma(Context& ctx, Shared& shared, const img::vma_entr
   } else if ((status & kVmaAnonShared) || (status & kVmaMemfd)) {
     auto shmid = ShmidOf(ctx, v, name, entry);
     if (!shmid) return std::nullopt;
+    // The object is made whole in restore-orch's address space first.
+    if (p.pgoff > kTaskSizeMax - (p.end - p.start)) {
+      ctx.problems.Add(name, entry, what + " maps shared memory " + std::to_string(*shmid) + " at offset " + Hex(p.pgoff) +
+                                        ": the offset is out of range (a shared object is at most " + Hex(kTaskSizeMax) + " bytes)");
+      return std::nullopt;
+    }
     auto [it, fresh] = shared.index.emplace(*shmid, static_cast<uint32_t>(ctx.plan.shmem.size()));
     if (fresh) ctx.plan.shmem.push_back(ShmemPlan{.id = *shmid});
     ShmemPlan& s = ctx.plan.shmem[it->second];
@@ -161,6 +199,14 @@ std::optional<VmaPlan> ReadVma(Context& ctx, Shared& shared, const img::vma_entr
     }
     p.file_id = f->first;
     p.kind = (status & kVmaFileShared) ? VmaKind::kFileShared : VmaKind::kFilePrivate;
+    if (p.pgoff > kMaxFileOffset - (p.end - p.start)) {
+      ctx.problems.Add(name, entry, what + ": file offset " + Hex(p.pgoff) + " is out of range (mmap refuses it: EOVERFLOW)");
+      return std::nullopt;
+    }
+    if (p.flags & MAP_GROWSDOWN) {
+      ctx.problems.Add(name, entry, what + " maps a file but is MAP_GROWSDOWN: mmap refuses that (EINVAL)");
+      return std::nullopt;
+    }
   } else if (status & kVmaAnonPrivate) {
     p.kind = VmaKind::kAnonPrivate;
   } else {
@@ -185,6 +231,54 @@ std::optional<VmaPlan> ReadVma(Context& ctx, Shared& shared, const img::vma_entr
   return p;
 }
 
+// The vdso and vvar VMAs are the running kernel's own pages moved into
+// place: the image's must have this kernel's sizes and the vdso the same
+// place relative to the vvar pages (its code reads them at a fixed
+// distance), else the task would die at its first clock_gettime.
+bool SpecialsFit(Context& ctx, const MmPlan& m, const std::string& name) {
+  const VmaPlan* vdso = nullptr;
+  uint64_t vvar_start = 0, vvar_size = 0;
+  for (const VmaPlan& v : m.vmas) {
+    if (v.kind == VmaKind::kVdso) {
+      if (vdso != nullptr) {
+        ctx.problems.Add(name, 0, "two vdso VMAs (" + Hex(vdso->start) + ", " + Hex(v.start) + ")");
+        return false;
+      }
+      vdso = &v;
+    }
+    if (v.kind == VmaKind::kVvar) {
+      if (vvar_size == 0) vvar_start = v.start;
+      if (v.start != vvar_start + vvar_size) {
+        ctx.problems.Add(name, 0, "the vvar VMAs at " + Hex(vvar_start) + " and " + Hex(v.start) + " are not contiguous");
+        return false;
+      }
+      vvar_size += v.end - v.start;
+    }
+  }
+  if (vdso == nullptr && vvar_size == 0) return true;
+  const sys::SpecialLayout& host = sys::HostSpecialLayout();
+  std::string here = "this kernel's vdso is " + Hex(host.vdso_size) + " bytes at " + std::to_string(host.vdso_offset) +
+                     " from its vvar pages of " + Hex(host.vvar_size) + " bytes";
+  std::string image = "the image's vdso " + (vdso ? Hex(vdso->end - vdso->start) + " bytes at " + Hex(vdso->start) : std::string("(none)")) +
+                      ", vvar " + (vvar_size ? Hex(vvar_size) + " bytes at " + Hex(vvar_start) : std::string("(none)"));
+  if (!host.known) {
+    ctx.problems.Add(name, 0, image + ": this kernel's vdso layout could not be read");
+    return false;
+  }
+  if (vvar_size != 0 && host.vvar_size != 0 && vvar_size != host.vvar_size) {
+    ctx.problems.Add(name, 0, image + ", " + here + ": the vvar pages differ (images of another kernel)");
+    return false;
+  }
+  if (vdso == nullptr) return true;
+  bool fits = host.vdso_size == vdso->end - vdso->start &&
+              (host.vvar_size == 0 || (vvar_size != 0 && static_cast<int64_t>(vdso->start - vvar_start) == host.vdso_offset));
+  if (!fits) {
+    ctx.problems.Add(name, 0, image + ", " + here + ": the vdso must keep this kernel's size and place next to its vvar pages");
+    return false;
+  }
+  return true;
+}
+
 std::optional<MmPlan> ReadMm(Context& ctx, Shared& shared, pid_t pid) {
   const std::string name = MakeFileName(MmKind(), static_cast<uint32_t>(pid));
   const auto& mm = ctx.dir.Find(MmKind(), static_cast<uint32_t>(pid))->As<img::mm_entry>(0);
@@ -200,12 +294,40 @@ std::optional<MmPlan> ReadMm(Context& ctx, Shared& shared, pid_t pid) {
   m.arg_end = mm.mm_arg_end();
   m.env_start = mm.mm_env_start();
   m.env_end = mm.mm_env_end();
-  for (uint64_t a : {m.start_code, m.end_code, m.start_data, m.end_data, m.start_stack, m.start_brk, m.brk, m.arg_start,
-                     m.arg_end, m.env_start, m.env_end}) {
+  // What PR_SET_MM_MAP refuses (kernel/sys.c, validate_prctl_map_addr):
+  // a field outside [vm.mmap_min_addr, TASK_SIZE), and pairs out of order.
+  const std::pair<const char*, uint64_t> fields[] = {
+      {"mm_start_code", m.start_code}, {"mm_end_code", m.end_code},   {"mm_start_data", m.start_data},
+      {"mm_end_data", m.end_data},     {"mm_start_brk", m.start_brk}, {"mm_brk", m.brk},
+      {"mm_start_stack", m.start_stack}, {"mm_arg_start", m.arg_start}, {"mm_arg_end", m.arg_end},
+      {"mm_env_start", m.env_start},   {"mm_env_end", m.env_end}};
+  const uint64_t min_addr = sys::MmapMinAddr();
+  for (const auto& [field, a] : fields) {
     if (a >= kTaskSizeMax) {
-      ctx.problems.Add(name, 0, "mm address " + Hex(a) + " is beyond user space");
+      ctx.problems.Add(name, 0, std::string(field) + " " + Hex(a) + " is beyond user space");
       return std::nullopt;
     }
+    if (a < min_addr) {
+      ctx.problems.Add(name, 0, std::string(field) + " " + Hex(a) + " is below vm.mmap_min_addr (" + Hex(min_addr) +
+                                    "): PR_SET_MM_MAP refuses it");
+      return std::nullopt;
+    }
+  }
+  struct Order {
+    const char *low, *high;
+    uint64_t a, b;
+    bool strict;
+  };
+  const Order orders[] = {{"mm_start_code", "mm_end_code", m.start_code, m.end_code, true},
+                          {"mm_start_data", "mm_end_data", m.start_data, m.end_data, false},
+                          {"mm_start_brk", "mm_brk", m.start_brk, m.brk, false},
+                          {"mm_arg_start", "mm_arg_end", m.arg_start, m.arg_end, false},
+                          {"mm_env_start", "mm_env_end", m.env_start, m.env_end, false}};
+  for (const Order& o : orders) {
+    if (o.strict ? o.a < o.b : o.a <= o.b) continue;
+    ctx.problems.Add(name, 0, std::string(o.low) + " " + Hex(o.a) + (o.strict ? " is not below " : " is above ") + o.high + " " +
+                                  Hex(o.b) + ": PR_SET_MM_MAP refuses it");
+    return std::nullopt;
   }
   if (mm.mm_saved_auxv_size() > static_cast<int>(kMaxAuxvWords) || mm.mm_saved_auxv_size() % 2 != 0) {
     ctx.problems.Add(name, 0, "saved auxv of " + std::to_string(mm.mm_saved_auxv_size()) + " words is not at most " +
@@ -225,7 +347,7 @@ std::optional<MmPlan> ReadMm(Context& ctx, Shared& shared, pid_t pid) {
   }
   uint64_t last_end = 0;
   for (int i = 0; i < mm.vmas_size(); ++i) {
-    auto v = ReadVma(ctx, shared, mm.vmas(i), name, 0);
+    auto v = ReadVma(ctx, shared, mm.vmas(i), name, 0, i);
     if (!v) return std::nullopt;
     if (v->kind != VmaKind::kVsyscall && v->start < last_end) {
       ctx.problems.Add(name, 0, "VMA " + Hex(v->start) + " overlaps the one before it or is out of order");
@@ -238,7 +360,14 @@ std::optional<MmPlan> ReadMm(Context& ctx, Shared& shared, pid_t pid) {
     if (v->kind != VmaKind::kVsyscall) last_end = v->end;
     m.vmas.push_back(*v);
   }
-  if (mm.has_dumpable()) m.dumpable = mm.dumpable();
+  if (!SpecialsFit(ctx, m, name)) return std::nullopt;
+  if (mm.has_dumpable()) {
+    if (mm.dumpable() < 0 || mm.dumpable() > 1) {  // SUID_DUMP_ROOT (2) is the kernel's to set, not PR_SET_DUMPABLE's
+      ctx.problems.Add(name, 0, "dumpable " + std::to_string(mm.dumpable()) + " is neither 0 nor 1: PR_SET_DUMPABLE refuses it");
+      return std::nullopt;
+    }
+    m.dumpable = static_cast<int>(mm.dumpable());
+  }
   m.thp_disabled = mm.thp_disabled();
   // Pages: each run inside one private VMA; CRIU also dumps the vdso's pages,
   // which the running kernel's vdso replaces.
@@ -282,8 +411,39 @@ bool SiginfosFit(Context& ctx, const std::string& name, const std::vector<std::s
       ctx.problems.Add(name, 0, "a pending signal's siginfo is " + std::to_string(s.size()) + " bytes, not 128");
       return false;
     }
+    // rt_sigqueueinfo queues signals 1..64 (0 would queue nothing); a
+    // pending SIGKILL would kill the task as it is restored.
+    int32_t signo = 0;
+    std::memcpy(&signo, s.data(), sizeof(signo));
+    if (signo < 1 || signo > 64 || signo == 9) {
+      ctx.problems.Add(name, 0, "a pending signal's siginfo names signal " + std::to_string(signo) +
+                                    (signo == 9 ? ": a pending SIGKILL would kill the task" : ": not a signal (1..64)"));
+      return false;
+    }
   }
   return true;
+}
+
+// What of a thread's general registers the kernel refuses, or a task could
+// not run with; "" when nothing.
+std::string BadRegisters(const img::user_x86_regs_entry& r) {
+  if (r.cs() != kUserCs || r.ss() != kUserDs) {
+    return "cs " + Hex(r.cs()) + " or ss " + Hex(r.ss()) + " is not the 64-bit user selector (cs " + Hex(kUserCs) + ", ss " +
+           Hex(kUserDs) + ")";
+  }
+  const std::pair<const char*, uint64_t> data[] = {{"ds", r.ds()}, {"es", r.es()}, {"fs", r.fs()}, {"gs", r.gs()}};
+  for (const auto& [reg, v] : data) {
+    if (v != 0 && v != kUserDs) return std::string(reg) + " " + Hex(v) + " is neither 0 nor the user data selector " + Hex(kUserDs);
+  }
+  if ((r.flags() & ~kUserFlags) != 0) {
+    return "flags " + Hex(r.flags()) + " hold " + Hex(r.flags() & ~kUserFlags) +
+           ((r.flags() & (1u << 8)) ? " (TF: the task would trap after one instruction)" : "") +
+           ", bits a user task cannot hold";
+  }
+  if (r.fs_base() >= kTaskSizeMax || r.gs_base() >= kTaskSizeMax) {
+    return "fs_base " + Hex(r.fs_base()) + " or gs_base " + Hex(r.gs_base()) + " is not a user address";
+  }
+  return {};
 }
 
 // One thread's registers and its own kernel state, from core-<tid>.img
@@ -309,6 +469,10 @@ std::optional<ThreadPlan> ReadThread(Context& ctx, pid_t tid, uint64_t tc_blocke
     ctx.problems.Add(name, 0, "ip " + Hex(r.ip()) + " or sp " + Hex(r.sp()) + " is beyond user space");
     return std::nullopt;
   }
+  if (std::string bad = BadRegisters(r); !bad.empty()) {
+    ctx.problems.Add(name, 0, "gpregs: " + bad);
+    return std::nullopt;
+  }
   ThreadPlan th;
   th.tid = tid;
   th.gpregs = {r.r15(), r.r14(), r.r13(), r.r12(), r.bp(), r.bx(), r.r11(), r.r10(), r.r9(), r.r8(), r.ax(), r.cx(), r.dx(), r.si(),
@@ -329,15 +493,37 @@ std::optional<ThreadPlan> ReadThread(Context& ctx, pid_t tid, uint64_t tc_blocke
     if (tc.has_blk_sigset()) th.blocked = tc.blk_sigset();
     th.robust_list = tc.futex_rla();
     th.robust_list_len = tc.futex_rla_len();
-    if (tc.has_sas() && !(tc.sas().ss_flags() & 2 /* SS_DISABLE */)) {
-      th.altstack = std::array<uint64_t, 3>{tc.sas().ss_sp(), tc.sas().ss_size(), tc.sas().ss_flags()};
+    if (tc.has_sas() && !(tc.sas().ss_flags() & kSsDisable)) {
+      // sigaltstack(2): a mode of 0 or SS_ONSTACK (as a thread on its
+      // stack reads back), SS_AUTODISARM, and at least MINSIGSTKSZ bytes.
+      const auto& sas = tc.sas();
+      if ((sas.ss_flags() & ~(kSsOnstack | kSsAutodisarm)) != 0 || sas.ss_size() < kMinSigstksz) {
+        ctx.problems.Add(name, 0, "sigaltstack at " + Hex(sas.ss_sp()) + ": flags " + Hex(sas.ss_flags()) + ", " +
+                                      std::to_string(sas.ss_size()) + " bytes: sigaltstack refuses flags other than "
+                                      "SS_ONSTACK, SS_AUTODISARM or SS_DISABLE and sizes below " + std::to_string(kMinSigstksz));
+        return std::nullopt;
+      }
+      th.altstack = std::array<uint64_t, 3>{sas.ss_sp(), sas.ss_size(), sas.ss_flags()};
     }
     if (tc.has_signals_p()) {
       for (const auto& sig : tc.signals_p().signals()) th.pending.push_back(sig.siginfo());
     }
     if (tc.has_rseq_entry() && tc.rseq_entry().rseq_abi_pointer() != 0) {
       const auto& rs = tc.rseq_entry();
+      // rseq(2): at least ORIG_RSEQ_SIZE bytes, aligned to them (where the
+      // area lies is checked against the VMAs, PlanMemory).
+      if (rs.rseq_abi_size() < kRseqMinSize || rs.rseq_abi_pointer() % kRseqMinSize != 0 ||
+          rs.rseq_abi_pointer() >= kTaskSizeMax || rs.rseq_abi_size() > kTaskSizeMax - rs.rseq_abi_pointer()) {
+        ctx.problems.Add(name, 0, "rseq area " + Hex(rs.rseq_abi_pointer()) + " of " + std::to_string(rs.rseq_abi_size()) +
+                                      " bytes: rseq refuses areas below 32 bytes, not 32-byte aligned or beyond user space");
+        return std::nullopt;
+      }
       th.rseq = std::array<uint64_t, 3>{rs.rseq_abi_pointer(), rs.rseq_abi_size(), rs.signature()};
+    }
+    if (th.robust_list != 0 && th.robust_list_len != kRobustListHeadSize) {
+      ctx.problems.Add(name, 0, "robust list " + Hex(th.robust_list) + " of length " + std::to_string(th.robust_list_len) +
+                                    ": set_robust_list takes only " + std::to_string(kRobustListHeadSize));
+      return std::nullopt;
     }
     if (tc.has_comm()) th.comm = tc.comm();
   }
@@ -352,6 +538,10 @@ bool ReadCore(Context& ctx, const TaskPlan& t, ContinuePlan& c) {
   const img::core_entry& core = *ctx.Core(t.pid);
   const auto& tc = core.tc();
   c.personality = tc.personality();
+  if (c.personality == 0xffffffffu) {  // personality(0xffffffff) only reads it
+    ctx.problems.Add(name, 0, "personality 0xffffffff is not a personality: it cannot be set");
+    return false;
+  }
   for (pid_t tid : t.threads) {
     auto th = ReadThread(ctx, tid, tc.blk_sigset());
     if (!th) return false;
@@ -371,6 +561,8 @@ bool ReadCore(Context& ctx, const TaskPlan& t, ContinuePlan& c) {
                       : (sa.mask() & (1u << 8 | 1u << 18)) ? "blocks SIGKILL or SIGSTOP"
                       : sa.sigaction() >= kTaskSizeMax ? "has a handler beyond user space"
                                                        : "";
+    // A restorer that is no user address faults as the signal is delivered.
+    if (bad.empty() && (sa.flags() & kSaRestorer) && sa.restorer() >= kTaskSizeMax) bad = "has a restorer beyond user space";
     if (!bad.empty()) ctx.problems.Add(name, 0, "the sigaction of signal " + Str(sig) + " " + bad);
     c.sigactions[static_cast<size_t>(sig - 1)] = SigactionPlan{sa.sigaction(), sa.flags(), sa.restorer(), sa.mask()};
     ++sig;
@@ -382,7 +574,15 @@ bool ReadCore(Context& ctx, const TaskPlan& t, ContinuePlan& c) {
       return false;
     }
     int i = 0;
+    const char* names[] = {"real", "virt", "prof"};
     for (const img::itimer_entry* it : {&timers.real(), &timers.virt(), &timers.prof()}) {
+      // setitimer(2) takes 0 <= usec < 1000000 and sec as a non-negative long.
+      if (it->iusec() >= 1000000 || it->vusec() >= 1000000 || it->isec() > INT64_MAX || it->vsec() > INT64_MAX) {
+        ctx.problems.Add(name, 0, std::string("itimer ") + names[i] + ": interval " + std::to_string(it->isec()) + " s " +
+                                      std::to_string(it->iusec()) + " us, value " + std::to_string(it->vsec()) + " s " +
+                                      std::to_string(it->vusec()) + " us: microseconds must be below 1000000 (setitimer refuses it)");
+        return false;
+      }
       c.itimers[i++] = ItimerPlan{it->isec(), it->iusec(), it->vsec(), it->vusec()};
     }
     // A periodic ITIMER_REAL that fired and waits for its SIGALRM to be
@@ -402,6 +602,45 @@ bool ReadCore(Context& ctx, const TaskPlan& t, ContinuePlan& c) {
   return SiginfosFit(ctx, name, c.pending_shared);
 }
 
+// The VMA of `m` holding `addr`, or null.
+const VmaPlan* VmaAt(const MmPlan& m, uint64_t addr) {
+  auto after = std::upper_bound(m.vmas.begin(), m.vmas.end(), addr, [](uint64_t a, const VmaPlan& v) { return a < v.start; });
+  if (after == m.vmas.begin()) return nullptr;
+  const VmaPlan& v = *(after - 1);
+  return addr < v.end && v.kind != VmaKind::kVsyscall ? &v : nullptr;
+}
+
+// Each thread's registers and registrations against the task's memory: it
+// resumes at an instruction of an executable VMA, and the rseq area the
+// kernel writes at every return to user space lies in writable memory
+// (else the task dies with SIGSEGV as soon as it runs).
+bool ThreadsFitMemory(Context& ctx, const MmPlan& m, const ContinuePlan& c) {
+  for (const ThreadPlan& th : c.threads) {
+    const std::string name = MakeFileName(CoreKind(), static_cast<uint32_t>(th.tid));
+    uint64_t ip = th.gpregs[16];
+    const VmaPlan* at = VmaAt(m, ip);
+    if (at == nullptr || !(at->prot & PROT_EXEC)) {
+      ctx.problems.Add(name, 0, "ip " + Hex(ip) + " lies in no executable VMA of the task: it would fault at once");
+      return false;
+    }
+    if (!th.rseq) continue;
+    uint64_t start = (*th.rseq)[0], end = start + (*th.rseq)[1];
+    for (uint64_t addr = start; addr < end;) {
+      const VmaPlan* v = VmaAt(m, addr);
+      bool writable = v != nullptr && (v->prot & PROT_WRITE) &&
+                      (v->kind == VmaKind::kAnonPrivate || v->kind == VmaKind::kFilePrivate || v->kind == VmaKind::kAnonShared ||
+                       v->kind == VmaKind::kFileShared);
+      if (!writable) {
+        ctx.problems.Add(name, 0, "rseq area " + Hex(start) + "-" + Hex(end) + " is not inside writable memory of the task (at " +
+                                      Hex(addr) + "): the kernel's first write to it would kill the task");
+        return false;
+      }
+      addr = v->end;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 void PlanMemory(Context& ctx) {
@@ -418,7 +657,7 @@ void PlanMemory(Context& ctx) {
     if (t.kind != TaskKind::kAlive || ctx.dir.Find(MmKind(), static_cast<uint32_t>(pid)) == nullptr) continue;
     auto cont = std::make_shared<ContinuePlan>();
     auto mm = ReadMm(ctx, shared, pid);
-    if (!mm || !ReadCore(ctx, t, *cont)) continue;
+    if (!mm || !ReadCore(ctx, t, *cont) || !ThreadsFitMemory(ctx, *mm, *cont)) continue;
     cont->mm = std::move(*mm);
     t.cont = std::move(cont);
     t.resume_mode = ResumeMode::kContinue;

@@ -16,6 +16,12 @@ std::optional<ResumePlan> ReadResume(Context& ctx, pid_t pid) {
     ctx.problems.Add(name, 0, "exe is empty or holds a NUL byte");
     return std::nullopt;
   }
+  // execve would resolve a relative path against the restored cwd, which
+  // the images do not tie to this program.
+  if (!NormalizeAbsolutePath(r.exe())) {
+    ctx.problems.Add(name, 0, "exe \"" + r.exe() + "\" is not absolute or contains \"..\"");
+    return std::nullopt;
+  }
   if (r.has_cwd() && !NormalizeAbsolutePath(r.cwd())) {
     ctx.problems.Add(name, 0, "cwd \"" + r.cwd() + "\" is not absolute or contains \"..\"");
     return std::nullopt;

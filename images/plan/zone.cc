@@ -93,8 +93,30 @@ void PlanZone(Context& ctx) {
       return;
     }
   }
-  ctx.problems.Add(MakeFileName(PstreeKind()), std::nullopt,
-                   "no range of " + Str(z.size) + " bytes is free in every continuing task's address space for the restore's own use");
+  // What makes the zone that large, named by the mm image it comes from:
+  // the largest shared object (made whole in the zone) or private memory
+  // of one task (premapped there).
+  pid_t biggest_task = 0;
+  uint64_t biggest = 0;
+  std::string what;
+  for (const auto& [pid, t] : ctx.tasks) {
+    if (t.cont && t.cont->mm.premap_size >= biggest) {
+      biggest = t.cont->mm.premap_size;
+      biggest_task = pid;
+      what = Str(biggest) + " bytes of private memory of task " + Str(pid);
+    }
+  }
+  for (const ShmemPlan& s : ctx.plan.shmem) {
+    if (s.size >= biggest) {
+      biggest = s.size;
+      biggest_task = s.creator;
+      what = "shared memory " + Str(s.id) + " of " + Str(s.size) + " bytes";
+    }
+  }
+  ctx.problems.Add(biggest_task != 0 ? MakeFileName(MmKind(), static_cast<uint32_t>(biggest_task)) : MakeFileName(PstreeKind()),
+                   std::nullopt,
+                   "no range of " + Str(z.size) + " bytes is free in every continuing task's address space for the restore's own use" +
+                       (what.empty() ? std::string() : " (the largest part: " + what + ")"));
 }
 
 }  // namespace ro::images::plan

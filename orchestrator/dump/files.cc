@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <sstream>
 
 #include "images/builders.h"
 #include "images/kinds.h"
@@ -34,6 +35,28 @@ Result<img::fd_types> KindOf(const LiveFd& f) {
   if (S_ISSOCK(f.st.st_mode)) return Fail(fd + " is a socket (" + t + "): sockets are not supported");
   if (S_ISREG(f.st.st_mode) || S_ISDIR(f.st.st_mode) || S_ISCHR(f.st.st_mode) || S_ISBLK(f.st.st_mode)) return img::REG;
   return Fail(fd + " is " + t + ", of a kind restore-orch cannot restore");
+}
+
+// A file lock held through an fd: restore-orch does not restore locks, so a
+// dump that went on would hand the restored tree a file without its lock.
+// The kind is the first word after the lock's number (fs/locks.c).
+Status CheckLocks(const LiveFd& f) {
+  if (f.locks.empty()) return {};
+  std::string line = f.locks.front();
+  size_t at = line.find(':');
+  std::string rest = at == std::string::npos ? line : line.substr(at + 1);
+  std::istringstream words(rest);
+  std::string kind, mode, access;
+  words >> kind >> mode >> access;
+  std::string what = kind == "FLOCK"    ? "an flock lock (flock)"
+                     : kind == "POSIX"  ? "a POSIX record lock (fcntl F_SETLK)"
+                     : kind == "OFDLCK" ? "an open file description lock (fcntl F_OFD_SETLK)"
+                     : kind == "LEASE"  ? "a lease (fcntl F_SETLEASE)"
+                     : kind == "DELEG"  ? "a delegation"
+                                        : "a " + kind + " lock";
+  if (kind == "FLOCK" || kind == "POSIX" || kind == "OFDLCK") what += " for " + access;
+  std::string more = f.locks.size() > 1 ? " (and " + Str(static_cast<long long>(f.locks.size() - 1)) + " more)" : "";
+  return Fail("fd " + Str(f.fd) + " (" + f.target + ") holds " + what + more + ": file locks are not restored");
 }
 
 // The whole queued contents of a pipe, read through another open of it:
@@ -68,6 +91,7 @@ Status Collector::CollectFds(const Task& t) {
   images::ImageFile* fdinfo = nullptr;
   for (LiveFd& f : table) {
     int n = f.fd;
+    RO_TRY(CheckLocks(f));
     RO_ASSIGN_OR_RETURN(img::fd_types type, KindOf(f));
     bool fresh = false;
     RO_ASSIGN_OR_RETURN(uint32_t id, DescriptionId(t, f, fresh));

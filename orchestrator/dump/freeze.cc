@@ -11,6 +11,7 @@
 #include "sys/proc_tree.h"
 #include "sys/process.h"
 #include "sys/ptrace_api.h"
+#include "sys/status.h"
 
 namespace ro {
 namespace {
@@ -28,6 +29,36 @@ char StateOf(pid_t pid) {
   if (!text.ok()) return '\0';
   auto st = sys::ParseProcStat(*text);
   return st.ok() ? st->state : '\0';
+}
+
+// A task (or thread) in vfork(2) waits uninterruptibly (wchan
+// kernel_clone) until its child, which runs in its address space, execs or
+// exits: no interrupt stops it, and its memory is its child's. The child
+// sharing its mm (kcmp KCMP_VM), or 0 when it is no vfork parent.
+pid_t VforkChild(pid_t tid) {
+  if (StateOf(tid) != 'D') return 0;
+  auto wchan = sys::ReadProcFile(Proc(tid, "wchan"));
+  bool in_clone = !wchan.ok() || wchan->empty() || wchan->find("clone") != std::string::npos || wchan->find("vfork") != std::string::npos;
+  if (!in_clone) return 0;
+  for (pid_t child : Children(tid)) {
+    if (sys::KcmpSame(tid, child, sys::KcmpType::kVm)) return child;
+  }
+  return 0;
+}
+
+Error VforkRefusal(pid_t child) {
+  return Fail("it is a vfork parent waiting for its child " + std::to_string(child) +
+              " (which runs in its memory until it execs or exits): a vfork parent cannot be dumped");
+}
+
+// Why a task may be stuck, from where it waits (its wchan): said only when
+// the kernel function names it.
+std::string WaitCause(const std::string& wchan) {
+  if (wchan.find("autofs") != std::string::npos) return "an AutoFS lookup, whose master may be frozen or gone";
+  for (const char* io : {"io_schedule", "folio_wait", "wait_on_page", "blk_", "bio_", "nfs", "fuse", "jbd2", "ext4", "xfs", "btrfs"}) {
+    if (wchan.find(io) != std::string::npos) return "I/O";
+  }
+  return "";
 }
 
 }  // namespace
@@ -64,6 +95,8 @@ Status FrozenTree::Seize(Task& t) {
     t.zombie = true;
     return {};
   }
+  // Refused at once rather than after --freeze-timeout.
+  if (pid_t child = VforkChild(t.pid); child != 0) return VforkRefusal(child);
   t.stopped = state == 'T';
   if (frozen_at_ == std::chrono::steady_clock::time_point{}) frozen_at_ = std::chrono::steady_clock::now();
   if (Status s = sys::PtraceSeize(t.pid); !s.ok()) {
@@ -96,11 +129,15 @@ Status FrozenTree::Seize(Task& t) {
 Result<sys::PtraceStop> FrozenTree::Stop(pid_t tid) {
   auto stopped = sys::PtraceInterruptAndWait(tid, timeout_ms_);
   if (!stopped.ok() && stopped.error().err == ETIMEDOUT) {
+    // Still traced: the kernel detaches it when restore-orch exits. A
+    // vfork that began after the first look is no wait to try again.
+    if (pid_t child = VforkChild(tid); child != 0) return VforkRefusal(child);
     auto wchan = sys::ReadProcFile(Proc(tid, "wchan"));
-    // Still traced: the kernel detaches it when restore-orch exits.
+    std::string where = wchan.ok() && !wchan->empty() && *wchan != "0" ? *wchan : "";
+    std::string cause = WaitCause(where);
     return SysError("it did not stop within " + std::to_string(timeout_ms_) + " ms: it waits uninterruptibly" +
-                        (wchan.ok() && !wchan->empty() ? " in " + *wchan : std::string()) +
-                        " (a disk, or an AutoFS lookup whose master is frozen); try again",
+                        (where.empty() ? std::string() : " in " + where) + (cause.empty() ? " (cause unknown)" : " (" + cause + ")") +
+                        "; try again",
                     kErrTryAgain);
   }
   if (!stopped.ok()) return std::move(stopped).error();

@@ -2,9 +2,15 @@
 // command takes only its own options, values are checked in words, CRIU's
 // spellings work, --dry-run checks what a restore checks, verify names a
 // pid that is no tree's root, exit statuses are each command's own.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -103,7 +109,7 @@ TEST(Cli, ValuesAreCheckedInWords) {
       {{"dump", "-t", "0", "-D", dir.File("i")}, "--tree: expected a process id (a number from 1 to 4194303), got '0'"},
       {{"dump", "-t", "1", "-D", dir.File("i"), "--timeout", "x"}, "--freeze-timeout: expected a number of seconds"},
       {{"verify", "-D", dir.path(), "--pid", "99999999"}, "--pid: expected a process id"},
-      {{"--images", dir.File("nothing")}, "--images: no such directory: '" + dir.File("nothing") + "'"},
+      {{"--images", dir.path(), "--root", dir.File("nothing")}, "--root: no such directory: '" + dir.File("nothing") + "'"},
       {{"--images", dir.path(), "--action-script", dir.File("script")}, "--action-script: '" + dir.File("script") + "' is not an executable file"},
       {{"--images", dir.path(), "--autofs-orphans", "maybe"}, "--autofs-orphans: expected one of fail, catatonic, got 'maybe'"},
       {{"check", "--log-level", "7"}, "--log-level: expected a level from 0 to 4 (as CRIU's -v0 .. -v4), got '7'"},
@@ -117,6 +123,43 @@ TEST(Cli, ValuesAreCheckedInWords) {
       EXPECT_EQ(r.err.find(internal), std::string::npos) << "parser internals in: " << r.err;
     }
     EXPECT_EQ(Lines(r.err).size(), 2u) << r.err;
+  }
+}
+
+// The one contract: an image (a directory, a file, the JSON of one) that is
+// missing or cannot be read is exit 2, as an invalid one, with one line
+// naming it; never bad usage (64).
+TEST(Cli, MissingImagesAreExitTwoForEveryCommand) {
+  TempDir dir;
+  const std::string missing = dir.File("nothing");
+  dir.Write("file", "x");
+  const std::vector<std::vector<std::string>> cases = {
+      {"--images", missing},
+      {"--images", missing, "--dry-run"},
+      {"restore", "-D", missing},
+      {"--images", dir.File("file"), "--dry-run"},
+      {"verify", "-D", missing, "--pid", "1"},
+      {"image", "show", missing},
+      {"image", "show", dir.File("file")},
+      {"image", "decode", missing + ".img"},
+      {"image", "decode", "-i", missing + ".img", "-o", dir.File("out")},
+      {"image", "decode", dir.path()},
+      {"image", "encode", "-i", missing + ".json", "-o", dir.File("out")},
+  };
+  for (const auto& args : cases) {
+    std::string shown;
+    for (const std::string& a : args) shown += " " + a;
+    RunResult r = Orch(args);
+    EXPECT_EQ(r.status, 2) << shown << "\n" << r.err;
+    EXPECT_EQ(Lines(r.err).size(), 1u) << shown << "\n" << r.err;
+    // The line names the image it could not read (the first path argument).
+    std::string image;
+    for (const std::string& a : args) {
+      if (image.empty() && a.starts_with(dir.path())) image = a;
+    }
+    EXPECT_NE(r.err.find(image), std::string::npos) << shown << "\n" << r.err;
+    EXPECT_EQ(r.out, "") << shown;
+    EXPECT_NE(::access(dir.File("out").c_str(), F_OK), 0) << shown << ": wrote its output";
   }
 }
 
@@ -184,14 +227,122 @@ TEST_F(DemoDir, VerifyNamesAPidThatIsNoTreeRoot) {
   EXPECT_EQ(r.out, "");
 }
 
+// image decode/encode -o: a new or regular file is replaced whole (via
+// FILE.tmp and a rename); anything else is written through, as crit does,
+// and stays what it was: a device (/dev/null, /dev/full), a FIFO, a
+// symlink (/dev/stdout -> /proc/self/fd/1) and what it points at. The
+// devices are nodes made here, never the host's own.
+TEST(Cli, ImageOutputWritesThroughWhatIsNotARegularFile) {
+  TempDir images, work;
+  ASSERT_TRUE(images::WriteImageDir(images.path(), DemoImages()).ok());
+  const std::string image = images.File("pstree.img");
+  RunResult plain = Orch({"image", "decode", image});
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  const std::string json = plain.out;
+  work.Write("in.json", json);
+  const std::string bytes = images.Read("pstree.img");
+  auto mode = [](const std::string& path) {
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0 ? st.st_mode & S_IFMT : 0;
+  };
+  // Each command writes `want` to OUT.
+  struct Writer {
+    const char* name;
+    std::vector<std::string> args;  // OUT stands for the output path
+    std::string want;
+  };
+  const Writer writers[] = {{"decode", {"image", "decode", image, "-o", "OUT"}, json},
+                            {"encode", {"image", "encode", "-i", work.File("in.json"), "-o", "OUT"}, bytes}};
+  auto run = [&](const Writer& w, const std::string& out) {
+    std::vector<std::string> args;
+    for (const std::string& a : w.args) args.push_back(a == "OUT" ? out : a);
+    return Orch(args);
+  };
+  for (const Writer& w : writers) {
+    SCOPED_TRACE(w.name);
+    // A new file, and a regular one replaced; a PATH.tmp planted as a
+    // symlink is not followed.
+    std::string fresh = work.File(std::string(w.name) + ".new");
+    RunResult r = run(w, fresh);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(work.Read(std::string(w.name) + ".new"), w.want);
+    work.Write("victim", "victim");
+    ASSERT_EQ(::symlink(work.File("victim").c_str(), (fresh + ".tmp").c_str()), 0);
+    r = run(w, fresh);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(work.Read(std::string(w.name) + ".new"), w.want);
+    EXPECT_EQ(work.Read("victim"), "victim");
+    EXPECT_NE(::access((fresh + ".tmp").c_str(), F_OK), 0) << "FILE.tmp left behind";
+    // /dev/stdout: a symlink to /proc/self/fd/1 (here, restore-orch's pipe to the test).
+    std::string stdout_link = work.File(std::string(w.name) + ".stdout");
+    ASSERT_EQ(::symlink("/proc/self/fd/1", stdout_link.c_str()), 0);
+    r = run(w, stdout_link);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, w.want);
+    EXPECT_EQ(mode(stdout_link), static_cast<mode_t>(S_IFLNK)) << "the symlink was replaced";
+    // A symlink to a regular file: the file gets the output, the link stays.
+    std::string target = work.File(std::string(w.name) + ".target");
+    std::string link = work.File(std::string(w.name) + ".link");
+    work.Write(std::string(w.name) + ".target", "old");
+    ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
+    r = run(w, link);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(mode(link), static_cast<mode_t>(S_IFLNK));
+    EXPECT_EQ(work.Read(std::string(w.name) + ".target"), w.want);
+    // A FIFO: its reader gets the output, the FIFO stays.
+    std::string fifo = work.File(std::string(w.name) + ".fifo");
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    // The reader holds the FIFO open (non-blocking, so a restore-orch that
+    // never opens it hangs nobody) and reads until the writer has gone.
+    std::string got;
+    std::atomic<bool> done{false};
+    int rfd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    ASSERT_GE(rfd, 0);
+    std::thread reader([&] {
+      char buf[4096];
+      for (;;) {
+        pollfd p{rfd, POLLIN, 0};
+        ::poll(&p, 1, 50);
+        ssize_t n = ::read(rfd, buf, sizeof(buf));
+        if (n > 0) {
+          got.append(buf, static_cast<size_t>(n));
+          continue;
+        }
+        if ((p.revents & POLLHUP) || done) break;
+      }
+    });
+    r = run(w, fifo);
+    done = true;
+    reader.join();
+    ::close(rfd);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(got, w.want);
+    EXPECT_EQ(mode(fifo), static_cast<mode_t>(S_IFIFO)) << "the FIFO was replaced";
+    if (::geteuid() != 0) continue;  // device nodes need CAP_MKNOD
+    // Copies of /dev/null (1:3) and /dev/full (1:7).
+    std::string null = work.File(std::string(w.name) + ".null"), full = work.File(std::string(w.name) + ".full");
+    ASSERT_EQ(::mknod(null.c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
+    ASSERT_EQ(::mknod(full.c_str(), S_IFCHR | 0666, makedev(1, 7)), 0);
+    r = run(w, null);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(mode(null), static_cast<mode_t>(S_IFCHR)) << "the device was replaced";
+    r = run(w, full);
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;
+    EXPECT_EQ(Lines(r.err).size(), 1u) << r.err;
+    EXPECT_EQ(mode(full), static_cast<mode_t>(S_IFCHR)) << "the device was replaced";
+    EXPECT_NE(::access((full + ".tmp").c_str(), F_OK), 0);
+  }
+}
+
 TEST(Cli, HelpOfEachCommandGivesItsExitStatuses) {
   const std::pair<std::vector<std::string>, std::vector<std::string>> cases[] = {
-      {{"--help"}, {"  0   restored", "  N   without --detach", "  1   the restore failed", "  2   the images are invalid", "  64  bad usage"}},
-      {{"restore", "--help"}, {"  0   restored", "  1   the restore failed", "  2   the images", "  64  bad usage"}},
+      {{"--help"}, {"  0   restored", "  N   without --detach", "  1   the restore failed", "  2   the image directory is missing", "  64  bad usage"}},
+      {{"restore", "--help"}, {"  0   restored", "  1   the restore failed", "  2   the image directory", "  64  bad usage"}},
       {{"dump", "--help"}, {"  0   the images are written", "  1   a failure", "  3   refused", "  64  bad usage", "  75  try again"}},
       {{"check", "--help"}, {"  0   every feature", "  1   a feature is missing", "  64  bad usage"}},
-      {{"verify", "--help"}, {"  0   the tree matches", "  1   differences", "  2   the images are invalid", "  64  bad usage"}},
-      {{"image", "decode", "--help"}, {"  0   done", "  2   not a valid image", "  64  bad usage"}},
+      {{"verify", "--help"}, {"  0   the tree matches", "  1   differences", "  2   the image directory is missing", "  64  bad usage"}},
+      {{"image", "decode", "--help"}, {"  0   done", "  2   the input", "  64  bad usage"}},
   };
   for (const auto& [args, codes] : cases) {
     RunResult r = Orch(args);
@@ -237,7 +388,12 @@ TEST(Cli, CheckByCriusFeatureNamesAndAsJson) {
     }
   }
   EXPECT_EQ(names, (std::set<std::string>{"clone3-set-tid", "pid-namespace", "mount-namespace", "move-mount-set-group",
-                                          "autofs-pipe-ino", "dev-autofs"}));
+                                          "autofs-pipe-ino", "dev-autofs", "ptrace-seize-interrupt", "prctl-mm-map", "rseq",
+                                          "pagemap-scan", "madv-populate-write"}));
+  for (const auto& f : j["features"]) {
+    bool optional = f["name"] == "pagemap-scan" || f["name"] == "madv-populate-write";
+    EXPECT_EQ(f["required"], !optional) << f.dump();
+  }
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "shm/stages.h"
 #include "test/helpers/test_util.h"
 
 namespace ro::test {
@@ -149,6 +150,48 @@ TEST(Docs, ReadmeExitStatusesAreEachCommands) {
       EXPECT_NE(text.find("**" + code + "**"), std::string::npos) << name << " row lacks exit status " << code << ": " << text;
     }
   }
+}
+
+// README.md's list of fault points (under "## Fault injection") is what
+// --list-faults prints, in its order: a new point cannot go unmentioned.
+TEST(Docs, ReadmeFaultPointsAreWhatListFaultsPrints) {
+  RunResult r = RunCommand({RestoreOrch(), "--list-faults"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::vector<std::string> listed;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) listed.push_back(line.substr(0, line.find(' ')));
+  }
+  ASSERT_GE(listed.size(), 10u) << r.out;
+  std::string readme = ReadText(std::string(RO_SOURCE_DIR) + "/README.md");
+  size_t at = readme.find("\n## Fault injection\n");
+  ASSERT_NE(at, std::string::npos);
+  size_t open = readme.find("--list-faults`:", at);
+  ASSERT_NE(open, std::string::npos) << "the section names no list";
+  size_t close = readme.find(';', open);
+  std::string text = readme.substr(open + 15, close - open - 15);
+  std::vector<std::string> documented;
+  static const std::regex name(R"([a-z][a-z0-9-]*)");
+  for (std::sregex_iterator it(text.begin(), text.end(), name), end; it != end; ++it) documented.push_back(it->str());
+  EXPECT_EQ(documented, listed) << "README.md lists:" << text;
+}
+
+// README.md's stage table (under "## How a restore runs") has one row per
+// stage of the stage table, in its order.
+TEST(Docs, ReadmeStageTableIsTheStageTable) {
+  std::string readme = ReadText(std::string(RO_SOURCE_DIR) + "/README.md");
+  size_t at = readme.find("\n| stage | once it has ended |\n");
+  ASSERT_NE(at, std::string::npos);
+  std::vector<std::string> rows;
+  std::istringstream in(readme.substr(at + 1));
+  std::string line;
+  std::getline(in, line);  // the header
+  std::getline(in, line);  // | --- | --- |
+  while (std::getline(in, line) && line.rfind("| ", 0) == 0) rows.push_back(line.substr(2, line.find(" |", 2) - 2));
+  std::vector<std::string> stages;
+  for (const shm::StageInfo& s : shm::Stages()) stages.emplace_back(s.name);
+  EXPECT_EQ(rows, stages);
+  EXPECT_EQ(readme.find("planned but not restored yet"), std::string::npos);
 }
 
 // Runs the generated completion for the words typed so far (the last one

@@ -16,6 +16,7 @@
 #include "images/proto/mnt.pb.h"
 #include "images/proto/pipe-data.pb.h"
 #include "images/proto/pstree.pb.h"
+#include "images/proto/resume.pb.h"
 #include "images/proto/seccomp.pb.h"
 #include "test/corpus/corpus.h"
 #include "test/helpers/test_util.h"
@@ -317,6 +318,11 @@ std::vector<Case> Cases() {
   edit("autofs_negative_timeout", [](ImageSet& s) { Mutable<img::autofs_entry>(s, "autofs-43.img").set_timeout(-1); },
        "autofs-43.img: entry 0: negative timeout -1");
   for (Case& a : AttrsCases()) c.push_back(std::move(a));
+  // What a task resumes by exec: a program named by an absolute path.
+  edit("resume_exe_relative", [](ImageSet& s) { Mutable<img::resume_entry>(s, "resume-1.img").set_exe("sleep"); },
+       "resume-1.img: entry 0: exe \"sleep\" is not absolute or contains \"..\"");
+  edit("resume_exe_dotdot", [](ImageSet& s) { Mutable<img::resume_entry>(s, "resume-1.img").set_exe("/usr/../tmp/x"); },
+       "resume-1.img: entry 0: exe \"/usr/../tmp/x\" is not absolute");
   return c;
 }
 

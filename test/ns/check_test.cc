@@ -24,11 +24,17 @@ TEST(KernelProbe, EveryFeatureIsPresentAndNothingLeaks) {
   ASSERT_TRUE(features.ok()) << features.error().ToString();
   std::string report;
   for (const auto& f : features->features) report += f.name + ": " + (f.ok ? "ok " : "FAIL ") + f.detail + "\n";
+  // The memory restore's needs too (ptrace, PR_SET_MM_MAP, rseq), and the
+  // speed-ups this 6.x kernel has.
   for (const char* name : {"pid-namespace", "mount-namespace", "clone3-set-tid", "move-mount-set-group",
-                           "autofs-pipe-ino", "dev-autofs"}) {
+                           "autofs-pipe-ino", "dev-autofs", "ptrace-seize-interrupt", "prctl-mm-map", "rseq", "pagemap-scan",
+                           "madv-populate-write"}) {
     EXPECT_TRUE(features->Has(name)) << name << "\n" << report;
   }
   EXPECT_TRUE(features->AllOk()) << report;
+  for (const auto& f : features->features) EXPECT_EQ(f.required, !IsOptionalFeature(f.name)) << f.name;
+  EXPECT_FALSE(IsOptionalFeature("prctl-mm-map"));
+  EXPECT_TRUE(IsOptionalFeature("pagemap-scan"));
   EXPECT_EQ(before, MountLines()) << "the probe changed the caller's mount namespace";
 }
 

@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -547,6 +548,8 @@ TEST(Dump, TaskStuckInAnAutofsLookupAsksToTryAgain) {
     KillTree(root);
     EXPECT_OR_RETURN(d.status == 75, "exit " + Str(d.status) + ": " + d.err);
     EXPECT_OR_RETURN(d.err.find("did not stop within 500 ms") != std::string::npos && d.err.find("try again") != std::string::npos, d.err);
+    // Where it waits names the cause; nothing blames a disk.
+    EXPECT_OR_RETURN(d.err.find("(an AutoFS lookup") != std::string::npos && d.err.find("disk") == std::string::npos, d.err);
     EXPECT_OR_RETURN(states.size() == 3 && states[2] == 'D' && states[0] != 't' && states[1] != 't' && states[0] != 'T' && states[1] != 'T',
                      std::string(states.begin(), states.end()));
     EXPECT_OR_RETURN(CountImages(images.path()) == 0, "images were written");
@@ -561,6 +564,8 @@ struct Unsupported {
   const char* name;
   std::function<void(const std::string& work)> init;  // the root's setup; it then waits
   const char* message;
+  size_t tasks = 0;            // the tree's tasks once settled (0: by name below)
+  const char* also = nullptr;  // also in the line
 };
 
 void Wait() {
@@ -628,6 +633,43 @@ const Unsupported kUnsupported[] = {
        }
        ExecSleep();
      }, "net namespace of its own"},
+    // File locks are not restored: a dump would lose them.
+    {"flock", [](const std::string& work) {
+       int fd = ::open((work + "/flocked").c_str(), O_RDWR | O_CREAT, 0644);
+       MUST(fd >= 0 && ::flock(fd, LOCK_EX) == 0);
+       MoveFd(fd, 10);
+       ExecSleep();
+     }, "/flocked) holds an flock lock (flock) for WRITE: file locks are not restored"},
+    {"POSIX lock", [](const std::string& work) {
+       // Moved first: closing any fd of the file drops a POSIX lock.
+       MoveFd(::open((work + "/posix").c_str(), O_RDWR | O_CREAT, 0644), 11);
+       struct flock fl {};
+       fl.l_type = F_WRLCK;
+       fl.l_whence = SEEK_SET;
+       fl.l_len = 10;
+       MUST(::fcntl(11, F_SETLK, &fl) == 0);
+       ExecSleep();
+     }, "fd 11 (", 1, "/posix) holds a POSIX record lock (fcntl F_SETLK) for WRITE: file locks are not restored"},
+    {"OFD lock", [](const std::string& work) {
+       int fd = ::open((work + "/ofd").c_str(), O_RDWR | O_CREAT, 0644);
+       struct flock fl {};
+       fl.l_type = F_RDLCK;
+       fl.l_whence = SEEK_SET;
+       MUST(fd >= 0 && ::fcntl(fd, F_OFD_SETLK, &fl) == 0);
+       MoveFd(fd, 12);
+       ExecSleep();
+     }, "fd 12 (", 1, "holds an open file description lock (fcntl F_OFD_SETLK) for READ"},
+    // A vfork parent waits until its child execs or exits: no freeze stops
+    // it. Refused at once, not after --freeze-timeout as a wait to retry.
+    {"vfork parent", [](const std::string&) {
+       static char stack[64 * 1024];
+       ::clone([](void*) -> int {
+         struct timespec t = {1000, 0};
+         ::syscall(SYS_nanosleep, &t, nullptr);
+         ::_exit(0);
+       }, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, nullptr);
+       ExecSleep();
+     }, "a vfork parent cannot be dumped", 2, "it is a vfork parent waiting for its child "},
 };
 
 TEST(Dump, RefusesWhatItCannotRestoreAndLeavesTheTreeRunning) {
@@ -638,7 +680,8 @@ TEST(Dump, RefusesWhatItCannotRestoreAndLeavesTheTreeRunning) {
       pid_t root = StartTree(true, false, [&] { u.init(work.path()); });
       EXPECT_OR_RETURN(root > 0, "clone");
       // Settled: every task born, the stopped one stopped.
-      size_t tasks = std::string(u.name) == "stopped" || std::string(u.name) == "traced" || std::string(u.name) == "other user" ||
+      size_t tasks = u.tasks != 0 ? u.tasks
+                     : std::string(u.name) == "stopped" || std::string(u.name) == "traced" || std::string(u.name) == "other user" ||
                              std::string(u.name) == "net namespace"
                          ? 2
                          : 1;
@@ -650,12 +693,16 @@ TEST(Dump, RefusesWhatItCannotRestoreAndLeavesTheTreeRunning) {
       std::vector<pid_t> before = TreeOf(root);
       std::vector<char> states;
       for (pid_t p : before) states.push_back(kind(StateOf(p)));
-      RunResult d = Dump(root, images);
+      auto start = std::chrono::steady_clock::now();
+      RunResult d = Dump(root, images, {"--freeze-timeout", "20"});
+      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       std::vector<char> after;
       for (pid_t p : TreeOf(root)) after.push_back(kind(StateOf(p)));
       KillTree(root);
       EXPECT_OR_RETURN(d.status == 3, "exit " + Str(d.status) + ": " + d.err);
       EXPECT_OR_RETURN(d.err.find(u.message) != std::string::npos && d.err.find("task ") != std::string::npos, d.err);
+      EXPECT_OR_RETURN(u.also == nullptr || d.err.find(u.also) != std::string::npos, d.err);
+      EXPECT_OR_RETURN(seconds < 10, "refused only after " + std::to_string(seconds) + " s: " + d.err);
       EXPECT_OR_RETURN(std::count(d.err.begin(), d.err.end(), '\n') == 1, "one line: " + d.err);
       EXPECT_OR_RETURN(after == states, "task states changed: " + std::string(states.begin(), states.end()) + " -> " +
                                             std::string(after.begin(), after.end()));

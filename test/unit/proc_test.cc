@@ -33,6 +33,14 @@ TEST(Proc, FdInfo) {
   EXPECT_EQ(info->flags, static_cast<uint32_t>(O_CLOEXEC | O_NONBLOCK | O_RDWR));
   EXPECT_EQ(info->mnt_id, 31u);
   EXPECT_FALSE(ParseFdInfo("pos:\t0\n").ok());  // no flags: not an fdinfo
+  // Locks held through the fd, as the kernel lists them (fs/locks.c).
+  auto locked = ParseFdInfo("pos:\t0\nflags:\t02\nmnt_id:\t31\nino:\t77\nlock:\t1: FLOCK  ADVISORY  WRITE 1234 00:2d:77 0 EOF\n"
+                            "lock:\t2: OFDLCK ADVISORY  READ -1 00:2d:77 0 9\n");
+  ASSERT_TRUE(locked.ok());
+  ASSERT_EQ(locked->locks.size(), 2u);
+  EXPECT_EQ(locked->locks[0], "1: FLOCK  ADVISORY  WRITE 1234 00:2d:77 0 EOF");
+  EXPECT_EQ(locked->locks[1], "2: OFDLCK ADVISORY  READ -1 00:2d:77 0 9");
+  EXPECT_TRUE(info->locks.empty());
 }
 
 TEST(Proc, SplitNul) {

@@ -22,6 +22,20 @@ images::RestorePlan PlanWith(size_t alive, size_t helpers) {
   return plan;
 }
 
+// --dry-run says where the root task runs as the plan has it: new
+// namespaces, or the caller's the tree shares.
+TEST(StageTable, TheRootTasksStageNamesThePlansNamespaces) {
+  images::RestorePlan plan = PlanWith(1, 0);
+  plan.ns.new_pid = plan.ns.new_mnt = true;
+  EXPECT_EQ(WhatFor(Stage::kRootTask, plan),
+            "the root task runs with its pid in new PID and mount namespaces; it has built the mount tree and pivoted into it");
+  plan.ns.new_pid = plan.ns.new_mnt = false;
+  EXPECT_EQ(WhatFor(Stage::kRootTask, plan), "the root task runs with its pid in the caller's PID and mount namespaces");
+  plan.ns.new_pid = true;
+  EXPECT_EQ(WhatFor(Stage::kRootTask, plan), "the root task runs with its pid in a new PID namespace and the caller's mount namespace");
+  EXPECT_EQ(WhatFor(Stage::kFiles, plan), std::string(Describe(Stage::kFiles).what));
+}
+
 TEST(StageTable, EveryStageOnceInOrderWithAUniqueName) {
   std::set<std::string> names;
   uint32_t last = 0;
