@@ -195,12 +195,15 @@ TEST(MmDump, CounterImagesHoldItsMemoryRegistersAndSignalsAndItRunsOn) {
     auto after = WaitState(w, 1, NumberOf(parent_state, "counter") + 3);
     EXPECT_OR_RETURN(!after.empty() && TreeBelow(root) == tree, "the counter stopped after the dump");
     EXPECT_OR_RETURN(after["cookie"] == parent_state["cookie"], "cookie changed");
-    // Asleep again, at the same instruction with the same stack pointer.
+    // Asleep again, at the same instruction with the same stack pointer:
+    // read while in its sleep (clock_nanosleep 230, nanosleep 35), not in
+    // the write and rename of its state file between two sleeps.
     std::string syscall_live[2];
     for (int t = 0; t < 2; ++t) {
+      const std::string sleep = t == 0 ? "230 " : "35 ";
       for (int i = 0; i < 500; ++i) {
         syscall_live[t] = ReadText("/proc/" + Str(tree[static_cast<size_t>(t)]) + "/syscall");
-        if (!syscall_live[t].empty() && std::isdigit(static_cast<unsigned char>(syscall_live[t][0]))) break;
+        if (syscall_live[t].rfind(sleep, 0) == 0) break;
         ::usleep(2000);
       }
     }
