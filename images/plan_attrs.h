@@ -70,6 +70,13 @@ struct HostAttrs {
   bool no_new_privs = false;
   uint32_t loginuid = 4294967295u;
   int oom_score_adj = 0;
+  // Its credentials, which every restored task gets: uid and gid (real,
+  // effective, saved, fs), capability sets (inheritable, permitted,
+  // effective, bounding, ambient), securebits, supplementary groups.
+  std::array<uint32_t, 4> uids{}, gids{};
+  std::array<uint64_t, 5> caps{};
+  uint32_t securebits = 0;
+  std::vector<uint32_t> groups;
 };
 
 }  // namespace ro::images

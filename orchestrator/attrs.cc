@@ -15,6 +15,11 @@ Result<images::HostAttrs> ReadHostAttrs() {
   h.no_new_privs = own.no_new_privs;
   h.loginuid = own.loginuid;
   h.oom_score_adj = own.oom_score_adj;
+  h.uids = own.uids;
+  h.gids = own.gids;
+  h.caps = own.caps;
+  h.securebits = own.securebits;
+  h.groups = own.groups;
   return h;
 }
 

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "sys/files.h"
@@ -81,6 +82,22 @@ Result<OwnAttrs> ReadOwnAttrs() {
   if (auto uid = ReadProcFile("/proc/self/loginuid"); uid.ok()) a.loginuid = static_cast<uint32_t>(std::strtoul(uid->c_str(), nullptr, 10));
   RO_ASSIGN_OR_RETURN(std::string adj, ReadProcFile("/proc/self/oom_score_adj"));
   a.oom_score_adj = std::atoi(adj.c_str());
+  RO_ASSIGN_OR_RETURN(std::string status, ReadProcFile("/proc/self/status"));
+  std::vector<long> uids = StatusValues(status, "Uid"), gids = StatusValues(status, "Gid");
+  if (uids.size() != 4 || gids.size() != 4) return Fail("/proc/self/status has no Uid/Gid lines of four ids");
+  for (size_t i = 0; i < 4; ++i) {
+    a.uids[i] = static_cast<uint32_t>(uids[i]);
+    a.gids[i] = static_cast<uint32_t>(gids[i]);
+  }
+  const char* sets[] = {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"};
+  for (size_t i = 0; i < a.caps.size(); ++i) {
+    size_t at = status.find(std::string("\n") + sets[i] + ":");
+    if (at != std::string::npos) a.caps[i] = std::strtoull(status.c_str() + at + std::strlen(sets[i]) + 2, nullptr, 16);
+  }
+  for (long g : StatusValues(status, "Groups")) a.groups.push_back(static_cast<uint32_t>(g));
+  int secbits = ::prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+  if (secbits < 0) return SysError("prctl(PR_GET_SECUREBITS)");
+  a.securebits = static_cast<uint32_t>(secbits);
   return a;
 }
 

@@ -3,7 +3,8 @@
 // by raw syscalls for tasks that continue), and as restore-orch reads its
 // own to know what it can give the tasks it restores: resource limits,
 // scheduling (for the calling thread), timer slack, TSC mode,
-// no_new_privs, child subreaper, umask, OOM score, login uid. Errors name
+// no_new_privs, child subreaper, umask, OOM score, login uid, credentials.
+// Errors name
 // the call and its arguments.
 #pragma once
 
@@ -11,6 +12,7 @@
 
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "sys/status.h"
 #include "sys/unique_fd.h"
@@ -48,6 +50,10 @@ struct OwnAttrs {
   bool no_new_privs = false;
   uint32_t loginuid = 4294967295u;
   int oom_score_adj = 0;
+  std::array<uint32_t, 4> uids{}, gids{};  // real, effective, saved, fs
+  std::array<uint64_t, 5> caps{};          // inheritable, permitted, effective, bounding, ambient
+  uint32_t securebits = 0;
+  std::vector<uint32_t> groups;
 };
 Result<OwnAttrs> ReadOwnAttrs();
 

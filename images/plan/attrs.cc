@@ -3,7 +3,13 @@
 // parent-death signal, no_new_privs), fs-<pid>.img (umask) and
 // attrs-<tid>.img (timer slack, TSC mode). Each value the kernel would
 // refuse, or silently change, is a problem; so is each one restore-orch
-// here could not set (PlanOptions::host), so that nothing is lost quietly.
+// here could not set (PlanOptions::host), so that nothing is lost quietly;
+// and a thread whose credentials (ids, capabilities, securebits, groups)
+// are not restore-orch's, since every restored task gets restore-orch's.
+#include <algorithm>
+#include <array>
+#include <cstdio>
+
 #include "images/plan/context.h"
 #include "images/proto/attrs.pb.h"
 #include "images/proto/fs.pb.h"
@@ -21,6 +27,49 @@ std::string Limit(uint64_t v) { return v == kInfinity ? "unlimited" : Str(v); }
 bool RealTime(uint32_t policy) {
   uint32_t p = policy & ~kResetOnFork;
   return p == 1 || p == 2;  // SCHED_FIFO, SCHED_RR
+}
+
+std::string Hex64(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "%#llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// How a thread's credentials differ from restore-orch's, which every
+// restored task gets (none is set from the images); "" when they do not.
+std::string CredsDiffer(const img::creds_entry& c, const HostAttrs& host) {
+  std::array<uint32_t, 4> uids{c.uid(), c.euid(), c.suid(), c.fsuid()}, gids{c.gid(), c.egid(), c.sgid(), c.fsgid()};
+  auto ids = [](const std::array<uint32_t, 4>& v) { return Str(v[0]) + "/" + Str(v[1]) + "/" + Str(v[2]) + "/" + Str(v[3]); };
+  if (uids != host.uids || gids != host.gids) {
+    return "uid " + ids(uids) + " gid " + ids(gids) + " (real/effective/saved/fs), restore-orch's uid " + ids(host.uids) + " gid " +
+           ids(host.gids);
+  }
+  const google::protobuf::RepeatedField<uint32_t>* sets[] = {&c.cap_inh(), &c.cap_prm(), &c.cap_eff(), &c.cap_bnd(), &c.cap_amb()};
+  const char* names[] = {"inheritable", "permitted", "effective", "bounding", "ambient"};
+  for (size_t i = 0; i < 5; ++i) {
+    uint64_t caps = 0;
+    bool beyond = false;  // words past the 64 capabilities a kernel has
+    for (int w = 0; w < sets[i]->size(); ++w) {
+      if (w < 2) caps |= uint64_t{sets[i]->Get(w)} << (32 * w);
+      beyond = beyond || (w >= 2 && sets[i]->Get(w) != 0);
+    }
+    if (caps != host.caps[i] || beyond) {
+      return std::string(names[i]) + " capabilities " + Hex64(caps) + ", restore-orch's " + Hex64(host.caps[i]);
+    }
+  }
+  if (c.secbits() != host.securebits) return "securebits " + HexStr(c.secbits()) + ", restore-orch's " + HexStr(host.securebits);
+  std::vector<uint32_t> groups(c.groups().begin(), c.groups().end()), own = host.groups;
+  std::sort(groups.begin(), groups.end());
+  std::sort(own.begin(), own.end());
+  if (groups != own) {
+    auto list = [](const std::vector<uint32_t>& v) {
+      std::string out;
+      for (uint32_t g : v) out += (out.empty() ? "" : ",") + Str(g);
+      return out.empty() ? std::string("none") : out;
+    };
+    return "supplementary groups " + list(groups) + ", restore-orch's " + list(own);
+  }
+  return "";
 }
 
 std::string PolicyName(uint32_t policy) {
@@ -118,6 +167,9 @@ ThreadAttrsPlan ReadThread(Context& ctx, pid_t task, pid_t tid, bool is_root) {
         ctx.problems.Add(name, 0, who + "no_new_privs is 0 but restore-orch runs with no_new_privs set, which no task can clear");
       } else {
         th.no_new_privs = nnp == 1;
+      }
+      if (std::string differ = host ? CredsDiffer(tc.creds(), *host) : ""; !differ.empty()) {
+        ctx.problems.Add(name, 0, who + "its credentials differ from restore-orch's, which every restored task gets: " + differ);
       }
     }
   }

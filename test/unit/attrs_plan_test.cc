@@ -226,6 +226,31 @@ TEST(AttrsPlan, UmaskOomScoreAndLoginUid) {
   EXPECT_TRUE(Plan(set).plan.has_value());
 }
 
+// Every restored task gets restore-orch's credentials: images whose ids,
+// capabilities, securebits or groups are others are refused, not restored
+// with more privilege than they had.
+TEST(AttrsPlan, CredentialsOtherThanRestoreOrchsAreRefused) {
+  test::ImageSet set = test::DemoImages();
+  img::creds_entry& cr = Creds(set, 2);
+  cr.add_cap_bnd(0xfffffffe);  // CAP_CHOWN dropped from the bounding set
+  cr.add_cap_bnd(0x1ff);
+  HostAttrs host = Host();
+  host.caps[3] = 0x1ffffffffffull;
+  ExpectRefused(Plan(set, host), "core-2.img: entry 0: task 2: its credentials differ from restore-orch's, which every restored task gets: "
+                                 "bounding capabilities 0x1fffffffffe, restore-orch's 0x1ffffffffff");
+  EXPECT_TRUE(Plan(set).plan.has_value()) << "only the host's are compared";
+  host.caps[3] = 0x1fffffffffeull;
+  EXPECT_TRUE(Plan(set, host).plan.has_value()) << Errors(Plan(set, host));
+  Creds(set, 2).set_euid(1000);
+  ExpectRefused(Plan(set, host), "task 2: its credentials differ from restore-orch's, which every restored task gets: uid 0/1000/0/0");
+  Creds(set, 2).set_euid(0);
+  Creds(set, 2).set_secbits(0x2f);
+  ExpectRefused(Plan(set, host), "securebits 2f, restore-orch's 0");
+  Creds(set, 2).set_secbits(0);
+  Creds(set, 2).add_groups(27);
+  ExpectRefused(Plan(set, host), "supplementary groups 27, restore-orch's none");
+}
+
 TEST(AttrsPlan, TimerSlackAndTscMode) {
   test::ImageSet set = test::DemoImages();
   Attrs(set, 3, 0, std::nullopt);
