@@ -559,10 +559,10 @@ bool ReadCore(Context& ctx, const TaskPlan& t, ContinuePlan& c) {
     std::string bad = sa.compat_sigaction()           ? "is a 32-bit one"
                       : (sa.flags() & ~kSaFlags)       ? "has flags " + Hex(sa.flags() & ~kSaFlags) + " the kernel does not know"
                       : (sa.mask() & (1u << 8 | 1u << 18)) ? "blocks SIGKILL or SIGSTOP"
-                      : sa.sigaction() >= kTaskSizeMax ? "has a handler beyond user space"
+                      : sa.sigaction() >= kTaskSizeMax ? "has a handler " + Hex(sa.sigaction()) + " beyond user space"
                                                        : "";
     // A restorer that is no user address faults as the signal is delivered.
-    if (bad.empty() && (sa.flags() & kSaRestorer) && sa.restorer() >= kTaskSizeMax) bad = "has a restorer beyond user space";
+    if (bad.empty() && (sa.flags() & kSaRestorer) && sa.restorer() >= kTaskSizeMax) bad = "has a restorer " + Hex(sa.restorer()) + " beyond user space";
     if (!bad.empty()) ctx.problems.Add(name, 0, "the sigaction of signal " + Str(sig) + " " + bad);
     c.sigactions[static_cast<size_t>(sig - 1)] = SigactionPlan{sa.sigaction(), sa.flags(), sa.restorer(), sa.mask()};
     ++sig;

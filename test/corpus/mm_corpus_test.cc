@@ -169,7 +169,7 @@ std::vector<Case> Cases() {
   add("pending_sigkill", [](Images& im) { im.Tc().mutable_signals_s()->add_signals()->set_siginfo(Siginfo(9)); },
       "a pending SIGKILL would kill the task");
   add("sigaction_kernel_handler", [](Images& im) { im.Tc().mutable_sigactions(9)->set_sigaction(0xffffffff81000000ull); },
-      "the action of signal 11: handler 0xffffffff81000000");
+      "the sigaction of signal 11 has a handler 0xffffffff81000000");
   add("personality_query", [](Images& im) { im.Tc().set_personality(0xffffffffu); }, "personality 0xffffffff is not a personality");
   return c;
 }

@@ -306,7 +306,7 @@ TEST_F(ContinuePlan, SignalDispositionsTheKernelWouldChange) {
   ExpectRefused(Plan(), "the sigaction of signal 1 is a 32-bit one");
   SetUp();
   Core().mutable_tc()->mutable_sigactions(0)->set_sigaction(0x800000000000ull);
-  ExpectRefused(Plan(), "the sigaction of signal 1 has a handler beyond user space");
+  ExpectRefused(Plan(), "the sigaction of signal 1 has a handler 0x800000000000 beyond user space");
   SetUp();
   *Core().mutable_tc()->add_sigactions() = Core().tc().sigactions(0);
   ExpectRefused(Plan(), "core-1.img: entry 0: 63 sigactions, more than one per signal");
