@@ -73,10 +73,13 @@ class Builder {
         if (rel.empty()) {
           RO_ASSIGN_OR_RETURN(fd, sys::CloneMount(fds_[src.mnt_id], ""));
         } else {
-          // The bind's root in its source: made when the source is ours (an
-          // empty new filesystem), looked up without symlinks otherwise.
-          RO_ASSIGN_OR_RETURN(UniqueFd dir, sys::OpenBeneath(fds_[src.mnt_id], rel, Ours(src), false));
-          RO_ASSIGN_OR_RETURN(fd, sys::CloneMount(dir, ""));
+          // The bind's root in its source, looked up without symlinks: a
+          // directory or a file (a file bound onto a file); made as a
+          // directory when the source is ours (an empty new filesystem).
+          auto root = sys::OpenBeneath(fds_[src.mnt_id], rel, false, true);
+          if (!root.ok() && root.error().err == ENOENT && Ours(src)) root = sys::OpenBeneath(fds_[src.mnt_id], rel, true, false);
+          if (!root.ok()) return std::move(root).error();
+          RO_ASSIGN_OR_RETURN(fd, sys::CloneMount(*root, ""));
         }
         break;
       }

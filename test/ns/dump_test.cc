@@ -346,12 +346,17 @@ TEST(Dump, LeaveRunningKeepsTheTreeAndItsPipeContents) {
   EXPECT_EQ(err, "");
 }
 
-// Mounts: a tmpfs with files, shared with a bind and a slave of it; an
+// Mounts: a tmpfs with files, shared with a bind and a slave of it; a
+// file of another tmpfs bound onto a file beside it; an
 // indirect AutoFS master that keeps its write end, a direct one that closed
 // it, a catatonic mount and an orphan nobody holds the pipe of.
 void MountsInit(const std::string& w, const std::string& master) {
   MUST(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
-  for (const char* d : {"/t", "/t2", "/s", "/a", "/d", "/c"}) MUST(::mkdir((w + d).c_str(), 0755) == 0);
+  for (const char* d : {"/t", "/t2", "/s", "/a", "/d", "/c", "/f"}) MUST(::mkdir((w + d).c_str(), 0755) == 0);
+  MUST(::mount("none", (w + "/f").c_str(), "tmpfs", 0, "size=1m") == 0);
+  WriteFile(w + "/f/src", "bound file");
+  WriteFile(w + "/f/target", "covered");
+  MUST(::mount((w + "/f/src").c_str(), (w + "/f/target").c_str(), nullptr, MS_BIND, nullptr) == 0);
   MUST(::mount("none", (w + "/t").c_str(), "tmpfs", 0, "size=1m,mode=750") == 0);
   WriteFile(w + "/t/hello.txt", "tmpfs content");
   MUST(::mkdir((w + "/t/sub").c_str(), 0700) == 0);
@@ -442,6 +447,9 @@ TEST(Dump, MountsAndAutofsMastersComeBackAndServe) {
     pid_t restored = 0;
     if (std::string e = RestoreAndVerify(images.path(), restored); !e.empty()) return e;
     EXPECT_OR_RETURN(ReadFile("/proc/" + Str(restored) + "/root" + w + "/s/hello.txt") == "tmpfs content", "tmpfs contents");
+    EXPECT_OR_RETURN(ReadFile("/proc/" + Str(restored) + "/root" + w + "/f/target") == "bound file", "the file bind");
+    EXPECT_OR_RETURN(ReadFile("/proc/" + Str(restored) + "/mountinfo").find(" " + w + "/f/target ") != std::string::npos,
+                     "the file bind is not a mount");
     auto link = sys::ReadProcLink("/proc/" + Str(restored) + "/root" + w + "/t/sub/link");
     EXPECT_OR_RETURN(link.ok() && *link == "hello.txt", "symlink in the tmpfs");
     // The restored indirect master serves a lookup; the catatonic mount fails fast.
@@ -470,6 +478,7 @@ TEST(Dump, MountsAndAutofsMastersComeBackAndServe) {
     std::string mountinfo = ReadFile("/proc/" + Str(restored) + "/mountinfo");
     EXPECT_OR_RETURN(mountinfo.find(w + "/a/key0 ") != std::string::npos && mountinfo.find(w + "/a/key1 ") != std::string::npos,
                      "served keys after the second cycle");
+    EXPECT_OR_RETURN(ReadFile("/proc/" + Str(restored) + "/root" + w + "/f/target") == "bound file", "the file bind, second cycle");
     int served_again = InTree(restored, [&] { return ::open((w + "/a/key2").c_str(), O_RDONLY | O_DIRECTORY) >= 0 ? 0 : 1; });
     EXPECT_OR_RETURN(served_again == 0, "lookup after the second cycle: " + Str(served_again));
     KillTree(restored);
