@@ -45,7 +45,11 @@ class LibArchive {
               lib.Bind(lib.read_data, "archive_read_data") && lib.Bind(lib.entry_new, "archive_entry_new") &&
               lib.Bind(lib.entry_free, "archive_entry_free") && lib.Bind(lib.entry_size, "archive_entry_size") &&
               lib.Bind(lib.entry_size_is_set, "archive_entry_size_is_set") && lib.Bind(lib.entry_symlink, "archive_entry_symlink") &&
-              lib.Bind(lib.xattr_reset, "archive_entry_xattr_reset") && lib.Bind(lib.xattr_next, "archive_entry_xattr_next");
+              lib.Bind(lib.xattr_reset, "archive_entry_xattr_reset") && lib.Bind(lib.xattr_next, "archive_entry_xattr_next") &&
+              lib.Bind(lib.resolver_new, "archive_entry_linkresolver_new") &&
+              lib.Bind(lib.resolver_strategy, "archive_entry_linkresolver_set_strategy") &&
+              lib.Bind(lib.resolver_free, "archive_entry_linkresolver_free") && lib.Bind(lib.linkify, "archive_entry_linkify") &&
+              lib.Bind(lib.entry_hardlink, "archive_entry_hardlink");
     if (!ok) return Fail("libarchive lacks a function restore-orch needs");
     return owned;
   }
@@ -92,6 +96,11 @@ class LibArchive {
   decltype(&archive_read_data) read_data = nullptr;
   decltype(&archive_entry_new) entry_new = nullptr;
   decltype(&archive_entry_free) entry_free = nullptr;
+  decltype(&archive_entry_linkresolver_new) resolver_new = nullptr;
+  decltype(&archive_entry_linkresolver_set_strategy) resolver_strategy = nullptr;
+  decltype(&archive_entry_linkresolver_free) resolver_free = nullptr;
+  decltype(&archive_entry_linkify) linkify = nullptr;
+  decltype(&archive_entry_hardlink) entry_hardlink = nullptr;
 
  private:
   explicit LibArchive(void* handle) : handle_(handle) {}
@@ -293,7 +302,10 @@ Result<std::string> TmpfsPacker::Pack(const UniqueFd& dir, std::vector<std::stri
   std::unique_ptr<archive, decltype(lib.read_free)> disk(lib.disk_new(), lib.read_free);
   std::unique_ptr<archive, decltype(lib.write_free)> out(lib.write_new(), lib.write_free);
   std::unique_ptr<archive_entry, decltype(lib.entry_free)> entry(lib.entry_new(), lib.entry_free);
-  if (!disk || !out || !entry) return Fail("libarchive: out of memory");
+  // Every name of an inode after its first becomes a hard link to it.
+  std::unique_ptr<archive_entry_linkresolver, decltype(lib.resolver_free)> links(lib.resolver_new(), lib.resolver_free);
+  if (!disk || !out || !entry || !links) return Fail("libarchive: out of memory");
+  lib.resolver_strategy(links.get(), ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
   std::string tar;
   auto append = [](archive*, void* data, const void* buffer, size_t length) -> la_ssize_t {
     static_cast<std::string*>(data)->append(static_cast<const char*>(buffer), length);
@@ -319,12 +331,19 @@ Result<std::string> TmpfsPacker::Pack(const UniqueFd& dir, std::vector<std::stri
     if (r < ARCHIVE_WARN) return error(disk.get(), "tmpfs walk");
     std::string name = lib.pathname(entry.get());
     lib.disk_descend(disk.get());
+    // tar's strategy hands back the same entry, as a link from its second
+    // name on, and never one held back (the spare).
+    archive_entry* e = entry.get();
+    archive_entry* spare = nullptr;
+    lib.linkify(links.get(), &e, &spare);
+    if (e != entry.get() || spare != nullptr) return Fail("tmpfs entry " + name + ": libarchive's link resolver held it back");
     r = lib.write_header(out.get(), entry.get());
     if (r == ARCHIVE_FAILED) {  // a socket: tar has no such entry
       skipped.push_back(name + " skipped: " + lib.error_string(out.get()));
       continue;
     }
     if (r < ARCHIVE_WARN) return error(out.get(), "tmpfs entry " + name);
+    if (lib.entry_hardlink(entry.get()) != nullptr) continue;  // its data went with its first name
     for (;;) {
       la_ssize_t n = lib.read_data(disk.get(), buffer.data(), buffer.size());
       if (n == 0) break;

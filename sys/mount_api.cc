@@ -2,10 +2,17 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sched.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cerrno>
+
+#include "sys/fd_passing.h"
 
 namespace ro::sys {
 namespace {
@@ -86,6 +93,39 @@ Result<UniqueFd> CloneMount(const UniqueFd& dir, const std::string& path) {
   UniqueFd fd(::open_tree(dir.get(), path.c_str(), flags));
   if (!fd) return SysError("open_tree(" + (path.empty() ? std::string(".") : path) + ", OPEN_TREE_CLONE)");
   return fd;
+}
+
+Result<UniqueFd> CloneMountAlone(pid_t ns_of, const UniqueFd& mount) {
+  std::string ns_path = "/proc/" + std::to_string(ns_of) + "/ns/mnt";
+  UniqueFd ns(::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!ns) return SysError("open " + ns_path);
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return SysError("socketpair");
+  UniqueFd mine(pair[0]), theirs(pair[1]);
+  // fork(), not a raw clone: the child of a threaded process may allocate
+  // (an error's text) only after glibc's fork handlers.
+  pid_t child = ::fork();
+  if (child < 0) return SysError("fork (to clone a mount in its namespace)");
+  if (child == 0) {
+    // setns(CLONE_NEWNS) needs an fs_struct of its own: fork gave it one.
+    // The child's exit status is its errno.
+    if (::setns(ns.get(), CLONE_NEWNS) != 0) ::_exit(errno);
+    int fd = ::open_tree(mount.get(), "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_NO_AUTOMOUNT);
+    if (fd < 0) ::_exit(errno);
+    ::_exit(SendFd(theirs, fd).ok() ? 0 : errno);
+  }
+  theirs.reset();
+  Result<UniqueFd> got = ReceiveFd(mine);
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) return SysError("waitpid (the mount's cloner)");
+  }
+  if (got.ok()) return got;
+  if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+    errno = WEXITSTATUS(status);
+    return SysError("setns(" + ns_path + ") and open_tree(OPEN_TREE_CLONE)");
+  }
+  return std::move(got).error();
 }
 
 Result<UniqueFd> CloneMountAt(const std::string& absolute_path) {

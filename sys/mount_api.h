@@ -26,6 +26,13 @@ Status SetSuperblockReadOnly(const UniqueFd& mount);
 // `path` clones `dir` itself.
 Result<UniqueFd> CloneMount(const UniqueFd& dir, const std::string& path);
 Result<UniqueFd> CloneMountAt(const std::string& absolute_path);
+// A detached copy of the mount `mount` (an fd on its root, opened through
+// /proc/PID/root) alone, without the mounts below it: the files they cover
+// can be read through it. open_tree clones only mounts of the caller's own
+// namespace, so a child process joins the mount namespace of `ns_of` (where
+// `mount` lives), clones it and hands the fd back. Errors: "setns" or
+// "open_tree" with the child's errno, or the fork, socket and wait.
+Result<UniqueFd> CloneMountAlone(pid_t ns_of, const UniqueFd& mount);
 
 // Per-mount flags from MS_* bits (MS_RDONLY, MS_NOSUID, MS_NODEV,
 // MS_NOEXEC, MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_STRICTATIME).
@@ -39,8 +46,10 @@ Status MoveMountTo(const UniqueFd& mount, const std::string& absolute_path);
 Status JoinPeerGroup(const UniqueFd& from, const UniqueFd& to, const std::string& what);
 
 // Opens `path` (relative, "a/b") beneath `root` as O_PATH, refusing
-// symlinks, "..", and escapes. With `create`, missing components are made:
-// directories, and the last one a file when `leaf_is_file`.
+// symlinks, "..", and escapes. Every component but the last must be a
+// directory; the last too unless `leaf_is_file`, which takes it of any
+// type. With `create`, missing components are made: directories, and the
+// last one a regular file when `leaf_is_file`.
 Result<UniqueFd> OpenBeneath(const UniqueFd& root, const std::string& path, bool create, bool leaf_is_file);
 
 // mount(NULL, "/", NULL, MS_REC|MS_PRIVATE): nothing done in the caller's

@@ -160,8 +160,11 @@ Status Collector::PackTmpfsContents(const sys::MountInfo& m, uint32_t dev) {
   if (!(stx.stx_mask & STATX_MNT_ID) || stx.stx_mnt_id != m.mnt_id) {
     return Fail("it is covered by another mount, so its contents cannot be read");
   }
+  // Packed from a copy of this mount alone: files that mounts below it
+  // cover are its contents too.
+  RO_ASSIGN_OR_RETURN(UniqueFd alone, sys::CloneMountAlone(tree_.tasks().front().pid, dir));
   std::vector<std::string> skipped;
-  RO_ASSIGN_OR_RETURN(std::string tar, packer_.Pack(dir, skipped));
+  RO_ASSIGN_OR_RETURN(std::string tar, packer_.Pack(alone, skipped));
   for (const std::string& s : skipped) out_.warnings.push_back("tmpfs " + m.mountpoint + ": " + s);
   out_.counts.tmpfs_bytes += tar.size();
   File(images::TmpfsKind(), dev).entries.push_back(images::Entry{nullptr, std::move(tar)});

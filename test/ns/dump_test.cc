@@ -346,8 +346,9 @@ TEST(Dump, LeaveRunningKeepsTheTreeAndItsPipeContents) {
   EXPECT_EQ(err, "");
 }
 
-// Mounts: a tmpfs with files, shared with a bind and a slave of it; a
-// file of another tmpfs bound onto a file beside it; an
+// Mounts: a tmpfs with files, shared with a bind and a slave of it;
+// another with a file bound onto a file beside it, a hard link, and a file
+// a tmpfs mounted on its directory covers; an
 // indirect AutoFS master that keeps its write end, a direct one that closed
 // it, a catatonic mount and an orphan nobody holds the pipe of.
 void MountsInit(const std::string& w, const std::string& master) {
@@ -357,6 +358,10 @@ void MountsInit(const std::string& w, const std::string& master) {
   WriteFile(w + "/f/src", "bound file");
   WriteFile(w + "/f/target", "covered");
   MUST(::mount((w + "/f/src").c_str(), (w + "/f/target").c_str(), nullptr, MS_BIND, nullptr) == 0);
+  MUST(::link((w + "/f/src").c_str(), (w + "/f/hard").c_str()) == 0);
+  MUST(::mkdir((w + "/f/d").c_str(), 0755) == 0);
+  WriteFile(w + "/f/d/hidden", "covered by a mount");
+  MUST(::mount("none", (w + "/f/d").c_str(), "tmpfs", 0, "size=64k") == 0);
   MUST(::mount("none", (w + "/t").c_str(), "tmpfs", 0, "size=1m,mode=750") == 0);
   WriteFile(w + "/t/hello.txt", "tmpfs content");
   MUST(::mkdir((w + "/t/sub").c_str(), 0700) == 0);
@@ -479,6 +484,15 @@ TEST(Dump, MountsAndAutofsMastersComeBackAndServe) {
     EXPECT_OR_RETURN(mountinfo.find(w + "/a/key0 ") != std::string::npos && mountinfo.find(w + "/a/key1 ") != std::string::npos,
                      "served keys after the second cycle");
     EXPECT_OR_RETURN(ReadFile("/proc/" + Str(restored) + "/root" + w + "/f/target") == "bound file", "the file bind, second cycle");
+    struct stat src {}, hard {};
+    EXPECT_OR_RETURN(::stat(("/proc/" + Str(restored) + "/root" + w + "/f/src").c_str(), &src) == 0 &&
+                         ::stat(("/proc/" + Str(restored) + "/root" + w + "/f/hard").c_str(), &hard) == 0 &&
+                         src.st_ino == hard.st_ino && src.st_nlink == 2,
+                     "f/src and f/hard are not one inode with two links");
+    int hidden = InTree(restored, [&] {
+      return ::umount2((w + "/f/d").c_str(), MNT_DETACH) == 0 && ReadFile(w + "/f/d/hidden") == "covered by a mount" ? 0 : 1;
+    });
+    EXPECT_OR_RETURN(hidden == 0, "the file the mount on f/d covered is lost");
     int served_again = InTree(restored, [&] { return ::open((w + "/a/key2").c_str(), O_RDONLY | O_DIRECTORY) >= 0 ? 0 : 1; });
     EXPECT_OR_RETURN(served_again == 0, "lookup after the second cycle: " + Str(served_again));
     KillTree(restored);
