@@ -26,6 +26,7 @@
 #include "orchestrator/verify/verify.h"
 #include "shm/faults.h"
 #include "shm/stages.h"
+#include "sys/files.h"
 #include "sys/heap.h"
 #include "sys/io.h"
 #include "sys/kernel_features.h"
@@ -155,7 +156,12 @@ int CmdVerify(const VerifyArgs& args) {
                  args.pid, is.c_str(), want);
     return kExitFailure;
   }
-  std::vector<std::string> diffs = VerifyTree(*plan, args.pid);
+  auto images_dir = sys::OpenAt(AT_FDCWD, args.images, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (!images_dir.ok()) {
+    std::fprintf(stderr, "restore-orch: verify: %s: %s\n", args.images.c_str(), images_dir.error().ToString().c_str());
+    return kExitBadImages;
+  }
+  std::vector<std::string> diffs = VerifyTree(*plan, args.pid, images_dir->get());
   for (const std::string& d : diffs) std::printf("%s\n", d.c_str());
   std::printf(diffs.empty() ? "the tree matches its images\n" : "%zu differences\n", diffs.size());
   return diffs.empty() ? 0 : kExitFailure;

@@ -1,116 +1,19 @@
 #include "orchestrator/tmpfs.h"
 
-#include <archive.h>
-#include <archive_entry.h>
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 
 #include "images/image_dir.h"
+#include "orchestrator/libarchive.h"
+#include "sys/files.h"
 
 namespace ro {
-
-// libarchive is loaded only when an image set has tmpfs contents, and
-// unloaded afterwards: linked in, it and the ten libraries it brings would
-// be mapped in every restored task and make every fork dearer.
-class LibArchive {
- public:
-  static Result<std::unique_ptr<LibArchive>> Load() {
-    void* h = ::dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
-    if (h == nullptr) return Fail(std::string("cannot load libarchive: ") + ::dlerror());
-    std::unique_ptr<LibArchive> owned(new LibArchive(h));
-    LibArchive& lib = *owned;
-    bool ok = lib.Bind(lib.read_new, "archive_read_new") && lib.Bind(lib.read_free, "archive_read_free") &&
-              lib.Bind(lib.write_disk_new, "archive_write_disk_new") && lib.Bind(lib.write_free, "archive_write_free") &&
-              lib.Bind(lib.support_gzip, "archive_read_support_filter_gzip") &&
-              lib.Bind(lib.support_tar, "archive_read_support_format_tar") &&
-              lib.Bind(lib.set_options, "archive_write_disk_set_options") &&
-              lib.Bind(lib.open_fd, "archive_read_open_fd") && lib.Bind(lib.next_header, "archive_read_next_header") &&
-              lib.Bind(lib.write_header, "archive_write_header") && lib.Bind(lib.read_block, "archive_read_data_block") &&
-              lib.Bind(lib.write_block, "archive_write_data_block") &&
-              lib.Bind(lib.finish_entry, "archive_write_finish_entry") && lib.Bind(lib.write_close, "archive_write_close") &&
-              lib.Bind(lib.error_string, "archive_error_string") && lib.Bind(lib.pathname, "archive_entry_pathname") &&
-              lib.Bind(lib.write_new, "archive_write_new") && lib.Bind(lib.add_gzip, "archive_write_add_filter_gzip") &&
-              lib.Bind(lib.set_pax, "archive_write_set_format_pax_restricted") && lib.Bind(lib.write_open, "archive_write_open") &&
-              lib.Bind(lib.write_data, "archive_write_data") && lib.Bind(lib.disk_new, "archive_read_disk_new") &&
-              lib.Bind(lib.disk_physical, "archive_read_disk_set_symlink_physical") &&
-              lib.Bind(lib.disk_lookup, "archive_read_disk_set_standard_lookup") &&
-              lib.Bind(lib.disk_behavior, "archive_read_disk_set_behavior") && lib.Bind(lib.disk_open, "archive_read_disk_open") &&
-              lib.Bind(lib.next_header2, "archive_read_next_header2") && lib.Bind(lib.disk_descend, "archive_read_disk_descend") &&
-              lib.Bind(lib.read_data, "archive_read_data") && lib.Bind(lib.entry_new, "archive_entry_new") &&
-              lib.Bind(lib.entry_free, "archive_entry_free") && lib.Bind(lib.entry_size, "archive_entry_size") &&
-              lib.Bind(lib.entry_size_is_set, "archive_entry_size_is_set") && lib.Bind(lib.entry_symlink, "archive_entry_symlink") &&
-              lib.Bind(lib.xattr_reset, "archive_entry_xattr_reset") && lib.Bind(lib.xattr_next, "archive_entry_xattr_next") &&
-              lib.Bind(lib.resolver_new, "archive_entry_linkresolver_new") &&
-              lib.Bind(lib.resolver_strategy, "archive_entry_linkresolver_set_strategy") &&
-              lib.Bind(lib.resolver_free, "archive_entry_linkresolver_free") && lib.Bind(lib.linkify, "archive_entry_linkify") &&
-              lib.Bind(lib.entry_hardlink, "archive_entry_hardlink");
-    if (!ok) return Fail("libarchive lacks a function restore-orch needs");
-    return owned;
-  }
-  LibArchive(const LibArchive&) = delete;
-  LibArchive& operator=(const LibArchive&) = delete;
-  ~LibArchive() {
-    if (handle_ != nullptr) ::dlclose(handle_);
-  }
-
-  decltype(&archive_read_new) read_new = nullptr;
-  decltype(&archive_read_free) read_free = nullptr;
-  decltype(&archive_write_disk_new) write_disk_new = nullptr;
-  decltype(&archive_write_free) write_free = nullptr;
-  decltype(&archive_read_support_filter_gzip) support_gzip = nullptr;
-  decltype(&archive_read_support_format_tar) support_tar = nullptr;
-  decltype(&archive_write_disk_set_options) set_options = nullptr;
-  decltype(&archive_read_open_fd) open_fd = nullptr;
-  decltype(&archive_read_next_header) next_header = nullptr;
-  decltype(&archive_write_header) write_header = nullptr;
-  decltype(&archive_read_data_block) read_block = nullptr;
-  decltype(&archive_write_data_block) write_block = nullptr;
-  decltype(&archive_write_finish_entry) finish_entry = nullptr;
-  decltype(&archive_write_close) write_close = nullptr;
-  decltype(&archive_error_string) error_string = nullptr;
-  decltype(&archive_entry_pathname) pathname = nullptr;
-  decltype(&archive_entry_size) entry_size = nullptr;
-  decltype(&archive_entry_size_is_set) entry_size_is_set = nullptr;
-  decltype(&archive_entry_symlink) entry_symlink = nullptr;
-  decltype(&archive_entry_xattr_reset) xattr_reset = nullptr;
-  decltype(&archive_entry_xattr_next) xattr_next = nullptr;
-  // Packing (dump).
-  decltype(&archive_write_new) write_new = nullptr;
-  decltype(&archive_write_add_filter_gzip) add_gzip = nullptr;
-  decltype(&archive_write_set_format_pax_restricted) set_pax = nullptr;
-  decltype(&archive_write_open) write_open = nullptr;
-  decltype(&archive_write_data) write_data = nullptr;
-  decltype(&archive_read_disk_new) disk_new = nullptr;
-  decltype(&archive_read_disk_set_symlink_physical) disk_physical = nullptr;
-  decltype(&archive_read_disk_set_standard_lookup) disk_lookup = nullptr;
-  decltype(&archive_read_disk_set_behavior) disk_behavior = nullptr;
-  decltype(&archive_read_disk_open) disk_open = nullptr;
-  decltype(&archive_read_next_header2) next_header2 = nullptr;
-  decltype(&archive_read_disk_descend) disk_descend = nullptr;
-  decltype(&archive_read_data) read_data = nullptr;
-  decltype(&archive_entry_new) entry_new = nullptr;
-  decltype(&archive_entry_free) entry_free = nullptr;
-  decltype(&archive_entry_linkresolver_new) resolver_new = nullptr;
-  decltype(&archive_entry_linkresolver_set_strategy) resolver_strategy = nullptr;
-  decltype(&archive_entry_linkresolver_free) resolver_free = nullptr;
-  decltype(&archive_entry_linkify) linkify = nullptr;
-  decltype(&archive_entry_hardlink) entry_hardlink = nullptr;
-
- private:
-  explicit LibArchive(void* handle) : handle_(handle) {}
-  template <class F>
-  bool Bind(F& f, const char* name) {
-    f = reinterpret_cast<F>(::dlsym(handle_, name));
-    return f != nullptr;
-  }
-  void* handle_ = nullptr;
-};
 
 namespace {
 
@@ -239,6 +142,9 @@ Status UnpackTmpfs(const UniqueFd& root, int images_fd, const images::PayloadRef
   CwdGuard guard;
   if (::fchdir(root.get()) != 0) return SysError("chdir into the new tmpfs");
   Budget budget(cap, tar_gz.file);
+  // libarchive sets the root's times as it meets it, before its files
+  // change them: they are set again at the end.
+  std::optional<std::pair<timespec, timespec>> root_times;
   for (;;) {
     archive_entry* entry = nullptr;
     int r = lib.next_header(in.get(), &entry);
@@ -266,6 +172,10 @@ Status UnpackTmpfs(const UniqueFd& root, int images_fd, const images::PayloadRef
       xattr_bytes += (xattr_name != nullptr ? std::strlen(xattr_name) : 0) + value_size;
     }
     RO_TRY(budget.Charge(xattr_bytes, name));
+    if (name == "." || name == "./") {
+      root_times = {timespec{UTIME_OMIT, UTIME_OMIT}, timespec{lib.entry_mtime(entry), lib.entry_mtime_nsec(entry)}};
+      if (lib.entry_atime_is_set(entry)) root_times->first = timespec{lib.entry_atime(entry), lib.entry_atime_nsec(entry)};
+    }
     if (lib.write_header(out.get(), entry) != ARCHIVE_OK) return error(out.get(), "tmpfs entry " + name);
     const void* block = nullptr;
     size_t size = 0;
@@ -284,7 +194,34 @@ Status UnpackTmpfs(const UniqueFd& root, int images_fd, const images::PayloadRef
     if (lib.finish_entry(out.get()) != ARCHIVE_OK) return error(out.get(), "tmpfs entry " + name);
   }
   if (lib.write_close(out.get()) != ARCHIVE_OK) return error(out.get(), "tmpfs contents");
+  if (root_times) RO_TRY(sys::SetTimes(root.get(), ".", root_times->first, root_times->second));
   return {};
+}
+
+Status WalkDisk(const LibArchive& lib, const UniqueFd& dir, const std::function<Status(archive*, archive_entry*)>& each) {
+  std::unique_ptr<archive, decltype(lib.read_free)> disk(lib.disk_new(), lib.read_free);
+  std::unique_ptr<archive_entry, decltype(lib.entry_free)> entry(lib.entry_new(), lib.entry_free);
+  if (!disk || !entry) return Fail("libarchive: out of memory");
+  auto error = [&](const std::string& what) {
+    const char* msg = lib.error_string(disk.get());
+    return Fail(what + ": " + (msg != nullptr ? msg : "libarchive error"));
+  };
+  lib.disk_physical(disk.get());
+  lib.disk_lookup(disk.get());
+  // Stay on this filesystem: mounts below it are dumped as mounts.
+  lib.disk_behavior(disk.get(), ARCHIVE_READDISK_NO_TRAVERSE_MOUNTS);
+  // libarchive walks relative to the cwd: the mount's root for now.
+  CwdGuard guard;
+  if (::fchdir(dir.get()) != 0) return SysError("chdir into the tmpfs");
+  if (lib.disk_open(disk.get(), ".") != ARCHIVE_OK) return error("tmpfs walk");
+  for (;;) {
+    int r = lib.next_header2(disk.get(), entry.get());
+    if (r == ARCHIVE_EOF) return {};
+    if (r == ARCHIVE_RETRY) continue;
+    if (r < ARCHIVE_WARN) return error("tmpfs walk");
+    lib.disk_descend(disk.get());
+    RO_TRY(each(disk.get(), entry.get()));
+  }
 }
 
 TmpfsPacker::TmpfsPacker() = default;
@@ -299,12 +236,10 @@ Result<std::string> TmpfsPacker::Pack(const UniqueFd& dir, std::vector<std::stri
     const char* msg = lib.error_string(a);
     return Fail(what + ": " + (msg != nullptr ? msg : "libarchive error"));
   };
-  std::unique_ptr<archive, decltype(lib.read_free)> disk(lib.disk_new(), lib.read_free);
   std::unique_ptr<archive, decltype(lib.write_free)> out(lib.write_new(), lib.write_free);
-  std::unique_ptr<archive_entry, decltype(lib.entry_free)> entry(lib.entry_new(), lib.entry_free);
   // Every name of an inode after its first becomes a hard link to it.
   std::unique_ptr<archive_entry_linkresolver, decltype(lib.resolver_free)> links(lib.resolver_new(), lib.resolver_free);
-  if (!disk || !out || !entry || !links) return Fail("libarchive: out of memory");
+  if (!out || !links) return Fail("libarchive: out of memory");
   lib.resolver_strategy(links.get(), ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
   std::string tar;
   auto append = [](archive*, void* data, const void* buffer, size_t length) -> la_ssize_t {
@@ -315,42 +250,29 @@ Result<std::string> TmpfsPacker::Pack(const UniqueFd& dir, std::vector<std::stri
       lib.write_open(out.get(), &tar, nullptr, append, nullptr) != ARCHIVE_OK) {
     return error(out.get(), "tmpfs archive");
   }
-  lib.disk_physical(disk.get());
-  lib.disk_lookup(disk.get());
-  // Stay on this filesystem: mounts below it are dumped as mounts.
-  lib.disk_behavior(disk.get(), ARCHIVE_READDISK_NO_TRAVERSE_MOUNTS);
-  // libarchive walks relative to the cwd: the mount's root for now.
-  CwdGuard guard;
-  if (::fchdir(dir.get()) != 0) return SysError("chdir into the tmpfs");
-  if (lib.disk_open(disk.get(), ".") != ARCHIVE_OK) return error(disk.get(), "tmpfs walk");
   std::vector<char> buffer(1 << 16);
-  for (;;) {
-    int r = lib.next_header2(disk.get(), entry.get());
-    if (r == ARCHIVE_EOF) break;
-    if (r == ARCHIVE_RETRY) continue;
-    if (r < ARCHIVE_WARN) return error(disk.get(), "tmpfs walk");
-    std::string name = lib.pathname(entry.get());
-    lib.disk_descend(disk.get());
+  RO_TRY(WalkDisk(lib, dir, [&](archive* disk, archive_entry* entry) -> Status {
+    std::string name = lib.pathname(entry);
     // tar's strategy hands back the same entry, as a link from its second
     // name on, and never one held back (the spare).
-    archive_entry* e = entry.get();
+    archive_entry* e = entry;
     archive_entry* spare = nullptr;
     lib.linkify(links.get(), &e, &spare);
-    if (e != entry.get() || spare != nullptr) return Fail("tmpfs entry " + name + ": libarchive's link resolver held it back");
-    r = lib.write_header(out.get(), entry.get());
+    if (e != entry || spare != nullptr) return Fail("tmpfs entry " + name + ": libarchive's link resolver held it back");
+    int r = lib.write_header(out.get(), entry);
     if (r == ARCHIVE_FAILED) {  // a socket: tar has no such entry
       skipped.push_back(name + " skipped: " + lib.error_string(out.get()));
-      continue;
+      return {};
     }
     if (r < ARCHIVE_WARN) return error(out.get(), "tmpfs entry " + name);
-    if (lib.entry_hardlink(entry.get()) != nullptr) continue;  // its data went with its first name
+    if (lib.entry_hardlink(entry) != nullptr) return {};  // its data went with its first name
     for (;;) {
-      la_ssize_t n = lib.read_data(disk.get(), buffer.data(), buffer.size());
-      if (n == 0) break;
-      if (n < 0) return error(disk.get(), "tmpfs entry " + name);
+      la_ssize_t n = lib.read_data(disk, buffer.data(), buffer.size());
+      if (n == 0) return {};
+      if (n < 0) return error(disk, "tmpfs entry " + name);
       if (lib.write_data(out.get(), buffer.data(), static_cast<size_t>(n)) < 0) return error(out.get(), "tmpfs entry " + name);
     }
-  }
+  }));
   if (lib.write_close(out.get()) != ARCHIVE_OK) return error(out.get(), "tmpfs archive");
   return tar;
 }

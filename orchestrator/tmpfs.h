@@ -2,9 +2,13 @@
 // (tmpfs-dev-<dev>.tar.gz.img); they are unpacked into the new tmpfs.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -52,6 +56,45 @@ std::string UnlimitedTmpfsOption(const std::string& options);
 // entry that would pass the cap fails the unpack ("entry NAME: the unpacked
 // contents would pass N bytes, the cap from ...").
 Status UnpackTmpfs(const UniqueFd& root, int images_fd, const images::PayloadRef& tar_gz, const TmpfsCap& cap);
+
+// One file of a tmpfs as verify compares it (orchestrator/tmpfs_compare.cc).
+struct TmpfsFile {
+  uint32_t mode = 0;  // st_mode: type and permission bits
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  int64_t mtime = 0;     // seconds: tar keeps no more (directories' too)
+  uint64_t rdev = 0;     // device nodes
+  uint64_t size = 0;     // regular files: bytes
+  uint64_t digest = 0;   // regular files: FNV-1a 64 of the data, holes as zeros
+  std::string symlink;   // its target
+  std::vector<std::string> names;                 // every name of its inode, sorted (hard links)
+  std::map<std::string, std::string> xattrs;      // name -> value
+};
+// Path ("" for the root, "a/b" below it) -> the file there.
+using TmpfsListing = std::map<std::string, TmpfsFile>;
+
+// The files a tmpfs archive of the image directory `images_fd` holds (a
+// hard link takes its target's data). Errors: the payload cannot be
+// opened, libarchive's reading errors.
+Result<TmpfsListing> ListTmpfsArchive(int images_fd, const images::PayloadRef& tar_gz);
+// The files of the mount whose root is `dir` (not crossing into mounts
+// below it), as ListTmpfsArchive would list them once packed: sockets are
+// left out (tar has no such entry). Errors: libarchive's.
+Result<TmpfsListing> ListTmpfsTree(const UniqueFd& dir);
+// One line per difference of `live` from `images`, each naming the path
+// ("/" for the root): missing files, files the images do not have, and
+// type, mode, owner, mtime, size, data, symlink target, device, hard links
+// and extended attributes. Directories in `made` (paths as listed: the
+// mountpoints a restore makes when the images lack them, and their
+// parents) may be live without being in the images.
+std::vector<std::string> CompareTmpfs(const TmpfsListing& live, const TmpfsListing& images, const std::set<std::string>& made);
+
+// What a dump packs of the mount whose root is `dir`, living in the mount
+// namespace of `ns_of`: a copy of that mount alone (sys::CloneMountAlone),
+// so the files mounts below it cover are seen; the mount itself when it is
+// unbindable (no copy can be made), with `caveat` set to say that covered
+// files are not seen. Errors: CloneMountAlone's other ones.
+Result<UniqueFd> TmpfsView(pid_t ns_of, const UniqueFd& dir, std::string& caveat);
 
 class LibArchive;
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -98,6 +99,12 @@ Status ReadExactly(int fd, void* buf, size_t len, const std::string& what) {
     if (k == 0) return Fail("read " + what + ": end of file after " + std::to_string(got) + " of " + std::to_string(len) + " bytes");
     got += static_cast<size_t>(k);
   }
+  return {};
+}
+
+Status SetTimes(int dirfd, const std::string& path, const timespec& atime, const timespec& mtime) {
+  const timespec times[2] = {atime, mtime};
+  if (::utimensat(dirfd, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) return SysError("utimensat(" + path + ")");
   return {};
 }
 

@@ -57,6 +57,10 @@ Status PreadExactly(int fd, void* buf, size_t len, uint64_t offset, const std::s
 // and before `limit` of a file; {limit, limit} when there is none.
 Result<std::pair<uint64_t, uint64_t>> NextDataRange(int fd, uint64_t from, uint64_t limit);
 
+// Sets the access and modification times of `path` below `dirfd` ("." for
+// the directory itself; symlinks not followed), with nanoseconds.
+Status SetTimes(int dirfd, const std::string& path, const timespec& atime, const timespec& mtime);
+
 // unlinkat(dirfd, name, 0).
 Status UnlinkAt(int dirfd, const std::string& name);
 

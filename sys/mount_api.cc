@@ -95,6 +95,16 @@ Result<UniqueFd> CloneMount(const UniqueFd& dir, const std::string& path) {
   return fd;
 }
 
+Result<uint64_t> MountIdOf(const UniqueFd& fd) {
+  struct statx stx {};
+  if (::statx(fd.get(), "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) != 0) return SysError("statx(STATX_MNT_ID)");
+  if (!(stx.stx_mask & STATX_MNT_ID)) {
+    errno = EOPNOTSUPP;
+    return SysError("statx(STATX_MNT_ID)");
+  }
+  return stx.stx_mnt_id;
+}
+
 Result<UniqueFd> CloneMountAlone(pid_t ns_of, const UniqueFd& mount) {
   std::string ns_path = "/proc/" + std::to_string(ns_of) + "/ns/mnt";
   UniqueFd ns(::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC));

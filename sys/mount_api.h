@@ -26,6 +26,9 @@ Status SetSuperblockReadOnly(const UniqueFd& mount);
 // `path` clones `dir` itself.
 Result<UniqueFd> CloneMount(const UniqueFd& dir, const std::string& path);
 Result<UniqueFd> CloneMountAt(const std::string& absolute_path);
+// The id of the mount `fd` is on (statx STATX_MNT_ID, as mountinfo numbers
+// mounts). Errors: statx's, or a kernel without STATX_MNT_ID (EOPNOTSUPP).
+Result<uint64_t> MountIdOf(const UniqueFd& fd);
 // A detached copy of the mount `mount` (an fd on its root, opened through
 // /proc/PID/root) alone, without the mounts below it: the files they cover
 // can be read through it. open_tree clones only mounts of the caller's own

@@ -155,16 +155,17 @@ Status Collector::PackTmpfsContents(const sys::MountInfo& m, uint32_t dev) {
   std::string root_path = "/proc/" + Str(tree_.tasks().front().pid) + "/root";
   RO_ASSIGN_OR_RETURN(UniqueFd root, sys::OpenAt(AT_FDCWD, root_path, O_PATH | O_DIRECTORY));
   RO_ASSIGN_OR_RETURN(UniqueFd dir, sys::OpenBeneath(root, m.mountpoint.substr(1), false, false));
-  struct statx stx {};
-  if (::statx(dir.get(), "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) != 0) return SysError("statx " + m.mountpoint);
-  if (!(stx.stx_mask & STATX_MNT_ID) || stx.stx_mnt_id != m.mnt_id) {
+  RO_ASSIGN_OR_RETURN(uint64_t mnt_id, sys::MountIdOf(dir));
+  if (mnt_id != m.mnt_id) {
     return Fail("it is covered by another mount, so its contents cannot be read");
   }
   // Packed from a copy of this mount alone: files that mounts below it
   // cover are its contents too.
-  RO_ASSIGN_OR_RETURN(UniqueFd alone, sys::CloneMountAlone(tree_.tasks().front().pid, dir));
+  std::string caveat;
+  RO_ASSIGN_OR_RETURN(UniqueFd view, TmpfsView(tree_.tasks().front().pid, dir, caveat));
+  if (!caveat.empty()) out_.warnings.push_back("tmpfs " + m.mountpoint + ": " + caveat);
   std::vector<std::string> skipped;
-  RO_ASSIGN_OR_RETURN(std::string tar, packer_.Pack(alone, skipped));
+  RO_ASSIGN_OR_RETURN(std::string tar, packer_.Pack(view, skipped));
   for (const std::string& s : skipped) out_.warnings.push_back("tmpfs " + m.mountpoint + ": " + s);
   out_.counts.tmpfs_bytes += tar.size();
   File(images::TmpfsKind(), dev).entries.push_back(images::Entry{nullptr, std::move(tar)});

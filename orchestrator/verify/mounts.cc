@@ -2,12 +2,17 @@
 // every mount at its place with its filesystem, root, per-mount flags,
 // superblock options and propagation (up to renumbering of groups), and no
 // mount the images do not have.
+#include <fcntl.h>
 #include <sys/mount.h>
 
 #include <algorithm>
 #include <set>
 
+#include "images/filesystems.h"
+#include "orchestrator/tmpfs.h"
 #include "orchestrator/verify/verifier.h"
+#include "sys/files.h"
+#include "sys/log.h"
 #include "sys/mount_api.h"
 
 namespace ro::verify {
@@ -65,8 +70,52 @@ void Verifier::CompareMounts() {
                                                             [&](const auto& o) { return o.shared_id == m.master_id; });
     if (!external_master) same_group(m.master_id, l.master, where, "master group");
     CompareAutofs(m, l, where);
+    if (m.how == images::MountSource::kNew && m.contents) CompareTmpfsContents(m, l, where);
   }
   if (mounts->size() != expected) Diff("mounts: " + std::to_string(mounts->size()) + " live, images have " + std::to_string(expected));
+}
+
+void Verifier::CompareTmpfsContents(const images::MountPlan& m, const sys::MountInfo& l, const std::string& where) {
+  std::string caveat;
+  auto read = [&]() -> Result<TmpfsListing> {
+    RO_ASSIGN_OR_RETURN(UniqueFd root, sys::OpenAt(AT_FDCWD, "/proc/" + std::to_string(root_) + "/root", O_PATH | O_DIRECTORY));
+    RO_ASSIGN_OR_RETURN(UniqueFd dir, sys::OpenBeneath(root, m.mountpoint.substr(1), false, false));
+    RO_ASSIGN_OR_RETURN(uint64_t mnt_id, sys::MountIdOf(dir));
+    if (mnt_id != l.mnt_id) {
+      caveat = "another mount covers it";
+      return TmpfsListing{};
+    }
+    RO_ASSIGN_OR_RETURN(UniqueFd view, TmpfsView(root_, dir, caveat));
+    return ListTmpfsTree(view);
+  };
+  auto live = read();
+  if (!live.ok()) {
+    Diff(where + ": its files cannot be read: " + live.error().ToString());
+    return;
+  }
+  if (caveat == "another mount covers it") {
+    log::Warn("{}: its files are not compared: {}", where, caveat);
+    return;
+  }
+  if (!caveat.empty()) log::Warn("{}: {}", where, caveat);
+  auto images = ListTmpfsArchive(images_fd_, *m.contents);
+  if (!images.ok()) {
+    Diff(where + ": its files in the images cannot be read: " + images.error().ToString());
+    return;
+  }
+  // A restore makes the mountpoints of the mounts on this one (and their
+  // parents) when the images lack them; and the root when they lack it.
+  std::set<std::string> made = {""};
+  for (const images::MountPlan& c : plan_.mounts) {
+    if (c.parent_id != m.mnt_id) continue;
+    std::string rel = images::PathBelow(c.mountpoint, m.mountpoint);
+    while (!rel.empty()) {
+      made.insert(rel);
+      size_t slash = rel.rfind('/');
+      rel = slash == std::string::npos ? "" : rel.substr(0, slash);
+    }
+  }
+  for (std::string& d : CompareTmpfs(*live, *images, made)) Diff(where + ": " + d);
 }
 
 }  // namespace ro::verify

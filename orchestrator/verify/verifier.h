@@ -26,7 +26,7 @@ namespace ro::verify {
 
 class Verifier {
  public:
-  Verifier(const images::RestorePlan& plan, pid_t root) : plan_(plan), root_(root) {}
+  Verifier(const images::RestorePlan& plan, pid_t root, int images_fd) : plan_(plan), root_(root), images_fd_(images_fd) {}
 
   std::vector<std::string> Run() {
     CollectTasks();
@@ -48,6 +48,8 @@ class Verifier {
   void CompareFds();
   // mounts.cc
   void CompareMounts();
+  // The files of a tmpfs the images hold contents of (mount `m`, live `l`).
+  void CompareTmpfsContents(const images::MountPlan& m, const sys::MountInfo& l, const std::string& where);
   // mm.cc
   void CompareMemory();
   // Each VMA's kept madvise advice against smaps' VmFlags.
@@ -62,6 +64,7 @@ class Verifier {
 
   const images::RestorePlan& plan_;
   pid_t root_;
+  int images_fd_;
   struct LiveTask {
     sys::TaskInfo info;
     pid_t ppid = 0;  // in the tree's numbering; 0 for the root

@@ -4,6 +4,8 @@
 
 namespace ro {
 
-std::vector<std::string> VerifyTree(const images::RestorePlan& plan, pid_t root) { return verify::Verifier(plan, root).Run(); }
+std::vector<std::string> VerifyTree(const images::RestorePlan& plan, pid_t root, int images_fd) {
+  return verify::Verifier(plan, root, images_fd).Run();
+}
 
 }  // namespace ro

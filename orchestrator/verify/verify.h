@@ -19,9 +19,11 @@ namespace ro {
 // close-on-exec, which fds share a description, which share a pipe), and
 // the mount namespace (mountpoints, fstypes, roots, per-mount flags, the
 // images' superblock options, propagation up to renumbering of peer
-// groups, AutoFS owners and pipes). What must change is not compared: ids,
-// device numbers, and AutoFS fd=, pgrp= and pipe_ino= as numbers.
-std::vector<std::string> VerifyTree(const images::RestorePlan& plan, pid_t root);
+// groups, AutoFS owners and pipes, the files of each tmpfs whose contents
+// the image directory `images_fd` holds). What must change is not
+// compared: ids, device numbers, and AutoFS fd=, pgrp= and pipe_ino= as
+// numbers.
+std::vector<std::string> VerifyTree(const images::RestorePlan& plan, pid_t root, int images_fd);
 
 // What ComparePages read and how long it took.
 struct PagesCheckStats {

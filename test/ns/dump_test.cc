@@ -493,6 +493,15 @@ TEST(Dump, MountsAndAutofsMastersComeBackAndServe) {
       return ::umount2((w + "/f/d").c_str(), MNT_DETACH) == 0 && ReadFile(w + "/f/d/hidden") == "covered by a mount" ? 0 : 1;
     });
     EXPECT_OR_RETURN(hidden == 0, "the file the mount on f/d covered is lost");
+    // verify sees a changed file, a new one and a changed mode in a tmpfs.
+    std::string f = "/proc/" + Str(restored) + "/root" + w + "/f/";
+    WriteFile(f + "src", "BOUND FILE");
+    WriteFile(f + "new", "");
+    EXPECT_OR_RETURN(::chmod((f + "d/hidden").c_str(), 0600) == 0, "chmod");
+    RunResult v = RunCommand({RestoreOrch(), "verify", "--images", again.path(), "--pid", Str(restored)});
+    for (const char* want : {"/src: data differs", "/hard: data differs", "/new: not in the images", "/d/hidden: mode 0600, images say 0644"}) {
+      EXPECT_OR_RETURN(v.status == 1 && v.out.find("mount " + w + "/f: " + want) != std::string::npos, "verify: " + v.out + v.err);
+    }
     int served_again = InTree(restored, [&] { return ::open((w + "/a/key2").c_str(), O_RDONLY | O_DIRECTORY) >= 0 ? 0 : 1; });
     EXPECT_OR_RETURN(served_again == 0, "lookup after the second cycle: " + Str(served_again));
     KillTree(restored);
