@@ -192,7 +192,8 @@ CommandDoc VerifyDoc() {
   d.description = {
       "Compares the live tree whose root task is PID with its images and prints each difference, one line each: "
       "tasks (pids, parents, sessions, groups, zombies), fds (numbers, kinds, paths, flags, shared descriptions), the "
-      "mount namespace (mountpoints, types, roots, flags, peer groups up to renumbering, AutoFS owners), the "
+      "mount namespace (mountpoints, types, roots, flags, peer groups up to renumbering, AutoFS owners, the files of each "
+      "restored tmpfs: modes, owners, times, data, hard links, extended attributes), the "
       "address space of tasks that continued (VMAs and their madvise advice), and each live task's attributes "
       "(resource limits, umask, OOM score, subreaper flag; each thread's no_new_privs, nice, policy, parent-death "
       "signal, TSC mode, timer slack; every signal's disposition of a task that continued). What only a task can "
