@@ -132,7 +132,7 @@ CommandDoc DumpDoc() {
       "file, a deleted file, a task whose main thread exited while its other threads run, a thread with an fd "
       "table, cwd, namespace or seccomp filters other than its task's, a stopped or traced task, other "
       "credentials, a namespace of its own other than PID and mount, memory or fd tables shared between tasks, an "
-      "AutoFS mount served from outside the tree, a file lock held through an fd, a task in vfork waiting for its "
+      "AutoFS mount served from outside the tree, a bind mount of a directory removed since, a file lock held through an fd, a task in vfork waiting for its "
       "child, a parent-death signal of the root task, SCHED_DEADLINE, a hard resource limit above restore-orch's "
       "own, a VMA locked on fault, sealed or registered with userfaultfd) is refused with one line naming the task "
       "and the fd, mount, mapping or attribute, and exit status 3.",

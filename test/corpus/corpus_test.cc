@@ -201,6 +201,8 @@ std::vector<Case> Cases() {
   // Mounts.
   edit("mountpoint_dotdot", [](ImageSet& s) { Mount(s, 1).set_mountpoint("/proc/../../etc"); },
        "mountpoints-4026532101.img: entry 1: mountpoint \"/proc/../../etc\" is not absolute or contains \"..\"");
+  edit("mount_root_removed", [](ImageSet& s) { Mount(s, 2).set_root("/gone//deleted"); },
+       "entry 2: root \"/gone//deleted\" was removed before the dump: a bind of it cannot be restored");
   edit("mountpoint_relative", [](ImageSet& s) { Mount(s, 2).set_mountpoint("shared"); },
        "entry 2: mountpoint \"shared\" is not absolute");
   edit("mount_parent_missing", [](ImageSet& s) { Mount(s, 3).set_parent_mnt_id(999); },

@@ -745,6 +745,35 @@ TEST(Dump, RefusesWhatItCannotRestoreAndLeavesTheTreeRunning) {
   }
 }
 
+// A bind of a directory removed since (mountinfo's root "/x//deleted"):
+// refused with one line naming the mount, the tree left running.
+TEST(Dump, BindOfARemovedDirectoryIsRefused) {
+  std::string err = InSandbox([] {
+    TempDir work;
+    const std::string w = work.path();
+    pid_t root = StartTree(true, true, [&] {
+      MUST(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
+      MUST(::mkdir((w + "/t").c_str(), 0755) == 0 && ::mkdir((w + "/y").c_str(), 0755) == 0);
+      MUST(::mount("none", (w + "/t").c_str(), "tmpfs", 0, "size=64k") == 0);
+      MUST(::mkdir((w + "/t/x").c_str(), 0755) == 0);
+      MUST(::mount((w + "/t/x").c_str(), (w + "/y").c_str(), nullptr, MS_BIND, nullptr) == 0);
+      MUST(::rmdir((w + "/t/x").c_str()) == 0);
+      ExecSleep();
+    });
+    EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 1), "the tree did not settle");
+    RunResult d = Dump(root, work.File("images"));
+    bool running = RunsOn(root);
+    KillTree(root);
+    EXPECT_OR_RETURN(d.status == 3, "exit " + Str(d.status) + ": " + d.err);
+    EXPECT_OR_RETURN(d.err.find("mount " + w + "/y: a bind of /x, removed since") != std::string::npos, d.err);
+    EXPECT_OR_RETURN(std::count(d.err.begin(), d.err.end(), '\n') == 1, "one line: " + d.err);
+    EXPECT_OR_RETURN(running, "the tree was not left running");
+    EXPECT_OR_RETURN(::access(work.File("images").c_str(), F_OK) != 0, "the image directory was left behind");
+    return std::string();
+  });
+  EXPECT_EQ(err, "");
+}
+
 // A shell's job: a tree sharing restore-orch's PID and mount namespaces,
 // started from the caller's session and group without setsid (the
 // sandbox's init is the shell). Refused without --shell-job with one line
