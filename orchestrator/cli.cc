@@ -89,8 +89,8 @@ void AddRestoreOptions(CLI::App& app, RestoreArgs& args) {
   app.add_flag("-j,--shell-job", args.shell_job,
                "restore a shell job: tasks whose session is outside the tree (sid 0 in the images, or in CRIU's dumps "
                "the root task's session when no task of the tree leads it) stay in restore-orch's session, and their "
-               "group outside the tree is restore-orch's; without it such images are refused (exit 2). Terminals are "
-               "not restored: the job does not get restore-orch's terminal");
+               "group outside the tree is restore-orch's; without it such images are refused (exit 2). Terminal fds are "
+               "reopened by their path; no terminal state is restored");
   app.add_option("--pidfile", args.pidfile,
                  "write the root task's pid (as the caller sees it) to FILE once every task has resumed; a pidfile that "
                  "cannot be written fails the restore (rolled back)")
@@ -205,7 +205,8 @@ std::unique_ptr<Cli> BuildCli() {
   dump.add_flag("-j,--shell-job", d.shell_job,
                 "dump a shell job: a tree with tasks in a session or process group whose leader is outside the tree "
                 "(a shell's); they are written with sid/pgid 0 and restored with --shell-job into restore-orch's "
-                "session and group. Without it such a tree is refused (exit 3). Terminals are not dumped");
+                "session and group; an fd on a terminal is written by its path. Without it such a tree, or a terminal fd, is "
+                "refused (exit 3). No terminal state is dumped");
   dump.add_option("--freeze-timeout,--timeout", d.freeze_timeout_s,
                   "give up (exit 75, the tree released) when a task has not stopped after SEC seconds: it is in an "
                   "uninterruptible wait (CRIU's --timeout of a dump); a task in vfork is refused at once instead")

@@ -115,7 +115,7 @@ CommandDoc TopDoc() {
         "CRIU's feature names where they match. Log files and pidfiles are relative to the current directory (CRIU "
         "puts them in its work directory). -j/--shell-job as CRIU's for sessions and groups (a job stays in "
         "restore-orch's session and group; without it a dump refuses such a tree and a restore such images), but "
-        "terminals are not checkpointed or restored: the job does not get the caller's terminal."}});
+        "fds on terminals are taken only with it and reopened by their path; no terminal state is checkpointed."}});
   return d;
 }
 

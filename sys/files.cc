@@ -4,6 +4,7 @@
 #include <linux/close_range.h>
 #include <sys/stat.h>
 #include <sys/ioctl.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -100,6 +101,17 @@ Status ReadExactly(int fd, void* buf, size_t len, const std::string& what) {
     got += static_cast<size_t>(k);
   }
   return {};
+}
+
+bool IsTerminalDevice(dev_t rdev) {
+  unsigned major = ::major(rdev), minor = ::minor(rdev);
+  if ((major >= 136 && major <= 143) || major == 4 || (major == 5 && minor <= 2)) return true;
+  std::string link = "/sys/dev/char/" + std::to_string(major) + ":" + std::to_string(minor) + "/subsystem";
+  char buf[256];
+  ssize_t n = ::readlink(link.c_str(), buf, sizeof(buf) - 1);
+  if (n <= 0) return false;
+  std::string_view target(buf, static_cast<size_t>(n));
+  return target.ends_with("/tty");
 }
 
 Status SetTimes(int dirfd, const std::string& path, const timespec& atime, const timespec& mtime) {

@@ -57,6 +57,12 @@ Status PreadExactly(int fd, void* buf, size_t len, uint64_t offset, const std::s
 // and before `limit` of a file; {limit, limit} when there is none.
 Result<std::pair<uint64_t, uint64_t>> NextDataRange(int fd, uint64_t from, uint64_t limit);
 
+// Whether the character device `rdev` is a terminal: a pty slave (majors
+// 136-143, UNIX98_PTY_SLAVE_MAJOR), /dev/tty, /dev/console, /dev/ptmx
+// (major 5), a virtual console or serial port (major 4), or any device
+// whose sysfs class is tty (/sys/dev/char/MAJOR:MINOR/subsystem).
+bool IsTerminalDevice(dev_t rdev);
+
 // Sets the access and modification times of `path` below `dirfd` ("." for
 // the directory itself; symlinks not followed), with nanoseconds.
 Status SetTimes(int dirfd, const std::string& path, const timespec& atime, const timespec& mtime);

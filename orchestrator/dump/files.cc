@@ -92,6 +92,12 @@ Status Collector::CollectFds(const Task& t) {
   for (LiveFd& f : table) {
     int n = f.fd;
     RO_TRY(CheckLocks(f));
+    // A terminal reopened by its path is another terminal, or the same
+    // only when the caller's shell still has it: CRIU's --shell-job.
+    if (S_ISCHR(f.st.st_mode) && !options_.shell_job && sys::IsTerminalDevice(f.st.st_rdev)) {
+      return Fail("fd " + Str(n) + " is the terminal " + f.target +
+                  ": terminals are not checkpointed (--shell-job takes a shell's job and reopens its terminal by its path)");
+    }
     RO_ASSIGN_OR_RETURN(img::fd_types type, KindOf(f));
     bool fresh = false;
     RO_ASSIGN_OR_RETURN(uint32_t id, DescriptionId(t, f, fresh));

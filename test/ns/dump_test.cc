@@ -665,6 +665,15 @@ const Unsupported kUnsupported[] = {
        }
        ExecSleep();
      }, "net namespace of its own"},
+    {"terminal", [](const std::string&) {
+       int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+       MUST(master >= 0 && ::grantpt(master) == 0 && ::unlockpt(master) == 0);
+       int slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY);
+       MUST(slave >= 0);
+       ::close(master);  // hangs the terminal up; fd 9 is still one
+       MoveFd(slave, 9);
+       ExecSleep();
+     }, "fd 9 is the terminal /dev/pts/", 1, "terminals are not checkpointed"},
     // File locks are not restored: a dump would lose them.
     {"flock", [](const std::string& work) {
        int fd = ::open((work + "/flocked").c_str(), O_RDWR | O_CREAT, 0644);
