@@ -163,7 +163,11 @@ int CmdVerify(const VerifyArgs& args) {
   }
   std::vector<std::string> diffs = VerifyTree(*plan, args.pid, images_dir->get());
   for (const std::string& d : diffs) std::printf("%s\n", d.c_str());
-  std::printf(diffs.empty() ? "the tree matches its images\n" : "%zu differences\n", diffs.size());
+  if (diffs.empty()) {
+    std::printf("the tree matches its images\n");
+  } else {
+    std::printf("%zu difference%s\n", diffs.size(), diffs.size() == 1 ? "" : "s");
+  }
   return diffs.empty() ? 0 : kExitFailure;
 }
 

@@ -37,7 +37,7 @@ class LibArchive {
               lib.Bind(lib.finish_entry, "archive_write_finish_entry") && lib.Bind(lib.write_close, "archive_write_close") &&
               lib.Bind(lib.error_string, "archive_error_string") && lib.Bind(lib.pathname, "archive_entry_pathname") &&
               lib.Bind(lib.write_new, "archive_write_new") && lib.Bind(lib.add_gzip, "archive_write_add_filter_gzip") &&
-              lib.Bind(lib.set_pax, "archive_write_set_format_pax_restricted") && lib.Bind(lib.write_open, "archive_write_open") &&
+              lib.Bind(lib.set_pax, "archive_write_set_format_pax") && lib.Bind(lib.write_open, "archive_write_open") &&
               lib.Bind(lib.write_data, "archive_write_data") && lib.Bind(lib.disk_new, "archive_read_disk_new") &&
               lib.Bind(lib.disk_physical, "archive_read_disk_set_symlink_physical") &&
               lib.Bind(lib.disk_lookup, "archive_read_disk_set_standard_lookup") &&
@@ -90,7 +90,7 @@ class LibArchive {
   // Packing (dump).
   decltype(&archive_write_new) write_new = nullptr;
   decltype(&archive_write_add_filter_gzip) add_gzip = nullptr;
-  decltype(&archive_write_set_format_pax_restricted) set_pax = nullptr;
+  decltype(&archive_write_set_format_pax) set_pax = nullptr;  // pax with subsecond times
   decltype(&archive_write_open) write_open = nullptr;
   decltype(&archive_write_data) write_data = nullptr;
   decltype(&archive_read_disk_new) disk_new = nullptr;

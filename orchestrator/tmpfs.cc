@@ -240,7 +240,7 @@ Result<std::string> TmpfsPacker::Pack(const UniqueFd& dir, std::vector<std::stri
   // Every name of an inode after its first becomes a hard link to it.
   std::unique_ptr<archive_entry_linkresolver, decltype(lib.resolver_free)> links(lib.resolver_new(), lib.resolver_free);
   if (!out || !links) return Fail("libarchive: out of memory");
-  lib.resolver_strategy(links.get(), ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
+  lib.resolver_strategy(links.get(), ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE);
   std::string tar;
   auto append = [](archive*, void* data, const void* buffer, size_t length) -> la_ssize_t {
     static_cast<std::string*>(data)->append(static_cast<const char*>(buffer), length);

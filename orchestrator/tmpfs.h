@@ -62,7 +62,8 @@ struct TmpfsFile {
   uint32_t mode = 0;  // st_mode: type and permission bits
   uint32_t uid = 0;
   uint32_t gid = 0;
-  int64_t mtime = 0;     // seconds: tar keeps no more (directories' too)
+  int64_t mtime = 0;     // seconds (directories' too)
+  int64_t mtime_nsec = 0;  // what a pax archive keeps of it (CRIU's GNU tar keeps none: 0)
   uint64_t rdev = 0;     // device nodes
   uint64_t size = 0;     // regular files: bytes
   uint64_t digest = 0;   // regular files: FNV-1a 64 of the data, holes as zeros

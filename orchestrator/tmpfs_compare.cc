@@ -29,6 +29,13 @@ std::string Normal(std::string path) {
 
 std::string Shown(const std::string& path) { return "/" + path; }
 
+// "1234567890.000000123"
+std::string Time(int64_t sec, int64_t nsec) {
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "%lld.%09lld", static_cast<long long>(sec), static_cast<long long>(nsec));
+  return buf;
+}
+
 std::string Octal(uint32_t v) {
   char buf[16];
   std::snprintf(buf, sizeof(buf), "0%o", v);
@@ -56,6 +63,7 @@ class Lister {
     f.uid = static_cast<uint32_t>(lib_.entry_uid(e));
     f.gid = static_cast<uint32_t>(lib_.entry_gid(e));
     f.mtime = lib_.entry_mtime(e);
+    f.mtime_nsec = lib_.entry_mtime_nsec(e);
     if (S_ISCHR(f.mode) || S_ISBLK(f.mode)) f.rdev = lib_.entry_rdev(e);
     if (const char* t = lib_.entry_symlink(e); t != nullptr) f.symlink = t;
     lib_.xattr_reset(e);
@@ -170,7 +178,9 @@ std::vector<std::string> CompareTmpfs(const TmpfsListing& live, const TmpfsListi
       out.push_back(at + "owner " + std::to_string(got.uid) + ":" + std::to_string(got.gid) + ", images say " + std::to_string(want.uid) +
                     ":" + std::to_string(want.gid));
     }
-    if (got.mtime != want.mtime) out.push_back(at + "mtime " + std::to_string(got.mtime) + ", images say " + std::to_string(want.mtime));
+    if (got.mtime != want.mtime || got.mtime_nsec != want.mtime_nsec) {
+      out.push_back(at + "mtime " + Time(got.mtime, got.mtime_nsec) + ", images say " + Time(want.mtime, want.mtime_nsec));
+    }
     if (got.size != want.size) {
       out.push_back(at + std::to_string(got.size) + " bytes, images say " + std::to_string(want.size));
     } else if (got.digest != want.digest) {

@@ -3,6 +3,7 @@
 // copied with tee(2) so the tree keeps them.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -94,9 +95,16 @@ Status Collector::CollectFds(const Task& t) {
     RO_TRY(CheckLocks(f));
     // A terminal reopened by its path is another terminal, or the same
     // only when the caller's shell still has it: CRIU's --shell-job.
-    if (S_ISCHR(f.st.st_mode) && !options_.shell_job && sys::IsTerminalDevice(f.st.st_rdev)) {
-      return Fail("fd " + Str(n) + " is the terminal " + f.target +
-                  ": terminals are not checkpointed (--shell-job takes a shell's job and reopens its terminal by its path)");
+    if (S_ISCHR(f.st.st_mode) && sys::IsTerminalDevice(f.st.st_rdev)) {
+      // A pty master reopened by its path (/dev/ptmx) is a new pty pair:
+      // whoever holds the slave would be cut off.
+      if (::major(f.st.st_rdev) == 5 && ::minor(f.st.st_rdev) == 2) {
+        return Fail("fd " + Str(n) + " is the master of a pseudo-terminal (" + f.target + "): terminals are not checkpointed");
+      }
+      if (!options_.shell_job) {
+        return Fail("fd " + Str(n) + " is the terminal " + f.target +
+                    ": terminals are not checkpointed (--shell-job takes a shell's job and reopens its terminal by its path)");
+      }
     }
     RO_ASSIGN_OR_RETURN(img::fd_types type, KindOf(f));
     bool fresh = false;

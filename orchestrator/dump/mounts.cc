@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <map>
@@ -161,15 +162,22 @@ Status Collector::CollectMounts() {
 Status Collector::PackTmpfsContents(const sys::MountInfo& m, uint32_t dev) {
   std::string root_path = "/proc/" + Str(tree_.tasks().front().pid) + "/root";
   RO_ASSIGN_OR_RETURN(UniqueFd root, sys::OpenAt(AT_FDCWD, root_path, O_PATH | O_DIRECTORY));
-  RO_ASSIGN_OR_RETURN(UniqueFd dir, sys::OpenBeneath(root, m.mountpoint.substr(1), false, false));
-  RO_ASSIGN_OR_RETURN(uint64_t mnt_id, sys::MountIdOf(dir));
+  auto dir = sys::OpenBeneath(root, m.mountpoint.substr(1), false, false);
+  if (!dir.ok()) {
+    // A mount above hides its mountpoint: no path reaches it.
+    if (dir.error().err == ENOENT || dir.error().err == ENOTDIR) {
+      return Fail("a mount above it hides its mountpoint, so its contents cannot be read");
+    }
+    return std::move(dir).error();
+  }
+  RO_ASSIGN_OR_RETURN(uint64_t mnt_id, sys::MountIdOf(*dir));
   if (mnt_id != m.mnt_id) {
     return Fail("it is covered by another mount, so its contents cannot be read");
   }
   // Packed from a copy of this mount alone: files that mounts below it
   // cover are its contents too.
   std::string caveat;
-  RO_ASSIGN_OR_RETURN(UniqueFd view, TmpfsView(tree_.tasks().front().pid, dir, caveat));
+  RO_ASSIGN_OR_RETURN(UniqueFd view, TmpfsView(tree_.tasks().front().pid, *dir, caveat));
   if (!caveat.empty()) out_.warnings.push_back("tmpfs " + m.mountpoint + ": " + caveat);
   std::vector<std::string> skipped;
   RO_ASSIGN_OR_RETURN(std::string tar, packer_.Pack(view, skipped));

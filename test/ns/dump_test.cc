@@ -359,6 +359,8 @@ void MountsInit(const std::string& w, const std::string& master) {
   WriteFile(w + "/f/target", "covered");
   MUST(::mount((w + "/f/src").c_str(), (w + "/f/target").c_str(), nullptr, MS_BIND, nullptr) == 0);
   MUST(::link((w + "/f/src").c_str(), (w + "/f/hard").c_str()) == 0);
+  const struct timespec times[2] = {{1000000000, 5}, {1234567890, 123456789}};
+  MUST(::utimensat(AT_FDCWD, (w + "/f/src").c_str(), times, 0) == 0);
   MUST(::mkdir((w + "/f/d").c_str(), 0755) == 0);
   WriteFile(w + "/f/d/hidden", "covered by a mount");
   MUST(::mount("none", (w + "/f/d").c_str(), "tmpfs", 0, "size=64k") == 0);
@@ -489,6 +491,8 @@ TEST(Dump, MountsAndAutofsMastersComeBackAndServe) {
                          ::stat(("/proc/" + Str(restored) + "/root" + w + "/f/hard").c_str(), &hard) == 0 &&
                          src.st_ino == hard.st_ino && src.st_nlink == 2,
                      "f/src and f/hard are not one inode with two links");
+    EXPECT_OR_RETURN(src.st_mtim.tv_sec == 1234567890 && src.st_mtim.tv_nsec == 123456789,
+                     "f/src's mtime: " + Str(src.st_mtim.tv_sec) + "." + Str(src.st_mtim.tv_nsec));
     int hidden = InTree(restored, [&] {
       return ::umount2((w + "/f/d").c_str(), MNT_DETACH) == 0 && ReadFile(w + "/f/d/hidden") == "covered by a mount" ? 0 : 1;
     });
@@ -598,6 +602,7 @@ struct Unsupported {
   const char* message;
   size_t tasks = 0;            // the tree's tasks once settled (0: by name below)
   const char* also = nullptr;  // also in the line
+  bool shell_job = false;      // dumped with --shell-job
 };
 
 void Wait() {
@@ -674,6 +679,13 @@ const Unsupported kUnsupported[] = {
        MoveFd(slave, 9);
        ExecSleep();
      }, "fd 9 is the terminal /dev/pts/", 1, "terminals are not checkpointed"},
+    // Reopened by its path, a pty master is a new pair: refused with --shell-job too.
+    {"pty master", [](const std::string&) {
+       int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+       MUST(master >= 0);
+       MoveFd(master, 9);
+       ExecSleep();
+     }, "fd 9 is the master of a pseudo-terminal (/dev/", 1, "terminals are not checkpointed", true},
     // File locks are not restored: a dump would lose them.
     {"flock", [](const std::string& work) {
        int fd = ::open((work + "/flocked").c_str(), O_RDWR | O_CREAT, 0644);
@@ -735,7 +747,9 @@ TEST(Dump, RefusesWhatItCannotRestoreAndLeavesTheTreeRunning) {
       std::vector<char> states;
       for (pid_t p : before) states.push_back(kind(StateOf(p)));
       auto start = std::chrono::steady_clock::now();
-      RunResult d = Dump(root, images, {"--freeze-timeout", "20"});
+      std::vector<std::string> flags = {"--freeze-timeout", "20"};
+      if (u.shell_job) flags.push_back("--shell-job");
+      RunResult d = Dump(root, images, flags);
       double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       std::vector<char> after;
       for (pid_t p : TreeOf(root)) after.push_back(kind(StateOf(p)));
@@ -778,6 +792,32 @@ TEST(Dump, BindOfARemovedDirectoryIsRefused) {
     EXPECT_OR_RETURN(std::count(d.err.begin(), d.err.end(), '\n') == 1, "one line: " + d.err);
     EXPECT_OR_RETURN(running, "the tree was not left running");
     EXPECT_OR_RETURN(::access(work.File("images").c_str(), F_OK) != 0, "the image directory was left behind");
+    return std::string();
+  });
+  EXPECT_EQ(err, "");
+}
+
+// A tmpfs whose mountpoint another tmpfs hides (mounted on its parent
+// directory): no path reaches its files. Refused with one line.
+TEST(Dump, TmpfsHiddenUnderAnotherIsRefused) {
+  std::string err = InSandbox([] {
+    TempDir work;
+    const std::string w = work.path();
+    pid_t root = StartTree(true, true, [&] {
+      MUST(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
+      MUST(::mkdir((w + "/base").c_str(), 0755) == 0 && ::mkdir((w + "/base/under").c_str(), 0755) == 0);
+      MUST(::mount("A", (w + "/base/under").c_str(), "tmpfs", 0, "size=64k") == 0);
+      MUST(::mount("B", (w + "/base").c_str(), "tmpfs", 0, "size=64k") == 0);
+      ExecSleep();
+    });
+    EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 1), "the tree did not settle");
+    RunResult d = Dump(root, work.File("images"));
+    bool running = RunsOn(root);
+    KillTree(root);
+    EXPECT_OR_RETURN(d.status == 3, "exit " + Str(d.status) + ": " + d.err);
+    EXPECT_OR_RETURN(d.err.find("mount " + w + "/base/under: a mount above it hides its mountpoint") != std::string::npos, d.err);
+    EXPECT_OR_RETURN(std::count(d.err.begin(), d.err.end(), '\n') == 1, "one line: " + d.err);
+    EXPECT_OR_RETURN(running, "the tree was not left running");
     return std::string();
   });
   EXPECT_EQ(err, "");
