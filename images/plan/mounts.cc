@@ -88,6 +88,14 @@ bool PlanPlacement(Context& ctx, std::map<uint32_t, MountPlan>& mounts, const st
   if (mounts[*root].mountpoint != "/") {
     ctx.problems.Add(name, ctx.mount_entry[*root], "root mount " + Str(*root) + " is at " + mounts[*root].mountpoint + ", not /");
   }
+  // Of two siblings, one below the other's mountpoint was there first: the
+  // other covers it (mounted later, it would have been its child). Mount
+  // ids say nothing of that order, the kernel reuses them. So deeper
+  // mountpoints are placed first; the rest keep their id order.
+  auto depth = [&](uint32_t id) { return std::count(mounts[id].mountpoint.begin(), mounts[id].mountpoint.end(), '/'); };
+  for (auto& [parent, kids] : children) {
+    std::stable_sort(kids.begin(), kids.end(), [&](uint32_t a, uint32_t b) { return depth(a) > depth(b); });
+  }
   mounts[*root].parent_id = 0;
   std::set<uint32_t> placed;
   std::vector<uint32_t> stack{*root};

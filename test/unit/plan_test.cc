@@ -102,6 +102,19 @@ TEST(Plan, MountOrderInTheImageDoesNotMatter) {
   }
 }
 
+// A tmpfs on /mnt covering a mount below /mnt that has the same parent: the
+// covered one was there first and is placed first, whatever the mount ids
+// (the kernel reuses them), and a bind from the covering tmpfs after it.
+TEST(Plan, ACoveredSiblingIsPlacedBeforeTheMountThatCoversIt) {
+  test::ImageSet set = test::TreeImages({{.pid = 1, .ppid = 0, .pgid = 1, .sid = 1}});
+  test::AddMounts(set, {{.id = 40, .parent = 1, .mountpoint = "/", .dev = 10},
+                        {.id = 41, .parent = 40, .mountpoint = "/mnt", .dev = 50},
+                        {.id = 42, .parent = 41, .mountpoint = "/mnt/bs", .root = "/sub", .dev = 50},
+                        {.id = 60, .parent = 40, .mountpoint = "/mnt/deep/below", .dev = 60}});
+  RestorePlan plan = MustPlan(set);
+  EXPECT_EQ(plan.placement, (std::vector<uint32_t>{40, 60, 41, 42}));
+}
+
 TEST(Plan, SlaveOfAGroupOutsideTheImage) {
   test::ImageSet set = test::DemoImages();
   test::Mutable<img::mnt_entry>(set, "mountpoints-4026532101.img", 0).set_master_id(77);
