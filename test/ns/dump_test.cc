@@ -768,59 +768,59 @@ TEST(Dump, RefusesWhatItCannotRestoreAndLeavesTheTreeRunning) {
   }
 }
 
-// A bind of a directory removed since (mountinfo's root "/x//deleted"):
-// refused with one line naming the mount, the tree left running.
-TEST(Dump, BindOfARemovedDirectoryIsRefused) {
-  std::string err = InSandbox([] {
-    TempDir work;
-    const std::string w = work.path();
-    pid_t root = StartTree(true, true, [&] {
-      MUST(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
-      MUST(::mkdir((w + "/t").c_str(), 0755) == 0 && ::mkdir((w + "/y").c_str(), 0755) == 0);
-      MUST(::mount("none", (w + "/t").c_str(), "tmpfs", 0, "size=64k") == 0);
-      MUST(::mkdir((w + "/t/x").c_str(), 0755) == 0);
-      MUST(::mount((w + "/t/x").c_str(), (w + "/y").c_str(), nullptr, MS_BIND, nullptr) == 0);
-      MUST(::rmdir((w + "/t/x").c_str()) == 0);
-      ExecSleep();
-    });
-    EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 1), "the tree did not settle");
-    RunResult d = Dump(root, work.File("images"));
-    bool running = RunsOn(root);
-    KillTree(root);
-    EXPECT_OR_RETURN(d.status == 3, "exit " + Str(d.status) + ": " + d.err);
-    EXPECT_OR_RETURN(d.err.find("mount " + w + "/y: a bind of /x, removed since") != std::string::npos, d.err);
-    EXPECT_OR_RETURN(std::count(d.err.begin(), d.err.end(), '\n') == 1, "one line: " + d.err);
-    EXPECT_OR_RETURN(running, "the tree was not left running");
-    EXPECT_OR_RETURN(::access(work.File("images").c_str(), F_OK) != 0, "the image directory was left behind");
-    return std::string();
+// Mount trees a dump refuses: `build` (given the work directory) makes the
+// root task's mounts in its own mount namespace; the dump must exit 3 with
+// one line holding `want` (after the work directory), leave the tree
+// running and write no image directory. "" or what went wrong.
+std::string RefusedMounts(const std::function<void(const std::string&)>& build, const std::string& want) {
+  TempDir work;
+  const std::string w = work.path();
+  pid_t root = StartTree(true, true, [&] {
+    MUST(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
+    build(w);
+    ExecSleep();
   });
-  EXPECT_EQ(err, "");
+  EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 1), "the tree did not settle");
+  RunResult d = Dump(root, work.File("images"));
+  bool running = RunsOn(root);
+  KillTree(root);
+  EXPECT_OR_RETURN(d.status == 3, "exit " + Str(d.status) + ": " + d.err);
+  EXPECT_OR_RETURN(d.err.find(w + want) != std::string::npos, d.err);
+  EXPECT_OR_RETURN(std::count(d.err.begin(), d.err.end(), '\n') == 1, "one line: " + d.err);
+  EXPECT_OR_RETURN(running, "the tree was not left running");
+  EXPECT_OR_RETURN(::access(work.File("images").c_str(), F_OK) != 0, "the image directory was left behind");
+  return std::string();
+}
+
+// A bind of a directory removed since (mountinfo's root "/x//deleted").
+TEST(Dump, BindOfARemovedDirectoryIsRefused) {
+  EXPECT_EQ(InSandbox([] {
+              return RefusedMounts(
+                  [](const std::string& w) {
+                    MUST(::mkdir((w + "/t").c_str(), 0755) == 0 && ::mkdir((w + "/y").c_str(), 0755) == 0);
+                    MUST(::mount("none", (w + "/t").c_str(), "tmpfs", 0, "size=64k") == 0);
+                    MUST(::mkdir((w + "/t/x").c_str(), 0755) == 0);
+                    MUST(::mount((w + "/t/x").c_str(), (w + "/y").c_str(), nullptr, MS_BIND, nullptr) == 0);
+                    MUST(::rmdir((w + "/t/x").c_str()) == 0);
+                  },
+                  "/y: a bind of /x, removed since");
+            }),
+            "");
 }
 
 // A tmpfs whose mountpoint another tmpfs hides (mounted on its parent
-// directory): no path reaches its files. Refused with one line.
+// directory): no path reaches its files.
 TEST(Dump, TmpfsHiddenUnderAnotherIsRefused) {
-  std::string err = InSandbox([] {
-    TempDir work;
-    const std::string w = work.path();
-    pid_t root = StartTree(true, true, [&] {
-      MUST(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
-      MUST(::mkdir((w + "/base").c_str(), 0755) == 0 && ::mkdir((w + "/base/under").c_str(), 0755) == 0);
-      MUST(::mount("A", (w + "/base/under").c_str(), "tmpfs", 0, "size=64k") == 0);
-      MUST(::mount("B", (w + "/base").c_str(), "tmpfs", 0, "size=64k") == 0);
-      ExecSleep();
-    });
-    EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 1), "the tree did not settle");
-    RunResult d = Dump(root, work.File("images"));
-    bool running = RunsOn(root);
-    KillTree(root);
-    EXPECT_OR_RETURN(d.status == 3, "exit " + Str(d.status) + ": " + d.err);
-    EXPECT_OR_RETURN(d.err.find("mount " + w + "/base/under: a mount above it hides its mountpoint") != std::string::npos, d.err);
-    EXPECT_OR_RETURN(std::count(d.err.begin(), d.err.end(), '\n') == 1, "one line: " + d.err);
-    EXPECT_OR_RETURN(running, "the tree was not left running");
-    return std::string();
-  });
-  EXPECT_EQ(err, "");
+  EXPECT_EQ(InSandbox([] {
+              return RefusedMounts(
+                  [](const std::string& w) {
+                    MUST(::mkdir((w + "/base").c_str(), 0755) == 0 && ::mkdir((w + "/base/under").c_str(), 0755) == 0);
+                    MUST(::mount("A", (w + "/base/under").c_str(), "tmpfs", 0, "size=64k") == 0);
+                    MUST(::mount("B", (w + "/base").c_str(), "tmpfs", 0, "size=64k") == 0);
+                  },
+                  "/base/under: a mount above it hides its mountpoint");
+            }),
+            "");
 }
 
 // A shell's job: a tree sharing restore-orch's PID and mount namespaces,
