@@ -71,6 +71,12 @@ std::optional<std::string> NormalizeAbsolutePath(std::string_view path) {
   return out.empty() ? "/" : out;
 }
 
+std::optional<std::string> RemovedRoot(std::string_view root) {
+  constexpr std::string_view kDeleted = "//deleted";
+  if (root.size() <= kDeleted.size() || !root.ends_with(kDeleted)) return std::nullopt;
+  return std::string(root.substr(0, root.size() - kDeleted.size()));
+}
+
 bool IsBelow(std::string_view path, std::string_view dir) {
   if (dir == "/") return true;
   return path == dir || (path.size() > dir.size() && path.substr(0, dir.size()) == dir && path[dir.size()] == '/');

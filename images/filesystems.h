@@ -35,6 +35,11 @@ bool CreatableFstype(uint32_t code);
 // when it holds a NUL byte.
 std::optional<std::string> NormalizeAbsolutePath(std::string_view path);
 
+// The directory a mount's root names when the kernel marks it removed
+// ("/x//deleted" in mountinfo, d_path's suffix for an unlinked dentry):
+// "/x"; nullopt for any other root.
+std::optional<std::string> RemovedRoot(std::string_view root);
+
 // True when `path` is `dir` or below it (both normalised).
 bool IsBelow(std::string_view path, std::string_view dir);
 // `path` relative to `base` ("/a/b" in "/a" -> "b", "/a" in "/a" -> "");

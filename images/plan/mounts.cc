@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <set>
 
+#include "images/filesystems.h"
 #include "images/plan/context.h"
 #include "images/proto/mnt.pb.h"
 
@@ -22,9 +23,7 @@ std::optional<MountPlan> ReadMount(Context& ctx, const img::mnt_entry& e, const 
     ctx.problems.Add(name, i, "mountpoint \"" + e.mountpoint() + "\" is not absolute or contains \"..\": it could escape the root");
     return std::nullopt;
   }
-  // The kernel shows a root unlinked before the dump as "/x//deleted".
-  constexpr std::string_view kDeleted = "//deleted";
-  if (e.root().size() > kDeleted.size() && e.root().compare(e.root().size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0) {
+  if (RemovedRoot(e.root())) {
     ctx.problems.Add(name, i, "root \"" + e.root() + "\" was removed before the dump: a bind of it cannot be restored");
     return std::nullopt;
   }

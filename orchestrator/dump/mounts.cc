@@ -108,12 +108,9 @@ Status Collector::CollectMounts() {
     if (left_out.count(m.mnt_id)) continue;
     std::string where = "mount " + m.mountpoint;
     if (m.major >= 4096 || m.minor >= (1u << 20)) return Fail(where + ": device " + Str(m.major) + ":" + Str(m.minor) + " does not fit the images");
-    // The kernel shows a root whose dentry was unlinked as "/x//deleted":
-    // no path of a restored filesystem would reach it.
-    constexpr std::string_view kDeleted = "//deleted";
-    if (m.root.size() > kDeleted.size() && m.root.compare(m.root.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0) {
-      return Fail(where + ": a bind of " + m.root.substr(0, m.root.size() - kDeleted.size()) +
-                  ", removed since from its filesystem: restore-orch cannot restore it");
+    // No path of a restored filesystem would reach a removed root.
+    if (auto removed = images::RemovedRoot(m.root)) {
+      return Fail(where + ": a bind of " + *removed + ", removed since from its filesystem: restore-orch cannot restore it");
     }
     uint32_t dev = dev_of(m);
     uint32_t code = images::FstypeCode(m.fstype);
