@@ -36,115 +36,12 @@
 #include "images/proto/autofs.pb.h"
 #include "sys/clone.h"
 #include "sys/proc.h"
+#include "test/helpers/live_tree.h"
 #include "test/helpers/sandbox.h"
 #include "test/helpers/test_util.h"
 
 namespace ro::test {
 namespace {
-
-#define EXPECT_OR_RETURN(cond, msg)                                                  \
-  do {                                                                               \
-    if (!(cond)) return std::string(#cond) + " failed: " + std::string(msg);         \
-  } while (0)
-
-// In a tree's tasks (no gtest there): stop the task with a code naming the line.
-#define MUST(cond)                     \
-  do {                                 \
-    if (!(cond)) ::_exit(100 + __LINE__ % 100); \
-  } while (0)
-
-std::string Str(long v) { return std::to_string(v); }
-
-std::string ReadFile(const std::string& path) {
-  auto text = sys::ReadProcFile(path);
-  return text.ok() ? *text : "";
-}
-
-void WriteFile(const std::string& path, const std::string& text) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  MUST(fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
-  ::close(fd);
-}
-
-[[noreturn]] void ExecSleep() {
-  ::execl("/bin/sleep", "sleep", "1000", nullptr);
-  ::_exit(127);
-}
-
-// Moves `fd` to number `to` (closing the old number).
-void MoveFd(int fd, int to) {
-  if (fd == to) return;
-  MUST(::dup2(fd, to) == to);
-  ::close(fd);
-}
-
-// Starts a tree whose root runs `init` (which execs or exits) in new PID
-// namespace (and mount namespace when asked), with only /dev/null at 0-2,
-// leading a session of its own (unless `own_session` is false: a shell's
-// job, in the caller's session and group).
-pid_t StartTree(bool new_pid, bool new_mnt, const std::function<void()>& init, bool own_session = true) {
-  sys::CloneSpec spec;
-  spec.flags = (new_pid ? CLONE_NEWPID : 0) | (new_mnt ? CLONE_NEWNS : 0);
-  spec.want_pidfd = false;
-  auto cloned = sys::Clone3(spec);
-  if (!cloned.ok()) return -1;
-  if (cloned->pid == 0) {
-    ::close_range(3, ~0u, 0);
-    if (own_session) MUST(::setsid() > 0);
-    int null = ::open("/dev/null", O_RDWR);
-    for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
-    if (null > 2) ::close(null);
-    init();
-    ::_exit(0);
-  }
-  return cloned->pid;
-}
-
-// The tree below `root` (pids as the sandbox sees them), from /proc children.
-std::vector<pid_t> TreeOf(pid_t root) {
-  std::vector<pid_t> out{root};
-  for (size_t i = 0; i < out.size(); ++i) {
-    std::string task = "/proc/" + Str(out[i]) + "/task/";
-    if (DIR* d = ::opendir(task.c_str())) {
-      while (dirent* e = ::readdir(d)) {
-        if (e->d_name[0] == '.') continue;
-        std::istringstream in(ReadFile(task + e->d_name + "/children"));
-        for (pid_t k; in >> k;) out.push_back(k);
-      }
-      ::closedir(d);
-    }
-  }
-  return out;
-}
-
-char StateOf(pid_t pid) {
-  auto st = sys::ParseProcStat(ReadFile("/proc/" + Str(pid) + "/stat"));
-  return st.ok() ? st->state : '?';
-}
-
-// Neither stopped, traced nor dead: running, sleeping or in a wait.
-bool RunsOn(pid_t pid) {
-  char c = StateOf(pid);
-  return c == 'R' || c == 'S' || c == 'D';
-}
-
-// Waits until the tree has `count` tasks and every live one runs one of
-// `exes` (any program when empty).
-bool WaitSettled(pid_t root, size_t count, const std::set<std::string>& exes = {"/usr/bin/sleep"}) {
-  for (int i = 0; i < 1000; ++i) {
-    std::vector<pid_t> tree = TreeOf(root);
-    bool settled = tree.size() == count;
-    for (pid_t p : tree) {
-      if (!settled || exes.empty()) break;
-      if (StateOf(p) == 'Z') continue;
-      auto link = sys::ReadProcLink("/proc/" + Str(p) + "/exe");
-      settled = link.ok() && exes.count(*link) != 0;
-    }
-    if (settled) return true;
-    ::usleep(10000);
-  }
-  return false;
-}
 
 // Bytes queued in a pipe a task holds, without taking them.
 int Queued(pid_t pid, int fd) {
@@ -174,25 +71,6 @@ int CountImages(const std::string& dir) {
     ::closedir(d);
   }
   return n;
-}
-
-RunResult Dump(pid_t root, const std::string& dir, std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv = {RestoreOrch(), "dump", "--tree", Str(root), "--images", dir};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  return RunCommand(argv);
-}
-
-// Restores `dir` detached (every task continues from its memory and
-// registers) and checks the live tree against the images.
-std::string RestoreAndVerify(const std::string& dir, pid_t& restored, const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> argv = {RestoreOrch(), "--images", dir, "--detach", "--ext-mount-map", "auto"};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  RunResult r = RunCommand(argv);
-  EXPECT_OR_RETURN(r.status == 0, "restore: " + r.err);
-  restored = static_cast<pid_t>(std::atoi(r.out.c_str()));
-  RunResult v = RunCommand({RestoreOrch(), "verify", "--images", dir, "--pid", Str(restored)});
-  EXPECT_OR_RETURN(v.status == 0, "verify: " + v.out + v.err);
-  return "";
 }
 
 // crit reads every file of a dump, and its process tree.
