@@ -47,6 +47,11 @@ struct FilePlan {
   std::optional<uint32_t> mode;  // regular files: st_mode as dumped (its type is checked before it is opened)
   std::string path;    // regular files and FIFOs
   uint32_t pipe_id = 0;  // pipes and FIFOs
+  int64_t mnt_id = -1;   // regular files and FIFOs: the mount it was open through at dump (mountinfo's id), -1 unknown
+  // Regular files: the root of this AutoFS mount of the images (its
+  // master's ioctl fd), opened through /dev/autofs: a mount triggered on it
+  // covers it, so its path leads elsewhere. 0: opened by its path.
+  uint32_t autofs_mnt_id = 0;
 
   // Every open file description is made once, by `creator` (the nearest
   // common ancestor, in the fork tree, of the tasks holding it) before it
@@ -104,8 +109,9 @@ struct TaskPlan {
   bool setsid = false;       // pid == sid: calls setsid()
   bool leads_group = false;  // pid == pgid: its group exists once it has run
   std::vector<FdPlan> fds;      // sorted by fd number
-  std::string cwd;
+  std::string cwd;   // paths in the tree's mount namespace
   std::string root;
+  int64_t cwd_mnt_id = -1, root_mnt_id = -1;  // the mounts they were on at dump, -1 unknown
   std::optional<ResumePlan> resume;  // kExec only
   std::shared_ptr<const ContinuePlan> cont;  // kContinue only
   std::vector<uint32_t> makes_shmem;  // shared anonymous objects (RestorePlan::shmem) it makes before forking

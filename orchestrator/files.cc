@@ -63,7 +63,8 @@ Result<ServiceFds> ServiceFds::Open(const images::RestorePlan& plan) {
   l.proc_fd = s.proc_.get();
   l.log_fd = s.log_.get();
   l.images_fd = s.images_.get();
-  bool masters = std::any_of(plan.autofs.begin(), plan.autofs.end(), [](const auto& a) { return !a.catatonic; });
+  bool masters = std::any_of(plan.autofs.begin(), plan.autofs.end(), [](const auto& a) { return !a.catatonic; }) ||
+                 std::any_of(plan.files.begin(), plan.files.end(), [](const auto& f) { return f.second.autofs_mnt_id != 0; });
   if (masters) {
     // Opened here: after the pivot /dev may not hold it.
     RO_ASSIGN_OR_RETURN(UniqueFd dev, sys::OpenAt(AT_FDCWD, "/dev/autofs", O_RDONLY));

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -105,7 +106,13 @@ Result<uint64_t> MountIdOf(const UniqueFd& fd) {
   return stx.stx_mnt_id;
 }
 
-Result<UniqueFd> CloneMountAlone(pid_t ns_of, const UniqueFd& mount) {
+namespace {
+
+// An fd that `make` opens in a child process that joined the mount
+// namespace of `ns_of` (its root and cwd then the namespace's root), handed
+// back over a socket. `make` returns the fd or -1 with errno set; `what`
+// names it in errors.
+Result<UniqueFd> FdFromMountNamespace(pid_t ns_of, int (*make)(const void*), const void* arg, const std::string& what) {
   std::string ns_path = "/proc/" + std::to_string(ns_of) + "/ns/mnt";
   UniqueFd ns(::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!ns) return SysError("open " + ns_path);
@@ -115,12 +122,12 @@ Result<UniqueFd> CloneMountAlone(pid_t ns_of, const UniqueFd& mount) {
   // fork(), not a raw clone: the child of a threaded process may allocate
   // (an error's text) only after glibc's fork handlers.
   pid_t child = ::fork();
-  if (child < 0) return SysError("fork (to clone a mount in its namespace)");
+  if (child < 0) return SysError("fork (to open " + what + " in its mount namespace)");
   if (child == 0) {
     // setns(CLONE_NEWNS) needs an fs_struct of its own: fork gave it one.
     // The child's exit status is its errno.
     if (::setns(ns.get(), CLONE_NEWNS) != 0) ::_exit(errno);
-    int fd = ::open_tree(mount.get(), "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_NO_AUTOMOUNT);
+    int fd = make(arg);
     if (fd < 0) ::_exit(errno);
     ::_exit(SendFd(theirs, fd).ok() ? 0 : errno);
   }
@@ -128,14 +135,51 @@ Result<UniqueFd> CloneMountAlone(pid_t ns_of, const UniqueFd& mount) {
   Result<UniqueFd> got = ReceiveFd(mine);
   int status = 0;
   while (::waitpid(child, &status, 0) < 0) {
-    if (errno != EINTR) return SysError("waitpid (the mount's cloner)");
+    if (errno != EINTR) return SysError("waitpid (the opener of " + what + ")");
   }
   if (got.ok()) return got;
   if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
     errno = WEXITSTATUS(status);
-    return SysError("setns(" + ns_path + ") and open_tree(OPEN_TREE_CLONE)");
+    return SysError("setns(" + ns_path + ") and " + what);
   }
   return std::move(got).error();
+}
+
+}  // namespace
+
+Result<UniqueFd> CloneMountAlone(pid_t ns_of, const UniqueFd& mount) {
+  int fd = mount.get();
+  return FdFromMountNamespace(
+      ns_of,
+      [](const void* arg) {
+        return ::open_tree(*static_cast<const int*>(arg), "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_NO_AUTOMOUNT);
+      },
+      &fd, "open_tree(OPEN_TREE_CLONE)");
+}
+
+Result<UniqueFd> OpenNamespaceRoot(pid_t ns_of) {
+  return FdFromMountNamespace(
+      ns_of, [](const void*) { return ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC); }, nullptr, "open(/)");
+}
+
+Result<FileIdentity> IdentityOf(const UniqueFd& fd) {
+  struct statx stx {};
+  if (::statx(fd.get(), "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_MNT_ID, &stx) != 0) return SysError("statx");
+  if (!(stx.stx_mask & STATX_MNT_ID)) {
+    errno = EOPNOTSUPP;
+    return SysError("statx(STATX_MNT_ID)");
+  }
+  return FileIdentity{makedev(stx.stx_dev_major, stx.stx_dev_minor), stx.stx_ino, stx.stx_mnt_id};
+}
+
+Result<FileIdentity> IdentityAt(const UniqueFd& root, const std::string& path) {
+  open_how how{};
+  how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  std::string rel = path.empty() || path == "/" ? "." : path.substr(path[0] == '/' ? 1 : 0);
+  UniqueFd at(static_cast<int>(::syscall(SYS_openat2, root.get(), rel.c_str(), &how, sizeof(how))));
+  if (!at) return SysError("openat2(" + path + ")");
+  return IdentityOf(at);
 }
 
 Result<UniqueFd> CloneMountAt(const std::string& absolute_path) {

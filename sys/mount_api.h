@@ -3,6 +3,8 @@
 // following symlinks.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -36,6 +38,26 @@ Result<uint64_t> MountIdOf(const UniqueFd& fd);
 // `mount` lives), clones it and hands the fd back. Errors: "setns" or
 // "open_tree" with the child's errno, or the fork, socket and wait.
 Result<UniqueFd> CloneMountAlone(pid_t ns_of, const UniqueFd& mount);
+// The root of the mount namespace of `ns_of` (O_PATH), opened by a child
+// that joins it: the namespace's root whatever root (chroot) its tasks
+// have. Errors: as CloneMountAlone's, "open(/)".
+Result<UniqueFd> OpenNamespaceRoot(pid_t ns_of);
+
+// What a file is, by the kernel's numbers: the device and inode of its
+// superblock, and the mount it is reached through (mountinfo's id).
+struct FileIdentity {
+  dev_t dev = 0;
+  uint64_t ino = 0;
+  uint64_t mnt_id = 0;
+  bool operator==(const FileIdentity&) const = default;
+};
+// Of the file `fd` is on (statx STATX_INO|STATX_MNT_ID; a symlink itself).
+Result<FileIdentity> IdentityOf(const UniqueFd& fd);
+// Of what the absolute `path` leads to, resolved as a task whose root is
+// `root` would resolve it (symlinks inside the root, the last component not
+// followed), as a restore reopens fds by their paths. Errors: openat2's
+// (ENOENT: nothing there now), statx's.
+Result<FileIdentity> IdentityAt(const UniqueFd& root, const std::string& path);
 
 // Per-mount flags from MS_* bits (MS_RDONLY, MS_NOSUID, MS_NODEV,
 // MS_NOEXEC, MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_STRICTATIME).

@@ -28,6 +28,7 @@ Result<TaskInfo> ReadTask(pid_t outer) {
   t.state = stat->state;
   t.outer_ppid = stat->ppid;
   t.outer_pgid = stat->pgid;
+  t.outer_sid = stat->sid;
   t.exit_code = stat->exit_code;
   t.threads = StatusInnermost(t.status, "Threads");
   t.uids = StatusValues(t.status, "Uid");

@@ -26,6 +26,7 @@ struct TaskInfo {
   char state = '?';      // R, S, D, T, t, Z, X...
   pid_t outer_ppid = 0;  // the parent as the reader sees it
   pid_t outer_pgid = 0;  // the process group as the reader sees it
+  pid_t outer_sid = 0;   // the session as the reader sees it (0: led outside its PID namespace)
   int exit_code = 0;     // a zombie's wait status
   long threads = 0;
   std::vector<long> uids, gids;  // real, effective, saved, filesystem

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 
+#include "sys/autofs_dev.h"
 #include "sys/files.h"
 #include "sys/io.h"
 
@@ -129,11 +130,22 @@ Status CreateFifo(const std::vector<const FilePlan*>& ofds, const images::Restor
   return {};
 }
 
+// The root of an AutoFS mount of the tree, through /dev/autofs: found so
+// even when a mount it triggered covers it.
+Result<UniqueFd> OpenAutofsRoot(const FilePlan& f, const images::RestorePlan& plan, const FdLayout& layout,
+                                const shm::Arena& arena) {
+  int index = plan.MountIndex(f.autofs_mnt_id);
+  std::optional<uint64_t> dev = index < 0 ? std::nullopt : arena.MountDevice(static_cast<size_t>(index));
+  if (!dev) return Fail("AutoFS mount " + f.path + " was not mounted");
+  RO_ASSIGN_OR_RETURN(sys::AutofsDevice device, sys::AutofsDevice::FromFd(layout.autofs_fd));
+  return device.OpenMount(f.path, static_cast<dev_t>(*dev));
+}
+
 // A file, directory or device, checked to be of the type the image says
 // (when it says) before it is opened with its flags.
-Status CreateRegular(const FilePlan& f, const FdLayout& layout) {
+Status CreateRegular(const FilePlan& f, const images::RestorePlan& plan, const FdLayout& layout, const shm::Arena& arena) {
   uint32_t flags = f.flags & ~static_cast<uint32_t>(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW);
-  auto at = LookAt(f.path, f.mode ? (*f.mode & S_IFMT) : 0);
+  auto at = f.autofs_mnt_id != 0 ? OpenAutofsRoot(f, plan, layout, arena) : LookAt(f.path, f.mode ? (*f.mode & S_IFMT) : 0);
   auto fd = at.ok() ? Reopen(at->get(), flags, layout) : Result<UniqueFd>(at.error());
   Status s = fd.ok() ? SetStatusFlags(fd->get(), flags) : Status(fd.error());
   if (s.ok() && f.pos != 0) s = sys::SeekTo(fd->get(), f.pos, f.path);
@@ -194,7 +206,7 @@ Status CreateFiles(const images::TaskPlan& t, const images::RestorePlan& plan, c
       ++i;
     }
     switch (f.kind) {
-      case FileKind::kRegular: RO_TRY(CreateRegular(f, layout)); break;
+      case FileKind::kRegular: RO_TRY(CreateRegular(f, plan, layout, arena)); break;
       case FileKind::kPipe: RO_TRY(CreatePipe(group, plan, layout, arena)); break;
       case FileKind::kFifo: RO_TRY(CreateFifo(group, plan, layout, arena)); break;
     }

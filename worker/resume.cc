@@ -98,10 +98,13 @@ Status PrepareExec(const images::TaskPlan& t, shm::Arena& arena, size_t index, c
 
 Status CheckResumable(const images::TaskPlan& t) {
   if (t.resume_mode == images::ResumeMode::kZombie) return {};
-  if (!t.root.empty() && t.root != "/" && ::chroot(t.root.c_str()) != 0) return SysError("chroot(" + t.root + ")");
+  // Both are paths of the mount namespace (as /proc/PID/cwd reads from
+  // outside it), not of the task's root: the working directory is reached
+  // first, and chroot keeps it.
   bool exec = t.resume_mode == images::ResumeMode::kExec;
   std::string cwd = exec && !t.resume->cwd.empty() ? t.resume->cwd : t.cwd;
   if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) return SysError("chdir(" + cwd + ")");
+  if (!t.root.empty() && t.root != "/" && ::chroot(t.root.c_str()) != 0) return SysError("chroot(" + t.root + ")");
   if (exec && ::access(t.resume->exe.c_str(), X_OK) != 0) {
     return SysError("resume program " + t.resume->exe + " is not executable");
   }

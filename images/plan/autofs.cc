@@ -108,6 +108,11 @@ void PlanAutofs(Context& ctx) {
     }
     ctx.plan.autofs.push_back(a);
   }
+  for (auto& [id, f] : ctx.plan.files) {
+    if (f.kind != FileKind::kRegular || f.mnt_id <= 0) continue;
+    const MountPlan* m = ctx.plan.FindMount(static_cast<uint32_t>(f.mnt_id));
+    if (m != nullptr && m->fstype_code == img::AUTOFS && m->root == "/" && m->mountpoint == f.path) f.autofs_mnt_id = m->mnt_id;
+  }
 }
 
 }  // namespace ro::images::plan

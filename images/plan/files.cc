@@ -64,6 +64,7 @@ std::optional<FilePlan> ReadFile(Context& ctx, const FileTable& table, uint32_t 
       p.path = *path;
       if (e.reg().has_size()) p.size = e.reg().size();
       if (e.reg().has_mode()) p.mode = e.reg().mode();
+      p.mnt_id = e.reg().mnt_id();
       return p;
     }
     case img::PIPE: {
@@ -104,6 +105,7 @@ std::optional<FilePlan> ReadFile(Context& ctx, const FileTable& table, uint32_t 
       p.flags = reg.flags();
       p.path = *path;
       p.pipe_id = e.fifo().pipe_id();
+      p.mnt_id = reg.mnt_id();
       return p;
     }
     default:
@@ -228,17 +230,23 @@ void ReadFsDirs(Context& ctx) {
     const std::string name = MakeFileName(FsKind(), static_cast<uint32_t>(pid));
     const auto& fs = f->As<img::fs_entry>(0);
     pid_t task = pid;  // clang 14 (the fuzz build) cannot capture a structured binding
-    auto dir_of = [&](uint32_t id, const char* what) -> std::optional<std::string> {
+    auto dir_of = [&](uint32_t id, const char* what) -> const FilePlan* {
       auto it = ctx.plan.files.find(id);
       if (it == ctx.plan.files.end() || it->second.kind != FileKind::kRegular) {
         ctx.problems.Add(name, 0, std::string(what) + " of task " + Str(task) + " names file " + Str(id) +
                                       ", which is no regular file entry of files.img");
-        return std::nullopt;
+        return nullptr;
       }
-      return it->second.path;
+      return &it->second;
     };
-    if (auto cwd = dir_of(fs.cwd_id(), "cwd")) t.cwd = *cwd;
-    if (auto root = dir_of(fs.root_id(), "root")) t.root = *root;
+    if (const FilePlan* cwd = dir_of(fs.cwd_id(), "cwd")) {
+      t.cwd = cwd->path;
+      t.cwd_mnt_id = cwd->mnt_id;
+    }
+    if (const FilePlan* root = dir_of(fs.root_id(), "root")) {
+      t.root = root->path;
+      t.root_mnt_id = root->mnt_id;
+    }
   }
 }
 

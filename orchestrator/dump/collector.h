@@ -28,6 +28,7 @@
 #include "images/proto/pipe-data.pb.h"
 #include "orchestrator/dump/dump.h"
 #include "orchestrator/tmpfs.h"
+#include "sys/mount_api.h"
 #include "sys/mapping.h"
 #include "sys/mountinfo.h"
 #include "sys/proc_files.h"
@@ -145,6 +146,12 @@ class Collector {
   // files.cc
   Status CollectFds(const Task& t);
   Status CollectFsDirs(const Task& t);
+  // A restore reopens `what` (an fd, the cwd or the root: the file
+  // `held`, dev/ino/mount as the task has it) by its `path` in the tree's
+  // mount namespace: refused when that path leads elsewhere now (a mount
+  // covers it, it was replaced or renamed).
+  Status CheckReachable(const std::string& what, const std::string& path, const sys::FileIdentity& held);
+  bool OnAutofsRoot(const LiveFd& f) const;
   Result<uint32_t> DescriptionId(const Task& t, const LiveFd& f, bool& fresh);
   Status AddFile(const Task& t, const LiveFd& f, uint32_t id);
   Status CollectPipeData(const Task& t, const LiveFd& f, uint32_t pipe_id, bool fifo);
@@ -208,6 +215,9 @@ class Collector {
   bool new_pid_ = false, new_mnt_ = false;
   // Sessions and groups led from outside the tree (--shell-job): written as 0.
   std::set<pid_t> outside_sids_, outside_pgids_;
+  UniqueFd ns_root_;  // the root of the tree's mount namespace, once CheckReachable needs it
+  std::set<uint32_t> ns_mounts_;  // the ids of the mounts of the tree's mount namespace, once CheckReachable needs them
+  std::set<uint32_t> foreign_mounts_warned_;  // mounts of other namespaces files are open through, said once each
 
   // Files.
   uint32_t next_id_ = 1;

@@ -107,6 +107,10 @@ Status Collector::CollectFds(const Task& t) {
       }
     }
     RO_ASSIGN_OR_RETURN(img::fd_types type, KindOf(f));
+    bool terminal = S_ISCHR(f.st.st_mode) && sys::IsTerminalDevice(f.st.st_rdev);  // --shell-job: the caller's, by design
+    if (type != img::PIPE && !terminal && !OnAutofsRoot(f)) {
+      RO_TRY(CheckReachable("fd " + Str(n) + " (" + f.target + ")", f.target, {f.st.st_dev, f.st.st_ino, f.mnt_id}));
+    }
     bool fresh = false;
     RO_ASSIGN_OR_RETURN(uint32_t id, DescriptionId(t, f, fresh));
     if (fresh) RO_TRY(AddFile(t, f, id));
@@ -230,11 +234,61 @@ Status Collector::CollectFsDirs(const Task& t) {
   RO_ASSIGN_OR_RETURN(std::string root, sys::ReadProcLink(t.Proc("root")));
   if (cwd.ends_with(" (deleted)")) return Fail("its working directory " + cwd + " is deleted");
   if (root.ends_with(" (deleted)")) return Fail("its root directory " + root + " is deleted");
+  uint64_t mounts[2] = {};  // of the cwd and the root
+  for (int i = 0; i < 2; ++i) {
+    const std::string& path = i == 0 ? cwd : root;
+    RO_ASSIGN_OR_RETURN(UniqueFd dir, sys::OpenAt(AT_FDCWD, t.Proc(i == 0 ? "cwd" : "root"), O_PATH | O_DIRECTORY));
+    RO_ASSIGN_OR_RETURN(sys::FileIdentity held, sys::IdentityOf(dir));
+    RO_TRY(CheckReachable((i == 0 ? "its working directory " : "its root directory ") + path, path, held));
+    mounts[i] = held.mnt_id;
+  }
   auto fs = std::make_unique<img::fs_entry>();
-  fs->set_cwd_id(AddPathEntry(cwd, O_RDONLY | O_DIRECTORY, 0, 0));
-  fs->set_root_id(AddPathEntry(root, O_RDONLY | O_DIRECTORY, 0, 0));
+  fs->set_cwd_id(AddPathEntry(cwd, O_RDONLY | O_DIRECTORY, 0, static_cast<uint32_t>(mounts[0])));
+  fs->set_root_id(AddPathEntry(root, O_RDONLY | O_DIRECTORY, 0, static_cast<uint32_t>(mounts[1])));
   if (long umask = sys::StatusOctal(t.info.status, "Umask"); umask >= 0) fs->set_umask(static_cast<uint32_t>(umask));
   File(images::FsKind(), static_cast<uint32_t>(t.pid)).entries.push_back(images::Entry{std::move(fs), {}});
+  return {};
+}
+
+// A master's ioctl fd on its AutoFS mount's root: a restore opens it
+// through /dev/autofs, covered or not.
+bool Collector::OnAutofsRoot(const LiveFd& f) const {
+  return std::any_of(mounts_.begin(), mounts_.end(), [&](const sys::MountInfo& m) {
+    return m.mnt_id == f.mnt_id && m.fstype == "autofs" && m.root == "/" && m.mountpoint == f.target;
+  });
+}
+
+Status Collector::CheckReachable(const std::string& what, const std::string& path, const sys::FileIdentity& held) {
+  if (!ns_root_) {
+    auto root = sys::OpenNamespaceRoot(tree_.tasks().front().pid);
+    if (!root.ok()) return std::move(root).error().Within("the root of the tree's mount namespace");
+    ns_root_ = std::move(root).value();
+  }
+  auto there = sys::IdentityAt(ns_root_, path);
+  if (!there.ok() && (there.error().err == ENOENT || there.error().err == ENOTDIR)) {
+    return Fail(what + ": nothing is at its path now (renamed, removed, or a mount hides it), and a restore reopens it by its path");
+  }
+  if (!there.ok()) return std::move(there).error().Within(what);
+  if (there->dev != held.dev || there->ino != held.ino) {
+    return Fail(what + ": its path leads to another file now (a mount covers it, or it was replaced), and a restore reopens it by its path");
+  }
+  if (there->mnt_id == held.mnt_id) return {};
+  if (ns_mounts_.empty()) {
+    auto mounts = sys::ReadMountInfo("/proc/" + Str(tree_.tasks().front().pid) + "/mountinfo");
+    if (!mounts.ok()) return std::move(mounts).error().Within("the tree's mount namespace");
+    for (const sys::MountInfo& m : *mounts) ns_mounts_.insert(m.mnt_id);
+  }
+  std::string mounts = " (" + Str(static_cast<long long>(there->mnt_id)) + "; it is open through " + Str(static_cast<long long>(held.mnt_id));
+  if (ns_mounts_.count(static_cast<uint32_t>(held.mnt_id)) != 0) {
+    return Fail(what + ": its path leads to the same file through another mount" + mounts + "), and a restore reopens it by its path");
+  }
+  // Open through a mount of another namespace (inherited from the tree's
+  // starter, as a runtime's /dev/null): no restore can give it back; the
+  // same file through the tree's own mount is what a restore gives.
+  if (foreign_mounts_warned_.insert(static_cast<uint32_t>(held.mnt_id)).second) {
+    out_.warnings.push_back(what + ": open through a mount outside the tree's mount namespace" + mounts +
+                            "), as may be other files: restored through the tree's mounts of the same files");
+  }
   return {};
 }
 

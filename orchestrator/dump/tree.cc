@@ -267,13 +267,13 @@ Status Collector::CollectResume(const Task& t) {
 // the root's was made in the tree: a helper stands in for its leader.)
 Status Collector::FindOutsideSessions() {
   struct Ids {
-    pid_t outer, pid, sid, pgid;
+    pid_t outer, pid, sid, pgid, outer_sid, outer_pgid;
   };
   std::vector<Ids> ids;
   std::set<pid_t> in_tree;
   for (const FrozenTree::Task& f : tree_.tasks()) {
     RO_ASSIGN_OR_RETURN(sys::TaskInfo info, sys::ReadTask(f.pid));
-    ids.push_back({f.pid, info.pid, info.sid, info.pgid});
+    ids.push_back({f.pid, info.pid, info.sid, info.pgid, info.outer_sid, info.outer_pgid});
     in_tree.insert(info.pid);
   }
   if (ids.empty()) return {};
@@ -284,13 +284,29 @@ Status Collector::FindOutsideSessions() {
     if (id == root_id && root_id != root.pid) return true;
     return !new_pid_ && ::access(("/proc/" + Str(id)).c_str(), F_OK) == 0;
   };
+  // With --shell-job every outside session (group) becomes restore-orch's
+  // one: two of them would come back merged. They are told apart by their
+  // numbers as restore-orch sees them (0 inside a new PID namespace).
+  const Ids* first_sid = nullptr;
+  const Ids* first_pgid = nullptr;
   for (const Ids& t : ids) {
     bool sid_out = outside(t.sid, root.sid), pgid_out = outside(t.pgid, root.pgid);
     if (!sid_out && !pgid_out) continue;
     if (sid_out) outside_sids_.insert(t.sid);
     if (pgid_out) outside_pgids_.insert(t.pgid);
-    if (options_.shell_job) continue;
     std::string who = "task " + Str(t.pid) + (t.pid != t.outer ? " (pid " + Str(t.outer) + " here)" : "");
+    if (options_.shell_job) {
+      auto differ = [&](const Ids*& first, pid_t Ids::*outer, const char* what) -> Status {
+        if (first == nullptr) first = &t;
+        if (first->*outer == t.*outer) return {};
+        return Fail(who + " and task " + Str(first->pid) + " are in different " + what + "s led outside the tree (" +
+                    Str(t.*outer) + " and " + Str(first->*outer) + " here): a restore with --shell-job would put both in "
+                    "restore-orch's one " + what);
+      };
+      if (sid_out) RO_TRY(differ(first_sid, &Ids::outer_sid, "session"));
+      if (pgid_out) RO_TRY(differ(first_pgid, &Ids::outer_pgid, "process group"));
+      continue;
+    }
     std::string what = sid_out ? "session " + Str(t.sid) : "process group " + Str(t.pgid);
     return Fail(who + " is in " + what + ", whose leader is outside the tree (a shell's job): dump it with --shell-job (-j), "
                 "and restore it with --shell-job, which leaves it in restore-orch's session and group");

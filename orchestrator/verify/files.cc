@@ -2,10 +2,13 @@
 // numbers, kinds and paths, flags and close-on-exec, the same open file
 // descriptions shared (kcmp), the ends of one pipe on one pipe.
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <map>
 
 #include "orchestrator/verify/verifier.h"
+#include "sys/files.h"
+#include "sys/proc.h"
 #include "sys/proc_files.h"
 #include "sys/process.h"
 
@@ -48,7 +51,13 @@ void Verifier::CompareFds() {
         }
         case images::FileKind::kFifo:
         case images::FileKind::kRegular:
-          if (l.target != f.path) Diff(where + ": " + l.target + ", images say " + f.path);
+          if (l.target != f.path) {
+            Diff(where + ": " + l.target + ", images say " + f.path);
+          } else if (!(S_ISCHR(l.st.st_mode) && sys::IsTerminalDevice(l.st.st_rdev))) {  // --shell-job: the caller's
+            // An AutoFS root is reached through /dev/autofs, not its path:
+            // only its mount is compared.
+            CompareReached(where, f.autofs_mnt_id != 0 ? "" : l.target, {l.st.st_dev, l.st.st_ino, l.mnt_id}, f.mnt_id);
+          }
           break;
       }
       unsigned mask = O_ACCMODE | O_NONBLOCK | O_APPEND;
@@ -61,6 +70,60 @@ void Verifier::CompareFds() {
       }
     }
     for (const auto& [extra, e] : live_fds) Diff(who + " fd " + std::to_string(extra) + ": not in the images");
+    CompareFsDirs(t, outer, who);
+  }
+}
+
+void Verifier::CompareFsDirs(const images::TaskPlan& t, pid_t outer, const std::string& who) {
+  bool exec = t.resume_mode == images::ResumeMode::kExec && t.resume && !t.resume->cwd.empty();
+  const std::pair<const char*, std::pair<std::string, int64_t>> dirs[] = {
+      {"cwd", {exec ? t.resume->cwd : t.cwd, exec ? -1 : t.cwd_mnt_id}}, {"root", {t.root, t.root_mnt_id}}};
+  for (const auto& [link, want] : dirs) {
+    if (want.first.empty()) continue;
+    std::string where = who + " " + link;
+    std::string proc = "/proc/" + std::to_string(outer) + "/" + link;
+    auto path = sys::ReadProcLink(proc);
+    if (!path.ok()) {
+      Diff(where + ": " + path.error().ToString());
+      continue;
+    }
+    if (*path != want.first) {
+      Diff(where + ": " + *path + ", images say " + want.first);
+      continue;
+    }
+    auto held = [&]() -> Result<sys::FileIdentity> {
+      RO_ASSIGN_OR_RETURN(UniqueFd dir, sys::OpenAt(AT_FDCWD, proc, O_PATH | O_DIRECTORY));
+      return sys::IdentityOf(dir);
+    }();
+    if (!held.ok()) {
+      Diff(where + ": " + held.error().ToString());
+      continue;
+    }
+    CompareReached(where, *path, *held, want.second);
+  }
+}
+
+void Verifier::CompareReached(const std::string& where, const std::string& path, const sys::FileIdentity& held,
+                              int64_t image_mnt_id) {
+  if (!ns_root_) {
+    auto root = sys::OpenNamespaceRoot(root_);
+    if (!root.ok()) Diff("the root of the tree's mount namespace: " + root.error().ToString());
+    ns_root_ = root.ok() ? std::move(root).value() : UniqueFd();
+  }
+  if (!*ns_root_) return;  // said once
+  auto there = path.empty() ? Result<sys::FileIdentity>(held) : sys::IdentityAt(*ns_root_, path);
+  if (!there.ok()) {
+    Diff(where + ": its path leads nowhere: " + there.error().ToString());
+  } else if (there->dev != held.dev || there->ino != held.ino) {
+    Diff(where + ": its path leads to another file than the one it has open");
+  } else if (there->mnt_id != held.mnt_id) {
+    Diff(where + ": its path leads to its file through another mount than the one it has it open through");
+  }
+  // Mounts are paired only in a mount namespace of the tree's own.
+  auto live = image_mnt_id > 0 ? live_mount_of_.find(static_cast<uint32_t>(image_mnt_id)) : live_mount_of_.end();
+  if (live != live_mount_of_.end() && live->second != held.mnt_id) {
+    Diff(where + ": on mount " + std::to_string(held.mnt_id) + ", not on the one the images say (restored as " +
+         std::to_string(live->second) + ")");
   }
 }
 

@@ -47,6 +47,7 @@ void Verifier::CompareMounts() {
     }
     const sys::MountInfo& l = *stack.front();  // parents are placed first: the lowest is ours
     stack.erase(stack.begin());
+    live_mount_of_[m.mnt_id] = l.mnt_id;
     bool external = m.how == images::MountSource::kExternal;
     if (!external && l.fstype != m.fstype) Diff(where + ": " + l.fstype + ", images say " + m.fstype);
     if (!external && l.root != m.root) Diff(where + ": root " + l.root + ", images say " + m.root);

@@ -2,6 +2,7 @@
 // parent, session, group, thread ids and exit status; no task the images
 // do not have.
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "orchestrator/verify/verifier.h"
@@ -54,6 +55,19 @@ void Verifier::CompareTasks() {
   std::set<pid_t> planned;
   for (const auto& t : plan_.tasks) planned.insert(t.pid);
   auto same = [&](pid_t live, pid_t images) { return live == images || (images == 0 && planned.count(live) == 0); };
+  // ...and one session (group) for all of them: the partition counts, not
+  // only the numbers. Compared as restore-orch sees them (inside a new PID
+  // namespace every outside session is 0).
+  std::map<std::string, std::pair<pid_t, pid_t>> caller;  // "session"/"process group" -> first task, its live id
+  auto one_outside = [&](const std::string& what, pid_t task, pid_t live, pid_t images) {
+    if (images != 0) return;
+    auto [first, fresh] = caller.emplace(what, std::make_pair(task, live));
+    if (!fresh && first->second.second != live) {
+      Diff("task " + std::to_string(task) + ": " + what + " " + std::to_string(live) + ", not the " + what + " " +
+           std::to_string(first->second.second) + " of task " + std::to_string(first->second.first) +
+           " (as seen here; the images have both in the caller's)");
+    }
+  };
   for (const auto& t : plan_.tasks) {
     if (t.kind == images::TaskKind::kHelper) continue;
     seen[t.pid] = true;
@@ -68,6 +82,8 @@ void Verifier::CompareTasks() {
     if (ppid != t.ppid) Diff(who + ": parent " + std::to_string(ppid) + ", images say " + std::to_string(t.ppid));
     if (!same(l.sid, t.sid)) Diff(who + ": session " + std::to_string(l.sid) + ", images say " + std::to_string(t.sid));
     if (!same(l.pgid, t.pgid)) Diff(who + ": process group " + std::to_string(l.pgid) + ", images say " + std::to_string(t.pgid));
+    one_outside("session", t.pid, l.outer_sid, t.sid);  // as restore-orch sees them: 0 inside a new PID namespace
+    one_outside("process group", t.pid, l.outer_pgid, t.pgid);
     bool zombie = t.kind == images::TaskKind::kZombie;
     if (zombie != (l.state == 'Z')) Diff(who + (zombie ? ": not a zombie" : ": is a zombie"));
     if (!zombie && l.state != 'Z') {

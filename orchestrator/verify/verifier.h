@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "images/plan.h"
+#include "sys/mount_api.h"
 #include "sys/mountinfo.h"
 #include "sys/proc_tree.h"
 #include "sys/remote_attrs.h"
@@ -31,8 +32,8 @@ class Verifier {
   std::vector<std::string> Run() {
     CollectTasks();
     CompareTasks();
+    CompareMounts();  // first: the fds' mounts are compared through its pairing
     CompareFds();
-    CompareMounts();
     CompareMemory();
     CompareAttrs();
     return diffs_;
@@ -44,8 +45,14 @@ class Verifier {
   // tree.cc
   void CollectTasks();
   void CompareTasks();
-  // files.cc
+  // files.cc: fd tables, then each task's cwd and root.
   void CompareFds();
+  void CompareFsDirs(const images::TaskPlan& t, pid_t outer, const std::string& who);
+  // That `path` leads to the file `held` (a restore reopens by path) and
+  // that the file is on the mount the images say (`image_mnt_id`, paired
+  // with a live mount by CompareMounts; -1 unknown). An empty `path`: the
+  // mount alone (an AutoFS root, reached through /dev/autofs).
+  void CompareReached(const std::string& where, const std::string& path, const sys::FileIdentity& held, int64_t image_mnt_id);
   // mounts.cc
   void CompareMounts();
   // The files of a tmpfs the images hold contents of (mount `m`, live `l`).
@@ -79,6 +86,8 @@ class Verifier {
     std::optional<std::array<sys::KernelSigaction, 65>> sigactions;  // the task's, when it continued
   };
   std::map<pid_t, Asked> asked_;
+  std::map<uint32_t, uint64_t> live_mount_of_;  // image mnt_id -> the live mount it was paired with
+  std::optional<UniqueFd> ns_root_;  // the root of the tree's mount namespace (an invalid fd: it could not be opened)
   std::map<pid_t, LiveTask> live_;  // by the pid in the tree's namespace
   std::vector<std::string> diffs_;
 };

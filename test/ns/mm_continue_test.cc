@@ -122,6 +122,7 @@ std::string DumpAndRestore(pid_t root, const std::string& dir, Cycle& c, const s
                            bool verify = true) {
   c.dump_start_ms = NowMs();
   RunResult d = RunDump(root, dir);
+  if (d.status != 0) KillTree(root);  // a refused dump leaves the tree running
   ::waitpid(root, nullptr, 0);
   EXPECT_OR_RETURN(d.status == 0, "dump: " + d.err);
   // --check-pages: every restored page is compared with the images before the tasks run.

@@ -405,6 +405,36 @@ TEST(Threads, DebiansAutomountContinuesAfterRestoreAndServesNewKeys) {
     if (am_after != 0 && ReadText("/proc/" + Str(am_after) + "/cmdline").find("automount") == std::string::npos) {
       p += "its command line: " + ReadText("/proc/" + Str(am_after) + "/cmdline") + "\n";
     }
+    // Its ioctl fd on the root of the direct mount d1, covered by the tmpfs
+    // it triggered, is on that AutoFS mount again (opened through
+    // /dev/autofs: its path leads to the tmpfs).
+    if (am_after != 0) {
+      std::map<std::string, std::string> fstype_of;  // mount id -> fstype
+      std::istringstream mi(ReadText("/proc/" + Str(restored) + "/mountinfo"));
+      for (std::string line; std::getline(mi, line);) {
+        std::istringstream words(line);
+        std::string id, word;
+        words >> id;
+        while (words >> word && word != "-") {
+        }
+        words >> word;
+        fstype_of[id] = word;
+      }
+      int on_d1 = 0;
+      for (int fd = 0; fd < 1024; ++fd) {
+        std::string at = "/proc/" + Str(am_after) + "/fd/" + Str(fd);
+        char buf[4096];
+        ssize_t n = ::readlink(at.c_str(), buf, sizeof(buf));
+        if (n <= 0 || std::string(buf, static_cast<size_t>(n)) != w + "/d1") continue;
+        std::string info = ReadText("/proc/" + Str(am_after) + "/fdinfo/" + Str(fd));
+        size_t m = info.find("mnt_id:");
+        std::string id = m == std::string::npos ? "" : info.substr(m + 7, info.find('\n', m) - m - 7);
+        id.erase(0, id.find_first_not_of(" \t"));
+        ++on_d1;
+        if (fstype_of[id] != "autofs") p += "fd " + Str(fd) + " on " + w + "/d1 is on a " + fstype_of[id] + " mount, not its AutoFS mount\n";
+      }
+      if (on_d1 == 0) p += "automount holds no fd on " + w + "/d1 after the restore\n";
+    }
     for (const char* key : {"/auto/key2", "/prog/anything"}) {
       if (!Served(restored, w + key)) p += std::string("new key ") + key + " not served after the restore\n";
     }
