@@ -4,6 +4,7 @@
 #include <linux/filter.h>
 #include <linux/ptrace.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 
@@ -16,11 +17,36 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
 #include "sys/proc.h"
 #include "sys/remote_mem.h"
+
+// RunCode's page: this prologue, the caller's code, an int3. The int3's
+// SIGTRAP is forced on a task whose signals are all blocked, and the
+// kernel then resets the signal's disposition to SIG_DFL
+// (force_sig_info_to_task), so SIGTRAP's is saved first, for RunCode to
+// put back. In: rdi the scratch area (passed on to the code), rsi where
+// the 32 bytes of SIGTRAP's sigaction go.
+asm(R"(
+    .pushsection .rodata.ro_run_code_prologue, "a"
+    .globl ro_run_code_prologue, ro_run_code_prologue_end
+    .hidden ro_run_code_prologue, ro_run_code_prologue_end
+ro_run_code_prologue:
+    mov   %rdi, %r8          # the scratch area, for the code
+    mov   %rsi, %rdx         # oact
+    mov   $5, %edi           # SIGTRAP
+    xor   %esi, %esi         # act: NULL, only asked
+    mov   $8, %r10d          # sizeof(sigset_t)
+    mov   $13, %eax          # __NR_rt_sigaction
+    syscall
+    mov   %r8, %rdi
+ro_run_code_prologue_end:
+    .popsection
+)");
+extern "C" const char ro_run_code_prologue[], ro_run_code_prologue_end[];
 
 namespace ro::sys {
 namespace {
@@ -31,11 +57,20 @@ long Ptrace(long request, pid_t pid, unsigned long addr, unsigned long data) {
 
 std::string Num(long v) { return std::to_string(v); }
 
+std::string Hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "%#llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
 std::string Req(const char* request, pid_t pid) { return std::string("ptrace(") + request + ", " + Num(pid) + ")"; }
 
 // Generous for every XSAVE area (AMX included): the kernel shortens the
 // iovec to its own size.
 constexpr size_t kMaxXstate = 64 * 1024;
+
+constexpr uint64_t kCodePage = 4096;
+constexpr char kInt3 = '\xcc';
 
 }  // namespace
 
@@ -228,7 +263,10 @@ RemoteSyscalls::RemoteSyscalls(RemoteSyscalls&& o) noexcept
       at_entry_(o.at_entry_),
       stray_signal_(o.stray_signal_),
       scratch_(o.scratch_),
-      scratch_saved_(std::move(o.scratch_saved_)) {}
+      scratch_saved_(std::move(o.scratch_saved_)),
+      code_(std::exchange(o.code_, 0)),
+      trap_reset_(std::exchange(o.trap_reset_, false)),
+      stops_(o.stops_) {}
 
 RemoteSyscalls::~RemoteSyscalls() { (void)End(); }
 
@@ -241,8 +279,11 @@ Status RemoteSyscalls::Step(int expected_op, long& rval) {
     if (got < 0) return SysError("waitpid(" + Num(pid_) + ")");
     break;
   }
+  ++stops_;
   if (WIFEXITED(status) || WIFSIGNALED(status)) {
-    active_ = false;  // nothing left to put back
+    active_ = false;  // nothing left to put back: the page went with it
+    code_ = 0;
+    trap_reset_ = false;
     return SysError("task " + Num(pid_) + " died while running an injected syscall", ESRCH);
   }
   ptrace_syscall_info info{};
@@ -265,6 +306,10 @@ Status RemoteSyscalls::Step(int expected_op, long& rval) {
 
 Result<long> RemoteSyscalls::Call(long nr, const std::array<uint64_t, 6>& args) {
   if (!active_) return Fail("task " + Num(pid_) + ": injected syscall after End()");
+  return Syscall(nr, args);
+}
+
+Result<long> RemoteSyscalls::Syscall(long nr, const std::array<uint64_t, 6>& args) {
   user_regs_struct r = saved_regs_;
   r.rip = insn_;
   r.rax = static_cast<unsigned long long>(nr);
@@ -308,6 +353,110 @@ Status RemoteSyscalls::WriteScratch(std::string_view bytes) {
   return WriteTaskMemory(pid_, at, bytes.data(), bytes.size());
 }
 
+Result<std::optional<user_regs_struct>> RemoteSyscalls::RunCode(std::string_view code) {
+  if (!active_) return Fail("task " + Num(pid_) + ": injected code after End()");
+  if (code.size() > kMaxCodeBytes) return Fail("injected code of " + Num(static_cast<long>(code.size())) + " bytes: too long");
+  RO_TRY(RemoveCode());  // what a failed run left
+  std::string page(ro_run_code_prologue, ro_run_code_prologue_end);
+  page.append(code);
+  page.push_back(kInt3);
+  RO_ASSIGN_OR_RETURN(uint64_t scratch, Scratch());
+  uint64_t trap_saved = scratch + kCodeScratchBytes;
+  // Written once before the code does, so that it cannot fault there; and
+  // SIGTRAP's slot reads SIG_DFL (nothing to put back) unless the prologue
+  // saved another disposition.
+  std::string fill = scratch_saved_;
+  std::fill(fill.begin() + kCodeScratchBytes, fill.end(), '\0');
+  RO_TRY(WriteTaskMemory(pid_, scratch, fill.data(), fill.size()));
+
+  RO_ASSIGN_OR_RETURN(long at, Syscall(SYS_mmap, {0, kCodePage, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, ~0ull, 0}));
+  if (at < 0 && at > -4096) return std::optional<user_regs_struct>{};  // refused: nothing changed
+  code_ = static_cast<uint64_t>(at);
+  // Read-only in the task: only a debugger's write (FOLL_FORCE) gets in.
+  if (Status w = PokeTaskMemory(pid_, code_, page.data(), page.size()); !w.ok()) {
+    RO_TRY(RemoveCode());
+    return std::optional<user_regs_struct>{};
+  }
+  user_regs_struct r = saved_regs_;
+  r.rip = code_;
+  r.orig_rax = ~0ull;  // not in a syscall: no restart logic on the way out
+  r.rdi = scratch;
+  r.rsi = trap_saved;
+  RO_TRY(PtraceSetRegs(pid_, r));
+  if (Ptrace(PTRACE_CONT, pid_, 0, 0) != 0) return SysError(Req("PTRACE_CONT", pid_) + " into injected code");
+  at_entry_ = false;
+  RO_TRY(WaitForCodeEnd(code_ + page.size()));
+  RO_ASSIGN_OR_RETURN(user_regs_struct end, PtraceGetRegs(pid_));
+  RO_TRY(RemoveCode());
+  return std::optional<user_regs_struct>(end);
+}
+
+// Waits for the SIGTRAP of the int3 before `end`, letting pass (and
+// keeping for End()) a signal nobody can block.
+Status RemoteSyscalls::WaitForCodeEnd(uint64_t end) {
+  for (int tries = 0; tries < 64; ++tries) {
+    int status = 0;
+    pid_t got;
+    while ((got = ::waitpid(pid_, &status, __WALL)) < 0 && errno == EINTR) {
+    }
+    if (got < 0) return SysError("waitpid(" + Num(pid_) + ")");
+    ++stops_;
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      active_ = false;  // nothing left to put back: the page went with it
+      code_ = 0;
+      return SysError("task " + Num(pid_) + " died while running injected code", ESRCH);
+    }
+    if (!WIFSTOPPED(status)) continue;
+    int sig = WSTOPSIG(status);
+    bool delivery = (status >> 16) == 0;  // a signal-delivery stop, not a group stop
+    if (delivery && (sig == SIGTRAP || sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE)) {
+      RO_ASSIGN_OR_RETURN(user_regs_struct r, PtraceGetRegs(pid_));
+      if (sig != SIGTRAP || r.rip != end) {
+        return Fail("task " + Num(pid_) + " stopped with signal " + Num(sig) + " at " + Hex(r.rip) +
+                    " instead of at the end of injected code (" + Hex(end) + ")");
+      }
+      trap_reset_ = true;
+      siginfo_t info{};
+      if (Ptrace(PTRACE_GETSIGINFO, pid_, 0, reinterpret_cast<unsigned long>(&info)) != 0) {
+        return SysError(Req("PTRACE_GETSIGINFO", pid_));
+      }
+      // A SIGTRAP queued before (sent to the task while it blocks it) is
+      // the one dequeued here, the int3's merged into it: End() queues it
+      // again.
+      if (info.si_code != SI_KERNEL && stray_signal_ == 0) stray_signal_ = SIGTRAP;
+      return {};
+    }
+    // SIGSTOP (which nobody can block) is delivered by End(); a group stop
+    // ends here.
+    if (delivery && stray_signal_ == 0) stray_signal_ = sig;
+    if (Ptrace(PTRACE_CONT, pid_, 0, 0) != 0) return SysError(Req("PTRACE_CONT", pid_) + " into injected code");
+  }
+  return Fail("task " + Num(pid_) + " did not reach the end of injected code");
+}
+
+// Puts back SIGTRAP's disposition (the int3 reset it) and unmaps the page.
+Status RemoteSyscalls::RemoveCode() {
+  Status first;
+  if (std::exchange(trap_reset_, false)) {
+    uint64_t at = scratch_ + kCodeScratchBytes, handler = 0;
+    first = ReadTaskMemory(pid_, at, &handler, sizeof(handler));
+    if (first.ok() && handler != reinterpret_cast<uint64_t>(SIG_DFL)) {
+      auto r = Syscall(SYS_rt_sigaction, {SIGTRAP, at, 0, 8, 0, 0});
+      if (!r.ok()) {
+        first = std::move(r).error();
+      } else if (*r != 0) {
+        first = SysError("injected rt_sigaction(SIGTRAP) putting back its disposition", static_cast<int>(-*r));
+      }
+    }
+  }
+  if (uint64_t at = std::exchange(code_, 0); at != 0) {
+    auto r = Syscall(SYS_munmap, {at, kCodePage, 0, 0, 0, 0});
+    if (!r.ok() && first.ok()) first = std::move(r).error();
+    if (r.ok() && *r != 0 && first.ok()) first = SysError("injected munmap(" + Hex(at) + ", " + Num(static_cast<long>(kCodePage)) + ")", static_cast<int>(-*r));
+  }
+  return first;
+}
+
 // The task is in a syscall-exit stop. Asked to stop again (INTERRUPT) and
 // let go, it leaves the syscall path through the signal code, where the
 // kernel traps before it dequeues anything: there it sits as after the
@@ -346,6 +495,7 @@ Status RemoteSyscalls::End() {
     keep(PtraceSetRegs(pid_, none));
     if (first.ok()) keep(Step(PTRACE_SYSCALL_INFO_EXIT, ignored));
   }
+  keep(RemoveCode());  // injected syscalls again: before the registers are put back
   keep(PtraceSetRegs(pid_, saved_regs_));
   keep(PtraceSetSigmask(pid_, saved_mask_));
   if (scratch_ != 0) keep(WriteTaskMemory(pid_, scratch_, scratch_saved_.data(), scratch_saved_.size()));

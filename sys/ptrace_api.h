@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -96,16 +97,27 @@ Status PtraceSetOptions(pid_t pid, unsigned long options);
 // Syscalls run by a stopped tracee in its own context, at the address of a
 // `syscall` instruction already in its memory (its [vdso] has some), for
 // what only the task itself can ask the kernel: its signal handlers, its
-// sigaltstack, its itimers, prctl values, its break. Between Begin() and
-// End() the task runs nothing but those syscalls: every signal is blocked
-// (those that arrive stay queued), and End() puts back its registers, its
-// mask and every byte it touched, and leaves it in a ptrace stop from which
-// it resumes exactly as it would have (a syscall it was interrupted in
-// restarts as before). The task must be in a ptrace stop of this tracer,
-// as the dump's freeze leaves it.
+// sigaltstack, its itimers, prctl values, its break. Many of them at once
+// can run as a short piece of machine code (RunCode) for the price of one
+// stop instead of two each. Between Begin() and End() the task runs
+// nothing but those syscalls and that code: every signal is blocked (those
+// that arrive stay queued), and End() puts back its registers, its mask,
+// its address space and every byte it touched, and leaves it in a ptrace
+// stop from which it resumes exactly as it would have (a syscall it was
+// interrupted in restarts as before). The task must be in a ptrace stop of
+// this tracer, as the dump's freeze leaves it.
 class RemoteSyscalls {
  public:
-  static constexpr size_t kScratchBytes = 256;
+  // Room for 65 structures of 32 bytes (every signal's sigaction, indexed
+  // by its number) and the 32 bytes RunCode keeps for itself: some 2.2 KiB
+  // below the stack pointer, saved and put back, which any stack but one
+  // on the verge of overflowing has.
+  static constexpr size_t kScratchBytes = 2112;
+  // What code run by RunCode may use of the scratch area: its first bytes.
+  static constexpr size_t kCodeScratchBytes = kScratchBytes - 32;
+  // The longest code RunCode runs (one page with its own prologue and
+  // final int3).
+  static constexpr size_t kMaxCodeBytes = 4000;
 
   // Saves the task's registers and signal mask and blocks every signal.
   // With `suspend_seccomp` the task's seccomp filters do not see the
@@ -136,6 +148,31 @@ class RemoteSyscalls {
   // structure).
   Status WriteScratch(std::string_view bytes);
 
+  // Runs `code`, position-independent x86_64 code that ends by falling
+  // off its last byte, in the task: placed in a page of its own (an
+  // injected mmap(PROT_READ|PROT_EXEC, MAP_PRIVATE|MAP_ANONYMOUS), written
+  // through /proc/PID/mem), entered with the registers as at Begin() but
+  // rip at the code and rdi at the scratch area (Scratch()), run with
+  // PTRACE_CONT up to the int3 that follows it, whose SIGTRAP is not
+  // delivered. The page is unmapped (injected munmap) before this returns,
+  // or by End() when something failed in between. Returns the registers at
+  // the code's end; its results are what it left there and in the first
+  // kCodeScratchBytes of the scratch area (ReadScratch). nullopt, with the
+  // task as before, when the task could not map or write the page (RLIMIT_AS,
+  // an LSM's rule against executable anonymous memory, proc_mem's
+  // force_override): then the same syscalls have to be made with Call().
+  // The code must not fault (the kernel forces a blocked fault signal on
+  // the task, resetting that signal's disposition to SIG_DFL), must not
+  // change SIGTRAP's disposition (the int3's SIGTRAP resets it, and RunCode
+  // puts back what it was before), must end (nothing times out), and may
+  // use any register but rsp and the stack. Errors: ptrace failed, the
+  // task died (ESRCH) or stopped other than at the code's end.
+  Result<std::optional<user_regs_struct>> RunCode(std::string_view code);
+
+  // Ptrace stops the task has gone through since Begin(): two for each
+  // Call(), one for a RunCode() besides its mmap and munmap.
+  int stops() const { return stops_; }
+
   // Puts everything back (registers, mask, scratch bytes, options) and
   // returns the task to an interrupt stop (PTRACE_EVENT_STOP). Runs once:
   // later calls and the destructor do nothing. The first failure is
@@ -148,7 +185,10 @@ class RemoteSyscalls {
 
  private:
   RemoteSyscalls() = default;
+  Result<long> Syscall(long nr, const std::array<uint64_t, 6>& args);
   Status Step(int expected_op, long& rval);
+  Status WaitForCodeEnd(uint64_t end);
+  Status RemoveCode();
   Status BackToInterruptStop();
 
   pid_t pid_ = 0;
@@ -162,6 +202,9 @@ class RemoteSyscalls {
   int stray_signal_ = 0;      // an unblockable signal that stopped it: delivered by End()
   uint64_t scratch_ = 0;      // 0 until saved
   std::string scratch_saved_;
+  uint64_t code_ = 0;         // the page RunCode mapped, 0 when there is none
+  bool trap_reset_ = false;   // the code's int3 reset SIGTRAP's disposition: put back from the scratch area
+  int stops_ = 0;
 };
 
 // The address of a `syscall` instruction (0f 05) in a task's memory, for

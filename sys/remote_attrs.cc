@@ -7,7 +7,44 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string>
+
+// What AskSigactions runs in the task (RemoteSyscalls::RunCode):
+// rt_sigaction(sig, NULL, scratch + sig * 32, 8) for every signal but
+// SIGKILL and SIGSTOP, up to the first that fails. In: rdi the scratch
+// area. Out: ebx 0 when every call succeeded, else the signal whose call
+// failed, and rax its result.
+asm(R"(
+    .pushsection .rodata.ro_sigaction_code, "a"
+    .globl ro_sigaction_code, ro_sigaction_code_end
+    .hidden ro_sigaction_code, ro_sigaction_code_end
+ro_sigaction_code:
+    mov   %rdi, %r12         # the scratch area
+    mov   $1, %ebx           # sig
+1:  cmp   $9, %ebx           # SIGKILL
+    je    2f
+    cmp   $19, %ebx          # SIGSTOP
+    je    2f
+    mov   %ebx, %edi         # sig
+    xor   %esi, %esi         # act: NULL, only asked
+    mov   %rbx, %rdx
+    shl   $5, %rdx
+    add   %r12, %rdx         # oact: scratch + sig * 32
+    mov   $8, %r10d          # sizeof(sigset_t)
+    mov   $13, %eax          # __NR_rt_sigaction
+    syscall                  # (keeps every register but rax, rcx, r11)
+    test  %rax, %rax
+    js    3f                 # failed: ebx says for which signal
+2:  inc   %ebx
+    cmp   $64, %ebx
+    jbe   1b
+    xor   %ebx, %ebx         # all asked
+3:
+ro_sigaction_code_end:
+    .popsection
+)");
+extern "C" const char ro_sigaction_code[], ro_sigaction_code_end[];
 
 namespace ro::sys {
 namespace {
@@ -38,10 +75,26 @@ Result<Words> Ask(RemoteSyscalls& task, long nr, std::array<uint64_t, 6> args, s
 }  // namespace
 
 Result<std::array<KernelSigaction, 65>> AskSigactions(RemoteSyscalls& task) {
+  static_assert(65 * sizeof(KernelSigaction) <= RemoteSyscalls::kCodeScratchBytes);
+  RO_ASSIGN_OR_RETURN(std::optional<user_regs_struct> end, task.RunCode({ro_sigaction_code, ro_sigaction_code_end}));
+  if (!end) return AskSigactionsOneByOne(task);  // the task may not map code
+  if (end->rbx != 0) {
+    return SysError("injected rt_sigaction(" + std::to_string(end->rbx) + ")", static_cast<int>(-static_cast<long>(end->rax)));
+  }
+  RO_ASSIGN_OR_RETURN(std::string bytes, task.ReadScratch(65 * sizeof(KernelSigaction)));
   std::array<KernelSigaction, 65> out{};
   for (int sig = 1; sig <= 64; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     // struct kernel_sigaction: handler, flags, restorer, mask (8 bytes).
+    std::memcpy(&out[static_cast<size_t>(sig)], bytes.data() + sig * sizeof(KernelSigaction), sizeof(KernelSigaction));
+  }
+  return out;
+}
+
+Result<std::array<KernelSigaction, 65>> AskSigactionsOneByOne(RemoteSyscalls& task) {
+  std::array<KernelSigaction, 65> out{};
+  for (int sig = 1; sig <= 64; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
     RO_ASSIGN_OR_RETURN(Words sa, Ask(task, SYS_rt_sigaction, {static_cast<uint64_t>(sig), 0, 0, 8, 0, 0}, 2, 32,
                                       "rt_sigaction(" + std::to_string(sig) + ")"));
     out[static_cast<size_t>(sig)] = {sa[0], sa[1], sa[2], sa[3]};

@@ -24,10 +24,15 @@ struct KernelSigaction {
 };
 
 // Every signal's disposition, by signal number (1..64; SIGKILL, SIGSTOP
-// and index 0 stay zero): one injected rt_sigaction each, whatever the
-// handler (a SIG_DFL disposition keeps the flags and mask it was set with,
-// and sigaction(2) shows them).
+// and index 0 stay zero), whatever the handler (a SIG_DFL disposition
+// keeps the flags and mask it was set with, and sigaction(2) shows them):
+// all asked by a few instructions run in the task (RunCode: one stop, and
+// an injected mmap and munmap), or, when the task cannot map them, as
+// AskSigactionsOneByOne does. The first rt_sigaction that fails is the
+// error, "injected rt_sigaction(N)" with its errno.
 Result<std::array<KernelSigaction, 65>> AskSigactions(RemoteSyscalls& task);
+// The same answers, one injected rt_sigaction each (two stops each).
+Result<std::array<KernelSigaction, 65>> AskSigactionsOneByOne(RemoteSyscalls& task);
 
 // The task's PR_GET_CHILD_SUBREAPER.
 Result<bool> AskChildSubreaper(RemoteSyscalls& task);

@@ -72,6 +72,20 @@ Status WriteTaskMemory(pid_t pid, uint64_t addr, const void* local, size_t len) 
   return {};
 }
 
+Status PokeTaskMemory(pid_t pid, uint64_t addr, const void* local, size_t len) {
+  std::string path = "/proc/" + std::to_string(pid) + "/mem";
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) return SysError("open " + path + " for writing");
+  size_t done = 0;
+  while (done < len) {
+    ssize_t got = ::pwrite(fd.get(), static_cast<const char*>(local) + done, len - done, static_cast<off_t>(addr + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return SysError("pwrite " + path + " at " + Hex(addr + done), got < 0 ? errno : EIO);
+    done += static_cast<size_t>(got);
+  }
+  return {};
+}
+
 Result<UniqueFd> OpenTaskMem(pid_t outer) {
   std::string path = "/proc/" + std::to_string(outer) + "/mem";
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));

@@ -24,6 +24,10 @@ Status ReadTaskMemory(pid_t pid, void* local, std::span<const iovec> remote);
 Status ReadTaskMemory(pid_t pid, uint64_t addr, void* local, size_t len);
 // Writes `len` bytes at `addr` of `pid`, all or an error.
 Status WriteTaskMemory(pid_t pid, uint64_t addr, const void* local, size_t len);
+// The same through /proc/PID/mem, which writes as a debugger does: into
+// mappings without PROT_WRITE too (the caller must be `pid`'s tracer where
+// the kernel's proc_mem.force_override says so, and it may say never).
+Status PokeTaskMemory(pid_t pid, uint64_t addr, const void* local, size_t len);
 
 // /proc/OUTER/mem opened for reading: what ptrace's access to memory sees,
 // mappings without PROT_READ included.

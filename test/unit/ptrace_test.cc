@@ -1,21 +1,36 @@
-// Syscalls injected into a stopped task (sys/ptrace_api.h): they run in
-// the task's context, and leave nothing behind: registers, mask and the
-// scratch bytes are as before, a nanosleep it was in goes on sleeping, a
-// sigsuspend's temporary mask still ends with the real one back. The tasks
-// are the test's own children (no privileges needed).
+// Syscalls and code injected into a stopped task (sys/ptrace_api.h): they
+// run in the task's context, and leave nothing behind: registers, mask,
+// the scratch bytes and the address space are as before, a nanosleep it
+// was in goes on sleeping, a sigsuspend's temporary mask still ends with
+// the real one back, its handlers still run. The signal dispositions asked
+// in one stop (sys/remote_attrs.h) are what the task's own sigaction()
+// says. The tasks are the test's own children (no privileges needed, but
+// for suspending a seccomp filter).
 #include <gtest/gtest.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
 
+#include "sys/proc.h"
 #include "sys/proc_mm.h"
 #include "sys/ptrace_api.h"
+#include "sys/remote_attrs.h"
 #include "sys/remote_mem.h"
 
 namespace ro::sys {
@@ -26,6 +41,8 @@ struct Shared {
   std::atomic<long> bad{0};     // a sleep that ended with an error other than EINTR
   std::atomic<long> usr2{0};
   std::atomic<long> mask_ok{-1};
+  std::atomic<long> traps{0};   // SIGTRAP handled
+  std::atomic<long> release{0};  // the test says: unblock SIGTRAP
 };
 
 void OnUsr2(int) {}
@@ -48,16 +65,35 @@ class Child {
   explicit Child(F body) {
     void* m = ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     shared_ = new (m) Shared;
+    pid_t parent = ::getpid();
     pid_ = ::fork();
     if (pid_ == 0) {
+      // Dies with the test, should it die first (its tracer gone, it would
+      // run on).
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(0);
       body(*shared_);
       ::_exit(0);
     }
   }
   ~Child() {
+    Reap();
+    ::munmap(shared_, sizeof(Shared));
+  }
+  // Kills and reaps it (if the test has not reaped it already, ECHILD),
+  // never to be named again.
+  void Reap() {
+    if (pid_ <= 0) return;
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, __WALL);
-    ::munmap(shared_, sizeof(Shared));
+    pid_ = -1;
+  }
+  // Reaps it once it was SIGKILLed, unless an injection's waitpid did
+  // already (ECHILD): its pid is not to be signalled again.
+  void ReapKilled() {
+    if (pid_ <= 0) return;
+    ::waitpid(pid_, nullptr, __WALL);
+    pid_ = -1;
   }
   pid_t pid() const { return pid_; }
   Shared& shared() { return *shared_; }
@@ -179,6 +215,428 @@ TEST(Ptrace, SigsuspendKeepsItsRealMaskThroughInjection) {
   ::kill(pid, SIGUSR1);
   for (int i = 0; i < 300 && child.shared().mask_ok.load() == -1; ++i) ::usleep(10000);
   EXPECT_EQ(child.shared().mask_ok.load(), 1);
+}
+
+using Sigactions = std::array<KernelSigaction, 65>;
+
+Shared* g_shared = nullptr;  // in a child: its shared block, for its handlers
+void CountUsr2(int) { ++g_shared->usr2; }
+void CountTrap(int) { ++g_shared->traps; }
+void OnInfo(int, siginfo_t*, void*) {}
+extern "C" void FakeRestorer() {}
+
+constexpr uint64_t kSaRestorer = 0x04000000;  // the kernel's SA_RESTORER, which glibc does not export
+
+uint64_t Bit(int sig) { return 1ull << (sig - 1); }
+
+// Sets the kernel's disposition of `sig` as it is, restorer included.
+void RawSigaction(int sig, const KernelSigaction& ka) { ::syscall(SYS_rt_sigaction, sig, &ka, nullptr, 8); }
+
+// Handlers, flags, masks and restorers of every kind on several signals;
+// SIGTRAP handled, blocked and pending.
+void SetDispositions() {
+  struct sigaction sa {};
+  sa.sa_sigaction = OnInfo;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaddset(&sa.sa_mask, SIGINT);
+  sigaddset(&sa.sa_mask, SIGQUIT);
+  sigaddset(&sa.sa_mask, SIGRTMIN + 2);
+  ::sigaction(SIGUSR1, &sa, nullptr);
+  sa = {};
+  sa.sa_handler = CountUsr2;
+  sa.sa_flags = SA_RESTART;
+  sigaddset(&sa.sa_mask, SIGHUP);
+  ::sigaction(SIGUSR2, &sa, nullptr);
+  sa = {};
+  sa.sa_handler = SIG_IGN;
+  ::sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_flags = SA_RESTART;
+  ::sigaction(SIGPIPE, &sa, nullptr);
+  sa = {};
+  sa.sa_handler = SIG_DFL;  // SIG_DFL keeps its flags and mask
+  sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+  sigaddset(&sa.sa_mask, SIGALRM);
+  ::sigaction(SIGHUP, &sa, nullptr);
+  sa = {};
+  sa.sa_handler = SIG_DFL;
+  sa.sa_flags = SA_NOCLDSTOP;
+  ::sigaction(SIGCHLD, &sa, nullptr);
+  sa = {};
+  sa.sa_handler = CountTrap;
+  ::sigaction(SIGTRAP, &sa, nullptr);
+  // A restorer of its own, and a real-time signal ignored.
+  RawSigaction(40, {reinterpret_cast<uint64_t>(&OnInfo), SA_SIGINFO | kSaRestorer | SA_RESTART,
+                    reinterpret_cast<uint64_t>(&FakeRestorer), Bit(SIGUSR1) | Bit(63)});
+  RawSigaction(64, {reinterpret_cast<uint64_t>(SIG_IGN), 0, 0, 0});
+  sigset_t trap;
+  sigemptyset(&trap);
+  sigaddset(&trap, SIGTRAP);
+  ::sigprocmask(SIG_BLOCK, &trap, nullptr);
+  ::raise(SIGTRAP);  // pending until the test releases it
+}
+
+// Every disposition as the task's own sigaction() says (glibc refuses its
+// two internal signals, 32 and 33: the raw syscall for those).
+Sigactions OwnSigactions() {
+  Sigactions out{};
+  for (int sig = 1; sig <= 64; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    KernelSigaction& k = out[static_cast<size_t>(sig)];
+    if (sig == 32 || sig == 33) {
+      ::syscall(SYS_rt_sigaction, sig, nullptr, &k, 8);
+      continue;
+    }
+    struct sigaction sa {};
+    ::sigaction(sig, nullptr, &sa);
+    k.handler = reinterpret_cast<uint64_t>(sa.sa_handler);
+    k.flags = static_cast<uint64_t>(static_cast<unsigned>(sa.sa_flags));
+    k.restorer = reinterpret_cast<uint64_t>(sa.sa_restorer);
+    std::memcpy(&k.mask, &sa.sa_mask, sizeof(k.mask));
+  }
+  return out;
+}
+
+// Sleeps and counts; unblocks SIGTRAP once the test says so.
+[[noreturn]] void CountForever(Shared& s) {
+  bool released = false;
+  for (;;) {
+    struct timespec req = {0, 5 * 1000 * 1000}, rem;
+    if (::syscall(SYS_nanosleep, &req, &rem) != 0 && errno != EINTR) ++s.bad;
+    ++s.counter;
+    if (!released && s.release.load() != 0) {
+      released = true;
+      sigset_t trap;
+      sigemptyset(&trap);
+      sigaddset(&trap, SIGTRAP);
+      ::sigprocmask(SIG_UNBLOCK, &trap, nullptr);
+    }
+  }
+}
+
+// A pipe the child writes what its own sigaction() said into.
+class Report {
+ public:
+  Report() { EXPECT_EQ(::pipe(fds_), 0); }
+  ~Report() {
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+  void Send(const Sigactions& sa) { (void)!::write(fds_[1], sa.data(), sizeof(sa)); }
+  bool Receive(Sigactions& sa) {
+    ::close(fds_[1]);
+    fds_[1] = -1;
+    size_t got = 0;
+    while (got < sizeof(sa)) {
+      ssize_t n = ::read(fds_[0], reinterpret_cast<char*>(sa.data()) + got, sizeof(sa) - got);
+      if (n <= 0) return false;
+      got += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+ private:
+  int fds_[2] = {-1, -1};
+};
+
+std::string Maps(pid_t pid) {
+  auto text = ReadProcFile("/proc/" + std::to_string(pid) + "/maps");
+  return text.ok() ? *text : std::string("unreadable");
+}
+
+// The lines of one maps text that the other lacks, each way.
+std::string MapsDiff(const std::string& before, const std::string& after) {
+  auto lines = [](const std::string& text) {
+    std::vector<std::string> out;
+    for (size_t at = 0; at < text.size();) {
+      size_t nl = text.find('\n', at);
+      if (nl == std::string::npos) nl = text.size();
+      out.push_back(text.substr(at, nl - at));
+      at = nl + 1;
+    }
+    return out;
+  };
+  std::vector<std::string> a = lines(before), b = lines(after);
+  std::string out;
+  for (const std::string& l : a) {
+    if (std::find(b.begin(), b.end(), l) == b.end()) out += "gone: " + l + "\n";
+  }
+  for (const std::string& l : b) {
+    if (std::find(a.begin(), a.end(), l) == a.end()) out += "new:  " + l + "\n";
+  }
+  return out;
+}
+
+std::string DescribeDiff(const Sigactions& got, const Sigactions& want) {
+  std::string out;
+  for (size_t sig = 1; sig < got.size(); ++sig) {
+    if (got[sig] == want[sig]) continue;
+    out += "signal " + std::to_string(sig) + ": handler " + std::to_string(got[sig].handler) + " flags " +
+           std::to_string(got[sig].flags) + " restorer " + std::to_string(got[sig].restorer) + " mask " +
+           std::to_string(got[sig].mask) + ", its own sigaction() says " + std::to_string(want[sig].handler) + " " +
+           std::to_string(want[sig].flags) + " " + std::to_string(want[sig].restorer) + " " + std::to_string(want[sig].mask) + "\n";
+  }
+  return out;
+}
+
+// Seized and in an interrupt stop, or the test fails.
+::testing::AssertionResult Stop(pid_t pid) {
+  if (!PtraceSeize(pid).ok()) return ::testing::AssertionFailure() << "seize";
+  auto stop = PtraceInterruptAndWait(pid, 5000);
+  if (!stop.ok() || stop->exited) return ::testing::AssertionFailure() << "interrupt";
+  return ::testing::AssertionSuccess();
+}
+
+TEST(Ptrace, SigactionsInOneStopAreTheTasksOwnAndLeaveNoTrace) {
+  Report report;
+  Child child([&report](Shared& s) {
+    g_shared = &s;
+    SetDispositions();
+    report.Send(OwnSigactions());
+    CountForever(s);
+  });
+  Sigactions own{};
+  ASSERT_TRUE(report.Receive(own));
+  ASSERT_TRUE(child.WaitCounter(2));
+  pid_t pid = child.pid();
+  ASSERT_TRUE(Stop(pid));
+  auto regs = PtraceGetRegs(pid);
+  auto mask = PtraceGetSigmask(pid);
+  ASSERT_TRUE(regs.ok() && mask.ok());
+  std::string maps = Maps(pid);
+  uint64_t insn = SyscallInsn(pid);
+  ASSERT_NE(insn, 0u);
+  uint64_t scratch_at = (regs->rsp - 128 - RemoteSyscalls::kScratchBytes) & ~uint64_t{63};
+  std::string scratch(RemoteSyscalls::kScratchBytes, '\0');
+  ASSERT_TRUE(ReadTaskMemory(pid, scratch_at, scratch.data(), scratch.size()).ok());
+  {
+    auto task = RemoteSyscalls::Begin(pid, insn, false);
+    ASSERT_TRUE(task.ok()) << task.error().ToString();
+    auto fast = AskSigactions(*task);
+    ASSERT_TRUE(fast.ok()) << fast.error().ToString();
+    // mmap, the code, its int3 and munmap; SIGTRAP's handler put back.
+    int fast_stops = task->stops();
+    EXPECT_LE(fast_stops, 7);
+    EXPECT_EQ(*fast, own) << DescribeDiff(*fast, own);
+    auto slow = AskSigactionsOneByOne(*task);
+    ASSERT_TRUE(slow.ok()) << slow.error().ToString();
+    EXPECT_EQ(task->stops() - fast_stops, 2 * 62);
+    EXPECT_EQ(*slow, own) << DescribeDiff(*slow, own);
+    EXPECT_TRUE(task->End().ok());
+  }
+  EXPECT_EQ(MapsDiff(maps, Maps(pid)), "");
+  auto regs_after = PtraceGetRegs(pid);
+  auto mask_after = PtraceGetSigmask(pid);
+  ASSERT_TRUE(regs_after.ok() && mask_after.ok());
+  EXPECT_TRUE(SameRegs(*regs, *regs_after));
+  EXPECT_EQ(*mask, *mask_after);
+  std::string scratch_after(RemoteSyscalls::kScratchBytes, '\0');
+  ASSERT_TRUE(ReadTaskMemory(pid, scratch_at, scratch_after.data(), scratch_after.size()).ok());
+  EXPECT_EQ(scratch_after, scratch);
+  ASSERT_TRUE(PtraceDetach(pid, 0).ok());
+
+  // It runs on as before: its handlers run, the SIGTRAP it had pending
+  // (the int3's was merged into it) is still there, handled once.
+  long counted = child.shared().counter.load();
+  EXPECT_TRUE(child.WaitCounter(counted + 3));
+  EXPECT_EQ(child.shared().traps.load(), 0);
+  child.shared().release = 1;
+  for (int i = 0; i < 300 && child.shared().traps.load() == 0; ++i) ::usleep(10000);
+  EXPECT_EQ(child.shared().traps.load(), 1);
+  ::kill(pid, SIGUSR2);
+  for (int i = 0; i < 300 && child.shared().usr2.load() == 0; ++i) ::usleep(10000);
+  EXPECT_EQ(child.shared().usr2.load(), 1);
+  ::kill(pid, SIGTRAP);  // still its handler's, not reset by the int3
+  for (int i = 0; i < 300 && child.shared().traps.load() == 1; ++i) ::usleep(10000);
+  EXPECT_EQ(child.shared().traps.load(), 2);
+  counted = child.shared().counter.load();
+  EXPECT_TRUE(child.WaitCounter(counted + 3));
+  EXPECT_EQ(child.shared().bad.load(), 0);
+  int status = 0;
+  EXPECT_EQ(::waitpid(pid, &status, WNOHANG), 0) << "it died";
+}
+
+// A filter that refuses rt_sigaction(SIGUSR1, ...) with EPERM.
+void RefuseSigactionOfSigusr1() {
+  sock_filter insns[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_sigaction, 0, 3),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[0])),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SIGUSR1, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog prog{static_cast<unsigned short>(std::size(insns)), insns};
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) ::_exit(3);
+}
+
+TEST(Ptrace, SigactionsUnderSeccompOneStopWhenSuspendedTheFirstRefusalOtherwise) {
+  if (::geteuid() != 0) GTEST_SKIP() << "PTRACE_O_SUSPEND_SECCOMP needs CAP_SYS_ADMIN";
+  Report report;
+  Child child([&report](Shared& s) {
+    g_shared = &s;
+    SetDispositions();
+    report.Send(OwnSigactions());
+    RefuseSigactionOfSigusr1();
+    CountForever(s);
+  });
+  Sigactions own{};
+  ASSERT_TRUE(report.Receive(own));
+  ASSERT_TRUE(child.WaitCounter(2));
+  pid_t pid = child.pid();
+  ASSERT_TRUE(Stop(pid));
+  std::string maps = Maps(pid);
+  auto regs = PtraceGetRegs(pid);
+  ASSERT_TRUE(regs.ok());
+  uint64_t insn = SyscallInsn(pid);
+  ASSERT_NE(insn, 0u);
+  {
+    auto task = RemoteSyscalls::Begin(pid, insn, true);
+    ASSERT_TRUE(task.ok()) << task.error().ToString();
+    auto sa = AskSigactions(*task);
+    ASSERT_TRUE(sa.ok()) << sa.error().ToString();
+    EXPECT_LE(task->stops(), 7);
+    EXPECT_EQ(*sa, own) << DescribeDiff(*sa, own);
+    EXPECT_TRUE(task->End().ok());
+  }
+  {
+    // The filter sees the code's syscalls: the first refused is the error,
+    // named as the one-by-one path names it.
+    auto task = RemoteSyscalls::Begin(pid, insn, false);
+    ASSERT_TRUE(task.ok()) << task.error().ToString();
+    auto sa = AskSigactions(*task);
+    ASSERT_FALSE(sa.ok());
+    EXPECT_EQ(sa.error().err, EPERM);
+    EXPECT_NE(sa.error().ToString().find("injected rt_sigaction(10)"), std::string::npos) << sa.error().ToString();
+    auto slow = AskSigactionsOneByOne(*task);
+    ASSERT_FALSE(slow.ok());
+    EXPECT_EQ(slow.error().ToString(), sa.error().ToString());
+    EXPECT_TRUE(task->End().ok());
+  }
+  EXPECT_EQ(MapsDiff(maps, Maps(pid)), "");
+  auto regs_after = PtraceGetRegs(pid);
+  ASSERT_TRUE(regs_after.ok());
+  EXPECT_TRUE(SameRegs(*regs, *regs_after));
+  ASSERT_TRUE(PtraceDetach(pid, 0).ok());
+  long counted = child.shared().counter.load();
+  EXPECT_TRUE(child.WaitCounter(counted + 3));
+  EXPECT_EQ(child.shared().bad.load(), 0);
+}
+
+TEST(Ptrace, SigactionsOneByOneWhenTheTaskCannotMapCode) {
+  Report report;
+  Child child([&report](Shared& s) {
+    g_shared = &s;
+    SetDispositions();
+    report.Send(OwnSigactions());
+    // No more address space than it has: its mmap fails with ENOMEM.
+    long pages = 0;
+    FILE* statm = std::fopen("/proc/self/statm", "r");
+    if (statm == nullptr || std::fscanf(statm, "%ld", &pages) != 1) ::_exit(3);
+    std::fclose(statm);
+    rlimit as{static_cast<rlim_t>(pages) * 4096, RLIM_INFINITY};
+    if (::setrlimit(RLIMIT_AS, &as) != 0) ::_exit(3);
+    CountForever(s);
+  });
+  Sigactions own{};
+  ASSERT_TRUE(report.Receive(own));
+  ASSERT_TRUE(child.WaitCounter(2));
+  pid_t pid = child.pid();
+  ASSERT_TRUE(Stop(pid));
+  std::string maps = Maps(pid);
+  uint64_t insn = SyscallInsn(pid);
+  ASSERT_NE(insn, 0u);
+  {
+    auto task = RemoteSyscalls::Begin(pid, insn, false);
+    ASSERT_TRUE(task.ok()) << task.error().ToString();
+    auto refused = task->Call(SYS_mmap, {0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, ~0ull, 0});
+    ASSERT_TRUE(refused.ok());
+    ASSERT_EQ(*refused, -ENOMEM) << "the limit does not hold";
+    int before = task->stops();
+    auto sa = AskSigactions(*task);
+    ASSERT_TRUE(sa.ok()) << sa.error().ToString();
+    EXPECT_EQ(task->stops() - before, 2 + 2 * 62);  // the refused mmap, then one by one
+    EXPECT_EQ(*sa, own) << DescribeDiff(*sa, own);
+    EXPECT_TRUE(task->End().ok());
+  }
+  EXPECT_EQ(MapsDiff(maps, Maps(pid)), "");
+  ASSERT_TRUE(PtraceDetach(pid, 0).ok());
+  long counted = child.shared().counter.load();
+  EXPECT_TRUE(child.WaitCounter(counted + 3));
+}
+
+TEST(Ptrace, InjectedCodeReturnsItsRegistersAndAFaultIsAnErrorThatLeavesNoTrace) {
+  Child child([](Shared& s) { CountForever(s); });
+  ASSERT_TRUE(child.WaitCounter(2));
+  pid_t pid = child.pid();
+  ASSERT_TRUE(Stop(pid));
+  std::string maps = Maps(pid);
+  auto regs = PtraceGetRegs(pid);
+  ASSERT_TRUE(regs.ok());
+  uint64_t insn = SyscallInsn(pid);
+  ASSERT_NE(insn, 0u);
+  {
+    auto task = RemoteSyscalls::Begin(pid, insn, false);
+    ASSERT_TRUE(task.ok()) << task.error().ToString();
+    // mov $39, %eax (getpid); syscall; mov %rdi, %rbx
+    auto own = task->RunCode(std::string_view("\xb8\x27\x00\x00\x00\x0f\x05\x48\x89\xfb", 10));
+    ASSERT_TRUE(own.ok()) << own.error().ToString();
+    ASSERT_TRUE(own->has_value());
+    EXPECT_EQ((*own)->rax, static_cast<unsigned long long>(pid));
+    auto scratch = task->Scratch();
+    ASSERT_TRUE(scratch.ok());
+    EXPECT_EQ((*own)->rbx, *scratch);
+    EXPECT_EQ(MapsDiff(maps, Maps(pid)), "") << "the page is still there";
+    auto fault = task->RunCode("\x0f\x0b");  // ud2
+    ASSERT_FALSE(fault.ok());
+    EXPECT_NE(fault.error().ToString().find("signal 4"), std::string::npos) << fault.error().ToString();
+    EXPECT_TRUE(task->End().ok());
+  }
+  EXPECT_EQ(MapsDiff(maps, Maps(pid)), "");
+  auto regs_after = PtraceGetRegs(pid);
+  ASSERT_TRUE(regs_after.ok());
+  EXPECT_TRUE(SameRegs(*regs, *regs_after));
+  ASSERT_TRUE(PtraceDetach(pid, 0).ok());
+  long counted = child.shared().counter.load();
+  EXPECT_TRUE(child.WaitCounter(counted + 3));
+  EXPECT_EQ(child.shared().bad.load(), 0);
+}
+
+TEST(Ptrace, ATaskKilledWhileRunningCodeIsAnErrorNotAHang) {
+  Child child([](Shared& s) { CountForever(s); });
+  ASSERT_TRUE(child.WaitCounter(2));
+  pid_t pid = child.pid();
+  ASSERT_TRUE(Stop(pid));
+  uint64_t insn = SyscallInsn(pid);
+  ASSERT_NE(insn, 0u);
+  auto task = RemoteSyscalls::Begin(pid, insn, false);
+  ASSERT_TRUE(task.ok()) << task.error().ToString();
+  std::thread killer([pid] {
+    ::usleep(100 * 1000);
+    ::kill(pid, SIGKILL);
+  });
+  auto spin = task->RunCode("\xeb\xfe");  // jmp . (until killed)
+  killer.join();
+  ASSERT_FALSE(spin.ok());
+  EXPECT_EQ(spin.error().err, ESRCH) << spin.error().ToString();
+  EXPECT_TRUE(task->End().ok());
+  child.ReapKilled();
+}
+
+TEST(Ptrace, ATaskKilledBeforeItsSigactionsAreAskedIsAnErrorNotAHang) {
+  Child child([](Shared& s) { CountForever(s); });
+  ASSERT_TRUE(child.WaitCounter(2));
+  pid_t pid = child.pid();
+  ASSERT_TRUE(Stop(pid));
+  uint64_t insn = SyscallInsn(pid);
+  ASSERT_NE(insn, 0u);
+  auto task = RemoteSyscalls::Begin(pid, insn, false);
+  ASSERT_TRUE(task.ok()) << task.error().ToString();
+  ::kill(pid, SIGKILL);
+  auto sa = AskSigactions(*task);
+  EXPECT_FALSE(sa.ok());
+  (void)task->End();  // errors (nothing to put back into), but returns
+  child.ReapKilled();
 }
 
 }  // namespace
