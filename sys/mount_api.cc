@@ -11,9 +11,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <map>
 
 #include "sys/fd_passing.h"
+#include "sys/mountinfo.h"
 
 namespace ro::sys {
 namespace {
@@ -155,6 +158,111 @@ Result<UniqueFd> CloneMountAlone(pid_t ns_of, const UniqueFd& mount) {
         return ::open_tree(*static_cast<const int*>(arg), "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_NO_AUTOMOUNT);
       },
       &fd, "open_tree(OPEN_TREE_CLONE)");
+}
+
+std::vector<std::string> MountPathOf(const std::vector<MountInfo>& mounts, uint32_t mnt_id) {
+  std::map<uint32_t, const MountInfo*> by_id;
+  for (const MountInfo& m : mounts) by_id[m.mnt_id] = &m;
+  std::vector<std::string> path;
+  auto it = by_id.find(mnt_id);
+  while (it != by_id.end() && path.size() <= mounts.size()) {
+    path.insert(path.begin(), it->second->mountpoint);
+    if (it->second->parent_id == it->second->mnt_id) break;
+    it = by_id.find(it->second->parent_id);
+  }
+  return path;
+}
+
+namespace {
+
+bool IsPathPrefix(const std::string& prefix, const std::string& path) {
+  if (prefix == "/") return true;
+  return path == prefix || (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 && path[prefix.size()] == '/');
+}
+
+// In the child of FdFromMountNamespace: a private copy of the namespace in
+// which every mount that hides the wanted one (stacked on it or on one of
+// its ancestors, or mounted on a directory of the way to it) is detached,
+// and the wanted one cloned alone.
+struct HiddenMount {
+  const std::vector<std::string>* path;
+  int proc_fd;  // restore-orch's /proc: the namespace may have none
+};
+
+int CloneHiddenInCopy(const void* arg) {
+  const std::vector<std::string>& want = *static_cast<const HiddenMount*>(arg)->path;
+  int proc_fd = static_cast<const HiddenMount*>(arg)->proc_fd;
+  // The copy's mounts are peers of the originals until made private:
+  // only then does nothing done in the copy reach the tree.
+  if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return -1;
+  auto mounts = ReadMountInfoAt(proc_fd, "self/mountinfo");
+  if (!mounts.ok()) return -1;
+  // The wanted mount and its ancestors in the copy, found by the
+  // mountpoints of the way down from the namespace's root mount.
+  std::vector<const MountInfo*> chain;
+  for (const std::string& point : want) {
+    const MountInfo* next = nullptr;
+    for (const MountInfo& m : *mounts) {
+      bool root = m.parent_id == m.mnt_id || std::none_of(mounts->begin(), mounts->end(), [&](const MountInfo& o) {
+                    return o.mnt_id == m.parent_id;
+                  });
+      bool step = chain.empty() ? root : m.parent_id == chain.back()->mnt_id && &m != chain.back();
+      if (!step || m.mountpoint != point) continue;
+      if (next != nullptr) {
+        errno = ESTALE;  // two mounts on one place of one parent: which is meant cannot be told
+        return -1;
+      }
+      next = &m;
+    }
+    if (next == nullptr) {
+      errno = ESTALE;  // not the namespace the caller saw
+      return -1;
+    }
+    chain.push_back(next);
+  }
+  if (chain.empty()) {
+    errno = ESTALE;
+    return -1;
+  }
+  // Each directory of the way, from the root down, shows the deepest
+  // ancestor below it once what is on top there is detached.
+  const std::string& target = chain.back()->mountpoint;
+  std::vector<std::string> ways{"/"};
+  for (size_t at = 1; at <= target.size(); ++at) {
+    if (at == target.size() || target[at] == '/') ways.push_back(target.substr(0, at));
+  }
+  for (const std::string& way : ways) {
+    const MountInfo* expected = chain.front();
+    for (const MountInfo* a : chain) {
+      if (IsPathPrefix(a->mountpoint, way)) expected = a;
+    }
+    for (size_t tries = 0;; ++tries) {
+      UniqueFd dir(::open(way.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!dir) return -1;
+      auto id = MountIdOf(dir);
+      if (!id.ok()) return -1;
+      if (*id == expected->mnt_id) break;
+      if (tries > mounts->size()) {
+        errno = ESTALE;
+        return -1;
+      }
+      if (::umount2(way.c_str(), MNT_DETACH) != 0) return -1;
+    }
+  }
+  UniqueFd dir(::open(target.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) return -1;
+  return ::open_tree(dir.get(), "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_NO_AUTOMOUNT);
+}
+
+}  // namespace
+
+Result<UniqueFd> CloneHiddenMount(pid_t ns_of, const std::vector<std::string>& path) {
+  std::string where = path.empty() ? "?" : path.back();
+  UniqueFd proc(::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!proc) return SysError("open /proc");
+  HiddenMount want{&path, proc.get()};
+  return FdFromMountNamespace(ns_of, CloneHiddenInCopy, &want,
+                              "the mount at " + where + " cloned in a private copy of the namespace with the mounts hiding it detached");
 }
 
 Result<UniqueFd> OpenNamespaceRoot(pid_t ns_of) {

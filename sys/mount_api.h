@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "sys/mountinfo.h"
 #include "sys/status.h"
 #include "sys/unique_fd.h"
 
@@ -38,6 +39,20 @@ Result<uint64_t> MountIdOf(const UniqueFd& fd);
 // `mount` lives), clones it and hands the fd back. Errors: "setns" or
 // "open_tree" with the child's errno, or the fork, socket and wait.
 Result<UniqueFd> CloneMountAlone(pid_t ns_of, const UniqueFd& mount);
+// The mountpoints of the mounts of a mountinfo table from the namespace's
+// root mount down to `mnt_id`, root first: how CloneHiddenMount finds that
+// mount in a copy of its namespace, where mount ids are new. Empty when
+// `mnt_id` is not in `mounts`.
+std::vector<std::string> MountPathOf(const std::vector<MountInfo>& mounts, uint32_t mnt_id);
+// A detached copy, alone, of the mount of the mount namespace of `ns_of`
+// that `path` (MountPathOf) leads to, though other mounts hide it (stacked
+// on it or on one of its ancestors, or mounted on a directory of the way to
+// it): a child joins the namespace, makes a private copy of it (unshare,
+// everything made private there, so nothing reaches the original),
+// detaches in the copy what hides the mount and clones it. Errors: as
+// CloneMountAlone's; ESTALE when the namespace is not as `path` says;
+// EINVAL for an unbindable mount.
+Result<UniqueFd> CloneHiddenMount(pid_t ns_of, const std::vector<std::string>& path);
 // The root of the mount namespace of `ns_of` (O_PATH), opened by a child
 // that joins it: the namespace's root whatever root (chroot) its tasks
 // have. Errors: as CloneMountAlone's, "open(/)".

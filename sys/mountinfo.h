@@ -31,5 +31,8 @@ struct MountInfo {
 
 Result<std::vector<MountInfo>> ParseMountInfo(std::string_view text);
 Result<std::vector<MountInfo>> ReadMountInfo(const std::string& proc_path = "/proc/self/mountinfo");
+// The same, `proc_path` relative to the directory `dir_fd` (a /proc opened
+// before a setns into a mount namespace that has none).
+Result<std::vector<MountInfo>> ReadMountInfoAt(int dir_fd, const std::string& proc_path);
 
 }  // namespace ro::sys

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -160,21 +161,27 @@ Status Collector::PackTmpfsContents(const sys::MountInfo& m, uint32_t dev) {
   std::string root_path = "/proc/" + Str(tree_.tasks().front().pid) + "/root";
   RO_ASSIGN_OR_RETURN(UniqueFd root, sys::OpenAt(AT_FDCWD, root_path, O_PATH | O_DIRECTORY));
   auto dir = sys::OpenBeneath(root, m.mountpoint.substr(1), false, false);
-  if (!dir.ok()) {
-    // A mount above hides its mountpoint: no path reaches it.
-    if (dir.error().err == ENOENT || dir.error().err == ENOTDIR) {
-      return Fail("a mount above it hides its mountpoint, so its contents cannot be read");
-    }
-    return std::move(dir).error();
+  if (!dir.ok() && dir.error().err != ENOENT && dir.error().err != ENOTDIR) return std::move(dir).error();
+  std::optional<uint64_t> shown;  // the mount its mountpoint shows
+  if (dir.ok()) {
+    RO_ASSIGN_OR_RETURN(shown, sys::MountIdOf(*dir));
   }
-  RO_ASSIGN_OR_RETURN(uint64_t mnt_id, sys::MountIdOf(*dir));
-  if (mnt_id != m.mnt_id) {
-    return Fail("it is covered by another mount, so its contents cannot be read");
-  }
-  // Packed from a copy of this mount alone: files that mounts below it
-  // cover are its contents too.
   std::string caveat;
-  RO_ASSIGN_OR_RETURN(UniqueFd view, TmpfsView(tree_.tasks().front().pid, *dir, caveat));
+  UniqueFd view;
+  if (shown == m.mnt_id) {
+    // Packed from a copy of this mount alone: files that mounts below it
+    // cover are its contents too.
+    RO_ASSIGN_OR_RETURN(view, TmpfsView(tree_.tasks().front().pid, *dir, caveat));
+  } else {
+    // Hidden by mounts stacked on it, or on the way to it: packed from a
+    // copy of it made where they are detached.
+    auto copy = sys::CloneHiddenMount(tree_.tasks().front().pid, sys::MountPathOf(mounts_, m.mnt_id));
+    if (!copy.ok() && copy.error().err == EINVAL && m.unbindable) {
+      return Fail("it is unbindable and other mounts hide it, so its contents cannot be read");
+    }
+    if (!copy.ok()) return std::move(copy).error().Within("its contents, under the mounts that hide it");
+    view = std::move(copy).value();
+  }
   if (!caveat.empty()) out_.warnings.push_back("tmpfs " + m.mountpoint + ": " + caveat);
   std::vector<std::string> skipped;
   RO_ASSIGN_OR_RETURN(std::string tar, packer_.Pack(view, skipped));

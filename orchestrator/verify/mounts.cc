@@ -71,30 +71,34 @@ void Verifier::CompareMounts() {
                                                             [&](const auto& o) { return o.shared_id == m.master_id; });
     if (!external_master) same_group(m.master_id, l.master, where, "master group");
     CompareAutofs(m, l, where);
-    if (m.how == images::MountSource::kNew && m.contents) CompareTmpfsContents(m, l, where);
+    if (m.how == images::MountSource::kNew && m.contents) CompareTmpfsContents(m, l, *mounts, where);
   }
   if (mounts->size() != expected) Diff("mounts: " + std::to_string(mounts->size()) + " live, images have " + std::to_string(expected));
 }
 
-void Verifier::CompareTmpfsContents(const images::MountPlan& m, const sys::MountInfo& l, const std::string& where) {
+void Verifier::CompareTmpfsContents(const images::MountPlan& m, const sys::MountInfo& l, const std::vector<sys::MountInfo>& live_mounts,
+                                    const std::string& where) {
   std::string caveat;
-  bool covered = false;
   auto read = [&]() -> Result<TmpfsListing> {
     RO_ASSIGN_OR_RETURN(UniqueFd root, sys::OpenAt(AT_FDCWD, "/proc/" + std::to_string(root_) + "/root", O_PATH | O_DIRECTORY));
-    RO_ASSIGN_OR_RETURN(UniqueFd dir, sys::OpenBeneath(root, m.mountpoint.substr(1), false, false));
-    RO_ASSIGN_OR_RETURN(uint64_t mnt_id, sys::MountIdOf(dir));
-    covered = mnt_id != l.mnt_id;
-    if (covered) return TmpfsListing{};
-    RO_ASSIGN_OR_RETURN(UniqueFd view, TmpfsView(root_, dir, caveat));
+    auto dir = sys::OpenBeneath(root, m.mountpoint.substr(1), false, false);
+    if (!dir.ok() && dir.error().err != ENOENT && dir.error().err != ENOTDIR) return std::move(dir).error();
+    std::optional<uint64_t> shown;
+    if (dir.ok()) {
+      RO_ASSIGN_OR_RETURN(shown, sys::MountIdOf(*dir));
+    }
+    if (shown == l.mnt_id) {
+      RO_ASSIGN_OR_RETURN(UniqueFd view, TmpfsView(root_, *dir, caveat));
+      return ListTmpfsTree(view);
+    }
+    // Hidden by mounts stacked on it or on the way to it: read where they
+    // are detached, in a private copy of the namespace.
+    RO_ASSIGN_OR_RETURN(UniqueFd view, sys::CloneHiddenMount(root_, sys::MountPathOf(live_mounts, l.mnt_id)));
     return ListTmpfsTree(view);
   };
   auto live = read();
   if (!live.ok()) {
     Diff(where + ": its files cannot be read: " + live.error().ToString());
-    return;
-  }
-  if (covered) {
-    log::Warn("{}: its files are not compared: another mount covers it", where);
     return;
   }
   if (!caveat.empty()) log::Warn("{}: {}", where, caveat);

@@ -56,7 +56,8 @@ class Verifier {
   // mounts.cc
   void CompareMounts();
   // The files of a tmpfs the images hold contents of (mount `m`, live `l`).
-  void CompareTmpfsContents(const images::MountPlan& m, const sys::MountInfo& l, const std::string& where);
+  void CompareTmpfsContents(const images::MountPlan& m, const sys::MountInfo& l, const std::vector<sys::MountInfo>& live,
+                            const std::string& where);
   // mm.cc
   void CompareMemory();
   // Each VMA's kept madvise advice against smaps' VmFlags.

@@ -686,21 +686,6 @@ TEST(Dump, BindOfARemovedDirectoryIsRefused) {
             "");
 }
 
-// A tmpfs whose mountpoint another tmpfs hides (mounted on its parent
-// directory): no path reaches its files.
-TEST(Dump, TmpfsHiddenUnderAnotherIsRefused) {
-  EXPECT_EQ(InSandbox([] {
-              return RefusedMounts(
-                  [](const std::string& w) {
-                    MUST(::mkdir((w + "/base").c_str(), 0755) == 0 && ::mkdir((w + "/base/under").c_str(), 0755) == 0);
-                    MUST(::mount("A", (w + "/base/under").c_str(), "tmpfs", 0, "size=64k") == 0);
-                    MUST(::mount("B", (w + "/base").c_str(), "tmpfs", 0, "size=64k") == 0);
-                  },
-                  "/base/under: a mount above it hides its mountpoint");
-            }),
-            "");
-}
-
 // A shell's job: a tree sharing restore-orch's PID and mount namespaces,
 // started from the caller's session and group without setsid (the
 // sandbox's init is the shell). Refused without --shell-job with one line

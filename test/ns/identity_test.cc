@@ -68,6 +68,7 @@ TEST(Identity, AChrootedTaskKeepsItsRootAndItsCwdInsideIt) {
               EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 1, {}), "the tree did not settle");
               for (int i = 0; i < 500 && Link(root, "root") != jail; ++i) ::usleep(10000);
               RunResult d = Dump(root, work.File("images"));
+              if (d.status != 0) KillTree(root);  // a refused dump leaves it running
               ::waitpid(root, nullptr, 0);
               EXPECT_OR_RETURN(d.status == 0, d.err);
               pid_t restored = 0;
@@ -195,6 +196,7 @@ TEST(Identity, VerifySeesAnFdAndACwdWhosePathsLeadElsewhere) {
               });
               EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 1), "the tree did not settle");
               RunResult d = Dump(root, work.File("images"));
+              if (d.status != 0) KillTree(root);  // a refused dump leaves it running
               ::waitpid(root, nullptr, 0);
               EXPECT_OR_RETURN(d.status == 0, d.err);
               pid_t restored = 0;
@@ -278,6 +280,7 @@ TEST(Identity, VerifySeesTwoOutsideSessionsWhereTheImagesHaveOne) {
               }, false);
               EXPECT_OR_RETURN(one > 0 && WaitSettled(one, 2), "the first tree did not settle");
               RunResult d = Dump(one, work.File("images"), {"--shell-job"});
+              if (d.status != 0) KillTree(one);
               ::waitpid(one, nullptr, 0);
               EXPECT_OR_RETURN(d.status == 0, d.err);
               pid_t two = StartTree(true, false, [] { ExecSleep(); }, false);
