@@ -218,6 +218,7 @@ class Collector {
   UniqueFd ns_root_;  // the root of the tree's mount namespace, once CheckReachable needs it
   std::set<uint32_t> ns_mounts_;  // the ids of the mounts of the tree's mount namespace, once CheckReachable needs them
   std::set<uint32_t> foreign_mounts_warned_;  // mounts of other namespaces files are open through, said once each
+  std::set<std::tuple<std::string, dev_t, uint64_t, uint64_t>> reachable_;  // (path, dev, ino, mount) checked by CheckReachable
 
   // Files.
   uint32_t next_id_ = 1;

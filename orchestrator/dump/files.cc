@@ -259,6 +259,9 @@ bool Collector::OnAutofsRoot(const LiveFd& f) const {
 }
 
 Status Collector::CheckReachable(const std::string& what, const std::string& path, const sys::FileIdentity& held) {
+  // Many tasks hold the same file by the same path (a /dev/null they all
+  // inherited): each pairing is resolved once.
+  if (reachable_.count({path, held.dev, held.ino, held.mnt_id})) return {};
   if (!ns_root_) {
     auto root = sys::OpenNamespaceRoot(tree_.tasks().front().pid);
     if (!root.ok()) return std::move(root).error().Within("the root of the tree's mount namespace");
@@ -272,7 +275,10 @@ Status Collector::CheckReachable(const std::string& what, const std::string& pat
   if (there->dev != held.dev || there->ino != held.ino) {
     return Fail(what + ": its path leads to another file now (a mount covers it, or it was replaced), and a restore reopens it by its path");
   }
-  if (there->mnt_id == held.mnt_id) return {};
+  if (there->mnt_id == held.mnt_id) {
+    reachable_.insert({path, held.dev, held.ino, held.mnt_id});
+    return {};
+  }
   if (ns_mounts_.empty()) {
     auto mounts = sys::ReadMountInfo("/proc/" + Str(tree_.tasks().front().pid) + "/mountinfo");
     if (!mounts.ok()) return std::move(mounts).error().Within("the tree's mount namespace");
@@ -289,6 +295,7 @@ Status Collector::CheckReachable(const std::string& what, const std::string& pat
     out_.warnings.push_back(what + ": open through a mount outside the tree's mount namespace" + mounts +
                             "), as may be other files: restored through the tree's mounts of the same files");
   }
+  reachable_.insert({path, held.dev, held.ino, held.mnt_id});
   return {};
 }
 
