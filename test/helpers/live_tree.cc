@@ -2,8 +2,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 
@@ -111,6 +113,26 @@ std::string RestoreAndVerify(const std::string& dir, pid_t& restored, const std:
   RunResult v = RunCommand({RestoreOrch(), "verify", "--images", dir, "--pid", Str(restored)});
   EXPECT_OR_RETURN(v.status == 0, "verify: " + v.out + v.err);
   return "";
+}
+
+std::string RefusedMounts(const std::function<void(const std::string&)>& build, const std::string& want) {
+  TempDir work;
+  const std::string w = work.path();
+  pid_t root = StartTree(true, true, [&] {
+    MUST(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
+    build(w);
+    ExecSleep();
+  });
+  EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 1), "the tree did not settle");
+  RunResult d = Dump(root, work.File("images"));
+  bool running = RunsOn(root);
+  KillTree(root);
+  EXPECT_OR_RETURN(d.status == 3, "exit " + Str(d.status) + ": " + d.err);
+  EXPECT_OR_RETURN(d.err.find(w + want) != std::string::npos, d.err);
+  EXPECT_OR_RETURN(std::count(d.err.begin(), d.err.end(), '\n') == 1, "one line: " + d.err);
+  EXPECT_OR_RETURN(running, "the tree was not left running");
+  EXPECT_OR_RETURN(::access(work.File("images").c_str(), F_OK) != 0, "the image directory was left behind");
+  return std::string();
 }
 
 }  // namespace ro::test

@@ -60,4 +60,11 @@ RunResult Dump(pid_t root, const std::string& dir, std::vector<std::string> extr
 // `restored` to the root's pid and checks the live tree with verify.
 std::string RestoreAndVerify(const std::string& dir, pid_t& restored, const std::vector<std::string>& extra = {});
 
+// The root task of a tree in its own PID and mount namespaces makes its
+// mounts private, runs `build` with a fresh work directory, then execs
+// sleep; the dump must exit 3 with one line holding `want` (after the work
+// directory's path), leave the tree running and write no image directory.
+// "" or what went wrong.
+std::string RefusedMounts(const std::function<void(const std::string&)>& build, const std::string& want);
+
 }  // namespace ro::test

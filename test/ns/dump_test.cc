@@ -646,29 +646,6 @@ TEST(Dump, RefusesWhatItCannotRestoreAndLeavesTheTreeRunning) {
   }
 }
 
-// Mount trees a dump refuses: `build` (given the work directory) makes the
-// root task's mounts in its own mount namespace; the dump must exit 3 with
-// one line holding `want` (after the work directory), leave the tree
-// running and write no image directory. "" or what went wrong.
-std::string RefusedMounts(const std::function<void(const std::string&)>& build, const std::string& want) {
-  TempDir work;
-  const std::string w = work.path();
-  pid_t root = StartTree(true, true, [&] {
-    MUST(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
-    build(w);
-    ExecSleep();
-  });
-  EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 1), "the tree did not settle");
-  RunResult d = Dump(root, work.File("images"));
-  bool running = RunsOn(root);
-  KillTree(root);
-  EXPECT_OR_RETURN(d.status == 3, "exit " + Str(d.status) + ": " + d.err);
-  EXPECT_OR_RETURN(d.err.find(w + want) != std::string::npos, d.err);
-  EXPECT_OR_RETURN(std::count(d.err.begin(), d.err.end(), '\n') == 1, "one line: " + d.err);
-  EXPECT_OR_RETURN(running, "the tree was not left running");
-  EXPECT_OR_RETURN(::access(work.File("images").c_str(), F_OK) != 0, "the image directory was left behind");
-  return std::string();
-}
 
 // A bind of a directory removed since (mountinfo's root "/x//deleted").
 TEST(Dump, BindOfARemovedDirectoryIsRefused) {

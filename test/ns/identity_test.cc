@@ -99,31 +99,18 @@ TEST(Identity, AChrootedTaskKeepsItsRootAndItsCwdInsideIt) {
             "");
 }
 
-// The root task of a tree in its own mount namespace builds `build` under
-// the work directory (a tmpfs at t/), then execs sleep; the dump must exit
-// 3 with one line holding `want`, the tree left running.
+// The tree's root builds a tmpfs at t/ with d/file in it, then `build`
+// (RefusedMounts: the dump must refuse with `want` after the work directory).
 std::string Refused(const std::function<void(const std::string&)>& build, const std::string& want) {
-  TempDir work;
-  const std::string w = work.path();
-  pid_t root = StartTree(true, true, [&] {
-    MUST(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
-    MUST(::mkdir((w + "/t").c_str(), 0755) == 0);
-    MUST(::mount("none", (w + "/t").c_str(), "tmpfs", 0, "size=64k") == 0);
-    MUST(::mkdir((w + "/t/d").c_str(), 0755) == 0);
-    WriteFile(w + "/t/d/file", "under");
-    build(w + "/t");
-    ExecSleep();
-  });
-  EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 1), "the tree did not settle");
-  RunResult d = Dump(root, work.File("images"));
-  bool running = RunsOn(root);
-  KillTree(root);
-  EXPECT_OR_RETURN(d.status == 3, "exit " + Str(d.status) + ": " + d.err);
-  EXPECT_OR_RETURN(d.err.find(want) != std::string::npos, "wanted '" + want + "': " + d.err);
-  EXPECT_OR_RETURN(std::count(d.err.begin(), d.err.end(), '\n') == 1, "one line: " + d.err);
-  EXPECT_OR_RETURN(running, "the tree was not left running");
-  EXPECT_OR_RETURN(::access(work.File("images").c_str(), F_OK) != 0, "the image directory was left behind");
-  return std::string();
+  return RefusedMounts(
+      [&](const std::string& w) {
+        MUST(::mkdir((w + "/t").c_str(), 0755) == 0);
+        MUST(::mount("none", (w + "/t").c_str(), "tmpfs", 0, "size=64k") == 0);
+        MUST(::mkdir((w + "/t/d").c_str(), 0755) == 0);
+        WriteFile(w + "/t/d/file", "under");
+        build(w + "/t");
+      },
+      want);
 }
 
 TEST(Identity, AnFdWhoseDirectoryWasMountedOverIsRefused) {
@@ -224,6 +211,25 @@ TEST(Identity, VerifySeesAnFdAndACwdWhosePathsLeadElsewhere) {
             "");
 }
 
+// A process of a session of its own joins the PID namespace of `init`, as
+// `nsenter` does, and leaves a sleeping child there: pid 2 forks pid 3 and
+// exits, and the namespace's init adopts pid 3, in that outside session.
+void JoinFromAnotherSession(pid_t init) {
+  pid_t joiner = ::fork();
+  if (joiner == 0) {
+    MUST(::setsid() > 0);
+    int ns = ::open(("/proc/" + Str(init) + "/ns/pid").c_str(), O_RDONLY);
+    MUST(ns >= 0 && ::setns(ns, CLONE_NEWPID) == 0);
+    if (::fork() == 0) {
+      if (::fork() == 0) ExecSleep();
+      ::_exit(0);
+    }
+    ::wait(nullptr);
+    ::_exit(0);
+  }
+  ::waitpid(joiner, nullptr, 0);
+}
+
 // Tasks of one tree in two sessions led from outside it (the init's,
 // and one a process from outside joined the PID namespace with, as
 // `nsenter` or `docker exec` do): a shell job's restore would merge them,
@@ -234,21 +240,7 @@ TEST(Identity, TwoSessionsLedFromOutsideAreRefusedEvenAsAShellJob) {
               EXPECT_OR_RETURN(::setsid() > 0, "setsid");
               pid_t root = StartTree(true, false, [] { for (;;) ::pause(); }, false);
               EXPECT_OR_RETURN(root > 0, "clone");
-              pid_t joiner = ::fork();
-              if (joiner == 0) {
-                MUST(::setsid() > 0);
-                int ns = ::open(("/proc/" + Str(root) + "/ns/pid").c_str(), O_RDONLY);
-                MUST(ns >= 0 && ::setns(ns, CLONE_NEWPID) == 0);
-                // Pid 2 in the namespace; its child, pid 3, is adopted by
-                // the namespace's init once pid 2 exits.
-                if (::fork() == 0) {
-                  if (::fork() == 0) ExecSleep();
-                  ::_exit(0);
-                }
-                ::wait(nullptr);
-                ::_exit(0);
-              }
-              ::waitpid(joiner, nullptr, 0);
+              JoinFromAnotherSession(root);
               EXPECT_OR_RETURN(WaitSettled(root, 2, {}), "the tree did not settle");
               std::vector<pid_t> before = TreeOf(root);
               RunResult d = Dump(root, work.File("images"), {"--shell-job"});
@@ -285,19 +277,7 @@ TEST(Identity, VerifySeesTwoOutsideSessionsWhereTheImagesHaveOne) {
               EXPECT_OR_RETURN(d.status == 0, d.err);
               pid_t two = StartTree(true, false, [] { ExecSleep(); }, false);
               EXPECT_OR_RETURN(two > 0, "clone");
-              pid_t joiner = ::fork();
-              if (joiner == 0) {
-                MUST(::setsid() > 0);
-                int ns = ::open(("/proc/" + Str(two) + "/ns/pid").c_str(), O_RDONLY);
-                MUST(ns >= 0 && ::setns(ns, CLONE_NEWPID) == 0);
-                if (::fork() == 0) {
-                  if (::fork() == 0) ExecSleep();
-                  ::_exit(0);
-                }
-                ::wait(nullptr);
-                ::_exit(0);
-              }
-              ::waitpid(joiner, nullptr, 0);
+              JoinFromAnotherSession(two);
               bool settled = WaitSettled(two, 2);
               RunResult v = RunCommand({RestoreOrch(), "verify", "--images", work.File("images"), "--pid", Str(two)});
               KillTree(two);
