@@ -15,6 +15,7 @@
 #include "images/kinds.h"
 #include "images/filesystems.h"
 #include "orchestrator/dump/collector.h"
+#include "orchestrator/externals.h"
 #include "orchestrator/tmpfs.h"
 #include "sys/files.h"
 #include "sys/mount_api.h"
@@ -65,40 +66,22 @@ Status Collector::ReadMounts() {
 }
 
 Status Collector::CollectMounts() {
-  RO_ASSIGN_OR_RETURN(std::vector<sys::MountInfo> own, sys::ReadMountInfo("/proc/self/mountinfo"));
-  std::set<uint32_t> own_devs;
-  auto dev_of = [](const sys::MountInfo& m) { return m.major << 20 | m.minor; };
-  for (const sys::MountInfo& m : own) own_devs.insert(dev_of(m));
+  RO_ASSIGN_OR_RETURN(std::set<uint32_t> own_devs, OwnDevices());
   std::set<uint32_t> done;        // superblocks whose contents or AutoFS state are dumped
   std::set<uint32_t> new_tmpfs;   // tmpfs superblocks made anew at restore
-  // A filesystem restore cannot make, or one restore-orch's namespace
-  // mounts too (the tree inherited it), is bound from the caller's tree.
-  auto external_of = [&](const sys::MountInfo& m) {
-    uint32_t code = images::FstypeCode(m.fstype);
-    return !images::CreatableFstype(code) || (code != img::AUTOFS && own_devs.count(dev_of(m)) != 0);
-  };
-  // An external mount covered at its root by another, with nothing else on
-  // it and no fd of the tree in it, is invisible to the tree, and no path
-  // of the caller's would reach it at restore: it is left out.
-  std::map<uint32_t, const sys::MountInfo*> by_id;
-  std::map<uint32_t, int> children;
+  auto external_of = [&](const sys::MountInfo& m) { return IsExternal(m, own_devs); };
   std::set<uint32_t> in_use;
-  for (const sys::MountInfo& m : mounts_) {
-    by_id[m.mnt_id] = &m;
-    ++children[m.parent_id];
-  }
   for (const auto& [outer, table] : fds_) {
     for (const auto& [n, f] : table) in_use.insert(f.mnt_id);
   }
+  std::set<uint32_t> left_out = CoveredExternalsLeftOut(mounts_, own_devs, in_use);
+  std::map<uint32_t, const sys::MountInfo*> by_id;
+  for (const sys::MountInfo& m : mounts_) by_id[m.mnt_id] = &m;
   std::map<uint32_t, uint32_t> parent_of;  // mnt id -> the parent it is dumped with
-  std::set<uint32_t> left_out;
   for (const sys::MountInfo& m : mounts_) {
     parent_of[m.mnt_id] = m.parent_id;
-    auto p = by_id.find(m.parent_id);
-    if (p == by_id.end() || p->second->mountpoint != m.mountpoint || children[m.parent_id] != 1) continue;
-    if (!external_of(*p->second) || in_use.count(m.parent_id)) continue;
-    left_out.insert(m.parent_id);
-    out_.warnings.push_back("mount " + m.mountpoint + " (" + p->second->fstype + ", id " + Str(m.parent_id) +
+    if (!left_out.count(m.mnt_id)) continue;
+    out_.warnings.push_back("mount " + m.mountpoint + " (" + m.fstype + ", id " + Str(m.mnt_id) +
                             ") is covered by another mount at its root: left out");
   }
   for (auto& [id, parent] : parent_of) {
@@ -113,7 +96,7 @@ Status Collector::CollectMounts() {
     if (auto removed = images::RemovedRoot(m.root)) {
       return Fail(where + ": a bind of " + *removed + ", removed since from its filesystem: restore-orch cannot restore it");
     }
-    uint32_t dev = dev_of(m);
+    uint32_t dev = DeviceOf(m);
     uint32_t code = images::FstypeCode(m.fstype);
     bool external = external_of(m);
     auto e = std::make_unique<img::mnt_entry>();

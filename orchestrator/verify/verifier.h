@@ -14,6 +14,7 @@
 #include <array>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,8 @@ class Verifier {
   // with a live mount by CompareMounts; -1 unknown). An empty `path`: the
   // mount alone (an AutoFS root, reached through /dev/autofs).
   void CompareReached(const std::string& where, const std::string& path, const sys::FileIdentity& held, int64_t image_mnt_id);
+  // Whether `mnt_id` is a mount of the tree's mount namespace.
+  bool InTreeNamespace(uint64_t mnt_id);
   // mounts.cc
   void CompareMounts();
   // The files of a tmpfs the images hold contents of (mount `m`, live `l`).
@@ -88,6 +91,7 @@ class Verifier {
   };
   std::map<pid_t, Asked> asked_;
   std::map<uint32_t, uint64_t> live_mount_of_;  // image mnt_id -> the live mount it was paired with
+  std::optional<std::set<uint32_t>> ns_mounts_;  // the ids of the tree's namespace's mounts, once needed
   std::optional<UniqueFd> ns_root_;  // the root of the tree's mount namespace (an invalid fd: it could not be opened)
   std::map<pid_t, LiveTask> live_;  // by the pid in the tree's namespace
   std::vector<std::string> diffs_;

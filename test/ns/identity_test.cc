@@ -164,6 +164,34 @@ TEST(Identity, AnFdReachedThroughAnotherMountNowIsRefused) {
             "");
 }
 
+// A tree whose root made its mount namespace after opening its stdio
+// (/dev/null through its starter's /dev mount, as a runtime hands it):
+// dumped with one warning, verified against the live original and the
+// restored tree (where it is open through the tree's own /dev).
+TEST(Identity, FilesOpenThroughAnotherNamespacesMountAreAcceptedWithAWarning) {
+  EXPECT_EQ(InSandbox([] {
+              TempDir work;
+              pid_t root = StartTree(true, false, [] {
+                MUST(::unshare(CLONE_NEWNS) == 0 && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
+                ExecSleep();
+              });
+              EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 1), "the tree did not settle");
+              RunResult d = Dump(root, work.File("images"), {"--leave-running"});
+              RunResult original = RunCommand({RestoreOrch(), "verify", "--images", work.File("images"), "--pid", Str(root)});
+              KillTree(root);
+              EXPECT_OR_RETURN(d.status == 0, "dump: " + d.err);
+              EXPECT_OR_RETURN(d.err.find("fd 0 (/dev/null): open through a mount outside the tree's mount namespace") != std::string::npos &&
+                                   d.err.find("restored through the tree's mounts of the same files") != std::string::npos,
+                               "no warning: " + d.err);
+              EXPECT_OR_RETURN(original.status == 0, "verify of the original: " + original.out + original.err);
+              pid_t restored = 0;
+              if (std::string e = RestoreAndVerify(work.File("images"), restored); !e.empty()) return e;
+              KillTree(restored);
+              return std::string();
+            }),
+            "");
+}
+
 // A restored task whose cwd and fd are then covered by a mount: verify
 // says their paths lead elsewhere (as a restore that put them on the
 // covering mount's files would).
