@@ -265,6 +265,21 @@ Result<UniqueFd> CloneHiddenMount(pid_t ns_of, const std::vector<std::string>& p
                               "the mount at " + where + " cloned in a private copy of the namespace with the mounts hiding it detached");
 }
 
+Result<std::vector<MountInfo>> ReadNamespaceMountInfo(pid_t ns_of) {
+  UniqueFd proc(::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!proc) return SysError("open /proc");
+  int proc_fd = proc.get();
+  // Opened by the child: the file shows the mounts as its opener sees
+  // them, from the namespace's root, and keeps doing so once it exits.
+  RO_ASSIGN_OR_RETURN(UniqueFd file, FdFromMountNamespace(
+                                         ns_of,
+                                         [](const void* arg) {
+                                           return ::openat(*static_cast<const int*>(arg), "self/mountinfo", O_RDONLY | O_CLOEXEC);
+                                         },
+                                         &proc_fd, "open(/proc/self/mountinfo)"));
+  return ReadMountInfoAt(file.get(), "");
+}
+
 Result<UniqueFd> OpenNamespaceRoot(pid_t ns_of) {
   return FdFromMountNamespace(
       ns_of, [](const void*) { return ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC); }, nullptr, "open(/)");

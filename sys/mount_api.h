@@ -53,6 +53,11 @@ std::vector<std::string> MountPathOf(const std::vector<MountInfo>& mounts, uint3
 // CloneMountAlone's; ESTALE when the namespace is not as `path` says;
 // EINVAL for an unbindable mount.
 Result<UniqueFd> CloneHiddenMount(pid_t ns_of, const std::vector<std::string>& path);
+// The mountinfo of the mount namespace of `ns_of` as seen from its root
+// (read through a child that joins it): every mount of the namespace,
+// whatever root (chroot) its tasks have, since /proc/PID/mountinfo shows
+// only what lies under PID's root. Errors: as OpenNamespaceRoot's, the read.
+Result<std::vector<MountInfo>> ReadNamespaceMountInfo(pid_t ns_of);
 // The root of the mount namespace of `ns_of` (O_PATH), opened by a child
 // that joins it: the namespace's root whatever root (chroot) its tasks
 // have. Errors: as CloneMountAlone's, "open(/)".

@@ -100,7 +100,7 @@ Result<std::vector<MountInfo>> ParseMountInfo(std::string_view text) {
 Result<std::vector<MountInfo>> ReadMountInfo(const std::string& proc_path) { return ReadMountInfoAt(AT_FDCWD, proc_path); }
 
 Result<std::vector<MountInfo>> ReadMountInfoAt(int dir_fd, const std::string& proc_path) {
-  UniqueFd fd(::openat(dir_fd, proc_path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(proc_path.empty() ? ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0) : ::openat(dir_fd, proc_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return SysError("open " + proc_path);
   std::string text;
   char buf[65536];

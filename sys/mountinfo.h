@@ -32,7 +32,9 @@ struct MountInfo {
 Result<std::vector<MountInfo>> ParseMountInfo(std::string_view text);
 Result<std::vector<MountInfo>> ReadMountInfo(const std::string& proc_path = "/proc/self/mountinfo");
 // The same, `proc_path` relative to the directory `dir_fd` (a /proc opened
-// before a setns into a mount namespace that has none).
+// before a setns into a mount namespace that has none); an empty
+// `proc_path`: `dir_fd` is the open mountinfo file itself (read from its
+// current offset).
 Result<std::vector<MountInfo>> ReadMountInfoAt(int dir_fd, const std::string& proc_path);
 
 }  // namespace ro::sys

@@ -150,8 +150,16 @@ class Collector {
   // `held`, dev/ino/mount as the task has it) by its `path` in the tree's
   // mount namespace: refused when that path leads elsewhere now (a mount
   // covers it, it was replaced or renamed).
-  Status CheckReachable(const std::string& what, const std::string& path, const sys::FileIdentity& held);
+  // `writable`: the fd is open for writing.
+  Status CheckReachable(const std::string& what, const std::string& path, const sys::FileIdentity& held, bool writable);
+  // An fd on a file of /proc/PID/ (a process's own files) is refused when
+  // PID numbers the process in another PID namespace than the tree's: a
+  // restore would open another process's.
+  Status CheckProcPid(const LiveFd& f);
   bool OnAutofsRoot(const LiveFd& f) const;
+  // The root of the tree's mount namespace (O_PATH), opened once: paths of
+  // the images are resolved from it, whatever root the tasks have.
+  Result<const UniqueFd*> NamespaceRoot();
   Result<uint32_t> DescriptionId(const Task& t, const LiveFd& f, bool& fresh);
   Status AddFile(const Task& t, const LiveFd& f, uint32_t id);
   Status CollectPipeData(const Task& t, const LiveFd& f, uint32_t pipe_id, bool fifo);
@@ -216,7 +224,8 @@ class Collector {
   // Sessions and groups led from outside the tree (--shell-job): written as 0.
   std::set<pid_t> outside_sids_, outside_pgids_;
   UniqueFd ns_root_;  // the root of the tree's mount namespace, once CheckReachable needs it
-  std::set<uint32_t> ns_mounts_;  // the ids of the mounts of the tree's mount namespace, once CheckReachable needs them
+  std::map<uint32_t, bool> ns_mounts_;  // the mounts of the tree's mount namespace (id -> read-only), once CheckReachable needs them
+  std::optional<std::set<uint32_t>> own_devices_;  // of restore-orch's own namespace's superblocks, once needed
   std::set<uint32_t> foreign_mounts_warned_;  // mounts of other namespaces files are open through, said once each
   std::set<std::tuple<std::string, dev_t, uint64_t, uint64_t>> reachable_;  // (path, dev, ino, mount) checked by CheckReachable
 

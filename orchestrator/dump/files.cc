@@ -15,6 +15,7 @@
 #include "images/kinds.h"
 #include "images/proto/fs.pb.h"
 #include "orchestrator/dump/collector.h"
+#include "orchestrator/externals.h"
 #include "sys/elf.h"
 #include "sys/files.h"
 #include "sys/proc.h"
@@ -108,8 +109,13 @@ Status Collector::CollectFds(const Task& t) {
     }
     RO_ASSIGN_OR_RETURN(img::fd_types type, KindOf(f));
     bool terminal = S_ISCHR(f.st.st_mode) && sys::IsTerminalDevice(f.st.st_rdev);  // --shell-job: the caller's, by design
+    if (S_ISFIFO(f.st.st_mode) && (f.flags & O_PATH) != 0) {
+      return Fail("fd " + Str(n) + " (" + f.target + ") is an O_PATH fd on a FIFO: restore-orch would reopen the FIFO itself");
+    }
     if (type != img::PIPE && !terminal && !OnAutofsRoot(f)) {
-      RO_TRY(CheckReachable("fd " + Str(n) + " (" + f.target + ")", f.target, {f.st.st_dev, f.st.st_ino, f.mnt_id}));
+      bool writable = (f.flags & O_PATH) == 0 && (f.flags & O_ACCMODE) != O_RDONLY;
+      RO_TRY(CheckReachable("fd " + Str(n) + " (" + f.target + ")", f.target, {f.st.st_dev, f.st.st_ino, f.mnt_id}, writable));
+      RO_TRY(CheckProcPid(f));
     }
     bool fresh = false;
     RO_ASSIGN_OR_RETURN(uint32_t id, DescriptionId(t, f, fresh));
@@ -239,7 +245,7 @@ Status Collector::CollectFsDirs(const Task& t) {
     const std::string& path = i == 0 ? cwd : root;
     RO_ASSIGN_OR_RETURN(UniqueFd dir, sys::OpenAt(AT_FDCWD, t.Proc(i == 0 ? "cwd" : "root"), O_PATH | O_DIRECTORY));
     RO_ASSIGN_OR_RETURN(sys::FileIdentity held, sys::IdentityOf(dir));
-    RO_TRY(CheckReachable((i == 0 ? "its working directory " : "its root directory ") + path, path, held));
+    RO_TRY(CheckReachable((i == 0 ? "its working directory " : "its root directory ") + path, path, held, false));
     mounts[i] = held.mnt_id;
   }
   auto fs = std::make_unique<img::fs_entry>();
@@ -250,6 +256,35 @@ Status Collector::CollectFsDirs(const Task& t) {
   return {};
 }
 
+Status Collector::CheckProcPid(const LiveFd& f) {
+  // "/proc/<digits>" or "/proc/<digits>/...": a process's own files.
+  const std::string& p = f.target;
+  size_t end = p.find('/', 6);
+  std::string pid = p.rfind("/proc/", 0) == 0 ? p.substr(6, end == std::string::npos ? std::string::npos : end - 6) : "";
+  if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos || !new_pid_) return {};
+  // Numbered in the tree's PID namespace only by a proc the tree mounted
+  // itself (made anew, for its namespace, at restore).
+  auto m = std::find_if(mounts_.begin(), mounts_.end(), [&](const sys::MountInfo& x) { return x.mnt_id == f.mnt_id; });
+  if (m != mounts_.end() && m->fstype == "proc") {
+    if (!own_devices_) {
+      RO_ASSIGN_OR_RETURN(std::set<uint32_t> own, OwnDevices());
+      own_devices_ = std::move(own);
+    }
+    if (!IsExternal(*m, *own_devices_)) return {};
+  }
+  return Fail("fd " + Str(f.fd) + " (" + f.target + ") is a file of process " + pid + " as a proc of another PID namespace than the tree's numbers it: "
+              "a restore would open another process's");
+}
+
+Result<const UniqueFd*> Collector::NamespaceRoot() {
+  if (!ns_root_) {
+    auto root = sys::OpenNamespaceRoot(tree_.tasks().front().pid);
+    if (!root.ok()) return std::move(root).error().Within("the root of the tree's mount namespace");
+    ns_root_ = std::move(root).value();
+  }
+  return &ns_root_;
+}
+
 // A master's ioctl fd on its AutoFS mount's root: a restore opens it
 // through /dev/autofs, covered or not.
 bool Collector::OnAutofsRoot(const LiveFd& f) const {
@@ -258,16 +293,12 @@ bool Collector::OnAutofsRoot(const LiveFd& f) const {
   });
 }
 
-Status Collector::CheckReachable(const std::string& what, const std::string& path, const sys::FileIdentity& held) {
+Status Collector::CheckReachable(const std::string& what, const std::string& path, const sys::FileIdentity& held, bool writable) {
   // Many tasks hold the same file by the same path (a /dev/null they all
   // inherited): each pairing is resolved once.
   if (reachable_.count({path, held.dev, held.ino, held.mnt_id})) return {};
-  if (!ns_root_) {
-    auto root = sys::OpenNamespaceRoot(tree_.tasks().front().pid);
-    if (!root.ok()) return std::move(root).error().Within("the root of the tree's mount namespace");
-    ns_root_ = std::move(root).value();
-  }
-  auto there = sys::IdentityAt(ns_root_, path);
+  RO_ASSIGN_OR_RETURN(const UniqueFd* root, NamespaceRoot());
+  auto there = sys::IdentityAt(*root, path);
   if (!there.ok() && (there.error().err == ENOENT || there.error().err == ENOTDIR)) {
     return Fail(what + ": nothing is at its path now (renamed, removed, or a mount hides it), and a restore reopens it by its path");
   }
@@ -280,13 +311,22 @@ Status Collector::CheckReachable(const std::string& what, const std::string& pat
     return {};
   }
   if (ns_mounts_.empty()) {
-    auto mounts = sys::ReadMountInfo("/proc/" + Str(tree_.tasks().front().pid) + "/mountinfo");
+    auto mounts = sys::ReadNamespaceMountInfo(tree_.tasks().front().pid);
     if (!mounts.ok()) return std::move(mounts).error().Within("the tree's mount namespace");
-    for (const sys::MountInfo& m : *mounts) ns_mounts_.insert(m.mnt_id);
+    for (const sys::MountInfo& m : *mounts) {
+      bool ro = false;
+      for (const std::string& o : sys::SplitOptions(m.mount_options)) ro |= o == "ro";
+      for (const std::string& o : sys::SplitOptions(m.super_options)) ro |= o == "ro";
+      ns_mounts_[m.mnt_id] = ro;
+    }
   }
   std::string mounts = " (" + Str(static_cast<long long>(there->mnt_id)) + "; it is open through " + Str(static_cast<long long>(held.mnt_id));
   if (ns_mounts_.count(static_cast<uint32_t>(held.mnt_id)) != 0) {
     return Fail(what + ": its path leads to the same file through another mount" + mounts + "), and a restore reopens it by its path");
+  }
+  if (writable && ns_mounts_[static_cast<uint32_t>(there->mnt_id)]) {
+    return Fail(what + ": open for writing through a mount outside the tree's mount namespace" + mounts +
+                "), and its path in the tree reaches it through a read-only mount: a restore could not open it so");
   }
   // Open through a mount of another namespace (inherited from the tree's
   // starter, as a runtime's /dev/null): no restore can give it back; the

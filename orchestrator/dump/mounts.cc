@@ -54,7 +54,7 @@ std::optional<long long> IntOption(const sys::MountInfo& m, const char* key) {
 }
 
 Status Collector::ReadMounts() {
-  auto mounts = sys::ReadMountInfo("/proc/" + Str(tree_.tasks().front().pid) + "/mountinfo");
+  auto mounts = sys::ReadNamespaceMountInfo(tree_.tasks().front().pid);
   if (!mounts.ok()) return std::move(mounts).error().Within("the tree's mount namespace");
   mounts_ = std::move(mounts).value();
   for (const sys::MountInfo& m : mounts_) {
@@ -141,9 +141,9 @@ Status Collector::CollectMounts() {
 }
 
 Status Collector::PackTmpfsContents(const sys::MountInfo& m, uint32_t dev) {
-  std::string root_path = "/proc/" + Str(tree_.tasks().front().pid) + "/root";
-  RO_ASSIGN_OR_RETURN(UniqueFd root, sys::OpenAt(AT_FDCWD, root_path, O_PATH | O_DIRECTORY));
-  auto dir = sys::OpenBeneath(root, m.mountpoint.substr(1), false, false);
+  // From the namespace's root: the root task's may be a chroot.
+  RO_ASSIGN_OR_RETURN(const UniqueFd* root, NamespaceRoot());
+  auto dir = sys::OpenBeneath(*root, m.mountpoint.substr(1), false, false);
   if (!dir.ok() && dir.error().err != ENOENT && dir.error().err != ENOTDIR) return std::move(dir).error();
   std::optional<uint64_t> shown;  // the mount its mountpoint shows
   if (dir.ok()) {

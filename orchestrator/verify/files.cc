@@ -60,7 +60,7 @@ void Verifier::CompareFds() {
           }
           break;
       }
-      unsigned mask = O_ACCMODE | O_NONBLOCK | O_APPEND;
+      unsigned mask = O_ACCMODE | O_NONBLOCK | O_APPEND | O_PATH;
       if ((l.flags & mask) != (f.flags & mask)) Diff(where + ": status flags differ");
       if (((l.flags & O_CLOEXEC) != 0) != fd.cloexec) Diff(where + ": close-on-exec differs");
       auto [first, fresh] = first_of_file.emplace(fd.file_id, std::make_pair(outer, fd.fd));
@@ -106,7 +106,7 @@ void Verifier::CompareFsDirs(const images::TaskPlan& t, pid_t outer, const std::
 bool Verifier::InTreeNamespace(uint64_t mnt_id) {
   if (!ns_mounts_) {
     ns_mounts_.emplace();
-    auto mounts = sys::ReadMountInfo("/proc/" + std::to_string(root_) + "/mountinfo");
+    auto mounts = sys::ReadNamespaceMountInfo(root_);
     if (!mounts.ok()) Diff("the tree's mount namespace: " + mounts.error().ToString());
     if (mounts.ok()) {
       for (const sys::MountInfo& m : *mounts) ns_mounts_->insert(m.mnt_id);

@@ -21,7 +21,7 @@ namespace ro::verify {
 
 void Verifier::CompareMounts() {
   if (!plan_.ns.new_mnt) return;
-  auto mounts = sys::ReadMountInfo("/proc/" + std::to_string(root_) + "/mountinfo");
+  auto mounts = sys::ReadNamespaceMountInfo(root_);
   if (!mounts.ok()) {
     Diff("mounts: " + mounts.error().ToString());
     return;
@@ -98,7 +98,7 @@ void Verifier::CompareTmpfsContents(const images::MountPlan& m, const sys::Mount
                                     const std::string& where) {
   std::string caveat;
   auto read = [&]() -> Result<TmpfsListing> {
-    RO_ASSIGN_OR_RETURN(UniqueFd root, sys::OpenAt(AT_FDCWD, "/proc/" + std::to_string(root_) + "/root", O_PATH | O_DIRECTORY));
+    RO_ASSIGN_OR_RETURN(UniqueFd root, sys::OpenNamespaceRoot(root_));  // the root task's may be a chroot
     auto dir = sys::OpenBeneath(root, m.mountpoint.substr(1), false, false);
     if (!dir.ok() && dir.error().err != ENOENT && dir.error().err != ENOTDIR) return std::move(dir).error();
     std::optional<uint64_t> shown;

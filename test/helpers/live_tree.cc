@@ -115,7 +115,7 @@ std::string RestoreAndVerify(const std::string& dir, pid_t& restored, const std:
   return "";
 }
 
-std::string RefusedMounts(const std::function<void(const std::string&)>& build, const std::string& want) {
+std::string RefusedMounts(const std::function<void(const std::string&)>& build, const std::string& want, bool after_work) {
   TempDir work;
   const std::string w = work.path();
   pid_t root = StartTree(true, true, [&] {
@@ -128,7 +128,7 @@ std::string RefusedMounts(const std::function<void(const std::string&)>& build, 
   bool running = RunsOn(root);
   KillTree(root);
   EXPECT_OR_RETURN(d.status == 3, "exit " + Str(d.status) + ": " + d.err);
-  EXPECT_OR_RETURN(d.err.find(w + want) != std::string::npos, d.err);
+  EXPECT_OR_RETURN(d.err.find((after_work ? w : "") + want) != std::string::npos, d.err);
   EXPECT_OR_RETURN(std::count(d.err.begin(), d.err.end(), '\n') == 1, "one line: " + d.err);
   EXPECT_OR_RETURN(running, "the tree was not left running");
   EXPECT_OR_RETURN(::access(work.File("images").c_str(), F_OK) != 0, "the image directory was left behind");

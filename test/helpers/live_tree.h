@@ -63,8 +63,8 @@ std::string RestoreAndVerify(const std::string& dir, pid_t& restored, const std:
 // The root task of a tree in its own PID and mount namespaces makes its
 // mounts private, runs `build` with a fresh work directory, then execs
 // sleep; the dump must exit 3 with one line holding `want` (after the work
-// directory's path), leave the tree running and write no image directory.
-// "" or what went wrong.
-std::string RefusedMounts(const std::function<void(const std::string&)>& build, const std::string& want);
+// directory's path, unless `after_work` is false), leave the tree running
+// and write no image directory. "" or what went wrong.
+std::string RefusedMounts(const std::function<void(const std::string&)>& build, const std::string& want, bool after_work = true);
 
 }  // namespace ro::test

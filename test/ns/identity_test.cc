@@ -99,6 +99,36 @@ TEST(Identity, AChrootedTaskKeepsItsRootAndItsCwdInsideIt) {
             "");
 }
 
+// The root task itself chrooted into a tmpfs of its mount namespace: the
+// whole namespace is dumped (its mountinfo shows only what lies under its
+// root) and it comes back with that root and its cwd.
+TEST(Identity, AChrootedRootTaskKeepsItsWholeMountNamespace) {
+  EXPECT_EQ(InSandbox([] {
+              TempDir work;
+              const std::string jail = work.File("jail");
+              pid_t root = StartTree(true, true, [&] {
+                MUST(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
+                MUST(::mkdir(jail.c_str(), 0755) == 0 && ::mount("jt", jail.c_str(), "tmpfs", 0, "size=64k") == 0);
+                MUST(::mkdir((jail + "/in").c_str(), 0755) == 0);
+                MUST(::chroot(jail.c_str()) == 0 && ::chdir("/in") == 0);
+                for (;;) ::pause();
+              });
+              EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 1, {}), "the tree did not settle");
+              for (int i = 0; i < 500 && Link(root, "root") != jail; ++i) ::usleep(10000);
+              RunResult d = Dump(root, work.File("images"));
+              if (d.status != 0) KillTree(root);
+              ::waitpid(root, nullptr, 0);
+              EXPECT_OR_RETURN(d.status == 0, "dump: " + d.err);
+              pid_t restored = 0;
+              if (std::string e = RestoreAndVerify(work.File("images"), restored); !e.empty()) return e;
+              std::string have_root = Link(restored, "root"), have_cwd = Link(restored, "cwd");
+              KillTree(restored);
+              EXPECT_OR_RETURN(have_root == jail && have_cwd == jail + "/in", "root " + have_root + ", cwd " + have_cwd);
+              return std::string();
+            }),
+            "");
+}
+
 // The tree's root builds a tmpfs at t/ with d/file in it, then `build`
 // (RefusedMounts: the dump must refuse with `want` after the work directory).
 std::string Refused(const std::function<void(const std::string&)>& build, const std::string& want) {
@@ -188,6 +218,30 @@ TEST(Identity, FilesOpenThroughAnotherNamespacesMountAreAcceptedWithAWarning) {
               if (std::string e = RestoreAndVerify(work.File("images"), restored); !e.empty()) return e;
               KillTree(restored);
               return std::string();
+            }),
+            "");
+}
+
+// /proc/self of a tree in a PID namespace of its own but without a proc of
+// its own names the task as the caller's proc numbers it: a restore would
+// open another process's files.
+TEST(Identity, AProcFileNumberedByAnotherPidNamespaceIsRefused) {
+  EXPECT_EQ(InSandbox([] {
+              return RefusedMounts([](const std::string&) { MoveFd(::open("/proc/self/status", O_RDONLY), 5); },
+                                   "/status) is a file of process ", false);
+            }),
+            "");
+}
+
+// An O_PATH fd on a FIFO would come back as the FIFO opened.
+TEST(Identity, AnOPathFdOnAFifoIsRefused) {
+  EXPECT_EQ(InSandbox([] {
+              return RefusedMounts(
+                  [](const std::string& w) {
+                    MUST(::mkfifo((w + "/fifo").c_str(), 0644) == 0);
+                    MoveFd(::open((w + "/fifo").c_str(), O_PATH), 5);
+                  },
+                  "/fifo) is an O_PATH fd on a FIFO");
             }),
             "");
 }
