@@ -217,7 +217,17 @@ Result<std::string> FindByDevice(const MountPlan& m, const std::vector<sys::Moun
   }
   std::string rest = best->root == "/" ? m.root : m.root.substr(best->root.size());
   if (rest == "/") rest.clear();
-  return best->mountpoint == "/" ? (rest.empty() ? "/" : rest) : best->mountpoint + rest;
+  std::string source = best->mountpoint == "/" ? (rest.empty() ? "/" : rest) : best->mountpoint + rest;
+  // The path must reach the source through that mount: something the
+  // caller mounted on the way would be bound instead.
+  RO_ASSIGN_OR_RETURN(UniqueFd at, sys::OpenAt(AT_FDCWD, source, O_PATH));
+  RO_ASSIGN_OR_RETURN(uint64_t through, sys::MountIdOf(at));
+  if (through != best->mnt_id) {
+    return Fail(what + "its source " + source + " is reached through mount " + Num(through) + ", not through mount " +
+                Num(best->mnt_id) + " of device " + Num(major) + ":" + Num(minor) + " (something is mounted on the way); give --external " +
+                m.ext_key + "=PATH");
+  }
+  return source;
 }
 
 }  // namespace

@@ -62,8 +62,16 @@ void Verifier::CompareMounts() {
       Diff(where + ": missing");
       continue;
     }
-    const sys::MountInfo& l = *stack.front();  // parents are placed first: the lowest is ours
-    stack.erase(stack.begin());
+    // Parents are placed (and paired) first: the live mount there whose
+    // parent is the pair of this one's (mounts stacked on one mountpoint,
+    // binds among them, come in any order); the lowest when it has none.
+    auto pick = stack.begin();
+    if (auto parent = live_mount_of_.find(m.parent_id); parent != live_mount_of_.end()) {
+      auto child = std::find_if(stack.begin(), stack.end(), [&](const sys::MountInfo* c) { return c->parent_id == parent->second; });
+      if (child != stack.end()) pick = child;
+    }
+    const sys::MountInfo& l = **pick;
+    stack.erase(pick);
     live_mount_of_[m.mnt_id] = l.mnt_id;
     bool external = m.how == images::MountSource::kExternal;
     if (!external && l.fstype != m.fstype) Diff(where + ": " + l.fstype + ", images say " + m.fstype);
