@@ -8,17 +8,12 @@
 // syscalls injected into it (sys/remote_attrs.h). Nothing of the task is
 // changed: the injection puts back every register, its mask and every
 // byte it used.
-#include <linux/prctl.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 
-#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 
 #include "orchestrator/dump/collector.h"
 #include "sys/cpu.h"
@@ -40,14 +35,8 @@ std::string Hex(uint64_t v) {
   return buf;
 }
 
-// The structures the kernel wrote at the scratch area, as 64-bit words.
+// A structure read from the task, as 64-bit words.
 using Words = std::array<uint64_t, 4>;
-
-Words ToWords(const std::string& bytes) {
-  Words w{};
-  std::memcpy(w.data(), bytes.data(), std::min(bytes.size(), sizeof(w)));
-  return w;
-}
 
 }  // namespace
 
@@ -201,30 +190,17 @@ Status Collector::AskThread(sys::RemoteSyscalls& task, ThreadLive& th, LiveState
   LiveState& live = *task_wide;
   // Every signal, caught or not: a SIG_DFL disposition keeps the flags and
   // mask it was set with (an SA_RESETHAND handler that ran, a sigaction(2)
-  // with SIG_DFL), which sigaction(2) shows. Each costs the task two stops.
+  // with SIG_DFL), which sigaction(2) shows.
   RO_ASSIGN_OR_RETURN(live.sigactions, sys::AskSigactions(task));
-  RO_ASSIGN_OR_RETURN(uint64_t scratch, task.Scratch());
-  // A syscall that must succeed; `what` names it in errors.
-  auto call = [&task](long nr, std::array<uint64_t, 6> args, const std::string& what) -> Result<long> {
-    RO_ASSIGN_OR_RETURN(long r, task.Call(nr, args));
-    if (r < 0 && r > -4096) return SysError("injected " + what, static_cast<int>(-r));
-    return r;
-  };
-  for (int which = 0; which < 3; ++which) {
-    // struct itimerval: it_interval {sec, usec}, it_value {sec, usec}.
-    RO_TRY(call(SYS_getitimer, {static_cast<uint64_t>(which), scratch, 0, 0, 0, 0}, "getitimer(" + Str(which) + ")"));
-    RO_ASSIGN_OR_RETURN(std::string bytes, task.ReadScratch(32));
-    Words it = ToWords(bytes);
-    live.itimers[static_cast<size_t>(which)] = {it[0], it[1], it[2], it[3]};
+  RO_ASSIGN_OR_RETURN(sys::TaskKnobs tk, sys::AskTaskKnobs(task));
+  for (size_t which = 0; which < 3; ++which) {
+    const sys::TaskKnobs::Itimer& it = tk.itimers[which];
+    live.itimers[which] = {it.interval_sec, it.interval_usec, it.value_sec, it.value_usec};
   }
-  RO_ASSIGN_OR_RETURN(long brk, call(SYS_brk, {0, 0, 0, 0, 0, 0}, "brk(0)"));
-  live.brk = static_cast<uint64_t>(brk);
-  RO_ASSIGN_OR_RETURN(long dumpable, call(SYS_prctl, {PR_GET_DUMPABLE, 0, 0, 0, 0, 0}, "prctl(PR_GET_DUMPABLE)"));
-  live.dumpable = static_cast<int>(dumpable);
-  RO_ASSIGN_OR_RETURN(bool reaper, sys::AskChildSubreaper(task));
-  live.child_subreaper = reaper;
-  RO_ASSIGN_OR_RETURN(bool merge, sys::AskMemoryMerge(task));
-  if (merge) return Fail("it has KSM merging on for all its memory (prctl PR_SET_MEMORY_MERGE), which needs CAP_SYS_RESOURCE to set: not supported");
+  live.brk = tk.brk;
+  live.dumpable = tk.dumpable;
+  live.child_subreaper = tk.child_subreaper;
+  if (tk.memory_merge) return Fail("it has KSM merging on for all its memory (prctl PR_SET_MEMORY_MERGE), which needs CAP_SYS_RESOURCE to set: not supported");
   return {};
 }
 
