@@ -176,8 +176,30 @@ Status Collector::ReadThread(const Task& t, pid_t outer, uint64_t syscall_insn, 
 }
 
 Status Collector::AskThread(sys::RemoteSyscalls& task, ThreadLive& th, LiveState* task_wide) {
-  // Per thread: what the kernel keeps in the thread's task_struct.
-  RO_ASSIGN_OR_RETURN(sys::ThreadKnobs k, sys::AskThreadKnobs(task));
+  // Per thread: what the kernel keeps in the thread's task_struct; of the
+  // task's own thread also the task's, all in one stop.
+  sys::ThreadKnobs k;
+  if (task_wide == nullptr) {
+    RO_ASSIGN_OR_RETURN(k, sys::AskThreadKnobs(task));
+  } else {
+    RO_ASSIGN_OR_RETURN(sys::LeaderAnswers a, sys::AskLeader(task));
+    k = a.thread;
+    LiveState& live = *task_wide;
+    // Every signal, caught or not: a SIG_DFL disposition keeps the flags
+    // and mask it was set with (an SA_RESETHAND handler that ran, a
+    // sigaction(2) with SIG_DFL), which sigaction(2) shows.
+    live.sigactions = a.sigactions;
+    for (size_t which = 0; which < 3; ++which) {
+      const sys::TaskKnobs::Itimer& it = a.task.itimers[which];
+      live.itimers[which] = {it.interval_sec, it.interval_usec, it.value_sec, it.value_usec};
+    }
+    live.brk = a.task.brk;
+    live.dumpable = a.task.dumpable;
+    live.child_subreaper = a.task.child_subreaper;
+    if (a.task.memory_merge) {
+      return Fail("it has KSM merging on for all its memory (prctl PR_SET_MEMORY_MERGE), which needs CAP_SYS_RESOURCE to set: not supported");
+    }
+  }
   th.ss_sp = k.ss_sp;
   th.ss_flags = k.ss_flags;
   th.ss_size = k.ss_size;
@@ -186,21 +208,6 @@ Status Collector::AskThread(sys::RemoteSyscalls& task, ThreadLive& th, LiveState
   th.secbits = k.securebits;
   th.tsc_mode = k.tsc_mode;
   th.timer_slack = k.timer_slack;
-  if (task_wide == nullptr) return {};
-  LiveState& live = *task_wide;
-  // Every signal, caught or not: a SIG_DFL disposition keeps the flags and
-  // mask it was set with (an SA_RESETHAND handler that ran, a sigaction(2)
-  // with SIG_DFL), which sigaction(2) shows.
-  RO_ASSIGN_OR_RETURN(live.sigactions, sys::AskSigactions(task));
-  RO_ASSIGN_OR_RETURN(sys::TaskKnobs tk, sys::AskTaskKnobs(task));
-  for (size_t which = 0; which < 3; ++which) {
-    const sys::TaskKnobs::Itimer& it = tk.itimers[which];
-    live.itimers[which] = {it.interval_sec, it.interval_usec, it.value_sec, it.value_usec};
-  }
-  live.brk = tk.brk;
-  live.dumpable = tk.dumpable;
-  live.child_subreaper = tk.child_subreaper;
-  if (tk.memory_merge) return Fail("it has KSM merging on for all its memory (prctl PR_SET_MEMORY_MERGE), which needs CAP_SYS_RESOURCE to set: not supported");
   return {};
 }
 
