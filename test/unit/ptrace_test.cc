@@ -832,6 +832,62 @@ TEST(Ptrace, KnobsOneByOneWhenTheTaskCannotMapCode) {
   EXPECT_TRUE(child.WaitCounter(counted + 3));
 }
 
+// What a thread says of itself, and its tid.
+struct OwnThread {
+  pid_t tid = 0;
+  ThreadKnobs knobs;
+};
+
+TEST(Ptrace, AThreadsKnobsInOneStopAreItsOwnNotItsLeaders) {
+  Pipe<OwnThread> report;
+  Child child([&report](Shared& s) {
+    std::thread([&report, &s] {
+      void* alt = ::mmap(nullptr, 32 * 1024, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      stack_t ss{};
+      ss.ss_sp = alt;
+      ss.ss_size = 32 * 1024;
+      if (alt == MAP_FAILED || ::sigaltstack(&ss, nullptr) != 0) ::_exit(3);
+      if (::prctl(PR_SET_TIMERSLACK, 77777, 0, 0, 0) != 0 || ::prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) != 0) ::_exit(3);
+      ::syscall(SYS_set_tid_address, &g_tid_word);
+      OwnThread own;
+      own.tid = static_cast<pid_t>(::syscall(SYS_gettid));
+      own.knobs = AskOwnKnobs().thread;
+      report.Send(own);
+      for (;;) ::pause();
+    }).detach();
+    CountForever(s);
+  });
+  OwnThread own{};
+  ASSERT_TRUE(report.Receive(own));
+  ASSERT_TRUE(child.WaitCounter(2));
+  ASSERT_NE(own.tid, child.pid());
+  EXPECT_EQ(own.knobs.timer_slack, 77777u);
+  EXPECT_EQ(own.knobs.pdeath_sig, SIGTERM);
+  ASSERT_TRUE(Stop(own.tid));  // the thread alone
+  auto regs = PtraceGetRegs(own.tid);
+  ASSERT_TRUE(regs.ok());
+  uint64_t insn = SyscallInsn(child.pid());
+  ASSERT_NE(insn, 0u);
+  {
+    auto thread = RemoteSyscalls::Begin(own.tid, insn, false);
+    ASSERT_TRUE(thread.ok()) << thread.error().ToString();
+    auto fast = AskThreadKnobs(*thread);
+    ASSERT_TRUE(fast.ok()) << fast.error().ToString();
+    EXPECT_LE(thread->stops(), 5);
+    EXPECT_EQ(*fast, own.knobs) << Describe(*fast) << "\nits own: " << Describe(own.knobs);
+    auto slow = AskThreadKnobsOneByOne(*thread);
+    ASSERT_TRUE(slow.ok()) << slow.error().ToString();
+    EXPECT_EQ(*slow, own.knobs) << Describe(*slow);
+    EXPECT_TRUE(thread->End().ok());
+  }
+  auto regs_after = PtraceGetRegs(own.tid);
+  ASSERT_TRUE(regs_after.ok());
+  EXPECT_TRUE(SameRegs(*regs, *regs_after));
+  ASSERT_TRUE(PtraceDetach(own.tid, 0).ok());
+  long counted = child.shared().counter.load();
+  EXPECT_TRUE(child.WaitCounter(counted + 3));
+}
+
 // A filter that refuses prctl(PR_GET_TSC) with EPERM and answers
 // prctl(PR_GET_MEMORY_MERGE) with EINVAL, as a kernel without KSM does.
 void RefuseTscAndMerge() {
