@@ -109,10 +109,11 @@ Status PtraceSetOptions(pid_t pid, unsigned long options);
 class RemoteSyscalls {
  public:
   // Room for 65 structures of 32 bytes (every signal's sigaction, indexed
-  // by its number) and the 32 bytes RunCode keeps for itself: some 2.2 KiB
-  // below the stack pointer, saved and put back, which any stack but one
-  // on the verge of overflowing has.
-  static constexpr size_t kScratchBytes = 2112;
+  // by its number), 256 bytes of other answers (sys/remote_attrs.cc) and
+  // the 32 bytes RunCode keeps for itself: some 2.3 KiB below the stack
+  // pointer, saved and put back, which any stack but one on the verge of
+  // overflowing has.
+  static constexpr size_t kScratchBytes = 2368;
   // What code run by RunCode may use of the scratch area: its first bytes.
   static constexpr size_t kCodeScratchBytes = kScratchBytes - 32;
   // The longest code RunCode runs (one page with its own prologue and

@@ -8,17 +8,12 @@
 // syscalls injected into it (sys/remote_attrs.h). Nothing of the task is
 // changed: the injection puts back every register, its mask and every
 // byte it used.
-#include <linux/prctl.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 
-#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 
 #include "orchestrator/dump/collector.h"
 #include "sys/cpu.h"
@@ -40,14 +35,8 @@ std::string Hex(uint64_t v) {
   return buf;
 }
 
-// The structures the kernel wrote at the scratch area, as 64-bit words.
+// A structure read from the task, as 64-bit words.
 using Words = std::array<uint64_t, 4>;
-
-Words ToWords(const std::string& bytes) {
-  Words w{};
-  std::memcpy(w.data(), bytes.data(), std::min(bytes.size(), sizeof(w)));
-  return w;
-}
 
 }  // namespace
 
@@ -187,8 +176,30 @@ Status Collector::ReadThread(const Task& t, pid_t outer, uint64_t syscall_insn, 
 }
 
 Status Collector::AskThread(sys::RemoteSyscalls& task, ThreadLive& th, LiveState* task_wide) {
-  // Per thread: what the kernel keeps in the thread's task_struct.
-  RO_ASSIGN_OR_RETURN(sys::ThreadKnobs k, sys::AskThreadKnobs(task));
+  // Per thread: what the kernel keeps in the thread's task_struct; of the
+  // task's own thread also the task's, all in one stop.
+  sys::ThreadKnobs k;
+  if (task_wide == nullptr) {
+    RO_ASSIGN_OR_RETURN(k, sys::AskThreadKnobs(task));
+  } else {
+    RO_ASSIGN_OR_RETURN(sys::LeaderAnswers a, sys::AskLeader(task));
+    k = a.thread;
+    LiveState& live = *task_wide;
+    // Every signal, caught or not: a SIG_DFL disposition keeps the flags
+    // and mask it was set with (an SA_RESETHAND handler that ran, a
+    // sigaction(2) with SIG_DFL), which sigaction(2) shows.
+    live.sigactions = a.sigactions;
+    for (size_t which = 0; which < 3; ++which) {
+      const sys::TaskKnobs::Itimer& it = a.task.itimers[which];
+      live.itimers[which] = {it.interval_sec, it.interval_usec, it.value_sec, it.value_usec};
+    }
+    live.brk = a.task.brk;
+    live.dumpable = a.task.dumpable;
+    live.child_subreaper = a.task.child_subreaper;
+    if (a.task.memory_merge) {
+      return Fail("it has KSM merging on for all its memory (prctl PR_SET_MEMORY_MERGE), which needs CAP_SYS_RESOURCE to set: not supported");
+    }
+  }
   th.ss_sp = k.ss_sp;
   th.ss_flags = k.ss_flags;
   th.ss_size = k.ss_size;
@@ -197,34 +208,6 @@ Status Collector::AskThread(sys::RemoteSyscalls& task, ThreadLive& th, LiveState
   th.secbits = k.securebits;
   th.tsc_mode = k.tsc_mode;
   th.timer_slack = k.timer_slack;
-  if (task_wide == nullptr) return {};
-  LiveState& live = *task_wide;
-  // Every signal, caught or not: a SIG_DFL disposition keeps the flags and
-  // mask it was set with (an SA_RESETHAND handler that ran, a sigaction(2)
-  // with SIG_DFL), which sigaction(2) shows. Each costs the task two stops.
-  RO_ASSIGN_OR_RETURN(live.sigactions, sys::AskSigactions(task));
-  RO_ASSIGN_OR_RETURN(uint64_t scratch, task.Scratch());
-  // A syscall that must succeed; `what` names it in errors.
-  auto call = [&task](long nr, std::array<uint64_t, 6> args, const std::string& what) -> Result<long> {
-    RO_ASSIGN_OR_RETURN(long r, task.Call(nr, args));
-    if (r < 0 && r > -4096) return SysError("injected " + what, static_cast<int>(-r));
-    return r;
-  };
-  for (int which = 0; which < 3; ++which) {
-    // struct itimerval: it_interval {sec, usec}, it_value {sec, usec}.
-    RO_TRY(call(SYS_getitimer, {static_cast<uint64_t>(which), scratch, 0, 0, 0, 0}, "getitimer(" + Str(which) + ")"));
-    RO_ASSIGN_OR_RETURN(std::string bytes, task.ReadScratch(32));
-    Words it = ToWords(bytes);
-    live.itimers[static_cast<size_t>(which)] = {it[0], it[1], it[2], it[3]};
-  }
-  RO_ASSIGN_OR_RETURN(long brk, call(SYS_brk, {0, 0, 0, 0, 0, 0}, "brk(0)"));
-  live.brk = static_cast<uint64_t>(brk);
-  RO_ASSIGN_OR_RETURN(long dumpable, call(SYS_prctl, {PR_GET_DUMPABLE, 0, 0, 0, 0, 0}, "prctl(PR_GET_DUMPABLE)"));
-  live.dumpable = static_cast<int>(dumpable);
-  RO_ASSIGN_OR_RETURN(bool reaper, sys::AskChildSubreaper(task));
-  live.child_subreaper = reaper;
-  RO_ASSIGN_OR_RETURN(bool merge, sys::AskMemoryMerge(task));
-  if (merge) return Fail("it has KSM merging on for all its memory (prctl PR_SET_MEMORY_MERGE), which needs CAP_SYS_RESOURCE to set: not supported");
   return {};
 }
 

@@ -76,13 +76,15 @@ void Verifier::AskTree() {
       }
       Asked a;
       Status s = [&]() -> Status {
-        RO_ASSIGN_OR_RETURN(a.knobs, sys::AskThreadKnobs(*calls));
-        if (tid != t.pid) return {};
-        RO_ASSIGN_OR_RETURN(a.subreaper, sys::AskChildSubreaper(*calls));
-        if (plan != nullptr && plan->resume_mode == images::ResumeMode::kContinue) {
-          RO_ASSIGN_OR_RETURN(auto sa, sys::AskSigactions(*calls));
-          a.sigactions = sa;
+        if (tid != t.pid) {
+          RO_ASSIGN_OR_RETURN(a.knobs, sys::AskThreadKnobs(*calls));
+          return {};
         }
+        // The task's own thread: all the dump asks, in one stop.
+        RO_ASSIGN_OR_RETURN(sys::LeaderAnswers leader, sys::AskLeader(*calls));
+        a.knobs = leader.thread;
+        a.subreaper = leader.task.child_subreaper;
+        if (plan != nullptr && plan->resume_mode == images::ResumeMode::kContinue) a.sigactions = leader.sigactions;
         return {};
       }();
       Status end = calls->End();

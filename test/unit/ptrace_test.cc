@@ -4,7 +4,9 @@
 // was in goes on sleeping, a sigsuspend's temporary mask still ends with
 // the real one back, its handlers still run. The signal dispositions asked
 // in one stop (sys/remote_attrs.h) are what the task's own sigaction()
-// says. The tasks are the test's own children (no privileges needed, but
+// says, and so are its thread and task knobs (sigaltstack, tid address,
+// securebits, TSC mode, itimers, break...), the same in one stop as one
+// syscall at a time. The tasks are the test's own children (no privileges needed, but
 // for suspending a seccomp filter).
 #include <gtest/gtest.h>
 #include <linux/filter.h>
@@ -15,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -563,6 +566,391 @@ TEST(Ptrace, SigactionsOneByOneWhenTheTaskCannotMapCode) {
   ASSERT_TRUE(PtraceDetach(pid, 0).ok());
   long counted = child.shared().counter.load();
   EXPECT_TRUE(child.WaitCounter(counted + 3));
+}
+
+// What a task says of itself (the thread knobs of its own thread).
+struct OwnKnobs {
+  ThreadKnobs thread;
+  TaskKnobs task;
+  Sigactions sigactions;
+};
+
+int g_tid_word = 0;  // a clear_child_tid address of the child's own
+
+// Every knob away from its default: a sigaltstack, a tid address,
+// SECBIT_KEEP_CAPS (PR_SET_KEEPCAPS), a timer slack, RDTSC trapping (where
+// the CPU can), the three itimers, a moved break, not dumpable (as root:
+// else the test could not trace it), a child subreaper. The parent-death
+// signal is Child's SIGKILL.
+void SetKnobs() {
+  void* alt = ::mmap(nullptr, 64 * 1024, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  stack_t ss{};
+  ss.ss_sp = alt;
+  ss.ss_size = 64 * 1024;
+  if (alt == MAP_FAILED || ::sigaltstack(&ss, nullptr) != 0) ::_exit(3);
+  ::syscall(SYS_set_tid_address, &g_tid_word);
+  if (::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_TIMERSLACK, 123457, 0, 0, 0) != 0) ::_exit(3);
+  ::prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0);  // EINVAL where the CPU cannot trap it
+  itimerval real{{500, 250000}, {1000, 0}}, virt{{600, 1000}, {2000, 0}}, prof{{700, 2000}, {3000, 0}};
+  if (::setitimer(ITIMER_REAL, &real, nullptr) != 0 || ::setitimer(ITIMER_VIRTUAL, &virt, nullptr) != 0 ||
+      ::setitimer(ITIMER_PROF, &prof, nullptr) != 0) {
+    ::_exit(3);
+  }
+  if (::sbrk(256 * 1024) == reinterpret_cast<void*>(-1)) ::_exit(3);
+  if (::geteuid() == 0 && ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) ::_exit(3);
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) ::_exit(3);
+}
+
+// The knobs as the task's own syscalls give them.
+OwnKnobs AskOwnKnobs() {
+  OwnKnobs own{};
+  ThreadKnobs& t = own.thread;
+  stack_t ss{};
+  ::sigaltstack(nullptr, &ss);
+  t.ss_sp = reinterpret_cast<uint64_t>(ss.ss_sp);
+  t.ss_flags = static_cast<uint32_t>(ss.ss_flags);
+  t.ss_size = ss.ss_size;
+  int* tid = nullptr;
+  ::prctl(PR_GET_TID_ADDRESS, &tid, 0, 0, 0);
+  t.clear_tid_addr = reinterpret_cast<uint64_t>(tid);
+  ::prctl(PR_GET_PDEATHSIG, &t.pdeath_sig, 0, 0, 0);
+  t.securebits = ::prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+  t.timer_slack = static_cast<uint64_t>(::prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0));
+  if (::prctl(PR_GET_TSC, &t.tsc_mode, 0, 0, 0) != 0) t.tsc_mode = 0;
+  TaskKnobs& k = own.task;
+  for (int which = 0; which < 3; ++which) {
+    itimerval it{};
+    ::getitimer(which, &it);
+    k.itimers[static_cast<size_t>(which)] = {static_cast<uint64_t>(it.it_interval.tv_sec), static_cast<uint64_t>(it.it_interval.tv_usec),
+                                             static_cast<uint64_t>(it.it_value.tv_sec), static_cast<uint64_t>(it.it_value.tv_usec)};
+  }
+  k.brk = static_cast<uint64_t>(::syscall(SYS_brk, 0));
+  k.dumpable = ::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+  int reaper = 0;
+  ::prctl(PR_GET_CHILD_SUBREAPER, &reaper, 0, 0, 0);
+  k.child_subreaper = reaper != 0;
+  long merge = ::prctl(68 /* PR_GET_MEMORY_MERGE */, 0, 0, 0, 0);
+  k.memory_merge = merge > 0;
+  own.sigactions = OwnSigactions();
+  return own;
+}
+
+// A pipe the child writes a plain structure into.
+template <class T>
+class Pipe {
+ public:
+  Pipe() { EXPECT_EQ(::pipe(fds_), 0); }
+  ~Pipe() {
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+  void Send(const T& v) { (void)!::write(fds_[1], &v, sizeof(v)); }
+  bool Receive(T& v) {
+    ::close(fds_[1]);
+    fds_[1] = -1;
+    size_t got = 0;
+    while (got < sizeof(v)) {
+      ssize_t n = ::read(fds_[0], reinterpret_cast<char*>(&v) + got, sizeof(v) - got);
+      if (n <= 0) return false;
+      got += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+ private:
+  int fds_[2] = {-1, -1};
+};
+
+std::string Describe(const ThreadKnobs& k) {
+  return "ss " + std::to_string(k.ss_sp) + "/" + std::to_string(k.ss_size) + "/" + std::to_string(k.ss_flags) + " tid " +
+         std::to_string(k.clear_tid_addr) + " pdeath " + std::to_string(k.pdeath_sig) + " secbits " + std::to_string(k.securebits) +
+         " slack " + std::to_string(k.timer_slack) + " tsc " + std::to_string(k.tsc_mode);
+}
+
+// Everything but the itimers' values, which run down: there each later
+// answer is at most the earlier one, and at most `within_s` below it.
+::testing::AssertionResult SameTaskKnobs(const TaskKnobs& later, const TaskKnobs& earlier, uint64_t within_s = 5) {
+  if (later.brk != earlier.brk || later.dumpable != earlier.dumpable || later.child_subreaper != earlier.child_subreaper ||
+      later.memory_merge != earlier.memory_merge) {
+    return ::testing::AssertionFailure() << "brk " << later.brk << " / " << earlier.brk << ", dumpable " << later.dumpable << " / "
+                                         << earlier.dumpable << ", subreaper " << later.child_subreaper << " / "
+                                         << earlier.child_subreaper << ", merge " << later.memory_merge << " / " << earlier.memory_merge;
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    const TaskKnobs::Itimer &a = later.itimers[i], &b = earlier.itimers[i];
+    uint64_t va = a.value_sec * 1000000 + a.value_usec, vb = b.value_sec * 1000000 + b.value_usec;
+    if (a.interval_sec != b.interval_sec || a.interval_usec != b.interval_usec || va > vb || vb - va > within_s * 1000000) {
+      return ::testing::AssertionFailure() << "itimer " << i << ": " << a.interval_sec << "." << a.interval_usec << " " << va
+                                           << " us, earlier " << b.interval_sec << "." << b.interval_usec << " " << vb << " us";
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+TEST(Ptrace, KnobsInOneStopAreTheTasksOwnAsOneByOneAndLeaveNoTrace) {
+  Pipe<OwnKnobs> report;
+  Child child([&report](Shared& s) {
+    g_shared = &s;
+    SetDispositions();
+    SetKnobs();
+    report.Send(AskOwnKnobs());
+    CountForever(s);
+  });
+  OwnKnobs own{};
+  ASSERT_TRUE(report.Receive(own)) << "the child could not set its knobs";
+  // Away from the defaults, or the comparison says little.
+  EXPECT_NE(own.thread.ss_sp, 0u);
+  EXPECT_EQ(own.thread.clear_tid_addr, reinterpret_cast<uint64_t>(&g_tid_word));  // the same address in the fork
+  EXPECT_EQ(own.thread.pdeath_sig, SIGKILL);
+  EXPECT_EQ(own.thread.securebits, 1 << 4);  // SECBIT_KEEP_CAPS
+  EXPECT_EQ(own.thread.timer_slack, 123457u);
+  EXPECT_EQ(own.task.itimers[0].interval_sec, 500u);
+  EXPECT_EQ(own.task.itimers[2].interval_usec, 2000u);
+  EXPECT_TRUE(own.task.child_subreaper);
+  if (::geteuid() == 0) {
+    EXPECT_EQ(own.task.dumpable, 0);
+  }
+  ASSERT_TRUE(child.WaitCounter(2));
+  pid_t pid = child.pid();
+  ASSERT_TRUE(Stop(pid));
+  auto regs = PtraceGetRegs(pid);
+  auto mask = PtraceGetSigmask(pid);
+  ASSERT_TRUE(regs.ok() && mask.ok());
+  std::string maps = Maps(pid);
+  uint64_t insn = SyscallInsn(pid);
+  ASSERT_NE(insn, 0u);
+  uint64_t scratch_at = (regs->rsp - 128 - RemoteSyscalls::kScratchBytes) & ~uint64_t{63};
+  std::string scratch(RemoteSyscalls::kScratchBytes, '\0');
+  ASSERT_TRUE(ReadTaskMemory(pid, scratch_at, scratch.data(), scratch.size()).ok());
+  {
+    auto task = RemoteSyscalls::Begin(pid, insn, false);
+    ASSERT_TRUE(task.ok()) << task.error().ToString();
+    auto leader = AskLeader(*task);
+    ASSERT_TRUE(leader.ok()) << leader.error().ToString();
+    // mmap, the code, its int3, SIGTRAP's handler put back, munmap.
+    EXPECT_LE(task->stops(), 7);
+    EXPECT_EQ(leader->thread, own.thread) << Describe(leader->thread) << "\nits own: " << Describe(own.thread);
+    EXPECT_TRUE(SameTaskKnobs(leader->task, own.task));
+    EXPECT_EQ(leader->sigactions, own.sigactions) << DescribeDiff(leader->sigactions, own.sigactions);
+
+    int stops = task->stops();
+    auto thread = AskThreadKnobs(*task);
+    ASSERT_TRUE(thread.ok()) << thread.error().ToString();
+    EXPECT_LE(task->stops() - stops, 7);
+    EXPECT_EQ(*thread, own.thread) << Describe(*thread);
+    stops = task->stops();
+    auto knobs = AskTaskKnobs(*task);
+    ASSERT_TRUE(knobs.ok()) << knobs.error().ToString();
+    EXPECT_LE(task->stops() - stops, 7);
+    EXPECT_TRUE(SameTaskKnobs(*knobs, leader->task));
+
+    stops = task->stops();
+    auto slow_thread = AskThreadKnobsOneByOne(*task);
+    ASSERT_TRUE(slow_thread.ok()) << slow_thread.error().ToString();
+    EXPECT_EQ(task->stops() - stops, 2 * 6);
+    EXPECT_EQ(*slow_thread, own.thread) << Describe(*slow_thread);
+    stops = task->stops();
+    auto slow_task = AskTaskKnobsOneByOne(*task);
+    ASSERT_TRUE(slow_task.ok()) << slow_task.error().ToString();
+    EXPECT_EQ(task->stops() - stops, 2 * 7);
+    EXPECT_TRUE(SameTaskKnobs(*slow_task, *knobs));
+    EXPECT_TRUE(task->End().ok());
+  }
+  EXPECT_EQ(MapsDiff(maps, Maps(pid)), "");
+  auto regs_after = PtraceGetRegs(pid);
+  auto mask_after = PtraceGetSigmask(pid);
+  ASSERT_TRUE(regs_after.ok() && mask_after.ok());
+  EXPECT_TRUE(SameRegs(*regs, *regs_after));
+  EXPECT_EQ(*mask, *mask_after);
+  std::string scratch_after(RemoteSyscalls::kScratchBytes, '\0');
+  ASSERT_TRUE(ReadTaskMemory(pid, scratch_at, scratch_after.data(), scratch_after.size()).ok());
+  EXPECT_EQ(scratch_after, scratch);
+  ASSERT_TRUE(PtraceDetach(pid, 0).ok());
+  long counted = child.shared().counter.load();
+  EXPECT_TRUE(child.WaitCounter(counted + 3));
+  EXPECT_EQ(child.shared().bad.load(), 0);
+  int status = 0;
+  EXPECT_EQ(::waitpid(pid, &status, WNOHANG), 0) << "it died";
+}
+
+TEST(Ptrace, KnobsOneByOneWhenTheTaskCannotMapCode) {
+  Pipe<OwnKnobs> report;
+  Child child([&report](Shared& s) {
+    g_shared = &s;
+    SetDispositions();
+    SetKnobs();
+    report.Send(AskOwnKnobs());
+    long pages = 0;
+    FILE* statm = std::fopen("/proc/self/statm", "r");
+    if (statm == nullptr || std::fscanf(statm, "%ld", &pages) != 1) ::_exit(3);
+    std::fclose(statm);
+    rlimit as{static_cast<rlim_t>(pages) * 4096, RLIM_INFINITY};
+    if (::setrlimit(RLIMIT_AS, &as) != 0) ::_exit(3);
+    CountForever(s);
+  });
+  OwnKnobs own{};
+  ASSERT_TRUE(report.Receive(own));
+  ASSERT_TRUE(child.WaitCounter(2));
+  pid_t pid = child.pid();
+  ASSERT_TRUE(Stop(pid));
+  std::string maps = Maps(pid);
+  auto regs = PtraceGetRegs(pid);
+  ASSERT_TRUE(regs.ok());
+  uint64_t insn = SyscallInsn(pid);
+  ASSERT_NE(insn, 0u);
+  {
+    auto task = RemoteSyscalls::Begin(pid, insn, false);
+    ASSERT_TRUE(task.ok()) << task.error().ToString();
+    auto refused = task->Call(SYS_mmap, {0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, ~0ull, 0});
+    ASSERT_TRUE(refused.ok());
+    ASSERT_EQ(*refused, -ENOMEM) << "the limit does not hold";
+    int stops = task->stops();
+    auto leader = AskLeader(*task);
+    ASSERT_TRUE(leader.ok()) << leader.error().ToString();
+    EXPECT_EQ(task->stops() - stops, 2 + 2 * (6 + 62 + 7));  // the refused mmap, then one by one
+    EXPECT_EQ(leader->thread, own.thread) << Describe(leader->thread);
+    EXPECT_TRUE(SameTaskKnobs(leader->task, own.task));
+    EXPECT_EQ(leader->sigactions, own.sigactions) << DescribeDiff(leader->sigactions, own.sigactions);
+    stops = task->stops();
+    auto thread = AskThreadKnobs(*task);
+    ASSERT_TRUE(thread.ok()) << thread.error().ToString();
+    EXPECT_EQ(task->stops() - stops, 2 + 2 * 6);
+    EXPECT_EQ(*thread, own.thread) << Describe(*thread);
+    stops = task->stops();
+    auto knobs = AskTaskKnobs(*task);
+    ASSERT_TRUE(knobs.ok()) << knobs.error().ToString();
+    EXPECT_EQ(task->stops() - stops, 2 + 2 * 7);
+    EXPECT_TRUE(SameTaskKnobs(*knobs, leader->task));
+    EXPECT_TRUE(task->End().ok());
+  }
+  EXPECT_EQ(MapsDiff(maps, Maps(pid)), "");
+  auto regs_after = PtraceGetRegs(pid);
+  ASSERT_TRUE(regs_after.ok());
+  EXPECT_TRUE(SameRegs(*regs, *regs_after));
+  ASSERT_TRUE(PtraceDetach(pid, 0).ok());
+  long counted = child.shared().counter.load();
+  EXPECT_TRUE(child.WaitCounter(counted + 3));
+}
+
+// What a thread says of itself, and its tid.
+struct OwnThread {
+  pid_t tid = 0;
+  ThreadKnobs knobs;
+};
+
+TEST(Ptrace, AThreadsKnobsInOneStopAreItsOwnNotItsLeaders) {
+  Pipe<OwnThread> report;
+  Child child([&report](Shared& s) {
+    std::thread([&report, &s] {
+      void* alt = ::mmap(nullptr, 32 * 1024, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      stack_t ss{};
+      ss.ss_sp = alt;
+      ss.ss_size = 32 * 1024;
+      if (alt == MAP_FAILED || ::sigaltstack(&ss, nullptr) != 0) ::_exit(3);
+      if (::prctl(PR_SET_TIMERSLACK, 77777, 0, 0, 0) != 0 || ::prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) != 0) ::_exit(3);
+      ::syscall(SYS_set_tid_address, &g_tid_word);
+      OwnThread own;
+      own.tid = static_cast<pid_t>(::syscall(SYS_gettid));
+      own.knobs = AskOwnKnobs().thread;
+      report.Send(own);
+      for (;;) ::pause();
+    }).detach();
+    CountForever(s);
+  });
+  OwnThread own{};
+  ASSERT_TRUE(report.Receive(own));
+  ASSERT_TRUE(child.WaitCounter(2));
+  ASSERT_NE(own.tid, child.pid());
+  EXPECT_EQ(own.knobs.timer_slack, 77777u);
+  EXPECT_EQ(own.knobs.pdeath_sig, SIGTERM);
+  ASSERT_TRUE(Stop(own.tid));  // the thread alone
+  auto regs = PtraceGetRegs(own.tid);
+  ASSERT_TRUE(regs.ok());
+  uint64_t insn = SyscallInsn(child.pid());
+  ASSERT_NE(insn, 0u);
+  {
+    auto thread = RemoteSyscalls::Begin(own.tid, insn, false);
+    ASSERT_TRUE(thread.ok()) << thread.error().ToString();
+    auto fast = AskThreadKnobs(*thread);
+    ASSERT_TRUE(fast.ok()) << fast.error().ToString();
+    EXPECT_LE(thread->stops(), 5);
+    EXPECT_EQ(*fast, own.knobs) << Describe(*fast) << "\nits own: " << Describe(own.knobs);
+    auto slow = AskThreadKnobsOneByOne(*thread);
+    ASSERT_TRUE(slow.ok()) << slow.error().ToString();
+    EXPECT_EQ(*slow, own.knobs) << Describe(*slow);
+    EXPECT_TRUE(thread->End().ok());
+  }
+  auto regs_after = PtraceGetRegs(own.tid);
+  ASSERT_TRUE(regs_after.ok());
+  EXPECT_TRUE(SameRegs(*regs, *regs_after));
+  ASSERT_TRUE(PtraceDetach(own.tid, 0).ok());
+  long counted = child.shared().counter.load();
+  EXPECT_TRUE(child.WaitCounter(counted + 3));
+}
+
+// A filter that refuses prctl(PR_GET_TSC) with EPERM and answers
+// prctl(PR_GET_MEMORY_MERGE) with EINVAL, as a kernel without KSM does.
+void RefuseTscAndMerge() {
+  sock_filter insns[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_prctl, 0, 3),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[0])),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_GET_TSC, 3, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 68 /* PR_GET_MEMORY_MERGE */, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+  };
+  sock_fprog prog{static_cast<unsigned short>(std::size(insns)), insns};
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) ::_exit(3);
+}
+
+TEST(Ptrace, AKnobThatFailsIsNamedAsOneByOneNamesItAndNoKsmIsNoError) {
+  Child child([](Shared& s) {
+    RefuseTscAndMerge();
+    CountForever(s);
+  });
+  ASSERT_TRUE(child.WaitCounter(2));
+  pid_t pid = child.pid();
+  ASSERT_TRUE(Stop(pid));
+  std::string maps = Maps(pid);
+  auto regs = PtraceGetRegs(pid);
+  ASSERT_TRUE(regs.ok());
+  uint64_t insn = SyscallInsn(pid);
+  ASSERT_NE(insn, 0u);
+  {
+    auto task = RemoteSyscalls::Begin(pid, insn, false);
+    ASSERT_TRUE(task.ok()) << task.error().ToString();
+    auto thread = AskThreadKnobs(*task);
+    ASSERT_FALSE(thread.ok());
+    EXPECT_EQ(thread.error().err, EPERM);
+    EXPECT_NE(thread.error().ToString().find("injected prctl(PR_GET_TSC)"), std::string::npos) << thread.error().ToString();
+    auto slow = AskThreadKnobsOneByOne(*task);
+    ASSERT_FALSE(slow.ok());
+    EXPECT_EQ(slow.error().ToString(), thread.error().ToString());
+    auto leader = AskLeader(*task);
+    ASSERT_FALSE(leader.ok());
+    EXPECT_EQ(leader.error().ToString(), thread.error().ToString());
+
+    auto knobs = AskTaskKnobs(*task);
+    ASSERT_TRUE(knobs.ok()) << knobs.error().ToString();
+    EXPECT_FALSE(knobs->memory_merge);
+    auto slow_knobs = AskTaskKnobsOneByOne(*task);
+    ASSERT_TRUE(slow_knobs.ok()) << slow_knobs.error().ToString();
+    EXPECT_TRUE(SameTaskKnobs(*slow_knobs, *knobs));
+    auto merge = AskMemoryMerge(*task);
+    ASSERT_TRUE(merge.ok()) << merge.error().ToString();
+    EXPECT_FALSE(*merge);
+    EXPECT_TRUE(task->End().ok());
+  }
+  EXPECT_EQ(MapsDiff(maps, Maps(pid)), "");
+  auto regs_after = PtraceGetRegs(pid);
+  ASSERT_TRUE(regs_after.ok());
+  EXPECT_TRUE(SameRegs(*regs, *regs_after));
+  ASSERT_TRUE(PtraceDetach(pid, 0).ok());
+  long counted = child.shared().counter.load();
+  EXPECT_TRUE(child.WaitCounter(counted + 3));
+  EXPECT_EQ(child.shared().bad.load(), 0);
 }
 
 TEST(Ptrace, InjectedCodeReturnsItsRegistersAndAFaultIsAnErrorThatLeavesNoTrace) {
