@@ -3,6 +3,7 @@
 // copied with tee(2) so the tree keeps them.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -32,7 +33,8 @@ Result<img::fd_types> KindOf(const LiveFd& f) {
   if (t.rfind("socket:[", 0) == 0) return Fail(fd + " is a socket (" + t + "): sockets are not supported");
   if (t.rfind("anon_inode:", 0) == 0) return Fail(fd + " is " + t + ": anonymous-inode files (eventfd, epoll, signalfd, timerfd, pidfd...) are not supported");
   if (t.empty() || t[0] != '/') return Fail(fd + " is " + t + ", which restore-orch cannot restore");
-  if (t.ends_with(" (deleted)")) return Fail(fd + " is a deleted file (" + t + "): it cannot be reopened");
+  // (A file that is only named so is no worry: CheckReachable finds it.)
+  if (t.ends_with(" (deleted)") && f.st.st_nlink == 0) return Fail(fd + " is a deleted file (" + t + "): it cannot be reopened");
   if (S_ISFIFO(f.st.st_mode)) return img::FIFO;
   if (S_ISSOCK(f.st.st_mode)) return Fail(fd + " is a socket (" + t + "): sockets are not supported");
   if (S_ISREG(f.st.st_mode) || S_ISDIR(f.st.st_mode) || S_ISCHR(f.st.st_mode) || S_ISBLK(f.st.st_mode)) return img::REG;
@@ -238,12 +240,14 @@ Status Collector::CollectPipeData(const Task& t, const LiveFd& f, uint32_t pipe_
 Status Collector::CollectFsDirs(const Task& t) {
   RO_ASSIGN_OR_RETURN(std::string cwd, sys::ReadProcLink(t.Proc("cwd")));
   RO_ASSIGN_OR_RETURN(std::string root, sys::ReadProcLink(t.Proc("root")));
-  if (cwd.ends_with(" (deleted)")) return Fail("its working directory " + cwd + " is deleted");
-  if (root.ends_with(" (deleted)")) return Fail("its root directory " + root + " is deleted");
   uint64_t mounts[2] = {};  // of the cwd and the root
   for (int i = 0; i < 2; ++i) {
     const std::string& path = i == 0 ? cwd : root;
     RO_ASSIGN_OR_RETURN(UniqueFd dir, sys::OpenAt(AT_FDCWD, t.Proc(i == 0 ? "cwd" : "root"), O_PATH | O_DIRECTORY));
+    struct stat st {};
+    if (path.ends_with(" (deleted)") && ::fstat(dir.get(), &st) == 0 && st.st_nlink == 0) {
+      return Fail((i == 0 ? "its working directory " : "its root directory ") + path + " is deleted");
+    }
     RO_ASSIGN_OR_RETURN(sys::FileIdentity held, sys::IdentityOf(dir));
     RO_TRY(CheckReachable((i == 0 ? "its working directory " : "its root directory ") + path, path, held, false));
     mounts[i] = held.mnt_id;

@@ -222,6 +222,34 @@ TEST(Identity, FilesOpenThroughAnotherNamespacesMountAreAcceptedWithAWarning) {
             "");
 }
 
+// A file and a directory whose names end as the kernel marks deleted ones
+// (" (deleted)") are ordinary: dumped, restored and verified.
+TEST(Identity, NamesEndingInDeletedAreNotDeletedFiles) {
+  EXPECT_EQ(InSandbox([] {
+              TempDir work;
+              const std::string dir = work.File("d (deleted)");
+              EXPECT_OR_RETURN(::mkdir(dir.c_str(), 0755) == 0, "mkdir");
+              work.Write("d (deleted)/x (deleted)", "still here");
+              pid_t root = StartTree(true, false, [&] {
+                MoveFd(::open((dir + "/x (deleted)").c_str(), O_RDONLY), 5);
+                MUST(::chdir(dir.c_str()) == 0);
+                ExecSleep();
+              });
+              EXPECT_OR_RETURN(root > 0 && WaitSettled(root, 1), "the tree did not settle");
+              RunResult d = Dump(root, work.File("images"));
+              if (d.status != 0) KillTree(root);
+              ::waitpid(root, nullptr, 0);
+              EXPECT_OR_RETURN(d.status == 0, "dump: " + d.err);
+              pid_t restored = 0;
+              if (std::string e = RestoreAndVerify(work.File("images"), restored); !e.empty()) return e;
+              std::string cwd = Link(restored, "cwd"), fd = ReadFile("/proc/" + Str(restored) + "/fd/5");
+              KillTree(restored);
+              EXPECT_OR_RETURN(cwd == dir && fd == "still here", "cwd " + cwd + ", fd 5 reads '" + fd + "'");
+              return std::string();
+            }),
+            "");
+}
+
 // /proc/self of a tree in a PID namespace of its own but without a proc of
 // its own names the task as the caller's proc numbers it: a restore would
 // open another process's files.
