@@ -11,9 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <map>
+#include <set>
 
 #include "sys/fd_passing.h"
 #include "sys/mountinfo.h"
@@ -180,15 +180,15 @@ bool IsPathPrefix(const std::string& prefix, const std::string& path) {
   return path == prefix || (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 && path[prefix.size()] == '/');
 }
 
-// In the child of FdFromMountNamespace: a private copy of the namespace in
-// which every mount that hides the wanted one (stacked on it or on one of
-// its ancestors, or mounted on a directory of the way to it) is detached,
-// and the wanted one cloned alone.
 struct HiddenMount {
   const std::vector<std::string>* path;
   int proc_fd;  // restore-orch's /proc: the namespace may have none
 };
 
+// In the child of FdFromMountNamespace: a private copy of the namespace in
+// which every mount that hides the wanted one (stacked on it or on one of
+// its ancestors, or mounted on a directory of the way to it) is detached,
+// and the wanted one cloned alone.
 int CloneHiddenInCopy(const void* arg) {
   const std::vector<std::string>& want = *static_cast<const HiddenMount*>(arg)->path;
   int proc_fd = static_cast<const HiddenMount*>(arg)->proc_fd;
@@ -199,13 +199,13 @@ int CloneHiddenInCopy(const void* arg) {
   if (!mounts.ok()) return -1;
   // The wanted mount and its ancestors in the copy, found by the
   // mountpoints of the way down from the namespace's root mount.
+  std::set<uint32_t> ids;
+  for (const MountInfo& m : *mounts) ids.insert(m.mnt_id);
   std::vector<const MountInfo*> chain;
   for (const std::string& point : want) {
     const MountInfo* next = nullptr;
     for (const MountInfo& m : *mounts) {
-      bool root = m.parent_id == m.mnt_id || std::none_of(mounts->begin(), mounts->end(), [&](const MountInfo& o) {
-                    return o.mnt_id == m.parent_id;
-                  });
+      bool root = m.parent_id == m.mnt_id || ids.count(m.parent_id) == 0;
       bool step = chain.empty() ? root : m.parent_id == chain.back()->mnt_id && &m != chain.back();
       if (!step || m.mountpoint != point) continue;
       if (next != nullptr) {
