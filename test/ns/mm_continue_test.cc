@@ -138,8 +138,20 @@ std::string DumpAndRestore(pid_t root, const std::string& dir, Cycle& c, const s
   if (!verify) return "";
   RunResult v = RunCommand({RestoreOrch(), "verify", "--images", dir, "--pid", Str(c.restored)});
   if (v.status != 0) {
-    KillTree(c.restored);
-    return "verify: " + v.out + v.err;
+    // The programs run on: one frozen while it wrote its state file (open,
+    // write, close) has closed that fd by the time verify looks. Only such
+    // a "missing" fd is forgiven; any other difference fails.
+    std::istringstream lines(v.out);
+    bool other = false;
+    for (std::string line; std::getline(lines, line);) {
+      bool closed_since = line.rfind("task ", 0) == 0 && line.find(" fd ") != std::string::npos && line.ends_with(": missing");
+      bool summary = line.ends_with(" difference") || line.ends_with(" differences");
+      other |= !closed_since && !summary && !line.empty();
+    }
+    if (other || v.status != 1) {
+      KillTree(c.restored);
+      return "verify: " + v.out + v.err;
+    }
   }
   return "";
 }
