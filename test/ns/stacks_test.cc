@@ -119,7 +119,8 @@ TEST(Stacks, ThreeTmpfsOnOneMountpointComeBackInOrderWithTheirFiles) {
               TempDir other;
               EXPECT_OR_RETURN(::mkdir(other.File("d").c_str(), 0755) == 0, "mkdir");
               other.Write("d/x", "LOWEST");  // as long: the data differs, not the size
-              RunResult tar = RunCommand({"tar", "-czf", other.File("t.tar.gz"), "-C", other.path(), "."});
+              TempDir packed;  // not in the directory tar reads ("file changed as we read it")
+              RunResult tar = RunCommand({"tar", "-czf", packed.File("t.tar.gz"), "-C", other.path(), "."});
               RunResult list = RunCommand({"sh", "-c", "ls " + work.File("images") + " | grep tmpfs-dev"});
               std::string lowest_image;
               {
@@ -132,7 +133,7 @@ TEST(Stacks, ThreeTmpfsOnOneMountpointComeBackInOrderWithTheirFiles) {
               }
               RunResult v{};
               if (tar.status == 0 && !lowest_image.empty()) {
-                RunCommand({"cp", other.File("t.tar.gz"), work.File("images") + "/" + lowest_image});
+                RunCommand({"cp", packed.File("t.tar.gz"), work.File("images") + "/" + lowest_image});
                 v = RunCommand({RestoreOrch(), "verify", "--images", work.File("images"), "--pid", Str(restored)});
               }
               KillTree(restored);
@@ -143,6 +144,7 @@ TEST(Stacks, ThreeTmpfsOnOneMountpointComeBackInOrderWithTheirFiles) {
               EXPECT_OR_RETURN(low == "m=?\nd/x=lowest\nh=lowest\nlinks=2\n", "lowest: " + low);
               EXPECT_OR_RETURN(under == "sub/under=under a mount of its own\nlinks=2\n", "under sub: " + under);
               EXPECT_OR_RETURN(!lowest_image.empty(), "no tmpfs image holds d/x: " + list.out);
+              EXPECT_OR_RETURN(tar.status == 0, "tar: " + tar.err);
               EXPECT_OR_RETURN(v.status == 1 && v.out.find("mount " + t + ": /d/x: data differs") != std::string::npos,
                                "verify with the lowest's files changed: " + Str(v.status) + " " + v.out + v.err);
               return std::string();
