@@ -56,7 +56,15 @@ class LibArchive {
               lib.Bind(lib.entry_ino, "archive_entry_ino64") && lib.Bind(lib.entry_nlink, "archive_entry_nlink") &&
               lib.Bind(lib.entry_mtime_nsec, "archive_entry_mtime_nsec") && lib.Bind(lib.entry_atime, "archive_entry_atime") &&
               lib.Bind(lib.entry_atime_nsec, "archive_entry_atime_nsec") &&
-              lib.Bind(lib.entry_atime_is_set, "archive_entry_atime_is_set");
+              lib.Bind(lib.entry_atime_is_set, "archive_entry_atime_is_set") &&
+              lib.Bind(lib.entry_filetype, "archive_entry_filetype") &&
+              lib.Bind(lib.entry_set_filetype, "archive_entry_set_filetype") &&
+              lib.Bind(lib.entry_set_size, "archive_entry_set_size") &&
+              lib.Bind(lib.xattr_count, "archive_entry_xattr_count") &&
+              lib.Bind(lib.xattr_add, "archive_entry_xattr_add_entry") &&
+              lib.Bind(lib.acl_count, "archive_entry_acl_count") && lib.Bind(lib.acl_reset, "archive_entry_acl_reset") &&
+              lib.Bind(lib.acl_next, "archive_entry_acl_next") && lib.Bind(lib.entry_fflags, "archive_entry_fflags") &&
+              lib.Bind(lib.entry_set_fflags, "archive_entry_set_fflags");
     if (!ok) return Fail("libarchive lacks a function restore-orch needs");
     return owned;
   }
@@ -120,6 +128,17 @@ class LibArchive {
   decltype(&archive_entry_atime) entry_atime = nullptr;
   decltype(&archive_entry_atime_nsec) entry_atime_nsec = nullptr;
   decltype(&archive_entry_atime_is_set) entry_atime_is_set = nullptr;
+  // Sockets (carried as marked empty files), POSIX ACLs, inode flags.
+  decltype(&archive_entry_filetype) entry_filetype = nullptr;
+  decltype(&archive_entry_set_filetype) entry_set_filetype = nullptr;
+  decltype(&archive_entry_set_size) entry_set_size = nullptr;
+  decltype(&archive_entry_xattr_count) xattr_count = nullptr;
+  decltype(&archive_entry_xattr_add_entry) xattr_add = nullptr;
+  decltype(&archive_entry_acl_count) acl_count = nullptr;
+  decltype(&archive_entry_acl_reset) acl_reset = nullptr;
+  decltype(&archive_entry_acl_next) acl_next = nullptr;
+  decltype(&archive_entry_fflags) entry_fflags = nullptr;
+  decltype(&archive_entry_set_fflags) entry_set_fflags = nullptr;
 
  private:
   explicit LibArchive(void* handle) : handle_(handle) {}

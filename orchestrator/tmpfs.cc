@@ -61,6 +61,44 @@ class Budget {
   uint64_t used_ = 0;
 };
 
+// The value of the socket marker `e` carries, or nullopt; `others` counts
+// its other extended attributes.
+std::optional<std::string> SocketMarker(const LibArchive& lib, archive_entry* e, size_t& others) {
+  std::optional<std::string> marker;
+  others = 0;
+  lib.xattr_reset(e);
+  const char* name = nullptr;
+  const void* value = nullptr;
+  size_t size = 0;
+  while (lib.xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+    if (name != nullptr && std::strcmp(name, kSocketMarkerXattr) == 0) marker = std::string(static_cast<const char*>(value), size);
+    else ++others;
+  }
+  return marker;
+}
+
+// Makes the socket inode a marked entry `name` stands for below `root`.
+Status UnpackSocket(const LibArchive& lib, const UniqueFd& root, archive_entry* e, const std::string& name, const std::string& file) {
+  auto refuse = [&](const std::string& why) { return Fail(file + ": entry " + name + ": a socket " + why); };
+  std::string path = name;
+  while (path.rfind("./", 0) == 0) path.erase(0, 2);
+  if (path.empty() || path.front() == '/' || path.back() == '/') return refuse("with no plain name");
+  size_t slash = path.rfind('/');
+  std::string parent = slash == std::string::npos ? "" : path.substr(0, slash);
+  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (base == "." || base == "..") return refuse("with no plain name");
+  // The parent is reached beneath the mount without following symlinks;
+  // ".." cannot climb out of it either.
+  auto dir = sys::OpenDirBeneath(root.get(), parent);
+  if (!dir.ok()) return refuse("cannot be made: " + dir.error().ToString());
+  Status made = sys::MakeSocketInode(dir->get(), base, static_cast<mode_t>(lib.entry_mode(e) & 07777),
+                                     static_cast<uid_t>(lib.entry_uid(e)), static_cast<gid_t>(lib.entry_gid(e)));
+  if (!made.ok()) return refuse("cannot be made: " + made.error().ToString());
+  timespec atime{0, UTIME_OMIT};
+  if (lib.entry_atime_is_set(e)) atime = timespec{lib.entry_atime(e), lib.entry_atime_nsec(e)};
+  return sys::SetTimes(dir->get(), base, atime, timespec{lib.entry_mtime(e), lib.entry_mtime_nsec(e)});
+}
+
 }  // namespace
 
 std::optional<uint64_t> ParseTmpfsSize(const std::string& v, uint64_t ram) {  // tmpfs.h
@@ -134,9 +172,11 @@ Status UnpackTmpfs(const UniqueFd& root, int images_fd, const images::PayloadRef
   if (!in || !out) return Fail("libarchive: out of memory");
   lib.support_gzip(in.get());
   lib.support_tar(in.get());
+  // libarchive sets ACLs after times, and immutable and append-only flags
+  // at write_close, once every entry is written (other flags at once).
   lib.set_options(out.get(), ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
-                                 ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-                                 ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
+                                 ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_FFLAGS | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+                                 ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
   if (lib.open_fd(in.get(), file.get(), 64 * 1024) != ARCHIVE_OK) return error(in.get(), "tmpfs contents " + tar_gz.file);
   // libarchive writes relative to the cwd: the new mount's root for now.
   CwdGuard guard;
@@ -145,6 +185,7 @@ Status UnpackTmpfs(const UniqueFd& root, int images_fd, const images::PayloadRef
   // libarchive sets the root's times as it meets it, before its files
   // change them: they are set again at the end.
   std::optional<std::pair<timespec, timespec>> root_times;
+  int root_flags = 0;
   for (;;) {
     archive_entry* entry = nullptr;
     int r = lib.next_header(in.get(), &entry);
@@ -171,10 +212,33 @@ Status UnpackTmpfs(const UniqueFd& root, int images_fd, const images::PayloadRef
     while (lib.xattr_next(entry, &xattr_name, &value, &value_size) == ARCHIVE_OK) {
       xattr_bytes += (xattr_name != nullptr ? std::strlen(xattr_name) : 0) + value_size;
     }
+    // An ACL is an extended attribute of 4 bytes and 8 an entry.
+    for (int type : {ARCHIVE_ENTRY_ACL_TYPE_ACCESS, ARCHIVE_ENTRY_ACL_TYPE_DEFAULT}) {
+      int n = lib.acl_count(entry, type);
+      if (n > 0) xattr_bytes += sizeof("system.posix_acl_default") + 4 + 8 * static_cast<uint64_t>(n);
+    }
     RO_TRY(budget.Charge(xattr_bytes, name));
+    size_t other_xattrs = 0;
+    if (std::optional<std::string> marker = SocketMarker(lib, entry, other_xattrs);
+        marker && lib.entry_hardlink(entry) == nullptr) {
+      auto refuse = [&](const std::string& why) { return Fail(tar_gz.file + ": entry " + name + ": " + why); };
+      if (*marker != kSocketMarkerValue) return refuse(std::string(kSocketMarkerXattr) + " is not \"socket\"");
+      if (lib.entry_filetype(entry) != AE_IFREG || charged != 0) return refuse("a socket marker on what is no empty file");
+      if (other_xattrs != 0 || lib.acl_count(entry, ARCHIVE_ENTRY_ACL_TYPE_ACCESS | ARCHIVE_ENTRY_ACL_TYPE_DEFAULT) > 0) {
+        return refuse("a socket with extended attributes or an ACL");
+      }
+      RO_TRY(UnpackSocket(lib, root, entry, name, tar_gz.file));
+      continue;
+    }
     if (name == "." || name == "./") {
       root_times = {timespec{UTIME_OMIT, UTIME_OMIT}, timespec{lib.entry_mtime(entry), lib.entry_mtime_nsec(entry)}};
       if (lib.entry_atime_is_set(entry)) root_times->first = timespec{lib.entry_atime(entry), lib.entry_atime_nsec(entry)};
+      // The root's flags go last, after its times (an immutable root
+      // would refuse them).
+      unsigned long set = 0, clear = 0;
+      lib.entry_fflags(entry, &set, &clear);
+      root_flags = static_cast<int>(set);
+      lib.entry_set_fflags(entry, 0, 0);
     }
     if (lib.write_header(out.get(), entry) != ARCHIVE_OK) return error(out.get(), "tmpfs entry " + name);
     const void* block = nullptr;
@@ -195,6 +259,10 @@ Status UnpackTmpfs(const UniqueFd& root, int images_fd, const images::PayloadRef
   }
   if (lib.write_close(out.get()) != ARCHIVE_OK) return error(out.get(), "tmpfs contents");
   if (root_times) RO_TRY(sys::SetTimes(root.get(), ".", root_times->first, root_times->second));
+  if (root_flags != 0) {
+    RO_ASSIGN_OR_RETURN(UniqueFd dir, sys::OpenAt(root.get(), ".", O_RDONLY | O_DIRECTORY, 0, "the new tmpfs's root"));
+    RO_TRY(sys::SetInodeFlags(dir.get(), root_flags));
+  }
   return {};
 }
 
@@ -236,12 +304,14 @@ Result<std::string> TmpfsPacker::Pack(const UniqueFd& dir, std::vector<std::stri
     const char* msg = lib.error_string(a);
     return Fail(what + ": " + (msg != nullptr ? msg : "libarchive error"));
   };
+  // Before the archive: freeing an archive left open on an error flushes
+  // into it, so it must outlive the archive.
+  std::string tar;
   std::unique_ptr<archive, decltype(lib.write_free)> out(lib.write_new(), lib.write_free);
   // Every name of an inode after its first becomes a hard link to it.
   std::unique_ptr<archive_entry_linkresolver, decltype(lib.resolver_free)> links(lib.resolver_new(), lib.resolver_free);
   if (!out || !links) return Fail("libarchive: out of memory");
   lib.resolver_strategy(links.get(), ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE);
-  std::string tar;
   auto append = [](archive*, void* data, const void* buffer, size_t length) -> la_ssize_t {
     static_cast<std::string*>(data)->append(static_cast<const char*>(buffer), length);
     return static_cast<la_ssize_t>(length);
@@ -253,6 +323,21 @@ Result<std::string> TmpfsPacker::Pack(const UniqueFd& dir, std::vector<std::stri
   std::vector<char> buffer(1 << 16);
   RO_TRY(WalkDisk(lib, dir, [&](archive* disk, archive_entry* entry) -> Status {
     std::string name = lib.pathname(entry);
+    size_t other_xattrs = 0;
+    if (SocketMarker(lib, entry, other_xattrs)) {
+      return Fail("tmpfs entry " + name + " carries the extended attribute " + kSocketMarkerXattr +
+                  ", which restore-orch's archives keep to mark sockets");
+    }
+    const bool socket = lib.entry_filetype(entry) == AE_IFSOCK;
+    if (socket) {
+      // tar has no socket entry: an empty file marked as one.
+      if (other_xattrs != 0 || lib.acl_count(entry, ARCHIVE_ENTRY_ACL_TYPE_ACCESS | ARCHIVE_ENTRY_ACL_TYPE_DEFAULT) > 0) {
+        return Fail("tmpfs entry " + name + ": a socket with extended attributes or an ACL, which a restore would not bring back");
+      }
+      lib.entry_set_filetype(entry, AE_IFREG);
+      lib.entry_set_size(entry, 0);
+      lib.xattr_add(entry, kSocketMarkerXattr, kSocketMarkerValue, std::strlen(kSocketMarkerValue));
+    }
     // tar's strategy hands back the same entry, as a link from its second
     // name on, and never one held back (the spare).
     archive_entry* e = entry;
@@ -260,12 +345,13 @@ Result<std::string> TmpfsPacker::Pack(const UniqueFd& dir, std::vector<std::stri
     lib.linkify(links.get(), &e, &spare);
     if (e != entry || spare != nullptr) return Fail("tmpfs entry " + name + ": libarchive's link resolver held it back");
     int r = lib.write_header(out.get(), entry);
-    if (r == ARCHIVE_FAILED) {  // a socket: tar has no such entry
+    if (r == ARCHIVE_FAILED) {
       skipped.push_back(name + " skipped: " + lib.error_string(out.get()));
       return {};
     }
     if (r < ARCHIVE_WARN) return error(out.get(), "tmpfs entry " + name);
     if (lib.entry_hardlink(entry) != nullptr) return {};  // its data went with its first name
+    if (socket) return {};  // no data, and nothing to open
     for (;;) {
       la_ssize_t n = lib.read_data(disk, buffer.data(), buffer.size());
       if (n == 0) return {};

@@ -44,15 +44,27 @@ std::optional<uint64_t> ParseTmpfsSize(const std::string& v, uint64_t ram_bytes)
 // nr_inodes=0, as tmpfs(5) says): the option, or "" when bounded.
 std::string UnlimitedTmpfsOption(const std::string& options);
 
+// tar has no socket entry: a dump packs a socket inode (what bind(2)
+// leaves once its socket is closed) as an empty regular file carrying this
+// extended attribute with the value kSocketMarkerValue, which a plain tar
+// reader extracts as an empty file, and from which the unpacker only ever
+// makes a socket inode. A dump refuses a file that carries it itself.
+inline constexpr char kSocketMarkerXattr[] = "user.restore-orch.type";
+inline constexpr char kSocketMarkerValue[] = "socket";
+
 // Unpacks the gzipped tar `tar_gz` (read from the image directory
 // `images_fd` as it streams) into the (detached) mount `root`, keeping
-// modes, owners and times. Entries that are absolute, hold "..", or would
+// modes, owners, times, extended attributes, POSIX ACLs and inode flags
+// (chattr's; immutable and append-only set last, once everything else is
+// written), and making a socket inode of each socket-marked entry (with its
+// mode, owner and times; a marked entry with data, other extended
+// attributes or an ACL is refused). Entries that are absolute, hold "..", or would
 // be written through a symlink are refused: nothing lands outside the mount.
 // What it writes is charged against `cap` before it is written: each
 // entry's data rounded up to pages (as tmpfs's size= counts), a file's
 // logical size counted whole (a sparse file's holes too), a hard link's
 // data again, a page for a symlink whose target tmpfs keeps in a page (over
-// 127 bytes), and extended attributes (names and values, in pages); an
+// 127 bytes), and extended attributes and ACLs (names and values, in pages); an
 // entry that would pass the cap fails the unpack ("entry NAME: the unpacked
 // contents would pass N bytes, the cap from ...").
 Status UnpackTmpfs(const UniqueFd& root, int images_fd, const images::PayloadRef& tar_gz, const TmpfsCap& cap);
@@ -69,7 +81,9 @@ struct TmpfsFile {
   uint64_t digest = 0;   // regular files: FNV-1a 64 of the data, holes as zeros
   std::string symlink;   // its target
   std::vector<std::string> names;                 // every name of its inode, sorted (hard links)
-  std::map<std::string, std::string> xattrs;      // name -> value
+  std::map<std::string, std::string> xattrs;      // name -> value (not the ACLs)
+  std::vector<std::string> acl;                   // "access:user:1000:rwx", "default:mask::r-x"... in libarchive's order
+  uint64_t fflags = 0;                            // inode flags (FS_IOC_GETFLAGS) set
 };
 // Path ("" for the root, "a/b" below it) -> the file there.
 using TmpfsListing = std::map<std::string, TmpfsFile>;
@@ -79,13 +93,13 @@ using TmpfsListing = std::map<std::string, TmpfsFile>;
 // opened, libarchive's reading errors.
 Result<TmpfsListing> ListTmpfsArchive(int images_fd, const images::PayloadRef& tar_gz);
 // The files of the mount whose root is `dir` (not crossing into mounts
-// below it), as ListTmpfsArchive would list them once packed: sockets are
-// left out (tar has no such entry). Errors: libarchive's.
+// below it), as ListTmpfsArchive would list them once packed (a socket
+// as a socket). Errors: libarchive's.
 Result<TmpfsListing> ListTmpfsTree(const UniqueFd& dir);
 // One line per difference of `live` from `images`, each naming the path
 // ("/" for the root): missing files, files the images do not have, and
-// type, mode, owner, mtime, size, data, symlink target, device, hard links
-// and extended attributes. Directories in `made` (paths as listed: the
+// type, mode, owner, mtime, size, data, symlink target, device, hard links,
+// extended attributes, POSIX ACLs and inode flags. Directories in `made` (paths as listed: the
 // mountpoints a restore makes when the images lack them, and their
 // parents) may be live without being in the images.
 std::vector<std::string> CompareTmpfs(const TmpfsListing& live, const TmpfsListing& images, const std::set<std::string>& made);
@@ -110,8 +124,10 @@ class TmpfsPacker {
 
   // The files of the mount whose root is `dir` (an fd of it, O_PATH will
   // do) as a gzipped tar, not descending into mounts below it and not
-  // following symlinks. Entries tar cannot hold (sockets) are left out and
-  // named in `skipped`.
+  // following symlinks; a socket as a marked empty file (kSocketMarkerXattr).
+  // Entries libarchive cannot write are left out and named in `skipped`.
+  // Errors: a socket with extended attributes or an ACL (not restored on
+  // one), a file carrying kSocketMarkerXattr itself, libarchive's.
   Result<std::string> Pack(const UniqueFd& dir, std::vector<std::string>& skipped);
 
  private:

@@ -36,6 +36,47 @@ std::string Time(int64_t sec, int64_t nsec) {
   return buf;
 }
 
+// An ACL entry as "access:user:1000:rwx" (numeric ids: names may differ).
+std::string AclEntry(int type, int permset, int tag, int qual) {
+  std::string out = type == ARCHIVE_ENTRY_ACL_TYPE_DEFAULT ? "default:" : type == ARCHIVE_ENTRY_ACL_TYPE_ACCESS ? "access:" : "other:";
+  switch (tag) {
+    case ARCHIVE_ENTRY_ACL_USER: out += "user:" + std::to_string(qual); break;
+    case ARCHIVE_ENTRY_ACL_USER_OBJ: out += "user:"; break;
+    case ARCHIVE_ENTRY_ACL_GROUP: out += "group:" + std::to_string(qual); break;
+    case ARCHIVE_ENTRY_ACL_GROUP_OBJ: out += "group:"; break;
+    case ARCHIVE_ENTRY_ACL_MASK: out += "mask:"; break;
+    case ARCHIVE_ENTRY_ACL_OTHER: out += "other:"; break;
+    default: out += "tag" + std::to_string(tag) + ":" + std::to_string(qual); break;
+  }
+  out += ":";
+  out += (permset & ARCHIVE_ENTRY_ACL_READ) != 0 ? 'r' : '-';
+  out += (permset & ARCHIVE_ENTRY_ACL_WRITE) != 0 ? 'w' : '-';
+  out += (permset & ARCHIVE_ENTRY_ACL_EXECUTE) != 0 ? 'x' : '-';
+  return out;
+}
+
+// Inode flags as lsattr names them ("ia"), others in hex ("i+0x100000").
+std::string Flags(uint64_t f) {
+  if (f == 0) return "none";
+  std::string out;
+  for (auto [bit, letter] : {std::pair<uint64_t, char>{0x10, 'i'}, {0x20, 'a'}, {0x40, 'd'}, {0x80, 'A'}}) {
+    if ((f & bit) != 0) out += letter;
+    f &= ~bit;
+  }
+  if (f != 0) {
+    char buf[24];
+    std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(f));
+    out += (out.empty() ? "" : "+") + std::string(buf);
+  }
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const std::string& n : v) s += (s.empty() ? "" : " ") + n;
+  return s.empty() ? "none" : s;
+}
+
 std::string Octal(uint32_t v) {
   char buf[16];
   std::snprintf(buf, sizeof(buf), "0%o", v);
@@ -73,6 +114,23 @@ class Lister {
     while (lib_.xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
       if (name != nullptr) f.xattrs[name].assign(static_cast<const char*>(value), size);
     }
+    // A socket, as a dump packs it (tmpfs.h).
+    if (auto m = f.xattrs.find(kSocketMarkerXattr); m != f.xattrs.end() && m->second == kSocketMarkerValue && S_ISREG(f.mode)) {
+      f.xattrs.erase(m);
+      f.mode = S_IFSOCK | (f.mode & 07777);
+    }
+    for (int want : {ARCHIVE_ENTRY_ACL_TYPE_ACCESS, ARCHIVE_ENTRY_ACL_TYPE_DEFAULT}) {
+      if (lib_.acl_count(e, want) <= 0) continue;
+      lib_.acl_reset(e, want);
+      int type = 0, permset = 0, tag = 0, qual = 0;
+      const char* who = nullptr;
+      while (lib_.acl_next(e, want, &type, &permset, &tag, &qual, &who) == ARCHIVE_OK) {
+        f.acl.push_back(AclEntry(type, permset, tag, qual));
+      }
+    }
+    unsigned long set = 0, clear = 0;
+    lib_.entry_fflags(e, &set, &clear);
+    f.fflags = set;
     if (S_ISREG(f.mode)) {
       uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a 64
       for (;;) {
@@ -139,7 +197,6 @@ Result<TmpfsListing> ListTmpfsTree(const UniqueFd& dir) {
   std::map<int64_t, std::string> first_name;  // inode with more than one name -> the first met
   RO_TRY(WalkDisk(lib, dir, [&](archive* disk, archive_entry* e) -> Status {
     uint32_t mode = lib.entry_mode(e);
-    if (S_ISSOCK(mode)) return {};
     std::string path = Normal(lib.pathname(e));
     std::string first;
     if (!S_ISDIR(mode) && lib.entry_nlink(e) > 1) {
@@ -204,6 +261,8 @@ std::vector<std::string> CompareTmpfs(const TmpfsListing& live, const TmpfsListi
     for (const auto& [name, value] : got.xattrs) {
       if (!want.xattrs.count(name)) out.push_back(at + "extended attribute " + name + " not in the images");
     }
+    if (got.acl != want.acl) out.push_back(at + "ACL " + Join(got.acl) + ", images say " + Join(want.acl));
+    if (got.fflags != want.fflags) out.push_back(at + "inode flags " + Flags(got.fflags) + ", images say " + Flags(want.fflags));
   }
   for (const auto& [path, f] : live) {
     if (!images.count(path) && !(S_ISDIR(f.mode) && made.count(path))) out.push_back(Shown(path) + ": not in the images");

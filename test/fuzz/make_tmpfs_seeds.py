@@ -81,3 +81,33 @@ write("cap-xattrs.tar.gz", [entry(f"x{i}", pax={f"SCHILY.xattr.trusted.n{k:02}":
                             for i in range(4)], compress=True)
 write("xattrs.tar", [entry("x", data=b"data", pax={"SCHILY.xattr.user.note": "a" * 100,
                                                      "SCHILY.xattr.trusted.note": "b" * 100})])
+# Sockets (an empty file marked with user.restore-orch.type=socket, made a
+# socket inode by the unpacker itself), ACLs and inode flags: what a dump
+# writes, and marked entries that try to climb out, go through a symlink,
+# replace a file, or carry data.
+sock = {"SCHILY.xattr.user.restore-orch.type": "socket"}
+write("socket-acl-flags.tar.gz", [entry(".", tarfile.DIRTYPE, mode=0o755, pax={"SCHILY.fflags": "sappnd,nodump"}),
+                                  entry("sock", mode=0o751, pax=sock),
+                                  entry("acl", data=b"acl", mode=0o674,
+                                        pax={"SCHILY.acl.access": "user::rw-,group::r--,other::r--,user::rwx:1000,mask::rwx"}),
+                                  entry("d", tarfile.DIRTYPE, mode=0o755,
+                                        pax={"SCHILY.acl.default": "user::rw-,group::r--,mask::rwx,other::r--",
+                                             "SCHILY.fflags": "schg"}),
+                                  entry("d/i", data=b"i", pax={"SCHILY.fflags": "schg"}),
+                                  entry("a", data=b"a", pax={"SCHILY.fflags": "sappnd,noatime"}),
+                                  entry("h", tarfile.LNKTYPE, link="d/i")], compress=True)
+write("socket-escape.tar", [entry("../outside/dir/s", pax=sock), entry("/tmp/outside/dir/s2", pax=sock),
+                            entry("l", tarfile.SYMTYPE, link="../outside/dir"), entry("l/s3", pax=sock),
+                            entry("./../outside/dir/s4", pax=sock)])
+write("socket-replaces.tar", [entry("x", data=b"x"), entry("x", pax=sock)])
+write("socket-replaces-symlink.tar", [entry("v", tarfile.SYMTYPE, link="../outside/victim"), entry("v", pax=sock)])
+write("socket-with-data.tar", [entry("s", data=pwn, pax=sock)])
+write("socket-marker-odd.tar", [entry("s", pax={"SCHILY.xattr.user.restore-orch.type": "fifo"}),
+                                entry("d", tarfile.DIRTYPE, pax=sock), entry("t", pax=dict(sock, **{"SCHILY.xattr.trusted.x": "v"}))])
+# Flags that a later entry would carry onto what a symlink reaches.
+write("flags-then-symlink.tar", [entry("x", data=b"x", pax={"SCHILY.fflags": "schg"}),
+                                 entry("x", tarfile.SYMTYPE, link="../outside/victim"),
+                                 entry("d", tarfile.DIRTYPE, pax={"SCHILY.fflags": "schg,sappnd"}),
+                                 entry("y", tarfile.SYMTYPE, link="../outside/dir", pax={"SCHILY.fflags": "schg"}),
+                                 entry("z", tarfile.SYMTYPE, link="../outside/victim",
+                                       pax={"SCHILY.acl.access": "user::rwx,group::rwx,other::rwx,user::rwx:0,mask::rwx"})])

@@ -25,6 +25,8 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -134,6 +136,14 @@ class Scratch {
     if (!victim || ::read(victim.get(), buf, sizeof(buf)) != static_cast<ssize_t>(std::strlen(kVictimText)) ||
         std::memcmp(buf, kVictimText, std::strlen(kVictimText)) != 0) {
       Breach("the victim's bytes changed");
+    }
+    // Nor inode flags (chattr) or ACLs on the victim or outside/dir.
+    for (int fd : {victim.get(), inner.get()}) {
+      int flags = -1;
+      if (::ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0 || flags != 0) Breach("inode flags were set outside");
+      for (const char* acl : {"system.posix_acl_access", "system.posix_acl_default"}) {
+        if (::fgetxattr(fd, acl, nullptr, 0) >= 0) Breach("an ACL was set outside");
+      }
     }
   }
 
