@@ -125,6 +125,31 @@ Result<FdInfo> ParseFdInfo(const std::string& text) {
   return info;
 }
 
+std::optional<std::pair<uint64_t, uint64_t>> ParseProcLimit(const std::string& text, int resource) {
+  constexpr size_t kNameWidth = 25;  // "%-25s " in proc_pid_limits
+  if (resource < 0) return std::nullopt;
+  std::istringstream lines(text);
+  std::string line;
+  std::getline(lines, line);  // the header
+  for (int i = 0; i <= resource; ++i) {
+    if (!std::getline(lines, line)) return std::nullopt;
+  }
+  if (line.size() <= kNameWidth) return std::nullopt;
+  std::istringstream words(line.substr(kNameWidth));
+  uint64_t values[2] = {};
+  for (uint64_t& v : values) {
+    std::string word;
+    if (!(words >> word)) return std::nullopt;
+    if (word == "unlimited") {
+      v = ~uint64_t{0};  // RLIM_INFINITY
+      continue;
+    }
+    auto [end, ec] = std::from_chars(word.data(), word.data() + word.size(), v);
+    if (ec != std::errc() || end != word.data() + word.size()) return std::nullopt;
+  }
+  return std::make_pair(values[0], values[1]);
+}
+
 Result<std::string> ReadProcFile(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return SysError("open " + path);

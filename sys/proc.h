@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sys/status.h"
@@ -57,6 +58,14 @@ struct FdInfo {
   std::vector<std::string> locks;
 };
 Result<FdInfo> ParseFdInfo(const std::string& text);
+
+// Resource `resource` (RLIMIT_*) of /proc/PID/limits text: soft and hard
+// limit, "unlimited" as RLIM_INFINITY. The kernel prints a header, then
+// one line per resource in RLIMIT_* order, each a name padded to 25
+// columns (names hold spaces), soft and hard limit, a unit
+// (fs/proc/base.c, proc_pid_limits). nullopt when the line is missing or
+// its numbers do not parse.
+std::optional<std::pair<uint64_t, uint64_t>> ParseProcLimit(const std::string& text, int resource);
 
 // A whole /proc file (small: status, stat, cmdline...), or an error naming it.
 Result<std::string> ReadProcFile(const std::string& path);

@@ -53,9 +53,15 @@ bool KcmpSame(pid_t pid1, pid_t pid2, KcmpType type, unsigned long fd1, unsigned
 
 Result<rlimit> GetResourceLimit(pid_t pid, int resource) {
   rlimit old{};
-  if (::prlimit(pid, static_cast<__rlimit_resource>(resource), nullptr, &old) != 0) {
-    return SysError("prlimit(" + std::to_string(pid) + ", " + std::to_string(resource) + ")");
-  }
+  if (::prlimit(pid, static_cast<__rlimit_resource>(resource), nullptr, &old) == 0) return old;
+  Error e = SysError("prlimit(" + std::to_string(pid) + ", " + std::to_string(resource) + ")");
+  if (e.err != EPERM || pid == 0) return e;
+  const std::string path = "/proc/" + std::to_string(pid) + "/limits";
+  RO_ASSIGN_OR_RETURN(std::string text, ReadProcFile(path));
+  auto limit = ParseProcLimit(text, resource);
+  if (!limit) return Fail(path + ": no line for resource " + std::to_string(resource));
+  old.rlim_cur = limit->first;
+  old.rlim_max = limit->second;
   return old;
 }
 

@@ -35,6 +35,9 @@ Result<int> Kcmp(pid_t pid1, pid_t pid2, KcmpType type, unsigned long fd1 = 0, u
 bool KcmpSame(pid_t pid1, pid_t pid2, KcmpType type, unsigned long fd1 = 0, unsigned long fd2 = 0);
 
 // prlimit(pid, resource, NULL, &old): a resource limit of another process.
+// The kernel lets only a caller with the task's uids and gids, or with
+// CAP_SYS_RESOURCE, read it so (kernel/sys.c, check_prlimit_permission);
+// on EPERM it is read from /proc/PID/limits, which anyone may read.
 Result<rlimit> GetResourceLimit(pid_t pid, int resource);
 
 // sched_getscheduler(tid) and sched_getparam(tid): a thread's policy

@@ -94,6 +94,13 @@ void TimersText(const std::string& text) { Check(sys::ParsePosixTimerCount(text)
 
 void AuxvBytes(const std::string& bytes) { Check(sys::ParseAuxv(bytes).size() == bytes.size() / 8); }
 
+void LimitsText(const std::string& text) {
+  for (int r = 0; r < 16; ++r) {
+    auto l = sys::ParseProcLimit(text, r);
+    if (!l) break;
+  }
+}
+
 void CmdlineBytes(const std::string& bytes) {
   size_t total = 0;
   for (const std::string& s : sys::SplitNul(bytes)) total += s.size() + 1;
@@ -108,7 +115,7 @@ struct Parser {
 constexpr Parser kParsers[] = {
     {"mountinfo", MountInfoText}, {"fdinfo", FdInfoText},     {"status", StatusText}, {"stat", StatText},
     {"smaps", SmapsText},         {"maps", MapsText},         {"children", ChildrenText}, {"timers", TimersText},
-    {"auxv", AuxvBytes},          {"cmdline", CmdlineBytes},
+    {"auxv", AuxvBytes},          {"cmdline", CmdlineBytes},     {"limits", LimitsText},
 };
 
 }  // namespace

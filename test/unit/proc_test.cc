@@ -1,6 +1,7 @@
 // /proc text parsers: status lines per PID namespace, fdinfo, NUL lists.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <optional>
 
@@ -64,6 +65,36 @@ TEST(Proc, ChildrenPids) {
   EXPECT_EQ(ParsePidList("812 813 900 "), (std::vector<pid_t>{812, 813, 900}));
   EXPECT_TRUE(ParsePidList("").empty());
   EXPECT_EQ(ParsePidList("5 x 6"), (std::vector<pid_t>{5}));  // stops at what is not a pid
+}
+
+// As fs/proc/base.c prints it: names with spaces, padded to 25 columns.
+TEST(Proc, LimitsLines) {
+  const std::string text =
+      "Limit                     Soft Limit           Hard Limit           Units     \n"
+      "Max cpu time              unlimited            unlimited            seconds   \n"
+      "Max file size             unlimited            unlimited            bytes     \n"
+      "Max data size             unlimited            unlimited            bytes     \n"
+      "Max stack size            8388608              unlimited            bytes     \n"
+      "Max core file size        0                    unlimited            bytes     \n"
+      "Max resident set          unlimited            unlimited            bytes     \n"
+      "Max processes             96362                96362                processes \n"
+      "Max open files            1024                 20000                files     \n";
+  EXPECT_EQ(ParseProcLimit(text, RLIMIT_STACK), std::make_pair(uint64_t{8388608}, ~uint64_t{0}));
+  EXPECT_EQ(ParseProcLimit(text, RLIMIT_CORE), std::make_pair(uint64_t{0}, ~uint64_t{0}));
+  EXPECT_EQ(ParseProcLimit(text, RLIMIT_NPROC), std::make_pair(uint64_t{96362}, uint64_t{96362}));
+  EXPECT_EQ(ParseProcLimit(text, RLIMIT_NOFILE), std::make_pair(uint64_t{1024}, uint64_t{20000}));
+  EXPECT_EQ(ParseProcLimit(text, RLIMIT_NOFILE + 1), std::nullopt);  // no such line
+  EXPECT_EQ(ParseProcLimit(text, -1), std::nullopt);
+  EXPECT_EQ(ParseProcLimit("Limit\nMax cpu time              12x unlimited\n", RLIMIT_CPU), std::nullopt);
+  EXPECT_EQ(ParseProcLimit("Limit\nMax cpu time\n", RLIMIT_CPU), std::nullopt);
+  // What the kernel prints of this process is what prlimit says.
+  auto self = ReadProcFile("/proc/self/limits");
+  ASSERT_TRUE(self.ok());
+  for (int r = 0; r < RLIM_NLIMITS; ++r) {
+    rlimit l{};
+    ASSERT_EQ(::getrlimit(static_cast<__rlimit_resource>(r), &l), 0);
+    EXPECT_EQ(ParseProcLimit(*self, r), std::make_pair(uint64_t{l.rlim_cur}, uint64_t{l.rlim_max})) << "resource " << r;
+  }
 }
 
 }  // namespace
