@@ -67,8 +67,12 @@ Result<ServiceFds> ServiceFds::Open(const images::RestorePlan& plan) {
                  std::any_of(plan.files.begin(), plan.files.end(), [](const auto& f) { return f.second.autofs_mnt_id != 0; });
   if (masters) {
     // Opened here: after the pivot /dev may not hold it.
-    RO_ASSIGN_OR_RETURN(UniqueFd dev, sys::OpenAt(AT_FDCWD, "/dev/autofs", O_RDONLY));
-    RO_ASSIGN_OR_RETURN(s.autofs_, sys::DupAtOrAbove(dev.get(), l.images_fd + 1));
+    auto dev = sys::OpenAt(AT_FDCWD, "/dev/autofs", O_RDONLY);
+    if (!dev.ok()) {
+      Error e = dev.error();
+      return e.Within("the images' AutoFS masters take their mounts back through /dev/autofs (a kernel built without AutoFS has none: `restore-orch check`)");
+    }
+    RO_ASSIGN_OR_RETURN(s.autofs_, sys::DupAtOrAbove(dev->get(), l.images_fd + 1));
     l.autofs_fd = s.autofs_.get();
   }
   s.saved_sink_ = log::GetSink();

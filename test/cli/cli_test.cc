@@ -172,6 +172,7 @@ class DemoDir : public ::testing::Test {
 
 // CRIU's spellings of restore's options, on a dry run.
 TEST_F(DemoDir, CriuSpellingsOfRestore) {
+  RO_SKIP_WITHOUT_AUTOFS();
   if (::geteuid() != 0) GTEST_SKIP() << "a dry run opens /dev/autofs as a restore does: needs root";
   std::string log = work_.File("restore.log");
   RunResult r = Orch({"restore", "-D", dir_.path(), "--dry-run", "-v4", "-o", log, "--external", "mnt[dev]:/dev",
@@ -367,6 +368,7 @@ TEST(Cli, VersionAndFeatureNames) {
 }
 
 TEST(Cli, CheckByCriusFeatureNamesAndAsJson) {
+  RO_SKIP_WITHOUT_AUTOFS();
   if (::geteuid() != 0) GTEST_SKIP() << "the probe makes namespaces: needs root";
   RunResult r = Orch({"check", "--feature", "clone3_set_tid", "--feature", "autofs"});
   EXPECT_EQ(r.status, 0) << r.out << r.err;

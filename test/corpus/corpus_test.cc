@@ -356,6 +356,7 @@ INSTANTIATE_TEST_SUITE_P(BrokenImages, Corpus, ::testing::ValuesIn(Cases()),
                          [](const auto& p) { return p.param.name; });
 
 TEST(CorpusBase, TheUnbrokenSetIsAccepted) {
+  RO_SKIP_WITHOUT_AUTOFS();
   TempDir dir;
   ASSERT_TRUE(WriteImageDir(dir.path(), DemoImages()).ok());
   RunResult r = RunCommand(DryRun(dir));
@@ -364,6 +365,7 @@ TEST(CorpusBase, TheUnbrokenSetIsAccepted) {
 }
 
 TEST(CorpusBase, AShellJobWithShellJob) {
+  RO_SKIP_WITHOUT_AUTOFS();
   ImageSet set = DemoImages();
   Task(set, 1).set_sid(0);  // the AutoFS master, born in the caller's session, leads a group in it
   TempDir dir;
@@ -374,6 +376,7 @@ TEST(CorpusBase, AShellJobWithShellJob) {
 }
 
 TEST(CorpusBase, IgnoreUnsupportedRestoresWithoutThem) {
+  RO_SKIP_WITHOUT_AUTOFS();
   TempDir dir;
   ASSERT_TRUE(WriteImageDir(dir.path(), DemoImages()).ok());
   dir.Write("utsns-1.img", std::string(4096, '\0'));
@@ -403,6 +406,7 @@ TEST(CorpusBase, AutofsOrphansCanBeLeftCatatonic) {
 }
 
 TEST(CorpusBase, AnUnlimitedTmpfsOnlyWhenAsked) {
+  RO_SKIP_WITHOUT_AUTOFS();
   ImageSet set = DemoImages();
   Mount(set, 2).set_options("size=0");
   TempDir dir;

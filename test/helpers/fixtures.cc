@@ -1,9 +1,16 @@
 #include "test/helpers/fixtures.h"
 
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "images/image_file.h"
+#include "images/proto/core.pb.h"
 
 namespace ro::test {
 
@@ -20,6 +27,40 @@ std::string PrepareFixture(const std::string& name, const TempDir& work) {
   if (::mount("fx-root", work.File("R").c_str(), "tmpfs", 0, "size=16m,mode=0755") != 0) return "mount the root tmpfs";
   RunResult tar = RunCommand({"tar", "-C", work.File("R"), "-xzpf", FixtureDir(name) + "/root.tar.gz", "--numeric-owner"});
   if (tar.status != 0) return "unpack root.tar.gz: " + tar.err;
+  return FitRlimitsToThisMachine(work.File("img"));
+}
+
+std::string FitRlimitsToThisMachine(const std::string& img_dir) {
+  for (const auto& e : std::filesystem::directory_iterator(img_dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("core-", 0) != 0) continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in) return "read " + name;
+    auto file = images::ParseImageFile(bytes, name, images::Limits{});
+    if (!file.ok()) return name + ": " + file.error().ToString();
+    bool changed = false;
+    for (images::Entry& entry : file->entries) {
+      auto& core = static_cast<img::core_entry&>(*entry.message);
+      if (!core.has_tc() || !core.tc().has_rlimits()) continue;
+      auto& list = *core.mutable_tc()->mutable_rlimits()->mutable_rlimits();
+      for (int r : {RLIMIT_NPROC, RLIMIT_SIGPENDING}) {
+        rlimit own{};
+        if (r >= list.size() || ::getrlimit(static_cast<__rlimit_resource>(r), &own) != 0) continue;
+        img::rlimit_entry& l = list[r];
+        if (l.max() <= own.rlim_max) continue;
+        l.set_max(own.rlim_max);
+        l.set_cur(std::min<uint64_t>(l.cur(), own.rlim_max));
+        changed = true;
+      }
+    }
+    if (!changed) continue;
+    auto out = images::SerializeImage(*file);
+    if (!out.ok()) return name + ": " + out.error().ToString();
+    std::ofstream o(e.path(), std::ios::binary | std::ios::trunc);
+    o << *out;
+    if (!o.flush()) return "write " + name;
+  }
   return "";
 }
 

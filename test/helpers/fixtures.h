@@ -18,6 +18,14 @@ std::string FixtureDir(const std::string& name);
 // sandbox. Returns "" or what failed.
 std::string PrepareFixture(const std::string& name, const TempDir& work);
 
+// The fixtures keep the hard RLIMIT_NPROC and RLIMIT_SIGPENDING of the
+// machine that dumped them, which the kernel sizes from its memory
+// (kernel/fork.c, set_max_threads): a few above this machine's, a restore
+// here without CAP_SYS_RESOURCE is refused (as it must be). In the image
+// directory `img_dir`, each core-N.img's limits of those two resources
+// above restore-orch's own hard limit are lowered to it. "" or what failed.
+std::string FitRlimitsToThisMachine(const std::string& img_dir);
+
 // restore-orch's arguments to restore a prepared fixture (without -d).
 std::vector<std::string> FixtureRestoreArgs(const TempDir& work);
 

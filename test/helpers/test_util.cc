@@ -173,4 +173,13 @@ std::string RestoreOrch() {
   return RO_BINARY;
 }
 
+bool KernelHasAutofs() {
+  std::ifstream in("/proc/filesystems");
+  for (std::string line; std::getline(in, line);) {
+    size_t tab = line.rfind('\t');
+    if (line.substr(tab == std::string::npos ? 0 : tab + 1) == "autofs") return true;
+  }
+  return false;
+}
+
 }  // namespace ro::test

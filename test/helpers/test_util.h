@@ -59,4 +59,16 @@ void KillTree(pid_t root);
 // set: another build's binary, to see a test fail there).
 std::string RestoreOrch();
 
+// True when the running kernel has AutoFS: "autofs" is one of
+// /proc/filesystems' types (a kernel built without CONFIG_AUTOFS_FS has no
+// autofs filesystem and no /dev/autofs; restore-orch's check says so).
+bool KernelHasAutofs();
+
 }  // namespace ro::test
+
+// In a GoogleTest body: skips, saying why, a test whose tree or images need
+// AutoFS mounts when the kernel has none (ctest lists it as skipped).
+#define RO_SKIP_WITHOUT_AUTOFS()                                                                       \
+  if (!::ro::test::KernelHasAutofs())                                                                  \
+  GTEST_SKIP() << "this kernel has no AutoFS (no autofs in /proc/filesystems: CONFIG_AUTOFS_FS unset)"
+

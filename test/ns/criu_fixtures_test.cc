@@ -46,6 +46,7 @@
 #include <sstream>
 #include <thread>
 
+#include "test/helpers/fixtures.h"
 #include "test/helpers/sandbox.h"
 #include "test/helpers/test_util.h"
 #include "test/helpers/tree_snapshot.h"
@@ -464,6 +465,7 @@ std::string RestoreAndCheck(const FixtureSpec& spec) {
     std::filesystem::permissions(e.path(), std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
   }
   std::filesystem::permissions(tree.images, std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
+  if (std::string e = FitRlimitsToThisMachine(tree.images); !e.empty()) return "[" + spec.name + "] " + e + "\n";
   const std::string root_dir = work->File("R");
   ::mkdir(root_dir.c_str(), 0755);
   // The sandbox's own mount namespace, private: nothing reaches the caller's.

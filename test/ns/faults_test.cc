@@ -62,6 +62,7 @@ std::string FdBalance(const std::string& stats) {
 class Faults : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Faults, FailCleanlyAtEveryPoint) {
+  RO_SKIP_WITHOUT_AUTOFS();
   std::string fault = GetParam();
   EXPECT_EQ(InSandbox([fault] {
               TempDir dir, srv;
@@ -163,6 +164,7 @@ void PrintTo(const SyscallCase& c, std::ostream* os) { *os << c.spec << (c.must_
 class SyscallFaults : public ::testing::TestWithParam<SyscallCase> {};
 
 TEST_P(SyscallFaults, FailCleanly) {
+  RO_SKIP_WITHOUT_AUTOFS();
   SyscallCase c = GetParam();
   EXPECT_EQ(InSandbox([c] {
               TempDir dir, srv;
@@ -211,6 +213,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 // restore-orch killed with SIGKILL mid-restore: the tree dies with it.
 TEST(Faults, TheTreeDiesWithAKilledOrchestrator) {
+  RO_SKIP_WITHOUT_AUTOFS();
   EXPECT_EQ(InSandbox([] {
               TempDir dir, work;
               if (Status s = images::WriteImageDir(dir.path(), DemoImages()); !s.ok()) return s.error().ToString();
@@ -276,6 +279,7 @@ constexpr int kSoakRounds = 100;
 // Restoring and tearing down a 100-task, 100-mount tree with AutoFS 100
 // times (30 under a sanitizer) leaves nothing behind.
 TEST(Faults, SoakRestoreAndTearDown) {
+  RO_SKIP_WITHOUT_AUTOFS();
   EXPECT_EQ(InSandbox([] {
               std::vector<TaskSpec> tasks = Fan(99);
               std::vector<FileSpec> files;

@@ -275,9 +275,13 @@ std::string ServeAfterRestore(bool write_end_closed) {
   return p.str();
 }
 
-TEST(Autofs, TheRestoredMasterServesRequests) { EXPECT_EQ(InSandbox([] { return ServeAfterRestore(false); }), ""); }
+TEST(Autofs, TheRestoredMasterServesRequests) {
+  RO_SKIP_WITHOUT_AUTOFS();
+  EXPECT_EQ(InSandbox([] { return ServeAfterRestore(false); }), "");
+}
 
 TEST(Autofs, TheRestoredMasterServesThroughItsReadEndAlone) {
+  RO_SKIP_WITHOUT_AUTOFS();
   EXPECT_EQ(InSandbox([] { return ServeAfterRestore(true); }), "");
 }
 
@@ -314,6 +318,7 @@ std::string CheckAutofs(bool write_end_closed) {
 }
 
 TEST(Autofs, OffsetMountsToo) {
+  RO_SKIP_WITHOUT_AUTOFS();
   EXPECT_EQ(InSandbox([] {
               std::vector<FileSpec> files = {{.kind = FileSpec::kPipe, .id = 1, .pipe_id = 7, .flags = O_RDONLY},
                                              {.kind = FileSpec::kPipe, .id = 2, .pipe_id = 7, .flags = O_WRONLY}};
@@ -333,9 +338,15 @@ TEST(Autofs, OffsetMountsToo) {
             "");
 }
 
-TEST(Autofs, MastersTakeOverTheirMounts) { EXPECT_EQ(InSandbox([] { return CheckAutofs(false); }), ""); }
+TEST(Autofs, MastersTakeOverTheirMounts) {
+  RO_SKIP_WITHOUT_AUTOFS();
+  EXPECT_EQ(InSandbox([] { return CheckAutofs(false); }), "");
+}
 
-TEST(Autofs, MasterThatClosedItsWriteEnd) { EXPECT_EQ(InSandbox([] { return CheckAutofs(true); }), ""); }
+TEST(Autofs, MasterThatClosedItsWriteEnd) {
+  RO_SKIP_WITHOUT_AUTOFS();
+  EXPECT_EQ(InSandbox([] { return CheckAutofs(true); }), "");
+}
 
 // A gzipped tar of `dir`, made by tar(1) with the given extra members.
 std::string TarGz(const TempDir& dir, const std::vector<std::string>& members) {
@@ -432,6 +443,7 @@ TEST(ActionScripts, RestartAutofsMastersRunsCommandsInside) {
 }
 
 TEST(Verify, AgreesWithItsImagesAndNamesEachDifference) {
+  RO_SKIP_WITHOUT_AUTOFS();
   EXPECT_EQ(InSandbox([] {
               TempDir work, same, other;
               ImageSet set = AutofsImages(false);
@@ -471,6 +483,7 @@ TEST(Verify, AgreesWithItsImagesAndNamesEachDifference) {
 // Debian's automount, resumed by exec as the master of a restored AutoFS
 // mount, re-attaches to it and serves it.
 TEST(Autofs, DebiansAutomountServesTheRestoredMount) {
+  RO_SKIP_WITHOUT_AUTOFS();
   if (::access("/usr/sbin/automount", X_OK) != 0) GTEST_SKIP() << "automount (Debian package autofs) is not installed";
   EXPECT_EQ(InSandbox([] {
               TempDir work;
@@ -574,6 +587,7 @@ TEST(Mounts, SharedSlaveMountChildrenUnmountInOrder) {
 // Two masters with two mounts each (indirect and direct), and a bind of
 // an AutoFS mount: each mount owned by its master's group and pipe.
 TEST(Autofs, SeveralMastersSeveralMountsAndABind) {
+  RO_SKIP_WITHOUT_AUTOFS();
   EXPECT_EQ(InSandbox([] {
               std::vector<FileSpec> files;
               std::vector<TaskSpec> tasks = {{.pid = 1, .ppid = 0, .pgid = 1, .sid = 1},
