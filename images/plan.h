@@ -45,6 +45,7 @@ struct FilePlan {
   uint64_t pos = 0;    // regular files
   std::optional<uint64_t> size;  // regular files: the size the file had (checked when it is mapped)
   std::optional<uint32_t> mode;  // regular files: st_mode as dumped (its type is checked before it is opened)
+  std::string build_id;          // regular files: the ELF build-id as dumped (CRIU's words' bytes, at most 64; checked when it is mapped)
   std::string path;    // regular files and FIFOs
   uint32_t pipe_id = 0;  // pipes and FIFOs
   int64_t mnt_id = -1;   // regular files and FIFOs: the mount it was open through at dump (mountinfo's id), -1 unknown
@@ -154,6 +155,11 @@ struct AutofsPlan {
   std::optional<int> uid;
   std::optional<int> gid;
 };
+
+// The flag that names the source of the external mount with this key:
+// "--external KEY=PATH", or CRIU's "--external mnt[KEY]:PATH" when the key
+// holds a '=' (KEY=PATH splits at the first one).
+std::string ExternalFlag(const std::string& ext_key);
 
 struct MountPlan {
   uint32_t mnt_id = 0;

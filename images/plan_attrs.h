@@ -15,6 +15,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -36,8 +37,25 @@ struct RlimitPlan {
   uint64_t cur = 0, max = 0;  // RLIM_INFINITY is ~0
 };
 
-// What a thread has for itself; unset: the image does not say, the thread
-// keeps what it inherits.
+// A thread's credentials, when they differ from restore-orch's: set by the
+// restorer as the thread's very last step, so only a task that continues
+// has them. Bits of a set: 1 << CAP_*.
+struct CredsPlan {
+  enum Set { kInheritable, kPermitted, kEffective, kBounding, kAmbient };
+  enum Id { kReal, kEffectiveId, kSaved, kFs };
+  std::array<uint32_t, 4> uids{}, gids{};  // by Id, as in /proc/PID/status's Uid and Gid lines
+  std::array<uint64_t, 5> caps{};  // by Set
+  uint32_t securebits = 0;         // SECBIT_* (prctl PR_SET_SECUREBITS)
+  std::vector<uint32_t> groups;    // as the image lists them, at most kMaxGroups
+};
+inline constexpr size_t kMaxGroups = 65536;  // NGROUPS_MAX
+
+// Supplementary groups as the set they are: sorted (images and /proc list
+// them in any order).
+std::vector<uint32_t> SortedGroups(std::vector<uint32_t> groups);
+// Groups as "5,6", or "none" when there are none.
+std::string GroupList(const std::vector<uint32_t>& groups);
+
 struct ThreadAttrsPlan {
   std::optional<int> nice;                // -20..19
   std::optional<uint32_t> policy;         // SCHED_* | SCHED_RESET_ON_FORK
@@ -46,6 +64,7 @@ struct ThreadAttrsPlan {
   std::optional<bool> no_new_privs;
   std::optional<uint64_t> timer_slack_ns; // 0 only for a real-time thread
   std::optional<uint32_t> tsc_mode;       // PR_TSC_ENABLE 1, PR_TSC_SIGSEGV 2
+  std::optional<CredsPlan> creds;         // only when they differ from restore-orch's (always without PlanOptions::host)
 };
 
 // What a task has as a whole (its signal struct and fs), and per thread.
@@ -55,6 +74,12 @@ struct AttrsPlan {
   std::optional<bool> child_subreaper;
   std::optional<int> oom_score_adj;       // -1000..1000
   std::vector<ThreadAttrsPlan> threads;   // as TaskPlan::threads: the task's own first
+};
+
+// One line of /proc/PID/uid_map or gid_map: ids [inside, inside + count)
+// of the user namespace are [outside, outside + count) of its parent's.
+struct IdRange {
+  uint32_t inside = 0, outside = 0, count = 0;
 };
 
 // What this host lets a restore give its tasks (restore-orch's own state):
@@ -77,6 +102,9 @@ struct HostAttrs {
   std::array<uint64_t, 5> caps{};
   uint32_t securebits = 0;
   std::vector<uint32_t> groups;
+  // The ids its user namespace maps (only those can be set): its
+  // uid_map and gid_map; the initial namespace maps all but 4294967295.
+  std::vector<IdRange> uid_map{{0, 0, 4294967295u}}, gid_map{{0, 0, 4294967295u}};
 };
 
 }  // namespace ro::images

@@ -123,7 +123,7 @@ Result<img::user_x86_fpregs_entry> XsaveToFpregs(std::string_view xsave, const s
 Result<std::string> FpregsToXsave(const img::user_x86_fpregs_entry& fpregs, const sys::XstateLayout& layout) {
   if (layout.features == 0 || layout.size < kHeader + kHeaderBytes) return Fail("this CPU has no XSAVE: NT_X86_XSTATE is not available");
   if (fpregs.st_space_size() != static_cast<int>(kStWords) || fpregs.xmm_space_size() != static_cast<int>(kXmmWords)) {
-    return Fail("fpregs: st_space has " + std::to_string(fpregs.st_space_size()) + " words and xmm_space " +
+    return Fail("st_space has " + std::to_string(fpregs.st_space_size()) + " words and xmm_space " +
                 std::to_string(fpregs.xmm_space_size()) + " (32 and 64 expected)");
   }
   // MXCSR's reserved bits must be zero (the kernel refuses the buffer with

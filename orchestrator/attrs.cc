@@ -20,6 +20,10 @@ Result<images::HostAttrs> ReadHostAttrs() {
   h.caps = own.caps;
   h.securebits = own.securebits;
   h.groups = own.groups;
+  h.uid_map.clear();
+  h.gid_map.clear();
+  for (const sys::IdMapLine& l : own.uid_map) h.uid_map.push_back({l.inside, l.outside, l.count});
+  for (const sys::IdMapLine& l : own.gid_map) h.gid_map.push_back({l.inside, l.outside, l.count});
   return h;
 }
 

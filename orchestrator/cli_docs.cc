@@ -127,11 +127,14 @@ CommandDoc DumpDoc() {
       "appears), reads the tree from /proc, checks that the images would restore (they are encoded, read back and "
       "planned as a restore plans them), writes them, then kills the tree, or with --leave-running lets it run on "
       "(released before the write). Until the images are written nothing about the tree changes: on any failure it "
-      "is released running as it was, and DIR is left as it was.",
+      "is released running, and DIR is left as it was; but the freeze is a stop, after which the kernel ends some "
+      "waits with EINTR instead of restarting them (epoll_wait, epoll_pwait, semop, semtimedop, io_getevents, "
+      "sigtimedwait, sigwaitinfo: signal(7)), so a refusal that /proc alone shows (a socket, an anonymous-inode fd) "
+      "is given before the freeze, touching nothing.",
       "Anything the tree holds that restore-orch could not restore (a socket, an eventfd or other anonymous-inode "
       "file, a deleted file, a task whose main thread exited while its other threads run, a thread with an fd "
-      "table, cwd, namespace or seccomp filters other than its task's, a stopped or traced task, other "
-      "credentials, a namespace of its own other than PID and mount, memory or fd tables shared between tasks, an "
+      "table, cwd, namespace or seccomp filters other than its task's, a stopped or traced task, other uids or "
+      "gids than restore-orch's, a namespace of its own other than PID and mount, memory or fd tables shared between tasks, an "
       "AutoFS mount served from outside the tree, a bind mount of a directory removed since, a file lock held through an fd, a task in vfork waiting for its "
       "child, a parent-death signal of the root task, SCHED_DEADLINE, a hard resource limit above restore-orch's "
       "own, a VMA locked on fault, sealed or registered with userfaultfd) is refused with one line naming the task "
@@ -143,8 +146,8 @@ CommandDoc DumpDoc() {
   d.exit_codes = {
       {"0", "the images are written (the tree killed, or running with --leave-running); with --dry-run: nothing "
             "written, the tree runs on, what would be written printed"},
-      {"1", "a failure while running (a syscall, the write, an action script, SIGINT/SIGTERM/SIGHUP): nothing "
-            "written, the tree runs on"},
+      {"1", "a failure while running (a syscall, the write, an action script, SIGINT/SIGTERM/SIGHUP, or anything "
+            "else that is not a refusal or a try again): nothing written, the tree runs on"},
       {"3", "refused: the tree holds something restore-orch cannot checkpoint or restore (one line names the task "
             "and the fd, mount or property); nothing written, the tree runs on"},
       {"64", kUsage},
@@ -196,7 +199,8 @@ CommandDoc VerifyDoc() {
       "restored tmpfs: modes, owners, times, data, hard links, extended attributes), the "
       "address space of tasks that continued (VMAs and their madvise advice), and each live task's attributes "
       "(resource limits, umask, OOM score, subreaper flag; each thread's no_new_privs, nice, policy, parent-death "
-      "signal, TSC mode, timer slack; every signal's disposition of a task that continued). What only a task can "
+      "signal, TSC mode, timer slack, uids and gids, capability sets, securebits and supplementary groups; every signal's "
+      "disposition of a task that continued). What only a task can "
       "tell is asked by syscalls injected into it, the tree stopped for that moment. What must change is not "
       "compared (ids, device numbers).",
       "PID must be the root task of a tree the images describe: a pid that names no process, or a task whose pid in "

@@ -254,6 +254,22 @@ int CmdRestore(const RestoreArgs& args) {
   sys::ReleaseFreeHeap();
   log::Info("plan: {} tasks, {} mounts", plan->tasks.size(), plan->mounts.size());
   for (const std::string& w : plan->warnings) log::Warn("{}", w);
+  // A key no external mount has is a mistyped one (or one split at the
+  // wrong '='): said, not ignored.
+  for (const auto& [key, path] : options_run.mounts.externals) {
+    std::string keys;
+    bool used = false;
+    for (const images::MountPlan& m : plan->mounts) {
+      if (m.how != images::MountSource::kExternal) continue;
+      used |= m.ext_key == key;
+      keys += (keys.empty() ? "" : ", ") + m.ext_key;
+    }
+    if (!used) {
+      PrintError(Fail("--external " + key + "=" + path + ": no external mount of the images has the key " + key +
+                      (keys.empty() ? " (they have none)" : " (theirs: " + keys + ")")));
+      return kExitBadImages;
+    }
+  }
   // What a restore binds from the caller's tree is found before anything
   // is created, and --dry-run finds it too.
   options_run.mounts.root = args.root;
@@ -288,7 +304,7 @@ int CmdRestore(const RestoreArgs& args) {
       return kExitFailure;
     }
     std::string text = images::FormatPlan(*plan) + FormatStages(*plan);
-    for (const auto& [id, source] : options_run.mounts.sources) text += fmt::format("external mnt {} from {}\n", id, source);
+    for (const auto& [id, source] : options_run.mounts.sources) text += fmt::format("external mnt {} from {}\n", id, source.Describe());
     if (Status s = sys::WriteAll(1, text, "standard output"); !s.ok()) {
       PrintError(s.error());
       return kExitFailure;

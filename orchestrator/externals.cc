@@ -21,22 +21,37 @@ bool IsExternal(const sys::MountInfo& m, const std::set<uint32_t>& own_devices) 
   return !images::CreatableFstype(code) || (code != img::AUTOFS && own_devices.count(DeviceOf(m)) != 0);
 }
 
-std::set<uint32_t> CoveredExternalsLeftOut(const std::vector<sys::MountInfo>& mounts, const std::set<uint32_t>& own_devices,
-                                           const std::set<uint32_t>& in_use) {
+std::map<uint32_t, std::string> ExternalKeys(const std::vector<sys::MountInfo>& mounts) {
   std::map<uint32_t, const sys::MountInfo*> by_id;
-  std::map<uint32_t, int> children;
-  for (const sys::MountInfo& m : mounts) {
-    by_id[m.mnt_id] = &m;
-    ++children[m.parent_id];
-  }
-  std::set<uint32_t> left_out;
+  std::set<uint32_t> covered;
+  for (const sys::MountInfo& m : mounts) by_id[m.mnt_id] = &m;
   for (const sys::MountInfo& m : mounts) {
     auto p = by_id.find(m.parent_id);
-    if (p == by_id.end() || p->second == &m || p->second->mountpoint != m.mountpoint || children[m.parent_id] != 1) continue;
-    if (!IsExternal(*p->second, own_devices) || in_use.count(m.parent_id)) continue;
-    left_out.insert(m.parent_id);
+    if (p != by_id.end() && p->second != &m && p->second->mountpoint == m.mountpoint) covered.insert(m.parent_id);
   }
-  return left_out;
+  std::map<uint32_t, std::string> keys;
+  std::set<std::string> taken;  // a mountpoint may itself read "/t#1": every key stays one mount's
+  for (const sys::MountInfo& m : mounts) {
+    if (!covered.count(m.mnt_id)) {
+      keys[m.mnt_id] = m.mountpoint;
+      taken.insert(m.mountpoint);
+    }
+  }
+  for (const sys::MountInfo& m : mounts) {
+    if (!covered.count(m.mnt_id)) continue;
+    // Its place: how many of the stack lie below it, itself included.
+    size_t place = 1;
+    for (auto p = by_id.find(m.parent_id); p != by_id.end() && p->second != &m && p->second->mountpoint == m.mountpoint && place <= mounts.size();
+         p = by_id.find(p->second->parent_id)) {
+      ++place;
+      if (p->second->parent_id == p->second->mnt_id) break;
+    }
+    std::string key = m.mountpoint + "#" + std::to_string(place);
+    while (taken.count(key)) key += "#" + std::to_string(place);
+    taken.insert(key);
+    keys[m.mnt_id] = key;
+  }
+  return keys;
 }
 
 }  // namespace ro

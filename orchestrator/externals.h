@@ -1,9 +1,10 @@
 // Which mounts of a tree's mount namespace a dump writes as external
-// (bound from the caller's tree at restore), and which covered ones it
-// leaves out; the dump and verify ask the same questions.
+// (bound from the caller's tree at restore), and the key each is named by.
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <string>
 #include <set>
 #include <vector>
 
@@ -21,11 +22,14 @@ Result<std::set<uint32_t>> OwnDevices();
 // mounts (the tree inherited it; an AutoFS mount is the tree's own): bound
 // from the caller's tree at restore.
 bool IsExternal(const sys::MountInfo& m, const std::set<uint32_t>& own_devices);
-// The external mounts of `mounts` (a tree's mountinfo) that another covers
-// at their root, with nothing else mounted on them and none of `in_use`
-// (the mounts the tree's fds are on): invisible to the tree, and no path of
-// the caller's would reach them at restore, so a dump leaves them out.
-std::set<uint32_t> CoveredExternalsLeftOut(const std::vector<sys::MountInfo>& mounts, const std::set<uint32_t>& own_devices,
-                                           const std::set<uint32_t>& in_use);
+// The key each mount of `mounts` (a tree's mountinfo) is named by when it
+// is external (`--external KEY=PATH`, the images' ext_key): its mountpoint,
+// and for a mount another covers at its root (stacked on the same
+// mountpoint) its mountpoint and its place in the stack, counted from 1 at
+// the lowest ("/proc#1"), so that every mount of a stack has a key of its
+// own; "#place" is repeated while another mount already has the key (a
+// directory named "t#1"). Shape: mnt id -> key, one per mount; two mounts
+// at one place of one stack (the same mountpoint twice) share it.
+std::map<uint32_t, std::string> ExternalKeys(const std::vector<sys::MountInfo>& mounts);
 
 }  // namespace ro

@@ -44,6 +44,7 @@ const char* StepName(uint32_t step) {
     case rst::kStepRlimit: return "prlimit64 of resource";
     case rst::kStepSched: return "setpriority or sched_setscheduler with";
     case rst::kStepAttr: return "prctl";
+    case rst::kStepCreds: return "setting the thread's credentials:";
     case rst::kStepCount: break;
   }
   return "an unknown step";
@@ -57,7 +58,26 @@ std::string Hex(uint64_t v) {
 
 }  // namespace
 
+const char* CredsOpName(uint64_t op) {
+  switch (op) {
+    case rst::kCredsGroups: return "setgroups";
+    case rst::kCredsKeepCaps: return "prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP)";
+    case rst::kCredsGids: return "setresgid/setfsgid";
+    case rst::kCredsUids: return "setresuid/setfsuid";
+    case rst::kCredsCapget: return "capget";
+    case rst::kCredsInheritable: return "capset of the inheritable set";
+    case rst::kCredsAmbient: return "prctl(PR_CAP_AMBIENT)";
+    case rst::kCredsBounding: return "prctl(PR_CAPBSET_DROP)";
+    case rst::kCredsSecurebits: return "prctl(PR_SET_SECUREBITS)";
+    case rst::kCredsCapset: return "capset";
+  }
+  return "an unknown step";
+}
+
 std::string DescribeRestorerFailure(const shm::RestorerReport& report) {
+  if (report.step == rst::kStepCreds) {
+    return std::string("restorer: ") + StepName(report.step) + " " + CredsOpName(report.arg) + ": " + std::strerror(report.err);
+  }
   std::string arg = report.step == rst::kStepSigaction || report.step == rst::kStepSignal || report.step == rst::kStepSeccomp ||
                             report.step == rst::kStepItimer || report.step == rst::kStepThreadCreate || report.step == rst::kStepRlimit ||
                             report.step == rst::kStepSched || report.step == rst::kStepAttr

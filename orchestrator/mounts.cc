@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 
 #include "orchestrator/autofs.h"
@@ -69,31 +70,38 @@ class Builder {
       }
       case MountSource::kBind: {
         const MountPlan& src = *plan_.FindMount(m.bind_of);
-        std::string rel = images::PathBelow(m.root, src.root);
-        if (rel.empty()) {
-          RO_ASSIGN_OR_RETURN(fd, sys::CloneMount(fds_[src.mnt_id], ""));
-        } else {
-          // The bind's root in its source, looked up without symlinks: a
-          // directory or a file (a file bound onto a file); made as a
-          // directory when the source is ours (an empty new filesystem).
-          auto root = sys::OpenBeneath(fds_[src.mnt_id], rel, false, true);
-          if (!root.ok() && root.error().err == ENOENT && Ours(src)) root = sys::OpenBeneath(fds_[src.mnt_id], rel, true, false);
-          if (!root.ok()) return std::move(root).error();
-          RO_ASSIGN_OR_RETURN(fd, sys::CloneMount(*root, ""));
-        }
+        RO_ASSIGN_OR_RETURN(fd, CloneBelow(fds_[src.mnt_id], images::PathBelow(m.root, src.root), Ours(src)));
         break;
       }
       case MountSource::kExternal: {
         auto found = options_.sources.find(m.mnt_id);
         if (found == options_.sources.end()) return Fail("external mount without a resolved source");
-        const std::string& source = found->second;
-        log::Info("external mount {} from {}", m.mountpoint, source);
-        RO_ASSIGN_OR_RETURN(fd, sys::CloneMountAt(source));
+        const ExternalSource& source = found->second;
+        log::Info("external mount {} from {}", m.mountpoint, source.Describe());
+        if (source.hidden_mount) {
+          // Attached as it is: only the copy it was cloned in could clone it again.
+          fd.reset(::fcntl(source.hidden_mount.get(), F_DUPFD_CLOEXEC, 0));
+          if (!fd) return SysError("dup the source cloned from under what hides it");
+        } else {
+          RO_ASSIGN_OR_RETURN(fd, sys::CloneMountAt(source.path));
+        }
         break;
       }
     }
     RO_TRY(sys::SetMountFlags(fd, m.flags));
     return fd;
+  }
+
+  // A detached clone of `mount` at `rel` below its root ("" for the root),
+  // looked up without symlinks: a directory or a file (a file bound onto a
+  // file); made as a directory when `make` (the source is ours, an empty
+  // new filesystem).
+  static Result<UniqueFd> CloneBelow(const UniqueFd& mount, const std::string& rel, bool make) {
+    if (rel.empty()) return sys::CloneMount(mount, "");
+    auto root = sys::OpenBeneath(mount, rel, false, true);
+    if (!root.ok() && root.error().err == ENOENT && make) root = sys::OpenBeneath(mount, rel, true, false);
+    if (!root.ok()) return std::move(root).error();
+    return sys::CloneMount(*root, "");
   }
 
   Result<UniqueFd> CreateSuperblock(const MountPlan& m) {
@@ -186,10 +194,11 @@ class Builder {
   UniqueFd root_dir_;
 };
 
-// The caller's mount of the device of `m` whose root holds m's root, as a
-// path of the caller's tree; one covered by another at its own mountpoint
-// cannot be reached by its path and does not count.
-Result<std::string> FindByDevice(const MountPlan& m, const std::vector<sys::MountInfo>& caller) {
+// The caller's mount of the device of `m` whose root holds m's root: by its
+// path when a path of the caller's reaches it (the one whose root is
+// nearest m's), else that mount (uncovered ones first) cloned from under
+// what hides it.
+Result<ExternalSource> FindByDevice(const MountPlan& m, const std::vector<sys::MountInfo>& caller) {
   uint32_t major = m.root_dev >> 20, minor = m.root_dev & 0xfffff;
   std::set<uint32_t> covered;
   std::map<std::pair<uint32_t, std::string>, uint32_t> on_top;  // (parent, mountpoint) -> a mount there
@@ -198,36 +207,47 @@ Result<std::string> FindByDevice(const MountPlan& m, const std::vector<sys::Moun
     auto above = on_top.find({c.mnt_id, c.mountpoint});
     if (above != on_top.end() && above->second != c.mnt_id) covered.insert(c.mnt_id);
   }
-  const sys::MountInfo* best = nullptr;
-  bool only_covered = false;
+  std::vector<const sys::MountInfo*> holders;
   for (const sys::MountInfo& c : caller) {
     if (c.major != major || c.minor != minor) continue;
-    bool contains = c.root == "/" || m.root == c.root || m.root.rfind(c.root + "/", 0) == 0;
-    if (contains && covered.count(c.mnt_id)) only_covered = true;
-    if (contains && !covered.count(c.mnt_id) && (best == nullptr || c.root.size() > best->root.size())) best = &c;
+    if (c.root == "/" || m.root == c.root || m.root.rfind(c.root + "/", 0) == 0) holders.push_back(&c);
   }
-  std::string what = "external " + m.fstype + " mount " + m.mountpoint + " (--ext-mount-map auto): ";
-  if (best == nullptr && only_covered) {
-    return Fail(what + "the mounts of device " + Num(major) + ":" + Num(minor) + " here are covered by other mounts; give --external " +
-                m.ext_key + "=PATH");
+  if (holders.empty()) {
+    return Fail("external " + m.fstype + " mount " + m.mountpoint + " (--ext-mount-map auto): no mount of device " + Num(major) + ":" +
+                Num(minor) + " here holds " + m.root + "; give " + images::ExternalFlag(m.ext_key));
   }
-  if (best == nullptr) {
-    return Fail(what + "no mount of device " + Num(major) + ":" + Num(minor) + " here holds " + m.root + "; give --external " +
-                m.ext_key + "=PATH");
+  std::stable_sort(holders.begin(), holders.end(), [&](const sys::MountInfo* a, const sys::MountInfo* b) {
+    bool a_covered = covered.count(a->mnt_id) != 0, b_covered = covered.count(b->mnt_id) != 0;
+    return a_covered != b_covered ? b_covered : a->root.size() > b->root.size();
+  });
+  auto below_of = [&](const sys::MountInfo& c) {
+    std::string rest = c.root == "/" ? m.root : m.root.substr(c.root.size());
+    return rest == "/" ? std::string() : rest;
+  };
+  auto path_of = [&](const sys::MountInfo& c) {
+    std::string rest = below_of(c);
+    return c.mountpoint == "/" ? (rest.empty() ? "/" : rest) : c.mountpoint + rest;
+  };
+  for (const sys::MountInfo* c : holders) {
+    if (covered.count(c->mnt_id)) break;
+    // Its path must reach the source through that mount: something the
+    // caller mounted on the way would be bound instead.
+    std::string path = path_of(*c);
+    auto at = sys::OpenAt(AT_FDCWD, path, O_PATH | O_NOFOLLOW);
+    if (!at.ok()) continue;
+    RO_ASSIGN_OR_RETURN(uint64_t through, sys::MountIdOf(*at));
+    if (through == c->mnt_id) return ExternalSource{.path = path};
   }
-  std::string rest = best->root == "/" ? m.root : m.root.substr(best->root.size());
-  if (rest == "/") rest.clear();
-  std::string source = best->mountpoint == "/" ? (rest.empty() ? "/" : rest) : best->mountpoint + rest;
-  // The path must reach the source through that mount: something the
-  // caller mounted on the way would be bound instead.
-  RO_ASSIGN_OR_RETURN(UniqueFd at, sys::OpenAt(AT_FDCWD, source, O_PATH));
-  RO_ASSIGN_OR_RETURN(uint64_t through, sys::MountIdOf(at));
-  if (through != best->mnt_id) {
-    return Fail(what + "its source " + source + " is reached through mount " + Num(through) + ", not through mount " +
-                Num(best->mnt_id) + " of device " + Num(major) + ":" + Num(minor) + " (something is mounted on the way); give --external " +
-                m.ext_key + "=PATH");
+  const sys::MountInfo& c = *holders.front();
+  ExternalSource hidden{.path = path_of(c), .below = below_of(c)};
+  if (!hidden.below.empty()) hidden.below.erase(0, 1);
+  auto clone = sys::CloneHiddenMount(::getpid(), sys::MountPathOf(caller, c.mnt_id), hidden.below);
+  if (!clone.ok()) {
+    return std::move(clone).error().Within("external " + m.fstype + " mount " + m.mountpoint + " (--ext-mount-map auto): mount " +
+                                           Num(c.mnt_id) + " of device " + Num(major) + ":" + Num(minor) + " here, which others hide");
   }
-  return source;
+  hidden.hidden_mount = std::move(clone).value();
+  return hidden;
 }
 
 }  // namespace
@@ -245,21 +265,21 @@ Status CheckTmpfsOptions(const images::RestorePlan& plan, const MountOptions& op
   return {};
 }
 
-Result<std::map<uint32_t, std::string>> ResolveExternalSources(const images::RestorePlan& plan, const MountOptions& options) {
-  std::map<uint32_t, std::string> out;
+Result<std::map<uint32_t, ExternalSource>> ResolveExternalSources(const images::RestorePlan& plan, const MountOptions& options) {
+  std::map<uint32_t, ExternalSource> out;
   std::vector<sys::MountInfo> caller;
   bool read_caller = false;
   for (const MountPlan& m : plan.mounts) {
     if (m.how != MountSource::kExternal) continue;
-    std::string source;
+    ExternalSource source;
     switch (m.external) {
       case images::ExternalSource::kRootDir:
-        source = options.root;
+        source.path = options.root;
         break;
       case images::ExternalSource::kGiven: {
         auto given = options.externals.find(m.ext_key);
         if (given == options.externals.end()) return Fail("mount " + m.mountpoint + ": no --external " + m.ext_key + "=PATH");
-        source = given->second;
+        source.path = given->second;
         break;
       }
       case images::ExternalSource::kAuto:
@@ -271,12 +291,17 @@ Result<std::map<uint32_t, std::string>> ResolveExternalSources(const images::Res
         break;
     }
     struct stat st {};
-    if (::stat(source.c_str(), &st) != 0) {
-      return SysError("mount " + m.mountpoint + " (" + m.fstype + ", key " + m.ext_key + "): its source " + source);
+    if (!source.hidden_mount && ::stat(source.path.c_str(), &st) != 0) {
+      return SysError("mount " + m.mountpoint + " (" + m.fstype + ", key " + m.ext_key + "): its source " + source.path);
     }
     out.emplace(m.mnt_id, std::move(source));
   }
   return out;
+}
+
+std::string ExternalSource::Describe() const {
+  if (!hidden_mount) return path;
+  return path + ", cloned from under what hides it here";
 }
 
 Status BuildMountTree(const images::RestorePlan& plan, const MountOptions& options, int images_fd, shm::Arena& arena) {

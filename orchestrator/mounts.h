@@ -7,14 +7,30 @@
 
 #include "images/plan.h"
 #include "shm/arena.h"
+#include "sys/unique_fd.h"
 #include "sys/status.h"
 
 namespace ro {
 
+// Where an external mount is bound from in the caller's tree.
+struct ExternalSource {
+  std::string path;  // its path in the caller's tree (for a hidden one, what that path shows is another mount)
+  // A source no path of the caller's reaches (its mount is covered by
+  // another at its root, or something is mounted on the way to it): the
+  // caller's mount cloned alone from a private copy of the caller's
+  // namespace where what hides it is detached (sys::CloneHiddenMount), and
+  // the source's path below that mount's root ("" for the root itself),
+  // where the clone was taken. Its own mount: attached once, by the restore.
+  UniqueFd hidden_mount;
+  std::string below;
+  // For logs and --dry-run: the path, and how a hidden one is reached.
+  std::string Describe() const;
+};
+
 struct MountOptions {
   std::string root;                              // --root: source of the tree's root mount
   std::map<std::string, std::string> externals;  // --external KEY=PATH
-  std::map<uint32_t, std::string> sources;       // every external mount's source, by mnt_id (ResolveExternalSources)
+  std::map<uint32_t, ExternalSource> sources;    // every external mount's source, by mnt_id (ResolveExternalSources)
   uint64_t tmpfs_limit = 0;                      // --tmpfs-limit: the cap on each tmpfs's unpacked contents (0: its size=)
   bool allow_unlimited_tmpfs = false;            // --allow-unlimited-tmpfs: restore size=0 / nr_inodes=0 tmpfs mounts
 };
@@ -27,10 +43,13 @@ Status CheckTmpfsOptions(const images::RestorePlan& plan, const MountOptions& op
 
 // The source, in the caller's tree, of every external mount of the plan:
 // --root DIR, the PATH of --external KEY=PATH, or with --ext-mount-map auto
-// the caller's uncovered mount of the same device whose root holds the
-// mount's root. Each must exist. Run before anything is created (and by
-// --dry-run); errors name the mount, its key and the flag to give.
-Result<std::map<uint32_t, std::string>> ResolveExternalSources(const images::RestorePlan& plan, const MountOptions& options);
+// the caller's mount of the same device whose root holds the mount's root:
+// by its path when that path reaches it, else cloned from under the mounts
+// that hide it (so a stack of the caller's, as on /proc or /dev/pts, gives
+// each of its mounts). Each must exist. Run before anything is created (and
+// by --dry-run): a hidden source is cloned here, in a child that leaves
+// nothing behind. Errors name the mount, its key and the flag to give.
+Result<std::map<uint32_t, ExternalSource>> ResolveExternalSources(const images::RestorePlan& plan, const MountOptions& options);
 
 // Makes the root task's mount namespace private (nothing propagates to the
 // caller's), then builds the plan's mounts and pivots into them:

@@ -108,7 +108,33 @@ enum Step : uint32_t {
   kStepRlimit,     // prlimit64 of a resource limit (arg: RLIMIT_*)
   kStepSched,      // setpriority (arg: the nice value) or sched_setscheduler (arg: the policy)
   kStepAttr,       // prctl of a thread's attribute (arg: PR_SET_*)
+  kStepCreds,      // setting a thread's credentials (arg: a CredsOp)
   kStepCount,
+};
+
+// A thread's uids and gids (real, effective, saved, fs), capability sets
+// (1 << CAP_*), securebits and supplementary groups, set as its last step
+// (threads have their own credentials).
+struct Creds {
+  uint64_t inheritable, permitted, effective, bounding, ambient;
+  uint32_t securebits;
+  uint32_t nr_groups;
+  uint32_t uids[4], gids[4];
+  const uint32_t* groups;
+};
+
+// What kStepCreds was doing (its report's arg).
+enum CredsOp : uint32_t {
+  kCredsGroups = 1,     // setgroups
+  kCredsKeepCaps,       // PR_SET_SECUREBITS adding SECBIT_NO_SETUID_FIXUP before new uids
+  kCredsGids,           // setresgid and setfsgid
+  kCredsUids,           // setresuid and setfsuid
+  kCredsCapget,         // capget of its own
+  kCredsInheritable,    // capset raising the inheritable set
+  kCredsAmbient,        // PR_CAP_AMBIENT_CLEAR_ALL and RAISE
+  kCredsBounding,       // PR_CAPBSET_READ and DROP
+  kCredsSecurebits,     // PR_SET_SECUREBITS
+  kCredsCapset,         // the final capset
 };
 
 struct TaskArgs;
@@ -118,9 +144,8 @@ struct TaskArgs;
 struct ThreadArgs {
   const TaskArgs* task;
   int32_t tid;
-  uint32_t has_altstack;
   uint64_t stack, stack_size;  // its stack in the zone (not the leader's)
-  uint64_t altstack[3];        // stack_t: ss_sp, ss_flags, ss_size
+  uint64_t altstack[3];        // stack_t: ss_sp, ss_flags, ss_size (SS_DISABLE when the images have none)
   uint32_t has_rseq, rseq_sig;
   uint64_t rseq, rseq_len;
   uint64_t clear_tid_addr;
@@ -139,6 +164,7 @@ struct ThreadArgs {
   uint32_t pdeath_sig;
   uint32_t no_new_privs;       // 1: set it
   uint32_t pad1;
+  const Creds* creds;          // null: restore-orch's, unchanged
 };
 
 struct TaskArgs {

@@ -10,6 +10,7 @@
 #include <linux/mman.h>
 #include <linux/prctl.h>
 #include <linux/seccomp.h>
+#include <linux/securebits.h>
 
 #include "restorer/args.h"
 
@@ -157,8 +158,82 @@ RST void SetThreadAttrs(const ThreadArgs* th) {
   if (th->no_new_privs) Check(args, Sys(__NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), kStepAttr, PR_SET_NO_NEW_PRIVS);
 }
 
+// linux/capability.h's _LINUX_CAPABILITY_VERSION_3 header and data.
+struct CapHeader {
+  uint32_t version;
+  int32_t pid;
+};
+struct CapData {
+  uint32_t effective, permitted, inheritable;
+};
+constexpr uint32_t kCapabilityVersion3 = 0x20080522;
+
+RST long Capset(uint64_t effective, uint64_t permitted, uint64_t inheritable) {
+  CapHeader h = {kCapabilityVersion3, 0};
+  CapData d[2] = {{static_cast<uint32_t>(effective), static_cast<uint32_t>(permitted), static_cast<uint32_t>(inheritable)},
+                  {static_cast<uint32_t>(effective >> 32), static_cast<uint32_t>(permitted >> 32), static_cast<uint32_t>(inheritable >> 32)}};
+  return Sys(__NR_capset, reinterpret_cast<long>(&h), reinterpret_cast<long>(d));
+}
+
+// The thread's uids or gids (real, effective, saved by setres*id, then fs,
+// read back: setfs*id does not fail, it ignores) from `ids`.
+RST void SetIds(const TaskArgs* args, const uint32_t* ids, long setres, long setfs, uint64_t op) {
+  Check(args, Sys(setres, ids[0], ids[1], ids[2]), kStepCreds, op);
+  Sys(setfs, ids[3]);
+  if (static_cast<uint32_t>(Sys(setfs, -1)) != ids[3]) Check(args, -1 /* EPERM */, kStepCreds, op);
+}
+
+// The thread's credentials, from restore-orch's (a superset the plan
+// checked), in the order the kernel allows: groups; SECBIT_NO_SETUID_FIXUP
+// so that new uids keep the capabilities (cap_task_fix_setuid); gids, then
+// uids while CAP_SETGID and CAP_SETUID are effective; the inheritable set
+// raised while the bounding set is whole; ambient capabilities (each must
+// be permitted and inheritable); the bounding set dropped and securebits
+// set while CAP_SETPCAP is still effective; permitted and effective
+// lowered last (security/commoncap.c).
+RST void SetCreds(const ThreadArgs* th) {
+  const TaskArgs* args = th->task;
+  const Creds* c = th->creds;
+  Check(args, Sys(__NR_setgroups, c->nr_groups, reinterpret_cast<long>(c->groups)), kStepCreds, kCredsGroups);
+  uint32_t uids[3] = {};
+  Check(args, Sys(__NR_getresuid, reinterpret_cast<long>(&uids[0]), reinterpret_cast<long>(&uids[1]), reinterpret_cast<long>(&uids[2])),
+        kStepCreds, kCredsUids);
+  bool new_uids = uids[0] != c->uids[0] || uids[1] != c->uids[1] || uids[2] != c->uids[2] ||
+                  static_cast<uint32_t>(Sys(__NR_setfsuid, -1)) != c->uids[3];
+  if (new_uids) {
+    long keep = Sys(__NR_prctl, PR_GET_SECUREBITS);
+    Check(args, keep, kStepCreds, kCredsKeepCaps);
+    if (!(keep & SECBIT_NO_SETUID_FIXUP)) Check(args, Sys(__NR_prctl, PR_SET_SECUREBITS, keep | SECBIT_NO_SETUID_FIXUP), kStepCreds, kCredsKeepCaps);
+  }
+  SetIds(args, c->gids, __NR_setresgid, __NR_setfsgid, kCredsGids);
+  if (new_uids) SetIds(args, c->uids, __NR_setresuid, __NR_setfsuid, kCredsUids);
+  CapHeader h = {kCapabilityVersion3, 0};
+  CapData now[2] = {};
+  Check(args, Sys(__NR_capget, reinterpret_cast<long>(&h), reinterpret_cast<long>(now)), kStepCreds, kCredsCapget);
+  uint64_t effective = now[0].effective | uint64_t{now[1].effective} << 32;
+  uint64_t permitted = now[0].permitted | uint64_t{now[1].permitted} << 32;
+  Check(args, Capset(effective, permitted, c->inheritable), kStepCreds, kCredsInheritable);
+  Check(args, Sys(__NR_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), kStepCreds, kCredsAmbient);
+  for (int cap = 0; cap < 64; ++cap) {
+    if (c->ambient >> cap & 1) Check(args, Sys(__NR_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0), kStepCreds, kCredsAmbient);
+  }
+  for (int cap = 0; cap < 64; ++cap) {
+    long in = Sys(__NR_prctl, PR_CAPBSET_READ, cap);
+    if (in == -22 /* EINVAL: past the kernel's last capability */) break;
+    Check(args, in, kStepCreds, kCredsBounding);
+    if (in == 1 && !(c->bounding >> cap & 1)) Check(args, Sys(__NR_prctl, PR_CAPBSET_DROP, cap), kStepCreds, kCredsBounding);
+  }
+  long bits = Sys(__NR_prctl, PR_GET_SECUREBITS);
+  Check(args, bits, kStepCreds, kCredsSecurebits);
+  if (static_cast<uint32_t>(bits) != c->securebits) {
+    Check(args, Sys(__NR_prctl, PR_SET_SECUREBITS, c->securebits), kStepCreds, kCredsSecurebits);
+  }
+  Check(args, Capset(c->effective, c->permitted, c->inheritable), kStepCreds, kCredsCapset);
+}
+
 // What a thread sets for itself, then its seccomp filters (per thread, as
-// the task's were), then the breakpoint: the orchestrator takes it from there.
+// the task's were; the tracer suspends them until the end), then its
+// credentials, then the breakpoint: the orchestrator takes it from there.
 [[noreturn]] RST void FinishThread(const ThreadArgs* th) {
   const TaskArgs* args = th->task;
   if (th->has_rseq) {
@@ -169,7 +244,7 @@ RST void SetThreadAttrs(const ThreadArgs* th) {
     Check(args, Sys(__NR_set_robust_list, static_cast<long>(th->robust_list), static_cast<long>(th->robust_list_len)), kStepThread,
           th->robust_list);
   }
-  if (th->has_altstack) Check(args, Sys(__NR_sigaltstack, reinterpret_cast<long>(th->altstack), 0), kStepAltstack, th->altstack[0]);
+  Check(args, Sys(__NR_sigaltstack, reinterpret_cast<long>(th->altstack), 0), kStepAltstack, th->altstack[0]);
   if (th->comm[0] != 0) Sys(__NR_prctl, PR_SET_NAME, reinterpret_cast<long>(th->comm));
   for (uint32_t i = 0; i < th->nr_pending; ++i) {
     const PendingSignal& p = th->pending[i];
@@ -183,6 +258,12 @@ RST void SetThreadAttrs(const ThreadArgs* th) {
       uint64_t filter;
     } prog = {static_cast<uint16_t>(f.len), f.filter};
     Check(args, Sys(__NR_seccomp, SECCOMP_SET_MODE_FILTER, f.flags, reinterpret_cast<long>(&prog)), kStepSeccomp, i);
+  }
+  if (th->creds != nullptr) {
+    SetCreds(th);
+    // A new euid or fsuid resets both (commit_creds, kernel/cred.c).
+    if (th->pdeath_sig != 0) Check(args, Sys(__NR_prctl, PR_SET_PDEATHSIG, th->pdeath_sig), kStepAttr, PR_SET_PDEATHSIG);
+    if (args->dumpable >= 0) Check(args, Sys(__NR_prctl, PR_SET_DUMPABLE, args->dumpable), kStepThread, PR_SET_DUMPABLE);
   }
   for (;;) asm volatile("int3" ::: "memory");
 }

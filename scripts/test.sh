@@ -10,9 +10,9 @@ scripts/setup.sh
 status=0
 for kind in release asan; do
   dir=build; [ "$kind" = asan ] && dir=build-asan
-  echo "== build $kind"
+  echo "== build $kind (at ${SECONDS}s)"
   scripts/build.sh "$kind"
-  echo "== ctest $kind"
+  echo "== ctest $kind (at ${SECONDS}s)"
   # A first run has no timings of its own: ctest would start the longest
   # tests last. test/ctest-costs.txt (seconds, from a past run) makes it
   # start them first; later runs use what ctest measured.
@@ -28,7 +28,7 @@ done
 # bounded so that memory stays flat over a long run.
 fuzz_targets=(plan_fuzz proc_fuzz tmpfs_fuzz)
 seconds=${FUZZ_SECONDS:-60}
-echo "== fuzz: ${#fuzz_targets[@]} target(s) x ${seconds}s = $(( ${#fuzz_targets[@]} * seconds ))s"
+echo "== fuzz: ${#fuzz_targets[@]} target(s) x ${seconds}s = $(( ${#fuzz_targets[@]} * seconds ))s (at ${SECONDS}s)"
 scripts/build.sh fuzz "${fuzz_targets[@]}" >/dev/null  # only what the fuzzers link
 for target in "${fuzz_targets[@]}"; do
   run=build-fuzz/corpus-$target
@@ -45,4 +45,5 @@ for target in "${fuzz_targets[@]}"; do
     grep -E "^stat::(number_of_executed_units|peak_rss_mb)|cov: [0-9]+" build-fuzz/$target.log | tail -3 || true
   fi
 done
+echo "== done in ${SECONDS}s"
 exit $status

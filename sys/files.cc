@@ -2,6 +2,9 @@
 
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <linux/fs.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <sys/sysmacros.h>
@@ -117,6 +120,30 @@ bool IsTerminalDevice(dev_t rdev) {
 Status SetTimes(int dirfd, const std::string& path, const timespec& atime, const timespec& mtime) {
   const timespec times[2] = {atime, mtime};
   if (::utimensat(dirfd, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) return SysError("utimensat(" + path + ")");
+  return {};
+}
+
+Result<UniqueFd> OpenDirBeneath(int root, const std::string& path) {
+  open_how how{};
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+  const std::string at = path.empty() ? "." : path;
+  int fd = static_cast<int>(::syscall(SYS_openat2, root, at.c_str(), &how, sizeof(how)));
+  if (fd < 0) return SysError("openat2(" + at + ", beneath, no symlinks)");
+  return UniqueFd(fd);
+}
+
+Status MakeSocketInode(int dirfd, const std::string& name, mode_t perm, uid_t uid, gid_t gid) {
+  if (::mknodat(dirfd, name.c_str(), S_IFSOCK | 0600, 0) != 0) return SysError("mknodat(" + name + ", S_IFSOCK)");
+  if (::fchownat(dirfd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) return SysError("fchownat(" + name + ")");
+  // mknodat applied the umask; the name is ours (just made, in a tmpfs no
+  // one else reaches yet), so following is moot.
+  if (::fchmodat(dirfd, name.c_str(), perm & 07777, 0) != 0) return SysError("fchmodat(" + name + ")");
+  return {};
+}
+
+Status SetInodeFlags(int fd, int flags) {
+  if (::ioctl(fd, FS_IOC_SETFLAGS, &flags) != 0) return SysError("ioctl(FS_IOC_SETFLAGS, " + std::to_string(flags) + ")");
   return {};
 }
 

@@ -67,6 +67,27 @@ bool IsTerminalDevice(dev_t rdev);
 // the directory itself; symlinks not followed), with nanoseconds.
 Status SetTimes(int dirfd, const std::string& path, const timespec& atime, const timespec& mtime);
 
+// The directory `path` below `root` (O_PATH | O_DIRECTORY), resolved by
+// openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
+// | RESOLVE_NO_XDEV: no symlink followed, nothing outside `root`'s mount.
+// "" or "." is `root` itself. Errors: openat2's (ELOOP: a symlink on the
+// way, EXDEV: it leaves the mount, ENOTDIR, ENOENT).
+Result<UniqueFd> OpenDirBeneath(int root, const std::string& path);
+
+// A socket inode (no one listening: what bind(2) leaves once its socket is
+// closed) named `name` in `dirfd`: mknodat(S_IFSOCK), then fchownat to
+// `uid`:`gid` (symlinks not followed) and fchmodat to `perm` (07777 bits;
+// after the chown, which clears set-id bits). Errors: mknodat's (EEXIST:
+// the name is taken), fchownat's, fchmodat's.
+Status MakeSocketInode(int dirfd, const std::string& name, mode_t perm, uid_t uid, gid_t gid);
+
+// Sets the inode flags (chattr's FS_*_FL: immutable, append-only, noatime,
+// nodump...) of the file `fd` is open on (not O_PATH: ioctl needs a real
+// open) to `flags` with FS_IOC_SETFLAGS. Errors: EPERM (immutable or
+// append-only without CAP_LINUX_IMMUTABLE), EOPNOTSUPP (a flag the
+// filesystem lacks), ENOTTY (no flags on this filesystem).
+Status SetInodeFlags(int fd, int flags);
+
 // unlinkat(dirfd, name, 0).
 Status UnlinkAt(int dirfd, const std::string& name);
 

@@ -182,6 +182,7 @@ bool IsPathPrefix(const std::string& prefix, const std::string& path) {
 
 struct HiddenMount {
   const std::vector<std::string>* path;
+  const std::string* below;
   int proc_fd;  // restore-orch's /proc: the namespace may have none
 };
 
@@ -191,6 +192,7 @@ struct HiddenMount {
 // and the wanted one cloned alone.
 int CloneHiddenInCopy(const void* arg) {
   const std::vector<std::string>& want = *static_cast<const HiddenMount*>(arg)->path;
+  const std::string& below = *static_cast<const HiddenMount*>(arg)->below;
   int proc_fd = static_cast<const HiddenMount*>(arg)->proc_fd;
   // The copy's mounts are peers of the originals until made private:
   // only then does nothing done in the copy reach the tree.
@@ -249,18 +251,31 @@ int CloneHiddenInCopy(const void* arg) {
       if (::umount2(way.c_str(), MNT_DETACH) != 0) return -1;
     }
   }
-  UniqueFd dir(::open(target.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!dir) return -1;
-  return ::open_tree(dir.get(), "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_NO_AUTOMOUNT);
+  UniqueFd at(::open(target.c_str(), O_PATH | O_CLOEXEC));
+  if (!at) return -1;
+  int clone = ::open_tree(at.get(), "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_NO_AUTOMOUNT);
+  if (clone < 0 || below.empty()) return clone;
+  // `below` is looked up in the clone, which is the mount alone: what is
+  // mounted on the way there in the namespace is not in it. Within that
+  // mount only, without symlinks; the clone was made here, so this
+  // namespace may clone it again (the kernel's may_copy_tree).
+  UniqueFd whole(clone);
+  open_how how{};
+  how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV;
+  at.reset(static_cast<int>(::syscall(SYS_openat2, whole.get(), below.c_str(), &how, sizeof(how))));
+  if (!at) return -1;
+  return ::open_tree(at.get(), "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_NO_AUTOMOUNT);
 }
 
 }  // namespace
 
-Result<UniqueFd> CloneHiddenMount(pid_t ns_of, const std::vector<std::string>& path) {
+Result<UniqueFd> CloneHiddenMount(pid_t ns_of, const std::vector<std::string>& path, const std::string& below) {
   std::string where = path.empty() ? "?" : path.back();
+  if (!below.empty()) where += " (" + below + " below its root)";
   UniqueFd proc(::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!proc) return SysError("open /proc");
-  HiddenMount want{&path, proc.get()};
+  HiddenMount want{&path, &below, proc.get()};
   return FdFromMountNamespace(ns_of, CloneHiddenInCopy, &want,
                               "the mount at " + where + " cloned in a private copy of the namespace with the mounts hiding it detached");
 }

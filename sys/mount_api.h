@@ -47,12 +47,15 @@ std::vector<std::string> MountPathOf(const std::vector<MountInfo>& mounts, uint3
 // A detached copy, alone, of the mount of the mount namespace of `ns_of`
 // that `path` (MountPathOf) leads to, though other mounts hide it (stacked
 // on it or on one of its ancestors, or mounted on a directory of the way to
-// it): a child joins the namespace, makes a private copy of it (unshare,
-// everything made private there, so nothing reaches the original),
-// detaches in the copy what hides the mount and clones it. Errors: as
-// CloneMountAlone's; ESTALE when the namespace is not as `path` says;
-// EINVAL for an unbindable mount.
-Result<UniqueFd> CloneHiddenMount(pid_t ns_of, const std::vector<std::string>& path);
+// it), or of its file or directory `below` its root (relative, looked up
+// within that mount without symlinks; "" for the root): a child joins the
+// namespace, makes a private copy of it (unshare, everything made private
+// there, so nothing reaches the original), detaches in the copy what hides
+// the mount and clones it. The copy is only ever the copy's: no other
+// namespace may clone it again (the kernel's may_copy_tree), but it can be
+// attached anywhere (move_mount). Errors: as CloneMountAlone's; ESTALE when
+// the namespace is not as `path` says; EINVAL for an unbindable mount.
+Result<UniqueFd> CloneHiddenMount(pid_t ns_of, const std::vector<std::string>& path, const std::string& below = "");
 // The mountinfo of the mount namespace of `ns_of` as seen from its root
 // (read through a child that joins it): every mount of the namespace,
 // whatever root (chroot) its tasks have, since /proc/PID/mountinfo shows

@@ -70,6 +70,12 @@ std::string Req(const char* request, pid_t pid) { return std::string("ptrace(") 
 constexpr size_t kMaxXstate = 64 * 1024;
 
 constexpr uint64_t kCodePage = 4096;
+// Scratch()'s own page, when the stack has no room.
+constexpr uint64_t kScratchPage = 4096;
+static_assert(kScratchPage >= ro::sys::RemoteSyscalls::kScratchBytes);
+// The x86_64 ABI's red zone below the stack pointer, which leaf functions
+// use without moving it.
+constexpr uint64_t kRedZone = 128;
 constexpr char kInt3 = '\xcc';
 
 }  // namespace
@@ -264,6 +270,7 @@ RemoteSyscalls::RemoteSyscalls(RemoteSyscalls&& o) noexcept
       stray_signal_(o.stray_signal_),
       scratch_(o.scratch_),
       scratch_saved_(std::move(o.scratch_saved_)),
+      scratch_page_(std::exchange(o.scratch_page_, false)),
       code_(std::exchange(o.code_, 0)),
       trap_reset_(std::exchange(o.trap_reset_, false)),
       stops_(o.stops_) {}
@@ -281,8 +288,9 @@ Status RemoteSyscalls::Step(int expected_op, long& rval) {
   }
   ++stops_;
   if (WIFEXITED(status) || WIFSIGNALED(status)) {
-    active_ = false;  // nothing left to put back: the page went with it
+    active_ = false;  // nothing left to put back: the pages went with it
     code_ = 0;
+    scratch_page_ = false;
     trap_reset_ = false;
     return SysError("task " + Num(pid_) + " died while running an injected syscall", ESRCH);
   }
@@ -328,15 +336,41 @@ Result<long> RemoteSyscalls::Syscall(long nr, const std::array<uint64_t, 6>& arg
   return rval;
 }
 
+// The scratch area is the stack's, below its red zone, when that is the
+// task's own memory, readable and writable (proved by writing its own bytes
+// back): no syscall, no change to the address space. A thread on a stack
+// that ends close below its stack pointer (a coroutine's or a small
+// sigaltstack above a guard page, the main stack at the limit of what the
+// kernel has grown it to: remote access does not grow a stack) has no such
+// area, and gets a page of its own instead: mapped by an injected mmap
+// (read and write, private, anonymous: zeros, nothing to save) and unmapped
+// by End() (or by the task's death), so the address space ends as it was.
+// RunCode's page cannot serve: it is not writable by the task (no LSM
+// allows W+X), and it lives for one run while the scratch area outlives it
+// (the answers, SIGTRAP's saved disposition that RemoveCode reads).
 Result<uint64_t> RemoteSyscalls::Scratch() {
   if (scratch_ != 0) return scratch_;
-  uint64_t at = (saved_regs_.rsp - 128 - kScratchBytes) & ~uint64_t{63};
-  std::string saved(kScratchBytes, '\0');
-  if (Status s = ReadTaskMemory(pid_, at, saved.data(), saved.size()); !s.ok()) {
-    return std::move(s).error().Within("task " + Num(pid_) + ": no scratch area below its stack pointer");
+  std::string below = "no scratch area below its stack pointer (" + Hex(saved_regs_.rsp) + ")";
+  if (saved_regs_.rsp >= kRedZone + kScratchBytes + 64) {
+    uint64_t at = (saved_regs_.rsp - kRedZone - kScratchBytes) & ~uint64_t{63};
+    std::string saved(kScratchBytes, '\0');
+    Status s = ReadTaskMemory(pid_, at, saved.data(), saved.size());
+    if (s.ok()) s = WriteTaskMemory(pid_, at, saved.data(), saved.size());  // the same bytes: only a test of writing
+    if (s.ok()) {
+      scratch_saved_ = std::move(saved);
+      scratch_ = at;
+      return scratch_;
+    }
+    below += ": " + s.error().ToString();
   }
-  scratch_saved_ = std::move(saved);
-  scratch_ = at;
+  if (!active_) return Fail("task " + Num(pid_) + ": " + below + ", and no page can be mapped after End()");
+  RO_ASSIGN_OR_RETURN(long at, Syscall(SYS_mmap, {0, kScratchPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, ~0ull, 0}));
+  if (at < 0 && at > -4096) {
+    return SysError("task " + Num(pid_) + ": " + below + ", and an injected mmap of a scratch page failed", static_cast<int>(-at));
+  }
+  scratch_page_ = true;
+  scratch_saved_.assign(kScratchBytes, '\0');  // what a fresh page holds
+  scratch_ = static_cast<uint64_t>(at);
   return scratch_;
 }
 
@@ -402,8 +436,9 @@ Status RemoteSyscalls::WaitForCodeEnd(uint64_t end) {
     if (got < 0) return SysError("waitpid(" + Num(pid_) + ")");
     ++stops_;
     if (WIFEXITED(status) || WIFSIGNALED(status)) {
-      active_ = false;  // nothing left to put back: the page went with it
+      active_ = false;  // nothing left to put back: the pages went with it
       code_ = 0;
+      scratch_page_ = false;
       return SysError("task " + Num(pid_) + " died while running injected code", ESRCH);
     }
     if (!WIFSTOPPED(status)) continue;
@@ -496,9 +531,17 @@ Status RemoteSyscalls::End() {
     if (first.ok()) keep(Step(PTRACE_SYSCALL_INFO_EXIT, ignored));
   }
   keep(RemoveCode());  // injected syscalls again: before the registers are put back
+  if (std::exchange(scratch_page_, false)) {
+    // After RemoveCode, which reads SIGTRAP's saved disposition there.
+    auto r = Syscall(SYS_munmap, {scratch_, kScratchPage, 0, 0, 0, 0});
+    if (!r.ok()) keep(std::move(r).error());
+    if (r.ok() && *r != 0) keep(SysError("injected munmap(" + Hex(scratch_) + ", " + Num(static_cast<long>(kScratchPage)) + ") of the scratch page", static_cast<int>(-*r)));
+    scratch_ = 0;
+  } else if (scratch_ != 0) {
+    keep(WriteTaskMemory(pid_, scratch_, scratch_saved_.data(), scratch_saved_.size()));
+  }
   keep(PtraceSetRegs(pid_, saved_regs_));
   keep(PtraceSetSigmask(pid_, saved_mask_));
-  if (scratch_ != 0) keep(WriteTaskMemory(pid_, scratch_, scratch_saved_.data(), scratch_saved_.size()));
   if (options_set_) keep(PtraceSetOptions(pid_, 0));
   if (moved_) keep(BackToInterruptStop());
   return first;

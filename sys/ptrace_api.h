@@ -111,8 +111,8 @@ class RemoteSyscalls {
   // Room for 65 structures of 32 bytes (every signal's sigaction, indexed
   // by its number), 256 bytes of other answers (sys/remote_attrs.cc) and
   // the 32 bytes RunCode keeps for itself: some 2.3 KiB below the stack
-  // pointer, saved and put back, which any stack but one on the verge of
-  // overflowing has.
+  // pointer, saved and put back, which most stacks have; a page mapped for
+  // it where the stack has not (see Scratch()).
   static constexpr size_t kScratchBytes = 2368;
   // What code run by RunCode may use of the scratch area: its first bytes.
   static constexpr size_t kCodeScratchBytes = kScratchBytes - 32;
@@ -137,11 +137,14 @@ class RemoteSyscalls {
   // block, its death).
   Result<long> Call(long nr, const std::array<uint64_t, 6>& args);
 
-  // A scratch area of kScratchBytes in the task for results that are
-  // structures: below its stack's red zone (sp - 128 - kScratchBytes,
-  // 64-byte aligned). Its bytes are read (process_vm_readv) the first time
-  // and written back by End(). Errors: the stack pointer points at nothing
-  // readable and writable.
+  // The address of a scratch area of kScratchBytes in the task, for
+  // results that are structures: below its stack's red zone (sp - 128 -
+  // kScratchBytes, 64-byte aligned) when all of that is memory the task can
+  // read and write; its bytes are saved (process_vm_readv) the first time
+  // and written back by End(). Otherwise (a small stack above a guard page
+  // or unmapped memory) a page mapped in the task by an injected mmap,
+  // zeros at first, unmapped by End(). Errors: ptrace failed, or neither
+  // is there (the mmap refused: RLIMIT_AS, no memory), with its errno.
   Result<uint64_t> Scratch();
   // The first `len` bytes of the scratch area, as the last syscall left them.
   Result<std::string> ReadScratch(size_t len);
@@ -203,6 +206,7 @@ class RemoteSyscalls {
   int stray_signal_ = 0;      // an unblockable signal that stopped it: delivered by End()
   uint64_t scratch_ = 0;      // 0 until saved
   std::string scratch_saved_;
+  bool scratch_page_ = false;  // scratch_ is a page Scratch() mapped: End() unmaps it
   uint64_t code_ = 0;         // the page RunCode mapped, 0 when there is none
   bool trap_reset_ = false;   // the code's int3 reset SIGTRAP's disposition: put back from the scratch area
   int stops_ = 0;

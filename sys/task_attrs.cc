@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
 #include <string>
 
 #include "sys/files.h"
@@ -98,7 +99,28 @@ Result<OwnAttrs> ReadOwnAttrs() {
   int secbits = ::prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
   if (secbits < 0) return SysError("prctl(PR_GET_SECUREBITS)");
   a.securebits = static_cast<uint32_t>(secbits);
+  RO_ASSIGN_OR_RETURN(std::string uid_map, ReadProcFile("/proc/self/uid_map"));
+  RO_ASSIGN_OR_RETURN(a.uid_map, ParseIdMap(uid_map));
+  RO_ASSIGN_OR_RETURN(std::string gid_map, ReadProcFile("/proc/self/gid_map"));
+  RO_ASSIGN_OR_RETURN(a.gid_map, ParseIdMap(gid_map));
   return a;
+}
+
+Result<std::vector<IdMapLine>> ParseIdMap(const std::string& text) {
+  std::vector<IdMapLine> out;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    std::istringstream words(line);
+    unsigned long long inside = 0, outside = 0, count = 0;
+    std::string rest;
+    if (!(words >> inside >> outside >> count) || (words >> rest) || inside > 4294967295ull || outside > 4294967295ull ||
+        count > 4294967295ull) {
+      return Fail("id map line '" + line + "' is not three ids");
+    }
+    out.push_back({static_cast<uint32_t>(inside), static_cast<uint32_t>(outside), static_cast<uint32_t>(count)});
+  }
+  return out;
 }
 
 }  // namespace ro::sys

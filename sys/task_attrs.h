@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "sys/status.h"
@@ -40,6 +41,13 @@ void SetUmask(uint32_t mask);
 // (a /proc directory that shows the caller: restore-orch's).
 Status SetOomScoreAdj(int proc_dir, int adj);
 
+// One line of a /proc/PID/uid_map or gid_map (user_namespaces(7)): ids
+// [inside, inside + count) of the namespace are [outside, outside + count)
+// of its parent's.
+struct IdMapLine {
+  uint32_t inside = 0, outside = 0, count = 0;
+};
+
 // What the calling process has, which every process it forks inherits.
 struct OwnAttrs {
   std::array<uint64_t, 16> hard_limits{};  // rlim_max, RLIMIT_* order
@@ -54,7 +62,12 @@ struct OwnAttrs {
   std::array<uint64_t, 5> caps{};          // inheritable, permitted, effective, bounding, ambient
   uint32_t securebits = 0;
   std::vector<uint32_t> groups;
+  std::vector<IdMapLine> uid_map, gid_map;  // /proc/self/{uid,gid}_map
 };
 Result<OwnAttrs> ReadOwnAttrs();
+
+// The lines of a /proc/PID/uid_map or gid_map ("inside outside count"
+// each); an error naming the line that is not three numbers.
+Result<std::vector<IdMapLine>> ParseIdMap(const std::string& text);
 
 }  // namespace ro::sys

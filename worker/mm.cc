@@ -1,6 +1,7 @@
 #include "worker/mm.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/rseq.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include <map>
 
 #include "restorer/args.h"
+#include "sys/elf.h"
 #include "sys/files.h"
 #include "sys/mapping.h"
 #include "sys/special_mappings.h"
@@ -22,6 +24,17 @@ using images::ContinuePlan;
 using images::VmaKind;
 using images::VmaPlan;
 namespace rst = ro::restorer;
+
+// Bytes as lowercase hex ("" shows as "none").
+std::string HexBytes(const std::string& bytes) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out.empty() ? "none" : out;
+}
 
 constexpr uint64_t kTaskSize = 0x7ffffffff000ull;  // x86_64, 4-level paging
 
@@ -134,22 +147,49 @@ class Preparer {
       return Fail(f.path + " is " + std::to_string(st.st_size) + " bytes, the images say " + std::to_string(*f.size) +
                   ": not the file that was mapped");
     }
+    if (!f.build_id.empty()) {
+      // As CRIU checks it: a rebuilt program of the same size is another
+      // program, and its code would run on the old one's memory.
+      RO_ASSIGN_OR_RETURN(std::string id, sys::ElfBuildId(fd.get(), f.path));
+      id.resize((id.size() + 3) / 4 * 4, '\0');
+      if (id != f.build_id) {
+        return Fail(f.path + " has build-id " + HexBytes(id) + ", the images say " + HexBytes(f.build_id) + ": not the file that was mapped");
+      }
+    }
     RO_ASSIGN_OR_RETURN(int n, ServiceFd(std::move(fd)));
     files_[{file_id, write}] = n;
     return n;
   }
 
+  // Which VMAs (indices of c_.mm.vmas) the pages image fills.
+  std::vector<bool> VmasWithPages() const {
+    const std::vector<VmaPlan>& vmas = c_.mm.vmas;  // sorted by start; the plan put every run inside one
+    std::vector<bool> filled(vmas.size(), false);
+    for (const images::PagesRun& r : c_.mm.runs) {
+      auto after = std::upper_bound(vmas.begin(), vmas.end(), r.vaddr, [](uint64_t a, const VmaPlan& v) { return a < v.start; });
+      if (after != vmas.begin()) filled[static_cast<size_t>(after - 1 - vmas.begin())] = true;
+    }
+    return filled;
+  }
+
   Status Premap(ArgsArea& area) {
     std::vector<rst::Vma> steps;
-    for (const VmaPlan& v : c_.mm.vmas) {
+    std::vector<bool> has_pages = VmasWithPages();
+    for (size_t i = 0; i < c_.mm.vmas.size(); ++i) {
+      const VmaPlan& v = c_.mm.vmas[i];
       uint64_t len = v.end - v.start;
       uint64_t at = zone_.premap + v.premap;
       int keep = static_cast<int>(v.flags & (MAP_GROWSDOWN | MAP_NORESERVE | MAP_LOCKED));
+      // Writable only to be filled, or when it is: a private VMA mapped
+      // writable is charged to the commit limit and keeps VM_ACCOUNT (the
+      // kernel's accountable_mapping), which a read-only or PROT_NONE one
+      // never had (a reservation of many GiB would not even fit).
+      int prot = has_pages[i] || (v.prot & PROT_WRITE) ? PROT_READ | PROT_WRITE | (v.prot & PROT_EXEC) : static_cast<int>(v.prot);
       std::string what = "VMA " + Hex(v.start) + "-" + Hex(v.end);
       if (Status s = arena_.Fault(shm::FaultPoint::kMmPremap, "premap"); !s.ok()) return std::move(s).error().Within(what);
       switch (v.kind) {
         case VmaKind::kAnonPrivate: {
-          Status s = sys::MapFixed(at, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | keep, -1, 0, true);
+          Status s = sys::MapFixed(at, len, prot & ~PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | keep, -1, 0, true);
           if (!s.ok()) return std::move(s).error().Within(what);
           steps.push_back(rst::Vma{v.start, len, at, 0, v.madv, -1, rst::kMove, v.prot, 0});
           break;
@@ -157,13 +197,15 @@ class Preparer {
         case VmaKind::kFilePrivate: {
           auto fd = FileFd(v.file_id, false);
           if (!fd.ok()) return std::move(fd).error().Within(what);
-          Status s = sys::MapFixed(at, len, PROT_READ | PROT_WRITE | (v.prot & PROT_EXEC), MAP_PRIVATE | keep, *fd, v.pgoff, true);
+          Status s = sys::MapFixed(at, len, prot, MAP_PRIVATE | keep, *fd, v.pgoff, true);
           if (!s.ok()) return std::move(s).error().Within(what);
           steps.push_back(rst::Vma{v.start, len, at, 0, v.madv, -1, rst::kMove, v.prot, 0});
           break;
         }
         case VmaKind::kFileShared: {
-          auto fd = FileFd(v.file_id, (v.prot & PROT_WRITE) != 0);
+          // Opened as the images have it: a read-only mapping of a file open
+          // for writing may be made writable later (VM_MAYWRITE).
+          auto fd = FileFd(v.file_id, (plan_.files.at(v.file_id).flags & O_ACCMODE) != O_RDONLY);
           if (!fd.ok()) return std::move(fd).error().Within(what);
           steps.push_back(rst::Vma{v.start, len, 0, v.pgoff, v.madv, *fd, rst::kMapFile, v.prot, MAP_SHARED | static_cast<uint32_t>(keep)});
           break;
@@ -179,7 +221,7 @@ class Preparer {
       }
     }
     // The dumped pages, read straight into the premapped VMAs.
-    const std::vector<VmaPlan>& vmas = c_.mm.vmas;  // sorted by start; the plan put every run inside one
+    const std::vector<VmaPlan>& vmas = c_.mm.vmas;
     Status filled = FillRuns(c_.mm.pages_file, c_.mm.runs, layout_, arena_, [&](const images::PagesRun& r) {
       auto after = std::upper_bound(vmas.begin(), vmas.end(), r.vaddr, [](uint64_t a, const VmaPlan& v) { return a < v.start; });
       const VmaPlan& v = *(after - 1);
@@ -306,11 +348,15 @@ class Preparer {
       // The leader runs on the top part (RunRestorer starts it there).
       th.stack = zone_.stack + (i == 0 ? c_.threads.size() - 1 : i - 1) * per_thread;
       th.stack_size = per_thread;
+      // None in the images is none here too: the worker may have one
+      // (sanitizers install theirs), pointing into memory gone after the
+      // restore. stack_t is {ss_sp, ss_flags, ss_size}.
       if (p.altstack) {
-        th.has_altstack = 1;
         th.altstack[0] = (*p.altstack)[0];
         th.altstack[1] = (*p.altstack)[2];
         th.altstack[2] = (*p.altstack)[1];
+      } else {
+        th.altstack[1] = SS_DISABLE;
       }
       if (p.rseq) {
         th.has_rseq = 1;
@@ -328,6 +374,19 @@ class Preparer {
       th.nr_pending = static_cast<uint32_t>(p.pending.size());
     }
     FillRestorerAttrs(t_.attrs, *args_, threads, c_.threads.size());
+    for (size_t i = 0; i < c_.threads.size() && i < t_.attrs.threads.size(); ++i) {
+      const std::optional<images::CredsPlan>& p = t_.attrs.threads[i].creds;
+      if (!p) continue;
+      RO_ASSIGN_OR_RETURN(rst::Creds* creds, area.Take<rst::Creds>(1));
+      RO_ASSIGN_OR_RETURN(uint32_t* groups, area.Take<uint32_t>(p->groups.size()));
+      std::copy(p->groups.begin(), p->groups.end(), groups);
+      using S = images::CredsPlan::Set;
+      *creds = rst::Creds{p->caps[S::kInheritable], p->caps[S::kPermitted], p->caps[S::kEffective], p->caps[S::kBounding],
+                          p->caps[S::kAmbient],     p->securebits,          static_cast<uint32_t>(p->groups.size()), {}, {}, groups};
+      std::copy(p->uids.begin(), p->uids.end(), creds->uids);
+      std::copy(p->gids.begin(), p->gids.end(), creds->gids);
+      threads[i].creds = creds;
+    }
     args_->threads = threads;
     args_->nr_threads = static_cast<uint32_t>(c_.threads.size());
     return {};

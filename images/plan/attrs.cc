@@ -3,9 +3,10 @@
 // parent-death signal, no_new_privs), fs-<pid>.img (umask) and
 // attrs-<tid>.img (timer slack, TSC mode). Each value the kernel would
 // refuse, or silently change, is a problem; so is each one restore-orch
-// here could not set (PlanOptions::host), so that nothing is lost quietly;
-// and a thread whose credentials (ids, capabilities, securebits, groups)
-// are not restore-orch's, since every restored task gets restore-orch's.
+// here could not set (PlanOptions::host), so that nothing is lost quietly.
+// A thread's credentials (uids, gids, capability sets, securebits,
+// supplementary groups) come back when its task continues (the restorer
+// sets them last) and must be restore-orch's otherwise.
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -35,14 +36,21 @@ std::string Hex64(uint64_t v) {
   return buf;
 }
 
-// How a thread's credentials differ from restore-orch's, which every
-// restored task gets (none is set from the images); "" when they do not.
+std::string Ids(const std::array<uint32_t, 4>& v) { return Str(v[0]) + "/" + Str(v[1]) + "/" + Str(v[2]) + "/" + Str(v[3]); }
+
+// Whether `id` is one the user namespace of `map` maps (user_namespaces(7)).
+bool Mapped(const std::vector<IdRange>& map, uint32_t id) {
+  return std::any_of(map.begin(), map.end(), [id](const IdRange& r) { return id >= r.inside && uint64_t{id} < uint64_t{r.inside} + r.count; });
+}
+
+// How a thread's credentials differ from restore-orch's, which a restored
+// task that does not continue gets, and whose uids and gids every restored
+// task gets; "" when they do not.
 std::string CredsDiffer(const img::creds_entry& c, const HostAttrs& host) {
   std::array<uint32_t, 4> uids{c.uid(), c.euid(), c.suid(), c.fsuid()}, gids{c.gid(), c.egid(), c.sgid(), c.fsgid()};
-  auto ids = [](const std::array<uint32_t, 4>& v) { return Str(v[0]) + "/" + Str(v[1]) + "/" + Str(v[2]) + "/" + Str(v[3]); };
   if (uids != host.uids || gids != host.gids) {
-    return "uid " + ids(uids) + " gid " + ids(gids) + " (real/effective/saved/fs), restore-orch's uid " + ids(host.uids) + " gid " +
-           ids(host.gids);
+    return "uid " + Ids(uids) + " gid " + Ids(gids) + " (real/effective/saved/fs), restore-orch's uid " + Ids(host.uids) + " gid " +
+           Ids(host.gids);
   }
   const google::protobuf::RepeatedField<uint32_t>* sets[] = {&c.cap_inh(), &c.cap_prm(), &c.cap_eff(), &c.cap_bnd(), &c.cap_amb()};
   const char* names[] = {"inheritable", "permitted", "effective", "bounding", "ambient"};
@@ -58,16 +66,110 @@ std::string CredsDiffer(const img::creds_entry& c, const HostAttrs& host) {
     }
   }
   if (c.secbits() != host.securebits) return "securebits " + HexStr(c.secbits()) + ", restore-orch's " + HexStr(host.securebits);
-  std::vector<uint32_t> groups(c.groups().begin(), c.groups().end()), own = host.groups;
-  std::sort(groups.begin(), groups.end());
-  std::sort(own.begin(), own.end());
-  if (groups != own) {
-    auto list = [](const std::vector<uint32_t>& v) {
-      std::string out;
-      for (uint32_t g : v) out += (out.empty() ? "" : ",") + Str(g);
-      return out.empty() ? std::string("none") : out;
-    };
-    return "supplementary groups " + list(groups) + ", restore-orch's " + list(own);
+  std::vector<uint32_t> groups = SortedGroups({c.groups().begin(), c.groups().end()}), own = SortedGroups(host.groups);
+  if (groups != own) return "supplementary groups " + GroupList(groups) + ", restore-orch's " + GroupList(own);
+  return "";
+}
+
+// A thread's uids, gids, capability sets, securebits and groups from its
+// creds, or what is wrong with them.
+Result<CredsPlan> ReadCreds(const img::creds_entry& c) {
+  CredsPlan out;
+  out.uids = {c.uid(), c.euid(), c.suid(), c.fsuid()};
+  out.gids = {c.gid(), c.egid(), c.sgid(), c.fsgid()};
+  constexpr uint32_t kNoId = 4294967295u;  // (uid_t)-1: "unchanged" to setresuid, no task's id
+  for (const auto& [ids, what] : {std::pair{&out.uids, "uid"}, std::pair{&out.gids, "gid"}}) {
+    if (std::find(ids->begin(), ids->end(), kNoId) != ids->end()) {
+      return Fail(std::string(what) + " " + Ids(*ids) + " (real/effective/saved/fs) holds 4294967295, which is no id ((" + what +
+                  "_t)-1)");
+    }
+  }
+  const google::protobuf::RepeatedField<uint32_t>* sets[] = {&c.cap_inh(), &c.cap_prm(), &c.cap_eff(), &c.cap_bnd(), &c.cap_amb()};
+  const char* names[] = {"cap_inh", "cap_prm", "cap_eff", "cap_bnd", "cap_amb"};
+  for (size_t i = 0; i < 5; ++i) {
+    for (int w = 0; w < sets[i]->size(); ++w) {
+      if (w < 2) {
+        out.caps[i] |= uint64_t{sets[i]->Get(w)} << (32 * w);
+      } else if (sets[i]->Get(w) != 0) {
+        return Fail(std::string(names[i]) + " has bits past the 64 capabilities a kernel has");
+      }
+    }
+  }
+  out.securebits = c.secbits();
+  if (static_cast<size_t>(c.groups_size()) > kMaxGroups) {
+    return Fail(Str(c.groups_size()) + " supplementary groups, more than the kernel's " + Str(kMaxGroups));
+  }
+  out.groups.assign(c.groups().begin(), c.groups().end());
+  return out;
+}
+
+bool SameCreds(const CredsPlan& c, const HostAttrs& host) {
+  return c.uids == host.uids && c.gids == host.gids && c.caps == host.caps && c.securebits == host.securebits && SortedGroups(c.groups) == SortedGroups(host.groups);
+}
+
+// What keeps the restorer, running with restore-orch's credentials
+// (`host`), from giving a thread `want` in its order (groups; securebits
+// with SECBIT_NO_SETUID_FIXUP, so that a new uid keeps the capabilities;
+// gids; uids; inheritable; ambient raised; bounding set dropped;
+// securebits; permitted and effective lowered: the kernel's rules of
+// setgroups(2), setresuid(2), capset(2), PR_CAPBSET_DROP,
+// PR_CAP_AMBIENT_RAISE and PR_SET_SECUREBITS, kernel/sys.c and
+// security/commoncap.c); "" when nothing does.
+std::string CannotGive(const CredsPlan& want, const HostAttrs& host) {
+  constexpr int kCapSetgid = 6, kCapSetuid = 7, kCapSetpcap = 8;
+  constexpr uint32_t kKnownSecurebits = 0xfff;  // SECURE_ALL_BITS and their locks (6.14's exec bits included)
+  constexpr uint32_t kLocks = 0xaaa, kNoAmbientRaise = 1u << 6;
+  constexpr uint32_t kNoSetuidFixup = 1u << 2, kNoSetuidFixupLocked = 1u << 3;
+  using S = CredsPlan::Set;
+  const auto& c = want.caps;
+  const uint64_t eff = host.caps[S::kEffective];
+  if (SortedGroups(want.groups) != SortedGroups(host.groups) && !(eff >> kCapSetgid & 1)) return "setting its supplementary groups needs CAP_SETGID, which restore-orch does not have";
+  for (uint32_t g : want.groups) {
+    if (!Mapped(host.gid_map, g)) return "supplementary group " + Str(g) + " is not mapped in restore-orch's user namespace";
+  }
+  if (want.gids != host.gids) {
+    if (!(eff >> kCapSetgid & 1)) return "setting its gids " + Ids(want.gids) + " needs CAP_SETGID, which restore-orch does not have";
+    for (uint32_t g : want.gids) {
+      if (!Mapped(host.gid_map, g)) return "gid " + Str(g) + " is not mapped in restore-orch's user namespace";
+    }
+  }
+  if (want.uids != host.uids) {
+    if (!(eff >> kCapSetuid & 1)) return "setting its uids " + Ids(want.uids) + " needs CAP_SETUID, which restore-orch does not have";
+    for (uint32_t u : want.uids) {
+      if (!Mapped(host.uid_map, u)) return "uid " + Str(u) + " is not mapped in restore-orch's user namespace";
+    }
+    if (!(host.securebits & kNoSetuidFixup)) {
+      if (host.securebits & kNoSetuidFixupLocked) {
+        return "a new uid would drop its capabilities: restore-orch's securebits lock SECBIT_NO_SETUID_FIXUP off";
+      }
+      if (!(eff >> kCapSetpcap & 1)) return "keeping its capabilities across a new uid needs CAP_SETPCAP (securebits), which restore-orch does not have";
+    }
+  }
+  if (c != host.caps || want.securebits != host.securebits) {
+    if (!(eff >> kCapSetpcap & 1)) return "setting its capabilities and securebits needs CAP_SETPCAP, which restore-orch does not have";
+  }
+  if (c[S::kPermitted] & ~host.caps[S::kPermitted]) {
+    return "permitted capabilities " + Hex64(c[S::kPermitted]) + " go beyond restore-orch's " + Hex64(host.caps[S::kPermitted]);
+  }
+  if (c[S::kEffective] & ~c[S::kPermitted]) {
+    return "effective capabilities " + Hex64(c[S::kEffective]) + " are not all permitted (" + Hex64(c[S::kPermitted]) + ")";
+  }
+  if (c[S::kBounding] & ~host.caps[S::kBounding]) {
+    return "bounding set " + Hex64(c[S::kBounding]) + " goes beyond restore-orch's " + Hex64(host.caps[S::kBounding]);
+  }
+  if (c[S::kInheritable] & ~(host.caps[S::kInheritable] | host.caps[S::kBounding])) {
+    return "inheritable capabilities " + Hex64(c[S::kInheritable]) + " go beyond restore-orch's inheritable and bounding sets";
+  }
+  if (c[S::kAmbient] & ~(c[S::kPermitted] & c[S::kInheritable])) {
+    return "ambient capabilities " + Hex64(c[S::kAmbient]) + " are not all permitted and inheritable";
+  }
+  if (c[S::kAmbient] != 0 && (host.securebits & kNoAmbientRaise)) {
+    return "ambient capabilities " + Hex64(c[S::kAmbient]) + ", which restore-orch's securebits (SECBIT_NO_CAP_AMBIENT_RAISE) forbid raising";
+  }
+  if (want.securebits & ~kKnownSecurebits) return "securebits " + Hex64(want.securebits) + " has bits the kernel does not know";
+  uint32_t locked = host.securebits & kLocks;
+  if (((locked >> 1) & (host.securebits ^ want.securebits)) || (locked & ~want.securebits)) {
+    return "securebits " + Hex64(want.securebits) + " differ from restore-orch's " + Hex64(host.securebits) + " where those are locked";
   }
   return "";
 }
@@ -113,7 +215,7 @@ void ReadRlimits(Context& ctx, const img::task_core_entry& tc, const std::string
 
 // One thread's own attributes, from its core (the task's for threads[0])
 // and its attrs image.
-ThreadAttrsPlan ReadThread(Context& ctx, pid_t task, pid_t tid, bool is_root) {
+ThreadAttrsPlan ReadThread(Context& ctx, pid_t task, pid_t tid, bool is_root, bool continues) {
   ThreadAttrsPlan th;
   const std::string who = (tid == task ? "task " : "thread " + Str(tid) + " of task ") + Str(task) + ": ";
   const std::string name = MakeFileName(CoreKind(), static_cast<uint32_t>(tid));
@@ -168,8 +270,21 @@ ThreadAttrsPlan ReadThread(Context& ctx, pid_t task, pid_t tid, bool is_root) {
       } else {
         th.no_new_privs = nnp == 1;
       }
-      if (std::string differ = host ? CredsDiffer(tc.creds(), *host) : ""; !differ.empty()) {
-        ctx.problems.Add(name, 0, who + "its credentials differ from restore-orch's, which every restored task gets: " + differ);
+      auto creds = ReadCreds(tc.creds());
+      if (!creds.ok()) {
+        ctx.problems.Add(name, 0, who + creds.error().what);
+      } else if (!host) {
+        th.creds = std::move(creds).value();  // no restore-orch to compare with (verify): what the images say
+      } else if (!SameCreds(*creds, *host) && continues) {
+        if (std::string why = CannotGive(*creds, *host); !why.empty()) {
+          ctx.problems.Add(name, 0, who + "its credentials cannot be given back: " + why);
+        } else {
+          th.creds = std::move(creds).value();
+        }
+      } else if (std::string differ = host ? CredsDiffer(tc.creds(), *host) : ""; !differ.empty()) {
+        ctx.problems.Add(name, 0, who + "its credentials differ from restore-orch's, which every restored task gets" +
+                                      (continues ? "" : " unless it continues (it has no memory images)") +
+                                      ": " + differ);
       }
     }
   }
@@ -231,7 +346,8 @@ void ReadTask(Context& ctx, TaskPlan& t) {
       }
     }
   }
-  for (pid_t tid : t.threads) a.threads.push_back(ReadThread(ctx, t.pid, tid, t.pid == ctx.root_pid));
+  bool continues = t.resume_mode == ResumeMode::kContinue;
+  for (pid_t tid : t.threads) a.threads.push_back(ReadThread(ctx, t.pid, tid, t.pid == ctx.root_pid, continues));
 }
 
 }  // namespace
@@ -244,3 +360,18 @@ void PlanAttrs(Context& ctx) {
 }
 
 }  // namespace ro::images::plan
+
+namespace ro::images {
+
+std::vector<uint32_t> SortedGroups(std::vector<uint32_t> groups) {
+  std::sort(groups.begin(), groups.end());
+  return groups;
+}
+
+std::string GroupList(const std::vector<uint32_t>& groups) {
+  std::string out;
+  for (uint32_t g : groups) out += (out.empty() ? "" : ",") + std::to_string(g);
+  return out.empty() ? std::string("none") : out;
+}
+
+}  // namespace ro::images

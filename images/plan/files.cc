@@ -64,6 +64,11 @@ std::optional<FilePlan> ReadFile(Context& ctx, const FileTable& table, uint32_t 
       p.path = *path;
       if (e.reg().has_size()) p.size = e.reg().size();
       if (e.reg().has_mode()) p.mode = e.reg().mode();
+      if (e.reg().build_id_size() > 16) {
+        ctx.problems.Add(name, ref.entry, "file " + Str(id) + " has a build-id of " + Str(e.reg().build_id_size()) + " words, more than 16");
+        return std::nullopt;
+      }
+      for (uint32_t word : e.reg().build_id()) p.build_id.append(reinterpret_cast<const char*>(&word), sizeof(word));
       p.mnt_id = e.reg().mnt_id();
       return p;
     }

@@ -3,7 +3,9 @@
 // stopped. Every VMA, page run, register set and signal-state value is
 // checked here, before anything exists; images/plan/zone.cc then places the
 // bootstrap zone where no VMA of any continuing task lies.
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -24,7 +26,6 @@ namespace ro::images::plan {
 namespace {
 
 constexpr uint64_t kTaskSizeMax = 0x7ffffffff000ull;  // x86_64 TASK_SIZE_MAX, 4-level paging
-constexpr uint64_t kVsyscallStart = 0xffffffffff600000ull;
 constexpr size_t kMaxVmas = 65530;  // vm.max_map_count's default
 constexpr size_t kMaxAuxvWords = 2 * 26;
 // CRIU's VMA status bits (criu/include/image.h).
@@ -160,8 +161,19 @@ std::optional<VmaPlan> ReadVma(Context& ctx, Shared& shared, const img::vma_entr
     p.kind = VmaKind::kVsyscall;
     return p;
   }
-  if (!Aligned(p.start) || !Aligned(p.end) || p.start >= p.end || p.end > kTaskSizeMax || !Aligned(p.pgoff)) {
+  if (!Aligned(p.start) || !Aligned(p.end) || p.start >= p.end || p.end > kTaskSizeMax) {
     ctx.problems.Add(name, entry, what + " is not a page-aligned range of user addresses");
+    return std::nullopt;
+  }
+  // Root may map below vm.mmap_min_addr (CAP_SYS_RAWIO), which a task of
+  // the image may not have had: an image alone must not lift the host's guard.
+  if (p.start < sys::MmapMinAddr()) {
+    ctx.problems.Add(name, entry, what + " starts below vm.mmap_min_addr (" + Hex(sys::MmapMinAddr()) +
+                                      "), which the kernel keeps user mappings from");
+    return std::nullopt;
+  }
+  if (!Aligned(p.pgoff)) {
+    ctx.problems.Add(name, entry, what + ": pgoff " + Hex(p.pgoff) + " is not page-aligned");
     return std::nullopt;
   }
   if ((p.prot & ~uint32_t(PROT_READ | PROT_WRITE | PROT_EXEC)) != 0) {
@@ -193,12 +205,20 @@ std::optional<VmaPlan> ReadVma(Context& ctx, Shared& shared, const img::vma_entr
     p.shmem = it->second;
   } else if (status & (kVmaFilePrivate | kVmaFileShared)) {
     auto f = ctx.plan.files.find(static_cast<uint32_t>(v.shmid()));
-    if (f == ctx.plan.files.end() || f->second.kind != FileKind::kRegular) {
+    if (f == ctx.plan.files.end() || f->second.kind != FileKind::kRegular || (f->second.mode && !S_ISREG(*f->second.mode))) {
       ctx.problems.Add(name, entry, what + " maps file " + std::to_string(v.shmid()) + ", which is no regular file entry of files.img");
       return std::nullopt;
     }
     p.file_id = f->first;
     p.kind = (status & kVmaFileShared) ? VmaKind::kFileShared : VmaKind::kFilePrivate;
+    // A shared mapping writes through to its file: only a file the images
+    // have open for writing may be mapped so (the kernel's own rule, mmap
+    // EACCES, on the description the restore opens with the entry's mode).
+    if (p.kind == VmaKind::kFileShared && (p.prot & PROT_WRITE) && (f->second.flags & O_ACCMODE) == O_RDONLY) {
+      ctx.problems.Add(name, entry, what + " is a writable shared mapping of " + f->second.path + ", which files.img entry " +
+                                        std::to_string(f->first) + " has open read-only");
+      return std::nullopt;
+    }
     if (p.pgoff > kMaxFileOffset - (p.end - p.start)) {
       ctx.problems.Add(name, entry, what + ": file offset " + Hex(p.pgoff) + " is out of range (mmap refuses it: EOVERFLOW)");
       return std::nullopt;
@@ -329,14 +349,18 @@ std::optional<MmPlan> ReadMm(Context& ctx, Shared& shared, pid_t pid) {
                                   Hex(o.b) + ": PR_SET_MM_MAP refuses it");
     return std::nullopt;
   }
-  if (mm.mm_saved_auxv_size() > static_cast<int>(kMaxAuxvWords) || mm.mm_saved_auxv_size() % 2 != 0) {
-    ctx.problems.Add(name, 0, "saved auxv of " + std::to_string(mm.mm_saved_auxv_size()) + " words is not at most " +
+  if (mm.mm_saved_auxv_size() > static_cast<int>(kMaxAuxvWords)) {
+    ctx.problems.Add(name, 0, "saved auxv of " + std::to_string(mm.mm_saved_auxv_size()) + " words is more than " +
                                   std::to_string(kMaxAuxvWords / 2) + " pairs");
+    return std::nullopt;
+  }
+  if (mm.mm_saved_auxv_size() % 2 != 0) {
+    ctx.problems.Add(name, 0, "saved auxv of " + std::to_string(mm.mm_saved_auxv_size()) + " words is no whole number of (type, value) pairs");
     return std::nullopt;
   }
   m.auxv.assign(mm.mm_saved_auxv().begin(), mm.mm_saved_auxv().end());
   auto exe = ctx.plan.files.find(mm.exe_file_id());
-  if (exe == ctx.plan.files.end() || exe->second.kind != FileKind::kRegular) {
+  if (exe == ctx.plan.files.end() || exe->second.kind != FileKind::kRegular || (exe->second.mode && !S_ISREG(*exe->second.mode))) {
     ctx.problems.Add(name, 0, "exe_file_id " + std::to_string(mm.exe_file_id()) + " names no regular file entry of files.img");
     return std::nullopt;
   }

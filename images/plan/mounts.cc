@@ -128,8 +128,8 @@ void PlanSources(Context& ctx, std::map<uint32_t, MountPlan>& mounts, const std:
       m.external = ExternalSource::kAuto;
     } else {
       ctx.problems.Add(name, ctx.mount_entry[m.mnt_id],
-                       "mount " + m.mountpoint + " (" + m.fstype + ") is external (key \"" + m.ext_key + "\"): give --external " +
-                           m.ext_key + "=PATH, or --ext-mount-map auto to bind the caller's mount of the same device and root");
+                       "mount " + m.mountpoint + " (" + m.fstype + ") is external (key \"" + m.ext_key + "\"): give " +
+                           ExternalFlag(m.ext_key) + ", or --ext-mount-map auto to bind the caller's mount of the same device and root");
     }
   };
   uint32_t root = ctx.plan.placement.front();
@@ -300,3 +300,12 @@ void PlanMounts(Context& ctx) {
 }
 
 }  // namespace ro::images::plan
+
+namespace ro::images {
+
+std::string ExternalFlag(const std::string& ext_key) {
+  if (ext_key.find('=') == std::string::npos) return "--external " + ext_key + "=PATH";
+  return "--external mnt[" + ext_key + "]:PATH";
+}
+
+}  // namespace ro::images

@@ -72,7 +72,9 @@ void PlanZone(Context& ctx) {
     z.premap_size = std::max(z.premap_size, c.mm.premap_size);
     size_t pending = c.pending_shared.size();
     for (const ThreadPlan& th : c.threads) pending += th.pending.size();
-    args = std::max(args, kArgsBase + 128 * c.mm.vmas.size() + 160 * pending + 256 * c.threads.size());
+    size_t creds = 0;  // each thread's restorer::Creds and groups
+    for (const ThreadAttrsPlan& a : t.attrs.threads) creds += a.creds ? 64 + 4 * a.creds->groups.size() : 0;
+    args = std::max(args, kArgsBase + 128 * c.mm.vmas.size() + 160 * pending + 256 * c.threads.size() + creds);
     for (const VmaPlan& v : c.mm.vmas) {
       if (v.kind != VmaKind::kVsyscall) taken.emplace_back(v.start, v.end);
     }

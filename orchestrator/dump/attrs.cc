@@ -21,10 +21,10 @@ Status Collector::CollectAttrs(const Task& t) {
   for (const ThreadLive& th : t.live->threads) {
     std::string who = th.tid == t.pid ? "it" : "its thread " + Str(th.tid);
     if ((th.sched_policy & ~SCHED_RESET_ON_FORK) == SCHED_DEADLINE) {
-      return Fail(who + " runs under SCHED_DEADLINE, whose runtime, deadline and period are not kept: not supported");
+      return Refuse(who + " runs under SCHED_DEADLINE, whose runtime, deadline and period are not kept: not supported");
     }
     if (th.pdeath_sig != 0 && t.frozen->parent == 0) {
-      return Fail(who + " has parent-death signal " + Str(th.pdeath_sig) +
+      return Refuse(who + " has parent-death signal " + Str(th.pdeath_sig) +
                   " (prctl PR_SET_PDEATHSIG), which concerns the root task's parent outside the tree; a restore does not bring it "
                   "back (restore-orch stands in for it, and its exit would send the signal): not supported");
     }

@@ -56,12 +56,12 @@ Status Collector::CollectAutofs(const sys::MountInfo& m, uint32_t dev) {
       }
     }
     if (!read_fd && held) {
-      return Fail("its pipe (inode " + Str(pipe_ino) + ") is held by " + holders->second.first +
+      return Refuse("its pipe (inode " + Str(pipe_ino) + ") is held by " + holders->second.first +
                   ", but not read by its master, the leader of process group " + Str(pgrp) +
                   " (control delegated to another task is not supported)");
     }
     if (!read_fd && owner == nullptr && ::access(("/proc/" + Str(pgrp)).c_str(), F_OK) == 0) {
-      return Fail("its master, process group " + Str(pgrp) + ", is outside the tree");
+      return Refuse("its master, process group " + Str(pgrp) + ", is outside the tree");
     }
     if (!read_fd) {
       out_.warnings.push_back("AutoFS mount " + m.mountpoint + ": nobody in the tree holds its pipe (its master is gone); dumped catatonic");

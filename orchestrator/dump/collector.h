@@ -261,7 +261,6 @@ class Collector {
 
   // restore-orch's own namespaces, by name ("net"): 0 when the kernel has none.
   std::map<std::string, ino_t> own_ns_;
-  std::vector<long> own_uids_, own_gids_;  // restore-orch's, from its status
 };
 
 std::string Str(long long v);

@@ -33,7 +33,12 @@ using Clock = std::chrono::steady_clock;
 
 double Ms(Clock::time_point from, Clock::time_point to) { return std::chrono::duration<double, std::milli>(to - from).count(); }
 
-void PrintDumpError(const Error& e) { std::fprintf(stderr, "restore-orch: dump: %s\n", e.ToString().c_str()); }
+// One line; a refusal's mark is no errno to print.
+void PrintDumpError(const Error& e) {
+  Error line = e;
+  if (line.err == kErrRefused) line.err = 0;
+  std::fprintf(stderr, "restore-orch: dump: %s\n", line.ToString().c_str());
+}
 
 // The directory must hold no images yet: a dump never mixes with another.
 // Made when absent, and removed again if the dump fails.
@@ -129,19 +134,20 @@ std::string RestoreNeeds(const images::RestorePlan& plan) {
   }
   for (const images::MountPlan& m : plan.mounts) {
     if (m.how != images::MountSource::kExternal) continue;
-    std::string flag = m.mountpoint == "/" && m.parent_id == 0 ? "--root DIR" : "--external " + m.ext_key + "=PATH";
+    std::string flag = m.mountpoint == "/" && m.parent_id == 0 ? "--root DIR" : images::ExternalFlag(m.ext_key);
     out += "a restore needs " + flag + " for mount " + m.mountpoint + " (" + m.fstype + " " + m.source + ", root " + m.root +
            "), or --ext-mount-map auto\n";
   }
   return out;
 }
 
-// A dump's exit status for an error of its freeze, collect or check: a
-// refusal (a logical failure: no errno) is the tree holding what
-// restore-orch cannot checkpoint or restore; a syscall failure is 1.
+// A dump's exit status for an error of its freeze, collect or check: 3
+// for a refusal (Refuse(): the tree holds what restore-orch cannot
+// checkpoint or restore), 75 for "try again", 1 for anything else (a
+// syscall, an interruption, a logical failure of restore-orch's own).
 int ExitFor(const Error& e) {
   if (e.err == kErrTryAgain) return kExitTryAgain;
-  return e.err == 0 ? kExitRefused : kExitFailure;
+  return e.err == kErrRefused ? kExitRefused : kExitFailure;
 }
 
 // --dry-run: what the dump would have written, then the counts.
@@ -182,6 +188,13 @@ int CmdDump(const DumpArgs& args) {
   // directory; they go again (before the directory) if the dump fails. A
   // dry run reads the pages and counts them, writing nothing.
   StreamedFiles streamed(args.images, args.dry_run);
+  // What /proc alone shows refused is refused before the freeze, which
+  // would end some of the tree's waits (epoll_wait) with EINTR. The full
+  // check after the freeze stays: the tree may change in between.
+  if (Status s = PrecheckFds(args.tree); !s.ok()) {
+    PrintDumpError(s.error());
+    return ExitFor(s.error());
+  }
   auto frozen = FrozenTree::Freeze(args.tree, static_cast<int>(args.freeze_timeout_s * 1000));
   if (!frozen.ok()) {
     Error e = std::move(frozen).error();

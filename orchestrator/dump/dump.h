@@ -84,4 +84,14 @@ struct CollectOptions {
 // dump is an error naming the task, fd, mount or mapping.
 Result<DumpedImages> CollectImages(const FrozenTree& tree, const CollectOptions& options);
 
+// The dump's early-out, before the freeze, touching nothing of the tree:
+// every task below `root` (children read from /proc, the pid as restore-orch
+// sees it) and each of its fds whose link target alone says it cannot be
+// restored (a socket, an anonymous-inode file such as an epoll fd or an
+// eventfd, anything else neither a path nor a pipe). Returns the refusal
+// (Refuse()) the full check after the freeze gives for that fd, in the
+// same words; ok when none is found (tasks or fds gone meanwhile are
+// skipped: the full check, which still runs, decides).
+Status PrecheckFds(pid_t root);
+
 }  // namespace ro

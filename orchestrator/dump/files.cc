@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <set>
 #include <sstream>
 
 #include "images/builders.h"
@@ -25,20 +26,29 @@
 namespace ro::dump {
 namespace {
 
+// Why fd `n`, whose link in /proc/PID/fd reads `t`, cannot be restored, as
+// far as that target alone says (KindOf's first tests, and the pre-check's).
+Status RefusedByTarget(int n, const std::string& t) {
+  std::string fd = "fd " + Str(n);
+  if (t.rfind("pipe:[", 0) == 0) return {};
+  if (t.rfind("socket:[", 0) == 0) return Refuse(fd + " is a socket (" + t + "): sockets are not supported");
+  if (t.rfind("anon_inode:", 0) == 0) return Refuse(fd + " is " + t + ": anonymous-inode files (eventfd, epoll, signalfd, timerfd, pidfd...) are not supported");
+  if (t.empty() || t[0] != '/') return Refuse(fd + " is " + t + ", which restore-orch cannot restore");
+  return {};
+}
+
 // What kind of file an fd is, or why it cannot be restored.
 Result<img::fd_types> KindOf(const LiveFd& f) {
   const std::string& t = f.target;
   std::string fd = "fd " + Str(f.fd);
+  RO_TRY(RefusedByTarget(f.fd, t));
   if (t.rfind("pipe:[", 0) == 0) return img::PIPE;
-  if (t.rfind("socket:[", 0) == 0) return Fail(fd + " is a socket (" + t + "): sockets are not supported");
-  if (t.rfind("anon_inode:", 0) == 0) return Fail(fd + " is " + t + ": anonymous-inode files (eventfd, epoll, signalfd, timerfd, pidfd...) are not supported");
-  if (t.empty() || t[0] != '/') return Fail(fd + " is " + t + ", which restore-orch cannot restore");
   // (A file that is only named so is no worry: CheckReachable finds it.)
-  if (t.ends_with(" (deleted)") && f.st.st_nlink == 0) return Fail(fd + " is a deleted file (" + t + "): it cannot be reopened");
+  if (t.ends_with(" (deleted)") && f.st.st_nlink == 0) return Refuse(fd + " is a deleted file (" + t + "): it cannot be reopened");
   if (S_ISFIFO(f.st.st_mode)) return img::FIFO;
-  if (S_ISSOCK(f.st.st_mode)) return Fail(fd + " is a socket (" + t + "): sockets are not supported");
+  if (S_ISSOCK(f.st.st_mode)) return Refuse(fd + " is a socket (" + t + "): sockets are not supported");
   if (S_ISREG(f.st.st_mode) || S_ISDIR(f.st.st_mode) || S_ISCHR(f.st.st_mode) || S_ISBLK(f.st.st_mode)) return img::REG;
-  return Fail(fd + " is " + t + ", of a kind restore-orch cannot restore");
+  return Refuse(fd + " is " + t + ", of a kind restore-orch cannot restore");
 }
 
 // A file lock held through an fd: restore-orch does not restore locks, so a
@@ -60,7 +70,7 @@ Status CheckLocks(const LiveFd& f) {
                                         : "a " + kind + " lock";
   if (kind == "FLOCK" || kind == "POSIX" || kind == "OFDLCK") what += " for " + access;
   std::string more = f.locks.size() > 1 ? " (and " + Str(static_cast<long long>(f.locks.size() - 1)) + " more)" : "";
-  return Fail("fd " + Str(f.fd) + " (" + f.target + ") holds " + what + more + ": file locks are not restored");
+  return Refuse("fd " + Str(f.fd) + " (" + f.target + ") holds " + what + more + ": file locks are not restored");
 }
 
 // The whole queued contents of a pipe, read through another open of it:
@@ -102,17 +112,17 @@ Status Collector::CollectFds(const Task& t) {
       // A pty master reopened by its path (/dev/ptmx) is a new pty pair:
       // whoever holds the slave would be cut off.
       if (::major(f.st.st_rdev) == 5 && ::minor(f.st.st_rdev) == 2) {
-        return Fail("fd " + Str(n) + " is the master of a pseudo-terminal (" + f.target + "): terminals are not checkpointed");
+        return Refuse("fd " + Str(n) + " is the master of a pseudo-terminal (" + f.target + "): terminals are not checkpointed");
       }
       if (!options_.shell_job) {
-        return Fail("fd " + Str(n) + " is the terminal " + f.target +
+        return Refuse("fd " + Str(n) + " is the terminal " + f.target +
                     ": terminals are not checkpointed (--shell-job takes a shell's job and reopens its terminal by its path)");
       }
     }
     RO_ASSIGN_OR_RETURN(img::fd_types type, KindOf(f));
     bool terminal = S_ISCHR(f.st.st_mode) && sys::IsTerminalDevice(f.st.st_rdev);  // --shell-job: the caller's, by design
     if (S_ISFIFO(f.st.st_mode) && (f.flags & O_PATH) != 0) {
-      return Fail("fd " + Str(n) + " (" + f.target + ") is an O_PATH fd on a FIFO: restore-orch would reopen the FIFO itself");
+      return Refuse("fd " + Str(n) + " (" + f.target + ") is an O_PATH fd on a FIFO: restore-orch would reopen the FIFO itself");
     }
     if (type != img::PIPE && !terminal && !OnAutofsRoot(f)) {
       bool writable = (f.flags & O_PATH) == 0 && (f.flags & O_ACCMODE) != O_RDONLY;
@@ -178,6 +188,8 @@ Result<uint32_t> Collector::MappedFileId(const sys::MappedFile& f, uint32_t flag
   if (auto it = mapped_files_.find(key); it != mapped_files_.end()) return it->second;
   std::string build_id;
   if (S_ISREG(f.st.st_mode)) {
+    // A restore maps it again by its path: that path must still lead to it.
+    RO_TRY(CheckReachable("mapped file " + f.path, f.path, {f.st.st_dev, f.st.st_ino, f.mnt_id}, (flags & O_ACCMODE) != O_RDONLY));
     RO_ASSIGN_OR_RETURN(UniqueFd fd, open());
     RO_ASSIGN_OR_RETURN(build_id, sys::ElfBuildId(fd.get(), f.path));
   }
@@ -201,14 +213,14 @@ Result<uint32_t> Collector::MappedFileId(const sys::MappedFile& f, uint32_t flag
 Status Collector::AddFile(const Task& t, const LiveFd& f, uint32_t id) {
   uint32_t flags = f.flags & ~static_cast<uint32_t>(O_CLOEXEC);
   if (f.st.st_ino > UINT32_MAX && S_ISFIFO(f.st.st_mode)) {
-    return Fail("fd " + Str(f.fd) + ": pipe inode " + Str(static_cast<long long>(f.st.st_ino)) + " does not fit the images' 32-bit pipe ids");
+    return Refuse("fd " + Str(f.fd) + ": pipe inode " + Str(static_cast<long long>(f.st.st_ino)) + " does not fit the images' 32-bit pipe ids");
   }
   uint32_t pipe_id = static_cast<uint32_t>(f.st.st_ino);
   images::ImageFile& files = File(images::FilesKind());
   if (f.target.rfind("pipe:[", 0) == 0) {
     bool autofs = autofs_pipes_.count(f.st.st_ino) != 0;
     if (flags & O_DIRECT) {
-      if (!autofs) return Fail("fd " + Str(f.fd) + " is a packet-mode (O_DIRECT) pipe that serves no AutoFS mount: not supported");
+      if (!autofs) return Refuse("fd " + Str(f.fd) + " is a packet-mode (O_DIRECT) pipe that serves no AutoFS mount: not supported");
       flags &= ~static_cast<uint32_t>(O_DIRECT);  // the kernel sets it again when it takes the pipe
     }
     files.entries.push_back(images::Entry{images::NewPipe(id, pipe_id, flags), {}});
@@ -219,7 +231,9 @@ Status Collector::AddFile(const Task& t, const LiveFd& f, uint32_t id) {
     files.entries.push_back(images::Entry{images::NewFifo(id, pipe_id, path_id), {}});
     return CollectPipeData(t, f, pipe_id, true);
   }
-  files.entries.push_back(images::Entry{images::NewRegularFile(id, f.target, flags, f.pos, f.mnt_id), {}});
+  auto e = images::NewRegularFile(id, f.target, flags, f.pos, f.mnt_id);
+  e->mutable_reg()->set_mode(f.st.st_mode);  // its type is checked before it is reopened
+  files.entries.push_back(images::Entry{std::move(e), {}});
   return {};
 }
 
@@ -246,7 +260,7 @@ Status Collector::CollectFsDirs(const Task& t) {
     RO_ASSIGN_OR_RETURN(UniqueFd dir, sys::OpenAt(AT_FDCWD, t.Proc(i == 0 ? "cwd" : "root"), O_PATH | O_DIRECTORY));
     struct stat st {};
     if (path.ends_with(" (deleted)") && ::fstat(dir.get(), &st) == 0 && st.st_nlink == 0) {
-      return Fail((i == 0 ? "its working directory " : "its root directory ") + path + " is deleted");
+      return Refuse((i == 0 ? "its working directory " : "its root directory ") + path + " is deleted");
     }
     RO_ASSIGN_OR_RETURN(sys::FileIdentity held, sys::IdentityOf(dir));
     RO_TRY(CheckReachable((i == 0 ? "its working directory " : "its root directory ") + path, path, held, false));
@@ -276,7 +290,7 @@ Status Collector::CheckProcPid(const LiveFd& f) {
     }
     if (!IsExternal(*m, *own_devices_)) return {};
   }
-  return Fail("fd " + Str(f.fd) + " (" + f.target + ") is a file of process " + pid + " as a proc of another PID namespace than the tree's numbers it: "
+  return Refuse("fd " + Str(f.fd) + " (" + f.target + ") is a file of process " + pid + " as a proc of another PID namespace than the tree's numbers it: "
               "a restore would open another process's");
 }
 
@@ -304,11 +318,11 @@ Status Collector::CheckReachable(const std::string& what, const std::string& pat
   RO_ASSIGN_OR_RETURN(const UniqueFd* root, NamespaceRoot());
   auto there = sys::IdentityAt(*root, path);
   if (!there.ok() && (there.error().err == ENOENT || there.error().err == ENOTDIR)) {
-    return Fail(what + ": nothing is at its path now (renamed, removed, or a mount hides it), and a restore reopens it by its path");
+    return Refuse(what + ": nothing is at its path now (renamed, removed, or a mount hides it), and a restore reopens it by its path");
   }
   if (!there.ok()) return std::move(there).error().Within(what);
   if (there->dev != held.dev || there->ino != held.ino) {
-    return Fail(what + ": its path leads to another file now (a mount covers it, or it was replaced), and a restore reopens it by its path");
+    return Refuse(what + ": its path leads to another file now (a mount covers it, or it was replaced), and a restore reopens it by its path");
   }
   if (there->mnt_id == held.mnt_id) {
     reachable_.insert({path, held.dev, held.ino, held.mnt_id});
@@ -326,10 +340,10 @@ Status Collector::CheckReachable(const std::string& what, const std::string& pat
   }
   std::string mounts = " (" + Str(static_cast<long long>(there->mnt_id)) + "; it is open through " + Str(static_cast<long long>(held.mnt_id));
   if (ns_mounts_.count(static_cast<uint32_t>(held.mnt_id)) != 0) {
-    return Fail(what + ": its path leads to the same file through another mount" + mounts + "), and a restore reopens it by its path");
+    return Refuse(what + ": its path leads to the same file through another mount" + mounts + "), and a restore reopens it by its path");
   }
   if (writable && ns_mounts_[static_cast<uint32_t>(there->mnt_id)]) {
-    return Fail(what + ": open for writing through a mount outside the tree's mount namespace" + mounts +
+    return Refuse(what + ": open for writing through a mount outside the tree's mount namespace" + mounts +
                 "), and its path in the tree reaches it through a read-only mount: a restore could not open it so");
   }
   // Open through a mount of another namespace (inherited from the tree's
@@ -344,3 +358,46 @@ Status Collector::CheckReachable(const std::string& what, const std::string& pat
 }
 
 }  // namespace ro::dump
+
+namespace ro {
+
+// Only /proc is read: readlink of each fd needs no stop, so a refusal here
+// leaves every task's syscalls as they were (a freeze ends an epoll_wait
+// with EINTR). Tasks that go meanwhile, or fds closed, are skipped.
+Status PrecheckFds(pid_t root) {
+  // A /proc of another PID namespace would name other tasks: the freeze
+  // refuses to read it, with its own line.
+  auto self = sys::ReadProcLink("/proc/self");
+  if (!self.ok() || *self != std::to_string(::getpid())) return {};
+  std::vector<pid_t> todo = {root};
+  std::set<pid_t> seen = {root};
+  for (size_t i = 0; i < todo.size(); ++i) {
+    pid_t outer = todo[i];
+    auto info = sys::ReadTask(outer);
+    if (!info.ok()) continue;
+    std::string who = "task " + std::to_string(outer);
+    if (info->pid != outer) who = "task " + std::to_string(info->pid) + " (pid " + std::to_string(outer) + " here)";
+    std::string dir = "/proc/" + std::to_string(outer) + "/fd";
+    std::vector<int> fds;
+    if (DIR* d = ::opendir(dir.c_str())) {
+      while (dirent* e = ::readdir(d)) {
+        if (e->d_name[0] != '.') fds.push_back(std::atoi(e->d_name));
+      }
+      ::closedir(d);
+    }
+    std::sort(fds.begin(), fds.end());  // the order the full check reads them in
+    for (int n : fds) {
+      auto target = sys::ReadProcLink(dir + "/" + std::to_string(n));
+      if (!target.ok()) continue;
+      if (Status s = dump::RefusedByTarget(n, *target); !s.ok()) return std::move(s).error().Within(who);
+    }
+    auto children = sys::ReadChildren(outer);
+    if (!children.ok()) continue;
+    for (pid_t c : *children) {
+      if (seen.insert(c).second) todo.push_back(c);
+    }
+  }
+  return {};
+}
+
+}  // namespace ro

@@ -47,7 +47,7 @@ pid_t VforkChild(pid_t tid) {
 }
 
 Error VforkRefusal(pid_t child) {
-  return Fail("it is a vfork parent waiting for its child " + std::to_string(child) +
+  return Refuse("it is a vfork parent waiting for its child " + std::to_string(child) +
               " (which runs in its memory until it execs or exits): a vfork parent cannot be dumped");
 }
 
@@ -70,13 +70,13 @@ Result<FrozenTree> FrozenTree::Freeze(pid_t root, int timeout_ms) {
   if (!self.ok() || *self != std::to_string(::getpid())) {
     return Fail("/proc is not the proc of restore-orch's PID namespace (mount one, or run restore-orch where it is)");
   }
-  if (root == ::getpid()) return Fail("task " + std::to_string(root) + " is restore-orch itself: dump a tree it is not part of");
+  if (root == ::getpid()) return Refuse("task " + std::to_string(root) + " is restore-orch itself: dump a tree it is not part of");
   Task t;
   t.pid = root;
   tree.tasks_.push_back(std::move(t));
   tree.index_[root] = 0;
   if (Status s = tree.Seize(tree.tasks_[0]); !s.ok()) return std::move(s).error().Within("task " + std::to_string(root));
-  if (tree.tasks_[0].zombie) return Fail("task " + std::to_string(root) + ": the tree's root is a zombie");
+  if (tree.tasks_[0].zombie) return Refuse("task " + std::to_string(root) + ": the tree's root is a zombie");
   RO_TRY(tree.Discover());
   return tree;
 }
@@ -89,7 +89,7 @@ Status FrozenTree::Seize(Task& t) {
     // threads run on: not a zombie a restore could make.
     auto tids = sys::ReadThreadIds(t.pid);
     if (tids.ok() && tids->size() > 1) {
-      return Fail("its main thread exited while " + std::to_string(tids->size() - 1) +
+      return Refuse("its main thread exited while " + std::to_string(tids->size() - 1) +
                   " other thread(s) run on: not supported");
     }
     t.zombie = true;
@@ -109,7 +109,7 @@ Status FrozenTree::Seize(Task& t) {
     }
     auto info = sys::ReadTask(t.pid);
     long tracer = info.ok() ? info->tracer : 0;
-    if (tracer > 0) return Fail("it is traced by pid " + std::to_string(tracer) + " (a debugger or tracer): it cannot be frozen");
+    if (tracer > 0) return Refuse("it is traced by pid " + std::to_string(tracer) + " (a debugger or tracer): it cannot be frozen");
     return s;
   }
   t.seized = true;
@@ -197,7 +197,7 @@ Status FrozenTree::Discover() {
       pid_t parent = tasks_[i].pid;
       for (pid_t child : Children(parent)) {
         if (index_.count(child)) continue;
-        if (child == ::getpid()) return Fail("task " + std::to_string(child) + " is restore-orch itself: dump a tree it is not part of");
+        if (child == ::getpid()) return Refuse("task " + std::to_string(child) + " is restore-orch itself: dump a tree it is not part of");
         Task t;
         t.pid = child;
         t.parent = parent;

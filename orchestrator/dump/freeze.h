@@ -22,6 +22,14 @@ namespace ro {
 // stop, an AutoFS request not read yet): exit status 75.
 inline constexpr int kErrTryAgain = EAGAIN;
 
+// The mark of a refusal: the tree holds what restore-orch cannot checkpoint
+// or restore (exit status 3). Above every errno, so that no failed syscall
+// is taken for one; the dump prints a refusal's line without it. Any other
+// error of a dump, a logical one (no errno) included, is a failure (exit 1).
+inline constexpr int kErrRefused = 4096 + 3;
+// A refusal saying what the tree holds.
+inline Error Refuse(std::string what) { return Error{std::move(what), kErrRefused, {}}; }
+
 class FrozenTree {
  public:
   // A thread of a task other than the task itself (its leader, whose tid

@@ -74,12 +74,12 @@ Result<img::vma_entry> Collector::DescribeVma(const Task& t, const sys::Vma& v) 
   }
   if (madv != 0) e.set_madv(madv);
 
-  if (v.HasFlag("ht")) return Fail(Range(v) + " is hugetlb memory: not supported");
+  if (v.HasFlag("ht")) return Refuse(Range(v) + " is hugetlb memory: not supported");
   for (const Unrestorable& u : kUnrestorable) {
-    if (v.HasFlag(u.code)) return Fail(Range(v) + " is " + u.what + ": not supported");
+    if (v.HasFlag(u.code)) return Refuse(Range(v) + " is " + u.what + ": not supported");
   }
   bool vvar = v.path == "[vvar]" || v.path == "[vvar_vclock]";
-  if ((v.HasFlag("io") || v.HasFlag("pf")) && !vvar) return Fail(Range(v) + " maps device memory (VM_IO/VM_PFNMAP): not supported");
+  if ((v.HasFlag("io") || v.HasFlag("pf")) && !vvar) return Refuse(Range(v) + " maps device memory (VM_IO/VM_PFNMAP): not supported");
   auto anon = [&](uint32_t status) {
     e.set_flags(e.flags() | MAP_ANONYMOUS);
     e.set_status(status);
@@ -90,24 +90,24 @@ Result<img::vma_entry> Collector::DescribeVma(const Task& t, const sys::Vma& v) 
   if (vvar) return anon(kVmaRegular | kVmaVvar | kVmaAnonPrivate);
   if (v.path == "[heap]") return anon(kVmaRegular | kVmaHeap | kVmaAnonPrivate);
   if (v.inode != 0 || StartsWith(v.path, "/")) return DescribeFileVma(t, v, std::move(e));
-  if (v.shared) return Fail(Range(v) + " is shared memory without a shmem object: not supported");
+  if (v.shared) return Refuse(Range(v) + " is shared memory without a shmem object: not supported");
   if (!v.path.empty() && v.path != "[stack]" && !StartsWith(v.path, "[anon:")) {
-    return Fail(Range(v) + " is a special mapping restore-orch does not know: not supported");
+    return Refuse(Range(v) + " is a special mapping restore-orch does not know: not supported");
   }
   return anon(kVmaRegular | kVmaAnonPrivate);
 }
 
 Result<img::vma_entry> Collector::DescribeFileVma(const Task& t, const sys::Vma& v, img::vma_entry e) {
-  if (v.path == "/[aio] (deleted)") return Fail(Range(v) + " is an AIO ring (io_setup): not supported");
-  if (StartsWith(v.path, "/SYSV")) return Fail(Range(v) + " is SysV shared memory (shmat): not supported");
+  if (v.path == "/[aio] (deleted)") return Refuse(Range(v) + " is an AIO ring (io_setup): not supported");
+  if (StartsWith(v.path, "/SYSV")) return Refuse(Range(v) + " is SysV shared memory (shmat): not supported");
   auto file = sys::ReadMappedFile(t.outer, v.start, v.end);
   if (!file.ok()) return std::move(file).error().Within(Range(v));
   if (!anon_shared_dev_) {
     RO_ASSIGN_OR_RETURN(anon_shared_dev_, sys::AnonSharedMemoryDevice());
   }
   if (file->st.st_dev == *anon_shared_dev_) {
-    if (StartsWith(v.path, "/memfd:")) return Fail(Range(v) + " maps a memfd (memfd_create): not supported");
-    if (!v.shared) return Fail(Range(v) + " is a private mapping of a shared memory object: not supported");
+    if (StartsWith(v.path, "/memfd:")) return Refuse(Range(v) + " maps a memfd (memfd_create): not supported");
+    if (!v.shared) return Refuse(Range(v) + " is a private mapping of a shared memory object: not supported");
     // Shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS, /dev/zero): named
     // by its shmem inode, dumped once whoever maps it.
     uint64_t ino = file->st.st_ino;
@@ -121,10 +121,10 @@ Result<img::vma_entry> Collector::DescribeFileVma(const Task& t, const sys::Vma&
     e.set_shmid(ino);
     return e;
   }
-  if (v.path.ends_with(" (deleted)")) return Fail(Range(v) + " maps a deleted file: it could not be mapped again");
+  if (v.path.ends_with(" (deleted)")) return Refuse(Range(v) + " maps a deleted file: it could not be mapped again");
   bool reg = S_ISREG(file->st.st_mode);
   if (!reg && !(S_ISCHR(file->st.st_mode) && file->st.st_rdev == kDevZero)) {
-    return Fail(Range(v) + " maps a device: not supported");
+    return Refuse(Range(v) + " maps a device: not supported");
   }
   // The open mode a restore needs: write access only for shared mappings
   // that may write (as CRIU reads smaps' "sh" and "mw").
@@ -156,7 +156,7 @@ Status Collector::CollectMm(const Task& t) {
 
   auto exe = sys::ReadLinkedFile(t.Proc("exe"));
   if (!exe.ok()) return std::move(exe).error().Within("its program");
-  if (exe->path.ends_with(" (deleted)")) return Fail("its program " + exe->path + " is deleted: it could not be mapped again");
+  if (exe->path.ends_with(" (deleted)")) return Refuse("its program " + exe->path + " is deleted: it could not be mapped again");
   auto open_exe = [&]() { return sys::OpenAt(AT_FDCWD, t.Proc("exe"), O_RDONLY); };
   auto exe_id = MappedFileId(*exe, O_RDONLY, open_exe);
   if (!exe_id.ok()) return std::move(exe_id).error().Within("its program " + exe->path);

@@ -70,31 +70,14 @@ Status Collector::CollectMounts() {
   std::set<uint32_t> done;        // superblocks whose contents or AutoFS state are dumped
   std::set<uint32_t> new_tmpfs;   // tmpfs superblocks made anew at restore
   auto external_of = [&](const sys::MountInfo& m) { return IsExternal(m, own_devs); };
-  std::set<uint32_t> in_use;
-  for (const auto& [outer, table] : fds_) {
-    for (const auto& [n, f] : table) in_use.insert(f.mnt_id);
-  }
-  std::set<uint32_t> left_out = CoveredExternalsLeftOut(mounts_, own_devs, in_use);
-  std::map<uint32_t, const sys::MountInfo*> by_id;
-  for (const sys::MountInfo& m : mounts_) by_id[m.mnt_id] = &m;
-  std::map<uint32_t, uint32_t> parent_of;  // mnt id -> the parent it is dumped with
-  for (const sys::MountInfo& m : mounts_) {
-    parent_of[m.mnt_id] = m.parent_id;
-    if (!left_out.count(m.mnt_id)) continue;
-    out_.warnings.push_back("mount " + m.mountpoint + " (" + m.fstype + ", id " + Str(m.mnt_id) +
-                            ") is covered by another mount at its root: left out");
-  }
-  for (auto& [id, parent] : parent_of) {
-    while (left_out.count(parent)) parent = by_id.at(parent)->parent_id;
-  }
+  std::map<uint32_t, std::string> keys = ExternalKeys(mounts_);
   images::ImageFile& file = File(images::MountpointsKind(), static_cast<uint32_t>(tree_mnt_ns_));
   for (const sys::MountInfo& m : mounts_) {
-    if (left_out.count(m.mnt_id)) continue;
     std::string where = "mount " + m.mountpoint;
-    if (m.major >= 4096 || m.minor >= (1u << 20)) return Fail(where + ": device " + Str(m.major) + ":" + Str(m.minor) + " does not fit the images");
+    if (m.major >= 4096 || m.minor >= (1u << 20)) return Refuse(where + ": device " + Str(m.major) + ":" + Str(m.minor) + " does not fit the images");
     // No path of a restored filesystem would reach a removed root.
     if (auto removed = images::RemovedRoot(m.root)) {
-      return Fail(where + ": a bind of " + *removed + ", removed since from its filesystem: restore-orch cannot restore it");
+      return Refuse(where + ": a bind of " + *removed + ", removed since from its filesystem: restore-orch cannot restore it");
     }
     uint32_t dev = DeviceOf(m);
     uint32_t code = images::FstypeCode(m.fstype);
@@ -104,7 +87,7 @@ Status Collector::CollectMounts() {
     if (code == 0) e->set_fsname(m.fstype);
     e->set_mnt_id(m.mnt_id);
     e->set_root_dev(dev);
-    e->set_parent_mnt_id(parent_of[m.mnt_id]);
+    e->set_parent_mnt_id(m.parent_id);
     e->set_flags(MountFlags(m));
     e->set_root(m.root);
     e->set_mountpoint(m.mountpoint);
@@ -117,7 +100,7 @@ Status Collector::CollectMounts() {
     e->set_sb_flags(sb_ro ? MS_RDONLY : 0);
     if (external) {
       e->set_ext_mount(true);
-      e->set_ext_key(m.mountpoint);
+      e->set_ext_key(keys[m.mnt_id]);
     }
     file.entries.push_back(images::Entry{std::move(e), {}});
     ++out_.counts.mounts;
@@ -133,7 +116,7 @@ Status Collector::CollectMounts() {
   }
   for (uint32_t dev : new_tmpfs) {
     if (!done.count(dev)) {
-      return Fail("tmpfs " + Str(dev >> 20) + ":" + Str(dev & 0xfffff) +
+      return Refuse("tmpfs " + Str(dev >> 20) + ":" + Str(dev & 0xfffff) +
                   ": no mount of the tree shows its root, so its contents cannot be dumped");
     }
   }
@@ -160,14 +143,19 @@ Status Collector::PackTmpfsContents(const sys::MountInfo& m, uint32_t dev) {
     // copy of it made where they are detached.
     auto copy = sys::CloneHiddenMount(tree_.tasks().front().pid, sys::MountPathOf(mounts_, m.mnt_id));
     if (!copy.ok() && copy.error().err == EINVAL && m.unbindable) {
-      return Fail("it is unbindable and other mounts hide it, so its contents cannot be read");
+      return Refuse("it is unbindable and other mounts hide it, so its contents cannot be read");
     }
     if (!copy.ok()) return std::move(copy).error().Within("its contents, under the mounts that hide it");
     view = std::move(copy).value();
   }
   if (!caveat.empty()) out_.warnings.push_back("tmpfs " + m.mountpoint + ": " + caveat);
   std::vector<std::string> skipped;
-  RO_ASSIGN_OR_RETURN(std::string tar, packer_.Pack(view, skipped));
+  auto packed = packer_.Pack(view, skipped);
+  if (!packed.ok() && packed.error().err == 0) {
+    // Without an errno it is what the tmpfs holds, not a failed read: a refusal.
+    return Refuse(packed.error().ToString());
+  }
+  RO_ASSIGN_OR_RETURN(std::string tar, std::move(packed));
   for (const std::string& s : skipped) out_.warnings.push_back("tmpfs " + m.mountpoint + ": " + s);
   out_.counts.tmpfs_bytes += tar.size();
   File(images::TmpfsKind(), dev).entries.push_back(images::Entry{nullptr, std::move(tar)});

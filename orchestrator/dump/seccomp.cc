@@ -12,7 +12,7 @@ namespace ro::dump {
 Status Collector::CollectSeccomp(const Task& t, img::core_entry& core) {
   long mode = t.info.seccomp;
   if (mode <= 0) return {};
-  if (mode == 1) return Fail("it runs in seccomp strict mode, which cannot be restored (it could not exec)");
+  if (mode == 1) return Refuse("it runs in seccomp strict mode, which cannot be restored (it could not exec)");
   images::ImageFile& file = File(images::SeccompKind());
   if (file.entries.empty()) file.entries.push_back(images::Entry{std::make_unique<img::seccomp_entry>(), {}});
   auto& entry = static_cast<img::seccomp_entry&>(*file.entries[0].message);
@@ -21,7 +21,7 @@ Status Collector::CollectSeccomp(const Task& t, img::core_entry& core) {
     auto filter = sys::PtraceSeccompFilter(t.outer, index);
     if (!filter.ok() && filter.error().err == ENOENT && index > 0) break;
     if (!filter.ok() && filter.error().err == EMEDIUMTYPE) {
-      return Fail("its seccomp filter " + Str(static_cast<long long>(index)) +
+      return Refuse("its seccomp filter " + Str(static_cast<long long>(index)) +
                   " is not a classic BPF filter (a user-notification or eBPF filter): not supported");
     }
     if (!filter.ok()) return std::move(filter).error();

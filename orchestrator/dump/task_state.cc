@@ -47,13 +47,13 @@ Status Collector::ReadLiveState(Task& t) {
     return SysError("signal " + Str(t.frozen->pending_signal) + " kept arriving while it was frozen; try again", kErrTryAgain);
   }
   RO_ASSIGN_OR_RETURN(size_t timers, sys::CountPosixTimers(pid));
-  if (timers != 0) return Fail("it has " + Str(static_cast<long long>(timers)) + " POSIX timer(s) (timer_create): not supported");
+  if (timers != 0) return Refuse("it has " + Str(static_cast<long long>(timers)) + " POSIX timer(s) (timer_create): not supported");
   RO_ASSIGN_OR_RETURN(live->vmas, sys::ReadVmas(pid));
   RO_ASSIGN_OR_RETURN(std::string stat, sys::ReadProcFile(t.Proc("stat")));
   auto parsed = sys::ParseProcStatMm(stat);
   if (!parsed.ok()) return std::move(parsed).error().Within(t.Proc("stat"));
   live->stat = *parsed;
-  if (sys::HostXstateLayout().features == 0) return Fail("this CPU has no XSAVE: the FPU state cannot be dumped");
+  if (sys::HostXstateLayout().features == 0) return Refuse("this CPU has no XSAVE: the FPU state cannot be dumped");
   // Every thread the freeze stopped, the task's own first: no thread can
   // have come or gone since (each is stopped, none can clone).
   if (static_cast<size_t>(t.info.threads) != t.frozen->threads.size() + 1) {
@@ -64,7 +64,7 @@ Status Collector::ReadLiveState(Task& t) {
   live->threads.resize(t.frozen->threads.size() + 1);
   // One `syscall` instruction serves every thread: they share the memory.
   auto insn = sys::FindSyscallInsn(pid, live->vmas);
-  if (!insn.ok()) return Fail("no syscall instruction in its [vdso] or executable mappings: its state cannot be asked for");
+  if (!insn.ok()) return Refuse("no syscall instruction in its [vdso] or executable mappings: its state cannot be asked for");
   RO_TRY(ReadThread(t, pid, *insn, live.get(), live->threads[0]));
   for (size_t i = 0; i < t.frozen->threads.size(); ++i) {
     const FrozenTree::Thread& frozen = t.frozen->threads[i];
@@ -91,10 +91,10 @@ Status Collector::ReadLiveState(Task& t) {
 // (unshare(2) acts on the calling thread alone) would come back sharing.
 Status Collector::CheckThreadShares(const Task& t, pid_t tid) {
   if (!sys::KcmpSame(t.outer, tid, sys::KcmpType::kFiles)) {
-    return Fail("it has an fd table of its own (unshare(CLONE_FILES)): not supported");
+    return Refuse("it has an fd table of its own (unshare(CLONE_FILES)): not supported");
   }
   if (!sys::KcmpSame(t.outer, tid, sys::KcmpType::kFs)) {
-    return Fail("it has a cwd and root of its own (unshare(CLONE_FS)): not supported");
+    return Refuse("it has a cwd and root of its own (unshare(CLONE_FS)): not supported");
   }
   std::string task = "/proc/" + Str(t.outer) + "/task/";
   for (const char* ns : {"mnt", "net", "ipc", "uts", "cgroup"}) {
@@ -103,7 +103,7 @@ Status Collector::CheckThreadShares(const Task& t, pid_t tid) {
     if (::stat((task + Str(tid) + rest).c_str(), &mine) != 0 || ::stat((task + Str(t.outer) + rest).c_str(), &leader) != 0) {
       continue;  // a kernel without it
     }
-    if (mine.st_ino != leader.st_ino) return Fail(std::string("it is in a ") + ns + " namespace of its own: not supported");
+    if (mine.st_ino != leader.st_ino) return Refuse(std::string("it is in a ") + ns + " namespace of its own: not supported");
   }
   RO_ASSIGN_OR_RETURN(sys::TaskInfo info, sys::ReadTask(tid));
   long filters = sys::StatusInnermost(t.info.status, "Seccomp_filters");
@@ -113,7 +113,7 @@ Status Collector::CheckThreadShares(const Task& t, pid_t tid) {
     auto leader = sys::PtraceSeccompFilter(t.outer, static_cast<unsigned long>(i));
     same = mine.ok() && leader.ok() && mine->program == leader->program && mine->flags == leader->flags;
   }
-  if (!same) return Fail("its seccomp mode or filters differ from its task's: not supported");
+  if (!same) return Refuse("its seccomp mode or filters differ from its task's: not supported");
   return {};
 }
 
@@ -125,12 +125,9 @@ Status Collector::ReadThread(const Task& t, pid_t outer, uint64_t syscall_insn, 
   th.tid = info.pid;
   th.comm = info.comm;
   th.status = info.status;
-  if (info.nspid.size() != pid_levels_) return Fail("its thread id is not one of the tree's PID namespace");
-  if (info.uids != own_uids_ || info.gids != own_gids_) {
-    return Fail("it runs with other credentials than restore-orch (a thread that changed its uid or gid): not supported");
-  }
+  if (info.nspid.size() != pid_levels_) return Refuse("its thread id is not one of the tree's PID namespace");
   if (info.status.find("\nx86_Thread_features:\tshstk") != std::string::npos) {
-    return Fail("it runs with a shadow stack (x86 user shadow stack): not supported");
+    return Refuse("it runs with a shadow stack (x86 user shadow stack): not supported");
   }
   RO_ASSIGN_OR_RETURN(std::string stat, sys::ReadProcFile("/proc/" + Str(t.outer) + "/task/" + Str(outer) + "/stat"));
   auto parsed = sys::ParseProcStatMm(stat);
@@ -141,7 +138,7 @@ Status Collector::ReadThread(const Task& t, pid_t outer, uint64_t syscall_insn, 
   th.sched_prio = sched.priority;
 
   auto regs = sys::PtraceGetRegs(outer);
-  if (!regs.ok() && regs.error().err == EINVAL) return Fail("it is a 32-bit task: not supported");
+  if (!regs.ok() && regs.error().err == EINVAL) return Refuse("it is a 32-bit task: not supported");
   if (!regs.ok()) return std::move(regs).error();
   th.regs = *regs;
   RO_ASSIGN_OR_RETURN(th.xstate, sys::PtraceGetXstate(outer));
@@ -155,7 +152,7 @@ Status Collector::ReadThread(const Task& t, pid_t outer, uint64_t syscall_insn, 
   RO_ASSIGN_OR_RETURN(th.sigmask, sys::PtraceGetSigmask(outer));
   RO_ASSIGN_OR_RETURN(th.pending, sys::PtracePeekSiginfo(outer, false));
   RO_ASSIGN_OR_RETURN(th.rseq, sys::PtraceGetRseqConfig(outer));
-  if (th.rseq.flags != 0) return Fail("its rseq registration has flags " + Hex(th.rseq.flags) + ": not supported");
+  if (th.rseq.flags != 0) return Refuse("its rseq registration has flags " + Hex(th.rseq.flags) + ": not supported");
   if (th.rseq.abi_pointer != 0) {
     // struct rseq: u32 cpu_id_start, u32 cpu_id, u64 rseq_cs.
     RO_TRY(sys::ReadTaskMemory(outer, th.rseq.abi_pointer + 8, &th.rseq_cs, sizeof(th.rseq_cs)));
@@ -197,7 +194,7 @@ Status Collector::AskThread(sys::RemoteSyscalls& task, ThreadLive& th, LiveState
     live.dumpable = a.task.dumpable;
     live.child_subreaper = a.task.child_subreaper;
     if (a.task.memory_merge) {
-      return Fail("it has KSM merging on for all its memory (prctl PR_SET_MEMORY_MERGE), which needs CAP_SYS_RESOURCE to set: not supported");
+      return Refuse("it has KSM merging on for all its memory (prctl PR_SET_MEMORY_MERGE), which needs CAP_SYS_RESOURCE to set: not supported");
     }
   }
   th.ss_sp = k.ss_sp;

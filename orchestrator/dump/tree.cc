@@ -73,8 +73,6 @@ Status Collector::ReadNamespaces() {
   RO_ASSIGN_OR_RETURN(tree_mnt_ns_, NsInode(proc + "ns/mnt"));
   RO_ASSIGN_OR_RETURN(std::string root_status, sys::ReadProcFile(proc + "status"));
   RO_ASSIGN_OR_RETURN(std::string self, sys::ReadProcFile("/proc/self/status"));
-  own_uids_ = sys::StatusValues(self, "Uid");
-  own_gids_ = sys::StatusValues(self, "Gid");
   for (const char* ns : kForeignNamespaces) {
     auto own = NsInode(std::string("/proc/self/ns/") + ns);
     own_ns_[ns] = own.ok() ? *own : 0;
@@ -84,11 +82,11 @@ Status Collector::ReadNamespaces() {
   pid_levels_ = sys::StatusValues(root_status, "NSpid").size();
   std::string who = "task " + Str(root.pid);
   if (new_pid_ && sys::StatusInnermost(root_status, "NSpid") != 1) {
-    return Fail(who + ": it is pid " + Str(sys::StatusInnermost(root_status, "NSpid")) +
+    return Refuse(who + ": it is pid " + Str(sys::StatusInnermost(root_status, "NSpid")) +
                 " of its PID namespace, not its init: dump the tree from the namespace's init");
   }
   if (new_pid_ && pid_levels_ != sys::StatusValues(self, "NSpid").size() + 1) {
-    return Fail(who + ": its PID namespace is not a child of restore-orch's (nested PID namespaces are not supported)");
+    return Refuse(who + ": its PID namespace is not a child of restore-orch's (nested PID namespaces are not supported)");
   }
   return {};
 }
@@ -141,31 +139,20 @@ Status Collector::CollectTask(const FrozenTree::Task& frozen) {
 
 Status Collector::CheckTask(const Task& t) {
   if (t.info.nspid.size() != pid_levels_) {
-    return Fail("it is in a PID namespace of its own below the tree's (nested PID namespaces are not supported)");
+    return Refuse("it is in a PID namespace of its own below the tree's (nested PID namespaces are not supported)");
   }
   if (t.zombie) return {};
-  if (t.frozen->stopped) return Fail("it is stopped (job control): stopped tasks are not supported");
-  // Every restored task runs with restore-orch's credentials.
-  auto ids = [](const std::vector<long>& v) {
-    std::string out;
-    for (long x : v) out += (out.empty() ? "" : "/") + Str(x);
-    return out;
-  };
-  if (t.info.uids != own_uids_ || t.info.gids != own_gids_) {
-    return Fail("it runs as uid " + ids(t.info.uids) + " gid " + ids(t.info.gids) +
-                " (real/effective/saved/fs), but restore-orch restores every task with its own credentials (uid " + ids(own_uids_) +
-                " gid " + ids(own_gids_) + ")");
-  }
+  if (t.frozen->stopped) return Refuse("it is stopped (job control): stopped tasks are not supported");
   RO_ASSIGN_OR_RETURN(ino_t pid_ns, NsInode(t.Proc("ns/pid")));
   RO_ASSIGN_OR_RETURN(ino_t mnt_ns, NsInode(t.Proc("ns/mnt")));
-  if (pid_ns != tree_pid_ns_) return Fail("it is in another PID namespace than the tree's root");
-  if (mnt_ns != tree_mnt_ns_) return Fail("it is in another mount namespace than the tree's root");
+  if (pid_ns != tree_pid_ns_) return Refuse("it is in another PID namespace than the tree's root");
+  if (mnt_ns != tree_mnt_ns_) return Refuse("it is in another mount namespace than the tree's root");
   for (const char* ns : kForeignNamespaces) {
     ino_t own = own_ns_[ns];
     if (own == 0) continue;  // a kernel without it
     RO_ASSIGN_OR_RETURN(ino_t its, NsInode(t.Proc(std::string("ns/") + ns)));
     if (own != its) {
-      return Fail(std::string("it is in a ") + ns + " namespace of its own, which restore-orch does not restore");
+      return Refuse(std::string("it is in a ") + ns + " namespace of its own, which restore-orch does not restore");
     }
   }
   // Sharing with the parent what only threads or CLONE_* children share.
@@ -177,7 +164,7 @@ Status Collector::CheckTask(const Task& t) {
     for (Shared s : {Shared{sys::KcmpType::kVm, "its memory"}, Shared{sys::KcmpType::kFiles, "its fd table"},
                      Shared{sys::KcmpType::kFs, "its cwd and root"}, Shared{sys::KcmpType::kSighand, "its signal handlers"}}) {
       if (sys::KcmpSame(t.outer, t.frozen->parent, s.type)) {
-        return Fail(std::string("it shares ") + s.what + " with its parent (CLONE_VM/FILES/FS/SIGHAND): not supported");
+        return Refuse(std::string("it shares ") + s.what + " with its parent (CLONE_VM/FILES/FS/SIGHAND): not supported");
       }
     }
   }
@@ -235,7 +222,7 @@ Status Collector::CollectThreadCores(const Task& t) {
     if (Status s = FillThreadInfo(th, *core); !s.ok()) return std::move(s).error().Within(who);
     if (Status s = FillThreadCore(th, *core->mutable_thread_core()); !s.ok()) return std::move(s).error().Within(who);
     images::ImageFile& f = File(images::CoreKind(), static_cast<uint32_t>(th.tid));
-    if (!f.entries.empty()) return Fail(who + ": its id is taken by another task or thread of the tree");
+    if (!f.entries.empty()) return Refuse(who + ": its id is taken by another task or thread of the tree");
     f.entries.push_back(images::Entry{std::move(core), {}});
   }
   return {};
@@ -243,7 +230,7 @@ Status Collector::CollectThreadCores(const Task& t) {
 
 Status Collector::CollectResume(const Task& t) {
   RO_ASSIGN_OR_RETURN(std::string exe, sys::ReadProcLink(t.Proc("exe")));
-  if (exe.ends_with(" (deleted)")) return Fail("its program " + exe + " is deleted: it could not be resumed");
+  if (exe.ends_with(" (deleted)")) return Refuse("its program " + exe + " is deleted: it could not be resumed");
   RO_ASSIGN_OR_RETURN(std::string cmdline, sys::ReadProcFile(t.Proc("cmdline")));
   RO_ASSIGN_OR_RETURN(std::string environ, sys::ReadProcFile(t.Proc("environ")));
   RO_ASSIGN_OR_RETURN(std::string cwd, sys::ReadProcLink(t.Proc("cwd")));
@@ -299,7 +286,7 @@ Status Collector::FindOutsideSessions() {
       auto differ = [&](const Ids*& first, pid_t Ids::*outer, const char* what) -> Status {
         if (first == nullptr) first = &t;
         if (first->*outer == t.*outer) return {};
-        return Fail(who + " and task " + Str(first->pid) + " are in different " + what + "s led outside the tree (" +
+        return Refuse(who + " and task " + Str(first->pid) + " are in different " + what + "s led outside the tree (" +
                     Str(t.*outer) + " and " + Str(first->*outer) + " here): a restore with --shell-job would put both in "
                     "restore-orch's one " + what);
       };
@@ -308,7 +295,7 @@ Status Collector::FindOutsideSessions() {
       continue;
     }
     std::string what = sid_out ? "session " + Str(t.sid) : "process group " + Str(t.pgid);
-    return Fail(who + " is in " + what + ", whose leader is outside the tree (a shell's job): dump it with --shell-job (-j), "
+    return Refuse(who + " is in " + what + ", whose leader is outside the tree (a shell's job): dump it with --shell-job (-j), "
                 "and restore it with --shell-job, which leaves it in restore-orch's session and group");
   }
   return {};

@@ -5,9 +5,10 @@
 // injected into each thread, every register and byte put back): each
 // thread's parent-death signal, TSC mode and timer slack, each task's
 // child-subreaper flag and, for a task that continued, every signal's
-// disposition (handler, flags, mask, restorer). A task resumed by exec is
-// compared on its own thread only: exec leaves one. Only what the images
-// hold is compared.
+// disposition (handler, flags, mask, restorer), its itimers and each
+// thread's blocked signals and sigaltstack (these three compared in
+// task_state.cc). A task resumed by exec is compared on its own thread
+// only: exec leaves one. Only what the images hold is compared.
 #include <linux/prctl.h>
 #include <signal.h>
 
@@ -66,15 +67,25 @@ void Verifier::AskTree() {
       continue;
     }
     bool filtered = live_[inner_of[t.pid]].info.seccomp > 0;
+    bool continued = plan != nullptr && plan->resume_mode == images::ResumeMode::kContinue;
     std::vector<pid_t> tids{t.pid};
     for (const FrozenTree::Thread& th : t.threads) tids.push_back(th.tid);
     for (pid_t tid : tids) {
+      Asked a;
+      if (continued) {
+        // Before any injection, which blocks every signal meanwhile.
+        auto blocked = sys::PtraceGetSigmask(tid);
+        if (!blocked.ok()) {
+          Diff(who + " (thread " + Str(tid) + " here): " + blocked.error().ToString());
+          continue;
+        }
+        a.blocked = *blocked;
+      }
       auto calls = sys::RemoteSyscalls::Begin(tid, *insn, filtered);
       if (!calls.ok()) {
         Diff(who + " (thread " + Str(tid) + " here): " + calls.error().ToString());
         continue;
       }
-      Asked a;
       Status s = [&]() -> Status {
         if (tid != t.pid) {
           RO_ASSIGN_OR_RETURN(a.knobs, sys::AskThreadKnobs(*calls));
@@ -84,7 +95,10 @@ void Verifier::AskTree() {
         RO_ASSIGN_OR_RETURN(sys::LeaderAnswers leader, sys::AskLeader(*calls));
         a.knobs = leader.thread;
         a.subreaper = leader.task.child_subreaper;
-        if (plan != nullptr && plan->resume_mode == images::ResumeMode::kContinue) a.sigactions = leader.sigactions;
+        if (continued) {
+          a.sigactions = leader.sigactions;
+          a.task = leader.task;
+        }
         return {};
       }();
       Status end = calls->End();
@@ -97,6 +111,31 @@ void Verifier::AskTree() {
     }
   }
   tree->Release();
+}
+
+void Verifier::CompareCreds(const std::string& thread, const std::string& dir, const images::CredsPlan& want) {
+  auto status = sys::ReadProcFile(dir + "status");
+  if (!status.ok()) {
+    Diff(thread + ": " + status.error().ToString());
+    return;
+  }
+  for (const auto& [key, dumped] : {std::pair{"Uid", &want.uids}, std::pair{"Gid", &want.gids}}) {
+    std::vector<long> have = sys::StatusValues(*status, key);
+    std::string have_text, dumped_text;
+    for (long id : have) have_text += (have_text.empty() ? "" : "/") + Str(id);
+    for (uint32_t id : *dumped) dumped_text += (dumped_text.empty() ? "" : "/") + Str(id);
+    if (have_text != dumped_text) Diff(thread + ": " + key + " " + have_text + " (real/effective/saved/fs), images say " + dumped_text);
+  }
+  const char* keys[] = {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"};
+  for (size_t i = 0; i < 5; ++i) {
+    std::optional<uint64_t> have = sys::StatusHex(*status, keys[i]);
+    if (have != want.caps[i]) Diff(thread + ": " + keys[i] + " " + (have ? Hex(*have) : "?") + ", images say " + Hex(want.caps[i]));
+  }
+  std::vector<uint32_t> have;
+  for (long g : sys::StatusValues(*status, "Groups")) have.push_back(static_cast<uint32_t>(g));
+  have = images::SortedGroups(std::move(have));
+  std::vector<uint32_t> dumped = images::SortedGroups(want.groups);
+  if (have != dumped) Diff(thread + ": supplementary groups " + images::GroupList(have) + ", images say " + images::GroupList(dumped));
 }
 
 void Verifier::CompareAttrs() {
@@ -162,6 +201,7 @@ void Verifier::CompareAttrs() {
         long nnp = status.ok() ? sys::StatusInnermost(*status, "NoNewPrivs") : -1;
         if (nnp != (*p.no_new_privs ? 1 : 0)) Diff(thread + ": NoNewPrivs " + Str(nnp) + ", images say " + Str(*p.no_new_privs ? 1 : 0));
       }
+      if (p.creds) CompareCreds(thread, dir, *p.creds);
       if (p.nice) {
         auto stat = sys::ReadProcFile(dir + "stat");
         auto parsed = stat.ok() ? sys::ParseProcStatMm(*stat) : Result<sys::ProcStatMm>(stat.error());
@@ -189,6 +229,9 @@ void Verifier::CompareAttrs() {
                                     *parent == "restore-orch\n";
       if (k.pdeath_sig != p.pdeath_sig && !dies_with_restore_orch) {
         Diff(thread + ": parent-death signal " + Str(k.pdeath_sig) + ", images say " + Str(p.pdeath_sig));
+      }
+      if (p.creds && static_cast<uint32_t>(k.securebits) != p.creds->securebits) {
+        Diff(thread + ": securebits " + Hex(static_cast<uint32_t>(k.securebits)) + ", images say " + Hex(p.creds->securebits));
       }
       if (p.tsc_mode && static_cast<uint32_t>(k.tsc_mode) != *p.tsc_mode) {
         Diff(thread + ": TSC mode " + Str(k.tsc_mode) + " (1 enabled, 2 SIGSEGV), images say " + Str(*p.tsc_mode));

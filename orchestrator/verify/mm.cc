@@ -1,8 +1,9 @@
 // verify, mm: every task that continued has the address space of its
 // images: the same VMAs (start, end, protection, private or shared, the
-// file mapped and the offset in it, the madvise advice it keeps), and no
-// other (the bootstrap zone is gone). VMAs the kernel merged or split
-// while the program ran are compared as the ranges they cover.
+// file mapped and the offset in it, the madvise advice it keeps, whether
+// it is mlock'd), and no other (the bootstrap zone is gone). VMAs the
+// kernel merged or split while the program ran are compared as the ranges
+// they cover.
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -53,9 +54,10 @@ std::string AdviceNames(uint64_t madv) {
 
 }  // namespace
 
-// Every page of a VMA of the images has the advice the images give it: each
-// live VMA over it (the kernel splits and merges VMAs by their advice too).
-void Verifier::CompareAdvice(const images::TaskPlan& t, pid_t outer, const std::string& who) {
+// Every page of a VMA of the images has the advice the images give it, and
+// is mlock'd (VM_LOCKED, VmFlags `lo`) as the images' MAP_LOCKED says: each
+// live VMA over it (the kernel splits and merges VMAs by both too).
+void Verifier::CompareVmFlags(const images::TaskPlan& t, pid_t outer, const std::string& who) {
   auto smaps = sys::ReadVmas(outer);
   if (!smaps.ok()) {
     Diff(who + ": " + smaps.error().ToString());
@@ -75,6 +77,13 @@ void Verifier::CompareAdvice(const images::TaskPlan& t, pid_t outer, const std::
         break;
       }
     }
+    bool locked = (v.flags & MAP_LOCKED) != 0;
+    for (const sys::Vma& l : *smaps) {
+      if (l.end <= v.start || l.start >= v.end || l.HasFlag("lo") == locked) continue;
+      Diff(who + ": VMA " + Hex(v.start) + "-" + Hex(v.end) + ": " + (locked ? "not locked" : "mlock'd (VmFlags lo)") + " at " +
+           Hex(std::max(l.start, v.start)) + ", images say " + (locked ? "locked (MAP_LOCKED)" : "not locked"));
+      break;
+    }
   }
 }
 
@@ -84,7 +93,7 @@ void Verifier::CompareMemory() {
     auto it = live_.find(t.pid);
     if (it == live_.end()) continue;  // reported with the tasks
     std::string who = "task " + std::to_string(t.pid);
-    CompareAdvice(t, it->second.info.outer, who);
+    CompareVmFlags(t, it->second.info.outer, who);
     auto maps = sys::ReadMaps(it->second.info.outer);
     if (!maps.ok()) {
       Diff(who + ": " + maps.error().ToString());

@@ -9,7 +9,6 @@
 #include <set>
 
 #include "images/filesystems.h"
-#include "orchestrator/externals.h"
 #include "orchestrator/tmpfs.h"
 #include "orchestrator/verify/verifier.h"
 #include "sys/files.h"
@@ -26,23 +25,8 @@ void Verifier::CompareMounts() {
     Diff("mounts: " + mounts.error().ToString());
     return;
   }
-  // The covered external mounts a dump leaves out are not the tree's.
-  std::set<uint32_t> left_out;
-  if (auto own = OwnDevices(); own.ok()) {
-    std::set<uint32_t> in_use;
-    for (const auto& [pid, t] : live_) {
-      auto table = sys::ReadFdTable(t.info.outer);
-      if (!table.ok()) continue;  // CompareFds says why
-      for (const sys::FdEntry& e : *table) in_use.insert(e.mnt_id);
-    }
-    left_out = CoveredExternalsLeftOut(*mounts, *own, in_use);
-  } else {
-    Diff("restore-orch's own mounts: " + own.error().ToString());
-  }
   std::map<std::string, std::vector<const sys::MountInfo*>> by_point;
-  for (const auto& m : *mounts) {
-    if (!left_out.count(m.mnt_id)) by_point[m.mountpoint].push_back(&m);
-  }
+  for (const auto& m : *mounts) by_point[m.mountpoint].push_back(&m);
   std::map<uint32_t, uint32_t> group;  // image peer group -> live one
   auto same_group = [&](uint32_t image, uint32_t live, const std::string& where, const char* what) {
     if (image == 0 || live == 0) {
@@ -73,9 +57,15 @@ void Verifier::CompareMounts() {
     const sys::MountInfo& l = **pick;
     stack.erase(pick);
     live_mount_of_[m.mnt_id] = l.mnt_id;
+    // An external mount bound from the very filesystem the images name
+    // (--ext-mount-map auto, or a source of the same device) must have
+    // their root too; one bound from elsewhere (--root, --external) is
+    // what the caller chose.
     bool external = m.how == images::MountSource::kExternal;
-    if (!external && l.fstype != m.fstype) Diff(where + ": " + l.fstype + ", images say " + m.fstype);
-    if (!external && l.root != m.root) Diff(where + ": root " + l.root + ", images say " + m.root);
+    bool same_fs = !external || (l.major << 20 | l.minor) == m.root_dev;
+    bool named = !external || (m.fstype != "unknown" && m.fstype != "auto");  // CRIU's code for a type our table lacks
+    if (same_fs && named && l.fstype != m.fstype) Diff(where + ": " + l.fstype + ", images say " + m.fstype);
+    if (same_fs && l.root != m.root) Diff(where + ": root " + l.root + ", images say " + m.root);
     auto opts = sys::SplitOptions(l.mount_options);
     std::set<std::string> have(opts.begin(), opts.end());
     const std::pair<uint32_t, const char*> flags[] = {{MS_RDONLY, "ro"}, {MS_NOSUID, "nosuid"}, {MS_NODEV, "nodev"}, {MS_NOEXEC, "noexec"}};
@@ -98,7 +88,7 @@ void Verifier::CompareMounts() {
     CompareAutofs(m, l, where);
     if (m.how == images::MountSource::kNew && m.contents) CompareTmpfsContents(m, l, *mounts, where);
   }
-  size_t live = mounts->size() - left_out.size();
+  size_t live = mounts->size();
   if (live != expected) Diff("mounts: " + std::to_string(live) + " live, images have " + std::to_string(expected));
 }
 

@@ -2,7 +2,9 @@
 // sessions, groups, zombies), files.cc (fd tables), mounts.cc (the mount
 // namespace), autofs.cc (AutoFS owners and pipes), mm.cc (the address
 // space of tasks that continued), attrs.cc (limits, scheduling, umask,
-// parent-death signal, signal dispositions...). Each reads the live tree
+// parent-death signal, signal dispositions...), task_state.cc (what else a
+// task that continued keeps: personality, itimers, each thread's name,
+// blocked signals and sigaltstack). Each reads the live tree
 // with the dump's readers of /proc (sys/proc_tree.h, sys/proc_files.h,
 // sys/mountinfo.h); what only a task can tell is asked of it, stopped for
 // a moment as the dump stops it (sys/remote_attrs.h). A read that fails
@@ -37,6 +39,7 @@ class Verifier {
     CompareFds();
     CompareMemory();
     CompareAttrs();
+    CompareTaskState();  // after CompareAttrs: it reads what AskTree asked
     return diffs_;
   }
 
@@ -63,13 +66,27 @@ class Verifier {
                             const std::string& where);
   // mm.cc
   void CompareMemory();
-  // Each VMA's kept madvise advice against smaps' VmFlags.
-  void CompareAdvice(const images::TaskPlan& t, pid_t outer, const std::string& who);
+  // Each VMA's kept madvise advice and its mlock (VM_LOCKED) against
+  // smaps' VmFlags.
+  void CompareVmFlags(const images::TaskPlan& t, pid_t outer, const std::string& who);
   // attrs.cc: limits, scheduling, umask, OOM score, no_new_privs from /proc;
   // parent-death signal, TSC mode, timer slack, subreaper and signal
   // dispositions asked of the stopped tree (AskTree).
   void CompareAttrs();
+  // A thread's capability sets and supplementary groups (its /proc
+  // task directory `dir`) with the images'.
+  void CompareCreds(const std::string& thread, const std::string& dir, const images::CredsPlan& want);
   void AskTree();
+  // task_state.cc: of each task that continued, its personality and
+  // itimers, and per thread its name, blocked signals and sigaltstack.
+  void CompareTaskState();
+  // The task's itimers (ITIMER_REAL, VIRTUAL, PROF) with the images': armed
+  // or not and the interval; the time left only as far as running on
+  // explains it (no more than the images' or one interval).
+  void CompareItimers(const images::ContinuePlan& want, const sys::TaskKnobs& have, const std::string& who);
+  // One thread's name (comm), blocked signals and sigaltstack with its
+  // ThreadPlan; `outer` its task and `tid` the thread as the caller sees them.
+  void CompareThreadState(const images::TaskPlan& t, const images::ThreadPlan& want, pid_t outer, pid_t tid, const std::string& thread);
   // autofs.cc
   void CompareAutofs(const images::MountPlan& m, const sys::MountInfo& l, const std::string& where);
 
@@ -88,6 +105,8 @@ class Verifier {
     sys::ThreadKnobs knobs;
     bool subreaper = false;                            // the task's, asked of its own thread
     std::optional<std::array<sys::KernelSigaction, 65>> sigactions;  // the task's, when it continued
+    std::optional<sys::TaskKnobs> task;                // the task's (itimers...), asked of its own thread when it continued
+    std::optional<uint64_t> blocked;                   // the thread's blocked signals (PTRACE_GETSIGMASK), when its task continued
   };
   std::map<pid_t, Asked> asked_;
   std::map<uint32_t, uint64_t> live_mount_of_;  // image mnt_id -> the live mount it was paired with

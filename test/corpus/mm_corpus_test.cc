@@ -7,6 +7,7 @@
 // without it.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -50,7 +51,8 @@ struct Images {
   }
 };
 
-constexpr uint32_t kVmaVdso = 1u << 3, kVmaVvar = 1u << 12, kVmaMemfd = 1u << 14, kVmaFilePrivate = 1u << 6;
+constexpr uint32_t kVmaVdso = 1u << 3, kVmaVvar = 1u << 12, kVmaMemfd = 1u << 14, kVmaFilePrivate = 1u << 6, kVmaFileShared = 1u << 7,
+                   kVmaAnonPrivate = 1u << 9;
 
 std::string Siginfo(int32_t signo) {
   std::string s(128, '\0');
@@ -134,6 +136,42 @@ std::vector<Case> Cases() {
       }, "mm-1.img: entry 0: vmas[0] 0x400000-0x401000 maps a file but is MAP_GROWSDOWN");
   add("file_vma_offset_overflow", [](Images& im) { im.Vma(im.VmaWith(kVmaFilePrivate)).set_pgoff(0x7ffffffffffff000ull); },
       "file offset 0x7ffffffffffff000 is out of range");
+  add("file_vma_pgoff_unaligned", [](Images& im) {
+        img::vma_entry& v = im.Vma(im.VmaWith(kVmaFilePrivate));
+        v.set_pgoff(v.pgoff() + 1);
+      }, "mm-1.img: entry 0: vmas[0] 0x400000-0x401000: pgoff 0x1 is not page-aligned");
+  if (sys::MmapMinAddr() > 0) {
+    // A VMA of its own at page 0, before all others.
+    add("vma_below_mmap_min_addr", [](Images& im) {
+          img::vma_entry* v = im.Mm().add_vmas();
+          *v = im.Vma(im.VmaWith(kVmaAnonPrivate));
+          v->set_start(0);
+          v->set_end(0x1000);
+          for (int i = im.Mm().vmas_size() - 1; i > 0; --i) im.Mm().mutable_vmas()->SwapElements(i, i - 1);
+        }, "mm-1.img: entry 0: vmas[0] 0-0x1000 starts below vm.mmap_min_addr");
+  }
+  add("file_vma_shared_writable_read_only", [](Images& im) {
+        img::vma_entry& v = im.Vma(im.VmaWith(kVmaFilePrivate));
+        v.set_status((v.status() & ~kVmaFilePrivate) | kVmaFileShared);
+        v.set_prot(PROT_READ | PROT_WRITE);
+      }, "vmas[0] 0x400000-0x401000 is a writable shared mapping of /app/memory-counter, which files.img entry");
+  // Task 1's program: a copy of its entry (task 2 shares the original) that
+  // says it is a character device.
+  add("exe_not_regular", [](Images& im) {
+        std::vector<Entry>& entries = im.files.at("files.img").entries;
+        for (size_t i = 0; i < entries.size(); ++i) {
+          auto& f = static_cast<img::file_entry&>(*entries[i].message);
+          if (f.id() != im.Mm().exe_file_id()) continue;
+          auto copy = std::make_unique<img::file_entry>(f);
+          copy->set_id(9999);
+          copy->mutable_reg()->set_id(9999);
+          copy->mutable_reg()->set_mode(S_IFCHR | 0666);
+          entries.push_back(Entry{std::move(copy), {}});
+          break;
+        }
+        im.Mm().set_exe_file_id(9999);
+      }, "mm-1.img: entry 0: exe_file_id 9999 names no regular file entry of files.img");
+  add("auxv_odd", [](Images& im) { im.Mm().add_mm_saved_auxv(0); }, "words is no whole number of (type, value) pairs");
   // Signal state and registrations.
   add("itimer_usec_1e6", [](Images& im) { im.Tc().mutable_timers()->mutable_real()->set_iusec(1000000); },
       "core-1.img: entry 0: itimer real: interval 0 s 1000000 us");
@@ -184,8 +222,9 @@ std::string WriteEdited(const TempDir& dir, const std::function<void(Images&)>& 
   for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
     std::filesystem::permissions(e.path(), std::filesystem::perms::owner_write, std::filesystem::perm_options::add);
   }
+  if (std::string e = FitRlimitsToThisMachine(dir.path()); !e.empty()) return e;
   Images im;
-  for (const char* name : {"mm-1.img", "core-1.img", "pagemap-1.img"}) {
+  for (const char* name : {"mm-1.img", "core-1.img", "pagemap-1.img", "files.img"}) {
     auto f = ParseImageFile(dir.Read(name), name, Limits{});
     if (!f.ok()) return std::string(name) + ": " + f.error().ToString();
     im.files.emplace(name, std::move(f).value());
@@ -256,12 +295,13 @@ TEST(MmCorpusBase, TheUnbrokenFixtureIsAccepted) {
   EXPECT_NE(r.out.find("the root task runs with its pid in new PID and mount namespaces"), std::string::npos) << r.out;
 }
 
-// A mapped file that is not the one dumped (its size changed) can only be
-// found at restore time, in the restored mount tree: the restore fails and
-// is rolled back with one line naming the file.
-TEST(MmCorpusRestore, AMappedFileOfAnotherSizeIsNamed) {
-  if (::geteuid() != 0) GTEST_SKIP() << "a restore needs root";
-  std::string err = InSandbox([] {
+// A mapped file that is not the one dumped can only be found at restore
+// time, in the restored mount tree: the restore fails and is rolled back
+// with one line naming the file. `edit` changes what files.img says of
+// /app/memory-counter (false when it has nothing to change); "" or what
+// went wrong.
+std::string RestoreWithMappedFileEdited(const std::function<bool(img::reg_file_entry&)>& edit, const std::string& want) {
+  return InSandbox([&] {
     TempDir work;
     if (std::string e = PrepareFixture("memory-counter", work); !e.empty()) return e;
     auto files = ParseImageFile(work.Read("img/files.img"), "files.img", Limits{});
@@ -269,12 +309,9 @@ TEST(MmCorpusRestore, AMappedFileOfAnotherSizeIsNamed) {
     bool found = false;
     for (Entry& e : files->entries) {
       auto& f = static_cast<img::file_entry&>(*e.message);
-      if (f.has_reg() && f.reg().name() == "/app/memory-counter" && f.reg().has_size()) {
-        f.mutable_reg()->set_size(f.reg().size() + 4096);
-        found = true;
-      }
+      if (f.has_reg() && f.reg().name() == "/app/memory-counter") found = edit(*f.mutable_reg()) || found;
     }
-    if (!found) return std::string("files.img names no /app/memory-counter with a size");
+    if (!found) return std::string("files.img has nothing to edit of /app/memory-counter");
     auto bytes = SerializeImage(*files);
     if (!bytes.ok()) return bytes.error().ToString();
     work.Write("img/files.img", *bytes);
@@ -283,14 +320,38 @@ TEST(MmCorpusRestore, AMappedFileOfAnotherSizeIsNamed) {
     RunResult r = RunCommand(cmd);
     std::string why;
     if (r.status != 1) why += "exit " + std::to_string(r.status) + "; ";
-    if (r.err.find("/app/memory-counter is ") == std::string::npos || r.err.find("the images say") == std::string::npos) {
+    if (r.err.find("/app/memory-counter " + want) == std::string::npos || r.err.find("the images say") == std::string::npos) {
       why += "the error does not name the file; ";
     }
     if (::access(work.File("pid").c_str(), F_OK) == 0) why += "a pidfile was written; ";
     if (int n = OtherProcesses(); n != 0) why += std::to_string(n) + " processes left; ";
     return why.empty() ? why : why + "stderr: " + r.err;
   });
-  EXPECT_EQ(err, "");
+}
+
+TEST(MmCorpusRestore, AMappedFileOfAnotherSizeIsNamed) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a restore needs root";
+  EXPECT_EQ(RestoreWithMappedFileEdited(
+                [](img::reg_file_entry& r) {
+                  if (!r.has_size()) return false;
+                  r.set_size(r.size() + 4096);
+                  return true;
+                },
+                "is "),
+            "");
+}
+
+// As CRIU checks it: a program rebuilt to the same size has another build-id.
+TEST(MmCorpusRestore, AMappedFileWithAnotherBuildIdIsNamed) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a restore needs root";
+  EXPECT_EQ(RestoreWithMappedFileEdited(
+                [](img::reg_file_entry& r) {
+                  if (r.build_id_size() == 0) return false;
+                  r.set_build_id(0, r.build_id(0) ^ 1);
+                  return true;
+                },
+                "has build-id "),
+            "");
 }
 
 }  // namespace

@@ -14,9 +14,13 @@
 // handler of SIGUSR1 that has fired (SIG_DFL again, its flags kept), and one
 // page of private anonymous memory per advice: MADV_WIPEONFORK (holding a
 // secret), DONTFORK, DONTDUMP, HUGEPAGE, NOHUGEPAGE, MERGEABLE, SEQUENTIAL,
-// RANDOM. With root-pdeath it also asks for SIGTERM when its parent dies.
-// Its second thread sets nice 3 and timer slack 77777 ns and keeps the TSC
-// and no_new_privs off. The grandchild sets nice 2, umask 077, RLIMIT_NOFILE
+// RANDOM, one mlock'd page, the personality ADDR_NO_RANDOMIZE, SIGPWR
+// blocked, a sigaltstack, ITIMER_REAL every 1000 s and ITIMER_VIRTUAL once
+// in 500 s (neither fires while a test runs). With root-pdeath it also asks
+// for SIGTERM when its parent dies. Its second thread sets nice 3, timer
+// slack 77777 ns, the name "attrs-second-thread" (comm keeps 15 bytes of
+// it), SIGWINCH blocked and a sigaltstack of its own, and keeps the TSC and
+// no_new_privs off. The grandchild sets nice 2, umask 077, RLIMIT_NOFILE
 // 100/150 and SIGTERM as its parent-death signal, with a handler that
 // writes DIR/leaf-term and exits.
 //
@@ -28,7 +32,12 @@
 // was taken) once, before it opens DIR/root. When DIR/fork-request
 // appears task 1 forks a child that reports in DIR/forked what it sees of
 // the WIPEONFORK page (its first bytes) and whether the DONTFORK page is
-// mapped in it, then exits.
+// mapped in it, then exits. When DIR/change-request appears task 1
+// changes what verify must then see changed: its sigaltstack gets
+// SS_AUTODISARM, it blocks SIGURG too, munlocks the locked page, sets
+// personality 0, ITIMER_REAL every 2000 s and disarms ITIMER_VIRTUAL; the
+// second thread then blocks SIGURG too, names itself "renamed" and
+// disables its sigaltstack. Each record says changed=1 once done.
 #include <errno.h>
 #include <initializer_list>
 #include <fcntl.h>
@@ -39,11 +48,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +65,10 @@ const long kPage = 4096;
 char g_dir[512];
 uint64_t g_cookie;
 volatile sig_atomic_t g_ints = 0, g_usr1 = 0;
+volatile sig_atomic_t g_change = 0;  // set by task 1 for its second thread: make its changes
+const size_t kAltstackSize = 65536;
+const int kSsAutodisarm = static_cast<int>(1u << 31);  // <linux/signal.h>, which clashes with <signal.h>
+char g_altstacks[2][kAltstackSize];                  // task 1's, its second thread's
 
 void WriteFile(const char* name, const char* text) {
   char path[600], tmp[620];
@@ -119,16 +134,46 @@ void Self(char* out, size_t len) {
            static_cast<unsigned long long>(nofile.rlim_cur), static_cast<unsigned long long>(nofile.rlim_max));
 }
 
+// Blocks `sig` in the calling thread, besides what it blocks.
+void Block(int sig) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+// g_altstacks[which] as the calling thread's sigaltstack, with `flags`; the stack.
+void* Altstack(int which, int flags) {
+  stack_t ss = {};
+  ss.ss_sp = g_altstacks[which];
+  ss.ss_size = kAltstackSize;
+  ss.ss_flags = flags;
+  if (sigaltstack(&ss, nullptr) != 0) _exit(14);
+  return ss.ss_sp;
+}
+
 void* SecondThread(void*) {
   setpriority(PRIO_PROCESS, 0, 3);  // this thread only
   prctl(PR_SET_TIMERSLACK, 77777, 0, 0, 0);
+  prctl(PR_SET_NAME, "attrs-second-thread");
+  Block(SIGWINCH);
+  Altstack(1, 0);
   char self[400], text[500];
   long tid = static_cast<long>(syscall(SYS_gettid));
   Record out;
   out.Open("thread");
+  int changed = 0;
   for (unsigned long n = 0;; ++n) {
+    if (g_change && !changed) {
+      Block(SIGURG);
+      prctl(PR_SET_NAME, "renamed");
+      stack_t off = {};
+      off.ss_flags = SS_DISABLE;
+      sigaltstack(&off, nullptr);
+      changed = 1;
+    }
     Self(self, sizeof(self));
-    snprintf(text, sizeof(text), "%s counter=%lu tid=%ld", self, n, tid);
+    snprintf(text, sizeof(text), "%s counter=%lu tid=%ld changed=%d", self, n, tid, changed);
     out.Write(text);
     Nap(50);
   }
@@ -222,8 +267,14 @@ int main(int argc, char** argv) {
   sa.sa_flags = SA_RESETHAND | SA_RESTART;
   sigaction(SIGUSR1, &sa, nullptr);
   raise(SIGUSR1);  // runs once: SIG_DFL from now on, with its flags
+  Block(SIGPWR);
+  void* altstack = Altstack(0, 0);
+  personality(ADDR_NO_RANDOMIZE);
+  struct itimerval real = {{1000, 0}, {1000, 0}}, virt = {{0, 0}, {500, 0}};
+  setitimer(ITIMER_REAL, &real, nullptr);
+  setitimer(ITIMER_VIRTUAL, &virt, nullptr);
 
-  int wipe_ok, dontfork_ok, dontdump_ok, huge_ok, nohuge_ok, merge_ok, seq_ok, rand_ok;
+  int wipe_ok, dontfork_ok, dontdump_ok, huge_ok, nohuge_ok, merge_ok, seq_ok, rand_ok, locked_ok;
   char* wipe = Page(MADV_WIPEONFORK, &wipe_ok);
   char* dontfork = Page(MADV_DONTFORK, &dontfork_ok);
   char* dontdump = Page(MADV_DONTDUMP, &dontdump_ok);
@@ -232,22 +283,38 @@ int main(int argc, char** argv) {
   char* merge = Page(MADV_MERGEABLE, &merge_ok);
   char* seq = Page(MADV_SEQUENTIAL, &seq_ok);
   char* rnd = Page(MADV_RANDOM, &rand_ok);
+  char* locked = Page(MADV_NORMAL, &locked_ok);
+  locked_ok = mlock(locked, kPage) == 0;
   snprintf(wipe, kPage, "SECRET%010llx", static_cast<unsigned long long>(g_cookie & 0xffffffffffull));
-  for (char* p : {dontfork, dontdump, huge, nohuge, merge, seq, rnd}) p[0] = 'x';
+  for (char* p : {dontfork, dontdump, huge, nohuge, merge, seq, rnd, locked}) p[0] = 'x';
   char layout[800];
   snprintf(layout, sizeof(layout),
            "wipe=%p dontfork=%p dontdump=%p huge=%p nohuge=%p merge=%p seqread=%p randread=%p wipe_ok=%d dontfork_ok=%d dontdump_ok=%d "
-           "huge_ok=%d nohuge_ok=%d merge_ok=%d seqread_ok=%d randread_ok=%d\n",
+           "huge_ok=%d nohuge_ok=%d merge_ok=%d seqread_ok=%d randread_ok=%d locked=%p locked_ok=%d altstack=%p thread_altstack=%p\n",
            wipe, dontfork, dontdump, huge, nohuge, merge, seq, rnd, wipe_ok, dontfork_ok, dontdump_ok, huge_ok, nohuge_ok, merge_ok, seq_ok,
-           rand_ok);
+           rand_ok, locked, locked_ok, altstack, static_cast<void*>(g_altstacks[1]));
   WriteFile("layout", layout);
   prctl(PR_SET_TSC, PR_TSC_SIGSEGV);  // no clock from here on
 
   char self[400], text[900];
   Record out;
   out.Open("root");
+  int changed = 0;
   for (unsigned long n = 0;; ++n) {
     char request[700];
+    snprintf(request, sizeof(request), "%s/change-request", g_dir);
+    if (unlink(request) == 0) {
+      Altstack(0, kSsAutodisarm);
+      Block(SIGURG);
+      munlock(locked, kPage);
+      personality(0);
+      real.it_interval.tv_sec = 2000;
+      setitimer(ITIMER_REAL, &real, nullptr);
+      virt = {};
+      setitimer(ITIMER_VIRTUAL, &virt, nullptr);
+      g_change = 1;
+      changed = 1;
+    }
     snprintf(request, sizeof(request), "%s/fork-request", g_dir);
     if (unlink(request) == 0) {
       pid_t child = fork();
@@ -274,11 +341,11 @@ int main(int argc, char** argv) {
     Self(self, sizeof(self));
     snprintf(text, sizeof(text),
              "%s counter=%lu secret=%.16s ints=%d int_flags=%#lx int_default=%d quit_flags=%#lx quit_usr2=%d usr1_default=%d "
-             "usr1_flags=%#lx usr1_runs=%d stack=%llu",
+             "usr1_flags=%#lx usr1_runs=%d stack=%llu changed=%d",
              self, n, wipe, static_cast<int>(g_ints), static_cast<unsigned long>(in.sa_flags) & 0xffffffffu,
              in.sa_handler == SIG_DFL, static_cast<unsigned long>(quit.sa_flags) & 0xffffffffu, sigismember(&quit.sa_mask, SIGUSR2) == 1,
              usr1.sa_handler == SIG_DFL, static_cast<unsigned long>(usr1.sa_flags) & 0xffffffffu, static_cast<int>(g_usr1),
-             static_cast<unsigned long long>(st.rlim_cur));
+             static_cast<unsigned long long>(st.rlim_cur), changed);
     out.Write(text);
     Nap(50);
   }

@@ -32,9 +32,20 @@
 //   mm_programs DIR fill MIB      MIB MiB of private anonymous memory, every
 //                                 word written; then DIR/ready-<pid>, and it
 //                                 sleeps (the memory benchmarks).
+//   mm_programs DIR reserve GIB   a PROT_NONE reservation of GIB GiB (more than
+//                                 memory and swap may hold: never charged)
+//                                 with one page made writable and written, a
+//                                 page written then made read-only, and a
+//                                 read-only page never written; then
+//                                 DIR/ready-<pid>, and it sleeps.
 //   mm_programs DIR tree N KIB    N tasks (itself and N-1 children), each with
 //                                 KIB KiB of private anonymous memory written;
 //                                 DIR/ready-<pid> once all are, then they sleep.
+//   mm_programs DIR tight         two threads, each on a stack of its own that
+//                                 ends 1 KiB below its stack pointer at a guard
+//                                 page (a coroutine's): one spins counting, the
+//                                 other counts and nanosleeps 1 ms; the main
+//                                 thread reports both counts.
 //
 // Each task rewrites DIR/state-<pid> (key=value words, with the random cookie
 // made at start) after each step; DIR/layout-<pid> holds addresses, once.
@@ -47,6 +58,7 @@
 #include <string.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/random.h>
@@ -315,6 +327,20 @@ int Fill(long mib) {
   Ready();
 }
 
+int Reserve(long gib) {
+  size_t size = static_cast<size_t>(gib) << 30;
+  char* r = static_cast<char*>(mmap(nullptr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  if (r == MAP_FAILED) return 3;
+  if (mprotect(r + (1 << 20), 4096, PROT_READ | PROT_WRITE) != 0) return 4;
+  memcpy(r + (1 << 20), &g_cookie, sizeof(g_cookie));
+  char* once = static_cast<char*>(mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  char* never = static_cast<char*>(mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  if (once == MAP_FAILED || never == MAP_FAILED) return 5;
+  memcpy(once, &g_cookie, sizeof(g_cookie));
+  if (mprotect(once, 4096, PROT_READ) != 0) return 6;
+  Ready();
+}
+
 int Tree(long n, long kib) {
   int p[2];
   if (n < 1 || pipe2(p, O_CLOEXEC) != 0) return 3;
@@ -341,6 +367,59 @@ int Tree(long n, long kib) {
   Ready();
 }
 
+// The tight stacks' threads: rsp 1 KiB above a PROT_NONE page; they touch
+// no stack at all.
+uint64_t g_spins, g_naps;
+const struct timespec kNapTime = {0, 1000000};
+
+void* SpinOnTightStack(void* sp) {
+  __asm__ volatile(
+      "mov %0, %%rsp\n\t"
+      "1: lock incq %1\n\t"
+      "pause\n\t"
+      "jmp 1b\n\t"
+      :
+      : "r"(sp), "m"(g_spins)
+      : "memory");
+  return nullptr;
+}
+
+void* NapOnTightStack(void* sp) {
+  __asm__ volatile(
+      "mov %0, %%rsp\n\t"
+      "1: lock incq %1\n\t"
+      "mov $35, %%eax\n\t"  // nanosleep(&kNapTime, NULL)
+      "lea %2, %%rdi\n\t"
+      "xor %%esi, %%esi\n\t"
+      "syscall\n\t"
+      "jmp 1b\n\t"
+      :
+      : "r"(sp), "m"(g_naps), "m"(kNapTime)
+      : "rax", "rdi", "rsi", "rcx", "r11", "memory");
+  return nullptr;
+}
+
+// A stack of 2 pages above a guard page; its top 1 KiB above the guard.
+char* TightStack() {
+  char* m = static_cast<char*>(mmap(nullptr, 3 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  if (m == MAP_FAILED || mprotect(m, kPage, PROT_NONE) != 0) _exit(3);
+  return m + kPage + 1024;
+}
+
+int Tight() {
+  pthread_t spin, nap;
+  if (pthread_create(&spin, nullptr, SpinOnTightStack, TightStack()) != 0) return 7;
+  if (pthread_create(&nap, nullptr, NapOnTightStack, TightStack()) != 0) return 7;
+  char text[200];
+  for (;;) {
+    snprintf(text, sizeof(text), "cookie=%016llx spins=%llu naps=%llu\n", static_cast<unsigned long long>(g_cookie),
+             static_cast<unsigned long long>(__atomic_load_n(&g_spins, __ATOMIC_RELAXED)),
+             static_cast<unsigned long long>(__atomic_load_n(&g_naps, __ATOMIC_RELAXED)));
+    WriteFile("state", text);
+    Nap(20);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -353,6 +432,8 @@ int main(int argc, char** argv) {
   if (strcmp(argv[2], "waits") == 0 && argc == 4) return Waits(atol(argv[3]));
   if (strcmp(argv[2], "signals") == 0) return Signals();
   if (strcmp(argv[2], "fill") == 0 && argc == 4) return Fill(atol(argv[3]));
+  if (strcmp(argv[2], "reserve") == 0 && argc == 4) return Reserve(atol(argv[3]));
   if (strcmp(argv[2], "tree") == 0 && argc == 5) return Tree(atol(argv[3]), atol(argv[4]));
+  if (strcmp(argv[2], "tight") == 0) return Tight();
   return 64;
 }

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -152,6 +153,41 @@ TEST(Identity, AnFdWhoseDirectoryWasMountedOverIsRefused) {
                     WriteFile(t + "/d/file", "over");  // same name, another file
                   },
                   "/t/d/file): its path leads to another file now (a mount covers it, or it was replaced)");
+            }),
+            "");
+}
+
+// A file the task maps, whose directory was then mounted over: a restore
+// would map the file on top (the tree's own data elsewhere), so the dump
+// refuses it as it refuses such an fd.
+TEST(Identity, AMappedFileWhoseDirectoryWasMountedOverIsRefused) {
+  EXPECT_EQ(InSandbox([] {
+              TempDir work;
+              const std::string t = work.File("t");
+              pid_t root = StartTree(true, true, [&] {
+                MUST(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
+                MUST(::mkdir(t.c_str(), 0755) == 0 && ::mount("low", t.c_str(), "tmpfs", 0, "size=64k") == 0);
+                WriteFile(t + "/data", std::string(4096, 'A'));
+                int fd = ::open((t + "/data").c_str(), O_RDONLY);
+                MUST(fd >= 0 && ::mmap(nullptr, 4096, PROT_READ, MAP_SHARED, fd, 0) != MAP_FAILED);
+                ::close(fd);
+                MUST(::mount("cover", t.c_str(), "tmpfs", 0, "size=64k") == 0);
+                WriteFile(t + "/data", std::string(4096, 'B'));
+                WriteFile(work.File("ready"), "ready");
+                for (;;) ::pause();
+              });
+              EXPECT_OR_RETURN(root > 0, "clone");
+              for (int i = 0; i < 500 && ReadFile(work.File("ready")).empty(); ++i) ::usleep(10000);
+              EXPECT_OR_RETURN(!ReadFile(work.File("ready")).empty(), "the tree did not settle");
+              RunResult d = Dump(root, work.File("images"));
+              bool running = RunsOn(root);
+              KillTree(root);
+              EXPECT_OR_RETURN(d.status == 3, "exit " + Str(d.status) + ": " + d.err);
+              EXPECT_OR_RETURN(d.err.find("mapped file " + t + "/data") != std::string::npos &&
+                                   d.err.find("its path leads to another file now") != std::string::npos,
+                               d.err);
+              EXPECT_OR_RETURN(running, "the tree was not left running");
+              return std::string();
             }),
             "");
 }
@@ -328,7 +364,9 @@ void JoinFromAnotherSession(pid_t init) {
   pid_t joiner = ::fork();
   if (joiner == 0) {
     MUST(::setsid() > 0);
-    int ns = ::open(("/proc/" + Str(init) + "/ns/pid").c_str(), O_RDONLY);
+    // Close-on-exec: the sleep would hold it, an fd the dump refuses (its
+    // pre-check, before the sessions are compared).
+    int ns = ::open(("/proc/" + Str(init) + "/ns/pid").c_str(), O_RDONLY | O_CLOEXEC);
     MUST(ns >= 0 && ::setns(ns, CLONE_NEWPID) == 0);
     if (::fork() == 0) {
       if (::fork() == 0) ExecSleep();

@@ -226,9 +226,9 @@ TEST(AttrsPlan, UmaskOomScoreAndLoginUid) {
   EXPECT_TRUE(Plan(set).plan.has_value());
 }
 
-// Every restored task gets restore-orch's credentials: images whose ids,
-// capabilities, securebits or groups are others are refused, not restored
-// with more privilege than they had.
+// A task that does not continue gets restore-orch's credentials: images
+// whose ids, capabilities, securebits or groups are others are refused, not
+// restored with more privilege than they had.
 TEST(AttrsPlan, CredentialsOtherThanRestoreOrchsAreRefused) {
   test::ImageSet set = test::DemoImages();
   img::creds_entry& cr = Creds(set, 2);
@@ -236,13 +236,14 @@ TEST(AttrsPlan, CredentialsOtherThanRestoreOrchsAreRefused) {
   cr.add_cap_bnd(0x1ff);
   HostAttrs host = Host();
   host.caps[3] = 0x1ffffffffffull;
-  ExpectRefused(Plan(set, host), "core-2.img: entry 0: task 2: its credentials differ from restore-orch's, which every restored task gets: "
-                                 "bounding capabilities 0x1fffffffffe, restore-orch's 0x1ffffffffff");
+  ExpectRefused(Plan(set, host), "core-2.img: entry 0: task 2: its credentials differ from restore-orch's, which every restored task gets "
+                                 "unless it continues (it has no memory images): bounding capabilities 0x1fffffffffe, restore-orch's 0x1ffffffffff");
   EXPECT_TRUE(Plan(set).plan.has_value()) << "only the host's are compared";
   host.caps[3] = 0x1fffffffffeull;
   EXPECT_TRUE(Plan(set, host).plan.has_value()) << Errors(Plan(set, host));
   Creds(set, 2).set_euid(1000);
-  ExpectRefused(Plan(set, host), "task 2: its credentials differ from restore-orch's, which every restored task gets: uid 0/1000/0/0");
+  ExpectRefused(Plan(set, host), "task 2: its credentials differ from restore-orch's, which every restored task gets unless it continues "
+                                 "(it has no memory images): uid 0/1000/0/0");
   Creds(set, 2).set_euid(0);
   Creds(set, 2).set_secbits(0x2f);
   ExpectRefused(Plan(set, host), "securebits 2f, restore-orch's 0");
@@ -270,12 +271,14 @@ class ContinuePlan : public ::testing::Test {
     ASSERT_TRUE(loaded.ok()) << loaded.error().ToString();
     dir_ = std::move(loaded).value();
   }
-  PlanOutcome Plan() {
+  PlanOutcome Plan(std::optional<HostAttrs> host = std::nullopt) {
     PlanOptions options;
     options.root_given = true;
     options.externals_named_later = true;
+    options.host = host;
     return BuildPlan(dir_, options);
   }
+  img::creds_entry& Creds() { return *Core().mutable_thread_core()->mutable_creds(); }
   img::core_entry& Core() { return static_cast<img::core_entry&>(*dir_.files.at("core-1.img").entries[0].message); }
   img::mm_entry& Mm() { return static_cast<img::mm_entry&>(*dir_.files.at("mm-1.img").entries[0].message); }
   // The first VMA of `status` (CRIU's VMA_* bits).
@@ -293,6 +296,100 @@ TEST_F(ContinuePlan, TheFixtureContinues) {
   ASSERT_TRUE(out.plan.has_value()) << Errors(out);
   EXPECT_EQ(out.plan->FindTask(1)->resume_mode, ResumeMode::kContinue);
   EXPECT_EQ(out.plan->FindTask(1)->cont->sigactions[11].flags, 0x14000000u) << "SIGUSR2's SA_RESTORER|SA_RESTART";
+}
+
+// A task that continues gets its uids, gids, capability sets, securebits
+// and groups back (the restorer sets them last) when restore-orch, as
+// root, can give them.
+TEST_F(ContinuePlan, CredentialsComeBackWhenTheRestorerCanGiveThem) {
+  HostAttrs host = Host();
+  host.cap_sys_resource = true;
+  host.nr_open = 1u << 30;
+  host.caps = {0, 0x1ffffffffff, 0x1ffffffffff, 0x1ffffffffff, 0};
+  auto set_creds = [&] {
+    img::creds_entry& c = Creds();
+    for (auto f : {&img::creds_entry::set_uid, &img::creds_entry::set_gid, &img::creds_entry::set_euid, &img::creds_entry::set_egid,
+                    &img::creds_entry::set_suid, &img::creds_entry::set_sgid, &img::creds_entry::set_fsuid, &img::creds_entry::set_fsgid}) {
+      (c.*f)(0);
+    }
+    c.clear_cap_inh();
+    c.add_cap_inh(0x2001);
+    c.add_cap_inh(0);
+    c.clear_cap_prm();
+    c.add_cap_prm(0x2000);
+    c.add_cap_prm(0);
+    c.clear_cap_eff();
+    c.add_cap_eff(0x2000);
+    c.add_cap_eff(0);
+    c.clear_cap_bnd();
+    c.add_cap_bnd(0xfedfefff);
+    c.add_cap_bnd(0x1ff);
+    c.clear_cap_amb();
+    c.add_cap_amb(0x2000);
+    c.add_cap_amb(0);
+    c.clear_groups();
+    c.add_groups(5);
+    c.add_groups(6);
+    c.set_secbits(0x3);  // SECBIT_NOROOT and its lock
+  };
+  set_creds();
+  PlanOutcome out = Plan(host);
+  ASSERT_TRUE(out.plan.has_value()) << Errors(out);
+  const auto& creds = out.plan->FindTask(1)->attrs.threads.at(0).creds;
+  ASSERT_TRUE(creds.has_value());
+  EXPECT_EQ(creds->caps, (std::array<uint64_t, 5>{0x2001, 0x2000, 0x2000, 0x1fffedfefffull, 0x2000}));
+  EXPECT_EQ(creds->securebits, 0x3u);
+  EXPECT_EQ(creds->groups, (std::vector<uint32_t>{5, 6}));
+
+  HostAttrs no_setpcap = host;
+  no_setpcap.caps[2] &= ~(uint64_t{1} << 8);
+  ExpectRefused(Plan(no_setpcap), "core-1.img: entry 0: task 1: its credentials cannot be given back: setting its capabilities and "
+                                  "securebits needs CAP_SETPCAP, which restore-orch does not have");
+  HostAttrs fewer = host;
+  fewer.caps[1] = fewer.caps[2] = 0x1140;  // CAP_SETGID, CAP_SETPCAP, CAP_NET_ADMIN
+  ExpectRefused(Plan(fewer), "permitted capabilities 0x2000 go beyond restore-orch's 0x1140");
+  HostAttrs locked = host;
+  locked.securebits = 0x30;  // SECBIT_KEEP_CAPS, locked
+  ExpectRefused(Plan(locked), "securebits 0x3 differ from restore-orch's 0x30 where those are locked");
+  Creds().set_cap_amb(0, 0x4000);
+  ExpectRefused(Plan(host), "ambient capabilities 0x4000 are not all permitted and inheritable");
+  set_creds();
+  Creds().set_cap_eff(0, 0x2002);
+  ExpectRefused(Plan(host), "effective capabilities 0x2002 are not all permitted (0x2000)");
+  set_creds();
+  Creds().add_cap_bnd(1);
+  ExpectRefused(Plan(host), "task 1: cap_bnd has bits past the 64 capabilities a kernel has");
+  // Other uids and gids: given with CAP_SETUID and CAP_SETGID when
+  // restore-orch's user namespace maps them.
+  set_creds();
+  Creds().set_euid(1000);
+  Creds().set_fsuid(1000);
+  Creds().set_sgid(2000);
+  out = Plan(host);
+  ASSERT_TRUE(out.plan.has_value()) << Errors(out);
+  EXPECT_EQ(out.plan->FindTask(1)->attrs.threads.at(0).creds->uids, (std::array<uint32_t, 4>{0, 1000, 0, 1000}));
+  EXPECT_EQ(out.plan->FindTask(1)->attrs.threads.at(0).creds->gids, (std::array<uint32_t, 4>{0, 0, 2000, 0}));
+  HostAttrs no_setuid = host;
+  no_setuid.caps[2] &= ~(uint64_t{1} << 7);
+  ExpectRefused(Plan(no_setuid), "task 1: its credentials cannot be given back: setting its uids 0/1000/0/1000 needs CAP_SETUID");
+  HostAttrs no_setgid = host;
+  no_setgid.caps[2] &= ~(uint64_t{1} << 6);
+  ExpectRefused(Plan(no_setgid), "setting its supplementary groups needs CAP_SETGID");
+  HostAttrs mapped = host;
+  mapped.uid_map = {{0, 100000, 1000}};
+  ExpectRefused(Plan(mapped), "uid 1000 is not mapped in restore-orch's user namespace");
+  mapped = host;
+  mapped.gid_map = {{0, 100000, 65536}, {70000, 300000, 10}};
+  EXPECT_TRUE(Plan(mapped).plan.has_value());
+  mapped.gid_map = {{0, 100000, 1000}, {2001, 300000, 10}};
+  ExpectRefused(Plan(mapped), "gid 2000 is not mapped in restore-orch's user namespace");
+  HostAttrs fixup_locked = host;
+  fixup_locked.securebits = 0x8;  // SECBIT_NO_SETUID_FIXUP locked off
+  ExpectRefused(Plan(fixup_locked), "a new uid would drop its capabilities: restore-orch's securebits lock SECBIT_NO_SETUID_FIXUP off");
+  Creds().set_suid(4294967295u);
+  ExpectRefused(Plan(host), "task 1: uid 0/1000/4294967295/1000 (real/effective/saved/fs) holds 4294967295, which is no id");
+  set_creds();
+  EXPECT_TRUE(Plan().plan->FindTask(1)->attrs.threads.at(0).creds.has_value()) << "without a host, the images' are read";
 }
 
 TEST_F(ContinuePlan, SignalDispositionsTheKernelWouldChange) {

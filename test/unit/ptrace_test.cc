@@ -990,6 +990,70 @@ TEST(Ptrace, InjectedCodeReturnsItsRegistersAndAFaultIsAnErrorThatLeavesNoTrace)
   EXPECT_EQ(child.shared().bad.load(), 0);
 }
 
+// A stack that ends 1 KiB below the stack pointer, at a guard page (a
+// coroutine's, a small sigaltstack): no room for the scratch area there, so
+// it is a page of its own, mapped and unmapped again; the answers are the
+// task's own, in one stop as one by one, and nothing is left behind.
+TEST(Ptrace, ATightStackGetsAScratchPageThatLeavesNoTrace) {
+  Report report;
+  Child child([&report](Shared& s) {
+    SetDispositions();
+    report.Send(OwnSigactions());
+    char* stack = static_cast<char*>(::mmap(nullptr, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (stack == MAP_FAILED || ::mprotect(stack, 4096, PROT_NONE) != 0) ::_exit(3);
+    __asm__ volatile(
+        "mov %0, %%rsp\n\t"
+        "1: lock incq (%1)\n\t"
+        "pause\n\t"
+        "jmp 1b\n\t"
+        :
+        : "r"(stack + 4096 + 1024), "r"(&s.counter)
+        : "memory");
+  });
+  Sigactions own{};
+  ASSERT_TRUE(report.Receive(own));
+  ASSERT_TRUE(child.WaitCounter(2));
+  pid_t pid = child.pid();
+  ASSERT_TRUE(Stop(pid));
+  std::string maps = Maps(pid);
+  auto regs = PtraceGetRegs(pid);
+  ASSERT_TRUE(regs.ok());
+  uint64_t insn = SyscallInsn(pid);
+  ASSERT_NE(insn, 0u);
+  std::string stack(1024, '\0');
+  ASSERT_TRUE(ReadTaskMemory(pid, regs->rsp - 1024, stack.data(), stack.size()).ok());
+  {
+    auto task = RemoteSyscalls::Begin(pid, insn, false);
+    ASSERT_TRUE(task.ok()) << task.error().ToString();
+    auto scratch = task->Scratch();
+    ASSERT_TRUE(scratch.ok()) << scratch.error().ToString();
+    EXPECT_EQ(task->stops(), 2) << "the scratch page's mmap";
+    EXPECT_TRUE(*scratch >= regs->rsp || *scratch + RemoteSyscalls::kScratchBytes <= regs->rsp - 1024) << "on the stack";
+    EXPECT_NE(MapsDiff(maps, Maps(pid)), "") << "no page mapped";
+    auto fast = AskSigactions(*task);
+    ASSERT_TRUE(fast.ok()) << fast.error().ToString();
+    EXPECT_EQ(*fast, own) << DescribeDiff(*fast, own);
+    auto slow = AskSigactionsOneByOne(*task);
+    ASSERT_TRUE(slow.ok()) << slow.error().ToString();
+    EXPECT_EQ(*slow, own) << DescribeDiff(*slow, own);
+    auto knobs = AskThreadKnobsOneByOne(*task);
+    ASSERT_TRUE(knobs.ok()) << knobs.error().ToString();
+    EXPECT_TRUE(task->End().ok());
+  }
+  EXPECT_EQ(MapsDiff(maps, Maps(pid)), "");
+  auto regs_after = PtraceGetRegs(pid);
+  ASSERT_TRUE(regs_after.ok());
+  EXPECT_TRUE(SameRegs(*regs, *regs_after));
+  std::string stack_after(1024, '\0');
+  ASSERT_TRUE(ReadTaskMemory(pid, regs->rsp - 1024, stack_after.data(), stack_after.size()).ok());
+  EXPECT_EQ(stack_after, stack);
+  ASSERT_TRUE(PtraceDetach(pid, 0).ok());
+  long counted = child.shared().counter.load();
+  EXPECT_TRUE(child.WaitCounter(counted + 3));
+  int status = 0;
+  EXPECT_EQ(::waitpid(pid, &status, WNOHANG), 0) << "it died";
+}
+
 TEST(Ptrace, ATaskKilledWhileRunningCodeIsAnErrorNotAHang) {
   Child child([](Shared& s) { CountForever(s); });
   ASSERT_TRUE(child.WaitCounter(2));
