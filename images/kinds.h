@@ -62,6 +62,7 @@ const Kind& CoreKind();
 const Kind& IdsKind();
 const Kind& MountpointsKind();
 const Kind& AutofsKind();
+const Kind& UtsnsKind();
 const Kind& FdinfoKind();
 const Kind& FilesKind();
 const Kind& PipesDataKind();

@@ -195,10 +195,19 @@ struct SharingStep {
   uint32_t group = 0;
 };
 
+// A UTS namespace of the tree's own (utsns-<id>.img): the root task is
+// cloned into a new one and sets its names first.
+struct UtsPlan {
+  uint32_t ns_id = 0;
+  std::string nodename;    // at most 64 bytes (__NEW_UTS_LEN), no NUL
+  std::string domainname;  // likewise
+};
+
 struct NamespacePlan {
   bool new_pid = true;
   bool new_mnt = true;
   uint32_t mnt_ns_id = 0;
+  std::optional<UtsPlan> uts;  // none: the tree shares the caller's UTS namespace
 };
 
 struct RestorePlan {

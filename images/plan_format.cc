@@ -78,6 +78,12 @@ std::string FormatPlan(const RestorePlan& plan) {
   line(fmt::format("   root task {} cloned into {} PID namespace and {} mount namespace",
                    plan.tasks.empty() ? 0 : plan.tasks.front().pid, plan.ns.new_pid ? "a new" : "the caller's",
                    plan.ns.new_mnt ? "a new" : "the caller's"));
+  if (plan.ns.uts) {
+    line(fmt::format("   and a new UTS namespace (utsns-{}.img): hostname \"{}\", domainname \"{}\"", plan.ns.uts->ns_id,
+                     plan.ns.uts->nodename, plan.ns.uts->domainname));
+  } else {
+    line("   and the caller's UTS namespace");
+  }
 
   line("3. mounts:");
   if (!plan.ns.new_mnt) line("   none: the tree shares the caller's mount namespace");

@@ -133,8 +133,10 @@ CommandDoc DumpDoc() {
       "is given before the freeze, touching nothing.",
       "Anything the tree holds that restore-orch could not restore (a socket, an eventfd or other anonymous-inode "
       "file, a deleted file, a task whose main thread exited while its other threads run, a thread with an fd "
-      "table, cwd, namespace or seccomp filters other than its task's, a stopped or traced task, other uids or "
-      "gids than restore-orch's, a namespace of its own other than PID and mount, memory or fd tables shared between tasks, an "
+      "table, cwd, namespace or seccomp filters other than its task's, a stopped or traced task, credentials "
+      "restore-orch cannot give back (ids its user namespace does not map, or that need capabilities it lacks), a "
+      "namespace of its own other than PID, mount and UTS, a task in another UTS namespace than "
+      "the root task, memory or fd tables shared between tasks, an "
       "AutoFS mount served from outside the tree, a bind mount of a directory removed since, a file lock held through an fd, a task in vfork waiting for its "
       "child, a parent-death signal of the root task, SCHED_DEADLINE, a hard resource limit above restore-orch's "
       "own, a VMA locked on fault, sealed or registered with userfaultfd) is refused with one line naming the task "

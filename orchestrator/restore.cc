@@ -30,6 +30,7 @@
 #include "sys/log.h"
 #include "sys/process.h"
 #include "sys/proc.h"
+#include "sys/namespaces.h"
 #include "worker/task.h"
 
 namespace ro {
@@ -130,7 +131,7 @@ class Controller {
       fault_channel_[1].reset(sv[1]);
     }
     arena_->BeginStage(Stage::kRootTask, shm::ParticipantCount(Stage::kRootTask, plan_));
-    uint64_t flags = (plan_.ns.new_pid ? CLONE_NEWPID : 0) | (plan_.ns.new_mnt ? CLONE_NEWNS : 0);
+    uint64_t flags = (plan_.ns.new_pid ? CLONE_NEWPID : 0) | (plan_.ns.new_mnt ? CLONE_NEWNS : 0) | (plan_.ns.uts ? CLONE_NEWUTS : 0);
     if (Status s = arena_->Fault(shm::FaultPoint::kRootClone, "clone3 of the root task"); !s.ok()) {
       return std::move(s).error().Within("root task " + std::to_string(plan_.tasks[0].pid) + ", stage root-task");
     }
@@ -174,6 +175,10 @@ class Controller {
       s = InstallSyscallFault(*options_.syscall_fault, fault_channel_[1]);
       fault_channel_[0].reset();
       fault_channel_[1].reset();
+    }
+    if (s.ok() && plan_.ns.uts) {
+      s = sys::SetUtsNames(sys::UtsNames{plan_.ns.uts->nodename, plan_.ns.uts->domainname});
+      if (!s.ok()) s = std::move(s).error().Within("the tree's UTS namespace");
     }
     if (s.ok() && plan_.ns.new_mnt) s = BuildMountTree(plan_, options_.mounts, service_->layout().images_fd, *arena_);
     if (s.ok()) s = arena_->FinishStage(0, Stage::kRootTask);

@@ -7,6 +7,8 @@
 
 #include "images/plan/context.h"
 #include "images/proto/pstree.pb.h"
+#include "images/proto/utsns.pb.h"
+#include "sys/namespaces.h"
 
 namespace ro::images::plan {
 namespace {
@@ -211,7 +213,6 @@ void CheckOtherNamespaces(Context& ctx) {
   static const NsKind kKinds[] = {
       {"network", &img::task_kobj_ids_entry::has_net_ns_id, &img::task_kobj_ids_entry::net_ns_id},
       {"IPC", &img::task_kobj_ids_entry::has_ipc_ns_id, &img::task_kobj_ids_entry::ipc_ns_id},
-      {"UTS", &img::task_kobj_ids_entry::has_uts_ns_id, &img::task_kobj_ids_entry::uts_ns_id},
       {"user", &img::task_kobj_ids_entry::has_user_ns_id, &img::task_kobj_ids_entry::user_ns_id},
       {"cgroup", &img::task_kobj_ids_entry::has_cgroup_ns_id, &img::task_kobj_ids_entry::cgroup_ns_id},
       {"time", &img::task_kobj_ids_entry::has_time_ns_id, &img::task_kobj_ids_entry::time_ns_id},
@@ -225,6 +226,42 @@ void CheckOtherNamespaces(Context& ctx) {
       break;
     }
   }
+}
+
+// One of a UTS namespace's names (utsns.proto): what sethostname(2) and
+// setdomainname(2) take and uname(2) gives back.
+void CheckUtsName(Context& ctx, const std::string& file, const char* field, const std::string& value) {
+  if (value.size() > sys::kUtsNameMax) {
+    ctx.problems.Add(file, 0, std::string(field) + " is " + Str(value.size()) + " bytes long: the kernel takes at most " + Str(sys::kUtsNameMax));
+  } else if (value.find('\0') != std::string::npos) {
+    ctx.problems.Add(file, 0, std::string(field) + " holds a NUL byte: uname(2) would cut it there");
+  }
+}
+
+// Every task shares the root task's UTS namespace. When that is not the
+// one the inventory names as outside the tree (CRIU's root_ids), the root
+// task is cloned into a new one that gets the names of
+// utsns-<id>.img (CRIU's layout, keyed by the namespace's id).
+void PlanUts(Context& ctx, const img::task_kobj_ids_entry* root_ids) {
+  if (root_ids == nullptr || !root_ids->has_uts_ns_id()) return;
+  for (const auto& [pid, ids] : ctx.ids) {
+    if (!ids->has_uts_ns_id() || ids->uts_ns_id() == root_ids->uts_ns_id()) continue;
+    ctx.problems.Add(MakeFileName(CoreKind(), static_cast<uint32_t>(pid)), 0,
+                     "task " + Str(pid) + " is in another UTS namespace (id " + Str(ids->uts_ns_id()) + ") than the root task (id " +
+                         Str(root_ids->uts_ns_id()) + "): a tree is restored with one UTS namespace");
+  }
+  if (ctx.root_ids == nullptr || !ctx.root_ids->has_uts_ns_id() || ctx.root_ids->uts_ns_id() == root_ids->uts_ns_id()) return;
+  const uint32_t id = root_ids->uts_ns_id();
+  const std::string name = MakeFileName(UtsnsKind(), id);
+  const ImageFile* f = ctx.dir.Find(UtsnsKind(), id);
+  if (f == nullptr || f->entries.empty()) {
+    ctx.problems.Add(name, std::nullopt, "missing: the root task is in a UTS namespace of its own (id " + Str(id) + ")");
+    return;
+  }
+  const auto& e = f->As<img::utsns_entry>(0);
+  CheckUtsName(ctx, name, "nodename", e.nodename());
+  CheckUtsName(ctx, name, "domainname", e.domainname());
+  ctx.plan.ns.uts = UtsPlan{id, e.nodename(), e.domainname()};
 }
 
 // The root task gets a new PID (mount) namespace unless it shares the one
@@ -256,6 +293,7 @@ void PlanNamespaces(Context& ctx) {
   }
   if (ns.new_mnt && root_ids != nullptr && root_ids->has_mnt_ns_id()) ns.mnt_ns_id = root_ids->mnt_ns_id();
   CheckOtherNamespaces(ctx);
+  PlanUts(ctx, root_ids);
 }
 
 // Sessions and groups outside the tree: the caller's (a job of a shell's

@@ -11,11 +11,13 @@
 #include "images/proto/inventory.pb.h"
 #include "images/proto/pstree.pb.h"
 #include "images/proto/resume.pb.h"
+#include "images/proto/utsns.pb.h"
 #include "orchestrator/dump/collector.h"
 #include "sys/log.h"
 #include "sys/proc.h"
 #include "sys/proc_tree.h"
 #include "sys/process.h"
+#include "sys/namespaces.h"
 
 namespace ro {
 namespace dump {
@@ -32,7 +34,7 @@ Result<ino_t> NsInode(const std::string& path) {
 
 // Namespaces restore-orch does not make: a task must share them with
 // restore-orch, or its restore would put it somewhere else.
-constexpr const char* kForeignNamespaces[] = {"net", "ipc", "uts", "user", "cgroup", "time"};
+constexpr const char* kForeignNamespaces[] = {"net", "ipc", "user", "cgroup", "time"};
 
 }  // namespace
 
@@ -79,6 +81,17 @@ Status Collector::ReadNamespaces() {
   }
   new_pid_ = tree_pid_ns_ != own_pid_ns_;
   new_mnt_ = tree_mnt_ns_ != own_mnt_ns_;
+  // The tree's UTS namespace: restore-orch's, or one of its own whose names
+  // are dumped (utsns-<id>.img, as CRIU lays it out).
+  RO_ASSIGN_OR_RETURN(own_uts_ns_, NsInode("/proc/self/ns/uts"));
+  RO_ASSIGN_OR_RETURN(tree_uts_ns_, NsInode(proc + "ns/uts"));
+  if (tree_uts_ns_ != own_uts_ns_) {
+    RO_ASSIGN_OR_RETURN(sys::UtsNames names, sys::ReadUtsNames(root.pid));
+    auto uts = std::make_unique<img::utsns_entry>();
+    uts->set_nodename(names.nodename);
+    uts->set_domainname(names.domainname);
+    File(images::UtsnsKind(), static_cast<uint32_t>(tree_uts_ns_)).entries.push_back(images::Entry{std::move(uts), {}});
+  }
   pid_levels_ = sys::StatusValues(root_status, "NSpid").size();
   std::string who = "task " + Str(root.pid);
   if (new_pid_ && sys::StatusInnermost(root_status, "NSpid") != 1) {
@@ -147,6 +160,8 @@ Status Collector::CheckTask(const Task& t) {
   RO_ASSIGN_OR_RETURN(ino_t mnt_ns, NsInode(t.Proc("ns/mnt")));
   if (pid_ns != tree_pid_ns_) return Refuse("it is in another PID namespace than the tree's root");
   if (mnt_ns != tree_mnt_ns_) return Refuse("it is in another mount namespace than the tree's root");
+  RO_ASSIGN_OR_RETURN(ino_t uts_ns, NsInode(t.Proc("ns/uts")));
+  if (uts_ns != tree_uts_ns_) return Refuse("it is in another UTS namespace than the tree's root (one UTS namespace per tree is restored)");
   for (const char* ns : kForeignNamespaces) {
     ino_t own = own_ns_[ns];
     if (own == 0) continue;  // a kernel without it
@@ -198,6 +213,7 @@ Status Collector::CollectCore(const Task& t) {
     ids->set_sighand_id(own);
     ids->set_pid_ns_id(static_cast<uint32_t>(tree_pid_ns_));
     ids->set_mnt_ns_id(static_cast<uint32_t>(tree_mnt_ns_));
+    ids->set_uts_ns_id(static_cast<uint32_t>(tree_uts_ns_));
     RO_TRY(CollectSeccomp(t, *core));
     RO_TRY(FillThreadInfo(t.live->leader(), *core));
     RO_TRY(FillSignalState(t, *core));
@@ -310,6 +326,7 @@ void Collector::WritePstreeAndInventory() {
   }
   // restore-orch's own namespaces: what the tree shares with its caller.
   auto inv = images::NewInventory(static_cast<uint32_t>(own_pid_ns_), static_cast<uint32_t>(own_mnt_ns_));
+  inv->mutable_root_ids()->set_uts_ns_id(static_cast<uint32_t>(own_uts_ns_));
   File(images::InventoryKind()).entries.push_back(images::Entry{std::move(inv), {}});
 }
 

@@ -203,9 +203,12 @@ TEST(Kinds, FileNamesFollowCrius) {
   EXPECT_FALSE(ParseFileName("core-.img"));
   EXPECT_FALSE(ParseFileName("core-01.img"));
   EXPECT_FALSE(ParseFileName("core-99999999999.img"));
-  auto utsns = ParseFileName("utsns-1.img");  // known, not restored
+  auto ipc = ParseFileName("ipcns-var-1.img");  // known, not restored
+  ASSERT_TRUE(ipc);
+  EXPECT_FALSE(ipc->kind->restored);
+  auto utsns = ParseFileName("utsns-1.img");
   ASSERT_TRUE(utsns);
-  EXPECT_FALSE(utsns->kind->restored);
+  EXPECT_TRUE(utsns->kind->restored);
   EXPECT_FALSE(ParseFileName("pstree.img.bak"));
 }
 

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <optional>
+#include <string>
 
 #include "images/plan.h"
 #include "images/proto/autofs.pb.h"
@@ -9,6 +11,7 @@
 #include "images/proto/inventory.pb.h"
 #include "images/proto/mnt.pb.h"
 #include "images/proto/pstree.pb.h"
+#include "images/proto/utsns.pb.h"
 #include "test/helpers/test_util.h"
 #include "test/helpers/tree_images.h"
 
@@ -149,6 +152,64 @@ TEST(Plan, TaskInANamespaceOfItsOwnThatIsNotRestoredIsRefused) {
     for (const Error& e : out.errors) all += e.ToString() + "\n";
     EXPECT_NE(all.find(std::string("core-3.img: entry 0: task 3 is in a ") + kind + " namespace of its own (id 9)"), std::string::npos) << all;
   }
+}
+
+// The demo set with every task in UTS namespace 7, the inventory's outside
+// one 3, and utsns-7.img holding `host` and `domain` (no image: nullopt).
+test::ImageSet InUtsNamespace(std::optional<std::string> host, const std::string& domain = "") {
+  test::ImageSet set = test::DemoImages();
+  test::Mutable<img::inventory_entry>(set, "inventory.img", 0).mutable_root_ids()->set_uts_ns_id(3);
+  for (auto& [name, file] : set) {
+    if (name.rfind("core-", 0) != 0) continue;
+    auto& core = static_cast<img::core_entry&>(*file.entries[0].message);
+    if (core.has_ids()) core.mutable_ids()->set_uts_ns_id(7);  // zombies have none
+  }
+  if (host) {
+    auto e = std::make_unique<img::utsns_entry>();
+    e->set_nodename(*host);
+    e->set_domainname(domain);
+    ImageFile f;
+    f.kind = &UtsnsKind();
+    f.entries.push_back(Entry{std::move(e), {}});
+    set.emplace("utsns-7.img", std::move(f));
+  }
+  return set;
+}
+
+std::string PlanErrors(const test::ImageSet& set) {
+  PlanOutcome out = BuildPlan(test::ToImageDir(set), {.ext_mount_map_auto = true});
+  std::string all;
+  for (const Error& e : out.errors) all += e.ToString() + "\n";
+  return out.plan ? "planned" : all;
+}
+
+// A tree in a UTS namespace of its own comes back in a new one with its
+// names; one it shares with the caller (the inventory's id) does not.
+TEST(Plan, AUtsNamespaceOfTheTreesOwn) {
+  RestorePlan plan = MustPlan(InUtsNamespace("box-1", "example.org"));
+  ASSERT_TRUE(plan.ns.uts.has_value());
+  EXPECT_EQ(plan.ns.uts->ns_id, 7u);
+  EXPECT_EQ(plan.ns.uts->nodename, "box-1");
+  EXPECT_EQ(plan.ns.uts->domainname, "example.org");
+  EXPECT_NE(FormatPlan(plan).find("a new UTS namespace (utsns-7.img): hostname \"box-1\", domainname \"example.org\""), std::string::npos)
+      << FormatPlan(plan);
+  test::ImageSet shared = InUtsNamespace(std::nullopt);
+  test::Mutable<img::inventory_entry>(shared, "inventory.img", 0).mutable_root_ids()->set_uts_ns_id(7);
+  EXPECT_FALSE(MustPlan(shared).ns.uts.has_value());
+  EXPECT_FALSE(MustPlan(test::DemoImages()).ns.uts.has_value());  // no ids at all
+}
+
+TEST(Plan, AUtsNamespaceTheKernelWouldNotTakeIsRefused) {
+  EXPECT_NE(PlanErrors(InUtsNamespace(std::nullopt)).find("utsns-7.img: missing: the root task is in a UTS namespace of its own (id 7)"),
+            std::string::npos);
+  EXPECT_NE(PlanErrors(InUtsNamespace(std::string(65, 'h'))).find("utsns-7.img: entry 0: nodename is 65 bytes long: the kernel takes at most 64"),
+            std::string::npos);
+  EXPECT_EQ(PlanErrors(InUtsNamespace(std::string(64, 'h'), std::string(64, 'd'))), "planned");
+  EXPECT_NE(PlanErrors(InUtsNamespace("box", std::string("a\0b", 3))).find("domainname holds a NUL byte"), std::string::npos);
+  test::ImageSet two = InUtsNamespace("box");
+  test::Mutable<img::core_entry>(two, "core-3.img", 0).mutable_ids()->set_uts_ns_id(8);
+  EXPECT_NE(PlanErrors(two).find("core-3.img: entry 0: task 3 is in another UTS namespace (id 8) than the root task (id 7)"), std::string::npos)
+      << PlanErrors(two);
 }
 
 TEST(Plan, DeadSessionLeaderGetsAHelperUnderTheRoot) {
