@@ -82,10 +82,11 @@ const std::vector<Kind>& Table() {
 
       // Known, not restored: listed as unsupported by the directory loader.
       {"TMPFS", 0, 0, Layout::kRaw, "tmpfs-", true, nullptr, false, false, ".tar.gz.img"},
-      // (Restored, kept in its place for the fuzz corpus: the host and domain
-      // name of a UTS namespace of the tree's own.)
+      // (Restored, kept in their places for the fuzz corpus: the host and
+      // domain name of a UTS namespace of the tree's own, the sysctls of an
+      // IPC namespace of its own.)
       {"UTSNS", 0x54473203, kCommon, Layout::kSingle, "utsns-", true, Desc<img::utsns_entry>, true},
-      {"IPC_VAR", 0x53115007, kCommon, Layout::kSingle, "ipcns-var-", true, Desc<img::ipc_var_entry>, false},
+      {"IPC_VAR", 0x53115007, kCommon, Layout::kSingle, "ipcns-var-", true, Desc<img::ipc_var_entry>, true},  // restored too
       {"CGROUP", 0x59383330, kCommon, Layout::kSingle, "cgroup", false, Desc<img::cgroup_entry>, false},
       {"TTY_FILES", 0x59433025, kCommon, Layout::kList, "tty", false, Desc<img::tty_file_entry>, false},
       {"TTY_INFO", 0x59453036, kCommon, Layout::kList, "tty-info", false, Desc<img::tty_info_entry>, false},
@@ -162,6 +163,7 @@ const Kind& IdsKind() { return Named("IDS"); }
 const Kind& MountpointsKind() { return Named("MNTS"); }
 const Kind& AutofsKind() { return Named("AUTOFS"); }
 const Kind& UtsnsKind() { return Named("UTSNS"); }
+const Kind& IpcVarKind() { return Named("IPC_VAR"); }
 const Kind& FdinfoKind() { return Named("FDINFO"); }
 const Kind& FilesKind() { return Named("FILES"); }
 const Kind& PipesDataKind() { return Named("PIPES_DATA"); }

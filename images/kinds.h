@@ -63,6 +63,7 @@ const Kind& IdsKind();
 const Kind& MountpointsKind();
 const Kind& AutofsKind();
 const Kind& UtsnsKind();
+const Kind& IpcVarKind();
 const Kind& FdinfoKind();
 const Kind& FilesKind();
 const Kind& PipesDataKind();

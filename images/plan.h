@@ -203,11 +203,21 @@ struct UtsPlan {
   std::string domainname;  // likewise
 };
 
+// An IPC namespace of the tree's own (ipcns-var-<id>.img): the root task
+// is cloned into a new one and writes its sysctls (under /proc/sys, in
+// order: "kernel/sem" -> "250 32000 32 128"). Its System V objects and
+// POSIX message queues are not restored (the dump refuses them).
+struct IpcPlan {
+  uint32_t ns_id = 0;
+  std::vector<std::pair<std::string, std::string>> sysctls;
+};
+
 struct NamespacePlan {
   bool new_pid = true;
   bool new_mnt = true;
   uint32_t mnt_ns_id = 0;
   std::optional<UtsPlan> uts;  // none: the tree shares the caller's UTS namespace
+  std::optional<IpcPlan> ipc;  // none: the tree shares the caller's IPC namespace
 };
 
 struct RestorePlan {

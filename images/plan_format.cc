@@ -84,6 +84,13 @@ std::string FormatPlan(const RestorePlan& plan) {
   } else {
     line("   and the caller's UTS namespace");
   }
+  if (plan.ns.ipc) {
+    std::string values;
+    for (const auto& [path, text] : plan.ns.ipc->sysctls) values += (values.empty() ? "" : ", ") + path + "=" + text;
+    line(fmt::format("   and a new IPC namespace (ipcns-var-{}.img), its sysctls written: {}", plan.ns.ipc->ns_id, values));
+  } else {
+    line("   and the caller's IPC namespace");
+  }
 
   line("3. mounts:");
   if (!plan.ns.new_mnt) line("   none: the tree shares the caller's mount namespace");

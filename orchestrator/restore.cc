@@ -131,7 +131,8 @@ class Controller {
       fault_channel_[1].reset(sv[1]);
     }
     arena_->BeginStage(Stage::kRootTask, shm::ParticipantCount(Stage::kRootTask, plan_));
-    uint64_t flags = (plan_.ns.new_pid ? CLONE_NEWPID : 0) | (plan_.ns.new_mnt ? CLONE_NEWNS : 0) | (plan_.ns.uts ? CLONE_NEWUTS : 0);
+    uint64_t flags = (plan_.ns.new_pid ? CLONE_NEWPID : 0) | (plan_.ns.new_mnt ? CLONE_NEWNS : 0) | (plan_.ns.uts ? CLONE_NEWUTS : 0) |
+                     (plan_.ns.ipc ? CLONE_NEWIPC : 0);
     if (Status s = arena_->Fault(shm::FaultPoint::kRootClone, "clone3 of the root task"); !s.ok()) {
       return std::move(s).error().Within("root task " + std::to_string(plan_.tasks[0].pid) + ", stage root-task");
     }
@@ -179,6 +180,10 @@ class Controller {
     if (s.ok() && plan_.ns.uts) {
       s = sys::SetUtsNames(sys::UtsNames{plan_.ns.uts->nodename, plan_.ns.uts->domainname});
       if (!s.ok()) s = std::move(s).error().Within("the tree's UTS namespace");
+    }
+    if (s.ok() && plan_.ns.ipc) {
+      s = sys::WriteSysctls(service_->layout().proc_fd, plan_.ns.ipc->sysctls);
+      if (!s.ok()) s = std::move(s).error().Within("the tree's IPC namespace");
     }
     if (s.ok() && plan_.ns.new_mnt) s = BuildMountTree(plan_, options_.mounts, service_->layout().images_fd, *arena_);
     if (s.ok()) s = arena_->FinishStage(0, Stage::kRootTask);

@@ -6,7 +6,12 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <linux/mount.h>
+#include <sys/syscall.h>
+
 #include <cerrno>
+#include <sstream>
 #include <thread>
 
 #include "sys/unique_fd.h"
@@ -44,6 +49,105 @@ Status SetUtsNames(const UtsNames& names) {
   if (::sethostname(names.nodename.data(), names.nodename.size()) != 0) return SysError("sethostname(\"" + names.nodename + "\")");
   if (::setdomainname(names.domainname.data(), names.domainname.size()) != 0) {
     return SysError("setdomainname(\"" + names.domainname + "\")");
+  }
+  return {};
+}
+
+namespace {
+
+Result<std::string> ReadFileAt(int dir, const std::string& path) {
+  UniqueFd fd(::openat(dir, path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return SysError("open " + path);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return SysError("read " + path);
+    if (n == 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
+// The objects /proc/sysvipc/KIND lists (after its header: key, id...).
+Status ListSysvipc(const char* kind, const char* what, std::vector<std::string>& out) {
+  RO_ASSIGN_OR_RETURN(std::string text, ReadFileAt(AT_FDCWD, std::string("/proc/sysvipc/") + kind));
+  std::istringstream lines(text);
+  std::string line;
+  std::getline(lines, line);  // the header
+  while (std::getline(lines, line)) {
+    std::istringstream words(line);
+    long long key = 0, id = 0;
+    if (!(words >> key >> id)) continue;
+    char hex[16];
+    std::snprintf(hex, sizeof(hex), "0x%08llx", static_cast<unsigned long long>(static_cast<uint32_t>(key)));
+    out.push_back(std::string("System V ") + what + " (key " + hex + ", id " + std::to_string(id) + ")");
+  }
+  return {};
+}
+
+// The queues of a fresh mount of the calling thread's IPC namespace's
+// mqueue filesystem (detached: no mount namespace sees it).
+Status ListMqueues(std::vector<std::string>& out) {
+  UniqueFd fs(static_cast<int>(::syscall(SYS_fsopen, "mqueue", FSOPEN_CLOEXEC)));
+  if (!fs) return SysError("fsopen(mqueue)");
+  if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) return SysError("fsconfig(mqueue, CMD_CREATE)");
+  UniqueFd mnt(static_cast<int>(::syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, 0)));
+  if (!mnt) return SysError("fsmount(mqueue)");
+  int dir = ::openat(mnt.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return SysError("open the mqueue mount");
+  DIR* d = ::fdopendir(dir);
+  if (d == nullptr) {
+    Error e = SysError("fdopendir(the mqueue mount)");
+    ::close(dir);
+    return e;
+  }
+  while (dirent* entry = ::readdir(d)) {
+    std::string name = entry->d_name;
+    if (name != "." && name != "..") out.push_back("POSIX message queue /" + name);
+  }
+  ::closedir(d);
+  return {};
+}
+
+}  // namespace
+
+Result<IpcNamespaceState> ReadIpcNamespace(pid_t pid, const std::vector<std::string>& sysctl_paths) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/ns/ipc";
+  UniqueFd ns(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!ns) return SysError("open " + path);
+  IpcNamespaceState state;
+  Status status;
+  std::thread([&] {
+    if (::setns(ns.get(), CLONE_NEWIPC) != 0) {
+      status = SysError("setns(CLONE_NEWIPC) into " + path);
+      return;
+    }
+    for (const std::string& p : sysctl_paths) {
+      auto text = ReadFileAt(AT_FDCWD, "/proc/sys/" + p);
+      if (!text.ok()) {
+        status = text.error();
+        return;
+      }
+      state.sysctls[p] = *text;
+    }
+    status = ListSysvipc("shm", "shared memory segment", state.objects);
+    if (status.ok()) status = ListSysvipc("msg", "message queue", state.objects);
+    if (status.ok()) status = ListSysvipc("sem", "semaphore set", state.objects);
+    if (status.ok()) status = ListMqueues(state.objects);
+  }).join();
+  if (!status.ok()) return std::move(status).error().Within("the IPC namespace of " + std::to_string(pid));
+  return state;
+}
+
+Status WriteSysctls(int proc_dir, const std::vector<std::pair<std::string, std::string>>& values) {
+  for (const auto& [path, text] : values) {
+    const std::string rel = "sys/" + path;
+    UniqueFd fd(::openat(proc_dir, rel.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) return SysError("open /proc/" + rel);
+    ssize_t n = ::write(fd.get(), text.data(), text.size());
+    if (n < 0) return SysError("write '" + text + "' to /proc/" + rel);
+    if (static_cast<size_t>(n) != text.size()) return Fail("write '" + text + "' to /proc/" + rel + ": short write");
   }
   return {};
 }

@@ -5,7 +5,10 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sys/status.h"
 
@@ -34,5 +37,27 @@ Result<UtsNames> ReadUtsNames(pid_t pid);
 // sethostname(2) and setdomainname(2) in the calling task's UTS namespace.
 // Errors name the call.
 Status SetUtsNames(const UtsNames& names);
+
+// What an IPC namespace holds, as a task of it sees it.
+struct IpcNamespaceState {
+  std::map<std::string, std::string> sysctls;  // "kernel/shmmax" (under /proc/sys) -> the file's text
+  // Each System V object (/proc/sysvipc/shm, msg, sem) and POSIX message
+  // queue (the names of a fresh mqueue mount of the namespace) in it:
+  // "System V shared memory segment (key 0x00001234, id 3)",
+  // "POSIX message queue /q1".
+  std::vector<std::string> objects;
+};
+
+// The IPC namespace of task `pid` (a pid of the caller's /proc): a
+// short-lived thread joins it (setns(2) CLONE_NEWIPC) and reads the
+// sysctls at `sysctl_paths`, /proc/sysvipc/{shm,msg,sem}, and a detached
+// mqueue mount it makes (fsopen, fsmount) and drops. Needs CAP_SYS_ADMIN.
+// Errors name the path or call.
+Result<IpcNamespaceState> ReadIpcNamespace(pid_t pid, const std::vector<std::string>& sysctl_paths);
+
+// Writes each (path under /proc/sys, text) in order through `proc_dir`
+// (an fd of a /proc directory): the calling task's namespaces' values.
+// Errors name the path and the text.
+Status WriteSysctls(int proc_dir, const std::vector<std::pair<std::string, std::string>>& values);
 
 }  // namespace ro::sys

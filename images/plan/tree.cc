@@ -7,6 +7,7 @@
 
 #include "images/plan/context.h"
 #include "images/proto/pstree.pb.h"
+#include "images/ipc_sysctls.h"
 #include "images/proto/utsns.pb.h"
 #include "sys/namespaces.h"
 
@@ -212,7 +213,6 @@ void CheckOtherNamespaces(Context& ctx) {
   };
   static const NsKind kKinds[] = {
       {"network", &img::task_kobj_ids_entry::has_net_ns_id, &img::task_kobj_ids_entry::net_ns_id},
-      {"IPC", &img::task_kobj_ids_entry::has_ipc_ns_id, &img::task_kobj_ids_entry::ipc_ns_id},
       {"user", &img::task_kobj_ids_entry::has_user_ns_id, &img::task_kobj_ids_entry::user_ns_id},
       {"cgroup", &img::task_kobj_ids_entry::has_cgroup_ns_id, &img::task_kobj_ids_entry::cgroup_ns_id},
       {"time", &img::task_kobj_ids_entry::has_time_ns_id, &img::task_kobj_ids_entry::time_ns_id},
@@ -264,6 +264,29 @@ void PlanUts(Context& ctx, const img::task_kobj_ids_entry* root_ids) {
   ctx.plan.ns.uts = UtsPlan{id, e.nodename(), e.domainname()};
 }
 
+// As the UTS namespace: every task shares the root task's IPC namespace;
+// one of the tree's own gets the sysctls of ipcns-var-<id>.img.
+void PlanIpc(Context& ctx, const img::task_kobj_ids_entry* root_ids) {
+  if (root_ids == nullptr || !root_ids->has_ipc_ns_id()) return;
+  for (const auto& [pid, ids] : ctx.ids) {
+    if (!ids->has_ipc_ns_id() || ids->ipc_ns_id() == root_ids->ipc_ns_id()) continue;
+    ctx.problems.Add(MakeFileName(CoreKind(), static_cast<uint32_t>(pid)), 0,
+                     "task " + Str(pid) + " is in another IPC namespace (id " + Str(ids->ipc_ns_id()) + ") than the root task (id " +
+                         Str(root_ids->ipc_ns_id()) + "): a tree is restored with one IPC namespace");
+  }
+  if (ctx.root_ids == nullptr || !ctx.root_ids->has_ipc_ns_id() || ctx.root_ids->ipc_ns_id() == root_ids->ipc_ns_id()) return;
+  const uint32_t id = root_ids->ipc_ns_id();
+  const std::string name = MakeFileName(IpcVarKind(), id);
+  const ImageFile* f = ctx.dir.Find(IpcVarKind(), id);
+  if (f == nullptr || f->entries.empty()) {
+    ctx.problems.Add(name, std::nullopt, "missing: the root task is in an IPC namespace of its own (id " + Str(id) + ")");
+    return;
+  }
+  const auto& e = f->As<img::ipc_var_entry>(0);
+  for (std::string& p : IpcVarProblems(e)) ctx.problems.Add(name, 0, std::move(p));
+  ctx.plan.ns.ipc = IpcPlan{id, IpcSysctlsToWrite(e)};
+}
+
 // The root task gets a new PID (mount) namespace unless it shares the one
 // the inventory names as outside the tree; every task shares the root's.
 void PlanNamespaces(Context& ctx) {
@@ -294,6 +317,7 @@ void PlanNamespaces(Context& ctx) {
   if (ns.new_mnt && root_ids != nullptr && root_ids->has_mnt_ns_id()) ns.mnt_ns_id = root_ids->mnt_ns_id();
   CheckOtherNamespaces(ctx);
   PlanUts(ctx, root_ids);
+  PlanIpc(ctx, root_ids);
 }
 
 // Sessions and groups outside the tree: the caller's (a job of a shell's

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "images/builders.h"
+#include "images/ipc_sysctls.h"
 #include "images/kinds.h"
 #include "images/proto/inventory.pb.h"
 #include "images/proto/pstree.pb.h"
@@ -34,7 +35,7 @@ Result<ino_t> NsInode(const std::string& path) {
 
 // Namespaces restore-orch does not make: a task must share them with
 // restore-orch, or its restore would put it somewhere else.
-constexpr const char* kForeignNamespaces[] = {"net", "ipc", "user", "cgroup", "time"};
+constexpr const char* kForeignNamespaces[] = {"net", "user", "cgroup", "time"};
 
 }  // namespace
 
@@ -91,6 +92,20 @@ Status Collector::ReadNamespaces() {
     uts->set_nodename(names.nodename);
     uts->set_domainname(names.domainname);
     File(images::UtsnsKind(), static_cast<uint32_t>(tree_uts_ns_)).entries.push_back(images::Entry{std::move(uts), {}});
+  }
+  // Its IPC namespace: restore-orch's, or one of its own whose sysctls are
+  // dumped (ipcns-var-<id>.img); the objects in it are not restored.
+  RO_ASSIGN_OR_RETURN(own_ipc_ns_, NsInode("/proc/self/ns/ipc"));
+  RO_ASSIGN_OR_RETURN(tree_ipc_ns_, NsInode(proc + "ns/ipc"));
+  if (tree_ipc_ns_ != own_ipc_ns_) {
+    RO_ASSIGN_OR_RETURN(sys::IpcNamespaceState ipc, sys::ReadIpcNamespace(root.pid, images::IpcSysctlPaths()));
+    if (!ipc.objects.empty()) {
+      return Refuse("task " + Str(root.pid) + ": its IPC namespace holds a " + ipc.objects.front() + (ipc.objects.size() > 1 ? " (and " + Str(ipc.objects.size() - 1) + " more)" : "") +
+                    ", which restore-orch does not restore");
+    }
+    RO_ASSIGN_OR_RETURN(img::ipc_var_entry var, images::IpcVarFromSysctls(ipc.sysctls));
+    File(images::IpcVarKind(), static_cast<uint32_t>(tree_ipc_ns_))
+        .entries.push_back(images::Entry{std::make_unique<img::ipc_var_entry>(std::move(var)), {}});
   }
   pid_levels_ = sys::StatusValues(root_status, "NSpid").size();
   std::string who = "task " + Str(root.pid);
@@ -162,6 +177,8 @@ Status Collector::CheckTask(const Task& t) {
   if (mnt_ns != tree_mnt_ns_) return Refuse("it is in another mount namespace than the tree's root");
   RO_ASSIGN_OR_RETURN(ino_t uts_ns, NsInode(t.Proc("ns/uts")));
   if (uts_ns != tree_uts_ns_) return Refuse("it is in another UTS namespace than the tree's root (one UTS namespace per tree is restored)");
+  RO_ASSIGN_OR_RETURN(ino_t ipc_ns, NsInode(t.Proc("ns/ipc")));
+  if (ipc_ns != tree_ipc_ns_) return Refuse("it is in another IPC namespace than the tree's root (one IPC namespace per tree is restored)");
   for (const char* ns : kForeignNamespaces) {
     ino_t own = own_ns_[ns];
     if (own == 0) continue;  // a kernel without it
@@ -214,6 +231,7 @@ Status Collector::CollectCore(const Task& t) {
     ids->set_pid_ns_id(static_cast<uint32_t>(tree_pid_ns_));
     ids->set_mnt_ns_id(static_cast<uint32_t>(tree_mnt_ns_));
     ids->set_uts_ns_id(static_cast<uint32_t>(tree_uts_ns_));
+    ids->set_ipc_ns_id(static_cast<uint32_t>(tree_ipc_ns_));
     RO_TRY(CollectSeccomp(t, *core));
     RO_TRY(FillThreadInfo(t.live->leader(), *core));
     RO_TRY(FillSignalState(t, *core));
@@ -327,6 +345,7 @@ void Collector::WritePstreeAndInventory() {
   // restore-orch's own namespaces: what the tree shares with its caller.
   auto inv = images::NewInventory(static_cast<uint32_t>(own_pid_ns_), static_cast<uint32_t>(own_mnt_ns_));
   inv->mutable_root_ids()->set_uts_ns_id(static_cast<uint32_t>(own_uts_ns_));
+  inv->mutable_root_ids()->set_ipc_ns_id(static_cast<uint32_t>(own_ipc_ns_));
   File(images::InventoryKind()).entries.push_back(images::Entry{std::move(inv), {}});
 }
 

@@ -1,36 +1,72 @@
-// verify, namespaces: the tree's UTS namespace (its own, with the images'
-// host and domain name, or the caller's), shared by every task.
+// verify, namespaces: the tree's UTS and IPC namespaces (its own, with the
+// images' host and domain name or sysctls, or the caller's), each shared by
+// every task; an IPC namespace of its own holds no object (none is
+// restored: any there was made since).
+#include <map>
+
+#include "images/ipc_sysctls.h"
 #include "orchestrator/verify/verifier.h"
 #include "sys/namespaces.h"
 
 namespace ro::verify {
 
 void Verifier::CompareNamespaces() {
-  auto own = sys::NamespaceInode(0, "uts");
-  auto tree = sys::NamespaceInode(root_, "uts");
+  CompareUts();
+  CompareIpc();
+}
+
+// Whether the root task's namespace of `kind` is its own, as the images
+// say (`own_wanted`); every task in the root task's. The root's inode, or
+// nullopt when it could not be read.
+std::optional<ino_t> Verifier::CompareSharing(const char* kind, const char* name, bool own_wanted) {
+  auto own = sys::NamespaceInode(0, kind);
+  auto tree = sys::NamespaceInode(root_, kind);
+  const std::string root = "task " + std::to_string(plan_.tasks.empty() ? 0 : plan_.tasks.front().pid);
   if (!own.ok() || !tree.ok()) {
-    Diff("task 1's UTS namespace: " + (own.ok() ? tree : own).error().ToString());
+    Diff(root + "'s " + name + " namespace: " + (own.ok() ? tree : own).error().ToString());
+    return std::nullopt;
+  }
+  if (!own_wanted && *tree != *own) Diff(root + ": has its own " + name + " namespace, the images have it share the caller's");
+  if (own_wanted && *tree == *own) Diff(root + ": shares the caller's " + name + " namespace, the images give it one of its own");
+  for (const auto& [pid, live] : live_) {
+    auto its = sys::NamespaceInode(live.info.outer, kind);
+    if (its.ok() && *its != *tree) Diff("task " + std::to_string(pid) + ": in another " + name + " namespace than the root task");
+  }
+  return *tree != *own ? std::optional<ino_t>(*tree) : std::nullopt;
+}
+
+void Verifier::CompareIpc() {
+  std::optional<ino_t> tree = CompareSharing("ipc", "IPC", plan_.ns.ipc.has_value());
+  if (!tree || !plan_.ns.ipc) return;
+  const std::string root = "task " + std::to_string(plan_.tasks.empty() ? 0 : plan_.tasks.front().pid);
+  auto state = sys::ReadIpcNamespace(root_, images::IpcSysctlPaths());
+  if (!state.ok()) {
+    Diff(root + ": " + state.error().ToString());
     return;
   }
+  for (const auto& [path, want] : plan_.ns.ipc->sysctls) {
+    auto it = state->sysctls.find(path);
+    std::string have = it == state->sysctls.end() ? "?" : it->second;
+    // The kernel separates kernel/sem's numbers by tabs and ends with a newline.
+    for (char& c : have) c = c == '\t' ? ' ' : c;
+    while (!have.empty() && have.back() == '\n') have.pop_back();
+    if (have != want) Diff(root + ": IPC sysctl " + path + " " + have + ", images say " + want);
+  }
+  for (const std::string& o : state->objects) Diff(root + ": its IPC namespace holds a " + o + ", which the images do not have");
+}
+
+void Verifier::CompareUts() {
+  std::optional<ino_t> tree = CompareSharing("uts", "UTS", plan_.ns.uts.has_value());
+  if (!tree || !plan_.ns.uts) return;
   const std::string root = "task " + std::to_string(plan_.tasks.empty() ? 0 : plan_.tasks.front().pid);
-  const std::optional<images::UtsPlan>& want = plan_.ns.uts;
-  if (!want && *tree != *own) Diff(root + ": in a UTS namespace of its own, the images have it share the caller's");
-  if (want && *tree == *own) Diff(root + ": shares the caller's UTS namespace, the images give it one of its own");
-  if (want && *tree != *own) {
-    auto names = sys::ReadUtsNames(root_);
-    if (!names.ok()) {
-      Diff(root + ": " + names.error().ToString());
-    } else {
-      if (names->nodename != want->nodename) Diff(root + ": hostname \"" + names->nodename + "\", images say \"" + want->nodename + "\"");
-      if (names->domainname != want->domainname) {
-        Diff(root + ": domainname \"" + names->domainname + "\", images say \"" + want->domainname + "\"");
-      }
-    }
+  const images::UtsPlan& want = *plan_.ns.uts;
+  auto names = sys::ReadUtsNames(root_);
+  if (!names.ok()) {
+    Diff(root + ": " + names.error().ToString());
+    return;
   }
-  for (const auto& [pid, live] : live_) {
-    auto its = sys::NamespaceInode(live.info.outer, "uts");
-    if (its.ok() && *its != *tree) Diff("task " + std::to_string(pid) + ": in another UTS namespace than the root task");
-  }
+  if (names->nodename != want.nodename) Diff(root + ": hostname \"" + names->nodename + "\", images say \"" + want.nodename + "\"");
+  if (names->domainname != want.domainname) Diff(root + ": domainname \"" + names->domainname + "\", images say \"" + want.domainname + "\"");
 }
 
 }  // namespace ro::verify

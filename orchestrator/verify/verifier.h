@@ -1,6 +1,6 @@
 // `verify`, one file per concern in orchestrator/verify/: tree.cc (tasks,
 // sessions, groups, zombies), files.cc (fd tables), mounts.cc (the mount
-// namespace), namespaces.cc (the UTS namespace), autofs.cc (AutoFS owners and pipes), mm.cc (the address
+// namespace), namespaces.cc (the UTS and IPC namespaces), autofs.cc (AutoFS owners and pipes), mm.cc (the address
 // space of tasks that continued), attrs.cc (limits, scheduling, umask,
 // parent-death signal, signal dispositions...), task_state.cc (what else a
 // task that continued keeps: personality, itimers, each thread's name,
@@ -60,8 +60,12 @@ class Verifier {
   void CompareReached(const std::string& where, const std::string& path, const sys::FileIdentity& held, int64_t image_mnt_id);
   // Whether `mnt_id` is a mount of the tree's mount namespace.
   bool InTreeNamespace(uint64_t mnt_id);
-  // namespaces.cc: the tree's UTS namespace and its names.
+  // namespaces.cc: the tree's UTS namespace and its names, its IPC
+  // namespace and its sysctls.
   void CompareNamespaces();
+  void CompareUts();
+  void CompareIpc();
+  std::optional<ino_t> CompareSharing(const char* kind, const char* name, bool own_wanted);
   // mounts.cc
   void CompareMounts();
   // The files of a tmpfs the images hold contents of (mount `m`, live `l`).

@@ -108,8 +108,8 @@ std::vector<Case> Cases() {
            ::unlink(d.File("core-2.img").c_str());
            ASSERT_EQ(::mkfifo(d.File("core-2.img").c_str(), 0600), 0);
          }, "core-2.img is not a regular file");
-  damage("unsupported_kind", [](const TempDir& d) { d.Write("ipcns-var-1.img", std::string(64, '\0')); },
-         "ipcns-var-1.img: image kind not supported by restore-orch");
+  damage("unsupported_kind", [](const TempDir& d) { d.Write("tty.img", std::string(64, '\0')); },
+         "tty.img: image kind not supported by restore-orch");
   damage("missing_inventory", [](const TempDir& d) { ::unlink(d.File("inventory.img").c_str()); },
          "inventory.img: missing: not an image directory");
   damage("missing_core", [](const TempDir& d) { ::unlink(d.File("core-3.img").c_str()); },
@@ -380,10 +380,10 @@ TEST(CorpusBase, IgnoreUnsupportedRestoresWithoutThem) {
   TempDir dir;
   ASSERT_TRUE(WriteImageDir(dir.path(), DemoImages()).ok());
   dir.Write("cgroup.img", std::string(4096, '\0'));
-  dir.Write("ipcns-var-1.img", "x");
+  dir.Write("tty.img", "x");
   RunResult refused = RunCommand(DryRun(dir));
   EXPECT_EQ(refused.status, 2);
-  EXPECT_NE(refused.err.find("ipcns-var-1.img: image kind not supported"), std::string::npos);
+  EXPECT_NE(refused.err.find("tty.img: image kind not supported"), std::string::npos);
   EXPECT_NE(refused.err.find("cgroup.img: image kind not supported"), std::string::npos);
   RunResult ok = RunCommand(DryRun(dir, "--ignore-unsupported"));
   EXPECT_EQ(ok.status, 0) << ok.err;

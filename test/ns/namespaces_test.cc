@@ -36,21 +36,33 @@ struct KillAtEnd {
   }
 };
 
-// Python 3 as the init of new PID and UTS namespaces: it names its UTS
-// namespace, forks a child (which, with argv[2] "split", takes a UTS
-// namespace of its own), writes argv[1] and runs on.
+// Python 3 as the init of new PID, UTS and IPC namespaces: it names its
+// UTS namespace, sets IPC sysctls (and, with argv[2] "shm" or "mq", makes
+// a System V shared memory segment or a POSIX message queue), forks a
+// child (which, with argv[2] "split", takes a UTS namespace of its own),
+// writes argv[1] and runs on.
 const char kUtsProgram[] = R"py(
 import ctypes, os, socket, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
-if libc.unshare(0x04000000) != 0:
-    raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWUTS)")
+if libc.unshare(0x04000000 | 0x08000000) != 0:
+    raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWUTS | CLONE_NEWIPC)")
 socket.sethostname("box-1")
 domain = b"example.org"
 if libc.setdomainname(domain, len(domain)) != 0:
     raise OSError(ctypes.get_errno(), "setdomainname")
+for path, value in (("kernel/shmmni", "1000"), ("kernel/sem", "100 2000 20 50"), ("fs/mqueue/msg_max", "20"),
+                    ("kernel/msg_next_id", "42")):
+    open("/proc/sys/" + path, "w").write(value)
+mode = sys.argv[2] if len(sys.argv) > 2 else ""
+if mode == "shm" and libc.shmget(0x1234, 4096, 0o1000 | 0o600) < 0:
+    raise OSError(ctypes.get_errno(), "shmget")
+if mode == "mq":
+    libc.mq_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+    if libc.mq_open(b"/q1", os.O_CREAT | os.O_RDWR, 0o600, None) < 0:
+        raise OSError(ctypes.get_errno(), "mq_open")
 r, w = os.pipe()
 if os.fork() == 0:
-    if len(sys.argv) > 2 and sys.argv[2] == "split":
+    if mode == "split":
         libc.unshare(0x04000000)
     os.write(w, b"x")
     while True:
@@ -77,9 +89,16 @@ std::string UtsOf(pid_t pid) {
   return r.status == 0 ? r.out : "nsenter failed: " + r.err;
 }
 
-std::string NsLink(pid_t pid) {
+// Four IPC sysctls of the IPC namespace of `pid`, asked from outside.
+std::string IpcOf(pid_t pid) {
+  RunResult r = RunCommand({"nsenter", "-t", Str(pid), "-i", "sh", "-c",
+                            "cd /proc/sys && echo $(cat kernel/shmmni kernel/sem fs/mqueue/msg_max kernel/msg_next_id)"});
+  return r.status == 0 ? r.out : "nsenter failed: " + r.err;
+}
+
+std::string NsLink(pid_t pid, const char* kind = "uts") {
   char buf[64] = {};
-  ssize_t n = ::readlink(("/proc/" + Str(pid) + "/ns/uts").c_str(), buf, sizeof(buf) - 1);
+  ssize_t n = ::readlink(("/proc/" + Str(pid) + "/ns/" + kind).c_str(), buf, sizeof(buf) - 1);
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
 }
 
@@ -97,6 +116,8 @@ TEST(Namespaces, AUtsNamespaceComesBackWithItsNames) {
     pid_t root = StartUtsTree(work.File("ready"), "");
     EXPECT_OR_RETURN(root > 0 && !ReadText(work.File("ready")).empty(), "the program did not start");
     EXPECT_OR_RETURN(UtsOf(root) == "box-1 example.org\n", "before: " + UtsOf(root));
+    const std::string ipc = "1000 100 2000 20 50 20 42\n";
+    EXPECT_OR_RETURN(IpcOf(root) == ipc, "before: " + IpcOf(root));
     RunResult d = RunDump(root, images.path());
     ::waitpid(root, nullptr, 0);
     EXPECT_OR_RETURN(d.status == 0, "dump: " + d.err);
@@ -111,8 +132,13 @@ TEST(Namespaces, AUtsNamespaceComesBackWithItsNames) {
     std::vector<pid_t> kids = Children(tree.pid);
     EXPECT_OR_RETURN(kids.size() == 1 && NsLink(kids[0]) == NsLink(tree.pid), "the child is not in its parent's UTS namespace");
     EXPECT_OR_RETURN(UtsOf(::getpid()) != "box-1 example.org\n", "the caller's names changed");
+    EXPECT_OR_RETURN(IpcOf(tree.pid) == ipc, "after: " + IpcOf(tree.pid));
+    EXPECT_OR_RETURN(NsLink(tree.pid, "ipc") != NsLink(::getpid(), "ipc") && NsLink(kids[0], "ipc") == NsLink(tree.pid, "ipc"),
+                     "the restored tree is not in one IPC namespace of its own");
+    EXPECT_OR_RETURN(IpcOf(::getpid()) != ipc, "the caller's IPC sysctls changed");
     RunResult dry = RunCommand({RestoreOrch(), "--images", images.path(), "--dry-run"});
     EXPECT_OR_RETURN(dry.out.find("hostname \"box-1\", domainname \"example.org\"") != std::string::npos, "dry run: " + dry.out);
+    EXPECT_OR_RETURN(dry.out.find("its sysctls written: kernel/sem=100 2000 20 50") != std::string::npos, "dry run: " + dry.out);
     RunResult same = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(tree.pid)});
     EXPECT_OR_RETURN(same.status == 0, "verify: " + same.out + same.err);
     // The images' hostname changed: verify says so.
@@ -130,9 +156,49 @@ TEST(Namespaces, AUtsNamespaceComesBackWithItsNames) {
     RunResult v = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(tree.pid)});
     const std::string want = "task 1: hostname \"box-1\", images say \"box-2\"";
     EXPECT_OR_RETURN(v.status == 1 && v.out.find(want) != std::string::npos, "verify does not say '" + want + "':\n" + v.out + v.err);
+    // So are the IPC sysctls and an object made since the restore.
+    std::string var;
+    for (const auto& e : std::filesystem::directory_iterator(images.path())) {
+      if (e.path().filename().string().rfind("ipcns-var-", 0) == 0) var = e.path().filename().string();
+    }
+    EXPECT_OR_RETURN(!var.empty(), "no ipcns-var image");
+    decoded = RunCommand({RestoreOrch(), "image", "decode", images.File(var)});
+    json = nlohmann::json::parse(decoded.out, nullptr, false);
+    EXPECT_OR_RETURN(!json.is_discarded() && json["magic"] == "IPC_VAR", "image decode: " + decoded.out + decoded.err);
+    json["entries"][0]["shm_ctlmni"] = 999;
+    encoded = RunCommand({RestoreOrch(), "image", "encode", "-o", images.File(var)}, json.dump());
+    EXPECT_OR_RETURN(encoded.status == 0, "image encode: " + encoded.err);
+    RunResult made = RunCommand({"nsenter", "-t", Str(tree.pid), "-i", "python3", "-c",
+                                 "import ctypes; assert ctypes.CDLL(None).shmget(0x99, 4096, 0o1000 | 0o600) >= 0"});
+    EXPECT_OR_RETURN(made.status == 0, "shmget in the restored namespace: " + made.err);
+    v = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(tree.pid)});
+    for (const std::string& line : {std::string("task 1: IPC sysctl kernel/shmmni 1000, images say 999"),
+                                    std::string("task 1: its IPC namespace holds a System V shared memory segment (key 0x00000099, id ")}) {
+      EXPECT_OR_RETURN(v.status == 1 && v.out.find(line) != std::string::npos, "verify does not say '" + line + "':\n" + v.out + v.err);
+    }
     return std::string();
   });
   EXPECT_EQ(err, "");
+}
+
+// What the IPC namespace holds is not restored: the dump refuses it by
+// name and the tree runs on.
+TEST(Namespaces, SystemVAndPosixIpcObjectsAreRefusedAndTheTreeRunsOn) {
+  for (const auto& [mode, want] : {std::pair<const char*, const char*>{"shm", "its IPC namespace holds a System V shared memory segment (key 0x00001234, id "},
+                                   std::pair<const char*, const char*>{"mq", "its IPC namespace holds a POSIX message queue /q1, which restore-orch does not restore"}}) {
+    std::string err = InSandbox([mode = mode, want = want] {
+      TempDir work, images;
+      KillAtEnd tree;
+      tree.pid = StartUtsTree(work.File("ready"), mode);
+      EXPECT_OR_RETURN(tree.pid > 0 && !ReadText(work.File("ready")).empty(), "the program did not start");
+      RunResult d = RunDump(tree.pid, images.File("d"));
+      EXPECT_OR_RETURN(d.status == 3 && d.err.find(want) != std::string::npos, "dump: " + Str(d.status) + " " + d.err);
+      EXPECT_OR_RETURN(::access(images.File("d").c_str(), F_OK) != 0, "the refused dump left its directory");
+      EXPECT_OR_RETURN(::kill(tree.pid, 0) == 0 && IpcOf(tree.pid) == "1000 100 2000 20 50 20 42\n", "the tree is gone or changed");
+      return std::string();
+    });
+    EXPECT_EQ(err, "") << mode;
+  }
 }
 
 TEST(Namespaces, ATaskInAnotherUtsNamespaceIsRefusedAndTheTreeRunsOn) {

@@ -203,7 +203,7 @@ TEST(Kinds, FileNamesFollowCrius) {
   EXPECT_FALSE(ParseFileName("core-.img"));
   EXPECT_FALSE(ParseFileName("core-01.img"));
   EXPECT_FALSE(ParseFileName("core-99999999999.img"));
-  auto ipc = ParseFileName("ipcns-var-1.img");  // known, not restored
+  auto ipc = ParseFileName("cgroup.img");  // known, not restored
   ASSERT_TRUE(ipc);
   EXPECT_FALSE(ipc->kind->restored);
   auto utsns = ParseFileName("utsns-1.img");

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -11,6 +13,8 @@
 #include "images/proto/inventory.pb.h"
 #include "images/proto/mnt.pb.h"
 #include "images/proto/pstree.pb.h"
+#include "images/ipc_sysctls.h"
+#include "images/proto/ipc-var.pb.h"
 #include "images/proto/utsns.pb.h"
 #include "test/helpers/test_util.h"
 #include "test/helpers/tree_images.h"
@@ -210,6 +214,90 @@ TEST(Plan, AUtsNamespaceTheKernelWouldNotTakeIsRefused) {
   test::Mutable<img::core_entry>(two, "core-3.img", 0).mutable_ids()->set_uts_ns_id(8);
   EXPECT_NE(PlanErrors(two).find("core-3.img: entry 0: task 3 is in another UTS namespace (id 8) than the root task (id 7)"), std::string::npos)
       << PlanErrors(two);
+}
+
+// An IPC namespace's sysctls as a fresh namespace of Linux 6.x has them
+// (tabs and newlines as /proc/sys prints them).
+std::map<std::string, std::string> FreshIpcSysctls() {
+  return {{"kernel/sem", "32000\t1024000000\t500\t32000\n"}, {"kernel/msgmax", "8192\n"}, {"kernel/msgmnb", "16384\n"},
+          {"kernel/msgmni", "32000\n"}, {"kernel/auto_msgmni", "0\n"}, {"kernel/shmmax", "18446744073692774399\n"},
+          {"kernel/shmall", "18446744073692774399\n"}, {"kernel/shmmni", "4096\n"}, {"kernel/shm_rmid_forced", "0\n"},
+          {"fs/mqueue/queues_max", "256\n"}, {"fs/mqueue/msg_max", "10\n"}, {"fs/mqueue/msgsize_max", "8192\n"},
+          {"fs/mqueue/msg_default", "10\n"}, {"fs/mqueue/msgsize_default", "8192\n"}, {"kernel/msg_next_id", "-1\n"},
+          {"kernel/sem_next_id", "-1\n"}, {"kernel/shm_next_id", "7\n"}};
+}
+
+// The demo set with every task in IPC namespace 5 (the inventory's 2) and
+// ipcns-var-5.img as `edit` leaves the fresh sysctls.
+test::ImageSet InIpcNamespace(const std::function<void(img::ipc_var_entry&)>& edit) {
+  test::ImageSet set = test::DemoImages();
+  test::Mutable<img::inventory_entry>(set, "inventory.img", 0).mutable_root_ids()->set_ipc_ns_id(2);
+  for (auto& [name, file] : set) {
+    if (name.rfind("core-", 0) != 0) continue;
+    auto& core = static_cast<img::core_entry&>(*file.entries[0].message);
+    if (core.has_ids()) core.mutable_ids()->set_ipc_ns_id(5);
+  }
+  auto var = IpcVarFromSysctls(FreshIpcSysctls());
+  EXPECT_TRUE(var.ok()) << var.error().ToString();
+  auto e = std::make_unique<img::ipc_var_entry>(var.ok() ? *var : img::ipc_var_entry{});
+  if (edit) edit(*e);
+  ImageFile f;
+  f.kind = &IpcVarKind();
+  f.entries.push_back(Entry{std::move(e), {}});
+  set.emplace("ipcns-var-5.img", std::move(f));
+  return set;
+}
+
+TEST(Plan, AnIpcNamespaceOfTheTreesOwnGetsItsSysctls) {
+  RestorePlan plan = MustPlan(InIpcNamespace(nullptr));
+  ASSERT_TRUE(plan.ns.ipc.has_value());
+  EXPECT_EQ(plan.ns.ipc->ns_id, 5u);
+  std::map<std::string, std::string> written(plan.ns.ipc->sysctls.begin(), plan.ns.ipc->sysctls.end());
+  EXPECT_EQ(written["kernel/sem"], "32000 1024000000 500 32000");
+  EXPECT_EQ(written["kernel/shmmax"], "18446744073692774399");
+  EXPECT_EQ(written["kernel/shm_next_id"], "7");
+  EXPECT_EQ(written.count("kernel/msg_next_id"), 0u);  // -1: nothing to ask
+  EXPECT_EQ(written.count("kernel/auto_msgmni"), 0u);  // a no-op the kernel keeps for old tools
+  EXPECT_EQ(written.size(), 14u);  // 17 sysctls but auto_msgmni and two next ids of -1
+  EXPECT_NE(FormatPlan(plan).find("a new IPC namespace (ipcns-var-5.img), its sysctls written: kernel/sem=32000 1024000000 500 32000"),
+            std::string::npos);
+  EXPECT_FALSE(MustPlan(test::DemoImages()).ns.ipc.has_value());
+}
+
+TEST(Plan, IpcSysctlsTheKernelWouldNotTakeAreRefused) {
+  auto refused = [](const std::function<void(img::ipc_var_entry&)>& edit, const std::string& want) {
+    std::string errors = PlanErrors(InIpcNamespace(edit));
+    EXPECT_NE(errors.find("ipcns-var-5.img: entry 0: " + want), std::string::npos) << errors;
+  };
+  refused([](img::ipc_var_entry& e) { e.add_sem_ctls(1); }, "sem_ctls holds 5 values, not 4");
+  refused([](img::ipc_var_entry& e) { e.set_shm_rmid_forced(2); }, "shm_rmid_forced 2 is outside 0..1");
+  refused([](img::ipc_var_entry& e) { e.set_mq_msg_max(0); }, "mq_msg_max 0 is outside 1..65536");
+  refused([](img::ipc_var_entry& e) { e.set_mq_msgsize_max(1u << 30); }, "mq_msgsize_max 1073741824 is outside 128..16777216");
+  refused([](img::ipc_var_entry& e) { e.set_shm_next_id(0x80000000u); }, "shm_next_id 2147483648 is outside 0..2147483647");
+  refused([](img::ipc_var_entry& e) { e.set_msg_ctlmax(0x80000000u); }, "msg_ctlmax 2147483648 is outside 0..2147483647");
+  test::ImageSet none = InIpcNamespace(nullptr);
+  none.erase("ipcns-var-5.img");
+  EXPECT_NE(PlanErrors(none).find("ipcns-var-5.img: missing: the root task is in an IPC namespace of its own (id 5)"), std::string::npos);
+  test::ImageSet two = InIpcNamespace(nullptr);
+  test::Mutable<img::core_entry>(two, "core-3.img", 0).mutable_ids()->set_ipc_ns_id(6);
+  EXPECT_NE(PlanErrors(two).find("task 3 is in another IPC namespace (id 6) than the root task (id 5)"), std::string::npos);
+}
+
+TEST(IpcSysctls, ReadTextBecomesTheEntryAndBadTextIsNamed) {
+  auto e = IpcVarFromSysctls(FreshIpcSysctls());
+  ASSERT_TRUE(e.ok()) << e.error().ToString();
+  EXPECT_EQ(e->sem_ctls_size(), 4);
+  EXPECT_EQ(e->shm_ctlmax(), 18446744073692774399ull);
+  EXPECT_EQ(e->msg_next_id(), 0xffffffffu);
+  EXPECT_TRUE(IpcVarProblems(*e).empty());
+  auto text = FreshIpcSysctls();
+  text["kernel/sem"] = "1 2 3\n";
+  EXPECT_FALSE(IpcVarFromSysctls(text).ok());
+  text = FreshIpcSysctls();
+  text["kernel/shmmni"] = "x\n";
+  EXPECT_FALSE(IpcVarFromSysctls(text).ok());
+  text.erase("kernel/shmmni");
+  EXPECT_FALSE(IpcVarFromSysctls(text).ok());
 }
 
 TEST(Plan, DeadSessionLeaderGetsAHelperUnderTheRoot) {

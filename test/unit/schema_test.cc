@@ -78,7 +78,7 @@ TEST(Kinds, RestoredAreTheKindsRestoreOrchReads) {
   }
   EXPECT_EQ(restored, (std::set<std::string_view>{"INVENTORY", "PSTREE", "CORE", "IDS", "MNTS", "AUTOFS", "FDINFO", "FILES",
                                                   "PIPES_DATA", "FIFO_DATA", "SECCOMP", "FS", "RESUME", "TMPFS_DEV", "MM", "PAGEMAP",
-                                                  "SHMEM_PAGEMAP", "PAGES", "MEMFD_INODE", "TIMENS", "ATTRS", "UTSNS"}));
+                                                  "SHMEM_PAGEMAP", "PAGES", "MEMFD_INODE", "TIMENS", "ATTRS", "UTSNS", "IPC_VAR"}));
 }
 
 TEST(ImageDir, KindsNotRestoredAreListedWithoutBeingRead) {
@@ -86,13 +86,13 @@ TEST(ImageDir, KindsNotRestoredAreListedWithoutBeingRead) {
   // A FIFO would block a reader, and a directory cannot be read: the loader
   // must not even open them.
   ASSERT_EQ(::mkfifo(dir.File("tty-info.img").c_str(), 0600), 0);
-  ASSERT_EQ(::mkdir(dir.File("ipcns-var-1.img").c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir(dir.File("tty-data.img").c_str(), 0700), 0);
   dir.Write("creds-1.img", "garbage");
   dir.Write("stats-dump", "garbage");
   dir.Write("sockets-9.img", "garbage");
   auto loaded = LoadImageDir(dir.path(), Limits{});
   ASSERT_TRUE(loaded.ok()) << loaded.error().ToString();
-  EXPECT_EQ(loaded->unsupported, (std::vector<std::string>{"creds-1.img", "ipcns-var-1.img", "sockets-9.img", "tty-info.img"}));
+  EXPECT_EQ(loaded->unsupported, (std::vector<std::string>{"creds-1.img", "sockets-9.img", "tty-data.img", "tty-info.img"}));
   EXPECT_TRUE(loaded->files.empty());
 }
 
