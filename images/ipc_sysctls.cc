@@ -3,6 +3,7 @@
 #include <charconv>
 #include <climits>
 #include <optional>
+#include <set>
 #include <tuple>
 #include <sstream>
 
@@ -13,8 +14,8 @@ constexpr uint32_t kNone = 0xffffffffu;          // a *_next_id of -1
 constexpr uint64_t kHardMsgMax = 65536;          // HARD_MSGMAX, include/linux/ipc_namespace.h
 constexpr uint64_t kHardMsgSizeMax = 16u << 20;  // HARD_MSGSIZEMAX
 
-// The numbers of a sysctl file ("250\t32000\t32\t128\n"); -1 reads as
-// 4294967295, as CRIU keeps a *_next_id.
+// The numbers of a sysctl file ("250\t32000\t32\t128\n"); -1 (a next id
+// not asked for) reads as kNone.
 std::optional<std::vector<uint64_t>> Numbers(const std::string& text) {
   std::istringstream in(text);
   std::vector<uint64_t> out;
@@ -43,9 +44,14 @@ const std::vector<std::string>& IpcSysctlPaths() {
 }
 
 Result<img::ipc_var_entry> IpcVarFromSysctls(const std::map<std::string, std::string>& text) {
+  // What a kernel may lack (CONFIG_CHECKPOINT_RESTORE's next ids, the
+  // mqueue defaults of Linux 3.5 on): left out of the entry, as CRIU does.
+  static const std::set<std::string> kOptional = {"fs/mqueue/msg_default", "fs/mqueue/msgsize_default", "kernel/msg_next_id",
+                                                  "kernel/sem_next_id", "kernel/shm_next_id"};
   std::map<std::string, std::vector<uint64_t>> v;
   for (const std::string& path : IpcSysctlPaths()) {
     auto it = text.find(path);
+    if (it == text.end() && kOptional.count(path)) continue;
     if (it == text.end()) return Fail("/proc/sys/" + path + ": not read");
     auto numbers = Numbers(it->second);
     size_t want = path == "kernel/sem" ? 4 : 1;
@@ -66,11 +72,13 @@ Result<img::ipc_var_entry> IpcVarFromSysctls(const std::map<std::string, std::st
   e.set_mq_queues_max(u32("fs/mqueue/queues_max"));
   e.set_mq_msg_max(u32("fs/mqueue/msg_max"));
   e.set_mq_msgsize_max(u32("fs/mqueue/msgsize_max"));
-  e.set_mq_msg_default(u32("fs/mqueue/msg_default"));
-  e.set_mq_msgsize_default(u32("fs/mqueue/msgsize_default"));
-  e.set_msg_next_id(u32("kernel/msg_next_id"));
-  e.set_sem_next_id(u32("kernel/sem_next_id"));
-  e.set_shm_next_id(u32("kernel/shm_next_id"));
+  if (v.count("fs/mqueue/msg_default")) e.set_mq_msg_default(u32("fs/mqueue/msg_default"));
+  if (v.count("fs/mqueue/msgsize_default")) e.set_mq_msgsize_default(u32("fs/mqueue/msgsize_default"));
+  // -1 (no id asked for) is left out: CRIU writes every next id it has,
+  // and the kernel refuses -1 written back.
+  if (v.count("kernel/msg_next_id") && u32("kernel/msg_next_id") != kNone) e.set_msg_next_id(u32("kernel/msg_next_id"));
+  if (v.count("kernel/sem_next_id") && u32("kernel/sem_next_id") != kNone) e.set_sem_next_id(u32("kernel/sem_next_id"));
+  if (v.count("kernel/shm_next_id") && u32("kernel/shm_next_id") != kNone) e.set_shm_next_id(u32("kernel/shm_next_id"));
   return e;
 }
 

@@ -1,7 +1,7 @@
 // The sysctls of an IPC namespace as CRIU keeps them (ipcns-var-<id>.img,
 // ipc_var_entry) and as /proc/sys shows them to a task of the namespace
 // (kernel/shm*, msg*, sem, *_next_id; fs/mqueue/*: ipc/ipc_sysctl.c and
-// ipc/mq_sysctl.c, per IPC namespace since Linux 5.19 for fs/mqueue).
+// ipc/mq_sysctl.c).
 #pragma once
 
 #include <map>
@@ -13,13 +13,14 @@
 
 namespace ro::images {
 
-// The /proc/sys paths (relative: "kernel/shmmax") a dump reads, in the
-// order a restore writes them.
+// The /proc/sys paths (relative: "kernel/shmmax") a dump reads.
 const std::vector<std::string>& IpcSysctlPaths();
 
-// `text` (path -> the file's contents, as read) as an ipc_var_entry.
-// Errors: a path missing or a value that is not a number of its field's
-// width (kernel/sem: four).
+// `text` (path -> the file's contents, as read) as an ipc_var_entry. The
+// mqueue defaults and next ids may be missing (older kernels, no
+// CONFIG_CHECKPOINT_RESTORE), and a next id of -1 is left out, as CRIU
+// leaves it. Errors: another path missing, or a value that is not a
+// number of its field's width (kernel/sem: four; a negative one too).
 Result<img::ipc_var_entry> IpcVarFromSysctls(const std::map<std::string, std::string>& text);
 
 // What a restore writes, in order: path -> text ("kernel/sem" -> "250 32000

@@ -12,11 +12,28 @@
 
 #include <cerrno>
 #include <sstream>
+#include <functional>
+#include <system_error>
 #include <thread>
 
 #include "sys/unique_fd.h"
 
 namespace ro::sys {
+namespace {
+
+// Runs `body` on a thread of its own (which may join other namespaces:
+// they are per thread) and waits for it. `body` must not throw; starting
+// the thread may (EAGAIN), which is an error here.
+Status RunInThread(const std::function<void()>& body) {
+  try {
+    std::thread(body).join();
+  } catch (const std::system_error& e) {
+    return SysError("start a thread to join the namespace", e.code().value());
+  }
+  return {};
+}
+
+}  // namespace
 
 Result<ino_t> NamespaceInode(pid_t pid, const std::string& kind) {
   const std::string path = (pid == 0 ? std::string("/proc/self") : "/proc/" + std::to_string(pid)) + "/ns/" + kind;
@@ -32,7 +49,7 @@ Result<UtsNames> ReadUtsNames(pid_t pid) {
   struct utsname u {};
   int err = 0;
   const char* failed = nullptr;
-  std::thread([&] {
+  auto join = [&] {
     if (::setns(ns.get(), CLONE_NEWUTS) != 0) {
       err = errno;
       failed = "setns(CLONE_NEWUTS) into ";
@@ -40,7 +57,8 @@ Result<UtsNames> ReadUtsNames(pid_t pid) {
       err = errno;
       failed = "uname in ";
     }
-  }).join();
+  };
+  if (Status s = RunInThread(join); !s.ok()) return std::move(s).error();
   if (failed != nullptr) return SysError(failed + path, err);
   return UtsNames{u.nodename, u.domainname};
 }
@@ -88,12 +106,16 @@ Status ListSysvipc(const char* kind, const char* what, std::vector<std::string>&
 
 // The queues of a fresh mount of the calling thread's IPC namespace's
 // mqueue filesystem (detached: no mount namespace sees it).
-Status ListMqueues(std::vector<std::string>& out) {
+Status ListMqueues(std::vector<std::string>& out, dev_t& dev) {
   UniqueFd fs(static_cast<int>(::syscall(SYS_fsopen, "mqueue", FSOPEN_CLOEXEC)));
+  if (!fs && errno == ENODEV) return {};  // CONFIG_POSIX_MQUEUE unset: no queue can exist
   if (!fs) return SysError("fsopen(mqueue)");
   if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) return SysError("fsconfig(mqueue, CMD_CREATE)");
   UniqueFd mnt(static_cast<int>(::syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, 0)));
   if (!mnt) return SysError("fsmount(mqueue)");
+  struct stat st {};
+  if (::fstat(mnt.get(), &st) != 0) return SysError("fstat(the mqueue mount)");
+  dev = st.st_dev;
   int dir = ::openat(mnt.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) return SysError("open the mqueue mount");
   DIR* d = ::fdopendir(dir);
@@ -118,13 +140,14 @@ Result<IpcNamespaceState> ReadIpcNamespace(pid_t pid, const std::vector<std::str
   if (!ns) return SysError("open " + path);
   IpcNamespaceState state;
   Status status;
-  std::thread([&] {
+  auto read = [&] {
     if (::setns(ns.get(), CLONE_NEWIPC) != 0) {
       status = SysError("setns(CLONE_NEWIPC) into " + path);
       return;
     }
     for (const std::string& p : sysctl_paths) {
       auto text = ReadFileAt(AT_FDCWD, "/proc/sys/" + p);
+      if (!text.ok() && text.error().err == ENOENT) continue;  // not in this kernel
       if (!text.ok()) {
         status = text.error();
         return;
@@ -134,8 +157,9 @@ Result<IpcNamespaceState> ReadIpcNamespace(pid_t pid, const std::vector<std::str
     status = ListSysvipc("shm", "shared memory segment", state.objects);
     if (status.ok()) status = ListSysvipc("msg", "message queue", state.objects);
     if (status.ok()) status = ListSysvipc("sem", "semaphore set", state.objects);
-    if (status.ok()) status = ListMqueues(state.objects);
-  }).join();
+    if (status.ok()) status = ListMqueues(state.objects, state.mqueue_dev);
+  };
+  if (Status s = RunInThread(read); !s.ok()) return std::move(s).error();
   if (!status.ok()) return std::move(status).error().Within("the IPC namespace of " + std::to_string(pid));
   return state;
 }

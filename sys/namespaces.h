@@ -46,13 +46,17 @@ struct IpcNamespaceState {
   // "System V shared memory segment (key 0x00001234, id 3)",
   // "POSIX message queue /q1".
   std::vector<std::string> objects;
+  dev_t mqueue_dev = 0;  // the device of the namespace's mqueue superblock (0: no mqueue filesystem)
 };
 
 // The IPC namespace of task `pid` (a pid of the caller's /proc): a
 // short-lived thread joins it (setns(2) CLONE_NEWIPC) and reads the
 // sysctls at `sysctl_paths`, /proc/sysvipc/{shm,msg,sem}, and a detached
-// mqueue mount it makes (fsopen, fsmount) and drops. Needs CAP_SYS_ADMIN.
-// Errors name the path or call.
+// mqueue mount it makes (fsopen, fsmount) and drops. A sysctl file that
+// does not exist (a kernel without CONFIG_CHECKPOINT_RESTORE has no
+// *_next_id) is left out of `sysctls`; a kernel without the mqueue
+// filesystem has no queues. Needs CAP_SYS_ADMIN. Errors name the path or
+// call (a thread that cannot be started too).
 Result<IpcNamespaceState> ReadIpcNamespace(pid_t pid, const std::vector<std::string>& sysctl_paths);
 
 // Writes each (path under /proc/sys, text) in order through `proc_dir`

@@ -243,7 +243,19 @@ void CheckUtsName(Context& ctx, const std::string& file, const char* field, cons
 // task is cloned into a new one that gets the names of
 // utsns-<id>.img (CRIU's layout, keyed by the namespace's id).
 void PlanUts(Context& ctx, const img::task_kobj_ids_entry* root_ids) {
-  if (root_ids == nullptr || !root_ids->has_uts_ns_id()) return;
+  if (root_ids == nullptr || !root_ids->has_uts_ns_id()) {
+    // No id for the root task: every task must share the caller's.
+    for (const auto& [pid, ids] : ctx.ids) {
+      if (ctx.root_ids == nullptr || !ctx.root_ids->has_uts_ns_id() || !ids->has_uts_ns_id() ||
+          ids->uts_ns_id() == ctx.root_ids->uts_ns_id()) {
+        continue;
+      }
+      ctx.problems.Add(MakeFileName(CoreKind(), static_cast<uint32_t>(pid)), 0,
+                       "task " + Str(pid) + " is in a UTS namespace of its own (id " + Str(ids->uts_ns_id()) +
+                           ") while the root task's is not named");
+    }
+    return;
+  }
   for (const auto& [pid, ids] : ctx.ids) {
     if (!ids->has_uts_ns_id() || ids->uts_ns_id() == root_ids->uts_ns_id()) continue;
     ctx.problems.Add(MakeFileName(CoreKind(), static_cast<uint32_t>(pid)), 0,
@@ -267,7 +279,18 @@ void PlanUts(Context& ctx, const img::task_kobj_ids_entry* root_ids) {
 // As the UTS namespace: every task shares the root task's IPC namespace;
 // one of the tree's own gets the sysctls of ipcns-var-<id>.img.
 void PlanIpc(Context& ctx, const img::task_kobj_ids_entry* root_ids) {
-  if (root_ids == nullptr || !root_ids->has_ipc_ns_id()) return;
+  if (root_ids == nullptr || !root_ids->has_ipc_ns_id()) {
+    for (const auto& [pid, ids] : ctx.ids) {
+      if (ctx.root_ids == nullptr || !ctx.root_ids->has_ipc_ns_id() || !ids->has_ipc_ns_id() ||
+          ids->ipc_ns_id() == ctx.root_ids->ipc_ns_id()) {
+        continue;
+      }
+      ctx.problems.Add(MakeFileName(CoreKind(), static_cast<uint32_t>(pid)), 0,
+                       "task " + Str(pid) + " is in an IPC namespace of its own (id " + Str(ids->ipc_ns_id()) +
+                           ") while the root task's is not named");
+    }
+    return;
+  }
   for (const auto& [pid, ids] : ctx.ids) {
     if (!ids->has_ipc_ns_id() || ids->ipc_ns_id() == root_ids->ipc_ns_id()) continue;
     ctx.problems.Add(MakeFileName(CoreKind(), static_cast<uint32_t>(pid)), 0,

@@ -221,6 +221,7 @@ class Collector {
   ino_t own_pid_ns_ = 0, own_mnt_ns_ = 0, tree_pid_ns_ = 0, tree_mnt_ns_ = 0;
   ino_t own_uts_ns_ = 0, tree_uts_ns_ = 0;  // a tree of its own UTS namespace gets utsns-<id>.img
   ino_t own_ipc_ns_ = 0, tree_ipc_ns_ = 0;  // and of its own IPC namespace ipcns-var-<id>.img
+  dev_t tree_mqueue_dev_ = 0;               // the mqueue superblock of the tree's own IPC namespace
   size_t pid_levels_ = 0;  // NSpid entries of the tree's tasks
   bool new_pid_ = false, new_mnt_ = false;
   // Sessions and groups led from outside the tree (--shell-job): written as 0.

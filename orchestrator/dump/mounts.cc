@@ -3,6 +3,7 @@
 // with its master's pipe.
 #include <fcntl.h>
 #include <sys/mount.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -82,6 +83,11 @@ Status Collector::CollectMounts() {
     uint32_t dev = DeviceOf(m);
     uint32_t code = images::FstypeCode(m.fstype);
     bool external = external_of(m);
+    // A restore mounts mqueue in the tree's new IPC namespace: one of
+    // another namespace (inherited across unshare) would change meaning.
+    if (m.fstype == "mqueue" && tree_ipc_ns_ != own_ipc_ns_ && !external && makedev(m.major, m.minor) != tree_mqueue_dev_) {
+      return Refuse(where + ": the mqueue filesystem of another IPC namespace than the tree's (a restore would mount the tree's own)");
+    }
     auto e = std::make_unique<img::mnt_entry>();
     e->set_fstype(code == 0 ? static_cast<uint32_t>(img::AUTO) : code);
     if (code == 0) e->set_fsname(m.fstype);

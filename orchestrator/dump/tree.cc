@@ -103,6 +103,7 @@ Status Collector::ReadNamespaces() {
       return Refuse("task " + Str(root.pid) + ": its IPC namespace holds a " + ipc.objects.front() + (ipc.objects.size() > 1 ? " (and " + Str(ipc.objects.size() - 1) + " more)" : "") +
                     ", which restore-orch does not restore");
     }
+    tree_mqueue_dev_ = ipc.mqueue_dev;
     RO_ASSIGN_OR_RETURN(img::ipc_var_entry var, images::IpcVarFromSysctls(ipc.sysctls));
     File(images::IpcVarKind(), static_cast<uint32_t>(tree_ipc_ns_))
         .entries.push_back(images::Entry{std::make_unique<img::ipc_var_entry>(std::move(var)), {}});

@@ -38,12 +38,23 @@ struct KillAtEnd {
 
 // Python 3 as the init of new PID, UTS and IPC namespaces: it names its
 // UTS namespace, sets IPC sysctls (and, with argv[2] "shm" or "mq", makes
-// a System V shared memory segment or a POSIX message queue), forks a
+// a System V shared memory segment or a POSIX message queue; with "oldmq"
+// it first takes a mount namespace with the old IPC namespace's mqueue
+// mounted), forks a
 // child (which, with argv[2] "split", takes a UTS namespace of its own),
 // writes argv[1] and runs on.
 const char kUtsProgram[] = R"py(
 import ctypes, os, socket, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
+mode = sys.argv[2] if len(sys.argv) > 2 else ""
+if mode == "oldmq":
+    # A mount namespace of its own holding the mqueue of the IPC namespace it leaves.
+    if libc.unshare(0x00020000) != 0 or libc.mount(None, b"/", None, 0x4000 | 0x40000, None) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+    mq = os.path.join(os.path.dirname(sys.argv[1]), "mq")
+    os.mkdir(mq)
+    if libc.mount(b"mqueue", mq.encode(), b"mqueue", 0, None) != 0:
+        raise OSError(ctypes.get_errno(), "mount mqueue")
 if libc.unshare(0x04000000 | 0x08000000) != 0:
     raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWUTS | CLONE_NEWIPC)")
 socket.sethostname("box-1")
@@ -53,7 +64,6 @@ if libc.setdomainname(domain, len(domain)) != 0:
 for path, value in (("kernel/shmmni", "1000"), ("kernel/sem", "100 2000 20 50"), ("fs/mqueue/msg_max", "20"),
                     ("kernel/msg_next_id", "42")):
     open("/proc/sys/" + path, "w").write(value)
-mode = sys.argv[2] if len(sys.argv) > 2 else ""
 if mode == "shm" and libc.shmget(0x1234, 4096, 0o1000 | 0o600) < 0:
     raise OSError(ctypes.get_errno(), "shmget")
 if mode == "mq":
@@ -181,11 +191,13 @@ TEST(Namespaces, AUtsNamespaceComesBackWithItsNames) {
   EXPECT_EQ(err, "");
 }
 
-// What the IPC namespace holds is not restored: the dump refuses it by
-// name and the tree runs on.
+// What the IPC namespace holds is not restored, and an mqueue mount of the
+// namespace the tree left would come back as its own: the dump refuses
+// each by name and the tree runs on.
 TEST(Namespaces, SystemVAndPosixIpcObjectsAreRefusedAndTheTreeRunsOn) {
   for (const auto& [mode, want] : {std::pair<const char*, const char*>{"shm", "its IPC namespace holds a System V shared memory segment (key 0x00001234, id "},
-                                   std::pair<const char*, const char*>{"mq", "its IPC namespace holds a POSIX message queue /q1, which restore-orch does not restore"}}) {
+                                   std::pair<const char*, const char*>{"mq", "its IPC namespace holds a POSIX message queue /q1, which restore-orch does not restore"},
+                                   std::pair<const char*, const char*>{"oldmq", "/mq: the mqueue filesystem of another IPC namespace than the tree's"}}) {
     std::string err = InSandbox([mode = mode, want = want] {
       TempDir work, images;
       KillAtEnd tree;

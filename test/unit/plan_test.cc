@@ -288,7 +288,15 @@ TEST(IpcSysctls, ReadTextBecomesTheEntryAndBadTextIsNamed) {
   ASSERT_TRUE(e.ok()) << e.error().ToString();
   EXPECT_EQ(e->sem_ctls_size(), 4);
   EXPECT_EQ(e->shm_ctlmax(), 18446744073692774399ull);
-  EXPECT_EQ(e->msg_next_id(), 0xffffffffu);
+  EXPECT_FALSE(e->has_msg_next_id());  // -1, as CRIU leaves it
+  EXPECT_EQ(e->shm_next_id(), 7u);
+  auto older = FreshIpcSysctls();
+  older.erase("kernel/shm_next_id");
+  older.erase("fs/mqueue/msg_default");
+  auto o = IpcVarFromSysctls(older);
+  ASSERT_TRUE(o.ok()) << o.error().ToString();
+  EXPECT_FALSE(o->has_shm_next_id());
+  EXPECT_FALSE(o->has_mq_msg_default());
   EXPECT_TRUE(IpcVarProblems(*e).empty());
   auto text = FreshIpcSysctls();
   text["kernel/sem"] = "1 2 3\n";
