@@ -14,6 +14,7 @@ namespace bip = boost::interprocess;
 
 namespace {
 constexpr int kWaitSliceMs = 100;
+constexpr int kFailureWaitMs = 2000;  // how long failure() waits for an aborting task to write its failure
 constexpr size_t kWhatBytes = 512;
 constexpr size_t kContextBytes = 128;
 }  // namespace
@@ -143,6 +144,7 @@ void Arena::Abort(int32_t task, Stage stage, const Error& error) {
     std::strncpy(control_->fail_what, error.what.c_str(), kWhatBytes - 1);
     std::strncpy(control_->fail_context, error.context.c_str(), kContextBytes - 1);
     control_->failure_ready.store(1);
+    sys::FutexWakeAll(control_->failure_ready);
   }
   // Wake every kind of waiter.
   sys::FutexWakeAll(control_->aborted);
@@ -157,6 +159,12 @@ void Arena::Abort(int32_t task, Stage stage, const Error& error) {
 bool Arena::aborted() const { return control_->aborted.load() != 0; }
 
 std::optional<Failure> Arena::failure() const {
+  // The aborting task may be between claiming the abort and writing its
+  // failure (preempted there on a loaded machine): wait for it, bounded,
+  // should it have died in between.
+  for (int slice = 0; aborted() && control_->failure_ready.load() == 0 && slice < kFailureWaitMs / kWaitSliceMs; ++slice) {
+    sys::FutexWait(control_->failure_ready, 0, kWaitSliceMs);
+  }
   if (control_->failure_ready.load() == 0) return std::nullopt;
   Failure f;
   f.task = control_->fail_task;

@@ -114,6 +114,8 @@ class Arena {
   // The first failure wins; later ones are dropped. Wakes every waiter.
   void Abort(int32_t task, Stage stage, const Error& error);
   bool aborted() const;
+  // The first failure; once aborted, waits up to 2 s for its task to have
+  // written it. nullopt when not aborted, or when that task died first.
   std::optional<Failure> failure() const;
 
   // Counts a pass through `point`; when it is the pass the caller asked to

@@ -17,6 +17,8 @@
 #include <stdexcept>
 
 #include "images/json.h"
+#include "images/kinds.h"
+#include "images/proto/mnt.pb.h"
 
 namespace ro::test {
 
@@ -33,6 +35,19 @@ ImageSet DemoImages() {
     std::string stem = entry.path().stem().string();
     set.emplace(images::MakeFileName(*file->kind, file->kind->keyed ? std::optional<uint32_t>(std::stoul(stem.substr(stem.rfind('-') + 1))) : std::nullopt),
                 std::move(file).value());
+  }
+  return set;
+}
+
+ImageSet DemoImagesForThisKernel() {
+  ImageSet set = DemoImages();
+  if (KernelHasAutofs()) return set;
+  for (auto it = set.begin(); it != set.end();) {
+    it = it->second.kind == &images::AutofsKind() ? set.erase(it) : std::next(it);
+  }
+  for (auto& [name, file] : set) {
+    if (file.kind != &images::MountpointsKind()) continue;
+    std::erase_if(file.entries, [](const images::Entry& e) { return static_cast<const img::mnt_entry&>(*e.message).fstype() == img::AUTOFS; });
   }
   return set;
 }

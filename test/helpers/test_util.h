@@ -16,6 +16,10 @@ using ImageSet = std::map<std::string, images::ImageFile>;
 // scripts/demo-images/*.json, encoded in memory: a valid image set with
 // sessions, a zombie, pipes with data, shared/slave mounts and AutoFS.
 ImageSet DemoImages();
+// The demo set as this kernel can restore it: whole, or, on a kernel
+// without AutoFS (KernelHasAutofs), without its AutoFS mounts and their
+// autofs-*.img (their masters keep their pipes).
+ImageSet DemoImagesForThisKernel();
 
 images::ImageFile CloneFile(const images::ImageFile& file);
 ImageSet CloneSet(const ImageSet& set);
