@@ -147,6 +147,13 @@ TEST(MmDump, RefusesPosixTimersSysvShmAndDeletedMappings) {
       pid_t root = StartTreeInNewPidNs([&] { r.init(work.path()); });
       EXPECT_OR_RETURN(root > 0, "clone");
       for (int i = 0; i < 300 && TreeBelow(root).size() < r.tasks; ++i) ::usleep(10000);
+      // Every task set up and in its pause() (a loaded machine may still be
+      // running its shmat when the tree is complete).
+      for (int i = 0; i < 300; ++i) {
+        std::vector<pid_t> now = TreeBelow(root);
+        if (now.size() == r.tasks && std::all_of(now.begin(), now.end(), [](pid_t p) { return TaskState(p) == 'S'; })) break;
+        ::usleep(10000);
+      }
       ::usleep(100000);
       std::vector<pid_t> tree = TreeBelow(root);
       std::vector<std::string> maps_before, maps_after;

@@ -10,9 +10,11 @@
 #include "images/json.h"
 #include "images/kinds.h"
 #include "images/proto/core.pb.h"
+#include "images/proto/ipc-var.pb.h"
 #include "images/proto/mnt.pb.h"
 #include "images/proto/pipe-data.pb.h"
 #include "images/proto/pstree.pb.h"
+#include "images/proto/utsns.pb.h"
 #include "test/helpers/test_util.h"
 
 namespace ro::images {
@@ -60,6 +62,33 @@ void ExpectSameFile(const ImageFile& a, const ImageFile& b) {
 // and through JSON and back unchanged.
 TEST(ImageFile, EveryDemoKindRoundTrips) {
   test::ImageSet set = test::DemoImages();
+  // The demo tree shares the caller's UTS and IPC namespaces: what a tree
+  // of its own has (namespaces_test dumps such trees) is added here.
+  auto uts = std::make_unique<img::utsns_entry>();
+  uts->set_nodename("box-1");
+  uts->set_domainname("example.org");
+  auto ipc = std::make_unique<img::ipc_var_entry>();
+  for (uint32_t v : {32000u, 1024000000u, 500u, 32000u}) ipc->add_sem_ctls(v);
+  ipc->set_msg_ctlmax(8192);
+  ipc->set_msg_ctlmnb(16384);
+  ipc->set_msg_ctlmni(32000);
+  ipc->set_auto_msgmni(0);
+  ipc->set_shm_ctlmax(18446744073692774399ull);
+  ipc->set_shm_ctlall(18446744073692774399ull);
+  ipc->set_shm_ctlmni(4096);
+  ipc->set_shm_rmid_forced(0);
+  ipc->set_mq_queues_max(256);
+  ipc->set_mq_msg_max(10);
+  ipc->set_mq_msgsize_max(8192);
+  ipc->set_shm_next_id(7);
+  auto add = [&](const char* name, const Kind& kind, std::unique_ptr<google::protobuf::Message> entry) {
+    ImageFile f;
+    f.kind = &kind;
+    f.entries.push_back(Entry{std::move(entry), {}});
+    set.emplace(name, std::move(f));
+  };
+  add("utsns-7.img", UtsnsKind(), std::move(uts));
+  add("ipcns-var-5.img", IpcVarKind(), std::move(ipc));
   std::set<std::string_view> kinds;
   for (const auto& [name, file] : set) {
     auto bytes = SerializeImage(file);
