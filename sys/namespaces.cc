@@ -1,21 +1,21 @@
 #include "sys/namespaces.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <linux/mount.h>
 #include <sched.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include <dirent.h>
-#include <linux/mount.h>
-#include <sys/syscall.h>
-
 #include <cerrno>
-#include <sstream>
 #include <functional>
+#include <sstream>
 #include <system_error>
 #include <thread>
 
+#include "sys/proc.h"
 #include "sys/unique_fd.h"
 
 namespace ro::sys {
@@ -73,23 +73,9 @@ Status SetUtsNames(const UtsNames& names) {
 
 namespace {
 
-Result<std::string> ReadFileAt(int dir, const std::string& path) {
-  UniqueFd fd(::openat(dir, path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return SysError("open " + path);
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return SysError("read " + path);
-    if (n == 0) return out;
-    out.append(buf, static_cast<size_t>(n));
-  }
-}
-
 // The objects /proc/sysvipc/KIND lists (after its header: key, id...).
 Status ListSysvipc(const char* kind, const char* what, std::vector<std::string>& out) {
-  RO_ASSIGN_OR_RETURN(std::string text, ReadFileAt(AT_FDCWD, std::string("/proc/sysvipc/") + kind));
+  RO_ASSIGN_OR_RETURN(std::string text, ReadProcFile(std::string("/proc/sysvipc/") + kind));
   std::istringstream lines(text);
   std::string line;
   std::getline(lines, line);  // the header
@@ -146,7 +132,7 @@ Result<IpcNamespaceState> ReadIpcNamespace(pid_t pid, const std::vector<std::str
       return;
     }
     for (const std::string& p : sysctl_paths) {
-      auto text = ReadFileAt(AT_FDCWD, "/proc/sys/" + p);
+      auto text = ReadProcFile("/proc/sys/" + p);
       if (!text.ok() && text.error().err == ENOENT) continue;  // not in this kernel
       if (!text.ok()) {
         status = text.error();

@@ -59,6 +59,20 @@ RunResult RunCommand(const std::vector<std::string>& argv, const std::string& in
 // through a pidfd, and reaps it.
 void KillTree(pid_t root);
 
+// Kills the tree whose root is `pid` on every way out of a test body, before
+// the body's directories go (a tree still writing into one would race
+// their removal). Declared after them; pid 0 once killed.
+struct KillAtEnd {
+  pid_t pid = 0;
+  ~KillAtEnd() {
+    if (pid > 0) KillTree(pid);
+  }
+  void Now() {
+    if (pid > 0) KillTree(pid);
+    pid = 0;
+  }
+};
+
 // Path of the restore-orch binary under test ($RESTORE_ORCH_UNDER_TEST when
 // set: another build's binary, to see a test fail there).
 std::string RestoreOrch();

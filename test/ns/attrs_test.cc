@@ -133,14 +133,6 @@ pid_t ReportingThread(const std::string& dir) {
   return static_cast<pid_t>(NumberOf(f, "tid"));
 }
 
-// Kills the tree whose root is `pid` on every way out of a test body.
-struct KillAtEnd {
-  pid_t pid = 0;
-  ~KillAtEnd() {
-    if (pid > 0) KillTree(pid);
-  }
-};
-
 // attrs_prog started in a new PID namespace, running, every task and the
 // second thread reporting.
 std::string Start(const std::string& w, pid_t& root, const char* extra = nullptr) {

@@ -15,26 +15,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "test/helpers/live_tree.h"
 #include "test/helpers/mm_images.h"
 #include "test/helpers/sandbox.h"
 #include "test/helpers/test_util.h"
 
 namespace ro::test {
 namespace {
-
-#define EXPECT_OR_RETURN(cond, msg)                                          \
-  do {                                                                       \
-    if (!(cond)) return std::string(#cond) + " failed: " + std::string(msg); \
-  } while (0)
-
-std::string Str(long long v) { return std::to_string(v); }
-
-struct KillAtEnd {
-  pid_t pid = 0;
-  ~KillAtEnd() {
-    if (pid > 0) KillTree(pid);
-  }
-};
 
 // Python 3 as the init of new PID, UTS and IPC namespaces: it names its
 // UTS namespace, sets IPC sysctls (and, with argv[2] "shm" or "mq", makes

@@ -52,20 +52,6 @@ const char* const kNames[] = {"tp-main", "tp-spin", "tp-sleep", "tp-cond", "tp-f
 
 std::string ThreadsProg() { return std::string(RO_HELPERS_DIR) + "/threads_prog"; }
 
-// Kills the tree whose root is `pid` on every way out of a test body, before
-// the body's directories go (a tree still writing into one would race
-// their removal). Declared after them; pid 0 once killed.
-struct KillAtEnd {
-  pid_t pid = 0;
-  ~KillAtEnd() {
-    if (pid > 0) KillTree(pid);
-  }
-  void Now() {
-    if (pid > 0) KillTree(pid);
-    pid = 0;
-  }
-};
-
 // DIR/state as threads_prog wrote it last: a record read whole (its seq
 // and end agree), or empty.
 std::map<std::string, std::string> ReadState(const std::string& dir) {
