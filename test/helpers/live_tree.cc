@@ -90,7 +90,9 @@ bool WaitSettled(pid_t root, size_t count, const std::set<std::string>& exes) {
       if (!settled || exes.empty()) break;
       if (StateOf(p) == 'Z') continue;
       auto link = sys::ReadProcLink("/proc/" + Str(p) + "/exe");
-      settled = link.ok() && exes.count(*link) != 0;
+      // In its sleep, not still loading its libraries after the exec (a
+      // dump then would restore maps that go on changing).
+      settled = link.ok() && exes.count(*link) != 0 && StateOf(p) == 'S';
     }
     if (settled) return true;
     ::usleep(10000);

@@ -51,7 +51,7 @@ char StateOf(pid_t pid);
 // Neither stopped, traced nor dead: running, sleeping or in a wait.
 bool RunsOn(pid_t pid);
 // Waits (up to 10 s) until the tree has `count` tasks and every live one
-// runs one of `exes` (any program when empty).
+// runs one of `exes` (any program when empty), asleep in it (state S).
 bool WaitSettled(pid_t root, size_t count, const std::set<std::string>& exes = {"/usr/bin/sleep"});
 
 // restore-orch dump --tree ROOT --images DIR EXTRA...
