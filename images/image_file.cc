@@ -1,4 +1,5 @@
 #include "images/image_file.h"
+#include "images/payloads.h"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/coded_stream.h>
@@ -198,18 +199,10 @@ Result<ImageFile> ParseImage(std::string_view bytes, const Kind* expected, const
       return EntryError(index, s.error().what);
     }
     if (kind->layout == Layout::kListWithPayload) {
-      const auto& data = static_cast<const img::pipe_data_entry&>(*entry.message);
-      uint32_t n = data.bytes();
-      if (n > limits.max_payload_bytes) {
-        return EntryError(index, "payload of " + std::to_string(n) + " bytes exceeds the limit " +
-                                     std::to_string(limits.max_payload_bytes));
-      }
-      if (bytes.size() - pos < n) {
-        return EntryError(index, "truncated payload: " + std::to_string(bytes.size() - pos) + " of " +
-                                     std::to_string(n) + " bytes");
-      }
-      entry.payload.assign(bytes.substr(pos, n));
-      pos += n;
+      auto n = PayloadSize(*kind, *entry.message, bytes.substr(pos), limits);
+      if (!n.ok()) return EntryError(index, n.error().what);
+      entry.payload.assign(bytes.substr(pos, *n));
+      pos += *n;
     }
     file.entries.push_back(std::move(entry));
   }
@@ -260,10 +253,10 @@ Result<std::string> SerializeImage(const ImageFile& file) {
     AppendU32(out, static_cast<uint32_t>(body.size()));
     out += body;
     if (kind.layout == Layout::kListWithPayload) {
-      const auto& data = static_cast<const img::pipe_data_entry&>(*e.message);
-      if (data.bytes() != e.payload.size()) {
-        return EntryError(i, "bytes says " + std::to_string(data.bytes()) + " but the payload holds " +
-                                 std::to_string(e.payload.size()));
+      auto n = PayloadSize(kind, *e.message, e.payload, Limits{.max_payload_bytes = UINT32_MAX});
+      if (!n.ok() || *n != e.payload.size()) {
+        return EntryError(i, "the entry says " + (n.ok() ? std::to_string(*n) + " payload bytes follow" : n.error().what) +
+                                 ", but the payload holds " + std::to_string(e.payload.size()));
       }
       out += e.payload;
     } else if (!e.payload.empty()) {

@@ -5,6 +5,7 @@
 #include <array>
 
 #include "images/json_crit.h"
+#include "images/payloads.h"
 #include "images/proto/pipe-data.pb.h"
 
 namespace ro::images {
@@ -116,7 +117,11 @@ Result<std::string> ImageToJson(const ImageFile& file, bool pretty) {
     }
     auto entry = crit::MessageToJson(*e.message, pretty);
     if (!entry.ok()) return EntryError(i, std::move(entry).error().what);
-    if (kind.layout == Layout::kListWithPayload) (*entry)["extra"] = Base64EncodeLines(e.payload);
+    if (kind.layout == Layout::kListWithPayload) {
+      auto extra = PayloadToJson(kind, *e.message, e.payload);
+      if (!extra.ok()) return EntryError(i, std::move(extra).error().what);
+      (*entry)["extra"] = std::move(extra).value();
+    }
     doc["entries"].push_back(std::move(entry).value());
   }
   return pretty ? doc.dump(4) + "\n" : doc.dump() + "\n";
@@ -140,20 +145,22 @@ Result<ImageFile> ImageFromJson(std::string_view text, const Limits& limits) {
     Json entry = (*entries)[i];
     if (!entry.is_object()) return EntryError(i, "entry is not a JSON object");
     Entry out;
+    Json extra;
     if (kind->layout == Layout::kListWithPayload || kind->layout == Layout::kRaw) {
-      auto extra = entry.find("extra");
-      if (extra != entry.end()) {
-        if (!extra->is_string()) return EntryError(i, "\"extra\" is not a base64 string");
-        auto payload = Base64Decode(extra->get<std::string>());
-        if (!payload.ok()) return EntryError(i, "\"extra\": " + payload.error().what);
-        out.payload = std::move(payload).value();
+      if (auto it = entry.find("extra"); it != entry.end()) {
+        extra = std::move(*it);
         entry.erase("extra");
       }
-      uint64_t limit = kind->layout == Layout::kRaw ? limits.max_file_bytes : limits.max_payload_bytes;
-      if (out.payload.size() > limit) {
-        return EntryError(i, "payload of " + std::to_string(out.payload.size()) + " bytes exceeds the limit " +
-                                 std::to_string(limit));
+    }
+    if (kind->layout == Layout::kRaw && !extra.is_null()) {
+      if (!extra.is_string()) return EntryError(i, "\"extra\" is not a base64 string");
+      auto payload = Base64Decode(extra.get<std::string>());
+      if (!payload.ok()) return EntryError(i, "\"extra\": " + payload.error().what);
+      if (payload->size() > limits.max_file_bytes) {
+        return EntryError(i, "payload of " + std::to_string(payload->size()) + " bytes exceeds the limit " +
+                                 std::to_string(limits.max_file_bytes));
       }
+      out.payload = std::move(payload).value();
     }
     if (kind->layout == Layout::kRaw) {
       if (!entry.empty()) return EntryError(i, "a raw image's entry holds only \"extra\"");
@@ -165,6 +172,11 @@ Result<ImageFile> ImageFromJson(std::string_view text, const Limits& limits) {
       return EntryError(i, std::move(s).error().what);
     }
     if (Status s = CheckMessage(*out.message, limits); !s.ok()) return EntryError(i, s.error().what);
+    if (kind->layout == Layout::kListWithPayload && !extra.is_null()) {
+      auto payload = PayloadFromJson(*kind, *out.message, extra, limits);
+      if (!payload.ok()) return EntryError(i, "\"extra\": " + payload.error().what);
+      out.payload = std::move(payload).value();
+    }
     file.entries.push_back(std::move(out));
   }
   return file;

@@ -10,6 +10,9 @@
 #include "images/proto/fdinfo.pb.h"
 #include "images/proto/fs.pb.h"
 #include "images/proto/inventory.pb.h"
+#include "images/proto/ipc-msg.pb.h"
+#include "images/proto/ipc-sem.pb.h"
+#include "images/proto/ipc-shm.pb.h"
 #include "images/proto/ipc-var.pb.h"
 #include "images/proto/memfd.pb.h"
 #include "images/proto/mm.pb.h"
@@ -112,6 +115,14 @@ const std::vector<Kind>& Table() {
       {.name = "STATS_RESTORE", .magic = 0x57093306, .head_magic = kServiceHeadMagic, .layout = Layout::kSingle,
        .stem = "stats-restore", .keyed = false, .descriptor = Desc<img::stats_entry>, .restored = false, .suffix = "",
        .json_name = "STATS"},
+      // The System V objects of an IPC namespace of the tree's own (restored;
+      // appended here so that the kinds above keep their places).
+      {.name = "IPCNS_SHM", .magic = 0x46283044, .head_magic = kCommon, .layout = Layout::kListWithPayload,
+       .stem = "ipcns-shm-", .keyed = true, .descriptor = Desc<img::ipc_shm_entry>, .restored = true, .payload = Payload::kShm},
+      {.name = "IPCNS_MSG", .magic = 0x55453737, .head_magic = kCommon, .layout = Layout::kListWithPayload,
+       .stem = "ipcns-msg-", .keyed = true, .descriptor = Desc<img::ipc_msg_entry>, .restored = true, .payload = Payload::kMsgQueue},
+      {.name = "IPCNS_SEM", .magic = 0x59573019, .head_magic = kCommon, .layout = Layout::kListWithPayload,
+       .stem = "ipcns-sem-", .keyed = true, .descriptor = Desc<img::ipc_sem_entry>, .restored = true, .payload = Payload::kSemValues},
   };
   return kinds;
 }
@@ -164,6 +175,9 @@ const Kind& MountpointsKind() { return Named("MNTS"); }
 const Kind& AutofsKind() { return Named("AUTOFS"); }
 const Kind& UtsnsKind() { return Named("UTSNS"); }
 const Kind& IpcVarKind() { return Named("IPC_VAR"); }
+const Kind& IpcShmKind() { return Named("IPCNS_SHM"); }
+const Kind& IpcMsgKind() { return Named("IPCNS_MSG"); }
+const Kind& IpcSemKind() { return Named("IPCNS_SEM"); }
 const Kind& FdinfoKind() { return Named("FDINFO"); }
 const Kind& FilesKind() { return Named("FILES"); }
 const Kind& PipesDataKind() { return Named("PIPES_DATA"); }

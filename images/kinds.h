@@ -22,8 +22,17 @@ inline constexpr uint32_t kServiceHeadMagic = 0x55105940;
 enum class Layout {
   kSingle,           // exactly one entry (core, ids, fs, autofs, inventory, seccomp)
   kList,             // any number of entries
-  kListWithPayload,  // each entry followed by `bytes` raw bytes (pipes-data)
+  kListWithPayload,  // each entry followed by raw bytes, as the kind's Payload says
   kRaw,              // no magic, no entries: the file is one payload (pages, tmpfs tarballs)
+};
+
+// How many raw bytes follow an entry of a kListWithPayload kind
+// (images/payloads.h reads and checks them).
+enum class Payload {
+  kBytesField,  // the entry's `bytes` (pipes-data, fifo-data)
+  kShm,         // round_up(size, 4) bytes of a segment's contents, none when in_pagemaps (ipcns-shm)
+  kMsgQueue,    // qnum messages, each an ipc_msg entry and round_up(msize, 8) bytes (ipcns-msg)
+  kSemValues,   // nsems u16 values, padded to 8 bytes (ipcns-sem)
 };
 
 struct Kind {
@@ -41,6 +50,7 @@ struct Kind {
   const google::protobuf::Descriptor* (*head_descriptor)() = nullptr;
   std::string_view json_name = {};  // crit's magic name when `name` is not it
   bool wide_key = false;            // keys are 64-bit (CRIU formats them with %lu)
+  Payload payload = Payload::kBytesField;  // kListWithPayload kinds only
 
   // The name JSON carries in "magic": crit's.
   std::string_view JsonName() const { return json_name.empty() ? name : json_name; }
@@ -64,6 +74,9 @@ const Kind& MountpointsKind();
 const Kind& AutofsKind();
 const Kind& UtsnsKind();
 const Kind& IpcVarKind();
+const Kind& IpcShmKind();
+const Kind& IpcMsgKind();
+const Kind& IpcSemKind();
 const Kind& FdinfoKind();
 const Kind& FilesKind();
 const Kind& PipesDataKind();

@@ -203,13 +203,54 @@ struct UtsPlan {
   std::string domainname;  // likewise
 };
 
+// struct ipc_perm of a System V object to make (ipc-desc.proto).
+struct SysvPermPlan {
+  int32_t id = 0;
+  uint32_t key = 0, uid = 0, gid = 0, cuid = 0, cgid = 0;
+  uint32_t mode = 0;  // permission bits (0777)
+};
+
+// A shared memory segment: its contents are inline (ipcns-shm's payload)
+// or runs of a pages image (in_pagemaps: pagemap-shmem-<segment id>.img,
+// vaddr = offset in the segment); what is in neither reads zero.
+struct SysvShmPlan {
+  SysvPermPlan perm;
+  uint64_t size = 0;  // bytes
+  bool locked = false;  // SHM_LOCKED
+  std::string contents;
+  std::string pages_file;
+  std::vector<PagesRun> runs;
+};
+
+struct SysvMessagePlan {
+  uint64_t mtype = 0;  // > 0
+  std::string text;
+};
+
+struct SysvMsgQueuePlan {
+  SysvPermPlan perm;
+  uint64_t qbytes = 0;
+  std::vector<SysvMessagePlan> messages;  // oldest first
+};
+
+struct SysvSemPlan {
+  SysvPermPlan perm;
+  std::vector<uint16_t> values;
+};
+
 // An IPC namespace of the tree's own (ipcns-var-<id>.img): the root task
-// is cloned into a new one and writes its sysctls (under /proc/sys, in
-// order: "kernel/sem" -> "250 32000 32 128"). Its System V objects and
+// is cloned into a new one, writes its sysctls (under /proc/sys, in
+// order: "kernel/sem" -> "250 32000 32 128"), makes its System V objects
+// (ipcns-shm-, ipcns-msg-, ipcns-sem-<id>.img) with their ids, then
+// writes next_ids (kernel/*_next_id, which making an object resets).
 // POSIX message queues are not restored (the dump refuses them).
 struct IpcPlan {
   uint32_t ns_id = 0;
   std::vector<std::pair<std::string, std::string>> sysctls;
+  std::vector<std::pair<std::string, std::string>> next_ids;
+  std::vector<SysvShmPlan> shm;
+  std::vector<SysvMsgQueuePlan> msg;
+  std::vector<SysvSemPlan> sem;
 };
 
 struct NamespacePlan {

@@ -87,7 +87,26 @@ std::string FormatPlan(const RestorePlan& plan) {
   if (plan.ns.ipc) {
     std::string values;
     for (const auto& [path, text] : plan.ns.ipc->sysctls) values += (values.empty() ? "" : ", ") + path + "=" + text;
+    for (const auto& [path, text] : plan.ns.ipc->next_ids) values += (values.empty() ? "" : ", ") + path + "=" + text;
     line(fmt::format("   and a new IPC namespace (ipcns-var-{}.img), its sysctls written: {}", plan.ns.ipc->ns_id, values));
+    const IpcPlan& ipc = *plan.ns.ipc;
+    auto perm = [](const SysvPermPlan& p) {
+      return fmt::format("id {} key {:#010x} owner {}:{} creator {}:{} mode {:o}", p.id, p.key, p.uid, p.gid, p.cuid, p.cgid, p.mode);
+    };
+    for (const SysvShmPlan& s : ipc.shm) {
+      line(fmt::format("     System V shared memory segment {}, {} bytes{}, contents {}", perm(s.perm), s.size, s.locked ? ", SHM_LOCKED" : "",
+                       s.runs.empty() ? (s.contents.empty() ? "zero" : "inline") : fmt::format("{} runs of {}", s.runs.size(), s.pages_file)));
+    }
+    for (const SysvMsgQueuePlan& q : ipc.msg) {
+      uint64_t bytes = 0;
+      for (const SysvMessagePlan& m : q.messages) bytes += m.text.size();
+      line(fmt::format("     System V message queue {}, qbytes {}, {} messages ({} bytes)", perm(q.perm), q.qbytes, q.messages.size(), bytes));
+    }
+    for (const SysvSemPlan& s : ipc.sem) {
+      std::string numbers;
+      for (uint16_t v : s.values) numbers += (numbers.empty() ? "" : " ") + std::to_string(v);
+      line(fmt::format("     System V semaphore set {}, values {}", perm(s.perm), numbers));
+    }
   } else {
     line("   and the caller's IPC namespace");
   }

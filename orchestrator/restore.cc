@@ -20,6 +20,7 @@
 #include "orchestrator/action_scripts.h"
 #include "orchestrator/files.h"
 #include "orchestrator/mm.h"
+#include "orchestrator/ipc.h"
 #include "orchestrator/mounts.h"
 #include "orchestrator/resume.h"
 #include "orchestrator/tree.h"
@@ -182,7 +183,7 @@ class Controller {
       if (!s.ok()) s = std::move(s).error().Within("the tree's UTS namespace");
     }
     if (s.ok() && plan_.ns.ipc) {
-      s = sys::WriteSysctls(service_->layout().proc_fd, plan_.ns.ipc->sysctls);
+      s = RestoreIpcNamespace(*plan_.ns.ipc, service_->layout().proc_fd, service_->layout().images_fd);
       if (!s.ok()) s = std::move(s).error().Within("the tree's IPC namespace");
     }
     if (s.ok() && plan_.ns.new_mnt) s = BuildMountTree(plan_, options_.mounts, service_->layout().images_fd, *arena_);

@@ -11,7 +11,6 @@
 
 #include <cerrno>
 #include <functional>
-#include <sstream>
 #include <system_error>
 #include <thread>
 
@@ -73,23 +72,6 @@ Status SetUtsNames(const UtsNames& names) {
 
 namespace {
 
-// The objects /proc/sysvipc/KIND lists (after its header: key, id...).
-Status ListSysvipc(const char* kind, const char* what, std::vector<std::string>& out) {
-  RO_ASSIGN_OR_RETURN(std::string text, ReadProcFile(std::string("/proc/sysvipc/") + kind));
-  std::istringstream lines(text);
-  std::string line;
-  std::getline(lines, line);  // the header
-  while (std::getline(lines, line)) {
-    std::istringstream words(line);
-    long long key = 0, id = 0;
-    if (!(words >> key >> id)) continue;
-    char hex[16];
-    std::snprintf(hex, sizeof(hex), "0x%08llx", static_cast<unsigned long long>(static_cast<uint32_t>(key)));
-    out.push_back(std::string("System V ") + what + " (key " + hex + ", id " + std::to_string(id) + ")");
-  }
-  return {};
-}
-
 // The queues of a fresh mount of the calling thread's IPC namespace's
 // mqueue filesystem (detached: no mount namespace sees it).
 Status ListMqueues(std::vector<std::string>& out, dev_t& dev) {
@@ -140,10 +122,13 @@ Result<IpcNamespaceState> ReadIpcNamespace(pid_t pid, const std::vector<std::str
       }
       state.sysctls[p] = *text;
     }
-    status = ListSysvipc("shm", "shared memory segment", state.objects);
-    if (status.ok()) status = ListSysvipc("msg", "message queue", state.objects);
-    if (status.ok()) status = ListSysvipc("sem", "semaphore set", state.objects);
-    if (status.ok()) status = ListMqueues(state.objects, state.mqueue_dev);
+    auto sysv = ReadSysvObjects();
+    if (!sysv.ok()) {
+      status = std::move(sysv).error();
+      return;
+    }
+    state.sysv = std::move(sysv).value();
+    status = ListMqueues(state.mqueues, state.mqueue_dev);
   };
   if (Status s = RunInThread(read); !s.ok()) return std::move(s).error();
   if (!status.ok()) return std::move(status).error().Within("the IPC namespace of " + std::to_string(pid));

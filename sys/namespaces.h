@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "sys/status.h"
+#include "sys/sysv_ipc.h"
 
 namespace ro::sys {
 
@@ -41,18 +42,17 @@ Status SetUtsNames(const UtsNames& names);
 // What an IPC namespace holds, as a task of it sees it.
 struct IpcNamespaceState {
   std::map<std::string, std::string> sysctls;  // "kernel/shmmax" (under /proc/sys) -> the file's text
-  // Each System V object (/proc/sysvipc/shm, msg, sem) and POSIX message
-  // queue (the names of a fresh mqueue mount of the namespace) in it:
-  // "System V shared memory segment (key 0x00001234, id 3)",
-  // "POSIX message queue /q1".
-  std::vector<std::string> objects;
+  SysvObjects sysv;                            // its System V objects, with their contents
+  // Each POSIX message queue (the names of a fresh mqueue mount of the
+  // namespace): "POSIX message queue /q1".
+  std::vector<std::string> mqueues;
   dev_t mqueue_dev = 0;  // the device of the namespace's mqueue superblock (0: no mqueue filesystem)
 };
 
 // The IPC namespace of task `pid` (a pid of the caller's /proc): a
 // short-lived thread joins it (setns(2) CLONE_NEWIPC) and reads the
-// sysctls at `sysctl_paths`, /proc/sysvipc/{shm,msg,sem}, and a detached
-// mqueue mount it makes (fsopen, fsmount) and drops. A sysctl file that
+// sysctls at `sysctl_paths`, its System V objects (ReadSysvObjects), and
+// a detached mqueue mount it makes (fsopen, fsmount) and drops. A sysctl file that
 // does not exist (a kernel without CONFIG_CHECKPOINT_RESTORE has no
 // *_next_id) is left out of `sysctls`; a kernel without the mqueue
 // filesystem has no queues. Needs CAP_SYS_ADMIN. Errors name the path or

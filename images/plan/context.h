@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -15,6 +16,7 @@
 #include "images/kinds.h"
 #include "images/plan.h"
 #include "images/proto/core.pb.h"
+#include "images/proto/ipc-var.pb.h"
 
 namespace ro::images::plan {
 
@@ -85,6 +87,19 @@ void PlanForks(Context& ctx);           // tree: helpers, who forks whom, fork o
 void PlanFileCreation(Context& ctx);    // files: who makes each description, who parks it
 void PlanZone(Context& ctx);            // mm: who makes each shared object, and where the bootstrap zone lies
 void LayOutTasks(Context& ctx);         // the task list in fork order, and its index
+
+// How a range of dumped pages lies in what a restore fills: the pieces
+// (keeping the run's file offsets) that each lie in one fillable area, or
+// false when some page lies where nothing may be filled.
+using Splitter = std::function<bool(const PagesRun& run, std::vector<PagesRun>& pieces)>;
+// The runs of pagemap image `pm` (named `name`) cut by `split`, checked
+// against its pages image: `pages_file` and `runs` are set. Problems are
+// added to ctx (false then).
+bool ReadPagemap(Context& ctx, const ImageFile& pm, const std::string& name, std::string& pages_file, std::vector<PagesRun>& runs,
+                 const Splitter& split);
+// tree: the System V objects of the tree's IPC namespace (ipc.ns_id),
+// checked against its sysctls `var`.
+void PlanSysvObjects(Context& ctx, const img::ipc_var_entry& var, IpcPlan& ipc);
 
 std::string Str(uint64_t v);
 std::string HexStr(uint32_t v);

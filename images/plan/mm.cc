@@ -88,10 +88,7 @@ std::optional<uint64_t> ShmidOf(Context& ctx, const img::vma_entry& v, const std
   return std::nullopt;
 }
 
-// How a range of dumped pages lies in an address space: the pieces that go
-// into memory a restore fills, or an empty result when some page lies
-// where nothing may be filled. Pieces keep the run's file offsets.
-using Splitter = std::function<bool(const PagesRun& run, std::vector<PagesRun>& pieces)>;
+}  // namespace
 
 // The pages runs of a pagemap image, cut by `split` into pieces that each
 // lie in one fillable area, checked against the pages file.
@@ -144,6 +141,8 @@ bool ReadPagemap(Context& ctx, const ImageFile& pm, const std::string& name, std
   }
   return true;
 }
+
+namespace {
 
 // One VMA: its kind, and whether the image's values could be mapped.
 std::optional<VmaPlan> ReadVma(Context& ctx, Shared& shared, const img::vma_entry& v, const std::string& name, size_t entry,

@@ -307,7 +307,12 @@ void PlanIpc(Context& ctx, const img::task_kobj_ids_entry* root_ids) {
   }
   const auto& e = f->As<img::ipc_var_entry>(0);
   for (std::string& p : IpcVarProblems(e)) ctx.problems.Add(name, 0, std::move(p));
-  ctx.plan.ns.ipc = IpcPlan{id, IpcSysctlsToWrite(e)};
+  IpcPlan ipc{.ns_id = id};
+  for (auto& [path, text] : IpcSysctlsToWrite(e)) {
+    (path.ends_with("_next_id") ? ipc.next_ids : ipc.sysctls).emplace_back(std::move(path), std::move(text));
+  }
+  PlanSysvObjects(ctx, e, ipc);
+  ctx.plan.ns.ipc = std::move(ipc);
 }
 
 // The root task gets a new PID (mount) namespace unless it shares the one

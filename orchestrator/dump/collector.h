@@ -37,6 +37,7 @@
 #include "sys/process.h"
 #include "sys/ptrace_api.h"
 #include "sys/remote_attrs.h"
+#include "sys/sysv_ipc.h"
 
 namespace ro::dump {
 
@@ -131,6 +132,10 @@ class Collector {
  private:
   // tree.cc
   Status ReadNamespaces();
+  // ipc: the System V objects of the tree's own IPC namespace into
+  // ipcns-shm-, ipcns-msg- and ipcns-sem-<id>.img (segment pages later,
+  // with shared memory's). Refuses a segment tasks have attached.
+  Status DumpSysvObjects(pid_t root, sys::SysvObjects objects);
   Status CollectTask(const FrozenTree::Task& frozen);
   Status CheckTask(const Task& t);
   Status CollectCore(const Task& t);
@@ -222,6 +227,7 @@ class Collector {
   ino_t own_uts_ns_ = 0, tree_uts_ns_ = 0;  // a tree of its own UTS namespace gets utsns-<id>.img
   ino_t own_ipc_ns_ = 0, tree_ipc_ns_ = 0;  // and of its own IPC namespace ipcns-var-<id>.img
   dev_t tree_mqueue_dev_ = 0;               // the mqueue superblock of the tree's own IPC namespace
+  std::set<uint64_t> sysv_shm_ids_;         // its System V segments, whose pages go in pagemap-shmem-<id>.img
   size_t pid_levels_ = 0;  // NSpid entries of the tree's tasks
   bool new_pid_ = false, new_mnt_ = false;
   // Sessions and groups led from outside the tree (--shell-job): written as 0.

@@ -111,6 +111,10 @@ Result<img::vma_entry> Collector::DescribeFileVma(const Task& t, const sys::Vma&
     // Shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS, /dev/zero): named
     // by its shmem inode, dumped once whoever maps it.
     uint64_t ino = file->st.st_ino;
+    if (sysv_shm_ids_.count(ino)) {
+      return Refuse(Range(v) + ": its shared memory's inode number " + Str(static_cast<long long>(ino)) +
+                    " is also a System V segment's id, and CRIU's images name both pagemap-shmem-" + Str(static_cast<long long>(ino)) + ".img");
+    }
     Shmem& shm = shmem_[ino];
     if (!shm.fd) {
       RO_ASSIGN_OR_RETURN(shm.fd, sys::OpenMappedFile(t.outer, v.start, v.end, O_RDONLY));

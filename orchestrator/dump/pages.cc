@@ -74,6 +74,7 @@ struct Source {
   pid_t pid = 0;
   int fd = -1;  // /proc/PID/mem (mappings without PROT_READ) or a shmem object (address = offset)
   bool drop_zero = false;  // pages that read all zero are left out (anonymous memory reads zero anyway)
+  uint64_t end = UINT64_MAX;  // kFd: the file's size; a last page past it reads zero after it (a System V segment's)
   bool operator==(const Source&) const = default;
 };
 
@@ -130,7 +131,10 @@ class PageStream {
     } else {
       size_t off = 0;
       for (const iovec& run : pending_) {
-        RO_TRY(sys::PreadExactly(source_.fd, buf + off, run.iov_len, reinterpret_cast<uint64_t>(run.iov_base), "memory"));
+        const uint64_t at = reinterpret_cast<uint64_t>(run.iov_base);
+        const uint64_t n = at >= source_.end ? 0 : std::min<uint64_t>(run.iov_len, source_.end - at);
+        RO_TRY(sys::PreadExactly(source_.fd, buf + off, n, at, "memory"));
+        std::memset(buf + off + n, 0, run.iov_len - n);
         off += run.iov_len;
       }
     }
@@ -282,6 +286,7 @@ Status Collector::DumpSharedMemory() {
     from.kind = Source::kFd;
     from.fd = shm.fd.get();
     from.drop_zero = true;
+    from.end = shm.extent;
     // Only what was ever written holds data: holes are never read.
     for (uint64_t at = 0; at < shm.extent;) {
       RO_ASSIGN_OR_RETURN(auto range, sys::NextDataRange(shm.fd.get(), at, shm.extent));

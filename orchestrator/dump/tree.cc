@@ -93,20 +93,21 @@ Status Collector::ReadNamespaces() {
     uts->set_domainname(names.domainname);
     File(images::UtsnsKind(), static_cast<uint32_t>(tree_uts_ns_)).entries.push_back(images::Entry{std::move(uts), {}});
   }
-  // Its IPC namespace: restore-orch's, or one of its own whose sysctls are
-  // dumped (ipcns-var-<id>.img); the objects in it are not restored.
+  // Its IPC namespace: restore-orch's, or one of its own whose sysctls
+  // (ipcns-var-<id>.img) and System V objects are dumped.
   RO_ASSIGN_OR_RETURN(own_ipc_ns_, NsInode("/proc/self/ns/ipc"));
   RO_ASSIGN_OR_RETURN(tree_ipc_ns_, NsInode(proc + "ns/ipc"));
   if (tree_ipc_ns_ != own_ipc_ns_) {
     RO_ASSIGN_OR_RETURN(sys::IpcNamespaceState ipc, sys::ReadIpcNamespace(root.pid, images::IpcSysctlPaths()));
-    if (!ipc.objects.empty()) {
-      return Refuse("task " + Str(root.pid) + ": its IPC namespace holds a " + ipc.objects.front() + (ipc.objects.size() > 1 ? " (and " + Str(ipc.objects.size() - 1) + " more)" : "") +
-                    ", which restore-orch does not restore");
+    if (!ipc.mqueues.empty()) {
+      return Refuse("task " + Str(root.pid) + ": its IPC namespace holds a " + ipc.mqueues.front() +
+                    (ipc.mqueues.size() > 1 ? " (and " + Str(ipc.mqueues.size() - 1) + " more)" : "") + ", which restore-orch does not restore");
     }
     tree_mqueue_dev_ = ipc.mqueue_dev;
     RO_ASSIGN_OR_RETURN(img::ipc_var_entry var, images::IpcVarFromSysctls(ipc.sysctls));
     File(images::IpcVarKind(), static_cast<uint32_t>(tree_ipc_ns_))
         .entries.push_back(images::Entry{std::make_unique<img::ipc_var_entry>(std::move(var)), {}});
+    RO_TRY(DumpSysvObjects(root.pid, std::move(ipc.sysv)));
   }
   pid_levels_ = sys::StatusValues(root_status, "NSpid").size();
   std::string who = "task " + Str(root.pid);

@@ -1,7 +1,7 @@
 // verify, namespaces: the tree's UTS and IPC namespaces (its own, with the
 // images' host and domain name or sysctls, or the caller's), each shared by
-// every task; an IPC namespace of its own holds no object (none is
-// restored: any there was made since).
+// every task; an IPC namespace of its own holds the images' System V
+// objects (ipc_objects.cc) and no POSIX message queue (none is restored).
 #include <map>
 
 #include "images/ipc_sysctls.h"
@@ -52,7 +52,15 @@ void Verifier::CompareIpc() {
     while (!have.empty() && have.back() == '\n') have.pop_back();
     if (have != want) Diff(root + ": IPC sysctl " + path + " " + have + ", images say " + want);
   }
-  for (const std::string& o : state->objects) Diff(root + ": its IPC namespace holds a " + o + ", which the images do not have");
+  for (const auto& [path, want] : plan_.ns.ipc->next_ids) {
+    auto it = state->sysctls.find(path);
+    std::string have = it == state->sysctls.end() ? "?" : it->second;
+    while (!have.empty() && have.back() == '\n') have.pop_back();
+    // An object made since resets it to -1 (ipc_idr_alloc): that object is named below.
+    if (have != want && have != "-1") Diff(root + ": IPC sysctl " + path + " " + have + ", images say " + want);
+  }
+  CompareSysvObjects(state->sysv, root);
+  for (const std::string& o : state->mqueues) Diff(root + ": its IPC namespace holds a " + o + ", which the images do not have");
 }
 
 void Verifier::CompareUts() {

@@ -25,6 +25,7 @@
 #include "sys/mountinfo.h"
 #include "sys/proc_tree.h"
 #include "sys/remote_attrs.h"
+#include "sys/sysv_ipc.h"
 
 namespace ro::verify {
 
@@ -65,6 +66,10 @@ class Verifier {
   void CompareNamespaces();
   void CompareUts();
   void CompareIpc();
+  // ipc_objects.cc: the System V objects `live` of the tree's own IPC
+  // namespace against the plan's (contents included).
+  void CompareSysvObjects(const sys::SysvObjects& live, const std::string& root);
+  void CompareSegmentContents(const images::SysvShmPlan& want, int live, const std::string& what);
   std::optional<ino_t> CompareSharing(const char* kind, const char* name, bool own_wanted);
   // mounts.cc
   void CompareMounts();

@@ -1,9 +1,12 @@
 // Namespaces of a tree other than its PID and mount namespaces, dumped and
 // restored for real: a UTS namespace of the tree's own comes back as a new
-// one with its host and domain name, checked from outside with nsenter(1);
-// verify names a changed name; a task in another UTS namespace than the
-// root task is refused at dump and the tree runs on.
+// one with its host and domain name, an IPC namespace with its sysctls and
+// System V objects, checked from outside with nsenter(1); verify names
+// what the images changed; a task in another UTS namespace than the root
+// task, an attached segment and a POSIX queue are refused at dump and the
+// tree runs on.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,14 +27,15 @@ namespace ro::test {
 namespace {
 
 // Python 3 as the init of new PID, UTS and IPC namespaces: it names its
-// UTS namespace, sets IPC sysctls (and, with argv[2] "shm" or "mq", makes
-// a System V shared memory segment or a POSIX message queue; with "oldmq"
+// UTS namespace, sets IPC sysctls (and, with argv[2] "sysv", makes System
+// V objects; with "shmat" attaches a segment; with "mq" makes a POSIX
+// message queue; with "oldmq"
 // it first takes a mount namespace with the old IPC namespace's mqueue
 // mounted), forks a
 // child (which, with argv[2] "split", takes a UTS namespace of its own),
 // writes argv[1] and runs on.
 const char kUtsProgram[] = R"py(
-import ctypes, os, socket, sys, time
+import ctypes, os, socket, struct, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
 mode = sys.argv[2] if len(sys.argv) > 2 else ""
 if mode == "oldmq":
@@ -51,8 +55,33 @@ if libc.setdomainname(domain, len(domain)) != 0:
 for path, value in (("kernel/shmmni", "1000"), ("kernel/sem", "100 2000 20 50"), ("fs/mqueue/msg_max", "20"),
                     ("kernel/msg_next_id", "42")):
     open("/proc/sys/" + path, "w").write(value)
-if mode == "shm" and libc.shmget(0x1234, 4096, 0o1000 | 0o600) < 0:
-    raise OSError(ctypes.get_errno(), "shmget")
+if mode == "shmat":
+    sid = libc.shmget(0x1234, 4096, 0o1000 | 0o600)
+    libc.shmat.restype = ctypes.c_void_p
+    if sid < 0 or libc.shmat(sid, None, 0) in (None, ctypes.c_void_p(-1).value):
+        raise OSError(ctypes.get_errno(), "shmget, shmat")
+if mode == "sysv":
+    # A segment with contents, a queue with messages (its id 42: msg_next_id),
+    # a set made by uid 1000 gid 1001 with values.
+    libc.shmat.restype = ctypes.c_void_p
+    sid = libc.shmget(0x1234, 10000, 0o1000 | 0o640)
+    addr = libc.shmat(sid, None, 0)
+    if sid < 0 or addr in (None, ctypes.c_void_p(-1).value):
+        raise OSError(ctypes.get_errno(), "shmget, shmat")
+    ctypes.memmove(addr, bytes((i * 7) % 251 for i in range(10000)), 10000)
+    libc.shmdt(ctypes.c_void_p(addr))
+    qid = libc.msgget(0x2345, 0o1000 | 0o620)
+    for mtype, text in ((1, b"one"), (7, b"seven" * 100), (2, b"")):
+        buf = ctypes.create_string_buffer(struct.pack("q", mtype) + text)
+        if qid < 0 or libc.msgsnd(qid, buf, len(text), 0) != 0:
+            raise OSError(ctypes.get_errno(), "msgget, msgsnd")
+    os.setegid(1001)
+    os.seteuid(1000)
+    semid = libc.semget(0x3456, 3, 0o1000 | 0o660)
+    os.seteuid(0)
+    os.setegid(0)
+    if semid < 0 or libc.semctl(semid, 0, 17, (ctypes.c_ushort * 3)(1, 5, 32767)) != 0:  # SETALL
+        raise OSError(ctypes.get_errno(), "semget, semctl(SETALL)")
 if mode == "mq":
     libc.mq_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
     if libc.mq_open(b"/q1", os.O_CREAT | os.O_RDWR, 0o600, None) < 0:
@@ -116,6 +145,7 @@ TEST(Namespaces, AUtsNamespaceComesBackWithItsNames) {
     const std::string ipc = "1000 100 2000 20 50 20 42\n";
     EXPECT_OR_RETURN(IpcOf(root) == ipc, "before: " + IpcOf(root));
     RunResult d = RunDump(root, images.path());
+    if (d.status != 0) ::kill(root, SIGKILL);  // a failed dump leaves the tree running
     ::waitpid(root, nullptr, 0);
     EXPECT_OR_RETURN(d.status == 0, "dump: " + d.err);
     RunResult r = RunCommand({RestoreOrch(), "--images", images.path(), "--detach"});
@@ -170,7 +200,7 @@ TEST(Namespaces, AUtsNamespaceComesBackWithItsNames) {
     EXPECT_OR_RETURN(made.status == 0, "shmget in the restored namespace: " + made.err);
     v = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(tree.pid)});
     for (const std::string& line : {std::string("task 1: IPC sysctl kernel/shmmni 1000, images say 999"),
-                                    std::string("task 1: its IPC namespace holds a System V shared memory segment (key 0x00000099, id ")}) {
+                                    std::string("task 1: IPC shared memory segment 0 (key 0x00000099): the images do not have it")}) {
       EXPECT_OR_RETURN(v.status == 1 && v.out.find(line) != std::string::npos, "verify does not say '" + line + "':\n" + v.out + v.err);
     }
     return std::string();
@@ -178,11 +208,120 @@ TEST(Namespaces, AUtsNamespaceComesBackWithItsNames) {
   EXPECT_EQ(err, "");
 }
 
-// What the IPC namespace holds is not restored, and an mqueue mount of the
-// namespace the tree left would come back as its own: the dump refuses
-// each by name and the tree runs on.
+// The System V objects of the IPC namespace of `pid`, as a program
+// outside restore-orch sees them from inside it (nsenter -i): each
+// object's /proc/sysvipc columns that a restore keeps, a segment's
+// contents' digest, a queue's messages (copied: MSG_COPY) and a set's
+// values.
+std::string SysvOf(pid_t pid) {
+  static const char kChecker[] = R"py(
+import ctypes, hashlib, struct
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+keep = {"shm": ("key", "shmid", "perms", "size", "nattch", "uid", "gid", "cuid", "cgid"),
+        "msg": ("key", "msqid", "perms", "cbytes", "qnum", "uid", "gid", "cuid", "cgid"),
+        "sem": ("key", "semid", "perms", "nsems", "uid", "gid", "cuid", "cgid")}
+for kind, cols in keep.items():
+    lines = open("/proc/sysvipc/" + kind).read().split("\n")
+    head = lines[0].split()
+    for line in filter(None, lines[1:]):
+        row = dict(zip(head, line.split()))
+        out = [kind] + [c + "=" + row[c] for c in cols]
+        ident = int(row[cols[1]])
+        if kind == "shm":
+            addr = libc.shmat(ident, None, 0o10000)  # SHM_RDONLY
+            out.append(hashlib.sha256(ctypes.string_at(addr, int(row["size"]))).hexdigest()[:16])
+            libc.shmdt(ctypes.c_void_p(addr))
+        if kind == "msg":
+            for n in range(int(row["qnum"])):
+                buf = ctypes.create_string_buffer(8 + 65536)
+                got = libc.msgrcv(ident, buf, 65536, n, 0o4000 | 0o40000)  # IPC_NOWAIT | MSG_COPY
+                out.append("%d:%s" % (struct.unpack_from("q", buf)[0], hashlib.sha256(buf.raw[8:8 + got]).hexdigest()[:8]))
+        if kind == "sem":
+            values = (ctypes.c_ushort * int(row["nsems"]))()
+            libc.semctl(ident, 0, 13, values)  # GETALL
+            out.append(",".join(map(str, values)))
+        print(" ".join(out))
+)py";
+  RunResult r = RunCommand({"nsenter", "-t", Str(pid), "-i", "python3", "-c", kChecker});
+  return r.status == 0 ? r.out : "nsenter failed: " + r.err;
+}
+
+// System V objects come back with their ids, keys, owners, creators,
+// modes and contents: the same, seen by a program of its own from inside
+// the namespace, before the dump and after the restore; verify agrees,
+// and names a message, a semaphore value and a segment byte edited in the
+// images.
+TEST(Namespaces, SystemVObjectsComeBackWithTheirIdsOwnersAndContents) {
+  std::string err = InSandbox([] {
+    TempDir work, images;
+    KillAtEnd tree;
+    pid_t root = StartUtsTree(work.File("ready"), "sysv");
+    EXPECT_OR_RETURN(root > 0 && !ReadText(work.File("ready")).empty(), "the program did not start");
+    const std::string before = SysvOf(root);
+    for (const char* want : {"shm key=4660 shmid=0 perms=640 size=10000 nattch=0 uid=0 gid=0 cuid=0 cgid=0 ",
+                             "msg key=9029 msqid=42 perms=620 cbytes=503 qnum=3 ",
+                             "sem key=13398 semid=0 perms=660 nsems=3 uid=1000 gid=1001 cuid=1000 cgid=1001 1,5,32767"}) {
+      EXPECT_OR_RETURN(before.find(want) != std::string::npos, "before, no '" + std::string(want) + "' in:\n" + before);
+    }
+    RunResult d = RunDump(root, images.path());
+    if (d.status != 0) ::kill(root, SIGKILL);  // a failed dump leaves the tree running
+    ::waitpid(root, nullptr, 0);
+    EXPECT_OR_RETURN(d.status == 0, "dump: " + d.err);
+    RunResult r = RunCommand({RestoreOrch(), "--images", images.path(), "--detach"});
+    EXPECT_OR_RETURN(r.status == 0, "restore: " + r.err);
+    tree.pid = static_cast<pid_t>(std::atoi(r.out.c_str()));
+    EXPECT_OR_RETURN(tree.pid > 0, "restore printed no pid: " + r.out);
+    EXPECT_OR_RETURN(SysvOf(tree.pid) == before, "after:\n" + SysvOf(tree.pid) + "before:\n" + before);
+    EXPECT_OR_RETURN(SysvOf(::getpid()).find("key=4660 ") == std::string::npos, "the caller's IPC namespace has the segment");
+    RunResult same = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(tree.pid)});
+    EXPECT_OR_RETURN(same.status == 0, "verify: " + same.out + same.err);
+    // Edited images: verify names each difference.
+    auto edit = [&](const char* stem, const std::function<void(nlohmann::json&)>& change) -> std::string {
+      std::string name;
+      for (const auto& e : std::filesystem::directory_iterator(images.path())) {
+        if (e.path().filename().string().rfind(stem, 0) == 0) name = e.path().filename().string();
+      }
+      if (name.empty()) return std::string("no ") + stem + " image";
+      RunResult dec = RunCommand({RestoreOrch(), "image", "decode", images.File(name)});
+      auto json = nlohmann::json::parse(dec.out, nullptr, false);
+      if (json.is_discarded()) return "image decode: " + dec.out + dec.err;
+      change(json);
+      RunResult enc = RunCommand({RestoreOrch(), "image", "encode", "-o", images.File(name)}, json.dump());
+      return enc.status == 0 ? std::string() : "image encode: " + enc.err;
+    };
+    std::string e1 = edit("ipcns-msg-", [](nlohmann::json& j) { j["entries"][0]["extra"][1] = "b3Rx\n"; });  // "one" -> "otq"
+    EXPECT_OR_RETURN(e1.empty(), e1);
+    std::string e2 = edit("ipcns-sem-", [](nlohmann::json& j) { j["entries"][0]["extra"][1] = 6; });
+    EXPECT_OR_RETURN(e2.empty(), e2);
+    std::string e3 = edit("ipcns-shm-", [](nlohmann::json& j) { j["entries"][0]["desc"]["uid"] = 7; });
+    EXPECT_OR_RETURN(e3.empty(), e3);
+    RunResult v = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(tree.pid)});
+    for (const std::string& line : {std::string("task 1: IPC message queue 42: message 0 (type 1, 3 bytes) differs from the images' (type 1, 3 bytes)"),
+                                    std::string("task 1: IPC semaphore set 0: semaphore 1 is 5, images say 6"),
+                                    std::string("task 1: IPC shared memory segment 0: uid 0, images say 7")}) {
+      EXPECT_OR_RETURN(v.status == 1 && v.out.find(line) != std::string::npos, "verify does not say '" + line + "':\n" + v.out + v.err);
+    }
+    // A namespace whose kernel/shmall (in pages) the segment does not fit:
+    // shmget fails in the root task, the restore says where and why and
+    // is rolled back.
+    std::string e4 = edit("ipcns-var-", [](nlohmann::json& j) { j["entries"][0]["shm_ctlall"] = 1; });
+    EXPECT_OR_RETURN(e4.empty(), e4);
+    RunResult failed = RunCommand({RestoreOrch(), "--images", images.path(), "--detach"});
+    EXPECT_OR_RETURN(failed.status == 1 && failed.err.find("shared memory segment 0: create it (key 4660): ") != std::string::npos &&
+                         failed.err.find("No space left on device") != std::string::npos,
+                     "restore with shmall 1: " + Str(failed.status) + " " + failed.err);
+    return std::string();
+  });
+  EXPECT_EQ(err, "");
+}
+
+// What is not restored of an IPC namespace (attachments of System V
+// segments, POSIX message queues), and an mqueue mount of the namespace
+// the tree left (it would come back as its own): the dump refuses each by
+// name and the tree runs on.
 TEST(Namespaces, SystemVAndPosixIpcObjectsAreRefusedAndTheTreeRunsOn) {
-  for (const auto& [mode, want] : {std::pair<const char*, const char*>{"shm", "its IPC namespace holds a System V shared memory segment (key 0x00001234, id "},
+  for (const auto& [mode, want] : {std::pair<const char*, const char*>{"shmat", "its IPC namespace's shared memory segment 0 is attached 2 time(s) (shmat): restore-orch restores segments, not attachments"},
                                    std::pair<const char*, const char*>{"mq", "its IPC namespace holds a POSIX message queue /q1, which restore-orch does not restore"},
                                    std::pair<const char*, const char*>{"oldmq", "/mq: the mqueue filesystem of another IPC namespace than the tree's"}}) {
     std::string err = InSandbox([mode = mode, want = want] {

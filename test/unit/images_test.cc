@@ -9,6 +9,10 @@
 #include "images/image_file.h"
 #include "images/json.h"
 #include "images/kinds.h"
+#include "images/payloads.h"
+#include "images/proto/ipc-msg.pb.h"
+#include "images/proto/ipc-sem.pb.h"
+#include "images/proto/ipc-shm.pb.h"
 #include "images/proto/core.pb.h"
 #include "images/proto/ipc-var.pb.h"
 #include "images/proto/mnt.pb.h"
@@ -89,6 +93,35 @@ TEST(ImageFile, EveryDemoKindRoundTrips) {
   };
   add("utsns-7.img", UtsnsKind(), std::move(uts));
   add("ipcns-var-5.img", IpcVarKind(), std::move(ipc));
+  // Its System V objects, each with the payload that follows it.
+  auto desc = [](img::ipc_desc_entry* d, uint32_t id) {
+    d->set_key(0x1234);
+    d->set_uid(1);
+    d->set_gid(2);
+    d->set_cuid(3);
+    d->set_cgid(4);
+    d->set_mode(0600);
+    d->set_id(id);
+  };
+  auto with_payload = [&](const char* name, const Kind& kind, std::unique_ptr<google::protobuf::Message> entry, std::string payload) {
+    ImageFile f;
+    f.kind = &kind;
+    f.entries.push_back(Entry{std::move(entry), std::move(payload)});
+    set.emplace(name, std::move(f));
+  };
+  auto seg = std::make_unique<img::ipc_shm_entry>();
+  desc(seg->mutable_desc(), 1);
+  seg->set_size(6);
+  with_payload("ipcns-shm-5.img", IpcShmKind(), std::move(seg), std::string("shmem!\0\0", 8));
+  auto queue = std::make_unique<img::ipc_msg_entry>();
+  desc(queue->mutable_desc(), 2);
+  queue->set_qbytes(100);
+  queue->set_qnum(2);
+  with_payload("ipcns-msg-5.img", IpcMsgKind(), std::move(queue), MsgQueuePayload({{3, "message"}, {1, ""}}));
+  auto sems = std::make_unique<img::ipc_sem_entry>();
+  desc(sems->mutable_desc(), 3);
+  sems->set_nsems(5);
+  with_payload("ipcns-sem-5.img", IpcSemKind(), std::move(sems), SemPayload({1, 2, 3, 4, 5}));
   std::set<std::string_view> kinds;
   for (const auto& [name, file] : set) {
     auto bytes = SerializeImage(file);
@@ -212,6 +245,60 @@ TEST(ImageFile, PayloadFollowsPipeDataEntries) {
   EXPECT_NE(r.error().what.find("truncated payload"), std::string::npos);
   f.entries[0].payload = "ab";
   EXPECT_FALSE(SerializeImage(f).ok()) << "bytes and payload disagree";
+}
+
+// The System V IPC kinds as crit shows them (lib/pycriu/images/images.py:
+// a set's values as a list, a queue's messages as [ipc_msg, base64, ...],
+// a segment's contents as base64), read, written as CRIU lays the bytes
+// out (each message's text and the values padded to 8 bytes, a segment's
+// contents to 4) and shown again.
+TEST(Json, SystemVKindsReadAndWriteCritsLayout) {
+  const std::string sem =
+      R"({"magic": "IPCNS_SEM", "entries": [{"desc": {"key": 13398, "uid": 1000, "gid": 1001, "cuid": 1000, "cgid": 1001, "mode": 432, "id": 0}, "nsems": 3, "extra": [1, 5, 32767]}]})";
+  const std::string msg =
+      R"({"magic": "IPCNS_MSG", "entries": [{"desc": {"key": 9029, "uid": 0, "gid": 0, "cuid": 0, "cgid": 0, "mode": 400, "id": 42}, "qbytes": 16384, "qnum": 2, "extra": [{"mtype": 1, "msize": 3}, "b25l\n", {"mtype": 7, "msize": 0}, ""]}]})";
+  const std::string shm =
+      R"({"magic": "IPCNS_SHM", "entries": [{"desc": {"key": 4660, "uid": 0, "gid": 0, "cuid": 0, "cgid": 0, "mode": 416, "id": 0}, "size": 5, "extra": "aGVsbG8=\n"}, {"desc": {"key": 0, "uid": 0, "gid": 0, "cuid": 0, "cgid": 0, "mode": 384, "id": 32768}, "size": 100, "in_pagemaps": true, "extra": ""}]})";
+  for (const auto& [text, payloads] : {std::pair<std::string, std::vector<size_t>>{sem, {8}}, {msg, {2 * 4 + 4 + 8 + 4 + 0}}, {shm, {8, 0}}}) {
+    auto f = ImageFromJson(text, Limits{});
+    ASSERT_TRUE(f.ok()) << f.error().ToString();
+    ASSERT_EQ(f->entries.size(), payloads.size());
+    for (size_t i = 0; i < payloads.size(); ++i) EXPECT_EQ(f->entries[i].payload.size(), payloads[i]) << text;
+    auto bytes = SerializeImage(*f);
+    ASSERT_TRUE(bytes.ok()) << bytes.error().ToString();
+    auto back = ParseImage(*bytes, f->kind, Limits{});
+    ASSERT_TRUE(back.ok()) << back.error().ToString();
+    auto json = ImageToJson(*back, false);
+    ASSERT_TRUE(json.ok());
+    EXPECT_EQ(crit::Json::parse(*json), crit::Json::parse(text));
+  }
+  auto f = ImageFromJson(msg, Limits{});
+  ASSERT_TRUE(f.ok());
+  auto messages = MsgQueueMessages(f->As<img::ipc_msg_entry>(0), f->entries[0].payload);
+  ASSERT_TRUE(messages.ok());
+  ASSERT_EQ(messages->size(), 2u);
+  EXPECT_EQ((*messages)[0].text, "one");
+  EXPECT_EQ((*messages)[1].mtype, 7u);
+  // Hostile: a queue that says three messages and holds two; a set whose
+  // values are not its nsems; a segment whose contents are cut off.
+  static_cast<img::ipc_msg_entry&>(*f->entries[0].message).set_qnum(3);
+  std::string body;
+  ASSERT_TRUE(f->entries[0].message->SerializeToString(&body));
+  std::string file = U32(0x54564319) + U32(0x55453737) + U32(static_cast<uint32_t>(body.size())) + body + f->entries[0].payload;
+  auto r = ParseImage(file, &IpcMsgKind(), Limits{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().ToString().find("message 2 of 3: a message's size word is cut off"), std::string::npos) << r.error().ToString();
+  EXPECT_FALSE(SerializeImage(*f).ok()) << "qnum and messages disagree";
+  EXPECT_FALSE(ImageFromJson(R"({"magic": "IPCNS_SEM", "entries": [{"desc": {"key": 1, "uid": 0, "gid": 0, "cuid": 0, "cgid": 0, "mode": 384, "id": 0}, "nsems": 2, "extra": [1]}]})",
+                             Limits{}).ok());
+  EXPECT_FALSE(ImageFromJson(R"({"magic": "IPCNS_SEM", "entries": [{"desc": {"key": 1, "uid": 0, "gid": 0, "cuid": 0, "cgid": 0, "mode": 384, "id": 0}, "nsems": 1, "extra": [70000]}]})",
+                             Limits{}).ok());
+  auto s = ImageFromJson(shm, Limits{});
+  ASSERT_TRUE(s.ok());
+  auto sb = SerializeImage(*s);
+  ASSERT_TRUE(sb.ok());
+  auto cut = ParseImage(sb->substr(0, sb->size() - 40), &IpcShmKind(), Limits{});  // into the first segment's contents
+  EXPECT_FALSE(cut.ok());
 }
 
 TEST(ImageFile, SingleEntryKindsHoldExactlyOne) {

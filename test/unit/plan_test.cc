@@ -14,6 +14,10 @@
 #include "images/proto/mnt.pb.h"
 #include "images/proto/pstree.pb.h"
 #include "images/ipc_sysctls.h"
+#include "images/payloads.h"
+#include "images/proto/ipc-msg.pb.h"
+#include "images/proto/ipc-sem.pb.h"
+#include "images/proto/ipc-shm.pb.h"
 #include "images/proto/ipc-var.pb.h"
 #include "images/proto/utsns.pb.h"
 #include "test/helpers/test_util.h"
@@ -253,6 +257,8 @@ TEST(Plan, AnIpcNamespaceOfTheTreesOwnGetsItsSysctls) {
   ASSERT_TRUE(plan.ns.ipc.has_value());
   EXPECT_EQ(plan.ns.ipc->ns_id, 5u);
   std::map<std::string, std::string> written(plan.ns.ipc->sysctls.begin(), plan.ns.ipc->sysctls.end());
+  EXPECT_EQ(written.count("kernel/shm_next_id"), 0u);  // written after the objects, which reset it
+  written.insert(plan.ns.ipc->next_ids.begin(), plan.ns.ipc->next_ids.end());
   EXPECT_EQ(written["kernel/sem"], "32000 1024000000 500 32000");
   EXPECT_EQ(written["kernel/shmmax"], "18446744073692774399");
   EXPECT_EQ(written["kernel/shm_next_id"], "7");
@@ -281,6 +287,118 @@ TEST(Plan, IpcSysctlsTheKernelWouldNotTakeAreRefused) {
   test::ImageSet two = InIpcNamespace(nullptr);
   test::Mutable<img::core_entry>(two, "core-3.img", 0).mutable_ids()->set_ipc_ns_id(6);
   EXPECT_NE(PlanErrors(two).find("task 3 is in another IPC namespace (id 6) than the root task (id 5)"), std::string::npos);
+}
+
+// ipc_desc_entry fields for test objects: owner 1000:1001, creator 0:0.
+void Describe(img::ipc_desc_entry* d, uint32_t id, uint32_t key, uint32_t mode) {
+  d->set_key(key);
+  d->set_uid(1000);
+  d->set_gid(1001);
+  d->set_cuid(0);
+  d->set_cgid(0);
+  d->set_mode(mode);
+  d->set_id(id);
+}
+
+// InIpcNamespace's set with a segment of 10 bytes (inline contents), a
+// queue of two messages and a set of three semaphores, as `edit` leaves
+// their files.
+test::ImageSet WithSysvObjects(const std::function<void(test::ImageSet&)>& edit) {
+  test::ImageSet set = InIpcNamespace(nullptr);
+  auto shm = std::make_unique<img::ipc_shm_entry>();
+  Describe(shm->mutable_desc(), 32768, 0x1234, 0640);
+  shm->set_size(10);
+  ImageFile s;
+  s.kind = &IpcShmKind();
+  s.entries.push_back(Entry{std::move(shm), std::string("0123456789\0\0", 12)});
+  set.emplace("ipcns-shm-5.img", std::move(s));
+  auto msg = std::make_unique<img::ipc_msg_entry>();
+  Describe(msg->mutable_desc(), 42, 0x2345, 0600);
+  msg->set_qbytes(1000);
+  msg->set_qnum(2);
+  ImageFile m;
+  m.kind = &IpcMsgKind();
+  m.entries.push_back(Entry{std::move(msg), MsgQueuePayload({{1, "hello"}, {9, std::string(300, 'x')}})});
+  set.emplace("ipcns-msg-5.img", std::move(m));
+  auto sem = std::make_unique<img::ipc_sem_entry>();
+  Describe(sem->mutable_desc(), 0, 0, 0660);
+  sem->set_nsems(3);
+  ImageFile e;
+  e.kind = &IpcSemKind();
+  e.entries.push_back(Entry{std::move(sem), SemPayload({0, 7, 32767})});
+  set.emplace("ipcns-sem-5.img", std::move(e));
+  if (edit) edit(set);
+  return set;
+}
+
+TEST(Plan, SystemVObjectsArePlannedWithTheirIdsOwnersAndContents) {
+  RestorePlan plan = MustPlan(WithSysvObjects(nullptr));
+  ASSERT_TRUE(plan.ns.ipc.has_value());
+  const IpcPlan& ipc = *plan.ns.ipc;
+  ASSERT_EQ(ipc.shm.size(), 1u);
+  EXPECT_EQ(ipc.shm[0].perm.id, 32768);
+  EXPECT_EQ(ipc.shm[0].perm.key, 0x1234u);
+  EXPECT_EQ(ipc.shm[0].perm.uid, 1000u);
+  EXPECT_EQ(ipc.shm[0].perm.mode, 0640u);
+  EXPECT_EQ(ipc.shm[0].size, 10u);
+  EXPECT_EQ(ipc.shm[0].contents, "0123456789");
+  ASSERT_EQ(ipc.msg.size(), 1u);
+  ASSERT_EQ(ipc.msg[0].messages.size(), 2u);
+  EXPECT_EQ(ipc.msg[0].messages[0].mtype, 1u);
+  EXPECT_EQ(ipc.msg[0].messages[0].text, "hello");
+  EXPECT_EQ(ipc.msg[0].messages[1].text, std::string(300, 'x'));
+  EXPECT_EQ(ipc.msg[0].qbytes, 1000u);
+  ASSERT_EQ(ipc.sem.size(), 1u);
+  EXPECT_EQ(ipc.sem[0].values, (std::vector<uint16_t>{0, 7, 32767}));
+  std::string shown = FormatPlan(plan);
+  EXPECT_NE(shown.find("System V shared memory segment id 32768 key 0x00001234 owner 1000:1001 creator 0:0 mode 640, 10 bytes, contents inline"),
+            std::string::npos) << shown;
+  EXPECT_NE(shown.find("System V message queue id 42 key 0x00002345 owner 1000:1001 creator 0:0 mode 600, qbytes 1000, 2 messages (305 bytes)"),
+            std::string::npos) << shown;
+  EXPECT_NE(shown.find("System V semaphore set id 0 key 0x00000000 owner 1000:1001 creator 0:0 mode 660, values 0 7 32767"), std::string::npos)
+      << shown;
+  // Contents in pagemaps (CRIU 3.x on) without a pagemap read zero.
+  RestorePlan paged = MustPlan(WithSysvObjects([](test::ImageSet& set) {
+    auto& e = test::Mutable<img::ipc_shm_entry>(set, "ipcns-shm-5.img", 0);
+    e.set_in_pagemaps(true);
+    set["ipcns-shm-5.img"].entries[0].payload.clear();
+  }));
+  ASSERT_EQ(paged.ns.ipc->shm.size(), 1u);
+  EXPECT_TRUE(paged.ns.ipc->shm[0].contents.empty() && paged.ns.ipc->shm[0].runs.empty());
+}
+
+TEST(Plan, SystemVObjectsTheKernelWouldNotTakeAreRefused) {
+  auto refused = [](const std::function<void(test::ImageSet&)>& edit, const std::string& want) {
+    std::string errors = PlanErrors(WithSysvObjects(edit));
+    EXPECT_NE(errors.find(want), std::string::npos) << errors;
+  };
+  auto shm = [](test::ImageSet& set) -> img::ipc_shm_entry& { return test::Mutable<img::ipc_shm_entry>(set, "ipcns-shm-5.img", 0); };
+  auto msg = [](test::ImageSet& set) -> img::ipc_msg_entry& { return test::Mutable<img::ipc_msg_entry>(set, "ipcns-msg-5.img", 0); };
+  auto sem = [](test::ImageSet& set) -> img::ipc_sem_entry& { return test::Mutable<img::ipc_sem_entry>(set, "ipcns-sem-5.img", 0); };
+  refused([&](test::ImageSet& s) { shm(s).mutable_desc()->set_mode(01640); },
+          "ipcns-shm-5.img: entry 0: shared memory segment 32768 was marked for removal (IPC_RMID) while attached: it is not restored");
+  refused([&](test::ImageSet& s) { shm(s).set_hugetlb_flag(04000); }, "shared memory segment 32768 is a hugetlb segment (SHM_HUGETLB): not supported");
+  refused([&](test::ImageSet& s) { shm(s).mutable_desc()->set_mode(04640); }, "ipcns-shm-5.img: entry 0: mode 4640 has bits a restore cannot give (4000)");
+  refused([&](test::ImageSet& s) { shm(s).mutable_desc()->set_id(0x80000000u); }, "id 2147483648 is not an IPC id (above INT_MAX)");
+  refused([&](test::ImageSet& s) { test::Mutable<img::ipc_var_entry>(s, "ipcns-var-5.img", 0).set_shm_ctlmax(8); },
+          "shared memory segment 32768: size 10 is not within 1..kernel/shmmax (8)");
+  refused([&](test::ImageSet& s) { test::Mutable<img::ipc_var_entry>(s, "ipcns-var-5.img", 0).set_msg_ctlmax(100); },
+          "ipcns-msg-5.img: entry 0: message queue 42: message 1 of 300 bytes is longer than kernel/msgmax (100)");
+  refused([&](test::ImageSet& s) { msg(s).set_qbytes(200); }, "message queue 42: its messages hold 305 bytes or more, above its qbytes 200");
+  refused([&](test::ImageSet& s) { s["ipcns-msg-5.img"].entries[0].payload = MsgQueuePayload({{0, "a"}, {1, "b"}}); },
+          "message queue 42: message 0 has type 0 (a message type is 1..LONG_MAX)");
+  refused([&](test::ImageSet& s) { s["ipcns-sem-5.img"].entries[0].payload = SemPayload({1, 40000, 2}); },
+          "ipcns-sem-5.img: entry 0: semaphore set 0: semaphore 1 has value 40000, above SEMVMX (32767)");
+  refused([&](test::ImageSet& s) { test::Mutable<img::ipc_var_entry>(s, "ipcns-var-5.img", 0).set_sem_ctls(0, 2); },
+          "semaphore set 0: 3 semaphores is not within 1..SEMMSL (2, kernel/sem)");
+  // Keys of different kinds may be equal.
+  EXPECT_EQ(PlanErrors(WithSysvObjects([&](test::ImageSet& s) { sem(s).mutable_desc()->set_key(0x2345); })), "planned");
+  refused([&](test::ImageSet& s) {
+    ImageFile& f = s["ipcns-shm-5.img"];
+    auto again = std::make_unique<img::ipc_shm_entry>(static_cast<const img::ipc_shm_entry&>(*f.entries[0].message));
+    again->mutable_desc()->set_key(0x99);
+    f.entries.push_back(Entry{std::move(again), std::string("0123456789\0\0", 12)});
+  }, "ipcns-shm-5.img: entry 1: id 32768 appears twice");
 }
 
 TEST(IpcSysctls, ReadTextBecomesTheEntryAndBadTextIsNamed) {

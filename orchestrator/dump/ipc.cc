@@ -1,0 +1,74 @@
+// The System V objects of the tree's own IPC namespace, as CRIU lays them
+// out (criu/ipc_ns.c): segments in ipcns-shm-<ns>.img with their pages in
+// pagemap-shmem-<segment id>.img (in_pagemaps), queues with their
+// messages in ipcns-msg-<ns>.img, semaphore sets with their values in
+// ipcns-sem-<ns>.img.
+#include "images/kinds.h"
+#include "images/payloads.h"
+#include "images/proto/ipc-msg.pb.h"
+#include "images/proto/ipc-sem.pb.h"
+#include "images/proto/ipc-shm.pb.h"
+#include "orchestrator/dump/collector.h"
+
+namespace ro {
+namespace dump {
+namespace {
+
+void Describe(const sys::SysvPerm& p, img::ipc_desc_entry* d) {
+  d->set_key(p.key);
+  d->set_uid(p.uid);
+  d->set_gid(p.gid);
+  d->set_cuid(p.cuid);
+  d->set_cgid(p.cgid);
+  d->set_mode(p.mode);
+  d->set_id(static_cast<uint32_t>(p.id));
+}
+
+}  // namespace
+
+Status Collector::DumpSysvObjects(pid_t root, sys::SysvObjects objects) {
+  const uint32_t ns = static_cast<uint32_t>(tree_ipc_ns_);
+  const std::string who = "task " + Str(root) + ": its IPC namespace's ";
+  images::ImageFile& shm = File(images::IpcShmKind(), ns);
+  for (sys::SysvShmSegment& s : objects.shm) {
+    const std::string what = who + "shared memory segment " + Str(s.perm.id);
+    if (s.nattch > 0) {
+      return Refuse(what + " is attached " + Str(s.nattch) + " time(s) (shmat): restore-orch restores segments, not attachments");
+    }
+    if (s.hugetlb) return Refuse(what + " is a hugetlb segment (SHM_HUGETLB): not supported");
+    auto e = std::make_unique<img::ipc_shm_entry>();
+    Describe(s.perm, e->mutable_desc());
+    e->set_size(s.size);
+    e->set_in_pagemaps(true);
+    shm.entries.push_back(images::Entry{std::move(e), {}});
+    if (shmem_.count(static_cast<uint64_t>(s.perm.id))) {
+      return Refuse(what + ": its id is also the inode number of shared memory a task maps, and CRIU's images name both pagemap-shmem-" +
+                    Str(s.perm.id) + ".img");
+    }
+    sysv_shm_ids_.insert(static_cast<uint64_t>(s.perm.id));
+    Shmem& pages = shmem_[static_cast<uint64_t>(s.perm.id)];
+    pages.fd = std::move(s.contents);
+    pages.extent = s.size;  // its file's size: the last page is read up to it
+  }
+  images::ImageFile& msg = File(images::IpcMsgKind(), ns);
+  for (sys::SysvMsgQueue& q : objects.msg) {
+    auto e = std::make_unique<img::ipc_msg_entry>();
+    Describe(q.perm, e->mutable_desc());
+    e->set_qbytes(static_cast<uint32_t>(q.qbytes));
+    e->set_qnum(static_cast<uint32_t>(q.messages.size()));
+    std::vector<images::SysvMessage> messages;
+    for (sys::SysvMessage& m : q.messages) messages.push_back(images::SysvMessage{m.mtype, std::move(m.text)});
+    msg.entries.push_back(images::Entry{std::move(e), images::MsgQueuePayload(messages)});
+  }
+  images::ImageFile& sem = File(images::IpcSemKind(), ns);
+  for (sys::SysvSemSet& s : objects.sem) {
+    auto e = std::make_unique<img::ipc_sem_entry>();
+    Describe(s.perm, e->mutable_desc());
+    e->set_nsems(static_cast<uint32_t>(s.values.size()));
+    sem.entries.push_back(images::Entry{std::move(e), images::SemPayload(s.values)});
+  }
+  return {};
+}
+
+}  // namespace dump
+}  // namespace ro
