@@ -25,6 +25,7 @@ enum class VmaKind {
   kFilePrivate,  // premapped from its file (MAP_PRIVATE), copied-on-write pages filled, moved into place
   kFileShared,   // mapped from its file at its place (MAP_SHARED)
   kAnonShared,   // a shared anonymous object (ShmemPlan), made once by its creator, moved into place by each holder
+  kSysvShm,      // part of an attachment of a System V segment of the tree's IPC namespace (shmat by the task itself)
   kVdso,         // the running kernel's vdso, moved to where the image had it
   kVvar,         // the running kernel's vvar pages, moved likewise
   kVsyscall,     // the fixed vsyscall page: nothing to do
@@ -41,6 +42,9 @@ struct VmaPlan {
   uint32_t file_id = 0;    // kFile*: the files.img REG entry of the mapped file
   uint32_t shmem = 0;      // kAnonShared: index into RestorePlan::shmem
   uint64_t premap = 0;     // kAnonPrivate, kFilePrivate: offset in the task's premap area
+  int32_t sysv_id = -1;    // kSysvShm: the segment's id (IpcPlan::shm)
+  uint64_t attach_len = 0; // kSysvShm, the attachment's first VMA (pgoff 0): bytes shmat maps (the segment, page-rounded)
+  uint32_t shmflg = 0;     // kSysvShm, likewise: SHM_RDONLY unless some VMA of it is writable, SHM_EXEC when one is executable
 };
 
 // A run of consecutive pages in a pages image: `nr_pages` pages for

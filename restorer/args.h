@@ -15,18 +15,20 @@ enum VmaOp : uint32_t {
   kMove = 1,       // mremap(source, len, len, MREMAP_FIXED|MREMAP_MAYMOVE, start): a premapped private VMA
   kShare = 2,      // mremap(source, 0, len, ...): a new mapping of a shared object's pages
   kMapFile = 3,    // mmap(start, len, prot, flags|MAP_FIXED, fd, pgoff): a shared file mapping
+  kShmAttach = 4,  // shmat(source, start, flags): a System V segment (id `source`), `pgoff` bytes from `start`
+  kShmPart = 5,    // nothing to map: a later VMA of the attachment before it
 };
 
 struct Vma {
   uint64_t start;   // where it goes
   uint64_t len;
-  uint64_t source;  // kMove, kShare: where it is now
-  uint64_t pgoff;   // kMapFile
+  uint64_t source;  // kMove, kShare: where it is now; kShmAttach: the segment's id
+  uint64_t pgoff;   // kMapFile; kShmAttach: the attachment's length
   uint64_t madv;    // 1 << MADV_* to apply
   int32_t fd;       // kMapFile
   uint32_t op;      // VmaOp
   uint32_t prot;    // the final PROT_*
-  uint32_t flags;   // kMapFile: MAP_* (MAP_SHARED...)
+  uint32_t flags;   // kMapFile: MAP_* (MAP_SHARED...); kShmAttach: SHM_RDONLY, SHM_EXEC
 };
 
 // A kernel special mapping (vdso, vvar, vvar_vclock) of the running kernel:

@@ -75,6 +75,12 @@ RST void PlaceVmas(const TaskArgs* args) {
         ret = Sys6(__NR_mmap, static_cast<long>(v.start), static_cast<long>(v.len), v.prot, v.flags | MAP_FIXED, v.fd,
                    static_cast<long>(v.pgoff));
         break;
+      case kShmAttach:
+        ret = Sys(__NR_shmat, static_cast<long>(v.source), static_cast<long>(v.start), v.flags);
+        break;
+      case kShmPart:
+        ret = static_cast<long>(v.start);
+        break;
       default:
         ret = -22;
         break;

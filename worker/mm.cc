@@ -216,6 +216,16 @@ class Preparer {
           steps.push_back(rst::Vma{v.start, len, plan_.zone.start + s.zone_offset + v.pgoff, 0, v.madv, -1, rst::kShare, v.prot, 0});
           break;
         }
+        case VmaKind::kSysvShm:
+          // The attachment's first VMA attaches the whole segment (the
+          // task is in the tree's IPC namespace, which holds it by now);
+          // the others are parts of it, given their own prot and advice.
+          if (v.attach_len != 0) {
+            steps.push_back(rst::Vma{v.start, len, static_cast<uint64_t>(v.sysv_id), v.attach_len, v.madv, -1, rst::kShmAttach, v.prot, v.shmflg});
+          } else {
+            steps.push_back(rst::Vma{v.start, len, 0, 0, v.madv, -1, rst::kShmPart, v.prot, 0});
+          }
+          break;
         case VmaKind::kVdso: case VmaKind::kVvar: case VmaKind::kVsyscall:
           break;  // Specials()
       }

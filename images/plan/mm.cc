@@ -5,6 +5,7 @@
 // bootstrap zone where no VMA of any continuing task lies.
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -179,11 +180,23 @@ std::optional<VmaPlan> ReadVma(Context& ctx, Shared& shared, const img::vma_entr
     ctx.problems.Add(name, entry, what + ": prot " + Hex(p.prot) + " holds more than PROT_READ|PROT_WRITE|PROT_EXEC");
     return std::nullopt;
   }
-  if (status & (kVmaSysvipc | kVmaSocket | kVmaAioring | kVmaUnsupported)) {
-    ctx.problems.Add(name, entry, what + ": System V shared memory, socket, AIO ring or unsupported mappings cannot be restored");
+  if (status & (kVmaSocket | kVmaAioring | kVmaUnsupported)) {
+    ctx.problems.Add(name, entry, what + ": socket, AIO ring or unsupported mappings cannot be restored");
     return std::nullopt;
   }
-  if (status & kVmaVdso) {
+  if (status & kVmaSysvipc) {
+    // CRIU's shmid is the segment's id (the inode number of its file).
+    const IpcPlan* ipc = ctx.plan.ns.ipc ? &*ctx.plan.ns.ipc : nullptr;
+    bool held = ipc != nullptr && v.shmid() <= INT32_MAX &&
+                std::any_of(ipc->shm.begin(), ipc->shm.end(), [&](const SysvShmPlan& s) { return s.perm.id == static_cast<int32_t>(v.shmid()); });
+    if (!held || !(p.flags & MAP_SHARED)) {
+      ctx.problems.Add(name, entry, what + " attaches System V segment " + std::to_string(v.shmid()) +
+                                        (held ? " without MAP_SHARED" : ", which the images' IPC namespace of the tree's own does not hold"));
+      return std::nullopt;
+    }
+    p.kind = VmaKind::kSysvShm;
+    p.sysv_id = static_cast<int32_t>(v.shmid());
+  } else if (status & kVmaVdso) {
     p.kind = VmaKind::kVdso;
   } else if (status & kVmaVvar) {
     p.kind = VmaKind::kVvar;
@@ -298,6 +311,44 @@ bool SpecialsFit(Context& ctx, const MmPlan& m, const std::string& name) {
   return true;
 }
 
+// Each attachment of a System V segment as shmat makes it: VMAs of one
+// segment, in address order from pgoff 0, together covering the segment
+// (page-rounded), perhaps split by mprotect or madvise. A part of one
+// (munmap'd or mremap'd pieces) cannot be attached again. The first VMA
+// gets the attachment's length and shmat flags.
+bool SysvAttachmentsWhole(Context& ctx, MmPlan& m, const std::string& name) {
+  for (size_t i = 0; i < m.vmas.size();) {
+    VmaPlan& first = m.vmas[i];
+    if (first.kind != VmaKind::kSysvShm) {
+      ++i;
+      continue;
+    }
+    const auto& segments = ctx.plan.ns.ipc->shm;
+    auto seg = std::find_if(segments.begin(), segments.end(), [&](const SysvShmPlan& s) { return s.perm.id == first.sysv_id; });
+    const uint64_t span = (seg->size + kPageSize - 1) / kPageSize * kPageSize;
+    bool writable = false, executable = false;
+    uint64_t covered = 0;
+    size_t j = i;
+    for (; j < m.vmas.size() && m.vmas[j].kind == VmaKind::kSysvShm && m.vmas[j].sysv_id == first.sysv_id && covered < span; ++j) {
+      const VmaPlan& v = m.vmas[j];
+      if (v.pgoff != covered || v.start != first.start + covered) break;
+      covered += v.end - v.start;
+      writable |= (v.prot & PROT_WRITE) != 0;
+      executable |= (v.prot & PROT_EXEC) != 0;
+    }
+    if (covered != span) {
+      ctx.problems.Add(name, 0, "VMA " + Hex(first.start) + "-" + Hex(first.end) + " of System V segment " + std::to_string(first.sysv_id) +
+                                    " is part of an attachment (" + Hex(covered) + " of its " + Hex(span) +
+                                    " bytes, from offset 0, in order): only whole attachments can be restored");
+      return false;
+    }
+    first.attach_len = span;
+    first.shmflg = (writable ? 0 : SHM_RDONLY) | (executable ? SHM_EXEC : 0);
+    i = j;
+  }
+  return true;
+}
+
 std::optional<MmPlan> ReadMm(Context& ctx, Shared& shared, pid_t pid) {
   const std::string name = MakeFileName(MmKind(), static_cast<uint32_t>(pid));
   const auto& mm = ctx.dir.Find(MmKind(), static_cast<uint32_t>(pid))->As<img::mm_entry>(0);
@@ -383,7 +434,7 @@ std::optional<MmPlan> ReadMm(Context& ctx, Shared& shared, pid_t pid) {
     if (v->kind != VmaKind::kVsyscall) last_end = v->end;
     m.vmas.push_back(*v);
   }
-  if (!SpecialsFit(ctx, m, name)) return std::nullopt;
+  if (!SpecialsFit(ctx, m, name) || !SysvAttachmentsWhole(ctx, m, name)) return std::nullopt;
   if (mm.has_dumpable()) {
     if (mm.dumpable() < 0 || mm.dumpable() > 1) {  // SUID_DUMP_ROOT (2) is the kernel's to set, not PR_SET_DUMPABLE's
       ctx.problems.Add(name, 0, "dumpable " + std::to_string(mm.dumpable()) + " is neither 0 nor 1: PR_SET_DUMPABLE refuses it");
@@ -416,7 +467,7 @@ std::optional<MmPlan> ReadMm(Context& ctx, Shared& shared, pid_t pid) {
           break;
         case VmaKind::kVdso: case VmaKind::kVvar:
           break;
-        case VmaKind::kFileShared: case VmaKind::kAnonShared: case VmaKind::kVsyscall:
+        case VmaKind::kFileShared: case VmaKind::kAnonShared: case VmaKind::kSysvShm: case VmaKind::kVsyscall:
           return false;
       }
       vaddr = piece_end;

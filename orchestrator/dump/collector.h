@@ -134,8 +134,11 @@ class Collector {
   Status ReadNamespaces();
   // ipc: the System V objects of the tree's own IPC namespace into
   // ipcns-shm-, ipcns-msg- and ipcns-sem-<id>.img (segment pages later,
-  // with shared memory's). Refuses a segment tasks have attached.
+  // with shared memory's).
   Status DumpSysvObjects(pid_t root, sys::SysvObjects objects);
+  // Refuses a segment attached by a task outside the tree: more
+  // attachments (VMAs) than the tree's tasks have.
+  Status CheckSysvAttachments();
   Status CollectTask(const FrozenTree::Task& frozen);
   Status CheckTask(const Task& t);
   Status CollectCore(const Task& t);
@@ -228,6 +231,8 @@ class Collector {
   ino_t own_ipc_ns_ = 0, tree_ipc_ns_ = 0;  // and of its own IPC namespace ipcns-var-<id>.img
   dev_t tree_mqueue_dev_ = 0;               // the mqueue superblock of the tree's own IPC namespace
   std::set<uint64_t> sysv_shm_ids_;         // its System V segments, whose pages go in pagemap-shmem-<id>.img
+  std::map<uint64_t, uint64_t> sysv_nattch_;  // segment id -> its shm_nattch (one per VMA that maps it, ipc/shm.c)
+  std::map<uint64_t, uint64_t> sysv_vmas_;    // segment id -> the tree's VMAs that map it
   size_t pid_levels_ = 0;  // NSpid entries of the tree's tasks
   bool new_pid_ = false, new_mnt_ = false;
   // Sessions and groups led from outside the tree (--shell-job): written as 0.

@@ -32,9 +32,6 @@ Status Collector::DumpSysvObjects(pid_t root, sys::SysvObjects objects) {
   images::ImageFile& shm = File(images::IpcShmKind(), ns);
   for (sys::SysvShmSegment& s : objects.shm) {
     const std::string what = who + "shared memory segment " + Str(s.perm.id);
-    if (s.nattch > 0) {
-      return Refuse(what + " is attached " + Str(s.nattch) + " time(s) (shmat): restore-orch restores segments, not attachments");
-    }
     if (s.hugetlb) return Refuse(what + " is a hugetlb segment (SHM_HUGETLB): not supported");
     auto e = std::make_unique<img::ipc_shm_entry>();
     Describe(s.perm, e->mutable_desc());
@@ -46,6 +43,7 @@ Status Collector::DumpSysvObjects(pid_t root, sys::SysvObjects objects) {
                     Str(s.perm.id) + ".img");
     }
     sysv_shm_ids_.insert(static_cast<uint64_t>(s.perm.id));
+    sysv_nattch_[static_cast<uint64_t>(s.perm.id)] = s.nattch;
     Shmem& pages = shmem_[static_cast<uint64_t>(s.perm.id)];
     pages.fd = std::move(s.contents);
     pages.extent = s.size;  // its file's size: the last page is read up to it
@@ -66,6 +64,18 @@ Status Collector::DumpSysvObjects(pid_t root, sys::SysvObjects objects) {
     Describe(s.perm, e->mutable_desc());
     e->set_nsems(static_cast<uint32_t>(s.values.size()));
     sem.entries.push_back(images::Entry{std::move(e), images::SemPayload(s.values)});
+  }
+  return {};
+}
+
+Status Collector::CheckSysvAttachments() {
+  for (const auto& [id, nattch] : sysv_nattch_) {
+    uint64_t ours = sysv_vmas_.count(id) ? sysv_vmas_.at(id) : 0;
+    if (nattch > ours) {
+      return Refuse("System V shared memory segment " + Str(static_cast<long long>(id)) + " of the tree's IPC namespace is attached by " +
+                    Str(static_cast<long long>(nattch - ours)) + " VMA(s) outside the tree (shm_nattch " + Str(static_cast<long long>(nattch)) +
+                    ", the tree's tasks map it " + Str(static_cast<long long>(ours)) + " time(s))");
+    }
   }
   return {};
 }

@@ -24,7 +24,7 @@ namespace {
 // CRIU's VMA_* status bits (criu/include/image.h).
 constexpr uint32_t kVmaRegular = 1u << 0, kVmaVsyscall = 1u << 2, kVmaVdso = 1u << 3, kVmaHeap = 1u << 5,
                    kVmaFilePrivate = 1u << 6, kVmaFileShared = 1u << 7, kVmaAnonShared = 1u << 8, kVmaAnonPrivate = 1u << 9,
-                   kVmaVvar = 1u << 12;
+                   kVmaSysvipc = 1u << 10, kVmaVvar = 1u << 12;
 
 // smaps VmFlags that CRIU keeps as madvise(2) advice bits.
 struct Advice {
@@ -99,7 +99,19 @@ Result<img::vma_entry> Collector::DescribeVma(const Task& t, const sys::Vma& v) 
 
 Result<img::vma_entry> Collector::DescribeFileVma(const Task& t, const sys::Vma& v, img::vma_entry e) {
   if (v.path == "/[aio] (deleted)") return Refuse(Range(v) + " is an AIO ring (io_setup): not supported");
-  if (StartsWith(v.path, "/SYSV")) return Refuse(Range(v) + " is SysV shared memory (shmat): not supported");
+  if (StartsWith(v.path, "/SYSV")) {
+    // An attachment of a System V segment: its file's inode number is the
+    // segment's id (ipc/shm.c); its pages are the segment's, dumped with it.
+    if (!sysv_shm_ids_.count(v.inode)) {
+      return Refuse(Range(v) + " attaches System V segment " + Str(static_cast<long long>(v.inode)) +
+                    " of an IPC namespace that is not the tree's own: not supported");
+    }
+    ++sysv_vmas_[v.inode];
+    e.set_flags(e.flags() | MAP_ANONYMOUS);
+    e.set_status(kVmaRegular | kVmaAnonShared | kVmaSysvipc);
+    e.set_shmid(v.inode);
+    return e;
+  }
   auto file = sys::ReadMappedFile(t.outer, v.start, v.end);
   if (!file.ok()) return std::move(file).error().Within(Range(v));
   if (!anon_shared_dev_) {

@@ -50,6 +50,7 @@ Result<DumpedImages> Collector::Run() {
   RO_TRY(FindOutsideSessions());
   if (new_mnt_) RO_TRY(ReadMounts());
   for (const FrozenTree::Task& t : tree_.tasks()) RO_TRY(CollectTask(t));
+  RO_TRY(CheckSysvAttachments());
   RO_TRY(DumpSharedMemory());
   WritePstreeAndInventory();
   if (new_mnt_) RO_TRY(CollectMounts());

@@ -24,6 +24,18 @@ std::string Hex(uint64_t v) {
 }
 
 // "rw-p" as /proc/PID/maps prints a VMA's protection and sharing.
+// What /proc/PID/maps names an attachment of System V segment `id`
+// (ipc/shm.c names its file "SYSV%08x" after the key).
+std::string SysvPath(const images::RestorePlan& plan, int32_t id) {
+  uint32_t key = 0;
+  for (const images::SysvShmPlan& s : plan.ns.ipc->shm) {
+    if (s.perm.id == id) key = s.perm.key;
+  }
+  char path[40];
+  std::snprintf(path, sizeof(path), "/SYSV%08x (deleted)", key);
+  return path;
+}
+
 std::string Perms(uint32_t prot, bool shared) {
   std::string p = "----";
   if (prot & PROT_READ) p[0] = 'r';
@@ -107,11 +119,12 @@ void Verifier::CompareMemory() {
     };
     std::map<uint64_t, Want> want;
     for (const images::VmaPlan& v : t.cont->mm.vmas) {
-      bool shared = v.kind == images::VmaKind::kFileShared || v.kind == images::VmaKind::kAnonShared;
+      bool shared = v.kind == images::VmaKind::kFileShared || v.kind == images::VmaKind::kAnonShared || v.kind == images::VmaKind::kSysvShm;
       std::string what;
       switch (v.kind) {
         case images::VmaKind::kFilePrivate: case images::VmaKind::kFileShared: what = plan_.files.at(v.file_id).path; break;
         case images::VmaKind::kAnonShared: what = "/dev/zero (deleted)"; break;
+        case images::VmaKind::kSysvShm: what = SysvPath(plan_, v.sysv_id); break;
         case images::VmaKind::kVdso: what = "[vdso]"; break;
         case images::VmaKind::kVvar: what = "[vvar]"; break;
         case images::VmaKind::kVsyscall: what = "[vsyscall]"; break;

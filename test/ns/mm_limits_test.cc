@@ -1,7 +1,8 @@
 // The memory dump's limits, on real trees: a task with 64 MiB of memory is
 // streamed into the images with little memory of restore-orch's own, and
 // pages that hold nothing (never touched, the zero page, all zeros) write
-// nothing; what cannot be dumped (POSIX timers, SysV shm, a mapping of a
+// nothing; what cannot be dumped (POSIX timers, SysV shm of the caller's
+// IPC namespace, a mapping of a
 // deleted file) is refused with one line naming the task and the object,
 // the tree left running, nothing written (pages already streamed removed).
 #include <fcntl.h>
@@ -125,7 +126,7 @@ const Refused kRefused[] = {
        if (shm < 0 || ::shmat(shm, nullptr, 0) == reinterpret_cast<void*>(-1)) ::_exit(3);
        ::shmctl(shm, IPC_RMID, nullptr);  // gone with the task
        Wait();
-     }, "task 1 (", 1, "(/SYSV00000000 (deleted)) is SysV shared memory (shmat): not supported"},
+     }, "task 1 (", 1, "(/SYSV00000000 (deleted)) attaches System V segment "},
     // In a child: the root's pages are already streamed into the target
     // directory when the child is refused, and must go again.
     {"deleted file", [](const std::string& work) {

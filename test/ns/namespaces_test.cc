@@ -28,7 +28,7 @@ namespace {
 
 // Python 3 as the init of new PID, UTS and IPC namespaces: it names its
 // UTS namespace, sets IPC sysctls (and, with argv[2] "sysv", makes System
-// V objects; with "shmat" attaches a segment; with "mq" makes a POSIX
+// V objects and attaches a segment; with "shm" makes a segment; with "mq" makes a POSIX
 // message queue; with "oldmq"
 // it first takes a mount namespace with the old IPC namespace's mqueue
 // mounted), forks a
@@ -55,11 +55,8 @@ if libc.setdomainname(domain, len(domain)) != 0:
 for path, value in (("kernel/shmmni", "1000"), ("kernel/sem", "100 2000 20 50"), ("fs/mqueue/msg_max", "20"),
                     ("kernel/msg_next_id", "42")):
     open("/proc/sys/" + path, "w").write(value)
-if mode == "shmat":
-    sid = libc.shmget(0x1234, 4096, 0o1000 | 0o600)
-    libc.shmat.restype = ctypes.c_void_p
-    if sid < 0 or libc.shmat(sid, None, 0) in (None, ctypes.c_void_p(-1).value):
-        raise OSError(ctypes.get_errno(), "shmget, shmat")
+if mode == "shm" and libc.shmget(0x1234, 4096, 0o1000 | 0o600) < 0:
+    raise OSError(ctypes.get_errno(), "shmget")
 if mode == "sysv":
     # A segment with contents, a queue with messages (its id 42: msg_next_id),
     # a set made by uid 1000 gid 1001 with values.
@@ -82,6 +79,11 @@ if mode == "sysv":
     os.setegid(0)
     if semid < 0 or libc.semctl(semid, 0, 17, (ctypes.c_ushort * 3)(1, 5, 32767)) != 0:  # SETALL
         raise OSError(ctypes.get_errno(), "semget, semctl(SETALL)")
+    # Attached twice, once split by mprotect into three VMAs; the child
+    # inherits both: shm_nattch 8.
+    seg = libc.shmat(sid, None, 0)
+    libc.shmat(sid, None, 0o10000)  # SHM_RDONLY
+    libc.mprotect(ctypes.c_void_p(seg + 4096), 4096, 1)
 if mode == "mq":
     libc.mq_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
     if libc.mq_open(b"/q1", os.O_CREAT | os.O_RDWR, 0o600, None) < 0:
@@ -97,6 +99,10 @@ os.read(r, 1)
 open(sys.argv[1], "w").write("ready\n")
 while True:
     time.sleep(0.05)
+    # Through the attachment: what another task writes to the segment.
+    if mode == "sysv" and ctypes.string_at(seg + 9000, 5) == b"after":
+        open(sys.argv[1] + ".seen", "w").write(ctypes.string_at(seg + 9000, 5).decode())
+        mode = ""
 )py";
 
 pid_t StartUtsTree(const std::string& ready, const char* mode) {
@@ -259,7 +265,7 @@ TEST(Namespaces, SystemVObjectsComeBackWithTheirIdsOwnersAndContents) {
     pid_t root = StartUtsTree(work.File("ready"), "sysv");
     EXPECT_OR_RETURN(root > 0 && !ReadText(work.File("ready")).empty(), "the program did not start");
     const std::string before = SysvOf(root);
-    for (const char* want : {"shm key=4660 shmid=0 perms=640 size=10000 nattch=0 uid=0 gid=0 cuid=0 cgid=0 ",
+    for (const char* want : {"shm key=4660 shmid=0 perms=640 size=10000 nattch=8 uid=0 gid=0 cuid=0 cgid=0 ",
                              "msg key=9029 msqid=42 perms=620 cbytes=503 qnum=3 ",
                              "sem key=13398 semid=0 perms=660 nsems=3 uid=1000 gid=1001 cuid=1000 cgid=1001 1,5,32767"}) {
       EXPECT_OR_RETURN(before.find(want) != std::string::npos, "before, no '" + std::string(want) + "' in:\n" + before);
@@ -276,6 +282,14 @@ TEST(Namespaces, SystemVObjectsComeBackWithTheirIdsOwnersAndContents) {
     EXPECT_OR_RETURN(SysvOf(::getpid()).find("key=4660 ") == std::string::npos, "the caller's IPC namespace has the segment");
     RunResult same = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(tree.pid)});
     EXPECT_OR_RETURN(same.status == 0, "verify: " + same.out + same.err);
+    // The restored program goes on reading the segment through its
+    // attachment: bytes written to it from outside reach it.
+    RunResult wrote = RunCommand({"nsenter", "-t", Str(tree.pid), "-i", "python3", "-c",
+                                  "import ctypes; libc = ctypes.CDLL(None); libc.shmat.restype = ctypes.c_void_p\n"
+                                  "a = libc.shmat(0, None, 0); ctypes.memmove(a + 9000, b'after', 5); libc.shmdt(ctypes.c_void_p(a))"});
+    EXPECT_OR_RETURN(wrote.status == 0, "writing to the segment: " + wrote.err);
+    for (int i = 0; i < 300 && ReadText(work.File("ready") + ".seen").empty(); ++i) ::usleep(10000);
+    EXPECT_OR_RETURN(ReadText(work.File("ready") + ".seen") == "after", "the restored program did not see the segment's new bytes");
     // Edited images: verify names each difference.
     auto edit = [&](const char* stem, const std::function<void(nlohmann::json&)>& change) -> std::string {
       std::string name;
@@ -316,13 +330,11 @@ TEST(Namespaces, SystemVObjectsComeBackWithTheirIdsOwnersAndContents) {
   EXPECT_EQ(err, "");
 }
 
-// What is not restored of an IPC namespace (attachments of System V
-// segments, POSIX message queues), and an mqueue mount of the namespace
-// the tree left (it would come back as its own): the dump refuses each by
-// name and the tree runs on.
-TEST(Namespaces, SystemVAndPosixIpcObjectsAreRefusedAndTheTreeRunsOn) {
-  for (const auto& [mode, want] : {std::pair<const char*, const char*>{"shmat", "its IPC namespace's shared memory segment 0 is attached 2 time(s) (shmat): restore-orch restores segments, not attachments"},
-                                   std::pair<const char*, const char*>{"mq", "its IPC namespace holds a POSIX message queue /q1, which restore-orch does not restore"},
+// What is not restored of an IPC namespace (POSIX message queues), and
+// an mqueue mount of the namespace the tree left (it would come back as
+// its own): the dump refuses each by name and the tree runs on.
+TEST(Namespaces, PosixQueuesAndAnotherNamespacesMqueueMountAreRefusedAndTheTreeRunsOn) {
+  for (const auto& [mode, want] : {std::pair<const char*, const char*>{"mq", "its IPC namespace holds a POSIX message queue /q1, which restore-orch does not restore"},
                                    std::pair<const char*, const char*>{"oldmq", "/mq: the mqueue filesystem of another IPC namespace than the tree's"}}) {
     std::string err = InSandbox([mode = mode, want = want] {
       TempDir work, images;
@@ -337,6 +349,37 @@ TEST(Namespaces, SystemVAndPosixIpcObjectsAreRefusedAndTheTreeRunsOn) {
     });
     EXPECT_EQ(err, "") << mode;
   }
+}
+
+// A segment of the tree's namespace that a process outside the tree has
+// attached: a restore could not give that process its attachment back,
+// so the dump refuses it by name and the tree runs on.
+TEST(Namespaces, ASegmentAttachedOutsideTheTreeIsRefusedAndTheTreeRunsOn) {
+  std::string err = InSandbox([] {
+    TempDir work, images;
+    KillAtEnd tree, outsider;
+    tree.pid = StartUtsTree(work.File("ready"), "shm");
+    EXPECT_OR_RETURN(tree.pid > 0 && !ReadText(work.File("ready")).empty(), "the program did not start");
+    const std::string attached = work.File("attached");
+    outsider.pid = ::fork();
+    if (outsider.pid == 0) {
+      ::execlp("nsenter", "nsenter", "-t", Str(tree.pid).c_str(), "-i", "python3", "-c",
+               "import ctypes, sys, time\nlibc = ctypes.CDLL(None); libc.shmat.restype = ctypes.c_void_p\n"
+               "assert libc.shmat(0, None, 0) not in (None, ctypes.c_void_p(-1).value)\n"
+               "open(sys.argv[1], 'w').write('x')\ntime.sleep(600)",
+               attached.c_str(), nullptr);
+      ::_exit(127);
+    }
+    for (int i = 0; i < 500 && ReadText(attached).empty(); ++i) ::usleep(10000);
+    EXPECT_OR_RETURN(!ReadText(attached).empty(), "the outside process did not attach the segment");
+    RunResult d = RunDump(tree.pid, images.File("d"));
+    const std::string want = "System V shared memory segment 0 of the tree's IPC namespace is attached by 1 VMA(s) outside the tree";
+    EXPECT_OR_RETURN(d.status == 3 && d.err.find(want) != std::string::npos, "dump: " + Str(d.status) + " " + d.err);
+    EXPECT_OR_RETURN(::access(images.File("d").c_str(), F_OK) != 0, "the refused dump left its directory");
+    EXPECT_OR_RETURN(::kill(tree.pid, 0) == 0, "the tree is gone");
+    return std::string();
+  });
+  EXPECT_EQ(err, "");
 }
 
 TEST(Namespaces, ATaskInAnotherUtsNamespaceIsRefusedAndTheTreeRunsOn) {
