@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "sys/namespaces.h"
@@ -149,7 +150,11 @@ Status MakeWithId(int proc_dir, const char* next_id, const SysvPerm& perm, const
   AsCreator creator(perm.cuid, perm.cgid);
   RO_TRY(creator.status());
   int id = get();
-  if (id < 0) return SysError("create it (key " + std::to_string(perm.key) + ")");
+  if (id < 0) {
+    char key[16];
+    std::snprintf(key, sizeof(key), "0x%08x", perm.key);
+    return SysError(std::string("create it (key ") + key + ")");
+  }
   if (id != perm.id) return Fail("took id " + std::to_string(id) + " (kernel/" + std::string(next_id).substr(7) + " was ignored)");
   if (set(id) != 0) return SysError("IPC_SET of its owner " + std::to_string(perm.uid) + ":" + std::to_string(perm.gid) + " and mode");
   return {};
