@@ -325,6 +325,23 @@ TEST(Namespaces, SystemVObjectsComeBackWithTheirIdsOwnersAndContents) {
     EXPECT_OR_RETURN(failed.status == 1 && failed.err.find("shared memory segment 0: create it (key 0x00001234): ") != std::string::npos &&
                          failed.err.find("No space left on device") != std::string::npos,
                      "restore with shmall 1: " + Str(failed.status) + " " + failed.err);
+    // An attachment that lost a piece (a VMA of it removed from the
+    // images) could not be attached again as it was: refused at plan.
+    std::string e5 = edit("mm-1.img", [](nlohmann::json& j) {
+      auto& vmas = j["entries"][0]["vmas"];
+      for (size_t i = 0; i < vmas.size(); ++i) {
+        if ((vmas[i]["status"].get<uint32_t>() & (1u << 10)) && vmas[i]["pgoff"].get<uint64_t>() == 4096) {  // VMA_AREA_SYSVIPC
+          vmas.erase(i);
+          return;
+        }
+      }
+    });
+    EXPECT_OR_RETURN(e5.empty(), e5);
+    RunResult partial = RunCommand({RestoreOrch(), "--images", images.path(), "--detach"});
+    EXPECT_OR_RETURN(partial.status == 2 && partial.err.find("mm-1.img: entry 0: VMA ") != std::string::npos &&
+                         partial.err.find(" of System V segment 0 is part of an attachment (0x1000 of its 0x3000 bytes, from offset 0, in order)") !=
+                             std::string::npos,
+                     "restore of a partial attachment: " + Str(partial.status) + " " + partial.err);
     return std::string();
   });
   EXPECT_EQ(err, "");
