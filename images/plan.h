@@ -239,13 +239,15 @@ struct SysvSemPlan {
 };
 
 // An IPC namespace of the tree's own (ipcns-var-<id>.img): the root task
-// is cloned into a new one, writes its sysctls (under /proc/sys, in
-// order: "kernel/sem" -> "250 32000 32 128"), makes its System V objects
-// (ipcns-shm-, ipcns-msg-, ipcns-sem-<id>.img) with their ids, then
-// writes next_ids (kernel/*_next_id, which making an object resets).
-// POSIX message queues are not restored (the dump refuses them).
+// is cloned into a new one, writes `creation` (limits its objects fit
+// in), makes its System V objects (ipcns-shm-, ipcns-msg-,
+// ipcns-sem-<id>.img) with their ids, then writes its sysctls (under
+// /proc/sys, in order: "kernel/sem" -> "250 32000 32 128") and last
+// next_ids (kernel/*_next_id, which making an object resets). POSIX
+// message queues are not restored (the dump refuses them).
 struct IpcPlan {
   uint32_t ns_id = 0;
+  std::vector<std::pair<std::string, std::string>> creation;
   std::vector<std::pair<std::string, std::string>> sysctls;
   std::vector<std::pair<std::string, std::string>> next_ids;
   std::vector<SysvShmPlan> shm;

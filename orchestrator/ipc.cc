@@ -29,7 +29,7 @@ Status FillSegment(const images::SysvShmPlan& s, char* base, int images_fd) {
 }  // namespace
 
 Status RestoreIpcNamespace(const images::IpcPlan& ipc, int proc_fd, int images_fd) {
-  RO_TRY(sys::WriteSysctls(proc_fd, ipc.sysctls));
+  RO_TRY(sys::WriteSysctls(proc_fd, ipc.creation));
   for (const images::SysvShmPlan& s : ipc.shm) {
     RO_TRY(sys::MakeShmSegment(proc_fd, Perm(s.perm), s.size, s.locked, [&](char* base) { return FillSegment(s, base, images_fd); }));
   }
@@ -40,6 +40,7 @@ Status RestoreIpcNamespace(const images::IpcPlan& ipc, int proc_fd, int images_f
     RO_TRY(sys::MakeMsgQueue(proc_fd, Perm(q.perm), q.qbytes, messages));
   }
   for (const images::SysvSemPlan& s : ipc.sem) RO_TRY(sys::MakeSemSet(proc_fd, Perm(s.perm), s.values));
+  RO_TRY(sys::WriteSysctls(proc_fd, ipc.sysctls));
   return sys::WriteSysctls(proc_fd, ipc.next_ids);
 }
 

@@ -13,8 +13,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 #include "sys/namespaces.h"
+#include "sys/proc.h"
 
 #ifndef MSG_COPY
 #define MSG_COPY 040000  // include/uapi/linux/msg.h
@@ -171,13 +173,62 @@ Result<std::string> ReadSysctl(int proc_dir, const std::string& path) {
   return text;
 }
 
+// A sysctl of the calling thread's IPC namespace set to another value
+// for a while: Restore() (or the destructor) writes the old one back.
+class SysctlOverride {
+ public:
+  static Result<std::unique_ptr<SysctlOverride>> Set(const std::string& path, const std::string& value) {
+    RO_ASSIGN_OR_RETURN(std::string old, ReadProcFile("/proc/sys/" + path));
+    while (!old.empty() && old.back() == '\n') old.pop_back();
+    RO_TRY(Write(path, value));
+    return std::unique_ptr<SysctlOverride>(new SysctlOverride(path, old));
+  }
+  ~SysctlOverride() { (void)Restore(); }
+  Status Restore() {
+    if (done_) return {};
+    done_ = true;
+    return Write(path_, old_);
+  }
+
+ private:
+  SysctlOverride(std::string path, std::string old) : path_(std::move(path)), old_(std::move(old)) {}
+  static Status Write(const std::string& path, const std::string& text) {
+    UniqueFd fd(::open(("/proc/sys/" + path).c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+      return SysError("write '" + text + "' to /proc/sys/" + path);
+    }
+    return {};
+  }
+  std::string path_, old_;
+  bool done_ = false;
+};
+
 }  // namespace
 
 Result<SysvObjects> ReadSysvObjects() {
+  // Reading must not change the namespace: with kernel/shm_rmid_forced 1
+  // the detach after reading a segment would destroy it (ipc/shm.c,
+  // shm_may_destroy), so it is 0 meanwhile; MSG_COPY copies at most
+  // kernel/msgmax bytes (ipc/msg.c, do_msgrcv), which may have been
+  // lowered below a queued message's size, so it is raised meanwhile.
+  RO_ASSIGN_OR_RETURN(std::string rmid, ReadProcFile("/proc/sys/kernel/shm_rmid_forced"));
+  std::unique_ptr<SysctlOverride> keep_segments;
+  if (rmid.rfind("0", 0) != 0) {
+    RO_ASSIGN_OR_RETURN(keep_segments, SysctlOverride::Set("kernel/shm_rmid_forced", "0"));
+  }
+  std::unique_ptr<SysctlOverride> long_messages;
+  RO_ASSIGN_OR_RETURN(long_messages, SysctlOverride::Set("kernel/msgmax", "2147483647"));
   SysvObjects out;
-  RO_TRY(ReadSegments(out.shm));
-  RO_TRY(ReadQueues(out.msg));
-  RO_TRY(ReadSets(out.sem));
+  Status read = ReadSegments(out.shm);
+  if (read.ok()) read = ReadQueues(out.msg);
+  if (read.ok()) read = ReadSets(out.sem);
+  Status back = long_messages->Restore();
+  if (keep_segments) {
+    Status b = keep_segments->Restore();
+    if (back.ok()) back = std::move(b);
+  }
+  if (!read.ok()) return std::move(read).error();
+  if (!back.ok()) return std::move(back).error();
   return out;
 }
 

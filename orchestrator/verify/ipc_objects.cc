@@ -51,7 +51,7 @@ std::map<int, const Live*> ById(const std::vector<Live>& live) {
 }  // namespace
 
 void Verifier::CompareSegmentContents(const images::SysvShmPlan& want, int live, const std::string& what) {
-  constexpr uint64_t kChunk = 1 << 20;
+  const uint64_t kChunk = std::min<uint64_t>(1 << 20, want.size);
   std::string have(kChunk, '\0'), expect(kChunk, '\0');
   UniqueFd pages;
   if (!want.runs.empty()) {

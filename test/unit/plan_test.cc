@@ -357,14 +357,6 @@ TEST(Plan, SystemVObjectsArePlannedWithTheirIdsOwnersAndContents) {
             std::string::npos) << shown;
   EXPECT_NE(shown.find("System V semaphore set id 0 key 0x00000000 owner 1000:1001 creator 0:0 mode 660, values 0 7 32767"), std::string::npos)
       << shown;
-  // Contents in pagemaps (CRIU 3.x on) without a pagemap read zero.
-  RestorePlan paged = MustPlan(WithSysvObjects([](test::ImageSet& set) {
-    auto& e = test::Mutable<img::ipc_shm_entry>(set, "ipcns-shm-5.img", 0);
-    e.set_in_pagemaps(true);
-    set["ipcns-shm-5.img"].entries[0].payload.clear();
-  }));
-  ASSERT_EQ(paged.ns.ipc->shm.size(), 1u);
-  EXPECT_TRUE(paged.ns.ipc->shm[0].contents.empty() && paged.ns.ipc->shm[0].runs.empty());
 }
 
 TEST(Plan, SystemVObjectsTheKernelWouldNotTakeAreRefused) {
@@ -380,17 +372,19 @@ TEST(Plan, SystemVObjectsTheKernelWouldNotTakeAreRefused) {
   refused([&](test::ImageSet& s) { shm(s).set_hugetlb_flag(04000); }, "shared memory segment 32768 is a hugetlb segment (SHM_HUGETLB): not supported");
   refused([&](test::ImageSet& s) { shm(s).mutable_desc()->set_mode(04640); }, "ipcns-shm-5.img: entry 0: mode 4640 has bits a restore cannot give (4000)");
   refused([&](test::ImageSet& s) { shm(s).mutable_desc()->set_id(0x80000000u); }, "id 2147483648 is not an IPC id (above INT_MAX)");
-  refused([&](test::ImageSet& s) { test::Mutable<img::ipc_var_entry>(s, "ipcns-var-5.img", 0).set_shm_ctlmax(8); },
-          "shared memory segment 32768: size 10 is not within 1..kernel/shmmax (8)");
-  refused([&](test::ImageSet& s) { test::Mutable<img::ipc_var_entry>(s, "ipcns-var-5.img", 0).set_msg_ctlmax(100); },
-          "ipcns-msg-5.img: entry 0: message queue 42: message 1 of 300 bytes is longer than kernel/msgmax (100)");
-  refused([&](test::ImageSet& s) { msg(s).set_qbytes(200); }, "message queue 42: its messages hold 305 bytes or more, above its qbytes 200");
+  refused([&](test::ImageSet& s) { shm(s).set_size(1ull << 47); }, "shared memory segment 32768: size 140737488355328 is not within 1..2^46 (64 TiB)");
+  refused([&](test::ImageSet& s) { msg(s).set_qbytes(200); }, "message queue 42: 2 messages of 305 bytes do not fit its qbytes 200 (a bound on both)");
+  refused([&](test::ImageSet& s) { msg(s).set_qbytes(1); s["ipcns-msg-5.img"].entries[0].payload = MsgQueuePayload({{1, ""}, {2, ""}}); },
+          "message queue 42: 2 messages of 0 bytes do not fit its qbytes 1 (a bound on both)");
+  refused([&](test::ImageSet& s) { shm(s).mutable_desc()->set_cuid(UINT32_MAX); }, "ipcns-shm-5.img: entry 0: cuid 4294967295 is no user or group ((uid_t)-1)");
+  refused([&](test::ImageSet& s) { shm(s).set_in_pagemaps(true); s["ipcns-shm-5.img"].entries[0].payload.clear(); },
+          "shared memory segment 32768 has its contents in pagemaps, but pagemap-shmem-32768.img is missing");
   refused([&](test::ImageSet& s) { s["ipcns-msg-5.img"].entries[0].payload = MsgQueuePayload({{0, "a"}, {1, "b"}}); },
           "message queue 42: message 0 has type 0 (a message type is 1..LONG_MAX)");
   refused([&](test::ImageSet& s) { s["ipcns-sem-5.img"].entries[0].payload = SemPayload({1, 40000, 2}); },
           "ipcns-sem-5.img: entry 0: semaphore set 0: semaphore 1 has value 40000, above SEMVMX (32767)");
-  refused([&](test::ImageSet& s) { test::Mutable<img::ipc_var_entry>(s, "ipcns-var-5.img", 0).set_sem_ctls(0, 2); },
-          "semaphore set 0: 3 semaphores is not within 1..SEMMSL (2, kernel/sem)");
+  refused([&](test::ImageSet& s) { sem(s).set_nsems(0); s["ipcns-sem-5.img"].entries[0].payload.clear(); },
+          "semaphore set 0: 0 semaphores is not within 1..INT_MAX");
   // Keys of different kinds may be equal.
   EXPECT_EQ(PlanErrors(WithSysvObjects([&](test::ImageSet& s) { sem(s).mutable_desc()->set_key(0x2345); })), "planned");
   refused([&](test::ImageSet& s) {
@@ -399,6 +393,36 @@ TEST(Plan, SystemVObjectsTheKernelWouldNotTakeAreRefused) {
     again->mutable_desc()->set_key(0x99);
     f.entries.push_back(Entry{std::move(again), std::string("0123456789\0\0", 12)});
   }, "ipcns-shm-5.img: entry 1: id 32768 appears twice");
+  refused([&](test::ImageSet& s) {
+    ImageFile& f = s["ipcns-shm-5.img"];
+    auto again = std::make_unique<img::ipc_shm_entry>(static_cast<const img::ipc_shm_entry&>(*f.entries[0].message));
+    again->mutable_desc()->set_id(0);
+    f.entries.push_back(Entry{std::move(again), std::string("0123456789\0\0", 12)});
+  }, "ipcns-shm-5.img: entry 1: ids 32768 and 0 share the index 0 (id modulo 32768), which no kernel gives two objects");
+  refused([&](test::ImageSet& s) {
+    ImageFile& f = s["ipcns-shm-5.img"];
+    auto again = std::make_unique<img::ipc_shm_entry>(static_cast<const img::ipc_shm_entry&>(*f.entries[0].message));
+    again->mutable_desc()->set_id(1);
+    f.entries.push_back(Entry{std::move(again), std::string("0123456789\0\0", 12)});
+  }, "ipcns-shm-5.img: entry 1: key 0x00001234 appears twice");
+  // Limits lowered below what the objects use: made under limits that fit
+  // them, then given the images' values.
+  RestorePlan lowered = MustPlan(WithSysvObjects([](test::ImageSet& s) {
+    auto& var = test::Mutable<img::ipc_var_entry>(s, "ipcns-var-5.img", 0);
+    var.set_shm_ctlmax(8);
+    var.set_msg_ctlmax(100);
+    var.set_sem_ctls(0, 2);
+    var.set_shm_rmid_forced(1);
+  }));
+  std::map<std::string, std::string> creation(lowered.ns.ipc->creation.begin(), lowered.ns.ipc->creation.end());
+  EXPECT_EQ(creation["kernel/shmmax"], "10");
+  EXPECT_EQ(creation["kernel/msgmax"], "300");
+  EXPECT_EQ(creation["kernel/sem"], "3 1024000000 500 32000");
+  EXPECT_EQ(creation["kernel/shm_rmid_forced"], "0");
+  std::map<std::string, std::string> after(lowered.ns.ipc->sysctls.begin(), lowered.ns.ipc->sysctls.end());
+  EXPECT_EQ(after["kernel/shmmax"], "8");
+  EXPECT_EQ(after["kernel/msgmax"], "100");
+  EXPECT_EQ(after["kernel/shm_rmid_forced"], "1");
 }
 
 TEST(IpcSysctls, ReadTextBecomesTheEntryAndBadTextIsNamed) {
