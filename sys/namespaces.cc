@@ -102,7 +102,7 @@ Status ListMqueues(std::vector<std::string>& out, dev_t& dev) {
 
 }  // namespace
 
-Result<IpcNamespaceState> ReadIpcNamespace(pid_t pid, const std::vector<std::string>& sysctl_paths) {
+Result<IpcNamespaceState> ReadIpcNamespace(pid_t pid, const std::vector<std::string>& sysctl_paths, const SegmentReader& read_contents) {
   const std::string path = "/proc/" + std::to_string(pid) + "/ns/ipc";
   UniqueFd ns(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!ns) return SysError("open " + path);
@@ -122,7 +122,7 @@ Result<IpcNamespaceState> ReadIpcNamespace(pid_t pid, const std::vector<std::str
       }
       state.sysctls[p] = *text;
     }
-    auto sysv = ReadSysvObjects();
+    auto sysv = ReadSysvObjects(read_contents);
     if (!sysv.ok()) {
       status = std::move(sysv).error();
       return;

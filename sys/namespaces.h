@@ -57,7 +57,9 @@ struct IpcNamespaceState {
 // *_next_id) is left out of `sysctls`; a kernel without the mqueue
 // filesystem has no queues. Needs CAP_SYS_ADMIN. Errors name the path or
 // call (a thread that cannot be started too).
-Result<IpcNamespaceState> ReadIpcNamespace(pid_t pid, const std::vector<std::string>& sysctl_paths);
+// `read_contents` gets each segment's file (ReadSysvObjects).
+Result<IpcNamespaceState> ReadIpcNamespace(pid_t pid, const std::vector<std::string>& sysctl_paths,
+                                           const SegmentReader& read_contents = nullptr);
 
 // Writes each (path under /proc/sys, text) in order through `proc_dir`
 // (an fd of a /proc directory): the calling task's namespaces' values.

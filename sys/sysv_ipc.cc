@@ -33,27 +33,28 @@ SysvPerm PermOf(int id, const ipc_perm& p) {
   return SysvPerm{id, static_cast<uint32_t>(p.__key), p.uid, p.gid, p.cuid, p.cgid, p.mode};
 }
 
-// The open file of segment `id`: attached read-only for as long as it
-// takes to open it through /proc/self/map_files.
-Status OpenSegment(SysvShmSegment& s) {
+// The open file of segment `s` (none for hugetlb): attached read-only for
+// as long as it takes to open it through /proc/self/map_files.
+Result<UniqueFd> OpenSegment(SysvShmSegment& s) {
   void* at = ::shmat(s.perm.id, nullptr, SHM_RDONLY);
   if (at == reinterpret_cast<void*>(-1)) return SysError("shmat(" + std::to_string(s.perm.id) + ", SHM_RDONLY)");
   const uint64_t start = reinterpret_cast<uint64_t>(at), end = start + (s.size + kPage - 1) / kPage * kPage;
   char path[96];
   std::snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", static_cast<unsigned long>(start), static_cast<unsigned long>(end));
-  s.contents.reset(::open(path, O_RDONLY | O_CLOEXEC));
-  Status st = s.contents ? Status() : SysError(std::string("open ") + path);
+  UniqueFd contents(::open(path, O_RDONLY | O_CLOEXEC));
+  Status st = contents ? Status() : SysError(std::string("open ") + path);
   struct statfs fs {};
-  if (st.ok() && ::fstatfs(s.contents.get(), &fs) != 0) st = SysError("fstatfs of the segment");
+  if (st.ok() && ::fstatfs(contents.get(), &fs) != 0) st = SysError("fstatfs of the segment");
   if (st.ok() && static_cast<unsigned long>(fs.f_type) == HUGETLBFS_MAGIC) {
     s.hugetlb = true;
-    s.contents.reset();
+    contents.reset();
   }
   if (::shmdt(at) != 0 && st.ok()) st = SysError("shmdt");
-  return st;
+  if (!st.ok()) return std::move(st).error();
+  return contents;
 }
 
-Status ReadSegments(std::vector<SysvShmSegment>& out) {
+Status ReadSegments(std::vector<SysvShmSegment>& out, const SegmentReader& read_contents) {
   shm_info info {};
   int max = ::shmctl(0, SHM_INFO, reinterpret_cast<shmid_ds*>(&info));
   if (max < 0) return SysError("shmctl(SHM_INFO)");
@@ -66,7 +67,11 @@ Status ReadSegments(std::vector<SysvShmSegment>& out) {
     s.perm = PermOf(id, ds.shm_perm);
     s.size = ds.shm_segsz;
     s.nattch = ds.shm_nattch;
-    if (Status st = OpenSegment(s); !st.ok()) return std::move(st).error().Within(Name("shared memory segment", s.perm));
+    if (read_contents) {
+      auto contents = OpenSegment(s);
+      if (!contents.ok()) return std::move(contents).error().Within(Name("shared memory segment", s.perm));
+      if (*contents) RO_TRY(read_contents(s, contents->get()));
+    }
     out.push_back(std::move(s));
   }
   return {};
@@ -205,7 +210,7 @@ class SysctlOverride {
 
 }  // namespace
 
-Result<SysvObjects> ReadSysvObjects() {
+Result<SysvObjects> ReadSysvObjects(const SegmentReader& read_contents) {
   // Reading must not change the namespace: with kernel/shm_rmid_forced 1
   // the detach after reading a segment would destroy it (ipc/shm.c,
   // shm_may_destroy), so it is 0 meanwhile; MSG_COPY copies at most
@@ -219,7 +224,7 @@ Result<SysvObjects> ReadSysvObjects() {
   std::unique_ptr<SysctlOverride> long_messages;
   RO_ASSIGN_OR_RETURN(long_messages, SysctlOverride::Set("kernel/msgmax", "2147483647"));
   SysvObjects out;
-  Status read = ReadSegments(out.shm);
+  Status read = ReadSegments(out.shm, read_contents);
   if (read.ok()) read = ReadQueues(out.msg);
   if (read.ok()) read = ReadSets(out.sem);
   Status back = long_messages->Restore();

@@ -29,9 +29,13 @@ struct SysvShmSegment {
   SysvPerm perm;
   uint64_t size = 0;    // bytes, as shmget was asked
   uint64_t nattch = 0;  // attachments, before this reader's own
-  bool hugetlb = false;  // made with SHM_HUGETLB: `contents` is not opened
-  UniqueFd contents;     // the segment's shmem file, O_RDONLY (pread; SEEK_DATA finds what was written)
+  bool hugetlb = false;  // made with SHM_HUGETLB: its contents are not read
 };
+
+// Called with each segment (not hugetlb) and its shmem file, open O_RDONLY
+// for the call only (pread; SEEK_DATA finds what was written): one file
+// open at a time, however many segments there are.
+using SegmentReader = std::function<Status(const SysvShmSegment& segment, int contents)>;
 
 struct SysvMessage {
   uint64_t mtype = 0;
@@ -58,10 +62,11 @@ struct SysvObjects {
 // Every object of the calling thread's IPC namespace, in id order (to be
 // called on a thread that joined it). Messages are copied, not taken
 // (msgrcv MSG_COPY, CONFIG_CHECKPOINT_RESTORE); a segment's file is opened
-// through a read-only attachment of this process, detached again (it
-// updates the segment's shm_atime, shm_dtime and shm_lpid). Errors name
-// the call and the object.
-Result<SysvObjects> ReadSysvObjects();
+// (for `read_contents`, when given) through a read-only attachment of
+// this process, detached again (it updates the segment's shm_atime,
+// shm_dtime and shm_lpid). Errors name the call and the object, or are
+// read_contents' own.
+Result<SysvObjects> ReadSysvObjects(const SegmentReader& read_contents = nullptr);
 
 // Makes objects in the calling task's IPC namespace (run by the root task
 // of a restore, single-threaded), through `proc_dir` (an fd of its /proc)

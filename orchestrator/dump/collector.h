@@ -133,12 +133,15 @@ class Collector {
   // tree.cc
   Status ReadNamespaces();
   // ipc: the System V objects of the tree's own IPC namespace into
-  // ipcns-shm-, ipcns-msg- and ipcns-sem-<id>.img (segment pages later,
-  // with shared memory's).
+  // ipcns-shm-, ipcns-msg- and ipcns-sem-<id>.img (their pages are dumped
+  // as they are read: DumpShmemObject).
   Status DumpSysvObjects(pid_t root, sys::SysvObjects objects);
   // Refuses a segment attached by a task outside the tree: more
   // attachments (VMAs) than the tree's tasks have.
   Status CheckSysvAttachments();
+  // mm: the pages of a shmem object (its file `fd`, `extent` bytes, the
+  // last page read up to it) into pagemap-shmem-<key>.img and a pages image.
+  Status DumpShmemObject(uint64_t key, int fd, uint64_t extent);
   Status CollectTask(const FrozenTree::Task& frozen);
   Status CheckTask(const Task& t);
   Status CollectCore(const Task& t);

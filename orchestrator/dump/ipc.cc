@@ -38,15 +38,8 @@ Status Collector::DumpSysvObjects(pid_t root, sys::SysvObjects objects) {
     e->set_size(s.size);
     e->set_in_pagemaps(true);
     shm.entries.push_back(images::Entry{std::move(e), {}});
-    if (shmem_.count(static_cast<uint64_t>(s.perm.id))) {
-      return Refuse(what + ": its id is also the inode number of shared memory a task maps, and CRIU's images name both pagemap-shmem-" +
-                    Str(s.perm.id) + ".img");
-    }
     sysv_shm_ids_.insert(static_cast<uint64_t>(s.perm.id));
     sysv_nattch_[static_cast<uint64_t>(s.perm.id)] = s.nattch;
-    Shmem& pages = shmem_[static_cast<uint64_t>(s.perm.id)];
-    pages.fd = std::move(s.contents);
-    pages.extent = s.size;  // its file's size: the last page is read up to it
   }
   images::ImageFile& msg = File(images::IpcMsgKind(), ns);
   for (sys::SysvMsgQueue& q : objects.msg) {

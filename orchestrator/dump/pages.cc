@@ -272,35 +272,42 @@ Status Collector::DumpTaskPages(const Task& t, const img::mm_entry& mm) {
   return {};
 }
 
+Status Collector::DumpShmemObject(uint64_t key, int fd, uint64_t extent) {
+  if (!page_buffer_) {
+    RO_ASSIGN_OR_RETURN(page_buffer_, sys::MapPrivateAnonymous(kBufferBytes));
+  }
+  uint32_t pages_id = next_pages_id_++;
+  std::string name = images::MakeFileName(*images::KindByName("PAGES"), pages_id);
+  RO_ASSIGN_OR_RETURN(UniqueFd out, options_.streamed->Create(name));
+  PageStream stream(*options_.streamed, name, std::move(out), page_buffer_, out_.counts, options_.interrupted);
+  Source from;
+  from.kind = Source::kFd;
+  from.fd = fd;
+  from.drop_zero = true;
+  from.end = extent;
+  // Only what was ever written holds data: holes are never read.
+  for (uint64_t at = 0; at < extent;) {
+    RO_ASSIGN_OR_RETURN(auto range, sys::NextDataRange(fd, at, extent));
+    if (range.first >= extent) break;
+    uint64_t first = range.first / kPage * kPage, end = (range.second + kPage - 1) / kPage * kPage;
+    RO_TRY(stream.Add(first, (end - first) / kPage, from));
+    at = end;
+  }
+  RO_TRY(stream.Finish());
+  const images::Kind& kind = *images::KindByName("SHMEM_PAGEMAP");
+  images::ImageFile& f = out_.files[images::MakeFileName(kind, key)];
+  f.kind = &kind;
+  stream.AddEntries(f, pages_id);
+  ++out_.counts.shmem;
+  return {};
+}
+
 Status Collector::DumpSharedMemory() {
   Clock::time_point start = Clock::now();
   for (auto& [ino, shm] : shmem_) {
-    if (!page_buffer_) {
-      RO_ASSIGN_OR_RETURN(page_buffer_, sys::MapPrivateAnonymous(kBufferBytes));
+    if (Status s = DumpShmemObject(ino, shm.fd.get(), shm.extent); !s.ok()) {
+      return std::move(s).error().Within("shared memory " + Str(static_cast<long long>(ino)));
     }
-    uint32_t pages_id = next_pages_id_++;
-    std::string name = images::MakeFileName(*images::KindByName("PAGES"), pages_id);
-    RO_ASSIGN_OR_RETURN(UniqueFd out, options_.streamed->Create(name));
-    PageStream stream(*options_.streamed, name, std::move(out), page_buffer_, out_.counts, options_.interrupted);
-    Source from;
-    from.kind = Source::kFd;
-    from.fd = shm.fd.get();
-    from.drop_zero = true;
-    from.end = shm.extent;
-    // Only what was ever written holds data: holes are never read.
-    for (uint64_t at = 0; at < shm.extent;) {
-      RO_ASSIGN_OR_RETURN(auto range, sys::NextDataRange(shm.fd.get(), at, shm.extent));
-      if (range.first >= shm.extent) break;
-      uint64_t first = range.first / kPage * kPage, end = (range.second + kPage - 1) / kPage * kPage;
-      RO_TRY(stream.Add(first, (end - first) / kPage, from));
-      at = end;
-    }
-    if (Status s = stream.Finish(); !s.ok()) return std::move(s).error().Within("shared memory " + Str(static_cast<long long>(ino)));
-    const images::Kind& kind = *images::KindByName("SHMEM_PAGEMAP");
-    images::ImageFile& f = out_.files[images::MakeFileName(kind, ino)];
-    f.kind = &kind;
-    stream.AddEntries(f, pages_id);
-    ++out_.counts.shmem;
     shm.fd.reset();
   }
   out_.counts.pages_ms += std::chrono::duration<double, std::milli>(Clock::now() - start).count();

@@ -99,7 +99,13 @@ Status Collector::ReadNamespaces() {
   RO_ASSIGN_OR_RETURN(own_ipc_ns_, NsInode("/proc/self/ns/ipc"));
   RO_ASSIGN_OR_RETURN(tree_ipc_ns_, NsInode(proc + "ns/ipc"));
   if (tree_ipc_ns_ != own_ipc_ns_) {
-    RO_ASSIGN_OR_RETURN(sys::IpcNamespaceState ipc, sys::ReadIpcNamespace(root.pid, images::IpcSysctlPaths()));
+    // Each segment's pages are dumped while its file is open, one at a time.
+    auto pages = [this](const sys::SysvShmSegment& s, int contents) -> Status {
+      Status dumped = DumpShmemObject(static_cast<uint64_t>(s.perm.id), contents, s.size);
+      if (!dumped.ok()) return std::move(dumped).error().Within("System V shared memory segment " + Str(s.perm.id));
+      return Status();
+    };
+    RO_ASSIGN_OR_RETURN(sys::IpcNamespaceState ipc, sys::ReadIpcNamespace(root.pid, images::IpcSysctlPaths(), pages));
     if (!ipc.mqueues.empty()) {
       return Refuse("task " + Str(root.pid) + ": its IPC namespace holds a " + ipc.mqueues.front() +
                     (ipc.mqueues.size() > 1 ? " (and " + Str(ipc.mqueues.size() - 1) + " more)" : "") + ", which restore-orch does not restore");

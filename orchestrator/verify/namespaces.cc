@@ -39,7 +39,14 @@ void Verifier::CompareIpc() {
   std::optional<ino_t> tree = CompareSharing("ipc", "IPC", plan_.ns.ipc.has_value());
   if (!tree || !plan_.ns.ipc) return;
   const std::string root = "task " + std::to_string(plan_.tasks.empty() ? 0 : plan_.tasks.front().pid);
-  auto state = sys::ReadIpcNamespace(root_, images::IpcSysctlPaths());
+  // Each segment's contents are compared while its file is open.
+  auto contents = [&](const sys::SysvShmSegment& s, int fd) -> Status {
+    for (const images::SysvShmPlan& w : plan_.ns.ipc->shm) {
+      if (w.perm.id == s.perm.id && w.size == s.size) CompareSegmentContents(w, fd, root + ": IPC shared memory segment " + std::to_string(w.perm.id));
+    }
+    return Status();
+  };
+  auto state = sys::ReadIpcNamespace(root_, images::IpcSysctlPaths(), contents);
   if (!state.ok()) {
     Diff(root + ": " + state.error().ToString());
     return;
