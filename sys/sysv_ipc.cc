@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -157,11 +159,7 @@ Status MakeWithId(int proc_dir, const char* next_id, const SysvPerm& perm, const
   AsCreator creator(perm.cuid, perm.cgid);
   RO_TRY(creator.status());
   int id = get();
-  if (id < 0) {
-    char key[16];
-    std::snprintf(key, sizeof(key), "0x%08x", perm.key);
-    return SysError(std::string("create it (key ") + key + ")");
-  }
+  if (id < 0) return SysError("create it (key " + SysvKeyName(perm.key) + ")");
   if (id != perm.id) return Fail("took id " + std::to_string(id) + " (kernel/" + std::string(next_id).substr(7) + " was ignored)");
   if (set(id) != 0) return SysError("IPC_SET of its owner " + std::to_string(perm.uid) + ":" + std::to_string(perm.gid) + " and mode");
   return {};
@@ -209,6 +207,8 @@ class SysctlOverride {
 };
 
 }  // namespace
+
+std::string SysvKeyName(uint32_t key) { return fmt::format("{:#010x}", key); }
 
 Result<SysvObjects> ReadSysvObjects(const SegmentReader& read_contents) {
   // Reading must not change the namespace: with kernel/shm_rmid_forced 1

@@ -16,6 +16,9 @@
 
 namespace ro::sys {
 
+// A key as ipcs(1) and /proc/sysvipc show it in hex: "0x00001234".
+std::string SysvKeyName(uint32_t key);
+
 // struct ipc_perm of one object.
 struct SysvPerm {
   int id = 0;

@@ -3,7 +3,6 @@
 // writes them; a missing file holds none), checked so that the root task
 // can make each with its id before any task runs.
 #include <climits>
-#include <cstdio>
 #include <map>
 #include <set>
 
@@ -12,6 +11,7 @@
 #include "images/proto/ipc-msg.pb.h"
 #include "images/proto/ipc-sem.pb.h"
 #include "images/proto/ipc-shm.pb.h"
+#include "sys/sysv_ipc.h"
 
 namespace ro::images::plan {
 namespace {
@@ -20,12 +20,6 @@ constexpr uint32_t kShmDest = 01000;    // SHM_DEST, include/uapi/linux/shm.h
 constexpr uint32_t kShmLocked = 02000;  // SHM_LOCKED
 constexpr uint32_t kSemVmx = 32767;     // SEMVMX, include/uapi/linux/sem.h
 constexpr uint32_t kIpcMni = 32768;     // IPCMNI, ipc/util.h (without the ipcmni_extend boot option)
-
-std::string KeyStr(uint32_t key) {
-  char hex[16];
-  std::snprintf(hex, sizeof(hex), "0x%08x", key);
-  return hex;
-}
 
 // The checks every object shares; false (with a problem added) when it
 // cannot be made as it is.
@@ -46,7 +40,7 @@ class Objects {
                                                  : "ids " + Str(it->second) + " and " + Str(d.id()) + " share the index " + Str(d.id() % kIpcMni) +
                                                        " (id modulo 32768), which no kernel gives two objects");
     }
-    if (d.key() != 0 && !keys_.insert(d.key()).second) return Problem(entry, "key " + KeyStr(d.key()) + " appears twice");
+    if (d.key() != 0 && !keys_.insert(d.key()).second) return Problem(entry, "key " + sys::SysvKeyName(d.key()) + " appears twice");
     for (auto [field, id] : {std::pair{"uid", d.uid()}, {"gid", d.gid()}, {"cuid", d.cuid()}, {"cgid", d.cgid()}}) {
       if (id == UINT32_MAX) return Problem(entry, std::string(field) + " 4294967295 is no user or group ((uid_t)-1)");
     }

@@ -16,12 +16,6 @@ namespace {
 
 constexpr uint32_t kShmLocked = 02000;  // SHM_LOCKED, include/uapi/linux/shm.h
 
-std::string Key(uint32_t key) {
-  char hex[16];
-  std::snprintf(hex, sizeof(hex), "0x%08x", key);
-  return hex;
-}
-
 // The differences of two ipc_perm, as "field have, images say want".
 std::vector<std::string> PermDiffs(const sys::SysvPerm& have, const images::SysvPermPlan& want) {
   std::vector<std::string> out;
@@ -32,7 +26,7 @@ std::vector<std::string> PermDiffs(const sys::SysvPerm& have, const images::Sysv
     std::snprintf(wb, sizeof(wb), octal ? "%llo" : "%llu", static_cast<unsigned long long>(w));
     out.push_back(std::string(name) + " " + hb + ", images say " + wb);
   };
-  if (have.key != want.key) out.push_back("key " + Key(have.key) + ", images say " + Key(want.key));
+  if (have.key != want.key) out.push_back("key " + sys::SysvKeyName(have.key) + ", images say " + sys::SysvKeyName(want.key));
   field("uid", have.uid, want.uid);
   field("gid", have.gid, want.gid);
   field("cuid", have.cuid, want.cuid);
@@ -90,7 +84,7 @@ void Verifier::CompareSysvObjects(const sys::SysvObjects& live, const std::strin
     const std::string what = in + "shared memory segment " + std::to_string(w.perm.id);
     auto it = segments.find(w.perm.id);
     if (it == segments.end()) {
-      Diff(what + ": missing (key " + Key(w.perm.key) + ")");
+      Diff(what + ": missing (key " + sys::SysvKeyName(w.perm.key) + ")");
       continue;
     }
     const sys::SysvShmSegment& h = *it->second;
@@ -102,14 +96,14 @@ void Verifier::CompareSysvObjects(const sys::SysvObjects& live, const std::strin
       continue;
     }
   }
-  for (const auto& [id, h] : segments) Diff(in + "shared memory segment " + std::to_string(id) + " (key " + Key(h->perm.key) + "): the images do not have it");
+  for (const auto& [id, h] : segments) Diff(in + "shared memory segment " + std::to_string(id) + " (key " + sys::SysvKeyName(h->perm.key) + "): the images do not have it");
 
   auto queues = ById(live.msg);
   for (const images::SysvMsgQueuePlan& w : ipc.msg) {
     const std::string what = in + "message queue " + std::to_string(w.perm.id);
     auto it = queues.find(w.perm.id);
     if (it == queues.end()) {
-      Diff(what + ": missing (key " + Key(w.perm.key) + ")");
+      Diff(what + ": missing (key " + sys::SysvKeyName(w.perm.key) + ")");
       continue;
     }
     const sys::SysvMsgQueue& h = *it->second;
@@ -128,14 +122,14 @@ void Verifier::CompareSysvObjects(const sys::SysvObjects& live, const std::strin
       }
     }
   }
-  for (const auto& [id, h] : queues) Diff(in + "message queue " + std::to_string(id) + " (key " + Key(h->perm.key) + "): the images do not have it");
+  for (const auto& [id, h] : queues) Diff(in + "message queue " + std::to_string(id) + " (key " + sys::SysvKeyName(h->perm.key) + "): the images do not have it");
 
   auto sets = ById(live.sem);
   for (const images::SysvSemPlan& w : ipc.sem) {
     const std::string what = in + "semaphore set " + std::to_string(w.perm.id);
     auto it = sets.find(w.perm.id);
     if (it == sets.end()) {
-      Diff(what + ": missing (key " + Key(w.perm.key) + ")");
+      Diff(what + ": missing (key " + sys::SysvKeyName(w.perm.key) + ")");
       continue;
     }
     const sys::SysvSemSet& h = *it->second;
@@ -149,7 +143,7 @@ void Verifier::CompareSysvObjects(const sys::SysvObjects& live, const std::strin
       if (h.values[v] != w.values[v]) Diff(what + ": semaphore " + std::to_string(v) + " is " + std::to_string(h.values[v]) + ", images say " + std::to_string(w.values[v]));
     }
   }
-  for (const auto& [id, h] : sets) Diff(in + "semaphore set " + std::to_string(id) + " (key " + Key(h->perm.key) + "): the images do not have it");
+  for (const auto& [id, h] : sets) Diff(in + "semaphore set " + std::to_string(id) + " (key " + sys::SysvKeyName(h->perm.key) + "): the images do not have it");
 }
 
 }  // namespace ro::verify

@@ -122,6 +122,20 @@ pid_t StartUtsTree(const std::string& ready, const char* mode) {
   return root;
 }
 
+// Dumps the tree of `root` into `dir` (the dump kills it; this reaps it,
+// or kills it when the dump failed) and restores it detached into
+// `restored`: "" or what failed.
+std::string DumpAndRestore(pid_t root, const std::string& dir, pid_t& restored) {
+  RunResult d = RunDump(root, dir);
+  if (d.status != 0) ::kill(root, SIGKILL);
+  ::waitpid(root, nullptr, 0);
+  if (d.status != 0) return "dump: " + d.err;
+  RunResult r = RunCommand({RestoreOrch(), "--images", dir, "--detach"});
+  if (r.status != 0) return "restore: " + r.err;
+  restored = static_cast<pid_t>(std::atoi(r.out.c_str()));
+  return restored > 0 ? std::string() : "restore printed no pid: " + r.out;
+}
+
 // What the UTS namespace of `pid` says of itself, asked from outside by
 // nsenter(1): "nodename domainname".
 std::string UtsOf(pid_t pid) {
@@ -158,14 +172,8 @@ TEST(Namespaces, AUtsNamespaceComesBackWithItsNames) {
     EXPECT_OR_RETURN(UtsOf(root) == "box-1 example.org\n", "before: " + UtsOf(root));
     const std::string ipc = "1000 100 2000 20 50 20 42\n";
     EXPECT_OR_RETURN(IpcOf(root) == ipc, "before: " + IpcOf(root));
-    RunResult d = RunDump(root, images.path());
-    if (d.status != 0) ::kill(root, SIGKILL);  // a failed dump leaves the tree running
-    ::waitpid(root, nullptr, 0);
-    EXPECT_OR_RETURN(d.status == 0, "dump: " + d.err);
-    RunResult r = RunCommand({RestoreOrch(), "--images", images.path(), "--detach"});
-    EXPECT_OR_RETURN(r.status == 0, "restore: " + r.err);
-    tree.pid = static_cast<pid_t>(std::atoi(r.out.c_str()));
-    EXPECT_OR_RETURN(tree.pid > 0, "restore printed no pid: " + r.out);
+    std::string cycle = DumpAndRestore(root, images.path(), tree.pid);
+    EXPECT_OR_RETURN(cycle.empty(), cycle);
     // Its own namespace again, named as it was, shared by its child; the
     // caller's names are untouched.
     EXPECT_OR_RETURN(UtsOf(tree.pid) == "box-1 example.org\n", "after: " + UtsOf(tree.pid));
@@ -287,14 +295,8 @@ TEST(Namespaces, SystemVObjectsComeBackWithTheirIdsOwnersAndContents) {
                              "sem key=13398 semid=0 perms=660 nsems=3 uid=1000 gid=1001 cuid=1000 cgid=1001 1,5,32767"}) {
       EXPECT_OR_RETURN(before.find(want) != std::string::npos, "before, no '" + std::string(want) + "' in:\n" + before);
     }
-    RunResult d = RunDump(root, images.path());
-    if (d.status != 0) ::kill(root, SIGKILL);  // a failed dump leaves the tree running
-    ::waitpid(root, nullptr, 0);
-    EXPECT_OR_RETURN(d.status == 0, "dump: " + d.err);
-    RunResult r = RunCommand({RestoreOrch(), "--images", images.path(), "--detach"});
-    EXPECT_OR_RETURN(r.status == 0, "restore: " + r.err);
-    tree.pid = static_cast<pid_t>(std::atoi(r.out.c_str()));
-    EXPECT_OR_RETURN(tree.pid > 0, "restore printed no pid: " + r.out);
+    std::string cycle = DumpAndRestore(root, images.path(), tree.pid);
+    EXPECT_OR_RETURN(cycle.empty(), cycle);
     EXPECT_OR_RETURN(SysvOf(tree.pid) == before, "after:\n" + SysvOf(tree.pid) + "before:\n" + before);
     EXPECT_OR_RETURN(SysvOf(::getpid()).find("key=4660 ") == std::string::npos, "the caller's IPC namespace has the segment");
     RunResult same = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(tree.pid)});
