@@ -148,15 +148,19 @@ std::vector<std::string> DevShm() {
 }
 
 int OtherProcesses() {
-  for (int i = 0; i < 50; ++i) {
+  // Killed processes take a while to die and be reaped (many of them,
+  // on a loaded machine, under ASan): up to 3 s for the count to reach 0.
+  int n = 0;
+  for (int i = 0; i < 1500; ++i) {
     while (::waitpid(-1, nullptr, WNOHANG) > 0) {
     }
+    n = 0;
+    if (DIR* d = ::opendir("/proc")) {
+      while (dirent* e = ::readdir(d)) n += std::atoi(e->d_name) > 1;
+      ::closedir(d);
+    }
+    if (n == 0 && i >= 50) return 0;  // and no straggler for the first 100 ms
     ::usleep(2000);
-  }
-  int n = 0;
-  if (DIR* d = ::opendir("/proc")) {
-    while (dirent* e = ::readdir(d)) n += std::atoi(e->d_name) > 1;
-    ::closedir(d);
   }
   return n;
 }

@@ -28,8 +28,9 @@ std::vector<std::string> MountTable();
 // The names in /dev/shm, sorted.
 std::vector<std::string> DevShm();
 
-// From a sandbox's init: reaps what was reparented to it (for a while),
-// then counts the other processes of the sandbox.
+// From a sandbox's init: reaps what was reparented to it (at least 100 ms,
+// and until none is left, up to 3 s), then counts the other processes of
+// the sandbox.
 int OtherProcesses();
 
 }  // namespace ro::test
