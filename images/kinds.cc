@@ -17,6 +17,7 @@
 #include "images/proto/memfd.pb.h"
 #include "images/proto/mm.pb.h"
 #include "images/proto/mnt.pb.h"
+#include "images/proto/netdev.pb.h"
 #include "images/proto/pagemap.pb.h"
 #include "images/proto/pipe-data.pb.h"
 #include "images/proto/pstree.pb.h"
@@ -123,6 +124,21 @@ const std::vector<Kind>& Table() {
        .stem = "ipcns-msg-", .keyed = true, .descriptor = Desc<img::ipc_msg_entry>, .restored = true, .payload = Payload::kMsgQueue},
       {.name = "IPCNS_SEM", .magic = 0x59573019, .head_magic = kCommon, .layout = Layout::kListWithPayload,
        .stem = "ipcns-sem-", .keyed = true, .descriptor = Desc<img::ipc_sem_entry>, .restored = true, .payload = Payload::kSemValues},
+      // A network namespace of the tree's own: its sysctls, its links, and
+      // what `ip addr save` (magic 0x47361222, then RTM_NEWADDR messages)
+      // and `ip route save` / `ip rule save` (0x45311224) write; CRIU keeps
+      // iptables-save's and nft's output beside them. Restored: the
+      // loopback link; the rest is checked to hold only what a new
+      // namespace has.
+      {"NETNS", 0x55933752, kCommon, Layout::kSingle, "netns-", true, Desc<img::netns_entry>, true},
+      {"NETDEV", 0x57373951, kCommon, Layout::kList, "netdev-", true, Desc<img::net_device_entry>, true},
+      {"IFADDR", 0, 0, Layout::kRaw, "ifaddr-", true, nullptr, true},
+      {"ROUTE", 0, 0, Layout::kRaw, "route-", true, nullptr, true},
+      {"ROUTE6", 0, 0, Layout::kRaw, "route6-", true, nullptr, true},
+      {"RULE", 0, 0, Layout::kRaw, "rule-", true, nullptr, true},
+      {"IPTABLES", 0, 0, Layout::kRaw, "iptables-", true, nullptr, true},
+      {"IP6TABLES", 0, 0, Layout::kRaw, "ip6tables-", true, nullptr, true},
+      {"NFTABLES", 0, 0, Layout::kRaw, "nftables-", true, nullptr, true},
   };
   return kinds;
 }
@@ -175,6 +191,9 @@ const Kind& MountpointsKind() { return Named("MNTS"); }
 const Kind& AutofsKind() { return Named("AUTOFS"); }
 const Kind& UtsnsKind() { return Named("UTSNS"); }
 const Kind& IpcVarKind() { return Named("IPC_VAR"); }
+const Kind& NetnsKind() { return Named("NETNS"); }
+const Kind& NetdevKind() { return Named("NETDEV"); }
+const Kind& IfaddrKind() { return Named("IFADDR"); }
 const Kind& IpcShmKind() { return Named("IPCNS_SHM"); }
 const Kind& IpcMsgKind() { return Named("IPCNS_MSG"); }
 const Kind& IpcSemKind() { return Named("IPCNS_SEM"); }

@@ -74,6 +74,12 @@ const Kind& MountpointsKind();
 const Kind& AutofsKind();
 const Kind& UtsnsKind();
 const Kind& IpcVarKind();
+// A network namespace's netns-<id>.img, netdev-<id>.img, ifaddr-<id>.img;
+// the other raw kinds of one (ROUTE, ROUTE6, RULE, IPTABLES, IP6TABLES,
+// NFTABLES) are found with KindByName.
+const Kind& NetnsKind();
+const Kind& NetdevKind();
+const Kind& IfaddrKind();
 const Kind& IpcShmKind();
 const Kind& IpcMsgKind();
 const Kind& IpcSemKind();

@@ -17,6 +17,7 @@
 #include "images/image_dir.h"
 #include "images/plan_attrs.h"
 #include "images/plan_mm.h"
+#include "sys/netlink.h"
 #include "sys/status.h"
 
 namespace ro::images {
@@ -255,12 +256,27 @@ struct IpcPlan {
   std::vector<SysvSemPlan> sem;
 };
 
+// A network namespace of the tree's own (netns-, netdev-, ifaddr-<id>.img,
+// CRIU's layout): the root task is cloned into a new one, writes
+// `sysctls` (those that differ from the new namespace's, in order: all,
+// default, then the loopback's), sets the loopback's flags and MTU, then
+// makes its addresses exactly `addresses`. A namespace with other links,
+// routes, rules or firewall tables than a new one has is refused at plan.
+struct NetPlan {
+  uint32_t ns_id = 0;
+  std::vector<std::pair<std::string, std::string>> sysctls;  // path under /proc/sys ("net/ipv4/conf/all/forwarding") -> text
+  uint32_t lo_flags = 0;  // IFF_*: only sys::kSettableLinkFlags are set
+  uint32_t lo_mtu = 0;    // bytes
+  std::vector<sys::NetAddress> addresses;  // the loopback's (ifindex 1)
+};
+
 struct NamespacePlan {
   bool new_pid = true;
   bool new_mnt = true;
   uint32_t mnt_ns_id = 0;
   std::optional<UtsPlan> uts;  // none: the tree shares the caller's UTS namespace
   std::optional<IpcPlan> ipc;  // none: the tree shares the caller's IPC namespace
+  std::optional<NetPlan> net;  // none: the tree shares the caller's network namespace
 };
 
 struct RestorePlan {

@@ -110,6 +110,18 @@ std::string FormatPlan(const RestorePlan& plan) {
   } else {
     line("   and the caller's IPC namespace");
   }
+  if (plan.ns.net) {
+    const NetPlan& net = *plan.ns.net;
+    line(fmt::format("   and a new network namespace (netns-, netdev-, ifaddr-{}.img): lo flags {:#x} mtu {}, {} sysctls written where "
+                     "they differ from a new namespace's",
+                     net.ns_id, net.lo_flags, net.lo_mtu, net.sysctls.size()));
+    for (const sys::NetAddress& a : net.addresses) {
+      line(fmt::format("     address {} scope {}{}{}", a.Text(), a.scope, a.label.empty() ? "" : " label " + a.label,
+                       a.valid_lft == 0xffffffff ? "" : fmt::format(" valid for {} s", a.valid_lft)));
+    }
+  } else {
+    line("   and the caller's network namespace");
+  }
 
   line("3. mounts:");
   if (!plan.ns.new_mnt) line("   none: the tree shares the caller's mount namespace");

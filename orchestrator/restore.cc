@@ -21,6 +21,7 @@
 #include "orchestrator/files.h"
 #include "orchestrator/mm.h"
 #include "orchestrator/ipc.h"
+#include "orchestrator/net.h"
 #include "orchestrator/mounts.h"
 #include "orchestrator/resume.h"
 #include "orchestrator/tree.h"
@@ -133,7 +134,7 @@ class Controller {
     }
     arena_->BeginStage(Stage::kRootTask, shm::ParticipantCount(Stage::kRootTask, plan_));
     uint64_t flags = (plan_.ns.new_pid ? CLONE_NEWPID : 0) | (plan_.ns.new_mnt ? CLONE_NEWNS : 0) | (plan_.ns.uts ? CLONE_NEWUTS : 0) |
-                     (plan_.ns.ipc ? CLONE_NEWIPC : 0);
+                     (plan_.ns.ipc ? CLONE_NEWIPC : 0) | (plan_.ns.net ? CLONE_NEWNET : 0);
     if (Status s = arena_->Fault(shm::FaultPoint::kRootClone, "clone3 of the root task"); !s.ok()) {
       return std::move(s).error().Within("root task " + std::to_string(plan_.tasks[0].pid) + ", stage root-task");
     }
@@ -185,6 +186,10 @@ class Controller {
     if (s.ok() && plan_.ns.ipc) {
       s = RestoreIpcNamespace(*plan_.ns.ipc, service_->layout().proc_fd, service_->layout().images_fd);
       if (!s.ok()) s = std::move(s).error().Within("the tree's IPC namespace");
+    }
+    if (s.ok() && plan_.ns.net) {
+      s = RestoreNetNamespace(*plan_.ns.net, service_->layout().proc_fd);
+      if (!s.ok()) s = std::move(s).error().Within("the tree's network namespace");
     }
     if (s.ok() && plan_.ns.new_mnt) s = BuildMountTree(plan_, options_.mounts, service_->layout().images_fd, *arena_);
     if (s.ok()) s = arena_->FinishStage(0, Stage::kRootTask);

@@ -7,7 +7,7 @@ packages=(
   g++                  # the compiler (C++20)
   cmake                # the build
   ninja-build          # fast incremental builds
-  pkg-config           # finds libseccomp
+  pkg-config           # finds libseccomp and libmnl
   libprotobuf-dev      # image schemas: messages, JSON mapping, reflection
   protobuf-compiler    # protoc, generates C++ from images/proto/*.proto
   libboost-dev         # Boost.Interprocess (header-only): the shared restore arena
@@ -15,6 +15,7 @@ packages=(
   libfmt-dev           # formatting of log lines and errors
   libcli11-dev         # command line with subcommands and truthful --help
   nlohmann-json3-dev   # the crit-shaped JSON around image entries, exact 64-bit numbers
+  libmnl-dev           # netlink messages: a network namespace's links, addresses and routes (rtnetlink)
   libarchive-dev       # unpacks tmpfs contents (CRIU's tmpfs-dev-<dev>.tar.gz.img)
   libgtest-dev         # GoogleTest
   libgmock-dev         # GoogleMock (ships with GoogleTest's CMake config)
@@ -25,6 +26,7 @@ packages=(
   python3-protobuf     # crit's protobuf module (criu depends on it too)
   procps               # ps, to show a restored tree in the demo
   util-linux           # nsenter and unshare, used by the demo
+  iproute2             # ip: the tests set up and check a restored network namespace from outside
   autofs               # Debian's automount, resumed in a restored tree by an end-to-end test
   groff-base           # renders the generated man pages in a test (cli_docs_test), catching roff errors
   dpkg-dev             # dpkg-shlibdeps: cpack finds the .deb's runtime dependencies with it (package test, scripts/package.sh)

@@ -147,4 +147,21 @@ Status WriteSysctls(int proc_dir, const std::vector<std::pair<std::string, std::
   return {};
 }
 
+Result<std::string> ReadSysctl(int proc_dir, const std::string& path) {
+  const std::string rel = "sys/" + path;
+  UniqueFd fd(::openat(proc_dir, rel.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return SysError("open /proc/" + rel);
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return SysError("read /proc/" + rel);
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
 }  // namespace ro::sys

@@ -65,5 +65,9 @@ Result<IpcNamespaceState> ReadIpcNamespace(pid_t pid, const std::vector<std::str
 // (an fd of a /proc directory): the calling task's namespaces' values.
 // Errors name the path and the text.
 Status WriteSysctls(int proc_dir, const std::vector<std::pair<std::string, std::string>>& values);
+// The text of the sysctl at `path` under /proc/sys (through `proc_dir`),
+// without its last newline. Errors: open and read, naming the path (ENOENT:
+// this kernel has none).
+Result<std::string> ReadSysctl(int proc_dir, const std::string& path);
 
 }  // namespace ro::sys

@@ -165,17 +165,6 @@ Status MakeWithId(int proc_dir, const char* next_id, const SysvPerm& perm, const
   return {};
 }
 
-Result<std::string> ReadSysctl(int proc_dir, const std::string& path) {
-  UniqueFd fd(::openat(proc_dir, ("sys/" + path).c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return SysError("open /proc/sys/" + path);
-  char buf[64];
-  ssize_t n = ::read(fd.get(), buf, sizeof(buf));
-  if (n < 0) return SysError("read /proc/sys/" + path);
-  std::string text(buf, static_cast<size_t>(n));
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  return text;
-}
-
 // A sysctl of the calling thread's IPC namespace set to another value
 // for a while: Restore() (or the destructor) writes the old one back.
 class SysctlOverride {

@@ -100,6 +100,9 @@ bool ReadPagemap(Context& ctx, const ImageFile& pm, const std::string& name, std
 // tree: the System V objects of the tree's IPC namespace (ipc.ns_id),
 // checked against its sysctls `var`.
 void PlanSysvObjects(Context& ctx, const img::ipc_var_entry& var, IpcPlan& ipc);
+// tree: the network namespace of the tree's own, when `root_ids` (the root
+// task's) names another than the inventory's (images/plan/netns.cc).
+void PlanNet(Context& ctx, const img::task_kobj_ids_entry* root_ids);
 
 std::string Str(uint64_t v);
 std::string HexStr(uint32_t v);

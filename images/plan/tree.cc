@@ -212,7 +212,6 @@ void CheckOtherNamespaces(Context& ctx) {
     Get get;
   };
   static const NsKind kKinds[] = {
-      {"network", &img::task_kobj_ids_entry::has_net_ns_id, &img::task_kobj_ids_entry::net_ns_id},
       {"user", &img::task_kobj_ids_entry::has_user_ns_id, &img::task_kobj_ids_entry::user_ns_id},
       {"cgroup", &img::task_kobj_ids_entry::has_cgroup_ns_id, &img::task_kobj_ids_entry::cgroup_ns_id},
       {"time", &img::task_kobj_ids_entry::has_time_ns_id, &img::task_kobj_ids_entry::time_ns_id},
@@ -346,6 +345,7 @@ void PlanNamespaces(Context& ctx) {
   CheckOtherNamespaces(ctx);
   PlanUts(ctx, root_ids);
   PlanIpc(ctx, root_ids);
+  PlanNet(ctx, root_ids);
 }
 
 // Sessions and groups outside the tree: the caller's (a job of a shell's

@@ -35,7 +35,7 @@ Result<ino_t> NsInode(const std::string& path) {
 
 // Namespaces restore-orch does not make: a task must share them with
 // restore-orch, or its restore would put it somewhere else.
-constexpr const char* kForeignNamespaces[] = {"net", "user", "cgroup", "time"};
+constexpr const char* kForeignNamespaces[] = {"user", "cgroup", "time"};
 
 }  // namespace
 
@@ -116,6 +116,10 @@ Status Collector::ReadNamespaces() {
         .entries.push_back(images::Entry{std::make_unique<img::ipc_var_entry>(std::move(var)), {}});
     RO_TRY(DumpSysvObjects(root.pid, std::move(ipc.sysv)));
   }
+  // Its network namespace: restore-orch's, or one of its own.
+  RO_ASSIGN_OR_RETURN(own_net_ns_, NsInode("/proc/self/ns/net"));
+  RO_ASSIGN_OR_RETURN(tree_net_ns_, NsInode(proc + "ns/net"));
+  if (tree_net_ns_ != own_net_ns_) RO_TRY(DumpNetNamespace(root.pid));
   pid_levels_ = sys::StatusValues(root_status, "NSpid").size();
   std::string who = "task " + Str(root.pid);
   if (new_pid_ && sys::StatusInnermost(root_status, "NSpid") != 1) {
@@ -188,6 +192,8 @@ Status Collector::CheckTask(const Task& t) {
   if (uts_ns != tree_uts_ns_) return Refuse("it is in another UTS namespace than the tree's root (one UTS namespace per tree is restored)");
   RO_ASSIGN_OR_RETURN(ino_t ipc_ns, NsInode(t.Proc("ns/ipc")));
   if (ipc_ns != tree_ipc_ns_) return Refuse("it is in another IPC namespace than the tree's root (one IPC namespace per tree is restored)");
+  RO_ASSIGN_OR_RETURN(ino_t net_ns, NsInode(t.Proc("ns/net")));
+  if (net_ns != tree_net_ns_) return Refuse("it is in another network namespace than the tree's root (one network namespace per tree is restored)");
   for (const char* ns : kForeignNamespaces) {
     ino_t own = own_ns_[ns];
     if (own == 0) continue;  // a kernel without it
@@ -241,6 +247,7 @@ Status Collector::CollectCore(const Task& t) {
     ids->set_mnt_ns_id(static_cast<uint32_t>(tree_mnt_ns_));
     ids->set_uts_ns_id(static_cast<uint32_t>(tree_uts_ns_));
     ids->set_ipc_ns_id(static_cast<uint32_t>(tree_ipc_ns_));
+    ids->set_net_ns_id(static_cast<uint32_t>(tree_net_ns_));
     RO_TRY(CollectSeccomp(t, *core));
     RO_TRY(FillThreadInfo(t.live->leader(), *core));
     RO_TRY(FillSignalState(t, *core));
@@ -355,6 +362,7 @@ void Collector::WritePstreeAndInventory() {
   auto inv = images::NewInventory(static_cast<uint32_t>(own_pid_ns_), static_cast<uint32_t>(own_mnt_ns_));
   inv->mutable_root_ids()->set_uts_ns_id(static_cast<uint32_t>(own_uts_ns_));
   inv->mutable_root_ids()->set_ipc_ns_id(static_cast<uint32_t>(own_ipc_ns_));
+  inv->mutable_root_ids()->set_net_ns_id(static_cast<uint32_t>(own_net_ns_));
   File(images::InventoryKind()).entries.push_back(images::Entry{std::move(inv), {}});
 }
 

@@ -1,18 +1,25 @@
-// verify, namespaces: the tree's UTS and IPC namespaces (its own, with the
-// images' host and domain name or sysctls, or the caller's), each shared by
-// every task; an IPC namespace of its own holds the images' System V
-// objects (ipc_objects.cc) and no POSIX message queue (none is restored).
+// verify, namespaces: the tree's UTS, IPC and network namespaces (its own,
+// with the images' host and domain name or sysctls, or the caller's), each
+// shared by every task; an IPC namespace of its own holds the images'
+// System V objects (ipc_objects.cc) and no POSIX message queue (none is
+// restored); a network namespace of its own holds the loopback with the
+// images' flags, MTU and addresses, no route, rule or firewall table a new
+// one lacks, and the images' sysctls.
+#include <fmt/format.h>
+
 #include <map>
 
 #include "images/ipc_sysctls.h"
 #include "orchestrator/verify/verifier.h"
 #include "sys/namespaces.h"
+#include "sys/netlink.h"
 
 namespace ro::verify {
 
 void Verifier::CompareNamespaces() {
   CompareUts();
   CompareIpc();
+  CompareNet();
 }
 
 // Whether the root task's namespace of `kind` is its own, as the images
@@ -68,6 +75,57 @@ void Verifier::CompareIpc() {
   }
   CompareSysvObjects(state->sysv, root);
   for (const std::string& o : state->mqueues) Diff(root + ": its IPC namespace holds a " + o + ", which the images do not have");
+}
+
+void Verifier::CompareNet() {
+  std::optional<ino_t> tree = CompareSharing("net", "network", plan_.ns.net.has_value());
+  if (!tree || !plan_.ns.net) return;
+  const std::string root = "task " + std::to_string(plan_.tasks.empty() ? 0 : plan_.tasks.front().pid) + ": its network namespace ";
+  const images::NetPlan& want = *plan_.ns.net;
+  sys::NetNamespaceState live, fresh;
+  Status read = sys::InNetNamespace(root_, [&] { return sys::ReadNetNamespaceState(live); });
+  if (read.ok()) read = sys::InNetNamespace(0, [&] { return sys::ReadNetNamespaceState(fresh); });
+  if (!read.ok()) {
+    Diff(root + read.error().ToString());
+    return;
+  }
+  for (const sys::NetLink& l : live.links) {
+    if (l.ifindex != 1) {
+      Diff(root + "has link " + l.name + ", the images do not");
+      continue;
+    }
+    if ((l.flags & sys::kSettableLinkFlags) != (want.lo_flags & sys::kSettableLinkFlags)) {
+      Diff(root + "link " + l.name + " has flags " + fmt::format("{:#x}", l.flags) + ", images say " + fmt::format("{:#x}", want.lo_flags));
+    }
+    if (l.mtu != want.lo_mtu) Diff(root + "link " + l.name + " has MTU " + std::to_string(l.mtu) + ", images say " + std::to_string(want.lo_mtu));
+  }
+  std::vector<sys::NetAddress> have;
+  for (const std::string& m : live.address_messages) {
+    if (auto a = sys::ParseAddressMessage(m.data(), m.size()); a.ok()) have.push_back(std::move(a).value());
+  }
+  auto in = [](const std::vector<sys::NetAddress>& list, const sys::NetAddress& a) {
+    for (const sys::NetAddress& x : list) {
+      if (sys::SameAddress(x, a)) return true;
+    }
+    return false;
+  };
+  for (const sys::NetAddress& a : want.addresses) {
+    if (!in(have, a)) Diff(root + "lacks address " + a.Text() + " (or has it with other flags, scope, label or lifetime)");
+  }
+  for (const sys::NetAddress& a : have) {
+    if (!in(want.addresses, a)) Diff(root + "has address " + a.Text() + ", the images do not");
+  }
+  for (const sys::NetRoute& r : live.routes) {
+    if (r.protocol != 2 /* RTPROT_KERNEL */) Diff(root + "has route " + r.Text() + ", the images have no routes");
+  }
+  if (live.rules != fresh.rules) Diff(root + "has other routing rules than a new namespace, the images have none");
+  for (const std::string& t : live.nft_tables) Diff(root + "has nftables table " + t + ", the images have none");
+  for (const std::string& t : live.iptables) Diff(root + "has iptables table " + t + ", the images have none");
+  for (const auto& [path, text] : want.sysctls) {
+    auto it = live.sysctls.find(path.substr(4));  // "net/..." under /proc/sys
+    std::string got = it == live.sysctls.end() ? "?" : it->second;
+    if (got != text) Diff(root + "sysctl " + path + " is " + got + ", images say " + text);
+  }
 }
 
 void Verifier::CompareUts() {

@@ -66,6 +66,7 @@ class Verifier {
   void CompareNamespaces();
   void CompareUts();
   void CompareIpc();
+  void CompareNet();
   // ipc_objects.cc: the System V objects `live` of the tree's own IPC
   // namespace against the plan's (contents included).
   void CompareSysvObjects(const sys::SysvObjects& live, const std::string& root);

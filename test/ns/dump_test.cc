@@ -546,7 +546,7 @@ const Unsupported kUnsupported[] = {
          ExecSleep();
        }
        ExecSleep();
-     }, "net namespace of its own"},
+     }, "it is in another network namespace than the tree's root"},
     {"terminal", [](const std::string&) {
        int master = ::posix_openpt(O_RDWR | O_NOCTTY);
        MUST(master >= 0 && ::grantpt(master) == 0 && ::unlockpt(master) == 0);

@@ -18,6 +18,7 @@
 #include "images/proto/mnt.pb.h"
 #include "images/proto/pipe-data.pb.h"
 #include "images/proto/pstree.pb.h"
+#include "images/proto/netdev.pb.h"
 #include "images/proto/utsns.pb.h"
 #include "test/helpers/test_util.h"
 
@@ -122,6 +123,29 @@ TEST(ImageFile, EveryDemoKindRoundTrips) {
   desc(sems->mutable_desc(), 3);
   sems->set_nsems(5);
   with_payload("ipcns-sem-5.img", IpcSemKind(), std::move(sems), SemPayload({1, 2, 3, 4, 5}));
+  // A network namespace of its own (netns_test dumps such trees): its
+  // sysctls, its loopback, and the raw files CRIU writes beside them.
+  auto netns = std::make_unique<img::netns_entry>();
+  netns->add_all_conf4()->set_type(img::CTL_32);
+  netns->mutable_all_conf4(0)->set_iarg(1);
+  netns->add_def_conf6()->set_type(img::CTL_STR);
+  netns->mutable_def_conf6(0)->set_sarg("::1");
+  netns->add_unix_conf()->set_type(img::CTL_32);
+  add("netns-9.img", NetnsKind(), std::move(netns));
+  auto lo = std::make_unique<img::net_device_entry>();
+  lo->set_type(img::LOOPBACK);
+  lo->set_ifindex(1);
+  lo->set_mtu(65536);
+  lo->set_flags(0x10049);
+  lo->set_name("lo");
+  lo->set_address(std::string(6, '\0'));
+  add("netdev-9.img", NetdevKind(), std::move(lo));
+  for (const char* raw : {"ifaddr-9.img", "route-9.img", "route6-9.img", "rule-9.img", "iptables-9.img", "ip6tables-9.img", "nftables-9.img"}) {
+    ImageFile f;
+    f.kind = ParseFileName(raw)->kind;
+    f.entries.push_back(Entry{nullptr, std::string("\x22\x12\x36\x47", 4)});
+    set.emplace(raw, std::move(f));
+  }
   std::set<std::string_view> kinds;
   for (const auto& [name, file] : set) {
     auto bytes = SerializeImage(file);

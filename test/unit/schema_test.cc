@@ -78,7 +78,9 @@ TEST(Kinds, RestoredAreTheKindsRestoreOrchReads) {
   }
   EXPECT_EQ(restored, (std::set<std::string_view>{"INVENTORY", "PSTREE", "CORE", "IDS", "MNTS", "AUTOFS", "FDINFO", "FILES",
                                                   "PIPES_DATA", "FIFO_DATA", "SECCOMP", "FS", "RESUME", "TMPFS_DEV", "MM", "PAGEMAP",
-                                                  "SHMEM_PAGEMAP", "PAGES", "MEMFD_INODE", "TIMENS", "ATTRS", "UTSNS", "IPC_VAR", "IPCNS_SHM", "IPCNS_MSG", "IPCNS_SEM"}));
+                                                  "SHMEM_PAGEMAP", "PAGES", "MEMFD_INODE", "TIMENS", "ATTRS", "UTSNS", "IPC_VAR", "IPCNS_SHM", "IPCNS_MSG", "IPCNS_SEM",
+                                                  "NETNS", "NETDEV", "IFADDR", "ROUTE", "ROUTE6", "RULE", "IPTABLES",
+                                                  "IP6TABLES", "NFTABLES"}));
 }
 
 TEST(ImageDir, KindsNotRestoredAreListedWithoutBeingRead) {

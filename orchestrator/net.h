@@ -1,0 +1,18 @@
+// The tree's own network namespace, as its root task makes it right after
+// its clone (CLONE_NEWNET), before any other task exists.
+#pragma once
+
+#include "images/plan.h"
+#include "sys/status.h"
+
+namespace ro {
+
+// In the calling task's (new) network namespace: writes each of `net`'s
+// sysctls whose value differs from the namespace's (through `proc_fd`, a
+// /proc of the task), sets the loopback's flags and MTU, then makes its
+// addresses exactly `net.addresses` (removing those the kernel gave it
+// that the images lack). Errors name the sysctl, link or address and the
+// call.
+Status RestoreNetNamespace(const images::NetPlan& net, int proc_fd);
+
+}  // namespace ro
