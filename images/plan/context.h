@@ -101,7 +101,7 @@ bool ReadPagemap(Context& ctx, const ImageFile& pm, const std::string& name, std
 // checked against its sysctls `var`.
 void PlanSysvObjects(Context& ctx, const img::ipc_var_entry& var, IpcPlan& ipc);
 // tree: the network namespace of the tree's own, when `root_ids` (the root
-// task's) names another than the inventory's (images/plan/netns.cc).
+// task's) names another than the inventory's (images/plan/net.cc).
 void PlanNet(Context& ctx, const img::task_kobj_ids_entry* root_ids);
 
 std::string Str(uint64_t v);
