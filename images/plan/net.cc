@@ -49,7 +49,7 @@ bool ReadMessages(Context& ctx, const std::string& name, uint32_t magic, std::ve
   if (bytes->empty()) return true;
   uint32_t got = 0;
   if (bytes->size() < 4 || (std::memcpy(&got, bytes->data(), 4), got != magic)) {
-    ctx.problems.Add(name, std::nullopt, "does not start with iproute2's magic " + HexStr(magic));
+    ctx.problems.Add(name, std::nullopt, "does not start with iproute2's magic 0x" + HexStr(magic));
     return false;
   }
   auto messages = sys::SplitMessages(bytes->substr(4));
