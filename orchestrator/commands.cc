@@ -21,6 +21,7 @@
 #include "orchestrator/cli.h"
 #include "orchestrator/files.h"
 #include "orchestrator/mounts.h"
+#include "orchestrator/net.h"
 #include "orchestrator/restore.h"
 #include "orchestrator/tmpfs.h"
 #include "orchestrator/verify/verify.h"
@@ -295,6 +296,15 @@ int CmdRestore(const RestoreArgs& args) {
   if (Status s = Preflight(*plan, args); !s.ok()) {
     PrintError(s.error());
     return kExitFailure;
+  }
+  // What the kernel would refuse of the images' network namespace shows
+  // when it is made once in a scratch namespace (--dry-run too).
+  if (plan->ns.net) {
+    if (Status s = TrialNetNamespace(*plan->ns.net); !s.ok()) {
+      PrintError(std::move(s).error().Within(images::MakeFileName(images::NetnsKind(), plan->ns.net->ns_id) +
+                                             ": the namespace it describes cannot be made"));
+      return kExitBadImages;
+    }
   }
   if (args.dry_run) {
     // The fds a restore opens first (the caller's /proc, the image

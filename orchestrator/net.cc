@@ -1,40 +1,67 @@
 #include "orchestrator/net.h"
 
+#include <fcntl.h>
 #include <linux/netlink.h>
+#include <sys/socket.h>
 
+#include <cerrno>
+
+#include "sys/files.h"
 #include "sys/log.h"
+#include "sys/unique_fd.h"
 #include "sys/namespaces.h"
 #include "sys/netlink.h"
 
 namespace ro {
 
 Status RestoreNetNamespace(const images::NetPlan& net, int proc_fd) {
-  std::vector<std::pair<std::string, std::string>> changed;
+  // In order, each read just before it is written: writing one (all's
+  // forwarding) changes others (all's accept_redirects, default's and each
+  // link's forwarding), which then get their own value back.
+  size_t written = 0;
   for (const auto& [path, text] : net.sysctls) {
     auto now = sys::ReadSysctl(proc_fd, path);
     if (now.ok() && *now == text) continue;
     if (!now.ok() && now.error().err == ENOENT) return std::move(now).error().Within("this kernel has no sysctl " + path);
-    changed.emplace_back(path, text);
+    RO_TRY(sys::WriteSysctls(proc_fd, {{path, text}}));
+    ++written;
   }
-  RO_TRY(sys::WriteSysctls(proc_fd, changed));
-  log::Debug("network namespace: {} of {} sysctls written", changed.size(), net.sysctls.size());
+  log::Debug("network namespace: {} of {} sysctls written", written, net.sysctls.size());
 
   RO_ASSIGN_OR_RETURN(sys::NetlinkSocket rt, sys::NetlinkSocket::Open(NETLINK_ROUTE));
   constexpr int kLoopback = 1;  // a new namespace's first link
   RO_TRY(rt.SetLink(kLoopback, net.lo_flags, sys::kSettableLinkFlags, net.lo_mtu));
-  // Bringing lo up gave it 127.0.0.1/8 and ::1/128: keep what the images
-  // have, drop what they lack.
+  // Bringing lo up gave it 127.0.0.1/8 and ::1/128. IPv4 addresses are all
+  // made again in the images' order, so that the first of each subnet is
+  // its primary again; an IPv6 address the kernel made as the images have
+  // it is kept (adding it again would add a route), others are removed.
   RO_ASSIGN_OR_RETURN(std::vector<sys::NetAddress> now, rt.Addresses());
+  std::vector<sys::NetAddress> kept;
   for (const sys::NetAddress& a : now) {
     if (a.ifindex != kLoopback) continue;
     bool wanted = false;
-    for (const sys::NetAddress& w : net.addresses) {
-      wanted = wanted || (w.family == a.family && w.Key() == a.Key() && w.prefixlen == a.prefixlen);
+    for (const sys::NetAddress& w : net.addresses) wanted = wanted || sys::SameAddress(w, a);
+    if (a.family == AF_INET6 && wanted) {
+      kept.push_back(a);
+      continue;
     }
-    if (!wanted) RO_TRY(rt.DeleteAddress(a));
+    // A secondary may have gone with its primary.
+    if (Status s = rt.DeleteAddress(a); !s.ok() && s.error().err != EADDRNOTAVAIL) return s;
   }
-  for (const sys::NetAddress& a : net.addresses) RO_TRY(rt.AddAddress(a));
+  for (const sys::NetAddress& a : net.addresses) {
+    bool there = false;
+    for (const sys::NetAddress& k : kept) there = there || sys::SameAddress(k, a);
+    if (!there) RO_TRY(rt.AddAddress(a));
+  }
   return {};
+}
+
+Status TrialNetNamespace(const images::NetPlan& net, sys::NetNamespaceState* state) {
+  return sys::InNetNamespace(0, [&]() -> Status {
+    RO_ASSIGN_OR_RETURN(UniqueFd proc, sys::OpenAt(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    RO_TRY(RestoreNetNamespace(net, proc.get()));
+    return state == nullptr ? Status() : sys::ReadNetNamespaceState(*state);
+  });
 }
 
 }  // namespace ro

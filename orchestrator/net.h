@@ -3,6 +3,7 @@
 #pragma once
 
 #include "images/plan.h"
+#include "sys/netlink.h"
 #include "sys/status.h"
 
 namespace ro {
@@ -14,5 +15,13 @@ namespace ro {
 // that the images lack). Errors name the sysctl, link or address and the
 // call.
 Status RestoreNetNamespace(const images::NetPlan& net, int proc_fd);
+
+// RestoreNetNamespace into a new namespace that a short-lived thread makes
+// and drops: what the kernel would refuse of `net` (a lifetime, an MTU, a
+// sysctl's value) fails here, before a restore creates anything. With
+// `state`, the namespace as it then is (sys::ReadNetNamespaceState), for a
+// dump and verify to compare with a live one. Errors: RestoreNetNamespace's
+// and the read's, and unshare(2)'s.
+Status TrialNetNamespace(const images::NetPlan& net, sys::NetNamespaceState* state = nullptr);
 
 }  // namespace ro

@@ -9,7 +9,10 @@
 #include <linux/if_link.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/neighbour.h>
 #include <linux/netlink.h>
+#include <linux/nexthop.h>
+#include <linux/if_addrlabel.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <sched.h>
@@ -17,7 +20,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <iterator>
 #include <cstring>
 #include <sstream>
 #include <system_error>
@@ -82,8 +89,9 @@ Status CheckMessage(const void* message, size_t size, uint16_t type, size_t head
 std::string NetAddress::Text() const { return AddressText(family, Key()) + "/" + Str(prefixlen); }
 
 bool SameAddress(const NetAddress& a, const NetAddress& b) {
+  const uint32_t mask = kSettableAddressFlags | kSecondaryAddress;
   return a.family == b.family && a.Key() == b.Key() && a.prefixlen == b.prefixlen && a.scope == b.scope && a.label == b.label &&
-         (a.flags & kSettableAddressFlags) == (b.flags & kSettableAddressFlags) &&
+         (a.flags & mask) == (b.flags & mask) &&
          (a.valid_lft == 0xffffffff) == (b.valid_lft == 0xffffffff);
 }
 
@@ -154,7 +162,9 @@ Result<NetRoute> ParseRouteMessage(const void* message, size_t size) {
   r.protocol = rtm->rtm_protocol;
   r.type = rtm->rtm_type;
   r.table = rtm->rtm_table;
+  r.key.assign(static_cast<const char*>(mnl_nlmsg_get_payload(nlh)), sizeof(rtmsg));
   Status attrs = ForEachAttribute(nlh, sizeof(rtmsg), [&](const nlattr* attr) -> std::string {
+    if (mnl_attr_get_type(attr) != RTA_CACHEINFO) r.key.append(reinterpret_cast<const char*>(attr), MNL_ALIGN(attr->nla_len));
     switch (mnl_attr_get_type(attr)) {
       case RTA_DST: r.dst = Bytes(attr); return {};
       case RTA_TABLE:
@@ -255,6 +265,10 @@ Result<std::vector<NetLink>> NetlinkSocket::Links() {
         case IFLA_IFNAME: if (mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0) link->name = mnl_attr_get_str(a); break;
         case IFLA_MTU: if (mnl_attr_validate(a, MNL_TYPE_U32) == 0) link->mtu = mnl_attr_get_u32(a); break;
         case IFLA_ADDRESS: link->address = Bytes(a); break;
+        case IFLA_TXQLEN: if (mnl_attr_validate(a, MNL_TYPE_U32) == 0) link->txqlen = mnl_attr_get_u32(a); break;
+        case IFLA_GROUP: if (mnl_attr_validate(a, MNL_TYPE_U32) == 0) link->group = mnl_attr_get_u32(a); break;
+        case IFLA_IFALIAS: link->alias = std::string(static_cast<const char*>(mnl_attr_get_payload(a)), strnlen(static_cast<const char*>(mnl_attr_get_payload(a)), mnl_attr_get_payload_len(a))); break;
+        case IFLA_QDISC: link->qdisc = std::string(static_cast<const char*>(mnl_attr_get_payload(a)), strnlen(static_cast<const char*>(mnl_attr_get_payload(a)), mnl_attr_get_payload_len(a))); break;
         case IFLA_LINKINFO:
           mnl_attr_parse_nested(a, [](const nlattr* info, void* d) -> int {
             if (mnl_attr_get_type(info) == IFLA_INFO_KIND && mnl_attr_validate(info, MNL_TYPE_STRING) == 0) {
@@ -503,7 +517,163 @@ Status ReadNetNamespaceState(NetNamespaceState& v) {
     }
   }
   RO_ASSIGN_OR_RETURN(v.sysctls, ReadNetSysctls());
+  auto payloads = [&](uint16_t type, const void* header, size_t size, const char* what, std::vector<std::string>& out) -> Status {
+    auto messages = rt.Dump(type, header, size, what);
+    if (!messages.ok() && (messages.error().err == EOPNOTSUPP || messages.error().err == EAFNOSUPPORT)) return {};
+    if (!messages.ok()) return std::move(messages).error();
+    for (std::string& m : *messages) out.push_back(m.substr(NLMSG_HDRLEN));
+    return {};
+  };
+  nhmsg nh{};
+  nh.nh_family = AF_UNSPEC;
+  RO_TRY(payloads(RTM_GETNEXTHOP, &nh, sizeof nh, "the nexthops", v.nexthops));
+  ndmsg nd{};
+  nd.ndm_family = AF_UNSPEC;
+  RO_TRY(payloads(RTM_GETNEIGH, &nd, sizeof nd, "the neighbours", v.neighbours));
+  nd.ndm_flags = NTF_PROXY;
+  RO_TRY(payloads(RTM_GETNEIGH, &nd, sizeof nd, "the proxy neighbours", v.neighbours));
+  // Without what changes by itself: when the entry was last used and confirmed, how often probed.
+  for (std::string& n : v.neighbours) {
+    if (n.size() < NLMSG_ALIGN(sizeof(ndmsg))) continue;
+    std::string kept = n.substr(0, NLMSG_ALIGN(sizeof(ndmsg)));
+    for (size_t at = kept.size(); at + sizeof(nlattr) <= n.size();) {
+      nlattr a;
+      std::memcpy(&a, n.data() + at, sizeof a);
+      if (a.nla_len < sizeof(nlattr) || at + a.nla_len > n.size()) break;
+      if (a.nla_type != NDA_CACHEINFO && a.nla_type != NDA_PROBES) kept.append(n, at, NLA_ALIGN(a.nla_len));
+      at += NLA_ALIGN(a.nla_len);
+    }
+    n = std::move(kept);
+  }
+  ifaddrlblmsg lbl{};
+  lbl.ifal_family = AF_INET6;
+  RO_TRY(payloads(RTM_GETADDRLABEL, &lbl, sizeof lbl, "the address labels", v.addrlabels));
+  for (std::string& l : v.addrlabels) {
+    if (l.size() >= sizeof(ifaddrlblmsg)) std::memset(l.data() + offsetof(ifaddrlblmsg, ifal_seq), 0, sizeof(uint32_t));
+  }
   return {};
+}
+
+namespace {
+
+// The lines of `want` that `got` lacks, and those it has more of.
+void CompareLists(std::vector<std::string> want, std::vector<std::string> got, const std::string& what,
+                  const std::function<std::string(const std::string&)>& text, const std::string& want_name, std::vector<std::string>& out) {
+  std::sort(want.begin(), want.end());
+  std::sort(got.begin(), got.end());
+  std::vector<std::string> missing, extra;
+  std::set_difference(want.begin(), want.end(), got.begin(), got.end(), std::back_inserter(missing));
+  std::set_difference(got.begin(), got.end(), want.begin(), want.end(), std::back_inserter(extra));
+  for (const std::string& m : missing) out.push_back("lacks " + what + " " + text(m) + " that " + want_name + " has");
+  for (const std::string& e : extra) out.push_back("has " + what + " " + text(e) + " that " + want_name + " lacks");
+}
+
+// "priority 100 table 100 (family 2, action 1, from /8)" of a rule's payload.
+std::string RuleText(const std::string& payload) {
+  if (payload.size() < sizeof(fib_rule_hdr)) return "(short)";
+  fib_rule_hdr h;
+  std::memcpy(&h, payload.data(), sizeof h);
+  uint32_t priority = 0, table = h.table;
+  for (size_t at = NLMSG_ALIGN(sizeof h); at + sizeof(nlattr) <= payload.size();) {
+    nlattr a;
+    std::memcpy(&a, payload.data() + at, sizeof a);
+    if (a.nla_len < sizeof(nlattr) || at + a.nla_len > payload.size()) break;
+    if (a.nla_len == NLA_HDRLEN + 4 && (a.nla_type == FRA_PRIORITY || a.nla_type == FRA_TABLE)) {
+      std::memcpy(a.nla_type == FRA_PRIORITY ? &priority : &table, payload.data() + at + NLA_HDRLEN, 4);
+    }
+    at += NLA_ALIGN(a.nla_len);
+  }
+  return "priority " + Str(priority) + " table " + Str(table) + " (family " + Str(h.family) + ", action " + Str(h.action) +
+         ", from /" + Str(h.src_len) + ", to /" + Str(h.dst_len) + ")";
+}
+
+std::string Hex(const std::string& bytes) {
+  std::string out;
+  char b[4];
+  for (unsigned char c : bytes.substr(0, 48)) {
+    std::snprintf(b, sizeof b, "%02x", c);
+    out += b;
+  }
+  return out + (bytes.size() > 48 ? "..." : "");
+}
+
+}  // namespace
+
+std::vector<std::string> NetStateDifferences(const NetNamespaceState& want, const NetNamespaceState& got, const std::string& want_name) {
+  std::vector<std::string> out;
+  auto quoted = [](const std::string& v) { return v.empty() ? std::string("\"\"") : v; };
+  auto diff = [&](const std::string& what, const std::string& have, const std::string& should) {
+    if (have != should) out.push_back("has " + what + " " + quoted(have) + ", " + want_name + " " + quoted(should));
+  };
+  for (const NetLink& w : want.links) {
+    const NetLink* g = nullptr;
+    for (const NetLink& l : got.links) g = l.ifindex == w.ifindex ? &l : g;
+    if (g == nullptr) {
+      out.push_back("lacks link " + w.name + " (ifindex " + Str(w.ifindex) + ") that " + want_name + " has");
+      continue;
+    }
+    const std::string link = "link " + Str(w.ifindex) + "'s ";
+    diff(link + "name", g->name, w.name);
+    diff(link + "kind", g->kind, w.kind);
+    diff(link + "flags", Str(g->flags & kSettableLinkFlags), Str(w.flags & kSettableLinkFlags));
+    diff(link + "MTU", Str(g->mtu), Str(w.mtu));
+    diff(link + "queue length", Str(g->txqlen), Str(w.txqlen));
+    diff(link + "alias", g->alias, w.alias);
+    diff(link + "root qdisc", g->qdisc, w.qdisc);
+    diff(link + "group", Str(g->group), Str(w.group));
+  }
+  for (const NetLink& g : got.links) {
+    bool known = false;
+    for (const NetLink& w : want.links) known = known || w.ifindex == g.ifindex;
+    if (!known) out.push_back("has link " + g.name + " (ifindex " + Str(g.ifindex) + ") that " + want_name + " lacks");
+  }
+  auto parse = [](const std::vector<std::string>& messages) {
+    std::vector<NetAddress> list;
+    for (const std::string& m : messages) {
+      if (auto a = ParseAddressMessage(m.data(), m.size()); a.ok()) list.push_back(std::move(a).value());
+    }
+    return list;
+  };
+  const std::vector<NetAddress> want_addrs = parse(want.address_messages), got_addrs = parse(got.address_messages);
+  for (const NetAddress& w : want_addrs) {
+    const NetAddress* g = nullptr;
+    for (const NetAddress& a : got_addrs) g = SameAddress(a, w) ? &a : g;
+    if (g == nullptr) {
+      out.push_back("lacks address " + w.Text() + " as " + want_name + " has it (scope, label, flags, lifetime)");
+    } else if (g->valid_lft != 0xffffffff && g->valid_lft > w.valid_lft) {
+      out.push_back("has address " + w.Text() + " valid for " + Str(g->valid_lft) + " s, " + want_name + " " + Str(w.valid_lft) + " s");
+    }
+  }
+  for (const NetAddress& g : got_addrs) {
+    bool known = false;
+    for (const NetAddress& w : want_addrs) known = known || SameAddress(g, w);
+    if (!known) out.push_back("has address " + g.Text() + " that " + want_name + " lacks (or has otherwise)");
+  }
+  std::vector<std::string> want_routes, got_routes;
+  std::map<std::string, std::string> route_text;
+  for (const NetRoute& r : want.routes) {
+    want_routes.push_back(r.key);
+    route_text[r.key] = r.Text();
+  }
+  for (const NetRoute& r : got.routes) {
+    got_routes.push_back(r.key);
+    route_text[r.key] = r.Text();
+  }
+  CompareLists(want_routes, got_routes, "route", [&](const std::string& k) { return route_text[k]; }, want_name, out);
+  CompareLists(want.rules, got.rules, "routing rule", RuleText, want_name, out);
+  CompareLists(want.nexthops, got.nexthops, "nexthop", Hex, want_name, out);
+  CompareLists(want.neighbours, got.neighbours, "neighbour entry", Hex, want_name, out);
+  CompareLists(want.addrlabels, got.addrlabels, "IPv6 address label", Hex, want_name, out);
+  CompareLists(want.nft_tables, got.nft_tables, "nftables table", [](const std::string& s) { return s; }, want_name, out);
+  CompareLists(want.iptables, got.iptables, "iptables table", [](const std::string& s) { return s; }, want_name, out);
+  for (const auto& [path, value] : got.sysctls) {
+    auto w = want.sysctls.find(path);
+    if (w == want.sysctls.end() || w->second == value) continue;
+    std::string name = "net." + path;
+    std::replace(name.begin(), name.end(), '/', '.');
+    out.push_back("has sysctl " + name + " = " + value + ", " + want_name + " " + w->second);
+  }
+  return out;
 }
 
 }  // namespace ro::sys

@@ -30,6 +30,10 @@ struct NetLink {
   uint32_t flags = 0;  // IFF_* (include/uapi/linux/if.h)
   uint32_t mtu = 0;    // bytes
   std::string address;  // IFLA_ADDRESS: the hardware address's bytes
+  uint32_t txqlen = 0;  // IFLA_TXQLEN
+  uint32_t group = 0;   // IFLA_GROUP
+  std::string alias;    // IFLA_IFALIAS
+  std::string qdisc;    // IFLA_QDISC: the root queueing discipline's kind ("noqueue")
 };
 
 // The flags of a link that dev_change_flags() takes from user space
@@ -63,6 +67,7 @@ struct NetAddress {
 // family, address, prefix, scope, label, the flags user space sets, and
 // whether they are permanent (the lifetimes themselves count down).
 bool SameAddress(const NetAddress& a, const NetAddress& b);
+inline constexpr uint32_t kSecondaryAddress = 0x01;  // IFA_F_SECONDARY: an IPv4 address that is not its subnet's primary
 
 // The flags of an address that user space may ask for (net/ipv4/devinet.c,
 // net/ipv6/addrconf.c); the rest (IFA_F_TENTATIVE, IFA_F_DADFAILED, ...,
@@ -79,6 +84,10 @@ struct NetRoute {
   uint32_t table = 0;    // RTA_TABLE, else rtm_table
   std::string dst;       // RTA_DST bytes, empty for a default route
   int oif = 0;
+  // Every attribute but RTA_CACHEINFO (use counts and expiry, which change
+  // by themselves), with the header: equal for two routes exactly when
+  // one namespace's route is the other's.
+  std::string key;
   std::string Text() const;  // "10.0.0.0/8 table 254 proto 4"
 };
 
@@ -162,7 +171,19 @@ struct NetNamespaceState {
   std::vector<std::string> nft_tables;        // names
   std::vector<std::string> iptables;          // legacy tables' names (ip_tables_names, ip6_tables_names)
   std::map<std::string, std::string> sysctls;  // ReadNetSysctls
+  std::vector<std::string> nexthops;    // RTM_GETNEXTHOP payloads
+  std::vector<std::string> neighbours;  // RTM_GETNEIGH payloads, proxy entries too
+  std::vector<std::string> addrlabels;  // RTM_GETADDRLABEL payloads (IPv6 address labels), the table's sequence number zeroed
 };
+
+// What differs between two network namespaces' states, one line each
+// ("sysctl net.core.somaxconn is 77, <want_name> 4096"): links (name,
+// type, settable flags, MTU, queue length, alias, root qdisc, group),
+// addresses (SameAddress, IPv4 primary or secondary; a finite lifetime
+// longer than want's), routes, rules, nexthops, neighbours, address
+// labels, firewall tables, and every sysctl both have. `got` is the
+// state looked at, `want` what it should be.
+std::vector<std::string> NetStateDifferences(const NetNamespaceState& want, const NetNamespaceState& got, const std::string& want_name);
 
 // Reads the calling thread's network namespace (run it in InNetNamespace).
 // A kernel without IPv6, nf_tables or legacy iptables has none of them.

@@ -84,7 +84,7 @@ std::string RuleProblem(const std::string& message) {
     }
     at += NLA_ALIGN(a.nla_len);
   }
-  bool standard = h.action == FR_ACT_TO_TBL && h.dst_len == 0 && h.src_len == 0 && h.tos == 0 &&
+  bool standard = h.action == FR_ACT_TO_TBL && h.dst_len == 0 && h.src_len == 0 && h.tos == 0 && h.flags == 0 &&
                   ((priority == 0 && table == RT_TABLE_LOCAL) || (priority == 32766 && table == RT_TABLE_MAIN) ||
                    (priority == 32767 && table == RT_TABLE_DEFAULT && h.family == AF_INET));
   if (!standard) return "priority " + Str(priority) + " table " + Str(table) + " is not one of the rules a new namespace has";
@@ -98,7 +98,14 @@ std::string FirewallProblem(const std::string& text) {
   std::string line;
   for (size_t n = 1; std::getline(in, line); ++n) {
     if (line.empty() || line[0] == '#' || line[0] == '*' || line == "COMMIT") continue;
-    if (line[0] == ':' && line.find(" ACCEPT ") != std::string::npos) continue;
+    // ":CHAIN ACCEPT [packets:bytes]", nothing else.
+    if (line[0] == ':') {
+      size_t sp = line.find(' ');
+      if (sp != std::string::npos && line.compare(sp, 9, " ACCEPT [") == 0 && line.back() == ']' &&
+          line.find_first_not_of("0123456789:", sp + 9) == line.size() - 1) {
+        continue;
+      }
+    }
     return "line " + Str(n) + " (\"" + line.substr(0, 60) + "\") is a rule or policy: restore-orch restores no firewall";
   }
   return {};
@@ -154,6 +161,16 @@ void PlanAddresses(Context& ctx, uint32_t id, int lo_ifindex, NetPlan& net) {
     }
     if (a->ifindex != lo_ifindex) {
       ctx.problems.Add(name, i, "address " + a->Text() + " is on link " + Str(a->ifindex) + ", not the loopback");
+      continue;
+    }
+    if (a->valid_lft == 0 || a->preferred_lft > a->valid_lft) {
+      ctx.problems.Add(name, i, "address " + a->Text() + " is valid for " + Str(a->valid_lft) + " s and preferred for " +
+                                    Str(a->preferred_lft) + " s: the kernel takes a valid lifetime above 0 and no shorter than the preferred");
+      continue;
+    }
+    const std::string& key = a->Key();
+    if (a->family == AF_INET6 && (static_cast<uint8_t>(key[0]) == 0xff || key == std::string(16, '\0'))) {
+      ctx.problems.Add(name, i, "address " + a->Text() + " is a multicast or the unspecified address, which no link is given");
       continue;
     }
     a->ifindex = 1;
@@ -222,7 +239,17 @@ void PlanNet(Context& ctx, const img::task_kobj_ids_entry* root_ids) {
                      "task " + Str(pid) + " is in another network namespace (id " + Str(ids->net_ns_id()) + ") than the root task (id " +
                          Str(root_ids->net_ns_id()) + "): a tree is restored with one network namespace");
   }
-  if (ctx.root_ids == nullptr || !ctx.root_ids->has_net_ns_id() || ctx.root_ids->net_ns_id() == root_ids->net_ns_id()) return;
+  if (ctx.root_ids == nullptr || !ctx.root_ids->has_net_ns_id()) {
+    // Which network namespace is the caller's, the images do not say: a
+    // tree whose images hold one of its own would come back in the caller's.
+    if (ctx.dir.Find(NetnsKind(), root_ids->net_ns_id()) != nullptr) {
+      ctx.problems.Add(MakeFileName(InventoryKind()), 0,
+                       "names no network namespace outside the tree, while the root task's (id " + Str(root_ids->net_ns_id()) +
+                           ") has images of its own");
+    }
+    return;
+  }
+  if (ctx.root_ids->net_ns_id() == root_ids->net_ns_id()) return;
   const uint32_t id = root_ids->net_ns_id();
   const std::string name = MakeFileName(NetnsKind(), id);
   const ImageFile* f = ctx.dir.Find(NetnsKind(), id);
@@ -247,7 +274,7 @@ void PlanNet(Context& ctx, const img::task_kobj_ids_entry* root_ids) {
   for (std::string& p : netns_problems) ctx.problems.Add(name, 0, std::move(p));
   for (std::string& p : link_problems) ctx.problems.Add(MakeFileName(NetdevKind(), id), 0, std::move(p));
   if (unknown > 0) {
-    ctx.plan.warnings.push_back(name + ": " + Str(unknown) + " sysctl entries past the lists restore-orch knows (CRIU's) are not restored");
+    ctx.problems.Add(name, 0, Str(unknown) + " sysctl entries lie past CRIU's lists, whose names restore-orch does not know: they would not be restored");
   }
   PlanAddresses(ctx, id, static_cast<int>(lo->ifindex()), net);
   CheckRoutingAndFirewall(ctx, id);

@@ -30,29 +30,6 @@ namespace {
 
 constexpr uint32_t kIfaddrMagic = 0x47361222;  // iproute2's ipadd_dump_magic (ip/ipaddress.c)
 
-// The first address of `want` that `got` lacks or has otherwise, as
-// "10.0.0.1/8"; "" when every one is there.
-std::string AddressDifference(const std::vector<std::string>& want, const std::vector<std::string>& got) {
-  auto parse = [](const std::vector<std::string>& messages) {
-    std::vector<sys::NetAddress> out;
-    for (const std::string& m : messages) {
-      if (auto a = sys::ParseAddressMessage(m.data(), m.size()); a.ok()) out.push_back(std::move(a).value());
-    }
-    return out;
-  };
-  const std::vector<sys::NetAddress> have = parse(got);
-  for (const sys::NetAddress& w : parse(want)) {
-    if (std::none_of(have.begin(), have.end(), [&](const sys::NetAddress& h) { return sys::SameAddress(h, w); })) return w.Text();
-  }
-  return {};
-}
-
-std::string SysctlName(const std::string& path) {
-  std::string name = "net." + path;
-  std::replace(name.begin(), name.end(), '/', '.');
-  return name;
-}
-
 }  // namespace
 
 Status Collector::DumpNetNamespace(pid_t root) {
@@ -110,23 +87,16 @@ Status Collector::DumpNetNamespace(pid_t root) {
     ifaddr.resize(NLMSG_ALIGN(ifaddr.size() - 4) + 4, '\0');
   }
   sys::NetNamespaceState restored;
-  auto restore_and_read = [&]() -> Status {
-    RO_ASSIGN_OR_RETURN(UniqueFd proc, sys::OpenAt(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    RO_TRY(RestoreNetNamespace(trial, proc.get()));
-    return sys::ReadNetNamespaceState(restored);
-  };
-  if (Status s = sys::InNetNamespace(0, restore_and_read); !s.ok()) {
-    return std::move(s).error().Within("a trial restore of the network namespace");
+  if (Status s = TrialNetNamespace(trial, &restored); !s.ok()) {
+    return Refuse(who + "could not be restored: a trial restore into a new namespace failed: " + s.error().ToString());
   }
-  if (tree.rules != restored.rules) return Refuse(who + "has other routing rules than a new one (ip rule): restore-orch restores no rules");
-  for (const auto& [path, value] : tree.sysctls) {
-    auto back = restored.sysctls.find(path);
-    if (back == restored.sysctls.end() || back->second == value) continue;
-    return Refuse(who + "has sysctl " + SysctlName(path) + " = " + value + ", which restore-orch does not restore (it would come back as " +
-                  back->second + ")");
-  }
-  if (std::string diff = AddressDifference(tree.address_messages, restored.address_messages); !diff.empty()) {
-    return Refuse(who + "has address " + diff + ", which would not come back as it is");
+  // Compared whole: anything the trial lacks or has otherwise (a route the
+  // kernel did not make, a queueing discipline, a nexthop, a neighbour
+  // entry, an address label, a sysctl outside CRIU's lists...) would be lost.
+  std::vector<std::string> lost = sys::NetStateDifferences(tree, restored, "the dumped one");
+  if (!lost.empty()) {
+    return Refuse(who + "would not come back as it is: restored, it " + lost.front() +
+                  (lost.size() > 1 ? " (and " + Str(lost.size() - 1) + " more)" : ""));
   }
 
   const uint32_t ns = static_cast<uint32_t>(tree_net_ns_);

@@ -5,14 +5,17 @@
 // restored); a network namespace of its own holds the loopback with the
 // images' flags, MTU and addresses, no route, rule or firewall table a new
 // one lacks, and the images' sysctls.
-#include <fmt/format.h>
+#include <fcntl.h>
 
 #include <map>
 
 #include "images/ipc_sysctls.h"
+#include "orchestrator/net.h"
 #include "orchestrator/verify/verifier.h"
 #include "sys/namespaces.h"
+#include "sys/files.h"
 #include "sys/netlink.h"
+#include "sys/unique_fd.h"
 
 namespace ro::verify {
 
@@ -77,55 +80,24 @@ void Verifier::CompareIpc() {
   for (const std::string& o : state->mqueues) Diff(root + ": its IPC namespace holds a " + o + ", which the images do not have");
 }
 
+// The live namespace against what a restore of the images makes: a new
+// namespace is given the images' part here (the restore's own code) and
+// every difference a user would see between the two is named.
 void Verifier::CompareNet() {
   std::optional<ino_t> tree = CompareSharing("net", "network", plan_.ns.net.has_value());
   if (!tree || !plan_.ns.net) return;
   const std::string root = "task " + std::to_string(plan_.tasks.empty() ? 0 : plan_.tasks.front().pid) + ": its network namespace ";
-  const images::NetPlan& want = *plan_.ns.net;
-  sys::NetNamespaceState live, fresh;
+  sys::NetNamespaceState live, restored;
   Status read = sys::InNetNamespace(root_, [&] { return sys::ReadNetNamespaceState(live); });
-  if (read.ok()) read = sys::InNetNamespace(0, [&] { return sys::ReadNetNamespaceState(fresh); });
   if (!read.ok()) {
     Diff(root + read.error().ToString());
     return;
   }
-  for (const sys::NetLink& l : live.links) {
-    if (l.ifindex != 1) {
-      Diff(root + "has link " + l.name + ", the images do not");
-      continue;
-    }
-    if ((l.flags & sys::kSettableLinkFlags) != (want.lo_flags & sys::kSettableLinkFlags)) {
-      Diff(root + "link " + l.name + " has flags " + fmt::format("{:#x}", l.flags) + ", images say " + fmt::format("{:#x}", want.lo_flags));
-    }
-    if (l.mtu != want.lo_mtu) Diff(root + "link " + l.name + " has MTU " + std::to_string(l.mtu) + ", images say " + std::to_string(want.lo_mtu));
+  if (Status s = TrialNetNamespace(*plan_.ns.net, &restored); !s.ok()) {
+    Diff(root + "could not be compared: the images' namespace could not be made: " + s.error().ToString());
+    return;
   }
-  std::vector<sys::NetAddress> have;
-  for (const std::string& m : live.address_messages) {
-    if (auto a = sys::ParseAddressMessage(m.data(), m.size()); a.ok()) have.push_back(std::move(a).value());
-  }
-  auto in = [](const std::vector<sys::NetAddress>& list, const sys::NetAddress& a) {
-    for (const sys::NetAddress& x : list) {
-      if (sys::SameAddress(x, a)) return true;
-    }
-    return false;
-  };
-  for (const sys::NetAddress& a : want.addresses) {
-    if (!in(have, a)) Diff(root + "lacks address " + a.Text() + " (or has it with other flags, scope, label or lifetime)");
-  }
-  for (const sys::NetAddress& a : have) {
-    if (!in(want.addresses, a)) Diff(root + "has address " + a.Text() + ", the images do not");
-  }
-  for (const sys::NetRoute& r : live.routes) {
-    if (r.protocol != 2 /* RTPROT_KERNEL */) Diff(root + "has route " + r.Text() + ", the images have no routes");
-  }
-  if (live.rules != fresh.rules) Diff(root + "has other routing rules than a new namespace, the images have none");
-  for (const std::string& t : live.nft_tables) Diff(root + "has nftables table " + t + ", the images have none");
-  for (const std::string& t : live.iptables) Diff(root + "has iptables table " + t + ", the images have none");
-  for (const auto& [path, text] : want.sysctls) {
-    auto it = live.sysctls.find(path.substr(4));  // "net/..." under /proc/sys
-    std::string got = it == live.sysctls.end() ? "?" : it->second;
-    if (got != text) Diff(root + "sysctl " + path + " is " + got + ", images say " + text);
-  }
+  for (const std::string& d : sys::NetStateDifferences(restored, live, "the images'")) Diff(root + d);
 }
 
 void Verifier::CompareUts() {

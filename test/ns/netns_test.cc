@@ -30,6 +30,7 @@ namespace {
 // Python 3 as the init of a new PID namespace: it takes a network
 // namespace of its own, brings lo up with three more addresses and sets
 // three sysctls (argv[2] adds what a restore would not bring back: "veth",
+// "qdisc", a route marked "proto kernel" ("kernelroute"),
 // "route", "rule", "sysctl"; "split": the child takes a network namespace
 // of its own), forks a child, writes argv[1] and runs on. Each time
 // argv[1].go appears it binds a socket to 10.1.2.3 and writes the
@@ -56,6 +57,10 @@ if mode == "rule":
     ip("rule", "add", "from", "10.0.0.0/8", "table", "100")
 if mode == "sysctl":
     open("/proc/sys/net/ipv4/tcp_keepalive_time", "w").write("600")
+if mode == "qdisc":
+    subprocess.run(["/sbin/tc", "qdisc", "add", "dev", "lo", "root", "pfifo", "limit", "10"], check=True)
+if mode == "kernelroute":
+    ip("route", "add", "10.9.0.0/16", "dev", "lo", "proto", "kernel")
 r, w = os.pipe()
 if os.fork() == 0:
     if mode == "split":
@@ -172,9 +177,9 @@ TEST(NetNamespace, ComesBackWithItsLoopbackAddressesAndSysctls) {
     // Changed since: verify names each change.
     InNetOf(tree.pid, "ip addr add 10.9.9.9/32 dev lo && ip route add 10.20.0.0/16 dev lo && echo 7 > /proc/sys/net/unix/max_dgram_qlen");
     RunResult v = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(tree.pid)});
-    for (const std::string& line : {std::string("task 1: its network namespace has address 10.9.9.9/32, the images do not"),
-                                    std::string("task 1: its network namespace has route 10.20.0.0/16 table 254"),
-                                    std::string("task 1: its network namespace sysctl net/unix/max_dgram_qlen is 7, images say 99")}) {
+    for (const std::string& line : {std::string("task 1: its network namespace has address 10.9.9.9/32 that the images' lacks"),
+                                    std::string("task 1: its network namespace has route 10.20.0.0/16 table 254 proto 3 type 1 that the images' lacks"),
+                                    std::string("task 1: its network namespace has sysctl net.unix.max_dgram_qlen = 7, the images' 99")}) {
       EXPECT_OR_RETURN(v.status == 1 && v.out.find(line) != std::string::npos, "verify does not say '" + line + "':\n" + v.out + v.err);
     }
     tree.Now();
@@ -220,8 +225,10 @@ TEST(NetNamespace, WhatIsNotRestoredIsRefusedAtDumpAndTheTreeRunsOn) {
   const std::pair<const char*, const char*> cases[] = {
       {"veth", "its network namespace has link v"},
       {"route", "its network namespace has route 10.20.0.0/16 table 254 proto 3"},
-      {"rule", "its network namespace has other routing rules than a new one"},
-      {"sysctl", "its network namespace has sysctl net.ipv4.tcp_keepalive_time = 600, which restore-orch does not restore"},
+      {"rule", "its network namespace would not come back as it is: restored, it lacks routing rule priority 32765 table 100 (family 2, action 1, from /8, to /0) that the dumped one has"},
+      {"sysctl", "its network namespace would not come back as it is: restored, it has sysctl net.ipv4.tcp_keepalive_time = 7200, the dumped one 600"},
+      {"qdisc", "its network namespace would not come back as it is: restored, it has link 1's root qdisc noqueue, the dumped one pfifo"},
+      {"kernelroute", "its network namespace would not come back as it is: restored, it lacks route 10.9.0.0/16 table 254 proto 2"},
       {"split", "it is in another network namespace than the tree's root"},
   };
   for (const auto& [mode, want] : cases) {

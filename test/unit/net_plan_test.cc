@@ -44,13 +44,19 @@ std::string Message(uint16_t type, const std::string& body) {
   return out + body;
 }
 
-// An RTM_NEWADDR of `address` (4 or 16 bytes) on link `ifindex`.
-std::string Address(uint8_t family, const std::string& address, uint8_t prefix, int ifindex = 1) {
+// An RTM_NEWADDR of `address` (4 or 16 bytes) on link `ifindex`, with
+// lifetimes (seconds) when `valid` is set.
+std::string Address(uint8_t family, const std::string& address, uint8_t prefix, int ifindex = 1, uint32_t valid = 0,
+                    uint32_t preferred = 0) {
   ifaddrmsg ifa{family, prefix, 0, RT_SCOPE_UNIVERSE, static_cast<uint32_t>(ifindex)};
   std::string body;
   Put(body, &ifa, sizeof ifa);
   Attr(body, IFA_ADDRESS, address);
   Attr(body, IFA_LOCAL, address);
+  if (valid != 0) {
+    ifa_cacheinfo ci{preferred, valid, 0, 0};
+    Attr(body, IFA_CACHEINFO, std::string(reinterpret_cast<const char*>(&ci), sizeof ci));
+  }
   return Message(RTM_NEWADDR, body);
 }
 
@@ -165,6 +171,10 @@ TEST(NetPlan, WhatIsNotRestoredOrHostileIsRefusedNamingTheFileAndEntry) {
   refused(n, "ifaddr-5.img: entry 0: address family 17 is neither AF_INET nor AF_INET6");
   n.ifaddr = Magic(0x47361222) + Message(RTM_NEWROUTE, std::string(12, '\0'));
   refused(n, "ifaddr-5.img: entry 0: message type 24 is not RTM_NEWADDR (20)");
+  n.ifaddr = Magic(0x47361222) + Address(AF_INET, kTen, 8, 1, 100, 200);
+  refused(n, "ifaddr-5.img: entry 0: address 10.1.2.3/8 is valid for 100 s and preferred for 200 s");
+  n.ifaddr = Magic(0x47361222) + Address(AF_INET6, std::string("\xff\x02", 2) + std::string(13, '\0') + "\x01", 128);
+  refused(n, "ifaddr-5.img: entry 0: address ff02::1/128 is a multicast or the unspecified address");
   std::string many = Magic(0x47361222);
   for (int i = 0; i < 4097; ++i) many += Address(AF_INET, kTen, 8);
   n.ifaddr = many;
@@ -188,6 +198,9 @@ TEST(NetPlan, WhatIsNotRestoredOrHostileIsRefusedNamingTheFileAndEntry) {
   NetImages typed;
   typed.netns = [](img::netns_entry& e) { e.mutable_all_conf4(0)->set_type(img::CTL_STR); };
   refused(typed, "netns-5.img: entry 0: entry 0 (net/ipv4/conf/all/accept_local) is text: the kernel's is a number");
+  NetImages longer;
+  longer.netns = [](img::netns_entry& e) { e.add_unix_conf()->set_type(img::CTL_32); };
+  refused(longer, "netns-5.img: entry 0: 1 sysctl entries lie past CRIU's lists");
   NetImages external;
   external.netns = [](img::netns_entry& e) { e.set_ext_key("extnet"); };
   refused(external, "netns-5.img: entry 0: the namespace is external (extnet)");
@@ -208,6 +221,17 @@ TEST(NetPlan, WhatIsNotRestoredOrHostileIsRefusedNamingTheFileAndEntry) {
   NetImages rules;
   rules.raw = {{"rule-5.img", Magic(0x45311224) + Message(RTM_NEWRULE, rbody)}};
   refused(rules, "rule-5.img: entry 0: rule priority 0 table 100 is not one of the rules a new namespace has");
+  rule.flags = FIB_RULE_INVERT;
+  rule.table = RT_TABLE_MAIN;
+  rbody.clear();
+  Put(rbody, &rule, sizeof rule);
+  uint32_t prio = 32766;
+  Attr(rbody, FRA_PRIORITY, std::string(reinterpret_cast<const char*>(&prio), 4));
+  rules.raw = {{"rule-5.img", Magic(0x45311224) + Message(RTM_NEWRULE, rbody)}};
+  refused(rules, "rule-5.img: entry 0: rule priority 32766 table 254 is not one of the rules a new namespace has");
+  NetImages policy;
+  policy.raw = {{"ip6tables-5.img", "*filter\n:INPUT DROP [0:0] ACCEPT \nCOMMIT\n"}};
+  refused(policy, "ip6tables-5.img: line 2");
   NetImages firewall;
   firewall.raw = {{"iptables-5.img", "*filter\n:INPUT DROP [0:0]\nCOMMIT\n"}, {"nftables-5.img", "table inet t {\n}\n"}};
   refused(firewall, "iptables-5.img: line 2 (\":INPUT DROP [0:0]\") is a rule or policy: restore-orch restores no firewall");
@@ -221,6 +245,13 @@ TEST(NetPlan, WhatIsNotRestoredOrHostileIsRefusedNamingTheFileAndEntry) {
   set.at("netdev-5.img").entries.push_back(Entry{std::move(dev), {}});
   std::string errors = Errors(Plan(set));
   EXPECT_NE(errors.find("netdev-5.img: entry 1: link eth0 (VETH): restore-orch restores only the loopback link"), std::string::npos) << errors;
+  // An inventory that does not say which namespace is the caller's, while
+  // the root task's has images: not restored into the caller's.
+  set = InNetNamespace({});
+  test::Mutable<img::inventory_entry>(set, "inventory.img", 0).mutable_root_ids()->clear_net_ns_id();
+  errors = Errors(Plan(set));
+  EXPECT_NE(errors.find("inventory.img: entry 0: names no network namespace outside the tree, while the root task's (id 5) has images of its own"),
+            std::string::npos) << errors;
   set = InNetNamespace({});
   set.erase("netns-5.img");
   errors = Errors(Plan(set));
