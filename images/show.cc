@@ -10,7 +10,10 @@
 #include "images/proto/core.pb.h"
 #include "images/proto/fdinfo.pb.h"
 #include "images/proto/mnt.pb.h"
+#include "images/proto/netdev.pb.h"
 #include "images/proto/pstree.pb.h"
+#include "images/proto/utsns.pb.h"
+#include "sys/netlink.h"
 
 namespace ro::images {
 namespace {
@@ -42,6 +45,60 @@ std::string DescribeFile(const img::file_entry& f, const std::map<uint32_t, cons
     }
     default:
       return img::fd_types_Name(f.type());
+  }
+}
+
+// The namespaces of the tree's own that the images hold: a UTS
+// namespace's names, an IPC namespace's objects, a network namespace's
+// links, sysctl entries and addresses.
+void ShowNamespaces(const ImageDir& dir, const std::function<void(std::string)>& line) {
+  bool any = false;
+  auto header = [&] {
+    if (!any) line("namespaces of the tree's own:");
+    any = true;
+  };
+  for (const auto& [name, file] : dir.files) {
+    const std::string_view kind = file.kind->name;
+    if (kind == "UTSNS" && !file.entries.empty()) {
+      header();
+      const auto& e = file.As<img::utsns_entry>(0);
+      line(fmt::format("  UTS ({}): hostname \"{}\", domainname \"{}\"", name, e.nodename(), e.domainname()));
+    } else if (kind == "IPC_VAR") {
+      header();
+      std::string counts;
+      for (const char* k : {"IPCNS_SHM", "IPCNS_MSG", "IPCNS_SEM"}) {
+        const std::string objects = MakeFileName(*KindByName(k), ParseFileName(name)->key);
+        const ImageFile* f = dir.Find(*KindByName(k), ParseFileName(name)->key);
+        counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", f == nullptr ? 0 : f->entries.size(), objects);
+      }
+      line(fmt::format("  IPC ({}): {}", name, counts));
+    } else if (kind == "NETNS" && !file.entries.empty()) {
+      header();
+      const auto& e = file.As<img::netns_entry>(0);
+      line(fmt::format("  network ({}): {} IPv4 and {} IPv6 sysctl entries of all and default, {} of unix", name,
+                       e.all_conf4_size() + e.def_conf4_size(), e.all_conf6_size() + e.def_conf6_size(), e.unix_conf_size()));
+      const std::optional<uint64_t> key = ParseFileName(name)->key;
+      if (const ImageFile* devs = dir.Find(NetdevKind(), key)) {
+        for (size_t i = 0; i < devs->entries.size(); ++i) {
+          const auto& d = devs->As<img::net_device_entry>(i);
+          line(fmt::format("    link {} {} ({}) mtu {} flags {:#x}", d.ifindex(), d.name(), img::nd_type_Name(d.type()), d.mtu(), d.flags()));
+        }
+      }
+      const ImageFile* ifaddr = dir.Find(IfaddrKind(), key);
+      if (ifaddr == nullptr || ifaddr->entries.empty()) continue;
+      const Entry& raw = ifaddr->entries[0];
+      auto bytes = raw.ref ? ReadWholeFile(dir.path + "/" + raw.ref->file, 16 << 20) : Result<std::string>(raw.payload);
+      auto messages = bytes.ok() && bytes->size() >= 4 ? sys::SplitMessages(bytes->substr(4)) : Result<std::vector<std::string>>(Fail("unreadable"));
+      if (!messages.ok()) {
+        line("    addresses: " + MakeFileName(IfaddrKind(), key) + " cannot be read: " + messages.error().what);
+        continue;
+      }
+      for (const std::string& m : *messages) {
+        auto a = sys::ParseAddressMessage(m.data(), m.size());
+        line(a.ok() ? fmt::format("    address {} on link {} scope {}{}", a->Text(), a->ifindex, a->scope, a->label.empty() ? "" : " label " + a->label)
+                    : "    address: " + a.error().what);
+      }
+    }
   }
 }
 
@@ -178,6 +235,7 @@ std::string ShowImageDir(const ImageDir& dir) {
       }
     }
   }
+  ShowNamespaces(dir, line);
   return out;
 }
 

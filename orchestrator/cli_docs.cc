@@ -232,7 +232,9 @@ CommandDoc ImageDoc() {
       "symlink such as /dev/stdout, whatever it points at) is opened and written through, as crit does, and stays "
       "what it was.",
       "image show summarises an image directory: the process tree with pid, pgid and sid and each task's fds, the "
-      "mount tree with propagation, AutoFS mounts with their masters. It works on directories that do not validate."};
+      "mount tree with propagation, AutoFS mounts with their masters, and the namespaces of the tree's own (a UTS "
+      "namespace's names, an IPC namespace's object counts, a network namespace's links and addresses). It works on "
+      "directories that do not validate."};
   d.exit_codes = {{"0", "done"},
                   {"1", "the output could not be written, or standard input read"},
                   {"2", "the input (an image file, its JSON, an image directory) is missing, cannot be read or is not "

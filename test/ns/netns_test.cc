@@ -166,6 +166,10 @@ TEST(NetNamespace, ComesBackWithItsLoopbackAddressesAndSysctls) {
     EXPECT_OR_RETURN(dry.out.find("and a new network namespace (netns-, netdev-, ifaddr-") != std::string::npos &&
                          dry.out.find("address 10.1.2.3/8 scope 0 label lo") != std::string::npos,
                      "dry run: " + dry.out);
+    RunResult show = RunCommand({RestoreOrch(), "image", "show", images.path()});
+    EXPECT_OR_RETURN(show.out.find("  network (netns-") != std::string::npos && show.out.find("    link 1 lo (LOOPBACK) mtu 65536") != std::string::npos &&
+                         show.out.find("    address 192.168.7.1/24 on link 1 scope 0 label lo") != std::string::npos,
+                     "image show: " + show.out);
     RunResult same = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(tree.pid)});
     EXPECT_OR_RETURN(same.status == 0, "verify: " + same.out + same.err);
     // CRIU's crit reads what we wrote; ip(8) reads the addresses image.
