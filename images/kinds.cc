@@ -18,6 +18,7 @@
 #include "images/proto/mm.pb.h"
 #include "images/proto/mnt.pb.h"
 #include "images/proto/netdev.pb.h"
+#include "images/proto/owners.pb.h"
 #include "images/proto/pagemap.pb.h"
 #include "images/proto/pipe-data.pb.h"
 #include "images/proto/pstree.pb.h"
@@ -139,6 +140,8 @@ const std::vector<Kind>& Table() {
       {"IPTABLES", 0, 0, Layout::kRaw, "iptables-", true, nullptr, true},
       {"IP6TABLES", 0, 0, Layout::kRaw, "ip6tables-", true, nullptr, true},
       {"NFTABLES", 0, 0, Layout::kRaw, "nftables-", true, nullptr, true},
+      // The owner of each pipe that root does not own (restore-orch's own).
+      {"PIPE_OWNERS", 0x4f574e31, kCommon, Layout::kList, "pipe-owners", false, Desc<img::pipe_owner_entry>, true, true},
   };
   return kinds;
 }
@@ -194,6 +197,7 @@ const Kind& IpcVarKind() { return Named("IPC_VAR"); }
 const Kind& NetnsKind() { return Named("NETNS"); }
 const Kind& NetdevKind() { return Named("NETDEV"); }
 const Kind& IfaddrKind() { return Named("IFADDR"); }
+const Kind& PipeOwnersKind() { return Named("PIPE_OWNERS"); }
 const Kind& IpcShmKind() { return Named("IPCNS_SHM"); }
 const Kind& IpcMsgKind() { return Named("IPCNS_MSG"); }
 const Kind& IpcSemKind() { return Named("IPCNS_SEM"); }

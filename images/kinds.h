@@ -80,6 +80,8 @@ const Kind& IpcVarKind();
 const Kind& NetnsKind();
 const Kind& NetdevKind();
 const Kind& IfaddrKind();
+// pipe-owners.img (restore-orch's own): who owns each pipe root does not.
+const Kind& PipeOwnersKind();
 const Kind& IpcShmKind();
 const Kind& IpcMsgKind();
 const Kind& IpcSemKind();

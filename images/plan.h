@@ -298,6 +298,9 @@ struct RestorePlan {
   size_t helpers = 0;          // helper tasks among `tasks`
   uint32_t parked_slots = 0;   // parking slots needed at most in one task
   std::map<std::pair<bool, uint32_t>, size_t> pipe_data_index;  // (fifo, pipe_id) -> pipe_data
+  // pipe_id -> (uid, gid) of a pipe root does not own (pipe-owners.img);
+  // the task that makes it gives it to them with fchown(2).
+  std::map<uint32_t, std::pair<uint32_t, uint32_t>> pipe_owners;
 
   const TaskPlan* FindTask(pid_t pid) const;
   // Index of the task in `tasks`, or -1.

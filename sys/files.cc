@@ -14,6 +14,11 @@
 
 namespace ro::sys {
 
+Status Chown(int fd, uint32_t uid, uint32_t gid) {
+  if (::fchown(fd, uid, gid) != 0) return SysError("fchown to " + std::to_string(uid) + ":" + std::to_string(gid));
+  return {};
+}
+
 Result<PipeEnds> Pipe(int flags) {
   int p[2];
   if (::pipe2(p, flags | O_CLOEXEC) != 0) return SysError("pipe2");

@@ -18,6 +18,9 @@ struct PipeEnds {
   UniqueFd read;
   UniqueFd write;
 };
+// fchown(fd, uid, gid). Errors name the call and the ids.
+Status Chown(int fd, uint32_t uid, uint32_t gid);
+
 // pipe2(flags); O_CLOEXEC is always added.
 Result<PipeEnds> Pipe(int flags);
 

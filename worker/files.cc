@@ -69,6 +69,11 @@ Status CreatePipe(const std::vector<const FilePlan*>& ofds, const images::Restor
   std::string what = "pipe " + std::to_string(first.pipe_id);
   auto made = sys::Pipe(0);
   if (!made.ok()) return About(first, std::move(made).error().Within(what));
+  if (auto owner = plan.pipe_owners.find(first.pipe_id); owner != plan.pipe_owners.end()) {
+    if (Status s = sys::Chown(made->read.get(), owner->second.first, owner->second.second); !s.ok()) {
+      return About(first, std::move(s).error().Within(what));
+    }
+  }
   const UniqueFd* ends[2] = {&made->read, &made->write};
   if (Status s = FillPipe(made->write.get(), plan.PipeData(false, first.pipe_id), what, arena); !s.ok()) {
     return About(first, std::move(s).error());

@@ -10,6 +10,7 @@
 #include "images/plan/context.h"
 #include "images/proto/fdinfo.pb.h"
 #include "images/proto/fs.pb.h"
+#include "images/proto/owners.pb.h"
 #include "images/proto/pipe-data.pb.h"
 
 namespace ro::images::plan {
@@ -226,6 +227,28 @@ void ReadPipeData(Context& ctx, const Kind& kind, bool fifo) {
   }
 }
 
+// pipe-owners.img: each entry a pipe of files.img, once, with an owner
+// fchown(2) takes (-1 would mean "leave it").
+void ReadPipeOwners(Context& ctx) {
+  const ImageFile* f = ctx.dir.Find(PipeOwnersKind());
+  if (f == nullptr) return;
+  const std::string name = MakeFileName(PipeOwnersKind());
+  std::set<uint32_t> pipes;
+  for (const auto& [id, p] : ctx.plan.files) {
+    if (p.kind == FileKind::kPipe) pipes.insert(p.pipe_id);
+  }
+  for (size_t i = 0; i < f->entries.size(); ++i) {
+    const auto& e = f->As<img::pipe_owner_entry>(i);
+    if (pipes.count(e.pipe_id()) == 0) {
+      ctx.problems.Add(name, i, "pipe " + Str(e.pipe_id()) + " is no pipe of files.img");
+    } else if (e.uid() == UINT32_MAX || e.gid() == UINT32_MAX) {
+      ctx.problems.Add(name, i, "pipe " + Str(e.pipe_id()) + " has owner " + Str(e.uid()) + ":" + Str(e.gid()) + ": -1 is no id");
+    } else if (!ctx.plan.pipe_owners.emplace(e.pipe_id(), std::make_pair(e.uid(), e.gid())).second) {
+      ctx.problems.Add(name, i, "second owner of pipe " + Str(e.pipe_id()));
+    }
+  }
+}
+
 // cwd and root name regular-file entries of files.img.
 void ReadFsDirs(Context& ctx) {
   for (auto& [pid, t] : ctx.tasks) {
@@ -262,6 +285,7 @@ void PlanFileTables(Context& ctx) {
   ReadFdTables(ctx, table);
   ReadPipeData(ctx, PipesDataKind(), false);
   ReadPipeData(ctx, FifoDataKind(), true);
+  ReadPipeOwners(ctx);
   ReadFsDirs(ctx);
 }
 

@@ -254,6 +254,7 @@ class Collector {
   uint32_t next_id_ = 1;
   std::map<std::pair<dev_t, ino_t>, std::vector<Description>> descriptions_;
   std::set<std::pair<bool, uint32_t>> data_done_;  // (fifo, pipe id) whose contents are read
+  std::set<uint32_t> owned_pipes_;                   // pipe ids whose owner is written
   struct PipeHolders {
     bool reader = false;
     bool writer = false;

@@ -16,6 +16,7 @@
 #include "images/builders.h"
 #include "images/kinds.h"
 #include "images/proto/fs.pb.h"
+#include "images/proto/owners.pb.h"
 #include "orchestrator/dump/collector.h"
 #include "orchestrator/externals.h"
 #include "sys/elf.h"
@@ -224,6 +225,14 @@ Status Collector::AddFile(const Task& t, const LiveFd& f, uint32_t id) {
       flags &= ~static_cast<uint32_t>(O_DIRECT);  // the kernel sets it again when it takes the pipe
     }
     files.entries.push_back(images::Entry{images::NewPipe(id, pipe_id, flags), {}});
+    // Its owner, once per pipe, when a restore (as root) would not give it.
+    if ((f.st.st_uid != 0 || f.st.st_gid != 0) && owned_pipes_.insert(pipe_id).second) {
+      auto owner = std::make_unique<img::pipe_owner_entry>();
+      owner->set_pipe_id(pipe_id);
+      owner->set_uid(f.st.st_uid);
+      owner->set_gid(f.st.st_gid);
+      File(images::PipeOwnersKind()).entries.push_back(images::Entry{std::move(owner), {}});
+    }
     return autofs ? Status() : CollectPipeData(t, f, pipe_id, false);  // an AutoFS pipe is empty (checked with its mount)
   }
   if (S_ISFIFO(f.st.st_mode)) {

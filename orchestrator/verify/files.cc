@@ -47,6 +47,11 @@ void Verifier::CompareFds() {
           } else if (at->second != l.target) {
             Diff(where + ": not the same pipe as the other ends of pipe " + std::to_string(f.pipe_id));
           }
+          if (auto owner = plan_.pipe_owners.find(f.pipe_id); owner != plan_.pipe_owners.end() &&
+              (l.st.st_uid != owner->second.first || l.st.st_gid != owner->second.second)) {
+            Diff(where + ": pipe owned by " + std::to_string(l.st.st_uid) + ":" + std::to_string(l.st.st_gid) + ", images say " +
+                 std::to_string(owner->second.first) + ":" + std::to_string(owner->second.second));
+          }
           break;
         }
         case images::FileKind::kFifo:

@@ -597,6 +597,67 @@ TEST(Attrs, EachThreadKeepsItsUidsAndGids) {
   EXPECT_EQ(err, "");
 }
 
+// A pipe made by a task running as another user is owned by that user
+// (the kernel gives it the maker's fsuid and fsgid); a restore makes it as
+// root and gives it back to them (pipe-owners.img); verify compares it.
+const char kPipeOwnersProgram[] = R"py(
+import os, sys, time
+root_r, root_w = os.pipe()
+os.dup2(root_r, 20)
+if os.fork() == 0:
+    os.setresgid(1001, 1001, 1001)
+    os.setresuid(1000, 1000, 1000)
+    r, w = os.pipe()
+    os.dup2(r, 21)
+    os.dup2(w, 22)
+    os.write(root_w, b"x")
+    while True:
+        time.sleep(0.05)
+os.read(root_r, 1)
+open(sys.argv[1], "w").write("ready\n")
+while True:
+    time.sleep(0.05)
+)py";
+
+// "uid:gid" of the file each fd of `pid` names (as stat -L shows it).
+std::string Owner(pid_t pid, int fd) {
+  struct stat st {};
+  if (::stat(("/proc/" + Str(pid) + "/fd/" + Str(fd)).c_str(), &st) != 0) return "?";
+  return Str(st.st_uid) + ":" + Str(st.st_gid);
+}
+
+TEST(Attrs, APipeComesBackOwnedByWhoMadeIt) {
+  std::string err = InSandbox([] {
+    TempDir work, images;
+    KillAtEnd tree;
+    const std::string ready = work.File("ready");
+    pid_t root = StartTreeInNewPidNs([&] {
+      ::execl("/usr/bin/python3", "python3", "-c", kPipeOwnersProgram, ready.c_str(), nullptr);
+      ::_exit(127);
+    });
+    EXPECT_OR_RETURN(root > 0, "clone");
+    for (int i = 0; i < 500 && ReadText(ready).empty(); ++i) ::usleep(10000);
+    EXPECT_OR_RETURN(!ReadText(ready).empty(), "the program did not start");
+    std::vector<pid_t> before = TreeBelow(root);
+    EXPECT_OR_RETURN(before.size() == 2 && Owner(before[1], 21) == "1000:1001" && Owner(root, 20) == "0:0",
+                     "before: " + Owner(before.back(), 21) + " " + Owner(root, 20));
+    if (std::string e = Cycle(root, images.path(), tree.pid); !e.empty()) return e;
+    std::vector<pid_t> after = TreeBelow(tree.pid);
+    EXPECT_OR_RETURN(after.size() == 2, "the restored tree has " + Str(after.size()) + " tasks");
+    EXPECT_OR_RETURN(Owner(after[1], 21) == "1000:1001" && Owner(after[1], 22) == "1000:1001" && Owner(tree.pid, 20) == "0:0",
+                     "after: " + Owner(after[1], 21) + " " + Owner(after[1], 22) + " " + Owner(tree.pid, 20));
+    RunResult same = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(tree.pid)});
+    EXPECT_OR_RETURN(same.status == 0, "verify: " + same.out + same.err);
+    std::string e = EditImage(images, "pipe-owners.img", [](nlohmann::json& o) { o["uid"] = 1002; });
+    if (!e.empty()) return e;
+    RunResult v = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(tree.pid)});
+    const std::string want = "task 2 fd 21: pipe owned by 1000:1001, images say 1002:1001";
+    EXPECT_OR_RETURN(v.status == 1 && v.out.find(want) != std::string::npos, "verify does not say \"" + want + "\":\n" + v.out + v.err);
+    return std::string();
+  });
+  EXPECT_EQ(err, "");
+}
+
 bool HaveCapSysResource() {
   auto has = sys::HasEffectiveCapability(CAP_SYS_RESOURCE);
   return has.ok() && *has;

@@ -19,6 +19,7 @@
 #include "images/proto/pipe-data.pb.h"
 #include "images/proto/pstree.pb.h"
 #include "images/proto/netdev.pb.h"
+#include "images/proto/owners.pb.h"
 #include "images/proto/utsns.pb.h"
 #include "test/helpers/test_util.h"
 
@@ -123,6 +124,12 @@ TEST(ImageFile, EveryDemoKindRoundTrips) {
   desc(sems->mutable_desc(), 3);
   sems->set_nsems(5);
   with_payload("ipcns-sem-5.img", IpcSemKind(), std::move(sems), SemPayload({1, 2, 3, 4, 5}));
+  // Who owns a pipe root does not (attrs_test dumps one).
+  auto owner = std::make_unique<img::pipe_owner_entry>();
+  owner->set_pipe_id(11);
+  owner->set_uid(1000);
+  owner->set_gid(1001);
+  add("pipe-owners.img", PipeOwnersKind(), std::move(owner));
   // A network namespace of its own (netns_test dumps such trees): its
   // sysctls, its loopback, and the raw files CRIU writes beside them.
   auto netns = std::make_unique<img::netns_entry>();
