@@ -10,6 +10,7 @@
 #include "sys/log.h"
 #include "sys/unique_fd.h"
 #include "sys/namespaces.h"
+#include "sys/net_namespace.h"
 #include "sys/netlink.h"
 
 namespace ro {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "images/plan.h"
+#include "sys/net_namespace.h"
 #include "sys/netlink.h"
 #include "sys/status.h"
 

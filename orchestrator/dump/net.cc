@@ -20,6 +20,7 @@
 #include "orchestrator/dump/freeze.h"
 #include "orchestrator/net.h"
 #include "sys/files.h"
+#include "sys/net_namespace.h"
 #include "sys/netlink.h"
 #include "sys/proc.h"
 #include "sys/unique_fd.h"

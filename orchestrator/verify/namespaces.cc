@@ -14,6 +14,7 @@
 #include "orchestrator/verify/verifier.h"
 #include "sys/namespaces.h"
 #include "sys/files.h"
+#include "sys/net_namespace.h"
 #include "sys/netlink.h"
 #include "sys/unique_fd.h"
 
