@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -16,6 +17,12 @@
 namespace ro {
 
 Status RestoreNetNamespace(const images::NetPlan& net, int proc_fd) {
+  RO_ASSIGN_OR_RETURN(sys::NetlinkSocket rt, sys::NetlinkSocket::Open(NETLINK_ROUTE));
+  constexpr int kLoopback = 1;  // a new namespace's first link
+  // Up with its MTU first, as lo was before anyone could change it: going
+  // up resets the link's IPv6 mtu sysctl and gives it its first addresses
+  // and queueing discipline; the flags the images have come last.
+  RO_TRY(rt.SetLink(kLoopback, 0x1 /*IFF_UP*/, 0x1, net.lo_mtu));
   // In order, each read just before it is written: writing one (all's
   // forwarding) changes others (all's accept_redirects, default's and each
   // link's forwarding), which then get their own value back.
@@ -29,9 +36,6 @@ Status RestoreNetNamespace(const images::NetPlan& net, int proc_fd) {
   }
   log::Debug("network namespace: {} of {} sysctls written", written, net.sysctls.size());
 
-  RO_ASSIGN_OR_RETURN(sys::NetlinkSocket rt, sys::NetlinkSocket::Open(NETLINK_ROUTE));
-  constexpr int kLoopback = 1;  // a new namespace's first link
-  RO_TRY(rt.SetLink(kLoopback, net.lo_flags, sys::kSettableLinkFlags, net.lo_mtu));
   // Bringing lo up gave it 127.0.0.1/8 and ::1/128. IPv4 addresses are all
   // made again in the images' order, so that the first of each subnet is
   // its primary again; an IPv6 address the kernel made as the images have
@@ -54,14 +58,22 @@ Status RestoreNetNamespace(const images::NetPlan& net, int proc_fd) {
     for (const sys::NetAddress& k : kept) there = there || sys::SameAddress(k, a);
     if (!there) RO_TRY(rt.AddAddress(a));
   }
-  return {};
+  return rt.SetLink(kLoopback, net.lo_flags, sys::kSettableLinkFlags, std::nullopt);
 }
 
-Status TrialNetNamespace(const images::NetPlan& net, sys::NetNamespaceState* state) {
+Status TrialNetNamespace(const images::NetPlan& net, sys::NetNamespaceState* state,
+                         const std::function<bool(const sys::NetNamespaceState&)>& settled) {
   return sys::InNetNamespace(0, [&]() -> Status {
     RO_ASSIGN_OR_RETURN(UniqueFd proc, sys::OpenAt(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     RO_TRY(RestoreNetNamespace(net, proc.get()));
-    return state == nullptr ? Status() : sys::ReadNetNamespaceState(*state);
+    if (state == nullptr) return {};
+    RO_TRY(sys::ReadNetNamespaceState(*state));
+    for (int i = 0; settled && i < 25 && !settled(*state); ++i) {
+      ::usleep(20000);
+      *state = sys::NetNamespaceState{};
+      RO_TRY(sys::ReadNetNamespaceState(*state));
+    }
+    return {};
   });
 }
 

@@ -2,6 +2,8 @@
 // its clone (CLONE_NEWNET), before any other task exists.
 #pragma once
 
+#include <functional>
+
 #include "images/plan.h"
 #include "sys/net_namespace.h"
 #include "sys/netlink.h"
@@ -21,8 +23,11 @@ Status RestoreNetNamespace(const images::NetPlan& net, int proc_fd);
 // and drops: what the kernel would refuse of `net` (a lifetime, an MTU, a
 // sysctl's value) fails here, before a restore creates anything. With
 // `state`, the namespace as it then is (sys::ReadNetNamespaceState), for a
-// dump and verify to compare with a live one. Errors: RestoreNetNamespace's
-// and the read's, and unshare(2)'s.
-Status TrialNetNamespace(const images::NetPlan& net, sys::NetNamespaceState* state = nullptr);
+// dump and verify to compare with a live one; what the kernel finishes in
+// the background (an IPv6 address's local route) may lag, so until
+// `settled` says yes the state is read again, every 20 ms for up to half a
+// second. Errors: RestoreNetNamespace's and the read's, and unshare(2)'s.
+Status TrialNetNamespace(const images::NetPlan& net, sys::NetNamespaceState* state = nullptr,
+                         const std::function<bool(const sys::NetNamespaceState&)>& settled = nullptr);
 
 }  // namespace ro

@@ -234,7 +234,11 @@ std::vector<std::string> NetStateDifferences(const NetNamespaceState& want, cons
     diff(link + "MTU", Str(g->mtu), Str(w.mtu));
     diff(link + "queue length", Str(g->txqlen), Str(w.txqlen));
     diff(link + "alias", g->alias, w.alias);
-    diff(link + "root qdisc", g->qdisc, w.qdisc);
+    // A link that was never up has "noop", one that was "noqueue": neither queues.
+    auto queueing = [](const std::string& q) { return q == "noop" ? std::string("noqueue") : q; };
+    diff(link + "root qdisc", queueing(g->qdisc), queueing(w.qdisc));
+    diff(link + "GSO maximum size", Str(g->gso_max_size), Str(w.gso_max_size));
+    diff(link + "GRO maximum size", Str(g->gro_max_size), Str(w.gro_max_size));
     diff(link + "group", Str(g->group), Str(w.group));
   }
   for (const NetLink& g : got.links) {

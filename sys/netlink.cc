@@ -75,6 +75,7 @@ std::string NetAddress::Text() const { return AddressText(family, Key()) + "/" +
 bool SameAddress(const NetAddress& a, const NetAddress& b) {
   const uint32_t mask = kSettableAddressFlags | kSecondaryAddress;
   return a.family == b.family && a.Key() == b.Key() && a.prefixlen == b.prefixlen && a.scope == b.scope && a.label == b.label &&
+         a.metric == b.metric &&
          (a.flags & mask) == (b.flags & mask) &&
          (a.valid_lft == 0xffffffff) == (b.valid_lft == 0xffffffff);
 }
@@ -126,7 +127,11 @@ Result<NetAddress> ParseAddressMessage(const void* message, size_t size) {
         a.proto = mnl_attr_get_u8(attr);
         return {};
       // What the kernel adds for information only: not asked for on restore.
-      case IFA_MULTICAST: case IFA_ANYCAST: case IFA_RT_PRIORITY: case IFA_TARGET_NETNSID: return {};
+      case IFA_RT_PRIORITY:
+        if (mnl_attr_get_payload_len(attr) != 4) return "IFA_RT_PRIORITY is not 4 bytes";
+        a.metric = mnl_attr_get_u32(attr);
+        return {};
+      case IFA_MULTICAST: case IFA_ANYCAST: case IFA_TARGET_NETNSID: return {};
       default: return "attribute type " + Str(mnl_attr_get_type(attr)) + " is not one an address has";
     }
   });
@@ -251,6 +256,8 @@ Result<std::vector<NetLink>> NetlinkSocket::Links() {
         case IFLA_ADDRESS: link->address = Bytes(a); break;
         case IFLA_TXQLEN: if (mnl_attr_validate(a, MNL_TYPE_U32) == 0) link->txqlen = mnl_attr_get_u32(a); break;
         case IFLA_GROUP: if (mnl_attr_validate(a, MNL_TYPE_U32) == 0) link->group = mnl_attr_get_u32(a); break;
+        case IFLA_GSO_MAX_SIZE: if (mnl_attr_validate(a, MNL_TYPE_U32) == 0) link->gso_max_size = mnl_attr_get_u32(a); break;
+        case IFLA_GRO_MAX_SIZE: if (mnl_attr_validate(a, MNL_TYPE_U32) == 0) link->gro_max_size = mnl_attr_get_u32(a); break;
         case IFLA_IFALIAS: link->alias = std::string(static_cast<const char*>(mnl_attr_get_payload(a)), strnlen(static_cast<const char*>(mnl_attr_get_payload(a)), mnl_attr_get_payload_len(a))); break;
         case IFLA_QDISC: link->qdisc = std::string(static_cast<const char*>(mnl_attr_get_payload(a)), strnlen(static_cast<const char*>(mnl_attr_get_payload(a)), mnl_attr_get_payload_len(a))); break;
         case IFLA_LINKINFO:
@@ -396,6 +403,7 @@ Status NetlinkSocket::AddAddress(const NetAddress& a) {
   ci.ifa_prefered = a.preferred_lft;
   mnl_attr_put(nlh, IFA_CACHEINFO, sizeof ci, &ci);
   if (a.proto) mnl_attr_put_u8(nlh, IFA_PROTO, *a.proto);
+  if (a.metric != 0) mnl_attr_put_u32(nlh, IFA_RT_PRIORITY, a.metric);
   return Ack(nlh, nlh->nlmsg_len, "add address " + a.Text() + " to link " + Str(a.ifindex));
 }
 

@@ -34,6 +34,7 @@ struct NetLink {
   uint32_t group = 0;   // IFLA_GROUP
   std::string alias;    // IFLA_IFALIAS
   std::string qdisc;    // IFLA_QDISC: the root queueing discipline's kind ("noqueue")
+  uint32_t gso_max_size = 0, gro_max_size = 0;  // IFLA_GSO_MAX_SIZE, IFLA_GRO_MAX_SIZE: bytes
 };
 
 // The flags of a link that dev_change_flags() takes from user space
@@ -56,6 +57,7 @@ struct NetAddress {
   uint32_t valid_lft = 0xffffffff;
   uint32_t preferred_lft = 0xffffffff;
   std::optional<uint8_t> proto;  // IFA_PROTO (IFAPROT_*), kernels from 5.18
+  uint32_t metric = 0;           // IFA_RT_PRIORITY: the metric of the prefix route the address makes
 
   // The address that names it: IFA_LOCAL, else IFA_ADDRESS.
   const std::string& Key() const { return local.empty() ? address : local; }

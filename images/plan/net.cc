@@ -168,6 +168,20 @@ void PlanAddresses(Context& ctx, uint32_t id, int lo_ifindex, NetPlan& net) {
                                     Str(a->preferred_lft) + " s: the kernel takes a valid lifetime above 0 and no shorter than the preferred");
       continue;
     }
+    // What the kernel sets of an address as it goes (duplicate address
+    // detection, privacy addresses) no restore can ask for.
+    constexpr uint32_t kKernelState = 0x04 /*OPTIMISTIC*/ | 0x08 /*DADFAILED*/ | 0x40 /*TENTATIVE*/ | 0x800 /*STABLE_PRIVACY*/;
+    const uint32_t state = a->flags & (kKernelState | (a->family == AF_INET6 ? 0x01u /*TEMPORARY*/ : 0u));
+    if (state != 0) {
+      ctx.problems.Add(name, i, "address " + a->Text() + " has flags 0x" + HexStr(state) +
+                                    " (the kernel's duplicate address detection or privacy state), which a restore cannot set");
+      continue;
+    }
+    if ((a->flags & 0x20 /*DEPRECATED*/) != 0 && a->preferred_lft != 0) {
+      ctx.problems.Add(name, i, "address " + a->Text() + " is deprecated while preferred for " + Str(a->preferred_lft) +
+                                    " s: the kernel deprecates an address only when its preferred lifetime ends");
+      continue;
+    }
     const std::string& key = a->Key();
     if (a->family == AF_INET6 && (static_cast<uint8_t>(key[0]) == 0xff || key == std::string(16, '\0'))) {
       ctx.problems.Add(name, i, "address " + a->Text() + " is a multicast or the unspecified address, which no link is given");

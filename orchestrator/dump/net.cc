@@ -88,7 +88,8 @@ Status Collector::DumpNetNamespace(pid_t root) {
     ifaddr.resize(NLMSG_ALIGN(ifaddr.size() - 4) + 4, '\0');
   }
   sys::NetNamespaceState restored;
-  if (Status s = TrialNetNamespace(trial, &restored); !s.ok()) {
+  auto same = [&](const sys::NetNamespaceState& s) { return sys::NetStateDifferences(tree, s, "the dumped one").empty(); };
+  if (Status s = TrialNetNamespace(trial, &restored, same); !s.ok()) {
     return Refuse(who + "could not be restored: a trial restore into a new namespace failed: " + s.error().ToString());
   }
   // Compared whole: anything the trial lacks or has otherwise (a route the

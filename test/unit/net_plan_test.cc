@@ -175,6 +175,10 @@ TEST(NetPlan, WhatIsNotRestoredOrHostileIsRefusedNamingTheFileAndEntry) {
   refused(n, "ifaddr-5.img: entry 0: address 10.1.2.3/8 is valid for 100 s and preferred for 200 s");
   n.ifaddr = Magic(0x47361222) + Address(AF_INET6, std::string("\xff\x02", 2) + std::string(13, '\0') + "\x01", 128);
   refused(n, "ifaddr-5.img: entry 0: address ff02::1/128 is a multicast or the unspecified address");
+  std::string tentative = Address(AF_INET6, std::string(15, '\0') + "\x05", 128);
+  tentative[NLMSG_HDRLEN + 2] = 0x40;  // ifa_flags: IFA_F_TENTATIVE
+  n.ifaddr = Magic(0x47361222) + tentative;
+  refused(n, "ifaddr-5.img: entry 0: address ::5/128 has flags 0x40 (the kernel's duplicate address detection or privacy state)");
   std::string many = Magic(0x47361222);
   for (int i = 0; i < 4097; ++i) many += Address(AF_INET, kTen, 8);
   n.ifaddr = many;
