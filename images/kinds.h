@@ -80,6 +80,10 @@ const Kind& IpcVarKind();
 const Kind& NetnsKind();
 const Kind& NetdevKind();
 const Kind& IfaddrKind();
+// The magics iproute2 writes first: `ip addr save` (ipadd_dump_magic,
+// ip/ipaddress.c) and `ip route save` / `ip rule save` (route_dump_magic).
+inline constexpr uint32_t kIpAddrSaveMagic = 0x47361222;
+inline constexpr uint32_t kIpRouteSaveMagic = 0x45311224;
 // pipe-owners.img (restore-orch's own): who owns each pipe root does not.
 const Kind& PipeOwnersKind();
 const Kind& IpcShmKind();

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <functional>
 #include <map>
 
@@ -88,7 +89,11 @@ void ShowNamespaces(const ImageDir& dir, const std::function<void(std::string)>&
       if (ifaddr == nullptr || ifaddr->entries.empty()) continue;
       const Entry& raw = ifaddr->entries[0];
       auto bytes = raw.ref ? ReadWholeFile(dir.path + "/" + raw.ref->file, 16 << 20) : Result<std::string>(raw.payload);
-      auto messages = bytes.ok() && bytes->size() >= 4 ? sys::SplitMessages(bytes->substr(4)) : Result<std::vector<std::string>>(Fail("unreadable"));
+      uint32_t magic = 0;
+      if (bytes.ok() && bytes->size() >= 4) std::memcpy(&magic, bytes->data(), 4);
+      auto messages = !bytes.ok()                  ? Result<std::vector<std::string>>(bytes.error())
+                      : magic != kIpAddrSaveMagic ? Result<std::vector<std::string>>(Fail("no `ip addr save` magic"))
+                                                  : sys::SplitMessages(bytes->substr(4));
       if (!messages.ok()) {
         line("    addresses: " + MakeFileName(IfaddrKind(), key) + " cannot be read: " + messages.error().what);
         continue;

@@ -21,8 +21,6 @@
 namespace ro::images::plan {
 namespace {
 
-constexpr uint32_t kIfaddrMagic = 0x47361222;  // iproute2's ipadd_dump_magic (ip/ipaddress.c)
-constexpr uint32_t kRouteMagic = 0x45311224;   // iproute2's route_dump_magic (ip/iproute.c, ip/iprule.c)
 constexpr uint64_t kMaxNetFileBytes = 16 << 20;
 constexpr size_t kMaxAddresses = 4096;
 
@@ -148,7 +146,7 @@ void PlanAddresses(Context& ctx, uint32_t id, int lo_ifindex, NetPlan& net) {
   const std::string name = MakeFileName(IfaddrKind(), id);
   if (ctx.dir.Find(IfaddrKind(), id) == nullptr) return;  // no address at all
   std::vector<std::string> messages;
-  if (!ReadMessages(ctx, name, kIfaddrMagic, messages)) return;
+  if (!ReadMessages(ctx, name, kIpAddrSaveMagic, messages)) return;
   if (messages.size() > kMaxAddresses) {
     ctx.problems.Add(name, std::nullopt, Str(messages.size()) + " addresses: at most " + Str(kMaxAddresses) + " are restored");
     return;
@@ -200,7 +198,7 @@ void CheckRoutingAndFirewall(Context& ctx, uint32_t id) {
     if (ctx.dir.Find(k, id) == nullptr) continue;
     const std::string name = MakeFileName(k, id);
     std::vector<std::string> messages;
-    if (!ReadMessages(ctx, name, kRouteMagic, messages)) continue;
+    if (!ReadMessages(ctx, name, kIpRouteSaveMagic, messages)) continue;
     for (size_t i = 0; i < messages.size(); ++i) {
       auto r = sys::ParseRouteMessage(messages[i].data(), messages[i].size());
       if (!r.ok()) {
@@ -213,7 +211,7 @@ void CheckRoutingAndFirewall(Context& ctx, uint32_t id) {
   if (const Kind& k = *KindByName("RULE"); ctx.dir.Find(k, id) != nullptr) {
     const std::string name = MakeFileName(k, id);
     std::vector<std::string> messages;
-    if (ReadMessages(ctx, name, kRouteMagic, messages)) {
+    if (ReadMessages(ctx, name, kIpRouteSaveMagic, messages)) {
       for (size_t i = 0; i < messages.size(); ++i) {
         if (std::string p = RuleProblem(messages[i]); !p.empty()) ctx.problems.Add(name, i, "rule " + p);
       }

@@ -27,12 +27,6 @@
 
 namespace ro {
 namespace dump {
-namespace {
-
-constexpr uint32_t kIfaddrMagic = 0x47361222;  // iproute2's ipadd_dump_magic (ip/ipaddress.c)
-
-}  // namespace
-
 Status Collector::DumpNetNamespace(pid_t root) {
   const std::string who = "task " + Str(root) + ": its network namespace ";
   sys::NetNamespaceState tree;
@@ -80,7 +74,7 @@ Status Collector::DumpNetNamespace(pid_t root) {
   trial.sysctls = images::NetSysctlsToWrite(*netns, *dev, problems, problems, unknown);
   if (!problems.empty()) return Refuse(who + problems.front());
   std::string ifaddr(4, '\0');
-  std::memcpy(ifaddr.data(), &kIfaddrMagic, 4);
+  std::memcpy(ifaddr.data(), &images::kIpAddrSaveMagic, 4);
   for (const std::string& m : tree.address_messages) {
     RO_ASSIGN_OR_RETURN(sys::NetAddress a, sys::ParseAddressMessage(m.data(), m.size()));
     trial.addresses.push_back(std::move(a));

@@ -5,18 +5,14 @@
 // restored); a network namespace of its own holds the loopback with the
 // images' flags, MTU and addresses, no route, rule or firewall table a new
 // one lacks, and the images' sysctls.
-#include <fcntl.h>
-
 #include <map>
 
 #include "images/ipc_sysctls.h"
 #include "orchestrator/net.h"
 #include "orchestrator/verify/verifier.h"
 #include "sys/namespaces.h"
-#include "sys/files.h"
 #include "sys/net_namespace.h"
 #include "sys/netlink.h"
-#include "sys/unique_fd.h"
 
 namespace ro::verify {
 
