@@ -38,7 +38,7 @@ Status RestoreNetNamespace(const images::NetPlan& net, int proc_fd) {
 
   // Bringing lo up gave it 127.0.0.1/8 and ::1/128. IPv4 addresses are all
   // made again in the images' order, so that the first of each subnet is
-  // its primary again; an IPv6 address the kernel made as the images have
+  // its primary again (and each link lists them as the images do); an IPv6 address the kernel made as the images have
   // it is kept (adding it again would add a route), others are removed.
   RO_ASSIGN_OR_RETURN(std::vector<sys::NetAddress> now, rt.Addresses());
   std::vector<sys::NetAddress> kept;
@@ -53,10 +53,19 @@ Status RestoreNetNamespace(const images::NetPlan& net, int proc_fd) {
     // A secondary may have gone with its primary.
     if (Status s = rt.DeleteAddress(a); !s.ok() && s.error().err != EADDRNOTAVAIL) return s;
   }
-  for (const sys::NetAddress& a : net.addresses) {
+  auto add = [&](const sys::NetAddress& a) -> Status {
     bool there = false;
     for (const sys::NetAddress& k : kept) there = there || sys::SameAddress(k, a);
-    if (!there) RO_TRY(rt.AddAddress(a));
+    return there ? Status{} : rt.AddAddress(a);
+  };
+  for (const sys::NetAddress& a : net.addresses) {
+    if (a.family != AF_INET6) RO_TRY(add(a));
+  }
+  // The kernel puts a new IPv6 address first among those of its scope
+  // (ipv6_link_dev_addr, net/ipv6/addrconf.c), and that order picks the
+  // source address: they are added last first.
+  for (auto a = net.addresses.rbegin(); a != net.addresses.rend(); ++a) {
+    if (a->family == AF_INET6) RO_TRY(add(*a));
   }
   return rt.SetLink(kLoopback, net.lo_flags, sys::kSettableLinkFlags, std::nullopt);
 }

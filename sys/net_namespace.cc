@@ -268,6 +268,26 @@ std::vector<std::string> NetStateDifferences(const NetNamespaceState& want, cons
     for (const NetAddress& w : want_addrs) known = known || SameAddress(g, w);
     if (!known) out.push_back("has address " + g.Text() + " that " + want_name + " lacks (or has otherwise)");
   }
+  // Each link lists its addresses of a family in an order the kernel keeps
+  // (IPv4: a subnet's primary first; IPv6: newest first within a scope),
+  // and the order picks the source address of what the tree sends.
+  std::map<std::pair<int, int>, std::pair<std::string, std::string>> orders;  // (ifindex, family) -> want, got
+  auto list = [](std::string& to, const NetAddress& a) { to += (to.empty() ? "" : ", ") + a.Text(); };
+  for (const NetAddress& w : want_addrs) {
+    for (const NetAddress& g : got_addrs) {
+      if (SameAddress(g, w)) list(orders[{w.ifindex, w.family}].first, w);
+    }
+  }
+  for (const NetAddress& g : got_addrs) {
+    for (const NetAddress& w : want_addrs) {
+      if (SameAddress(g, w)) list(orders[{g.ifindex, g.family}].second, g);
+    }
+  }
+  for (const auto& [key, order] : orders) {
+    if (order.first == order.second) continue;
+    out.push_back("lists the " + std::string(key.second == AF_INET6 ? "IPv6" : "IPv4") + " addresses of ifindex " +
+                  Str(key.first) + " as " + order.second + ", " + want_name + " as " + order.first);
+  }
   std::vector<std::string> want_routes, got_routes;
   std::map<std::string, std::string> route_text;
   for (const NetRoute& r : want.routes) {

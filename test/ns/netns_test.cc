@@ -46,6 +46,9 @@ def ip(*args):
 ip("link", "set", "lo", "up")
 ip("addr", "add", "10.1.2.3/8", "dev", "lo")
 ip("-6", "addr", "add", "fd00::5/128", "dev", "lo")
+ip("-6", "addr", "add", "fd00::6/128", "dev", "lo")
+ip("-6", "addr", "add", "fd00::7/128", "dev", "lo")
+ip("addr", "add", "10.1.2.4/8", "dev", "lo")
 ip("addr", "add", "192.168.7.1/24", "dev", "lo", "valid_lft", "3600", "preferred_lft", "1800")
 for path, value in (("ipv4/conf/all/forwarding", "1"), ("unix/max_dgram_qlen", "99"), ("ipv6/conf/lo/hop_limit", "33")):
     open("/proc/sys/net/" + path, "w").write(value)
@@ -133,6 +136,9 @@ TEST(NetNamespace, ComesBackWithItsLoopbackAddressesAndSysctls) {
     EXPECT_OR_RETURN(BindOutcome(ready) == "bound", "before: " + ReadText(ready + ".bind"));
     const std::string sysctls = InNetOf(root, kSysctls);
     EXPECT_OR_RETURN(sysctls == "1\n1\n99\n33\n", "before: " + sysctls);
+    // The kernel's order of each family's addresses (it picks the source address).
+    const char* order = "ip -o addr show dev lo | awk '{print $4}'";
+    const std::string addr_order = InNetOf(root, order);
     RunResult d = RunDump(root, images.path());
     if (d.status != 0) ::kill(root, SIGKILL);
     ::waitpid(root, nullptr, 0);
@@ -152,6 +158,7 @@ TEST(NetNamespace, ComesBackWithItsLoopbackAddressesAndSysctls) {
                              "inet 192.168.7.1/24 scope global dynamic lo", "inet6 fd00::5/128 scope global", "inet6 ::1/128 scope host"}) {
       EXPECT_OR_RETURN(addrs.find(want) != std::string::npos, "after, no '" + std::string(want) + "' in:\n" + addrs);
     }
+    EXPECT_OR_RETURN(InNetOf(tree.pid, order) == addr_order, "address order before:\n" + addr_order + "after:\n" + InNetOf(tree.pid, order));
     EXPECT_OR_RETURN(InNetOf(tree.pid, "ip -o link show lo").find("<LOOPBACK,UP,LOWER_UP>") != std::string::npos, "lo is not up");
     std::string finite = InNetOf(tree.pid, "ip -o addr show to 192.168.7.1");
     EXPECT_OR_RETURN(finite.find("valid_lft 3") != std::string::npos && finite.find("preferred_lft 1") != std::string::npos,
@@ -178,7 +185,11 @@ TEST(NetNamespace, ComesBackWithItsLoopbackAddressesAndSysctls) {
     RunResult showdump = RunCommand({"sh", "-c", "ip addr showdump < " + images.File(ImageNamed(images.path(), "ifaddr-"))});
     EXPECT_OR_RETURN(showdump.status == 0 && showdump.out.find("inet 10.1.2.3/8") != std::string::npos, "ip addr showdump: " + showdump.out + showdump.err);
 
-    // Changed since: verify names each change.
+    // Changed since: verify names each change, the order of addresses too.
+    InNetOf(tree.pid, "ip -6 addr del fd00::6/128 dev lo && ip -6 addr add fd00::6/128 dev lo");
+    RunResult reordered = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(tree.pid)});
+    EXPECT_OR_RETURN(reordered.status == 1 && reordered.out.find("task 1: its network namespace lists the IPv6 addresses of ifindex 1 as fd00::6/128, fd00::7/128, fd00::5/128, ::1/128, the images' as fd00::7/128, fd00::6/128, fd00::5/128, ::1/128") != std::string::npos,
+                     "verify after fd00::6 was made again:\n" + reordered.out + reordered.err);
     InNetOf(tree.pid, "ip addr add 10.9.9.9/32 dev lo && ip route add 10.20.0.0/16 dev lo && echo 7 > /proc/sys/net/unix/max_dgram_qlen");
     RunResult v = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(tree.pid)});
     for (const std::string& line : {std::string("task 1: its network namespace has address 10.9.9.9/32 that the images' lacks"),
