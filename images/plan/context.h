@@ -100,6 +100,15 @@ bool ReadPagemap(Context& ctx, const ImageFile& pm, const std::string& name, std
 // tree: the System V objects of the tree's IPC namespace (ipc.ns_id),
 // checked against its sysctls `var`.
 void PlanSysvObjects(Context& ctx, const img::ipc_var_entry& var, IpcPlan& ipc);
+// tree: namespaces of one kind (UTS, IPC, network), which every task must
+// share with the root task. `id` reads a task's namespace id (nullopt when
+// its ids lack it); `a_what` names one ("a UTS namespace"). Returns the id
+// of the root task's namespace when it is the tree's own (the inventory's
+// root_ids name another, outside the tree), nullopt when the tree shares
+// the caller's or the images do not say which is outside; a task in another
+// namespace than the root task's is a problem added to ctx.
+using NsIdOf = std::optional<uint32_t> (*)(const img::task_kobj_ids_entry& ids);
+std::optional<uint32_t> TreeNamespace(Context& ctx, const img::task_kobj_ids_entry* root_ids, NsIdOf id, const std::string& a_what);
 // tree: the network namespace of the tree's own, when `root_ids` (the root
 // task's) names another than the inventory's (images/plan/net.cc).
 void PlanNet(Context& ctx, const img::task_kobj_ids_entry* root_ids);

@@ -233,36 +233,20 @@ void CheckRoutingAndFirewall(Context& ctx, uint32_t id) {
 }  // namespace
 
 void PlanNet(Context& ctx, const img::task_kobj_ids_entry* root_ids) {
-  if (root_ids == nullptr || !root_ids->has_net_ns_id()) {
-    for (const auto& [pid, ids] : ctx.ids) {
-      if (ctx.root_ids == nullptr || !ctx.root_ids->has_net_ns_id() || !ids->has_net_ns_id() ||
-          ids->net_ns_id() == ctx.root_ids->net_ns_id()) {
-        continue;
-      }
-      ctx.problems.Add(MakeFileName(CoreKind(), static_cast<uint32_t>(pid)), 0,
-                       "task " + Str(pid) + " is in a network namespace of its own (id " + Str(ids->net_ns_id()) +
-                           ") while the root task's is not named");
-    }
-    return;
-  }
-  for (const auto& [pid, ids] : ctx.ids) {
-    if (!ids->has_net_ns_id() || ids->net_ns_id() == root_ids->net_ns_id()) continue;
-    ctx.problems.Add(MakeFileName(CoreKind(), static_cast<uint32_t>(pid)), 0,
-                     "task " + Str(pid) + " is in another network namespace (id " + Str(ids->net_ns_id()) + ") than the root task (id " +
-                         Str(root_ids->net_ns_id()) + "): a tree is restored with one network namespace");
-  }
-  if (ctx.root_ids == nullptr || !ctx.root_ids->has_net_ns_id()) {
+  auto net_id = [](const img::task_kobj_ids_entry& ids) { return ids.has_net_ns_id() ? std::optional(ids.net_ns_id()) : std::nullopt; };
+  std::optional<uint32_t> own = TreeNamespace(ctx, root_ids, net_id, "a network namespace");
+  if (!own) {
     // Which network namespace is the caller's, the images do not say: a
     // tree whose images hold one of its own would come back in the caller's.
-    if (ctx.dir.Find(NetnsKind(), root_ids->net_ns_id()) != nullptr) {
+    bool outside_named = ctx.root_ids != nullptr && ctx.root_ids->has_net_ns_id();
+    if (root_ids != nullptr && root_ids->has_net_ns_id() && !outside_named && ctx.dir.Find(NetnsKind(), root_ids->net_ns_id()) != nullptr) {
       ctx.problems.Add(MakeFileName(InventoryKind()), 0,
                        "names no network namespace outside the tree, while the root task's (id " + Str(root_ids->net_ns_id()) +
                            ") has images of its own");
     }
     return;
   }
-  if (ctx.root_ids->net_ns_id() == root_ids->net_ns_id()) return;
-  const uint32_t id = root_ids->net_ns_id();
+  const uint32_t id = *own;
   const std::string name = MakeFileName(NetnsKind(), id);
   const ImageFile* f = ctx.dir.Find(NetnsKind(), id);
   if (f == nullptr || f->entries.empty()) {

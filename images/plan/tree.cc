@@ -237,32 +237,46 @@ void CheckUtsName(Context& ctx, const std::string& file, const char* field, cons
   }
 }
 
+}  // namespace
+
+std::optional<uint32_t> TreeNamespace(Context& ctx, const img::task_kobj_ids_entry* root_ids, NsIdOf id, const std::string& a_what) {
+  const std::string what = a_what.substr(a_what.find(' ') + 1);
+  // Plain values (an id of 0 never counts without its flag): GCC 12 takes
+  // optionals compared here for uninitialised.
+  const std::optional<uint32_t> root_opt = root_ids != nullptr ? id(*root_ids) : std::nullopt;
+  const std::optional<uint32_t> outside_opt = ctx.root_ids != nullptr ? id(*ctx.root_ids) : std::nullopt;
+  const bool has_root = root_opt.has_value(), has_outside = outside_opt.has_value();
+  const uint32_t root = root_opt.value_or(0), outside = outside_opt.value_or(0);
+  for (const auto& [pid, ids] : ctx.ids) {
+    const std::optional<uint32_t> own_opt = id(*ids);
+    if (!own_opt.has_value()) continue;
+    const uint32_t own = own_opt.value_or(0);
+    const std::string core = MakeFileName(CoreKind(), static_cast<uint32_t>(pid));
+    if (!has_root) {
+      // No id for the root task: every task must share the caller's.
+      if (has_outside && own != outside) {
+        ctx.problems.Add(core, 0, "task " + Str(pid) + " is in " + a_what + " of its own (id " + Str(own) + ") while the root task's is not named");
+      }
+    } else if (own != root) {
+      ctx.problems.Add(core, 0, "task " + Str(pid) + " is in another " + what + " (id " + Str(own) + ") than the root task (id " + Str(root) +
+                                    "): a tree is restored with one " + what);
+    }
+  }
+  if (!has_root || !has_outside || outside == root) return std::nullopt;
+  return root;
+}
+
+namespace {
+
 // Every task shares the root task's UTS namespace. When that is not the
 // one the inventory names as outside the tree (CRIU's root_ids), the root
 // task is cloned into a new one that gets the names of
 // utsns-<id>.img (CRIU's layout, keyed by the namespace's id).
 void PlanUts(Context& ctx, const img::task_kobj_ids_entry* root_ids) {
-  if (root_ids == nullptr || !root_ids->has_uts_ns_id()) {
-    // No id for the root task: every task must share the caller's.
-    for (const auto& [pid, ids] : ctx.ids) {
-      if (ctx.root_ids == nullptr || !ctx.root_ids->has_uts_ns_id() || !ids->has_uts_ns_id() ||
-          ids->uts_ns_id() == ctx.root_ids->uts_ns_id()) {
-        continue;
-      }
-      ctx.problems.Add(MakeFileName(CoreKind(), static_cast<uint32_t>(pid)), 0,
-                       "task " + Str(pid) + " is in a UTS namespace of its own (id " + Str(ids->uts_ns_id()) +
-                           ") while the root task's is not named");
-    }
-    return;
-  }
-  for (const auto& [pid, ids] : ctx.ids) {
-    if (!ids->has_uts_ns_id() || ids->uts_ns_id() == root_ids->uts_ns_id()) continue;
-    ctx.problems.Add(MakeFileName(CoreKind(), static_cast<uint32_t>(pid)), 0,
-                     "task " + Str(pid) + " is in another UTS namespace (id " + Str(ids->uts_ns_id()) + ") than the root task (id " +
-                         Str(root_ids->uts_ns_id()) + "): a tree is restored with one UTS namespace");
-  }
-  if (ctx.root_ids == nullptr || !ctx.root_ids->has_uts_ns_id() || ctx.root_ids->uts_ns_id() == root_ids->uts_ns_id()) return;
-  const uint32_t id = root_ids->uts_ns_id();
+  auto uts = [](const img::task_kobj_ids_entry& ids) { return ids.has_uts_ns_id() ? std::optional(ids.uts_ns_id()) : std::nullopt; };
+  std::optional<uint32_t> own = TreeNamespace(ctx, root_ids, uts, "a UTS namespace");
+  if (!own) return;
+  const uint32_t id = *own;
   const std::string name = MakeFileName(UtsnsKind(), id);
   const ImageFile* f = ctx.dir.Find(UtsnsKind(), id);
   if (f == nullptr || f->entries.empty()) {
@@ -278,26 +292,10 @@ void PlanUts(Context& ctx, const img::task_kobj_ids_entry* root_ids) {
 // As the UTS namespace: every task shares the root task's IPC namespace;
 // one of the tree's own gets the sysctls of ipcns-var-<id>.img.
 void PlanIpc(Context& ctx, const img::task_kobj_ids_entry* root_ids) {
-  if (root_ids == nullptr || !root_ids->has_ipc_ns_id()) {
-    for (const auto& [pid, ids] : ctx.ids) {
-      if (ctx.root_ids == nullptr || !ctx.root_ids->has_ipc_ns_id() || !ids->has_ipc_ns_id() ||
-          ids->ipc_ns_id() == ctx.root_ids->ipc_ns_id()) {
-        continue;
-      }
-      ctx.problems.Add(MakeFileName(CoreKind(), static_cast<uint32_t>(pid)), 0,
-                       "task " + Str(pid) + " is in an IPC namespace of its own (id " + Str(ids->ipc_ns_id()) +
-                           ") while the root task's is not named");
-    }
-    return;
-  }
-  for (const auto& [pid, ids] : ctx.ids) {
-    if (!ids->has_ipc_ns_id() || ids->ipc_ns_id() == root_ids->ipc_ns_id()) continue;
-    ctx.problems.Add(MakeFileName(CoreKind(), static_cast<uint32_t>(pid)), 0,
-                     "task " + Str(pid) + " is in another IPC namespace (id " + Str(ids->ipc_ns_id()) + ") than the root task (id " +
-                         Str(root_ids->ipc_ns_id()) + "): a tree is restored with one IPC namespace");
-  }
-  if (ctx.root_ids == nullptr || !ctx.root_ids->has_ipc_ns_id() || ctx.root_ids->ipc_ns_id() == root_ids->ipc_ns_id()) return;
-  const uint32_t id = root_ids->ipc_ns_id();
+  auto ipc_id = [](const img::task_kobj_ids_entry& ids) { return ids.has_ipc_ns_id() ? std::optional(ids.ipc_ns_id()) : std::nullopt; };
+  std::optional<uint32_t> own = TreeNamespace(ctx, root_ids, ipc_id, "an IPC namespace");
+  if (!own) return;
+  const uint32_t id = *own;
   const std::string name = MakeFileName(IpcVarKind(), id);
   const ImageFile* f = ctx.dir.Find(IpcVarKind(), id);
   if (f == nullptr || f->entries.empty()) {
