@@ -77,6 +77,17 @@ void AddLogging(CLI::App& app, Cli& c, bool short_o) {
       ->group(kLoggingGroup);
 }
 
+void AddProgress(CLI::App& app, bool& quiet, bool& progress, const char* what) {
+  CLI::Option* q = app.add_flag("-q,--quiet", quiet,
+                                std::string("no progress line. By default a ") + what +
+                                    " that runs longer than a second shows one on standard error when it is a terminal "
+                                    "(its stage, tasks through it of all, seconds so far), erased when it ends");
+  CLI::Option* p = app.add_flag("--progress", progress,
+                                "show the progress line also when standard error is not a terminal: a whole line at most "
+                                "once a second, after the first second");
+  q->excludes(p);
+}
+
 void AddRestoreOptions(CLI::App& app, RestoreArgs& args) {
   // A missing or unreadable DIR is an image problem (exit 2), found when it is read, not bad usage.
   app.add_option("-D,--images,--images-dir", args.images, "the image directory to restore from")->type_name("DIR");
@@ -176,11 +187,13 @@ std::unique_ptr<Cli> BuildCli() {
   app.footer("Without a command, restore-orch restores (the options above are restore's). "
              "'restore-orch COMMAND --help' lists a command's options and exit statuses; man restore-orch-COMMAND.");
   AddRestoreOptions(app, c->top_restore);
+  AddProgress(app, c->top_restore.quiet, c->top_restore.progress, "restore");
   app.add_flag("--list-faults", c->list_faults, "print every fault point --fault can name, with what it breaks, and exit");
   AddLogging(app, *c, true);
 
   c->restore = app.add_subcommand("restore", "restore a tree from its images (the default command)");
   AddRestoreOptions(*c->restore, c->sub_restore);
+  AddProgress(*c->restore, c->sub_restore.quiet, c->sub_restore.progress, "restore");
   c->restore->get_option("--images")->required();
   AddLogging(*c->restore, *c, true);
 
@@ -224,6 +237,7 @@ std::unique_ptr<Cli> BuildCli() {
                              "the dump, the tree runs on"))
       ->type_name("FILE")
       ->check(Executable());
+  AddProgress(dump, d.quiet, d.progress, "dump");
   AddLogging(dump, *c, true);
 
   CheckArgs& k = c->check_args;

@@ -34,12 +34,15 @@
 #include "sys/log.h"
 #include "sys/meminfo.h"
 #include "sys/proc.h"
+#include "sys/progress.h"
 
 namespace ro {
 namespace {
 
 // One line on stderr per problem; the line is what users grep.
-void PrintError(const Error& e) { std::fprintf(stderr, "restore-orch: %s\n", e.ToString().c_str()); }
+void PrintError(const Error& e) {
+  sys::EraseProgressLine();
+  std::fprintf(stderr, "restore-orch: %s\n", e.ToString().c_str()); }
 
 Result<std::string> ReadInput(const std::string& input, uint64_t limit) {
   if (!input.empty() && input != "-") return images::ReadWholeFile(input, limit);
@@ -231,6 +234,8 @@ int CmdRestore(const RestoreArgs& args) {
     }
     syscall_fault = *spec;
   }
+  // Its clock starts here: reading the images counts toward the first second.
+  sys::ProgressLine progress(sys::ProgressModeFor(args.quiet, args.progress), "restore");
   RestoreOptions options_run;
   bool automatic = false;
   if (Status s = ParseExternals(args, options_run.mounts, automatic); !s.ok()) {
@@ -293,6 +298,7 @@ int CmdRestore(const RestoreArgs& args) {
     PrintError(std::move(s).error().Within(args.images));
     return kExitBadImages;
   }
+  progress.Update("checking");
   if (Status s = Preflight(*plan, args); !s.ok()) {
     PrintError(s.error());
     return kExitFailure;
@@ -313,6 +319,7 @@ int CmdRestore(const RestoreArgs& args) {
       PrintError(fds.error());
       return kExitFailure;
     }
+    progress.Finish();
     std::string text = images::FormatPlan(*plan) + FormatStages(*plan);
     for (const auto& [id, source] : options_run.mounts.sources) text += fmt::format("external mnt {} from {}\n", id, source.Describe());
     if (Status s = sys::WriteAll(1, text, "standard output"); !s.ok()) {
@@ -328,6 +335,7 @@ int CmdRestore(const RestoreArgs& args) {
   options_run.kill_after_s = args.kill_after_s;
   options_run.check_pages = args.check_pages;
   options_run.action_scripts = args.action_scripts;
+  options_run.progress = &progress;
   options_run.fault = fault;
   options_run.syscall_fault = syscall_fault;
   return RunRestore(*plan, options_run);

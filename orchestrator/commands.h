@@ -29,6 +29,8 @@ struct RestoreArgs {
   std::string fault_syscall;  // --fault-syscall SYSCALL:ERRNO[:N][@PID]
   bool check_pages = false;   // --check-pages
   bool shell_job = false;     // -j/--shell-job: tasks in a session outside the tree stay in restore-orch's
+  bool quiet = false;         // -q/--quiet: no progress line
+  bool progress = false;      // --progress: a progress line also when stderr is not a terminal
 };
 
 struct DumpArgs {
@@ -40,6 +42,8 @@ struct DumpArgs {
   bool dry_run = false;  // freeze, read, check, release: write nothing, print what would be written
   std::vector<std::string> action_scripts;  // run at pre-dump and post-dump
   bool shell_job = false;  // -j/--shell-job: a tree in a session or group led from outside it may be dumped
+  bool quiet = false;      // -q/--quiet: no progress line
+  bool progress = false;   // --progress: a progress line also when stderr is not a terminal
 };
 
 struct CheckArgs {

@@ -70,6 +70,8 @@ class Controller {
     fds_at_start_ = CountOpenFds();
     Status s = Start();
     if (s.ok()) s = DriveStages();
+    // Erased before anything else is printed: the error, the pid, the tree's own output.
+    if (options_.progress != nullptr) options_.progress->Finish();
     if (!s.ok()) {
       int code = Rollback(std::move(s).error());
       WriteStats(false);
@@ -222,7 +224,8 @@ class Controller {
         RO_TRY(Aborting(info.stage, continuation_->Seize()));
       }
       if (info.stage != Stage::kRootTask) arena_->BeginStage(info.stage, shm::ParticipantCount(info.stage, plan_));
-      RO_TRY(WaitStage(info.stage));
+      ShowProgress(info);
+      RO_TRY(WaitStage(info));
       if (info.stage == Stage::kDone && continuation_->any()) RO_TRY(Aborting(info.stage, continuation_->Finish(deadline_ns_)));
       // Success is reported only once every exec has happened.
       if (info.stage == Stage::kDone) RO_TRY(Aborting(info.stage, execs_->Await(deadline_ns_)));
@@ -245,9 +248,18 @@ class Controller {
     return s;
   }
 
-  Status WaitStage(Stage stage) {
+  // The stage and how many of its participants are through it.
+  void ShowProgress(const shm::StageInfo& info) {
+    if (options_.progress == nullptr) return;
+    uint32_t all = shm::ParticipantCount(info.stage, plan_);
+    options_.progress->Update(info.name, all - std::min(all, arena_->pending()), all);
+  }
+
+  Status WaitStage(const shm::StageInfo& info) {
+    Stage stage = info.stage;
     for (;;) {
       bool done = arena_->WaitFinished(kPollMs);
+      ShowProgress(info);
       if (arena_->aborted()) return FirstFailure();
       if (done) return {};
       if (Status s = watch_->Check(stage); !s.ok()) {

@@ -10,6 +10,7 @@
 #include "shm/faults.h"
 
 #include <optional>
+#include "sys/progress.h"
 #include "sys/status.h"
 
 namespace ro {
@@ -25,6 +26,7 @@ struct RestoreOptions {
   std::optional<shm::FaultSpec> fault;       // --fault
   std::optional<SyscallFault> syscall_fault;  // --fault-syscall
   bool check_pages = false;  // compare each continuing task's memory with its pages images before it runs
+  sys::ProgressLine* progress = nullptr;  // the command's progress line (not owned), or null
 };
 
 // Restores the plan. Returns the exit status for restore-orch: the root

@@ -93,6 +93,8 @@ void Arena::BeginStage(Stage stage, uint32_t participants) {
 
 Stage Arena::stage() const { return static_cast<Stage>(control_->stage.load()); }
 
+uint32_t Arena::pending() const { return control_->pending.load(); }
+
 bool Arena::WaitFinished(int timeout_ms) const {
   uint32_t left = control_->pending.load();
   if (left == 0) return true;

@@ -91,6 +91,8 @@ class Arena {
   // Orchestrator: waits up to `timeout_ms` for every participant. True when
   // all finished.
   bool WaitFinished(int timeout_ms) const;
+  // Participants of the open stage not done with it yet (the progress line).
+  uint32_t pending() const;
 
   // Task: counts itself done with `stage`, then waits until the orchestrator
   // opens the next one. Fails when the restore aborts or the deadline passes.

@@ -12,6 +12,7 @@ namespace {
 
 std::atomic<int> g_level{static_cast<int>(Level::kWarn)};
 std::atomic<int> g_sink{2};
+std::atomic<bool> g_clears_line{false};
 char g_stage[32] = "main";
 
 char LevelChar(Level level) {
@@ -31,6 +32,8 @@ Level GetLevel() { return static_cast<Level>(g_level.load()); }
 void SetSink(int fd) { g_sink = fd; }
 int GetSink() { return g_sink.load(); }
 
+void SetClearsLine(bool clears) { g_clears_line = clears; }
+
 void SetStage(std::string_view stage) {
   size_t n = std::min(stage.size(), sizeof(g_stage) - 1);
   stage.copy(g_stage, n);
@@ -42,7 +45,7 @@ void Write(Level level, std::string_view message) {
   gettimeofday(&tv, nullptr);
   tm local{};
   localtime_r(&tv.tv_sec, &local);
-  std::string line = fmt::format("{:02}:{:02}:{:02}.{:03} {:>6} {:<8} {}: {}\n", local.tm_hour,
+  std::string line = fmt::format("{}{:02}:{:02}:{:02}.{:03} {:>6} {:<8} {}: {}\n", g_clears_line ? "\r\033[K" : "", local.tm_hour,
                                  local.tm_min, local.tm_sec, tv.tv_usec / 1000, getpid(), g_stage,
                                  LevelChar(level), message);
   int saved = errno;

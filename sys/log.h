@@ -20,6 +20,10 @@ void SetSink(int fd);
 int GetSink();
 // The stage name put on each line ("plan", "mounts", ...).
 void SetStage(std::string_view stage);
+// While true, each line starts by erasing the terminal line it lands on
+// ("\r", erase to end of line): a progress line (sys/progress.h) shown
+// there. Forked tasks inherit the setting.
+void SetClearsLine(bool clears);
 
 void Write(Level level, std::string_view message);
 

@@ -25,6 +25,7 @@
 #include "orchestrator/dump/freeze.h"
 #include "sys/futex.h"
 #include "sys/log.h"
+#include "sys/progress.h"
 
 namespace ro {
 namespace {
@@ -35,6 +36,7 @@ double Ms(Clock::time_point from, Clock::time_point to) { return std::chrono::du
 
 // One line; a refusal's mark is no errno to print.
 void PrintDumpError(const Error& e) {
+  sys::EraseProgressLine();
   Error line = e;
   if (line.err == kErrRefused) line.err = 0;
   std::fprintf(stderr, "restore-orch: dump: %s\n", line.ToString().c_str());
@@ -172,6 +174,7 @@ int CmdDump(const DumpArgs& args) {
   log::SetStage("dump");
   Clock::time_point start = Clock::now();
   InterruptGuard interrupts;
+  sys::ProgressLine progress(sys::ProgressModeFor(args.quiet, args.progress), "dump");
   TargetDir target(args.images);
   if (Status s = target.Prepare(args.dry_run); !s.ok()) {
     PrintDumpError(s.error());
@@ -195,6 +198,7 @@ int CmdDump(const DumpArgs& args) {
     PrintDumpError(s.error());
     return ExitFor(s.error());
   }
+  progress.Update("freezing");
   auto frozen = FrozenTree::Freeze(args.tree, static_cast<int>(args.freeze_timeout_s * 1000));
   if (!frozen.ok()) {
     Error e = std::move(frozen).error();
@@ -213,6 +217,7 @@ int CmdDump(const DumpArgs& args) {
   collect.streamed = &streamed;
   collect.interrupted = [] { return InterruptGuard::Check("collecting"); };
   collect.shell_job = args.shell_job;
+  collect.progress = [&progress](size_t done, size_t total) { progress.Update("collecting", done, total); };
   auto dumped = CollectImages(tree, collect);
   if (!dumped.ok()) {
     const Error& e = dumped.error();
@@ -227,6 +232,7 @@ int CmdDump(const DumpArgs& args) {
 
   // Images that would not restore are not written: they are checked as a
   // restore reads them, encoded, parsed back under its limits, planned.
+  progress.Update("checking");
   const char* unrestorable = "the tree could not be restored from its images";
   Encoded encoded;
   images::ImageDir dir;
@@ -276,6 +282,7 @@ int CmdDump(const DumpArgs& args) {
   // a failed write leaves it running.
   if (args.dry_run) {
     tree.Release();
+    progress.Finish();
     if (Status s = InterruptGuard::Check("checking"); !s.ok()) {
       PrintDumpError(s.error());
       return kExitFailure;
@@ -289,6 +296,7 @@ int CmdDump(const DumpArgs& args) {
     tree.Release();
     released = Clock::now();
   }
+  progress.Update("writing");
   Status written_ok = InterruptGuard::Check("checking");
   if (written_ok.ok()) written_ok = WriteImages(args.images, encoded);
   if (written_ok.ok()) {
@@ -312,6 +320,7 @@ int CmdDump(const DumpArgs& args) {
     released = Clock::now();
   }
   Clock::time_point done = Clock::now();
+  progress.Finish();
   if (!finish.ok()) {
     PrintDumpError(finish.error());
     return kExitFailure;

@@ -70,6 +70,7 @@ class StreamedFiles {
 struct CollectOptions {
   StreamedFiles* streamed = nullptr;      // where pages files go
   std::function<Status()> interrupted;    // an error once the dump is to stop (SIGINT...)
+  std::function<void(size_t done, size_t total)> progress;  // before each task: tasks collected, of all; or null
   // --shell-job: tasks in a session or group led from outside the tree are
   // written with sid/pgid 0 (refused without it).
   bool shell_job = false;

@@ -49,7 +49,11 @@ Result<DumpedImages> Collector::Run() {
   RO_TRY(ReadNamespaces());
   RO_TRY(FindOutsideSessions());
   if (new_mnt_) RO_TRY(ReadMounts());
-  for (const FrozenTree::Task& t : tree_.tasks()) RO_TRY(CollectTask(t));
+  size_t collected = 0;
+  for (const FrozenTree::Task& t : tree_.tasks()) {
+    if (options_.progress) options_.progress(collected++, tree_.tasks().size());
+    RO_TRY(CollectTask(t));
+  }
   RO_TRY(CheckSysvAttachments());
   RO_TRY(DumpSharedMemory());
   WritePstreeAndInventory();

@@ -314,5 +314,58 @@ TEST(DumpCli, NoSuchProcessIsAFailure) {
             "");
 }
 
+// A dump or restore that runs past its first second shows where it is on
+// stderr: on a terminal by default, elsewhere with --progress, never with
+// -q. The action script stretches the start past that second.
+TEST(ProgressCli, LongDumpsAndRestoresSayWhereTheyAreUnlessQuiet) {
+  EXPECT_EQ(InSandbox([] {
+              TempDir work;
+              std::string script = work.File("slow.sh");
+              work.Write("slow.sh", "#!/bin/sh\ncase \"$1\" in pre-dump|pre-restore) sleep 1.3 ;; esac\n");
+              ::chmod(script.c_str(), 0755);
+              pid_t root = StartTree();
+              EXPECT_OR_RETURN(root > 0 && Settled(root), "the tree did not start");
+              std::string p;
+              auto dump = [&](const std::string& dir, std::vector<std::string> extra) {
+                std::vector<std::string> args = {RestoreOrch(), "dump", "-t", Str(root), "-D", work.File(dir), "-R", "--action-script", script};
+                args.insert(args.end(), extra.begin(), extra.end());
+                return RunCommand(args);
+              };
+              // stderr is a file here: no line unless asked for.
+              RunResult plain = dump("plain", {});
+              if (plain.status != 0 || !plain.err.empty()) p += "plain dump: status " + Str(plain.status) + ", stderr: " + plain.err;
+              RunResult quiet = dump("quiet", {"-q"});
+              if (quiet.status != 0 || !quiet.err.empty()) p += "quiet dump: status " + Str(quiet.status) + ", stderr: " + quiet.err;
+              RunResult shown = dump("shown", {"--progress"});
+              // Each line names a stage the dump passed after its first second, and ends.
+              if (shown.status != 0 || shown.err.find("restore-orch: dump: freezing, ") != 0 ||
+                  shown.err.find('\r') != std::string::npos || shown.err.back() != '\n') {
+                p += "dump --progress: status " + Str(shown.status) + ", stderr: " + shown.err;
+              }
+              RunResult both = dump("both", {"-q", "--progress"});
+              if (both.status != 64 || both.err.find("excludes") == std::string::npos) {
+                p += "-q with --progress: status " + Str(both.status) + ": " + both.err;
+              }
+              KillTree(root);
+              // The restore of those images, as long: the root task's stage is the first it shows.
+              RunResult restored = RunCommand({RestoreOrch(), "--images", work.File("shown"), "--detach", "--progress",
+                                               "--action-script", script});
+              pid_t back = std::atoi(restored.out.c_str());
+              if (restored.status != 0 || back <= 0 || restored.err.find("restore-orch: restore: root-task, ") != 0) {
+                p += "restore --progress: status " + Str(restored.status) + ", stdout: " + restored.out + ", stderr: " + restored.err;
+              }
+              if (back > 0) KillTree(back);
+              RunResult silent = RunCommand({RestoreOrch(), "restore", "--images", work.File("shown"), "--detach", "-q",
+                                             "--action-script", script});
+              back = std::atoi(silent.out.c_str());
+              if (silent.status != 0 || back <= 0 || !silent.err.empty()) {
+                p += "restore -q: status " + Str(silent.status) + ", stderr: " + silent.err;
+              }
+              if (back > 0) KillTree(back);
+              return p;
+            }),
+            "");
+}
+
 }  // namespace
 }  // namespace ro::test
