@@ -364,10 +364,12 @@ void JoinFromAnotherSession(pid_t init) {
   pid_t joiner = ::fork();
   if (joiner == 0) {
     MUST(::setsid() > 0);
-    // Close-on-exec: the sleep would hold it, an fd the dump refuses (its
+    // Closed before the fork: the sleep (or its parent before the exec, as
+    // the dump may see it) would hold it, an fd the dump refuses (its
     // pre-check, before the sessions are compared).
     int ns = ::open(("/proc/" + Str(init) + "/ns/pid").c_str(), O_RDONLY | O_CLOEXEC);
     MUST(ns >= 0 && ::setns(ns, CLONE_NEWPID) == 0);
+    ::close(ns);
     if (::fork() == 0) {
       if (::fork() == 0) ExecSleep();
       ::_exit(0);
