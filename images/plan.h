@@ -188,7 +188,12 @@ struct SharingStep {
     kMakeShared,      // mnt becomes the first member of a new peer group
     kJoinGroup,       // move_mount(peer -> mnt, MOVE_MOUNT_SET_GROUP)
     kSlaveOf,         // join peer's group, then MS_SLAVE: mnt receives from it
-    kSlaveOfExternal, // master group lives outside the image (group id in `group`)
+    // The master group lives outside the images (its id in `group`). With
+    // --enable-external-masters, `peer` is the external mount (mnt or the
+    // one its binds lead to) whose source in the caller's tree is joined
+    // (MOVE_MOUNT_SET_GROUP from the caller's mount holding it), then
+    // MS_SLAVE; 0: restored private, with a warning.
+    kSlaveOfExternal,
   };
   Op op;
   uint32_t mnt = 0;
@@ -321,6 +326,10 @@ struct PlanOptions {
   std::set<std::string> external_keys;    // the KEYs of --external KEY=PATH
   bool ext_mount_map_auto = false;        // --ext-mount-map auto
   bool externals_named_later = false;     // the dump's check: the caller names them at restore (kAuto)
+  // --enable-external-masters (CRIU's): a mount that was a slave of a peer
+  // group outside the images comes back a slave of the group of the
+  // caller's mount it is bound from; without it, private with a warning.
+  bool external_masters = false;
   // --shell-job: tasks in a session outside the tree (sid 0, or in a CRIU
   // dump the root's session when it does not lead it) stay in restore-orch's
   // session and group (sid/pgid 0 in the plan); without it they fail the plan.

@@ -139,7 +139,13 @@ std::string FormatPlan(const RestorePlan& plan) {
         line(fmt::format("   share mnt {}: slave of group {} (SET_GROUP from mnt {}, then MS_SLAVE)", s.mnt, s.group, s.peer));
         break;
       case SharingStep::Op::kSlaveOfExternal:
-        line(fmt::format("   share mnt {}: slave of group {}, which is outside the image", s.mnt, s.group));
+        if (s.peer != 0) {
+          line(fmt::format("   share mnt {}: slave of group {} outside the images (SET_GROUP from the caller's mount holding mnt {}'s "
+                           "source, then MS_SLAVE)", s.mnt, s.group, s.peer));
+        } else {
+          line(fmt::format("   share mnt {}: slave of group {}, which is outside the images: private (--enable-external-masters "
+                           "makes it a slave of the caller's)", s.mnt, s.group));
+        }
         break;
     }
   }

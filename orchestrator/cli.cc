@@ -135,6 +135,11 @@ void AddRestoreOptions(CLI::App& app, RestoreArgs& args) {
                             "device that holds its root (CRIU's --ext-mount-map auto); or KEY:PATH, the same as "
                             "--external KEY=PATH; repeatable"))
       ->type_name("auto|KEY:PATH");
+  app.add_flag("--enable-external-masters", args.external_masters,
+               "a mount that was a slave of a peer group outside the images (the host's shared / typically) comes back "
+               "a slave of the group of the caller's mount holding its source (an external mount, or one bound from "
+               "it), as CRIU's flag does; that mount must be shared or a slave. Without it such a mount comes back "
+               "private, with a warning");
   Repeatable(app.add_option("--action-script", args.action_scripts,
                             "run FILE at pre-restore, post-setup-namespaces, post-restore, pre-resume and post-resume, "
                             "with RESTORE_ORCH_ACTION and RESTORE_ORCH_ROOT_PID (and CRIU's CRTOOLS_SCRIPT_ACTION, "

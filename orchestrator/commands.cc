@@ -249,6 +249,7 @@ int CmdRestore(const RestoreArgs& args) {
   for (const auto& [key, path] : options_run.mounts.externals) plan_options.external_keys.insert(key);
   plan_options.ext_mount_map_auto = automatic;
   plan_options.shell_job = args.shell_job;
+  plan_options.external_masters = args.external_masters;
   auto host = ReadHostAttrs();  // what restore-orch here can give the tasks
   if (!host.ok()) return PrintError(host.error()), kExitFailure;
   plan_options.host = *host;
@@ -285,6 +286,10 @@ int CmdRestore(const RestoreArgs& args) {
     return kExitFailure;
   }
   options_run.mounts.sources = std::move(sources).value();
+  if (Status s = ResolveExternalMasters(*plan, options_run.mounts); !s.ok()) {
+    PrintError(s.error());
+    return kExitFailure;
+  }
   options_run.mounts.allow_unlimited_tmpfs = args.allow_unlimited_tmpfs;
   if (!args.tmpfs_limit.empty()) {
     std::optional<uint64_t> limit = ParseTmpfsSize(args.tmpfs_limit, sys::PhysicalMemoryBytes());

@@ -24,6 +24,7 @@ struct RestoreArgs {
   std::string root;                    // --root
   std::vector<std::string> externals;  // --external KEY=PATH or mnt[KEY]:PATH (CRIU's spelling)
   std::vector<std::string> ext_mount_maps;  // --ext-mount-map auto, or KEY:PATH
+  bool external_masters = false;  // --enable-external-masters: slaves of groups outside the images stay slaves of the caller's
   std::vector<std::string> action_scripts;
   std::string fault;  // --fault NAME[:N], or RESTORE_ORCH_FAULT
   std::string fault_syscall;  // --fault-syscall SYSCALL:ERRNO[:N][@PID]

@@ -171,9 +171,21 @@ class Builder {
           r = sys::JoinPeerGroup(fds_[s.peer], fds_[s.mnt], "mnt " + Num(s.peer) + " -> mnt " + Num(s.mnt));
           if (r.ok()) r = sys::SetPropagation(fds_[s.mnt], MS_SLAVE);
           break;
-        case SharingStep::Op::kSlaveOfExternal:
-          log::Warn("mount {} was a slave of peer group {} outside the images; it is restored private", m.mountpoint, s.group);
+        case SharingStep::Op::kSlaveOfExternal: {
+          if (s.peer == 0) {
+            log::Warn("mount {} was a slave of peer group {} outside the images; it is restored private (--enable-external-masters "
+                      "makes it a slave of the group of the caller's mount it is bound from)", m.mountpoint, s.group);
+            break;
+          }
+          auto source = options_.sources.find(s.peer);
+          if (source == options_.sources.end() || !source->second.master_mount) {
+            r = Fail("no caller's mount to join for its master group " + Num(s.group));
+            break;
+          }
+          r = sys::JoinPeerGroup(source->second.master_mount, fds_[s.mnt], "the caller's mount of " + source->second.path + " -> mnt " + Num(s.mnt));
+          if (r.ok()) r = sys::SetPropagation(fds_[s.mnt], MS_SLAVE);
           break;
+        }
       }
       if (!r.ok()) return About(m, r.error());
     }
@@ -297,6 +309,42 @@ Result<std::map<uint32_t, ExternalSource>> ResolveExternalSources(const images::
     out.emplace(m.mnt_id, std::move(source));
   }
   return out;
+}
+
+Status ResolveExternalMasters(const images::RestorePlan& plan, MountOptions& options) {
+  std::vector<sys::MountInfo> caller;
+  for (const SharingStep& step : plan.sharing) {
+    if (step.op != SharingStep::Op::kSlaveOfExternal || step.peer == 0) continue;
+    const MountPlan& m = *plan.FindMount(step.mnt);
+    auto found = options.sources.find(step.peer);
+    if (found == options.sources.end()) return Fail("mount " + m.mountpoint + ": its external mount " + Num(step.peer) + " has no source");
+    ExternalSource& source = found->second;
+    if (source.master_mount) continue;
+    std::string what = "mount " + m.mountpoint + " (a slave of peer group " + Num(step.group) +
+                       " outside the images, --enable-external-masters): the caller's mount holding its source " + source.path;
+    if (source.hidden_mount) return Fail(what + " is hidden by other mounts here; it can only be joined through a path that reaches it");
+    if (caller.empty()) {
+      RO_ASSIGN_OR_RETURN(caller, sys::ReadMountInfo());
+    }
+    RO_ASSIGN_OR_RETURN(UniqueFd at, sys::OpenAt(AT_FDCWD, source.path, O_PATH | O_CLOEXEC, 0, what));
+    RO_ASSIGN_OR_RETURN(uint64_t id, sys::MountIdOf(at));
+    auto holder = std::find_if(caller.begin(), caller.end(), [&](const sys::MountInfo& c) { return c.mnt_id == id; });
+    if (holder == caller.end()) return Fail(what + ": mount " + Num(id) + " is not in this namespace's mountinfo");
+    if (holder->shared == 0 && holder->master == 0) {
+      return Fail(what + ", mount " + Num(id) + " at " + holder->mountpoint + ", is private: it is in no peer group to be a slave of");
+    }
+    // MOVE_MOUNT_SET_GROUP takes the root of a mount: the one at its mountpoint, if nothing covers it.
+    RO_ASSIGN_OR_RETURN(UniqueFd root, sys::OpenAt(AT_FDCWD, holder->mountpoint, O_PATH | O_CLOEXEC, 0, what));
+    RO_ASSIGN_OR_RETURN(uint64_t root_id, sys::MountIdOf(root));
+    if (root_id != id) return Fail(what + ": mount " + Num(id) + " at " + holder->mountpoint + " is covered by mount " + Num(root_id));
+    uint32_t group = holder->shared != 0 ? holder->shared : holder->master;
+    if (group != step.group) {
+      log::Warn("mount {} was a slave of peer group {}; it comes back a slave of group {}, that of the caller's mount at {}", m.mountpoint,
+                step.group, group, holder->mountpoint);
+    }
+    source.master_mount = std::move(root);
+  }
+  return {};
 }
 
 std::string ExternalSource::Describe() const {

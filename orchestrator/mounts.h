@@ -23,6 +23,11 @@ struct ExternalSource {
   // where the clone was taken. Its own mount: attached once, by the restore.
   UniqueFd hidden_mount;
   std::string below;
+  // With --enable-external-masters, for a source whose mount slaves of a
+  // group outside the images join: an O_PATH fd on the root of the caller's
+  // mount holding the source, in the caller's namespace (shared or a slave:
+  // the source of MOVE_MOUNT_SET_GROUP); closed otherwise (ResolveExternalMasters).
+  UniqueFd master_mount;
   // For logs and --dry-run: the path, and how a hidden one is reached.
   std::string Describe() const;
 };
@@ -50,6 +55,17 @@ Status CheckTmpfsOptions(const images::RestorePlan& plan, const MountOptions& op
 // by --dry-run): a hidden source is cloned here, in a child that leaves
 // nothing behind. Errors name the mount, its key and the flag to give.
 Result<std::map<uint32_t, ExternalSource>> ResolveExternalSources(const images::RestorePlan& plan, const MountOptions& options);
+
+// With --enable-external-masters (kSlaveOfExternal steps with a `peer`):
+// opens, for each external mount such a step names, the root of the
+// caller's mount holding its source (ExternalSource::master_mount). Run
+// after ResolveExternalSources, before anything is created (and by
+// --dry-run). Errors, naming the mount and the caller's: a source hidden by
+// other mounts, a caller's mount that is private (in no group to be a slave
+// of) or that its path does not reach. A caller's mount in another group
+// than the images' master is a warning: the mount comes back a slave of
+// the caller's group.
+Status ResolveExternalMasters(const images::RestorePlan& plan, MountOptions& options);
 
 // Makes the root task's mount namespace private (nothing propagates to the
 // caller's), then builds the plan's mounts and pivots into them:

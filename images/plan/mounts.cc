@@ -230,18 +230,38 @@ void PlanSharing(Context& ctx, std::map<uint32_t, MountPlan>& mounts, const std:
   std::set<Key> active;
   // Depth first along the master chains, without recursion (an image
   // decides how long they are): a group's steps come once its master's are out.
+  // With --enable-external-masters: the external mount that mount `id` is
+  // bound from (through binds of the tree), whose source in the caller's
+  // tree is of the same superblock; 0 (a problem) when it is made anew.
+  auto external_behind = [&](uint32_t id) -> uint32_t {
+    const MountPlan* m = &mounts[id];
+    for (size_t hops = 0; m->how == MountSource::kBind && hops <= mounts.size(); ++hops) {
+      auto next = mounts.find(m->bind_of);
+      if (next == mounts.end()) break;
+      m = &next->second;
+    }
+    if (m->how == MountSource::kExternal) return m->mnt_id;
+    ctx.problems.Add(name, ctx.mount_entry[id], "mount " + Str(id) + " at " + mounts[id].mountpoint + " was a slave of peer group " +
+                                                    Str(mounts[id].master_id) + " outside the images, but it is made anew, not bound from "
+                                                    "the caller's tree: --enable-external-masters cannot make it a slave of a group outside");
+    return 0;
+  };
   auto emit = [&](const Key& key) {
     Group& g = groups[key];
     uint32_t first = g.members.front();
-    if (g.master != 0) {
-      auto master = group_of_shared.find(g.master);
-      if (master == group_of_shared.end()) {
-        steps.push_back({SharingStep::Op::kSlaveOfExternal, first, 0, g.master});
-      } else {
-        steps.push_back({SharingStep::Op::kSlaveOf, first, groups[master->second].members.front(), g.master});
+    // Slaves of a group outside the images: each joins it from the
+    // caller's tree (a peer group of them only its first, the others join that).
+    bool outside = g.master != 0 && group_of_shared.count(g.master) == 0;
+    if (outside) {
+      for (size_t i = 0; i < (g.shared != 0 ? 1 : g.members.size()); ++i) {
+        uint32_t from = ctx.options.external_masters ? external_behind(g.members[i]) : 0;
+        steps.push_back({SharingStep::Op::kSlaveOfExternal, g.members[i], from, g.master});
       }
+    } else if (g.master != 0) {
+      steps.push_back({SharingStep::Op::kSlaveOf, first, groups[group_of_shared[g.master]].members.front(), g.master});
     }
     if (g.shared != 0) steps.push_back({SharingStep::Op::kMakeShared, first, 0, g.shared});
+    if (outside && g.shared == 0) return;
     for (size_t i = 1; i < g.members.size(); ++i) {
       steps.push_back({SharingStep::Op::kJoinGroup, g.members[i], first, g.shared != 0 ? g.shared : g.master});
     }

@@ -140,6 +140,12 @@ std::string RestoreNeeds(const images::RestorePlan& plan) {
     out += "a restore needs " + flag + " for mount " + m.mountpoint + " (" + m.fstype + " " + m.source + ", root " + m.root +
            "), or --ext-mount-map auto\n";
   }
+  std::set<uint32_t> groups;
+  for (const images::SharingStep& step : plan.sharing) {
+    if (step.op != images::SharingStep::Op::kSlaveOfExternal || !groups.insert(step.group).second) continue;
+    out += "a restore needs --enable-external-masters for mount " + plan.FindMount(step.mnt)->mountpoint +
+           " to come back a slave of peer group " + std::to_string(step.group) + " outside the tree (without it, private)\n";
+  }
   return out;
 }
 

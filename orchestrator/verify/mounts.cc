@@ -84,7 +84,15 @@ void Verifier::CompareMounts() {
     same_group(m.shared_id, l.shared, where, "peer group");
     bool external_master = m.master_id != 0 && std::none_of(plan_.mounts.begin(), plan_.mounts.end(),
                                                             [&](const auto& o) { return o.shared_id == m.master_id; });
-    if (!external_master) same_group(m.master_id, l.master, where, "master group");
+    if (!external_master) {
+      same_group(m.master_id, l.master, where, "master group");
+    } else if (l.master == 0) {
+      Diff(where + ": a slave of no group, images say of peer group " + std::to_string(m.master_id) +
+           " outside the tree (restored without --enable-external-masters, it is private)");
+    } else if (l.master != m.master_id) {
+      Diff(where + ": a slave of peer group " + std::to_string(l.master) + ", images say of peer group " + std::to_string(m.master_id) +
+           " outside the tree");
+    }
     CompareAutofs(m, l, where);
     if (m.how == images::MountSource::kNew && m.contents) CompareTmpfsContents(m, l, *mounts, where);
   }

@@ -1,4 +1,5 @@
 // The plan builder on valid image sets: order, helpers, sharing, AutoFS.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -134,6 +135,47 @@ TEST(Plan, SlaveOfAGroupOutsideTheImage) {
   ASSERT_NE(step, plan.sharing.end());
   EXPECT_EQ(step->op, SharingStep::Op::kSlaveOfExternal);
   EXPECT_EQ(step->group, 77u);
+}
+
+// Two slaves of one group outside the images (not themselves shared):
+// without --enable-external-masters each is restored private (no join from
+// a private mount, which MOVE_MOUNT_SET_GROUP refuses); with it each joins
+// the caller's group through the external mount it is bound from, and one
+// made anew is refused, named.
+TEST(Plan, SlavesOfAGroupOutsideTheImagesJoinItOnlyWhenAsked) {
+  test::ImageSet set = test::TreeImages({{.pid = 1, .ppid = 0, .pgid = 1, .sid = 1}});
+  test::AddMounts(set, {{.id = 40, .parent = 1, .mountpoint = "/", .dev = 10},
+                        {.id = 41, .parent = 40, .mountpoint = "/ext", .master = 9, .dev = 50, .external = true, .ext_key = "ext"},
+                        {.id = 42, .parent = 40, .mountpoint = "/bound", .root = "/sub", .master = 9, .dev = 50}});
+  auto steps = [](const RestorePlan& plan) {
+    std::string out;
+    for (const SharingStep& s : plan.sharing) {
+      out += fmt::format("{}:{}:{}:{} ", static_cast<int>(s.op), s.mnt, s.peer, s.group);
+    }
+    return out;
+  };
+  const int external = static_cast<int>(SharingStep::Op::kSlaveOfExternal);
+  EXPECT_EQ(steps(MustPlan(set)), fmt::format("{0}:41:0:9 {0}:42:0:9 ", external));
+  PlanOptions options{.external_keys = {"ext"}, .external_masters = true};
+  PlanOutcome asked = BuildPlan(test::ToImageDir(set), options);
+  ASSERT_TRUE(asked.plan.has_value()) << (asked.errors.empty() ? "" : asked.errors[0].ToString());
+  EXPECT_EQ(steps(*asked.plan), fmt::format("{0}:41:41:9 {0}:42:41:9 ", external));
+  // A peer group of such slaves: its first joins the outside group, the others join it.
+  test::Mutable<img::mnt_entry>(set, "mountpoints-3001.img", 1).set_shared_id(5);
+  test::Mutable<img::mnt_entry>(set, "mountpoints-3001.img", 2).set_shared_id(5);
+  asked = BuildPlan(test::ToImageDir(set), options);
+  ASSERT_TRUE(asked.plan.has_value());
+  EXPECT_EQ(steps(*asked.plan), fmt::format("{}:41:41:9 {}:41:0:5 {}:42:41:5 ", external, static_cast<int>(SharingStep::Op::kMakeShared),
+                                            static_cast<int>(SharingStep::Op::kJoinGroup)));
+  // Made anew, a mount cannot join a group of the caller's superblock.
+  test::ImageSet fresh = test::TreeImages({{.pid = 1, .ppid = 0, .pgid = 1, .sid = 1}});
+  test::AddMounts(fresh, {{.id = 40, .parent = 1, .mountpoint = "/", .dev = 10},
+                          {.id = 41, .parent = 40, .mountpoint = "/own", .master = 9, .dev = 50}});
+  PlanOutcome refused = BuildPlan(test::ToImageDir(fresh), options);
+  ASSERT_EQ(refused.errors.size(), 1u);
+  EXPECT_NE(refused.errors[0].ToString().find(": entry 1: mount 41 at /own was a slave of peer group 9 outside the images, but it is made anew"),
+            std::string::npos)
+      << refused.errors[0].ToString();
 }
 
 // A namespace restore-orch does not create: a task whose id differs from
