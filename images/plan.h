@@ -284,6 +284,16 @@ struct NamespacePlan {
   std::optional<NetPlan> net;  // none: the tree shares the caller's network namespace
 };
 
+// What pipe(2) gives a pipe's inode: owned by the maker's fsuid and fsgid,
+// mode 0600 (get_pipe_inode, fs/pipe.c).
+inline constexpr uint32_t kPipeMode = 0600;
+struct PipeOwner {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint32_t mode = kPipeMode;  // permission bits, at most 07777
+  bool operator==(const PipeOwner&) const = default;
+};
+
 struct RestorePlan {
   std::string image_dir;
   ZonePlan zone;  // the arena at zone.start (MAP_FIXED_NOREPLACE), and what continuing tasks keep there
@@ -303,9 +313,12 @@ struct RestorePlan {
   size_t helpers = 0;          // helper tasks among `tasks`
   uint32_t parked_slots = 0;   // parking slots needed at most in one task
   std::map<std::pair<bool, uint32_t>, size_t> pipe_data_index;  // (fifo, pipe_id) -> pipe_data
-  // pipe_id -> (uid, gid) of a pipe root does not own (pipe-owners.img);
-  // the task that makes it gives it to them with fchown(2).
-  std::map<uint32_t, std::pair<uint32_t, uint32_t>> pipe_owners;
+  // pipe_id -> owner and mode of a pipe root does not own or whose mode is
+  // not 0600 (pipe-owners.img); the task that makes it gives them back with
+  // fchown(2) and fchmod(2). `pipe_owners_known`: the images hold the file,
+  // so a pipe it names no entry for was root's, 0600 (verify compares it).
+  std::map<uint32_t, PipeOwner> pipe_owners;
+  bool pipe_owners_known = false;
 
   const TaskPlan* FindTask(pid_t pid) const;
   // Index of the task in `tasks`, or -1.

@@ -10,12 +10,19 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace ro::sys {
 
 Status Chown(int fd, uint32_t uid, uint32_t gid) {
   if (::fchown(fd, uid, gid) != 0) return SysError("fchown to " + std::to_string(uid) + ":" + std::to_string(gid));
+  return {};
+}
+
+Status Chmod(int fd, uint32_t mode) {
+  if (::fchmod(fd, mode) != 0) return SysError(fmt::format("fchmod to {:04o}", mode));
   return {};
 }
 

@@ -20,6 +20,8 @@ struct PipeEnds {
 };
 // fchown(fd, uid, gid). Errors name the call and the ids.
 Status Chown(int fd, uint32_t uid, uint32_t gid);
+// fchmod(fd, mode). Errors name the call and the mode (octal).
+Status Chmod(int fd, uint32_t mode);
 
 // pipe2(flags); O_CLOEXEC is always added.
 Result<PipeEnds> Pipe(int flags);

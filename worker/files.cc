@@ -70,9 +70,10 @@ Status CreatePipe(const std::vector<const FilePlan*>& ofds, const images::Restor
   auto made = sys::Pipe(0);
   if (!made.ok()) return About(first, std::move(made).error().Within(what));
   if (auto owner = plan.pipe_owners.find(first.pipe_id); owner != plan.pipe_owners.end()) {
-    if (Status s = sys::Chown(made->read.get(), owner->second.first, owner->second.second); !s.ok()) {
-      return About(first, std::move(s).error().Within(what));
-    }
+    // The mode after the owner: fchown(2) clears set-user-ID and set-group-ID.
+    Status s = sys::Chown(made->read.get(), owner->second.uid, owner->second.gid);
+    if (s.ok() && owner->second.mode != images::kPipeMode) s = sys::Chmod(made->read.get(), owner->second.mode);
+    if (!s.ok()) return About(first, std::move(s).error().Within(what));
   }
   const UniqueFd* ends[2] = {&made->read, &made->write};
   if (Status s = FillPipe(made->write.get(), plan.PipeData(false, first.pipe_id), what, arena); !s.ok()) {

@@ -228,10 +228,11 @@ void ReadPipeData(Context& ctx, const Kind& kind, bool fifo) {
 }
 
 // pipe-owners.img: each entry a pipe of files.img, once, with an owner
-// fchown(2) takes (-1 would mean "leave it").
+// fchown(2) takes (-1 would mean "leave it") and a mode fchmod(2) takes.
 void ReadPipeOwners(Context& ctx) {
   const ImageFile* f = ctx.dir.Find(PipeOwnersKind());
   if (f == nullptr) return;
+  ctx.plan.pipe_owners_known = true;
   const std::string name = MakeFileName(PipeOwnersKind());
   std::set<uint32_t> pipes;
   for (const auto& [id, p] : ctx.plan.files) {
@@ -243,7 +244,9 @@ void ReadPipeOwners(Context& ctx) {
       ctx.problems.Add(name, i, "pipe " + Str(e.pipe_id()) + " is no pipe of files.img");
     } else if (e.uid() == UINT32_MAX || e.gid() == UINT32_MAX) {
       ctx.problems.Add(name, i, "pipe " + Str(e.pipe_id()) + " has owner " + Str(e.uid()) + ":" + Str(e.gid()) + ": -1 is no id");
-    } else if (!ctx.plan.pipe_owners.emplace(e.pipe_id(), std::make_pair(e.uid(), e.gid())).second) {
+    } else if (e.has_mode() && (e.mode() & ~07777u) != 0) {
+      ctx.problems.Add(name, i, "pipe " + Str(e.pipe_id()) + " has mode 0" + OctStr(e.mode()) + ": more than permission bits (07777)");
+    } else if (!ctx.plan.pipe_owners.emplace(e.pipe_id(), PipeOwner{e.uid(), e.gid(), e.has_mode() ? e.mode() : kPipeMode}).second) {
       ctx.problems.Add(name, i, "second owner of pipe " + Str(e.pipe_id()));
     }
   }

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "images/builders.h"
+#include "images/plan.h"
 #include "images/kinds.h"
 #include "images/proto/fs.pb.h"
 #include "images/proto/owners.pb.h"
@@ -225,13 +226,17 @@ Status Collector::AddFile(const Task& t, const LiveFd& f, uint32_t id) {
       flags &= ~static_cast<uint32_t>(O_DIRECT);  // the kernel sets it again when it takes the pipe
     }
     files.entries.push_back(images::Entry{images::NewPipe(id, pipe_id, flags), {}});
-    // Its owner, once per pipe, when a restore (as root) would not give it.
-    if ((f.st.st_uid != 0 || f.st.st_gid != 0) && owned_pipes_.insert(pipe_id).second) {
+    // Its owner and mode, once per pipe, when a restore (as root, with
+    // pipe(2)) would not give them; the file itself says the others are root's, 0600.
+    images::ImageFile& owners = File(images::PipeOwnersKind());
+    uint32_t mode = f.st.st_mode & 07777;
+    if ((f.st.st_uid != 0 || f.st.st_gid != 0 || mode != images::kPipeMode) && owned_pipes_.insert(pipe_id).second) {
       auto owner = std::make_unique<img::pipe_owner_entry>();
       owner->set_pipe_id(pipe_id);
       owner->set_uid(f.st.st_uid);
       owner->set_gid(f.st.st_gid);
-      File(images::PipeOwnersKind()).entries.push_back(images::Entry{std::move(owner), {}});
+      if (mode != images::kPipeMode) owner->set_mode(mode);
+      owners.entries.push_back(images::Entry{std::move(owner), {}});
     }
     return autofs ? Status() : CollectPipeData(t, f, pipe_id, false);  // an AutoFS pipe is empty (checked with its mount)
   }

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <fmt/format.h>
+
 #include <map>
 
 #include "orchestrator/verify/verifier.h"
@@ -47,10 +49,18 @@ void Verifier::CompareFds() {
           } else if (at->second != l.target) {
             Diff(where + ": not the same pipe as the other ends of pipe " + std::to_string(f.pipe_id));
           }
-          if (auto owner = plan_.pipe_owners.find(f.pipe_id); owner != plan_.pipe_owners.end() &&
-              (l.st.st_uid != owner->second.first || l.st.st_gid != owner->second.second)) {
-            Diff(where + ": pipe owned by " + std::to_string(l.st.st_uid) + ":" + std::to_string(l.st.st_gid) + ", images say " +
-                 std::to_string(owner->second.first) + ":" + std::to_string(owner->second.second));
+          // Compared when the images say: an entry, or a pipe-owners.img
+          // without one (root's, 0600). CRIU's dumps keep neither.
+          auto owner = plan_.pipe_owners.find(f.pipe_id);
+          if (owner != plan_.pipe_owners.end() || plan_.pipe_owners_known) {
+            images::PipeOwner want = owner != plan_.pipe_owners.end() ? owner->second : images::PipeOwner{};
+            if (l.st.st_uid != want.uid || l.st.st_gid != want.gid) {
+              Diff(where + ": pipe owned by " + std::to_string(l.st.st_uid) + ":" + std::to_string(l.st.st_gid) + ", images say " +
+                   std::to_string(want.uid) + ":" + std::to_string(want.gid));
+            }
+            if ((l.st.st_mode & 07777) != want.mode) {
+              Diff(where + fmt::format(": pipe mode {:04o}, images say {:04o}", l.st.st_mode & 07777, want.mode));
+            }
           }
           break;
         }

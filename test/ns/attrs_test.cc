@@ -598,12 +598,16 @@ TEST(Attrs, EachThreadKeepsItsUidsAndGids) {
 }
 
 // A pipe made by a task running as another user is owned by that user
-// (the kernel gives it the maker's fsuid and fsgid); a restore makes it as
-// root and gives it back to them (pipe-owners.img); verify compares it.
+// (the kernel gives it the maker's fsuid and fsgid), and fchmod(2) changes
+// a pipe's mode; a restore makes each as root with pipe(2)'s 0600 and gives
+// them back (pipe-owners.img); verify compares both, of root's pipes too.
 const char kPipeOwnersProgram[] = R"py(
 import os, sys, time
 root_r, root_w = os.pipe()
 os.dup2(root_r, 20)
+chmodded_r, chmodded_w = os.pipe()
+os.fchmod(chmodded_r, 0o640)
+os.dup2(chmodded_r, 23)
 if os.fork() == 0:
     os.setresgid(1001, 1001, 1001)
     os.setresuid(1000, 1000, 1000)
@@ -619,11 +623,14 @@ while True:
     time.sleep(0.05)
 )py";
 
-// "uid:gid" of the file each fd of `pid` names (as stat -L shows it).
+// "uid:gid" of the file each fd of `pid` names (as stat -L shows it), and
+// its permission bits after a space when not 0600.
 std::string Owner(pid_t pid, int fd) {
   struct stat st {};
   if (::stat(("/proc/" + Str(pid) + "/fd/" + Str(fd)).c_str(), &st) != 0) return "?";
-  return Str(st.st_uid) + ":" + Str(st.st_gid);
+  char mode[16] = "";
+  if ((st.st_mode & 07777) != 0600) std::snprintf(mode, sizeof(mode), " %04o", st.st_mode & 07777);
+  return Str(st.st_uid) + ":" + Str(st.st_gid) + mode;
 }
 
 TEST(Attrs, APipeComesBackOwnedByWhoMadeIt) {
@@ -639,19 +646,30 @@ TEST(Attrs, APipeComesBackOwnedByWhoMadeIt) {
     for (int i = 0; i < 500 && ReadText(ready).empty(); ++i) ::usleep(10000);
     EXPECT_OR_RETURN(!ReadText(ready).empty(), "the program did not start");
     std::vector<pid_t> before = TreeBelow(root);
-    EXPECT_OR_RETURN(before.size() == 2 && Owner(before[1], 21) == "1000:1001" && Owner(root, 20) == "0:0",
-                     "before: " + Owner(before.back(), 21) + " " + Owner(root, 20));
+    EXPECT_OR_RETURN(before.size() == 2 && Owner(before[1], 21) == "1000:1001" && Owner(root, 20) == "0:0" && Owner(root, 23) == "0:0 0640",
+                     "before: " + Owner(before.back(), 21) + " " + Owner(root, 20) + " " + Owner(root, 23));
     if (std::string e = Cycle(root, images.path(), tree.pid); !e.empty()) return e;
     std::vector<pid_t> after = TreeBelow(tree.pid);
     EXPECT_OR_RETURN(after.size() == 2, "the restored tree has " + Str(after.size()) + " tasks");
-    EXPECT_OR_RETURN(Owner(after[1], 21) == "1000:1001" && Owner(after[1], 22) == "1000:1001" && Owner(tree.pid, 20) == "0:0",
-                     "after: " + Owner(after[1], 21) + " " + Owner(after[1], 22) + " " + Owner(tree.pid, 20));
+    EXPECT_OR_RETURN(Owner(after[1], 21) == "1000:1001" && Owner(after[1], 22) == "1000:1001" && Owner(tree.pid, 20) == "0:0" &&
+                         Owner(tree.pid, 23) == "0:0 0640",
+                     "after: " + Owner(after[1], 21) + " " + Owner(after[1], 22) + " " + Owner(tree.pid, 20) + " " + Owner(tree.pid, 23));
     RunResult same = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(tree.pid)});
     EXPECT_OR_RETURN(same.status == 0, "verify: " + same.out + same.err);
+    // Root's pipe given away and made world-readable live: verify sees both.
+    const std::string root_pipe = "/proc/" + Str(tree.pid) + "/fd/20";
+    EXPECT_OR_RETURN(::chown(root_pipe.c_str(), 5, 6) == 0 && ::chmod(root_pipe.c_str(), 0644) == 0, "chown the root task's pipe");
+    RunResult changed = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(tree.pid)});
+    for (const char* want : {"task 1 fd 20: pipe owned by 5:6, images say 0:0", "task 1 fd 20: pipe mode 0644, images say 0600"}) {
+      EXPECT_OR_RETURN(changed.status == 1 && changed.out.find(want) != std::string::npos,
+                       "verify does not say \"" + std::string(want) + "\":\n" + changed.out + changed.err);
+    }
+    EXPECT_OR_RETURN(::chown(root_pipe.c_str(), 0, 0) == 0 && ::chmod(root_pipe.c_str(), 0600) == 0, "give the pipe back");
     std::string e = EditImage(images, "pipe-owners.img", [](nlohmann::json& o) { o["uid"] = 1002; });
     if (!e.empty()) return e;
     RunResult v = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(tree.pid)});
-    const std::string want = "task 2 fd 21: pipe owned by 1000:1001, images say 1002:1001";
+    // The first entry is the root task's pipe with mode 0640.
+    const std::string want = "task 1 fd 23: pipe owned by 0:0, images say 1002:0";
     EXPECT_OR_RETURN(v.status == 1 && v.out.find(want) != std::string::npos, "verify does not say \"" + want + "\":\n" + v.out + v.err);
     return std::string();
   });
