@@ -11,7 +11,8 @@
 
 namespace ro {
 
-Status RunActionScripts(const std::vector<std::string>& scripts, const char* point, pid_t root, uint64_t deadline_ns) {
+Status RunActionScripts(const std::vector<std::string>& scripts, const char* point, pid_t root, uint64_t deadline_ns,
+                        const std::function<void()>& waiting) {
   for (const std::string& script : scripts) {
     log::Info("action script {} at {}", script, point);
     pid_t pid = ::fork();
@@ -38,6 +39,7 @@ Status RunActionScripts(const std::vector<std::string>& scripts, const char* poi
         ::waitpid(pid, nullptr, 0);
         return Fail("action script " + script + " at " + point + " did not finish in time");
       }
+      if (waiting) waiting();
       ::usleep(2000);
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ namespace ro {
 // (and CRIU's names CRTOOLS_SCRIPT_ACTION and CRTOOLS_INIT_PID, so CRIU's
 // scripts work). A script that fails, or is still running at
 // `deadline_ns` (CLOCK_MONOTONIC; it is killed), fails the restore.
-Status RunActionScripts(const std::vector<std::string>& scripts, const char* point, pid_t root, uint64_t deadline_ns);
+// `waiting`, when set, is called every few milliseconds while a script
+// runs (the progress line).
+Status RunActionScripts(const std::vector<std::string>& scripts, const char* point, pid_t root, uint64_t deadline_ns,
+                        const std::function<void()>& waiting = {});
 
 }  // namespace ro

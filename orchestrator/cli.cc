@@ -78,14 +78,15 @@ void AddLogging(CLI::App& app, Cli& c, bool short_o) {
 }
 
 void AddProgress(CLI::App& app, bool& quiet, bool& progress, const char* what) {
-  CLI::Option* q = app.add_flag("-q,--quiet", quiet,
-                                std::string("no progress line. By default a ") + what +
-                                    " that runs longer than a second shows one on standard error when it is a terminal "
-                                    "(its stage, tasks through it of all, seconds so far), erased when it ends");
-  CLI::Option* p = app.add_flag("--progress", progress,
-                                "show the progress line also when standard error is not a terminal: a whole line at most "
-                                "once a second, after the first second");
-  q->excludes(p);
+  // -q with --progress is refused by the command (CLI11's excludes() would
+  // print "Excludes:" in the option column of --help).
+  app.add_flag("-q,--quiet", quiet,
+               std::string("no progress line (warnings and errors still print; -v0: errors only). By default a ") + what +
+                   " that runs longer than a second shows one on standard error when it is a terminal (its stage, how many "
+                   "of the stage's tasks are through it where it goes task by task, seconds so far), erased when it ends");
+  app.add_flag("--progress", progress,
+               "show the progress line also when standard error is not a terminal: a whole line at most once a second, "
+               "after the first second; not with -q");
 }
 
 void AddRestoreOptions(CLI::App& app, RestoreArgs& args) {

@@ -213,6 +213,10 @@ Status Preflight(const images::RestorePlan& plan, const RestoreArgs& args) {
 
 int CmdRestore(const RestoreArgs& args) {
   log::SetStage("plan");
+  if (args.quiet && args.progress) {
+    PrintError(Fail("-q/--quiet and --progress exclude each other"));
+    return kExitUsage;
+  }
   // Usage first: nothing is read before the options make sense.
   std::optional<shm::FaultSpec> fault;
   std::string fault_text = args.fault;

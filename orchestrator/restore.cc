@@ -127,7 +127,7 @@ class Controller {
     signals_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
     if (!signals_) return SysError("signalfd");
 
-    RO_TRY(RunActionScripts(options_.action_scripts, shm::kPreRestore, 0, deadline_ns_));
+    RO_TRY(RunActionScripts(options_.action_scripts, shm::kPreRestore, 0, deadline_ns_, ScriptProgress(shm::kPreRestore)));
     if (options_.syscall_fault) {
       int sv[2];
       if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return SysError("socketpair");
@@ -243,9 +243,15 @@ class Controller {
   }
 
   Status Scripts(const char* point) {
-    Status s = RunActionScripts(options_.action_scripts, point, watch_->root(), deadline_ns_);
+    Status s = RunActionScripts(options_.action_scripts, point, watch_->root(), deadline_ns_, ScriptProgress(point));
     if (!s.ok() && arena_) arena_->Abort(0, arena_->stage(), s.error());
     return s;
+  }
+
+  // While an action script runs: which point's.
+  std::function<void()> ScriptProgress(const char* point) {
+    if (options_.progress == nullptr) return {};
+    return [this, point] { options_.progress->Update(std::string("action script at ") + point); };
   }
 
   // The stage and how many of its participants are through it.

@@ -1,5 +1,6 @@
 #include "sys/progress.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -30,17 +31,19 @@ std::string ProgressText(std::string_view verb, std::string_view stage, size_t d
 ProgressLine::ProgressLine(ProgressMode mode, std::string_view verb)
     : ProgressLine(verb, Options{.terminal = ::isatty(2) == 1}) {
   enabled_ = mode == ProgressMode::kOn || (mode == ProgressMode::kAuto && options_.terminal);
+  Arm();
 }
 
 ProgressLine::ProgressLine(std::string_view verb, Options options) : verb_(verb), options_(std::move(options)), enabled_(true) {
   if (!options_.now) options_.now = MonotonicNs;
   start_ns_ = options_.now();
   g_current = this;
+  Arm();
 }
 
-ProgressLine::~ProgressLine() {
-  Finish();
-  if (g_current == this) g_current = nullptr;
+void ProgressLine::Arm() {
+  // From the start: tasks forked before the line first shows log too.
+  log::SetClearsLine(enabled_ && options_.terminal && log::GetSink() == options_.fd);
 }
 
 void EraseProgressLine() {
@@ -58,10 +61,11 @@ void ProgressLine::Update(std::string_view stage, size_t done, size_t total) {
   last_stage_ = stage;
   std::string text = ProgressText(verb_, stage, done, total, now - start_ns_);
   if (options_.terminal) {
+    // One row: a line the terminal wraps would leave all but its last row behind.
+    winsize ws{};
+    if (::ioctl(options_.fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 && text.size() >= ws.ws_col) text.resize(ws.ws_col - 1u);
     Write(std::string(kErase) + text);
     shown_ = true;
-    // Log lines (ours and the tasks', which inherit this) start by erasing it.
-    if (log::GetSink() == options_.fd) log::SetClearsLine(true);
   } else {
     Write(text + "\n");
   }
@@ -71,7 +75,14 @@ void ProgressLine::Finish() {
   if (!shown_) return;
   shown_ = false;
   Write(std::string(kErase));
-  log::SetClearsLine(false);
+}
+
+ProgressLine::~ProgressLine() {
+  Finish();
+  if (g_current == this) {
+    g_current = nullptr;
+    log::SetClearsLine(false);
+  }
 }
 
 void ProgressLine::Write(const std::string& text) {

@@ -34,8 +34,10 @@ class ProgressLine {
   };
 
   // A line for `verb` ("restore", "dump") on stderr, as `mode` says
-  // (kAuto: when stderr is a terminal). Its clock starts now. While a
-  // terminal line is shown, log lines first erase it (log::SetClearsLine).
+  // (kAuto: when stderr is a terminal). Its clock starts now. While it
+  // lives, on a terminal, log lines (of tasks forked meanwhile too) start
+  // by erasing the line they land on (log::SetClearsLine). A terminal line
+  // is cut to the terminal's width.
   ProgressLine(ProgressMode mode, std::string_view verb);
   // Explicit fd, terminal flag and clock (the unit tests).
   ProgressLine(std::string_view verb, Options options);
@@ -57,6 +59,7 @@ class ProgressLine {
 
  private:
   void Write(const std::string& text);
+  void Arm();
 
   std::string verb_;
   Options options_;

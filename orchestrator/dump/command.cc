@@ -178,6 +178,10 @@ void PrintDryRun(const std::string& dir, const Encoded& files, const std::map<st
 
 int CmdDump(const DumpArgs& args) {
   log::SetStage("dump");
+  if (args.quiet && args.progress) {
+    PrintDumpError(Fail("-q/--quiet and --progress exclude each other"));
+    return kExitUsage;
+  }
   Clock::time_point start = Clock::now();
   InterruptGuard interrupts;
   sys::ProgressLine progress(sys::ProgressModeFor(args.quiet, args.progress), "dump");
@@ -188,7 +192,9 @@ int CmdDump(const DumpArgs& args) {
   }
   const uint64_t script_deadline = 60'000'000'000;
   if (!args.dry_run) {
-    if (Status s = RunActionScripts(args.action_scripts, "pre-dump", args.tree, sys::MonotonicNs() + script_deadline); !s.ok()) {
+    if (Status s = RunActionScripts(args.action_scripts, "pre-dump", args.tree, sys::MonotonicNs() + script_deadline,
+                                    [&progress] { progress.Update("action script at pre-dump"); });
+        !s.ok()) {
       PrintDumpError(s.error());
       return kExitFailure;
     }
@@ -310,7 +316,8 @@ int CmdDump(const DumpArgs& args) {
     if (!written_ok.ok()) RemoveImages(args.images, encoded);
   }
   if (written_ok.ok()) {
-    written_ok = RunActionScripts(args.action_scripts, "post-dump", args.tree, sys::MonotonicNs() + script_deadline);
+    written_ok = RunActionScripts(args.action_scripts, "post-dump", args.tree, sys::MonotonicNs() + script_deadline,
+                                  [&progress] { progress.Update("action script at post-dump"); });
     if (!written_ok.ok()) RemoveImages(args.images, encoded);  // the tree is released running
   }
   if (!written_ok.ok()) {

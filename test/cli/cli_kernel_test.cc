@@ -316,7 +316,8 @@ TEST(DumpCli, NoSuchProcessIsAFailure) {
 
 // A dump or restore that runs past its first second shows where it is on
 // stderr: on a terminal by default, elsewhere with --progress, never with
-// -q. The action script stretches the start past that second.
+// -q. The action script stretches the start past that second, and the
+// line goes on while it runs.
 TEST(ProgressCli, LongDumpsAndRestoresSayWhereTheyAreUnlessQuiet) {
   EXPECT_EQ(InSandbox([] {
               TempDir work;
@@ -338,12 +339,12 @@ TEST(ProgressCli, LongDumpsAndRestoresSayWhereTheyAreUnlessQuiet) {
               if (quiet.status != 0 || !quiet.err.empty()) p += "quiet dump: status " + Str(quiet.status) + ", stderr: " + quiet.err;
               RunResult shown = dump("shown", {"--progress"});
               // Each line names a stage the dump passed after its first second, and ends.
-              if (shown.status != 0 || shown.err.find("restore-orch: dump: freezing, ") != 0 ||
+              if (shown.status != 0 || shown.err.find("restore-orch: dump: action script at pre-dump, ") != 0 ||
                   shown.err.find('\r') != std::string::npos || shown.err.back() != '\n') {
                 p += "dump --progress: status " + Str(shown.status) + ", stderr: " + shown.err;
               }
               RunResult both = dump("both", {"-q", "--progress"});
-              if (both.status != 64 || both.err.find("excludes") == std::string::npos) {
+              if (both.status != 64 || both.err.find("-q/--quiet and --progress exclude each other") == std::string::npos) {
                 p += "-q with --progress: status " + Str(both.status) + ": " + both.err;
               }
               KillTree(root);
@@ -351,7 +352,7 @@ TEST(ProgressCli, LongDumpsAndRestoresSayWhereTheyAreUnlessQuiet) {
               RunResult restored = RunCommand({RestoreOrch(), "--images", work.File("shown"), "--detach", "--progress",
                                                "--action-script", script});
               pid_t back = std::atoi(restored.out.c_str());
-              if (restored.status != 0 || back <= 0 || restored.err.find("restore-orch: restore: root-task, ") != 0) {
+              if (restored.status != 0 || back <= 0 || restored.err.find("restore-orch: restore: action script at pre-restore, ") != 0) {
                 p += "restore --progress: status " + Str(restored.status) + ", stdout: " + restored.out + ", stderr: " + restored.err;
               }
               if (back > 0) KillTree(back);

@@ -4,6 +4,8 @@
 #include "sys/progress.h"
 
 #include <fcntl.h>
+#include <pty.h>
+#include <termios.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -94,37 +96,60 @@ TEST(ProgressLine, ElsewhereWritesWholeLinesAtMostOnceASecond) {
                            "restore-orch: dump: checking, 2.2 s\n");
 }
 
-TEST(ProgressLine, LogLinesEraseItWhileItIsShown) {
+TEST(ProgressLine, LogLinesEraseTheTerminalLineWhileItLives) {
   Screen screen;
   int old_sink = log::GetSink();
   log::SetSink(screen.write_fd());
+  log::Warn("before");
   {
     ProgressLine line("restore", screen.Options(true));
-    log::Warn("before");
+    log::Warn("not shown yet");
     screen.now_ += 2'000 * kMs;
     line.Update("memory", 1, 2);
     log::Warn("while shown");
-    line.Finish();
-    log::Warn("after");
   }
+  log::Warn("after");
   log::SetSink(old_sink);
   std::string out = screen.Take();
-  size_t before = out.find("before\n");
-  size_t shown = out.find("\r\033[Krestore-orch: restore: memory, 1/2 tasks, 2.0 s");
-  size_t cleared_log = out.find("\r\033[K", shown + 1);
-  size_t while_shown = out.find("while shown\n");
-  size_t after = out.find("after\n");
-  ASSERT_NE(before, std::string::npos) << out;
-  ASSERT_NE(shown, std::string::npos) << out;
-  ASSERT_NE(while_shown, std::string::npos) << out;
-  EXPECT_LT(cleared_log, while_shown) << "the log line did not erase the progress line first: " << out;
-  EXPECT_EQ(out.rfind("\r\033[K", before), std::string::npos) << "a log line before the progress line erased: " << out;
-  ASSERT_NE(after, std::string::npos) << out;
-  // The line drawn, the log line while it was shown, the erase at Finish:
-  // lines logged before and after it erase nothing.
-  size_t erases = 0;
-  for (size_t at = out.find("\r\033[K"); at != std::string::npos; at = out.find("\r\033[K", at + 1)) ++erases;
-  EXPECT_EQ(erases, 3u) << out;
+  const std::string erase = "\r\033[K";
+  auto line_of = [&](const std::string& text) {
+    size_t at = out.find(text);
+    size_t start = out.rfind('\n', at);
+    return at == std::string::npos ? std::string("(none)") : out.substr(start == std::string::npos ? 0 : start + 1, at - (start == std::string::npos ? 0 : start + 1));
+  };
+  EXPECT_EQ(line_of("before").find(erase), std::string::npos) << out;
+  EXPECT_EQ(line_of("not shown yet").find(erase), 0u) << out;
+  EXPECT_EQ(line_of("while shown").find(erase + "restore-orch: restore: memory, 1/2 tasks, 2.0 s" + erase), 0u) << out;
+  // After it: the destructor's erase at most, and no more erasing lines.
+  std::string after = line_of("after");
+  EXPECT_EQ(after.rfind(erase), after.find(erase)) << out;
+  log::SetSink(screen.write_fd());
+  log::Warn("later");
+  log::SetSink(old_sink);
+  EXPECT_EQ(screen.Take().find(erase), std::string::npos);
+}
+
+TEST(ProgressLine, OnATerminalIsCutToItsWidth) {
+  int master = -1, slave = -1;
+  winsize ws{.ws_row = 24, .ws_col = 30};
+  ASSERT_EQ(::openpty(&master, &slave, nullptr, nullptr, &ws), 0);
+  termios raw{};
+  ::tcgetattr(slave, &raw);
+  ::cfmakeraw(&raw);  // bytes through as written
+  ::tcsetattr(slave, TCSANOW, &raw);
+  uint64_t now = 5000 * kMs;
+  {
+    ProgressLine line("restore", ProgressLine::Options{.fd = slave, .terminal = true, .now = [&now] { return now; }});
+    now += 2'000 * kMs;
+    line.Update("forking", 123, 1000);
+  }
+  ::close(slave);
+  std::string out;
+  char buf[512];
+  for (ssize_t n; (n = ::read(master, buf, sizeof(buf))) > 0;) out.append(buf, static_cast<size_t>(n));
+  ::close(master);
+  // 29 columns: the cursor never wraps to a second row.
+  EXPECT_EQ(out, "\r\033[K" + std::string("restore-orch: restore: forking, 123/1000 tasks, 2.0 s").substr(0, 29) + "\r\033[K");
 }
 
 TEST(ProgressLine, OffSaysNothingAndAutoFollowsTheTerminal) {
