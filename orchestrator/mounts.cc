@@ -178,10 +178,8 @@ class Builder {
             break;
           }
           auto source = options_.sources.find(s.peer);
-          if (source == options_.sources.end() || !source->second.master_mount) {
-            r = Fail("no caller's mount to join for its master group " + Num(s.group));
-            break;
-          }
+          // None: its source is hidden here (ResolveExternalMasters warned); it stays private.
+          if (source == options_.sources.end() || !source->second.master_mount) break;
           r = sys::JoinPeerGroup(source->second.master_mount, fds_[s.mnt], "the caller's mount of " + source->second.path + " -> mnt " + Num(s.mnt));
           if (r.ok()) r = sys::SetPropagation(fds_[s.mnt], MS_SLAVE);
           break;
@@ -322,7 +320,10 @@ Status ResolveExternalMasters(const images::RestorePlan& plan, MountOptions& opt
     if (source.master_mount) continue;
     std::string what = "mount " + m.mountpoint + " (a slave of peer group " + Num(step.group) +
                        " outside the images, --enable-external-masters): the caller's mount holding its source " + source.path;
-    if (source.hidden_mount) return Fail(what + " is hidden by other mounts here; it can only be joined through a path that reaches it");
+    if (source.hidden_mount) {
+      log::Warn("{} is hidden by other mounts here, so it cannot be joined: the mount is restored private", what);
+      continue;
+    }
     if (caller.empty()) {
       RO_ASSIGN_OR_RETURN(caller, sys::ReadMountInfo());
     }

@@ -60,11 +60,11 @@ Result<std::map<uint32_t, ExternalSource>> ResolveExternalSources(const images::
 // opens, for each external mount such a step names, the root of the
 // caller's mount holding its source (ExternalSource::master_mount). Run
 // after ResolveExternalSources, before anything is created (and by
-// --dry-run). Errors, naming the mount and the caller's: a source hidden by
-// other mounts, a caller's mount that is private (in no group to be a slave
-// of) or that its path does not reach. A caller's mount in another group
-// than the images' master is a warning: the mount comes back a slave of
-// the caller's group.
+// --dry-run). Errors, naming the mount and the caller's: a caller's mount
+// that is private (in no group to be a slave of) or that its path does not
+// reach. Warnings: a source hidden by other mounts (no fd on it can be had
+// here: that mount is restored private), a caller's mount in another group
+// than the images' master (the mount comes back a slave of the caller's).
 Status ResolveExternalMasters(const images::RestorePlan& plan, MountOptions& options);
 
 // Makes the root task's mount namespace private (nothing propagates to the

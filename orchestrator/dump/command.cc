@@ -140,11 +140,16 @@ std::string RestoreNeeds(const images::RestorePlan& plan) {
     out += "a restore needs " + flag + " for mount " + m.mountpoint + " (" + m.fstype + " " + m.source + ", root " + m.root +
            "), or --ext-mount-map auto\n";
   }
-  std::set<uint32_t> groups;
-  for (const images::SharingStep& step : plan.sharing) {
-    if (step.op != images::SharingStep::Op::kSlaveOfExternal || !groups.insert(step.group).second) continue;
-    out += "a restore needs --enable-external-masters for mount " + plan.FindMount(step.mnt)->mountpoint +
-           " to come back a slave of peer group " + std::to_string(step.group) + " outside the tree (without it, private)\n";
+  // Every mount of such a group, its peers included (they follow its first).
+  std::map<uint32_t, std::string> slaves;  // outside group -> mountpoints
+  for (const images::MountPlan& m : plan.mounts) {
+    bool outside = m.master_id != 0 && std::none_of(plan.mounts.begin(), plan.mounts.end(),
+                                                    [&](const images::MountPlan& o) { return o.shared_id == m.master_id; });
+    if (outside) slaves[m.master_id] += (slaves[m.master_id].empty() ? "" : ", ") + m.mountpoint;
+  }
+  for (const auto& [group, mountpoints] : slaves) {
+    out += "a restore needs --enable-external-masters for " + mountpoints + " to come back slaves of peer group " +
+           std::to_string(group) + " outside the tree (without it, private)\n";
   }
   return out;
 }

@@ -72,7 +72,7 @@ TEST(ExternalMasters, ASlaveOfTheCallersGroupComesBackOneWhenAsked) {
               RunResult d = Dump(root, work.File("images"));
               tree.pid = 0;
               EXPECT_OR_RETURN(d.status == 0, "dump: " + d.err);
-              EXPECT_OR_RETURN(d.out.find("a restore needs --enable-external-masters for mount " + src + " to come back a slave of peer group " +
+              EXPECT_OR_RETURN(d.out.find("a restore needs --enable-external-masters for " + src + " to come back slaves of peer group " +
                                           Str(caller->shared)) != std::string::npos,
                                "the dump did not say what a restore needs:\n" + d.out);
 
@@ -106,6 +106,20 @@ TEST(ExternalMasters, ASlaveOfTheCallersGroupComesBackOneWhenAsked) {
                                                            " outside the tree") != std::string::npos,
                                "verify of the private copy: " + v.out + v.err);
               tree.Now();
+
+              // Its source hidden here under another mount of the caller's: it
+              // can be cloned from under it, not joined; private, with a warning.
+              EXPECT_OR_RETURN(::mount("cover", src.c_str(), "tmpfs", 0, "size=64k") == 0, "cannot cover the caller's mount");
+              RunResult hidden = RunCommand({RestoreOrch(), "--images", work.File("images"), "--detach", "--ext-mount-map", "auto",
+                                             "--enable-external-masters"});
+              tree.pid = std::atoi(hidden.out.c_str());
+              EXPECT_OR_RETURN(hidden.status == 0 && hidden.err.find("is hidden by other mounts here, so it cannot be joined") != std::string::npos,
+                               "restore with the source hidden: " + Str(hidden.status) + " " + hidden.err);
+              std::optional<sys::MountInfo> alone = MountAt(tree.pid, src);
+              EXPECT_OR_RETURN(alone && alone->master == 0 && alone->shared == 0 && alone->fstype == "tmpfs" && alone->source == "outer",
+                               "the mount restored from under the cover");
+              tree.Now();
+              EXPECT_OR_RETURN(::umount2(src.c_str(), 0) == 0, "cannot uncover the caller's mount");
 
               // A caller's mount in no group cannot be joined: said before anything is created.
               EXPECT_OR_RETURN(::mount(nullptr, src.c_str(), nullptr, MS_PRIVATE, nullptr) == 0, "cannot make the caller's mount private");
