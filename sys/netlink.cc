@@ -82,7 +82,14 @@ bool SameAddress(const NetAddress& a, const NetAddress& b) {
 
 std::string NetRoute::Text() const {
   std::string text = dst.empty() ? std::string("default") : AddressText(family, dst) + "/" + Str(dst_len);
-  return text + " table " + Str(table) + " proto " + Str(protocol) + " type " + Str(type);
+  // ip-route(8)'s names for the values rtnetlink.h defines (RTPROT_*, RTN_*).
+  static const char* const kProtocols[] = {"unspec", "redirect", "kernel", "boot", "static"};
+  static const char* const kTypes[] = {"unspec", "unicast", "local", "broadcast", "anycast", "multicast", "blackhole",
+                                       "unreachable", "prohibit", "throw", "nat", "xresolve"};
+  std::string proto = protocol < std::size(kProtocols) ? kProtocols[protocol] : Str(protocol);
+  std::string kind = type < std::size(kTypes) ? kTypes[type] : Str(type);
+  std::string table_name = table == RT_TABLE_MAIN ? "main" : table == RT_TABLE_LOCAL ? "local" : Str(table);
+  return text + " table " + table_name + " proto " + proto + " type " + kind;
 }
 
 Result<NetAddress> ParseAddressMessage(const void* message, size_t size) {

@@ -135,7 +135,7 @@ class Collector {
   // ipc: the System V objects of the tree's own IPC namespace into
   // ipcns-shm-, ipcns-msg- and ipcns-sem-<id>.img (their pages are dumped
   // as they are read: DumpShmemObject).
-  Status DumpSysvObjects(pid_t root, sys::SysvObjects objects);
+  Status DumpSysvObjects(sys::SysvObjects objects);
   // The tree's own network namespace (dump/net.cc): its loopback, its
   // addresses and device sysctls; refused when it holds more than that.
   Status DumpNetNamespace(pid_t root);
@@ -235,6 +235,7 @@ class Collector {
   ino_t own_pid_ns_ = 0, own_mnt_ns_ = 0, tree_pid_ns_ = 0, tree_mnt_ns_ = 0;
   ino_t own_uts_ns_ = 0, tree_uts_ns_ = 0;  // a tree of its own UTS namespace gets utsns-<id>.img
   ino_t own_ipc_ns_ = 0, tree_ipc_ns_ = 0;  // and of its own IPC namespace ipcns-var-<id>.img
+  std::string root_who_;  // "task 1 (pid N here)": the root task as refusals of its namespaces name it
   ino_t own_net_ns_ = 0, tree_net_ns_ = 0;  // and of its own network namespace netns-, netdev-, ifaddr-<id>.img
   dev_t tree_mqueue_dev_ = 0;               // the mqueue superblock of the tree's own IPC namespace
   std::set<uint64_t> sysv_shm_ids_;         // its System V segments, whose pages go in pagemap-shmem-<id>.img

@@ -26,9 +26,9 @@ void Describe(const sys::SysvPerm& p, img::ipc_desc_entry* d) {
 
 }  // namespace
 
-Status Collector::DumpSysvObjects(pid_t root, sys::SysvObjects objects) {
+Status Collector::DumpSysvObjects(sys::SysvObjects objects) {
   const uint32_t ns = static_cast<uint32_t>(tree_ipc_ns_);
-  const std::string who = "task " + Str(root) + ": its IPC namespace's ";
+  const std::string who = root_who_ + ": its IPC namespace's ";
   images::ImageFile& shm = File(images::IpcShmKind(), ns);
   for (sys::SysvShmSegment& s : objects.shm) {
     const std::string what = who + "shared memory segment " + Str(s.perm.id);

@@ -28,7 +28,7 @@
 namespace ro {
 namespace dump {
 Status Collector::DumpNetNamespace(pid_t root) {
-  const std::string who = "task " + Str(root) + ": its network namespace ";
+  const std::string who = root_who_ + ": its network namespace ";
   sys::NetNamespaceState tree;
   RO_TRY(sys::InNetNamespace(root, [&] { return sys::ReadNetNamespaceState(tree); }));
   const sys::NetLink* lo = nullptr;

@@ -87,6 +87,8 @@ Status Collector::ReadNamespaces() {
   }
   new_pid_ = tree_pid_ns_ != own_pid_ns_;
   new_mnt_ = tree_mnt_ns_ != own_mnt_ns_;
+  long inner = sys::StatusInnermost(root_status, "NSpid");
+  root_who_ = "task " + Str(inner > 0 ? inner : root.pid) + (inner > 0 && inner != root.pid ? " (pid " + Str(root.pid) + " here)" : "");
   // The tree's UTS namespace: restore-orch's, or one of its own whose names
   // are dumped (utsns-<id>.img, as CRIU lays it out).
   RO_ASSIGN_OR_RETURN(own_uts_ns_, NsInode("/proc/self/ns/uts"));
@@ -111,21 +113,21 @@ Status Collector::ReadNamespaces() {
     };
     RO_ASSIGN_OR_RETURN(sys::IpcNamespaceState ipc, sys::ReadIpcNamespace(root.pid, images::IpcSysctlPaths(), pages));
     if (!ipc.mqueues.empty()) {
-      return Refuse("task " + Str(root.pid) + ": its IPC namespace holds a " + ipc.mqueues.front() +
+      return Refuse(root_who_ + ": its IPC namespace holds a " + ipc.mqueues.front() +
                     (ipc.mqueues.size() > 1 ? " (and " + Str(ipc.mqueues.size() - 1) + " more)" : "") + ", which restore-orch does not restore");
     }
     tree_mqueue_dev_ = ipc.mqueue_dev;
     RO_ASSIGN_OR_RETURN(img::ipc_var_entry var, images::IpcVarFromSysctls(ipc.sysctls));
     File(images::IpcVarKind(), static_cast<uint32_t>(tree_ipc_ns_))
         .entries.push_back(images::Entry{std::make_unique<img::ipc_var_entry>(std::move(var)), {}});
-    RO_TRY(DumpSysvObjects(root.pid, std::move(ipc.sysv)));
+    RO_TRY(DumpSysvObjects(std::move(ipc.sysv)));
   }
   // Its network namespace: restore-orch's, or one of its own.
   RO_ASSIGN_OR_RETURN(own_net_ns_, NsInode("/proc/self/ns/net"));
   RO_ASSIGN_OR_RETURN(tree_net_ns_, NsInode(proc + "ns/net"));
   if (tree_net_ns_ != own_net_ns_) RO_TRY(DumpNetNamespace(root.pid));
   pid_levels_ = sys::StatusValues(root_status, "NSpid").size();
-  std::string who = "task " + Str(root.pid);
+  const std::string& who = root_who_;
   if (new_pid_ && sys::StatusInnermost(root_status, "NSpid") != 1) {
     return Refuse(who + ": it is pid " + Str(sys::StatusInnermost(root_status, "NSpid")) +
                 " of its PID namespace, not its init: dump the tree from the namespace's init");

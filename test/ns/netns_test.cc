@@ -193,7 +193,7 @@ TEST(NetNamespace, ComesBackWithItsLoopbackAddressesAndSysctls) {
     InNetOf(tree.pid, "ip addr add 10.9.9.9/32 dev lo && ip route add 10.20.0.0/16 dev lo && echo 7 > /proc/sys/net/unix/max_dgram_qlen");
     RunResult v = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(tree.pid)});
     for (const std::string& line : {std::string("task 1: its network namespace has address 10.9.9.9/32 that the images' lacks"),
-                                    std::string("task 1: its network namespace has route 10.20.0.0/16 table 254 proto 3 type 1 that the images' lacks"),
+                                    std::string("task 1: its network namespace has route 10.20.0.0/16 table main proto boot type unicast that the images' lacks"),
                                     std::string("task 1: its network namespace has sysctl net.unix.max_dgram_qlen = 7, the images' 99")}) {
       EXPECT_OR_RETURN(v.status == 1 && v.out.find(line) != std::string::npos, "verify does not say '" + line + "':\n" + v.out + v.err);
     }
@@ -239,11 +239,11 @@ TEST(NetNamespace, ComesBackWithItsLoopbackAddressesAndSysctls) {
 TEST(NetNamespace, WhatIsNotRestoredIsRefusedAtDumpAndTheTreeRunsOn) {
   const std::pair<const char*, const char*> cases[] = {
       {"veth", "its network namespace has link v"},
-      {"route", "its network namespace has route 10.20.0.0/16 table 254 proto 3"},
+      {"route", "its network namespace has route 10.20.0.0/16 table main proto boot"},
       {"rule", "its network namespace would not come back as it is: restored, it lacks routing rule priority 32765 table 100 (family 2, action 1, from /8, to /0) that the dumped one has"},
       {"sysctl", "its network namespace would not come back as it is: restored, it has sysctl net.ipv4.tcp_keepalive_time = 7200, the dumped one 600"},
       {"qdisc", "its network namespace would not come back as it is: restored, it has link 1's root qdisc noqueue, the dumped one pfifo"},
-      {"kernelroute", "its network namespace would not come back as it is: restored, it lacks route 10.9.0.0/16 table 254 proto 2"},
+      {"kernelroute", "its network namespace would not come back as it is: restored, it lacks route 10.9.0.0/16 table main proto kernel"},
       {"split", "it is in another network namespace than the tree's root"},
   };
   for (const auto& [mode, want] : cases) {

@@ -218,7 +218,7 @@ TEST(NetPlan, WhatIsNotRestoredOrHostileIsRefusedNamingTheFileAndEntry) {
   Attr(body, RTA_DST, kTen);
   NetImages route;
   route.raw = {{"route-5.img", Magic(0x45311224) + Message(RTM_NEWROUTE, body)}};
-  refused(route, "route-5.img: entry 0: route 10.1.2.3/16 table 254 proto 4 type 1 was not made by the kernel");
+  refused(route, "route-5.img: entry 0: route 10.1.2.3/16 table main proto static type unicast was not made by the kernel");
   fib_rule_hdr rule{AF_INET, 0, 0, 0, 100, 0, 0, FR_ACT_TO_TBL, 0};
   std::string rbody;
   Put(rbody, &rule, sizeof rule);
