@@ -21,9 +21,12 @@ namespace ro {
 // (and CRIU's names CRTOOLS_SCRIPT_ACTION and CRTOOLS_INIT_PID, so CRIU's
 // scripts work). A script that fails, or is still running at
 // `deadline_ns` (CLOCK_MONOTONIC; it is killed), fails the restore.
-// `waiting`, when set, is called every few milliseconds while a script
-// runs (the progress line).
+// A script's stdout and stderr go to restore-orch's stderr (stdout is the
+// root task's pid's). Each runs in a process group of its own, killed whole
+// when it is stopped. `waiting`, when set, is called every few
+// milliseconds while a script runs (the progress line, signals): an error
+// from it kills the script and is returned.
 Status RunActionScripts(const std::vector<std::string>& scripts, const char* point, pid_t root, uint64_t deadline_ns,
-                        const std::function<void()>& waiting = {});
+                        const std::function<Status()>& waiting = {});
 
 }  // namespace ro

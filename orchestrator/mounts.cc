@@ -321,7 +321,7 @@ Status ResolveExternalMasters(const images::RestorePlan& plan, MountOptions& opt
     std::string what = "mount " + m.mountpoint + " (a slave of peer group " + Num(step.group) +
                        " outside the images, --enable-external-masters): the caller's mount holding its source " + source.path;
     if (source.hidden_mount) {
-      log::Warn("{} is hidden by other mounts here, so it cannot be joined: the mount is restored private", what);
+      log::Warn("{} is hidden by other mounts here, so it cannot be joined: the mount (and its peers in the images) comes back private", what);
       continue;
     }
     if (caller.empty()) {

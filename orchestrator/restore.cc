@@ -233,6 +233,9 @@ class Controller {
       log::Debug("stage {} done in {:.2f} ms", info.name, (sys::MonotonicNs() - t0) / 1e6);
       if (info.action_after != nullptr) RO_TRY(Scripts(info.action_after));
     }
+    // A signal that came with the last stage's end: the restore is not
+    // reported done (the caller's mask, restored next, would deliver it).
+    RO_TRY(Aborting(Stage::kDone, PendingSignal()));
     return {};
   }
 
@@ -248,10 +251,23 @@ class Controller {
     return s;
   }
 
-  // While an action script runs: which point's.
-  std::function<void()> ScriptProgress(const char* point) {
-    if (options_.progress == nullptr) return {};
-    return [this, point] { options_.progress->Update(std::string("action script at ") + point); };
+  // While an action script runs: the progress line says which point's,
+  // and a forwarded signal ends the script and the restore.
+  std::function<Status()> ScriptProgress(const char* point) {
+    return [this, point]() -> Status {
+      if (options_.progress != nullptr) options_.progress->Update(std::string("action script at ") + point);
+      return PendingSignal();
+    };
+  }
+
+  // SIGINT, SIGTERM or SIGHUP received during the restore (read from the
+  // signalfd): an error saying which; ok when none.
+  Status PendingSignal() {
+    signalfd_siginfo si{};
+    if (signals_ && ::read(signals_.get(), &si, sizeof(si)) == sizeof(si)) {
+      return Fail(std::string("interrupted by ") + strsignal(static_cast<int>(si.ssi_signo)));
+    }
+    return {};
   }
 
   // The stage and how many of its participants are through it.
@@ -267,6 +283,12 @@ class Controller {
       bool done = arena_->WaitFinished(kPollMs);
       ShowProgress(info);
       if (arena_->aborted()) return FirstFailure();
+      // Before a stage that finished is taken as done: a signal must not
+      // wait for a slow stage to be seen.
+      if (Status s = PendingSignal(); !s.ok()) {
+        arena_->Abort(0, stage, s.error());
+        return FirstFailure();
+      }
       if (done) return {};
       if (Status s = watch_->Check(stage); !s.ok()) {
         arena_->Abort(0, stage, s.error());
@@ -274,11 +296,6 @@ class Controller {
       }
       if (sys::MonotonicNs() > deadline_ns_) {
         arena_->Abort(0, stage, Fail("timed out after " + fmt::format("{:g}", options_.timeout_s) + " s" + watch_->Stragglers(stage)));
-        return FirstFailure();
-      }
-      signalfd_siginfo si{};
-      if (::read(signals_.get(), &si, sizeof(si)) == sizeof(si)) {
-        arena_->Abort(0, stage, Fail(std::string("interrupted by ") + strsignal(static_cast<int>(si.ssi_signo))));
         return FirstFailure();
       }
     }

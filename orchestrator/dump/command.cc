@@ -198,7 +198,10 @@ int CmdDump(const DumpArgs& args) {
   const uint64_t script_deadline = 60'000'000'000;
   if (!args.dry_run) {
     if (Status s = RunActionScripts(args.action_scripts, "pre-dump", args.tree, sys::MonotonicNs() + script_deadline,
-                                    [&progress] { progress.Update("action script at pre-dump"); });
+                                    [&progress] {
+                                      progress.Update("action script at pre-dump");
+                                      return InterruptGuard::Check("the pre-dump action script ran");
+                                    });
         !s.ok()) {
       PrintDumpError(s.error());
       return kExitFailure;
@@ -216,6 +219,7 @@ int CmdDump(const DumpArgs& args) {
     return ExitFor(s.error());
   }
   progress.Update("freezing");
+  Clock::time_point freeze_start = Clock::now();  // the pre-dump scripts and the pre-check are not the freeze's
   auto frozen = FrozenTree::Freeze(args.tree, static_cast<int>(args.freeze_timeout_s * 1000));
   if (!frozen.ok()) {
     Error e = std::move(frozen).error();
@@ -228,7 +232,7 @@ int CmdDump(const DumpArgs& args) {
     return kExitFailure;
   }
   Clock::time_point frozen_at = Clock::now();
-  log::Info("froze {} tasks in {:.1f} ms", tree.tasks().size(), Ms(start, frozen_at));
+  log::Info("froze {} tasks in {:.1f} ms", tree.tasks().size(), Ms(freeze_start, frozen_at));
 
   CollectOptions collect;
   collect.streamed = &streamed;
@@ -322,7 +326,10 @@ int CmdDump(const DumpArgs& args) {
   }
   if (written_ok.ok()) {
     written_ok = RunActionScripts(args.action_scripts, "post-dump", args.tree, sys::MonotonicNs() + script_deadline,
-                                  [&progress] { progress.Update("action script at post-dump"); });
+                                  [&progress] {
+                                    progress.Update("action script at post-dump");
+                                    return InterruptGuard::Check("the post-dump action script ran");
+                                  });
     if (!written_ok.ok()) RemoveImages(args.images, encoded);  // the tree is released running
   }
   if (!written_ok.ok()) {
@@ -350,7 +357,7 @@ int CmdDump(const DumpArgs& args) {
 
   if (!args.stats_file.empty()) {
     nlohmann::ordered_json j;
-    j["freeze_ms"] = Ms(start, frozen_at);
+    j["freeze_ms"] = Ms(freeze_start, frozen_at);
     j["collect_ms"] = Ms(frozen_at, collected);
     j["check_ms"] = Ms(collected, checked);
     j["write_ms"] = Ms(checked, written) - (args.leave_running ? Ms(checked, released) : 0.0);

@@ -88,7 +88,7 @@ void Verifier::CompareMounts() {
       same_group(m.master_id, l.master, where, "master group");
     } else if (l.master == 0) {
       Diff(where + ": a slave of no group, images say of peer group " + std::to_string(m.master_id) +
-           " outside the tree (restored without --enable-external-masters, it is private)");
+           " outside the tree (it is private: restored without --enable-external-masters, or from a source hidden there)");
     } else if (l.master != m.master_id) {
       Diff(where + ": a slave of peer group " + std::to_string(l.master) + ", images say of peer group " + std::to_string(m.master_id) +
            " outside the tree");

@@ -157,6 +157,58 @@ TEST(Pidfile, OneThatCannotBeWrittenFailsTheRestore) {
             "");
 }
 
+// SIGINT or SIGTERM while an action script runs ends the script and rolls
+// the restore back, at any point before the hand-over; what a script
+// prints goes to restore-orch's stderr, never to the stdout the pid is on.
+TEST(ActionScripts, ASignalWhileOneRunsRollsTheRestoreBack) {
+  EXPECT_EQ(InSandbox([] {
+              TempDir dir, work;
+              std::vector<TaskSpec> tasks = {{.pid = 1, .ppid = 0, .pgid = 1, .sid = 1}, {.pid = 2, .ppid = 1, .pgid = 1, .sid = 1}};
+              if (Status s = images::WriteImageDir(dir.path(), TreeImages(tasks)); !s.ok()) return s.error().ToString();
+              std::string script = work.File("script.sh");
+              work.Write("script.sh", "#!/bin/sh\necho \"out at $1\"; echo \"err at $1\" >&2\n[ \"$1\" != \"$(cat " + work.File("slow") +
+                                          ")\" ] || { touch " + work.File("started") + "; sleep 30; }\n");
+              ::chmod(script.c_str(), 0755);
+              std::string p;
+              // Nothing slow: every point's output on stderr, the pid alone on stdout.
+              work.Write("slow", "none");
+              RunResult quick = RunCommand({RestoreOrch(), "--images", dir.path(), "--detach", "--action-script", script});
+              pid_t back = std::atoi(quick.out.c_str());
+              if (quick.status != 0 || quick.out != Str(back) + "\n" || quick.err.find("out at pre-restore\nerr at pre-restore\n") == std::string::npos ||
+                  quick.err.find("out at post-resume") == std::string::npos) {
+                p += "quick: status " + Str(quick.status) + ", stdout: " + quick.out + ", stderr: " + quick.err;
+              }
+              if (back > 0) KillTree(back);
+              for (const char* point : {"pre-restore", "post-restore"}) {
+                for (int sig : {SIGINT, SIGTERM}) {
+                  work.Write("slow", point);
+                  ::unlink(work.File("started").c_str());
+                  std::string err = work.File("err");
+                  pid_t orch = StartRestore({"--images", dir.path(), "--detach", "--action-script", script}, err);
+                  bool started = [&] {
+                    for (int i = 0; i < 1000 && ::access(work.File("started").c_str(), F_OK) != 0; ++i) ::usleep(10000);
+                    return ::access(work.File("started").c_str(), F_OK) == 0;
+                  }();
+                  auto t0 = std::chrono::steady_clock::now();
+                  ::kill(orch, sig);
+                  int status = 0;
+                  ::waitpid(orch, &status, 0);
+                  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                  std::ifstream in(err);
+                  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+                  std::string what = std::string(point) + " " + strsignal(sig) + ": ";
+                  if (!started) p += what + "the script did not start\n";
+                  if (!WIFEXITED(status) || WEXITSTATUS(status) != 1) p += what + "status " + Str(status) + "\n";
+                  if (text.find(std::string("interrupted by ") + strsignal(sig)) == std::string::npos) p += what + "stderr: " + text;
+                  if (took > 5) p += what + "took " + std::to_string(took) + " s: the script was waited for\n";
+                  if (int n = OtherProcesses(); n != 0) p += what + Str(n) + " processes left behind\n";
+                }
+              }
+              return p;
+            }),
+            "");
+}
+
 // A tree for the dump tests: the root (init of its PID namespace) holds a
 // pipe with data at fd 10 and 11 and a child; both sleep.
 pid_t StartTree() {
@@ -296,6 +348,50 @@ TEST(DumpCli, ActionScriptsRunAtPreDumpAndPostDump) {
               r = RunCommand({RestoreOrch(), "dump", "-t", Str(root), "-D", work.File("three"), "--dry-run", "--action-script", script});
               if (r.status != 0 || ::access(log.c_str(), F_OK) == 0) p += "dry run: status " + Str(r.status) + ", scripts ran\n";
               KillTree(root);
+              return p;
+            }),
+            "");
+}
+
+// SIGINT while the pre-dump script runs: the script is ended at once, the
+// tree is never frozen, nothing is written.
+TEST(DumpCli, ASignalWhileThePreDumpScriptRunsStopsTheDump) {
+  EXPECT_EQ(InSandbox([] {
+              TempDir work;
+              std::string script = work.File("script.sh");
+              work.Write("script.sh", "#!/bin/sh\necho go > " + work.File("started") + "\nsleep 30\n");
+              ::chmod(script.c_str(), 0755);
+              pid_t root = StartTree();
+              EXPECT_OR_RETURN(root > 0 && Settled(root), "the tree did not start");
+              std::string p;
+              pid_t orch = ::fork();
+              if (orch == 0) {
+                int null = ::open("/dev/null", O_WRONLY);
+                int err = ::open(work.File("err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+                ::dup2(null, 1);
+                ::dup2(err, 2);
+                ::execl(RestoreOrch().c_str(), "restore-orch", "dump", "-t", Str(root).c_str(), "-D", work.File("images").c_str(),
+                        "--action-script", script.c_str(), nullptr);
+                ::_exit(127);
+              }
+              if (!WaitFor(work.File("started"), 10000)) p += "the script did not start\n";
+              auto t0 = std::chrono::steady_clock::now();
+              ::kill(orch, SIGINT);
+              int status = 0;
+              ::waitpid(orch, &status, 0);
+              double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+              std::string err = work.Read("err");
+              if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 ||
+                  err.find("interrupted by Interrupt while the pre-dump action script ran: nothing was written and the tree runs on") ==
+                      std::string::npos) {
+                p += "status " + Str(status) + ": " + err;
+              }
+              if (took > 5) p += "the script was waited for: " + std::to_string(took) + " s\n";
+              if (::access(work.File("images").c_str(), F_OK) == 0) p += "the dump left its directory\n";
+              char state = State(root);
+              if (state != 'S' && state != 'R') p += "the tree is in state " + std::string(1, state) + "\n";
+              KillTree(root);
+              if (int n = OtherProcesses(); n != 0) p += Str(n) + " processes left (the script's sleep?)\n";
               return p;
             }),
             "");
