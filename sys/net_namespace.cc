@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
@@ -184,22 +186,52 @@ void CompareLists(std::vector<std::string> want, std::vector<std::string> got, c
 }
 
 // "priority 100 table 100 (family 2, action 1, from /8)" of a rule's payload.
+// A rule as ip-rule(8) shows it: "priority 32765 from 10.0.0.0/8 fwmark 0x5
+// iif lo lookup 100 (IPv4)"; the selectors and actions of fib_rules.h.
 std::string RuleText(const std::string& payload) {
   if (payload.size() < sizeof(fib_rule_hdr)) return "(short)";
   fib_rule_hdr h;
   std::memcpy(&h, payload.data(), sizeof h);
-  uint32_t priority = 0, table = h.table;
+  uint32_t priority = 0, table = h.table, fwmark = 0, goto_target = 0;
+  bool has_fwmark = false;
+  std::string src, dst, iif, oif;
   for (size_t at = NLMSG_ALIGN(sizeof h); at + sizeof(nlattr) <= payload.size();) {
     nlattr a;
     std::memcpy(&a, payload.data() + at, sizeof a);
     if (a.nla_len < sizeof(nlattr) || at + a.nla_len > payload.size()) break;
-    if (a.nla_len == NLA_HDRLEN + 4 && (a.nla_type == FRA_PRIORITY || a.nla_type == FRA_TABLE)) {
-      std::memcpy(a.nla_type == FRA_PRIORITY ? &priority : &table, payload.data() + at + NLA_HDRLEN, 4);
+    std::string value = payload.substr(at + NLA_HDRLEN, a.nla_len - NLA_HDRLEN);
+    uint32_t word = 0;
+    if (value.size() == 4) std::memcpy(&word, value.data(), 4);
+    switch (a.nla_type) {
+      case FRA_PRIORITY: priority = word; break;
+      case FRA_TABLE: table = word; break;
+      case FRA_FWMARK: fwmark = word, has_fwmark = true; break;
+      case FRA_GOTO: goto_target = word; break;
+      case FRA_SRC: src = AddressText(h.family, value); break;
+      case FRA_DST: dst = AddressText(h.family, value); break;
+      case FRA_IIFNAME: iif = value.substr(0, value.find('\0')); break;
+      case FRA_OIFNAME: oif = value.substr(0, value.find('\0')); break;
+      default: break;
     }
     at += NLA_ALIGN(a.nla_len);
   }
-  return "priority " + Str(priority) + " table " + Str(table) + " (family " + Str(h.family) + ", action " + Str(h.action) +
-         ", from /" + Str(h.src_len) + ", to /" + Str(h.dst_len) + ")";
+  std::string text = "priority " + Str(priority);
+  text += " from " + (src.empty() ? std::string("all") : src + "/" + Str(h.src_len));
+  if (!dst.empty()) text += " to " + dst + "/" + Str(h.dst_len);
+  if (has_fwmark) text += fmt::format(" fwmark {:#x}", fwmark);
+  if (!iif.empty()) text += " iif " + iif;
+  if (!oif.empty()) text += " oif " + oif;
+  std::string table_name = table == RT_TABLE_MAIN ? "main" : table == RT_TABLE_LOCAL ? "local" : table == RT_TABLE_DEFAULT ? "default" : Str(table);
+  switch (h.action) {
+    case FR_ACT_TO_TBL: text += " lookup " + table_name; break;
+    case FR_ACT_GOTO: text += " goto " + Str(goto_target); break;
+    case FR_ACT_NOP: text += " nop"; break;
+    case FR_ACT_BLACKHOLE: text += " blackhole"; break;
+    case FR_ACT_UNREACHABLE: text += " unreachable"; break;
+    case FR_ACT_PROHIBIT: text += " prohibit"; break;
+    default: text += " action " + Str(h.action); break;
+  }
+  return text + (h.family == AF_INET6 ? " (IPv6)" : h.family == AF_INET ? " (IPv4)" : " (family " + Str(h.family) + ")");
 }
 
 std::string Hex(const std::string& bytes) {

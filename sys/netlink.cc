@@ -22,14 +22,6 @@ namespace {
 
 std::string Str(long long v) { return std::to_string(v); }
 
-std::string AddressText(uint8_t family, const std::string& bytes) {
-  char text[INET6_ADDRSTRLEN] = {};
-  if ((family == AF_INET && bytes.size() == 4) || (family == AF_INET6 && bytes.size() == 16)) {
-    if (::inet_ntop(family, bytes.data(), text, sizeof text) != nullptr) return text;
-  }
-  return "(" + Str(static_cast<long long>(bytes.size())) + " bytes)";
-}
-
 // Walks the attributes after `offset` bytes of payload: each must fit,
 // and together they must fill the message. `cb` returns an error text or "".
 Status ForEachAttribute(const nlmsghdr* nlh, size_t offset, const std::function<std::string(const nlattr*)>& cb) {
@@ -69,6 +61,14 @@ Status CheckMessage(const void* message, size_t size, uint16_t type, size_t head
 }
 
 }  // namespace
+
+std::string AddressText(uint8_t family, const std::string& bytes) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if ((family == AF_INET && bytes.size() == 4) || (family == AF_INET6 && bytes.size() == 16)) {
+    if (::inet_ntop(family, bytes.data(), text, sizeof text) != nullptr) return text;
+  }
+  return "(" + Str(static_cast<long long>(bytes.size())) + " bytes)";
+}
 
 std::string NetAddress::Text() const { return AddressText(family, Key()) + "/" + Str(prefixlen); }
 

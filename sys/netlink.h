@@ -42,6 +42,10 @@ struct NetLink {
 inline constexpr uint32_t kSettableLinkFlags = 0x1 /*UP*/ | 0x4 /*DEBUG*/ | 0x20 /*NOTRAILERS*/ | 0x80 /*NOARP*/ |
                                                0x100 /*PROMISC*/ | 0x200 /*ALLMULTI*/ | 0x1000 /*MULTICAST*/ | 0x8000 /*DYNAMIC*/;
 
+// An address of `family` (AF_INET: 4 bytes, AF_INET6: 16) as inet_ntop(3)
+// writes it; "(N bytes)" for any other size.
+std::string AddressText(uint8_t family, const std::string& bytes);
+
 // One address (RTM_NEWADDR, struct ifaddrmsg and its attributes).
 struct NetAddress {
   uint8_t family = 0;     // AF_INET or AF_INET6

@@ -240,7 +240,7 @@ TEST(NetNamespace, WhatIsNotRestoredIsRefusedAtDumpAndTheTreeRunsOn) {
   const std::pair<const char*, const char*> cases[] = {
       {"veth", "its network namespace has link v"},
       {"route", "its network namespace has route 10.20.0.0/16 table main proto boot"},
-      {"rule", "its network namespace would not come back as it is: restored, it lacks routing rule priority 32765 table 100 (family 2, action 1, from /8, to /0) that the dumped one has"},
+      {"rule", "its network namespace would not come back as it is: restored, it lacks routing rule priority 32765 from 10.0.0.0/8 lookup 100 (IPv4) that the dumped one has"},
       {"sysctl", "its network namespace would not come back as it is: restored, it has sysctl net.ipv4.tcp_keepalive_time = 7200, the dumped one 600"},
       {"qdisc", "its network namespace would not come back as it is: restored, it has link 1's root qdisc noqueue, the dumped one pfifo"},
       {"kernelroute", "its network namespace would not come back as it is: restored, it lacks route 10.9.0.0/16 table main proto kernel"},
