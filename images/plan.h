@@ -324,6 +324,9 @@ struct RestorePlan {
   // Index of the task in `tasks`, or -1.
   int IndexOf(pid_t pid) const;
   const MountPlan* FindMount(uint32_t mnt_id) const;
+  // Whether `m` was a slave of a peer group no mount of the plan belongs to
+  // (a group outside the images: the caller's, or another host's).
+  bool MasterOutside(const MountPlan& m) const;
   size_t CountFds() const;
   const PipeDataPlan* PipeData(bool fifo, uint32_t pipe_id) const;
   // Index of the mount in `mounts`, or -1.

@@ -17,14 +17,14 @@ namespace ro {
 
 namespace {
 
-// Copies what a script wrote so far to restore-orch's stderr, the progress
-// line erased first; true at end of file.
-bool Relay(int from) {
+// Copies what a script wrote so far (up to end of file, or nothing more to
+// read yet) to restore-orch's stderr, the progress line erased first.
+void Relay(int from) {
   char buf[4096];
   for (;;) {
     ssize_t n = ::read(from, buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return n == 0;
+    if (n <= 0) return;
     sys::EraseProgressLine();
     (void)sys::WriteAll(2, std::string_view(buf, static_cast<size_t>(n)), "standard error");
   }

@@ -1,5 +1,6 @@
 #include "images/plan/context.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace ro::images::plan {
@@ -46,6 +47,10 @@ int RestorePlan::IndexOf(pid_t pid) const {
 const MountPlan* RestorePlan::FindMount(uint32_t mnt_id) const {
   int i = MountIndex(mnt_id);
   return i < 0 ? nullptr : &mounts[static_cast<size_t>(i)];
+}
+
+bool RestorePlan::MasterOutside(const MountPlan& m) const {
+  return m.master_id != 0 && std::none_of(mounts.begin(), mounts.end(), [&](const MountPlan& o) { return o.shared_id == m.master_id; });
 }
 
 int RestorePlan::MountIndex(uint32_t mnt_id) const {

@@ -143,8 +143,7 @@ std::string RestoreNeeds(const images::RestorePlan& plan) {
   // Every mount of such a group, its peers included (they follow its first).
   std::map<uint32_t, std::string> slaves;  // outside group -> mountpoints
   for (const images::MountPlan& m : plan.mounts) {
-    bool outside = m.master_id != 0 && std::none_of(plan.mounts.begin(), plan.mounts.end(),
-                                                    [&](const images::MountPlan& o) { return o.shared_id == m.master_id; });
+    bool outside = plan.MasterOutside(m);
     if (outside) slaves[m.master_id] += (slaves[m.master_id].empty() ? "" : ", ") + m.mountpoint;
   }
   for (const auto& [group, mountpoints] : slaves) {

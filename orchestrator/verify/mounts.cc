@@ -82,8 +82,7 @@ void Verifier::CompareMounts() {
       }
     }
     same_group(m.shared_id, l.shared, where, "peer group");
-    bool external_master = m.master_id != 0 && std::none_of(plan_.mounts.begin(), plan_.mounts.end(),
-                                                            [&](const auto& o) { return o.shared_id == m.master_id; });
+    bool external_master = plan_.MasterOutside(m);
     if (!external_master) {
       same_group(m.master_id, l.master, where, "master group");
     } else if (l.master == 0) {
