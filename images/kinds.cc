@@ -21,6 +21,7 @@
 #include "images/proto/owners.pb.h"
 #include "images/proto/pagemap.pb.h"
 #include "images/proto/pipe-data.pb.h"
+#include "images/proto/posix-mqueue.pb.h"
 #include "images/proto/pstree.pb.h"
 #include "images/proto/resume.pb.h"
 #include "images/proto/sa.pb.h"
@@ -142,6 +143,8 @@ const std::vector<Kind>& Table() {
       {"NFTABLES", 0, 0, Layout::kRaw, "nftables-", true, nullptr, true},
       // The owner of each pipe that root does not own (restore-orch's own).
       {"PIPE_OWNERS", 0x4f574e31, kCommon, Layout::kList, "pipe-owners", false, Desc<img::pipe_owner_entry>, true, true},
+      // The POSIX message queues of an IPC namespace of the tree's own (restore-orch's own).
+      {"POSIX_MQUEUES", 0x504d5131, kCommon, Layout::kList, "posix-mqueues-", true, Desc<img::posix_mqueue_entry>, true, true},
   };
   return kinds;
 }
@@ -198,6 +201,7 @@ const Kind& NetnsKind() { return Named("NETNS"); }
 const Kind& NetdevKind() { return Named("NETDEV"); }
 const Kind& IfaddrKind() { return Named("IFADDR"); }
 const Kind& PipeOwnersKind() { return Named("PIPE_OWNERS"); }
+const Kind& PosixMqueuesKind() { return Named("POSIX_MQUEUES"); }
 const Kind& IpcShmKind() { return Named("IPCNS_SHM"); }
 const Kind& IpcMsgKind() { return Named("IPCNS_MSG"); }
 const Kind& IpcSemKind() { return Named("IPCNS_SEM"); }

@@ -86,6 +86,7 @@ inline constexpr uint32_t kIpAddrSaveMagic = 0x47361222;
 inline constexpr uint32_t kIpRouteSaveMagic = 0x45311224;
 // pipe-owners.img (restore-orch's own): who owns each pipe root does not.
 const Kind& PipeOwnersKind();
+const Kind& PosixMqueuesKind();
 const Kind& IpcShmKind();
 const Kind& IpcMsgKind();
 const Kind& IpcSemKind();

@@ -244,13 +244,28 @@ struct SysvSemPlan {
   std::vector<uint16_t> values;
 };
 
+struct PosixMqMessagePlan {
+  uint32_t prio = 0;  // below MQ_PRIO_MAX
+  std::string data;   // at most the queue's msgsize bytes
+};
+
+// A POSIX message queue (posix-mqueues-<id>.img, restore-orch's own).
+struct PosixMqueuePlan {
+  std::string name;  // without mq_open's '/': 1..255 bytes, no '/', not "." or ".."
+  uint32_t uid = 0, gid = 0;
+  uint32_t mode = 0;  // 07777 bits
+  uint64_t maxmsg = 0;   // 1..65536
+  uint64_t msgsize = 0;  // bytes, 1..16 MiB
+  std::vector<PosixMqMessagePlan> messages;  // in mq_receive's order, at most maxmsg
+};
+
 // An IPC namespace of the tree's own (ipcns-var-<id>.img): the root task
 // is cloned into a new one, writes `creation` (limits its objects fit
 // in), makes its System V objects (ipcns-shm-, ipcns-msg-,
-// ipcns-sem-<id>.img) with their ids, then writes its sysctls (under
+// ipcns-sem-<id>.img) with their ids and its POSIX message queues
+// (posix-mqueues-<id>.img), then writes its sysctls (under
 // /proc/sys, in order: "kernel/sem" -> "250 32000 32 128") and last
-// next_ids (kernel/*_next_id, which making an object resets). POSIX
-// message queues are not restored (the dump refuses them).
+// next_ids (kernel/*_next_id, which making an object resets).
 struct IpcPlan {
   uint32_t ns_id = 0;
   std::vector<std::pair<std::string, std::string>> creation;
@@ -259,6 +274,7 @@ struct IpcPlan {
   std::vector<SysvShmPlan> shm;
   std::vector<SysvMsgQueuePlan> msg;
   std::vector<SysvSemPlan> sem;
+  std::vector<PosixMqueuePlan> mqueues;  // by name
 };
 
 // A network namespace of the tree's own (netns-, netdev-, ifaddr-<id>.img,

@@ -107,6 +107,12 @@ std::string FormatPlan(const RestorePlan& plan) {
       for (uint16_t v : s.values) numbers += (numbers.empty() ? "" : " ") + std::to_string(v);
       line(fmt::format("     System V semaphore set {}, values {}", perm(s.perm), numbers));
     }
+    for (const PosixMqueuePlan& q : ipc.mqueues) {
+      uint64_t bytes = 0;
+      for (const PosixMqMessagePlan& m : q.messages) bytes += m.data.size();
+      line(fmt::format("     POSIX message queue /{} (posix-mqueues-{}.img) owner {}:{} mode {:o}, maxmsg {} msgsize {}, {} messages ({} bytes)", q.name,
+                       ipc.ns_id, q.uid, q.gid, q.mode, q.maxmsg, q.msgsize, q.messages.size(), bytes));
+    }
   } else {
     line("   and the caller's IPC namespace");
   }

@@ -6,6 +6,7 @@
 
 #include "sys/files.h"
 #include "sys/namespaces.h"
+#include "sys/posix_mqueue.h"
 #include "sys/sysv_ipc.h"
 
 namespace ro {
@@ -40,6 +41,13 @@ Status RestoreIpcNamespace(const images::IpcPlan& ipc, int proc_fd, int images_f
     RO_TRY(sys::MakeMsgQueue(proc_fd, Perm(q.perm), q.qbytes, messages));
   }
   for (const images::SysvSemPlan& s : ipc.sem) RO_TRY(sys::MakeSemSet(proc_fd, Perm(s.perm), s.values));
+  std::vector<sys::PosixMqueue> queues;
+  for (const images::PosixMqueuePlan& p : ipc.mqueues) {
+    sys::PosixMqueue q{.name = p.name, .uid = p.uid, .gid = p.gid, .mode = p.mode, .maxmsg = static_cast<long>(p.maxmsg), .msgsize = static_cast<long>(p.msgsize)};
+    for (const images::PosixMqMessagePlan& m : p.messages) q.messages.push_back(sys::PosixMqMessage{m.prio, m.data});
+    queues.push_back(std::move(q));
+  }
+  RO_TRY(sys::MakePosixMqueues(queues));
   RO_TRY(sys::WriteSysctls(proc_fd, ipc.sysctls));
   return sys::WriteSysctls(proc_fd, ipc.next_ids);
 }

@@ -1,8 +1,6 @@
 #include "sys/namespaces.h"
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <linux/mount.h>
 #include <sched.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -70,39 +68,8 @@ Status SetUtsNames(const UtsNames& names) {
   return {};
 }
 
-namespace {
-
-// The queues of a fresh mount of the calling thread's IPC namespace's
-// mqueue filesystem (detached: no mount namespace sees it).
-Status ListMqueues(std::vector<std::string>& out, dev_t& dev) {
-  UniqueFd fs(static_cast<int>(::syscall(SYS_fsopen, "mqueue", FSOPEN_CLOEXEC)));
-  if (!fs && errno == ENODEV) return {};  // CONFIG_POSIX_MQUEUE unset: no queue can exist
-  if (!fs) return SysError("fsopen(mqueue)");
-  if (::syscall(SYS_fsconfig, fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) return SysError("fsconfig(mqueue, CMD_CREATE)");
-  UniqueFd mnt(static_cast<int>(::syscall(SYS_fsmount, fs.get(), FSMOUNT_CLOEXEC, 0)));
-  if (!mnt) return SysError("fsmount(mqueue)");
-  struct stat st {};
-  if (::fstat(mnt.get(), &st) != 0) return SysError("fstat(the mqueue mount)");
-  dev = st.st_dev;
-  int dir = ::openat(mnt.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0) return SysError("open the mqueue mount");
-  DIR* d = ::fdopendir(dir);
-  if (d == nullptr) {
-    Error e = SysError("fdopendir(the mqueue mount)");
-    ::close(dir);
-    return e;
-  }
-  while (dirent* entry = ::readdir(d)) {
-    std::string name = entry->d_name;
-    if (name != "." && name != "..") out.push_back("POSIX message queue /" + name);
-  }
-  ::closedir(d);
-  return {};
-}
-
-}  // namespace
-
-Result<IpcNamespaceState> ReadIpcNamespace(pid_t pid, const std::vector<std::string>& sysctl_paths, const SegmentReader& read_contents) {
+Result<IpcNamespaceState> ReadIpcNamespace(pid_t pid, const std::vector<std::string>& sysctl_paths, const SegmentReader& read_contents,
+                                           bool read_mqueue_messages) {
   const std::string path = "/proc/" + std::to_string(pid) + "/ns/ipc";
   UniqueFd ns(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!ns) return SysError("open " + path);
@@ -128,7 +95,12 @@ Result<IpcNamespaceState> ReadIpcNamespace(pid_t pid, const std::vector<std::str
       return;
     }
     state.sysv = std::move(sysv).value();
-    status = ListMqueues(state.mqueues, state.mqueue_dev);
+    auto queues = ReadPosixMqueues(read_mqueue_messages, state.mqueue_dev);
+    if (!queues.ok()) {
+      status = std::move(queues).error();
+      return;
+    }
+    state.mqueues = std::move(queues).value();
   };
   if (Status s = RunInThread(read); !s.ok()) return std::move(s).error();
   if (!status.ok()) return std::move(status).error().Within("the IPC namespace of " + std::to_string(pid));

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "sys/status.h"
+#include "sys/posix_mqueue.h"
 #include "sys/sysv_ipc.h"
 
 namespace ro::sys {
@@ -43,23 +44,23 @@ Status SetUtsNames(const UtsNames& names);
 struct IpcNamespaceState {
   std::map<std::string, std::string> sysctls;  // "kernel/shmmax" (under /proc/sys) -> the file's text
   SysvObjects sysv;                            // its System V objects, with their contents
-  // Each POSIX message queue (the names of a fresh mqueue mount of the
-  // namespace): "POSIX message queue /q1".
-  std::vector<std::string> mqueues;
+  std::vector<PosixMqueue> mqueues;  // its POSIX message queues (ReadPosixMqueues), by name
   dev_t mqueue_dev = 0;  // the device of the namespace's mqueue superblock (0: no mqueue filesystem)
 };
 
 // The IPC namespace of task `pid` (a pid of the caller's /proc): a
 // short-lived thread joins it (setns(2) CLONE_NEWIPC) and reads the
 // sysctls at `sysctl_paths`, its System V objects (ReadSysvObjects), and
-// a detached mqueue mount it makes (fsopen, fsmount) and drops. A sysctl file that
+// its POSIX message queues (ReadPosixMqueues; their messages with
+// `read_mqueue_messages`, which only a caller that froze the namespace's
+// tasks may ask). A sysctl file that
 // does not exist (a kernel without CONFIG_CHECKPOINT_RESTORE has no
 // *_next_id) is left out of `sysctls`; a kernel without the mqueue
 // filesystem has no queues. Needs CAP_SYS_ADMIN. Errors name the path or
 // call (a thread that cannot be started too).
 // `read_contents` gets each segment's file (ReadSysvObjects).
 Result<IpcNamespaceState> ReadIpcNamespace(pid_t pid, const std::vector<std::string>& sysctl_paths,
-                                           const SegmentReader& read_contents = nullptr);
+                                           const SegmentReader& read_contents = nullptr, bool read_mqueue_messages = false);
 
 // Writes each (path under /proc/sys, text) in order through `proc_dir`
 // (an fd of a /proc directory): the calling task's namespaces' values.

@@ -100,6 +100,9 @@ bool ReadPagemap(Context& ctx, const ImageFile& pm, const std::string& name, std
 // tree: the System V objects of the tree's IPC namespace (ipc.ns_id),
 // checked against its sysctls `var`.
 void PlanSysvObjects(Context& ctx, const img::ipc_var_entry& var, IpcPlan& ipc);
+// posix-mqueues-<id>.img of the IPC namespace `ipc`: its queues, and the
+// fs/mqueue limits they are made under (appended to ipc.creation).
+void PlanPosixMqueues(Context& ctx, const img::ipc_var_entry& var, IpcPlan& ipc);
 // tree: namespaces of one kind (UTS, IPC, network), which every task must
 // share with the root task. `id` reads a task's namespace id (nullopt when
 // its ids lack it); `a_what` names one ("a UTS namespace"). Returns the id

@@ -309,6 +309,7 @@ void PlanIpc(Context& ctx, const img::task_kobj_ids_entry* root_ids) {
     (path.ends_with("_next_id") ? ipc.next_ids : ipc.sysctls).emplace_back(std::move(path), std::move(text));
   }
   PlanSysvObjects(ctx, e, ipc);
+  PlanPosixMqueues(ctx, e, ipc);
   ctx.plan.ns.ipc = std::move(ipc);
 }
 

@@ -37,6 +37,7 @@
 #include "sys/process.h"
 #include "sys/ptrace_api.h"
 #include "sys/remote_attrs.h"
+#include "sys/posix_mqueue.h"
 #include "sys/sysv_ipc.h"
 
 namespace ro::dump {
@@ -136,6 +137,10 @@ class Collector {
   // ipcns-shm-, ipcns-msg- and ipcns-sem-<id>.img (their pages are dumped
   // as they are read: DumpShmemObject).
   Status DumpSysvObjects(sys::SysvObjects objects);
+  // ipc: its POSIX message queues (read with their messages while the
+  // tree is frozen) into posix-mqueues-<id>.img; refuses a queue with an
+  // mq_notify registration, a full one, and one too big for an entry.
+  Status DumpPosixMqueues(std::vector<sys::PosixMqueue> queues);
   // The tree's own network namespace (dump/net.cc): its loopback, its
   // addresses and device sysctls; refused when it holds more than that.
   Status DumpNetNamespace(pid_t root);

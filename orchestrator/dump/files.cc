@@ -122,6 +122,14 @@ Status Collector::CollectFds(const Task& t) {
       }
     }
     RO_ASSIGN_OR_RETURN(img::fd_types type, KindOf(f));
+    // A queue of the tree's IPC namespace opened by mq_open(3), through
+    // the namespace's internal mount (no mount of the tree's): its queue
+    // comes back, the descriptor would not.
+    if (tree_mqueue_dev_ != 0 && f.st.st_dev == tree_mqueue_dev_ &&
+        std::none_of(mounts_.begin(), mounts_.end(), [&](const sys::MountInfo& m) { return m.mnt_id == f.mnt_id; })) {
+      return Refuse("fd " + Str(n) + " is POSIX message queue " + f.target +
+                    " (mq_open(3)): restore-orch restores the queue but not a descriptor of it");
+    }
     bool terminal = S_ISCHR(f.st.st_mode) && sys::IsTerminalDevice(f.st.st_rdev);  // --shell-job: the caller's, by design
     if (S_ISFIFO(f.st.st_mode) && (f.flags & O_PATH) != 0) {
       return Refuse("fd " + Str(n) + " (" + f.target + ") is an O_PATH fd on a FIFO: restore-orch would reopen the FIFO itself");

@@ -111,16 +111,13 @@ Status Collector::ReadNamespaces() {
       if (!dumped.ok()) return std::move(dumped).error().Within("System V shared memory segment " + Str(s.perm.id));
       return Status();
     };
-    RO_ASSIGN_OR_RETURN(sys::IpcNamespaceState ipc, sys::ReadIpcNamespace(root.pid, images::IpcSysctlPaths(), pages));
-    if (!ipc.mqueues.empty()) {
-      return Refuse(root_who_ + ": its IPC namespace holds a " + ipc.mqueues.front() +
-                    (ipc.mqueues.size() > 1 ? " (and " + Str(ipc.mqueues.size() - 1) + " more)" : "") + ", which restore-orch does not restore");
-    }
+    RO_ASSIGN_OR_RETURN(sys::IpcNamespaceState ipc, sys::ReadIpcNamespace(root.pid, images::IpcSysctlPaths(), pages, true));
     tree_mqueue_dev_ = ipc.mqueue_dev;
     RO_ASSIGN_OR_RETURN(img::ipc_var_entry var, images::IpcVarFromSysctls(ipc.sysctls));
     File(images::IpcVarKind(), static_cast<uint32_t>(tree_ipc_ns_))
         .entries.push_back(images::Entry{std::make_unique<img::ipc_var_entry>(std::move(var)), {}});
     RO_TRY(DumpSysvObjects(std::move(ipc.sysv)));
+    RO_TRY(DumpPosixMqueues(std::move(ipc.mqueues)));
   }
   // Its network namespace: restore-orch's, or one of its own.
   RO_ASSIGN_OR_RETURN(own_net_ns_, NsInode("/proc/self/ns/net"));

@@ -1,7 +1,9 @@
 // verify, ipc: each System V object of the tree's own IPC namespace is the
 // images' (id, key, owner, creator, mode, size or limit, and contents:
 // segment bytes (compared as they are read), messages in order, semaphore
-// values) and no other is there.
+// values) and no other is there; so is each POSIX message queue (name,
+// owner, mode, maxmsg, msgsize, and its messages by count and bytes:
+// reading them would take them from a tree that runs).
 #include <fcntl.h>
 
 #include <algorithm>
@@ -144,6 +146,42 @@ void Verifier::CompareSysvObjects(const sys::SysvObjects& live, const std::strin
     }
   }
   for (const auto& [id, h] : sets) Diff(in + "semaphore set " + std::to_string(id) + " (key " + sys::SysvKeyName(h->perm.key) + "): the images do not have it");
+}
+
+void Verifier::ComparePosixMqueues(const std::vector<sys::PosixMqueue>& live, const std::string& root) {
+  const std::string in = root + ": POSIX message queue /";
+  std::map<std::string, const sys::PosixMqueue*> by_name;
+  for (const sys::PosixMqueue& q : live) by_name[q.name] = &q;
+  for (const images::PosixMqueuePlan& w : plan_.ns.ipc->mqueues) {
+    const std::string what = in + w.name;
+    auto it = by_name.find(w.name);
+    if (it == by_name.end()) {
+      Diff(what + ": missing");
+      continue;
+    }
+    const sys::PosixMqueue& h = *it->second;
+    by_name.erase(it);
+    auto field = [&](const char* name, uint64_t have, uint64_t want, const char* format = "%llu") {
+      if (have == want) return;
+      char hb[32], wb[32];
+      std::snprintf(hb, sizeof(hb), format, static_cast<unsigned long long>(have));
+      std::snprintf(wb, sizeof(wb), format, static_cast<unsigned long long>(want));
+      Diff(what + ": " + name + " " + hb + ", images say " + wb);
+    };
+    field("uid", h.uid, w.uid);
+    field("gid", h.gid, w.gid);
+    field("mode", h.mode, w.mode, "%llo");
+    field("maxmsg", static_cast<uint64_t>(h.maxmsg), w.maxmsg);
+    field("msgsize", static_cast<uint64_t>(h.msgsize), w.msgsize);
+    uint64_t bytes = 0;
+    for (const images::PosixMqMessagePlan& m : w.messages) bytes += m.data.size();
+    if (static_cast<uint64_t>(h.curmsgs) != w.messages.size() || h.qsize != bytes) {
+      Diff(what + ": holds " + std::to_string(h.curmsgs) + " messages of " + std::to_string(h.qsize) + " bytes, images say " +
+           std::to_string(w.messages.size()) + " of " + std::to_string(bytes));
+    }
+    if (h.notify_pid != 0) Diff(what + ": has an mq_notify(3) registration (pid " + std::to_string(h.notify_pid) + "), which the images do not have");
+  }
+  for (const auto& [name, h] : by_name) Diff(in + name + ": the images do not have it");
 }
 
 }  // namespace ro::verify

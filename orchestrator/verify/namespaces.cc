@@ -74,7 +74,7 @@ void Verifier::CompareIpc() {
     if (have != want && have != "-1") Diff(root + ": IPC sysctl " + path + " " + have + ", images say " + want);
   }
   CompareSysvObjects(state->sysv, root);
-  for (const std::string& o : state->mqueues) Diff(root + ": its IPC namespace holds a " + o + ", which the images do not have");
+  ComparePosixMqueues(state->mqueues, root);
 }
 
 // The live namespace against what a restore of the images makes: a new

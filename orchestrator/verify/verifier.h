@@ -23,6 +23,7 @@
 #include "images/plan.h"
 #include "sys/mount_api.h"
 #include "sys/mountinfo.h"
+#include "sys/posix_mqueue.h"
 #include "sys/proc_tree.h"
 #include "sys/remote_attrs.h"
 #include "sys/sysv_ipc.h"
@@ -70,6 +71,7 @@ class Verifier {
   // ipc_objects.cc: the System V objects `live` of the tree's own IPC
   // namespace against the plan's (contents included).
   void CompareSysvObjects(const sys::SysvObjects& live, const std::string& root);
+  void ComparePosixMqueues(const std::vector<sys::PosixMqueue>& live, const std::string& root);
   void CompareSegmentContents(const images::SysvShmPlan& want, int live, const std::string& what);
   std::optional<ino_t> CompareSharing(const char* kind, const char* name, bool own_wanted);
   // mounts.cc

@@ -3,8 +3,9 @@
 // one with its host and domain name, an IPC namespace with its sysctls and
 // System V objects, checked from outside with nsenter(1); verify names
 // what the images changed; a task in another UTS namespace than the root
-// task, an attached segment and a POSIX queue are refused at dump and the
-// tree runs on.
+// task, an attached segment, a descriptor of a POSIX message queue, a
+// full one and one with a notification are refused at dump and the tree
+// runs on; POSIX message queues come back with their messages.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -28,8 +29,9 @@ namespace {
 
 // Python 3 as the init of new PID, UTS and IPC namespaces: it names its
 // UTS namespace, sets IPC sysctls (and, with argv[2] "sysv", makes System
-// V objects and attaches a segment; with "shm" makes a segment; with "mq" makes a POSIX
-// message queue; with "oldmq"
+// V objects and attaches a segment; with "shm" makes a segment; with "mq" makes POSIX
+// message queues (and keeps a descriptor of one with "mqfd", fills one with
+// "mqfull", registers for mq_notify on one with "mqnotify"); with "oldmq"
 // it first takes a mount namespace with the old IPC namespace's mqueue
 // mounted), forks a
 // child (which, with argv[2] "split", takes a UTS namespace of its own),
@@ -92,10 +94,35 @@ if mode == "sysv":
         raise OSError(ctypes.get_errno(), "shmget")
     for path, value in (("kernel/shm_rmid_forced", "1"), ("kernel/msgmax", "100"), ("kernel/shmmni", "1")):
         open("/proc/sys/" + path, "w").write(value)
-if mode == "mq":
+if mode.startswith("mq"):
+    class Attr(ctypes.Structure):
+        _fields_ = [("flags", ctypes.c_long), ("maxmsg", ctypes.c_long), ("msgsize", ctypes.c_long), ("curmsgs", ctypes.c_long),
+                    ("pad", ctypes.c_long * 4)]
     libc.mq_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
-    if libc.mq_open(b"/q1", os.O_CREAT | os.O_RDWR, 0o600, None) < 0:
-        raise OSError(ctypes.get_errno(), "mq_open")
+    libc.mq_send.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint]
+    def make_queue(name, maxmsg, msgsize, messages):
+        fd = libc.mq_open(name, os.O_CREAT | os.O_RDWR, 0o600, ctypes.byref(Attr(0, maxmsg, msgsize, 0)))
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "mq_open")
+        for prio, data in messages:
+            if libc.mq_send(fd, data, len(data), prio) != 0:
+                raise OSError(ctypes.get_errno(), "mq_send")
+        return fd
+    # /q1's maxmsg 30 is above msg_max (20): made under a limit raised for it.
+    open("/proc/sys/fs/mqueue/msg_max", "w").write("30")
+    q1 = make_queue(b"/q1", 30, 64, ((1, b"low"), (9, b"high"), (1, b""), (9, b"x" * 64)))
+    open("/proc/sys/fs/mqueue/msg_max", "w").write("20")
+    os.fchown(q1, 1000, 1001)
+    os.fchmod(q1, 0o640)
+    q2 = make_queue(b"/q2", 2, 16, ((5, b"two"), (5, b"zwei")) if mode == "mqfull" else ())
+    if mode == "mqnotify":
+        class Sigevent(ctypes.Structure):
+            _fields_ = [("value", ctypes.c_long), ("signo", ctypes.c_int), ("notify", ctypes.c_int), ("pad", ctypes.c_int * 12)]
+        if libc.mq_notify(q2, ctypes.byref(Sigevent(0, 10, 0))) != 0:  # SIGUSR1, SIGEV_SIGNAL; closing q2 would drop it
+            raise OSError(ctypes.get_errno(), "mq_notify")
+    elif mode != "mqfd":
+        os.close(q1)
+        os.close(q2)
 r, w = os.pipe()
 if os.fork() == 0:
     if mode == "split":
@@ -363,12 +390,89 @@ TEST(Namespaces, SystemVObjectsComeBackWithTheirIdsOwnersAndContents) {
   EXPECT_EQ(err, "");
 }
 
-// What is not restored of an IPC namespace (POSIX message queues), and
-// an mqueue mount of the namespace the tree left (it would come back as
-// its own): the dump refuses each by name and the tree runs on.
-TEST(Namespaces, PosixQueuesAndAnotherNamespacesMqueueMountAreRefusedAndTheTreeRunsOn) {
-  for (const auto& [mode, want] : {std::pair<const char*, const char*>{"mq", "its IPC namespace holds a POSIX message queue /q1, which restore-orch does not restore"},
-                                   std::pair<const char*, const char*>{"oldmq", "/mq: the mqueue filesystem of another IPC namespace than the tree's"}}) {
+// What the POSIX message queues /q1 and /q2 of the IPC namespace of `pid`
+// hold, read from outside (nsenter -i, mq_receive: it takes their
+// messages): "/q1 uid:gid mode maxmsg/msgsize prio:data,...; /q2 ...".
+std::string TakeQueues(pid_t pid) {
+  static const char kRead[] = R"py(
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+class Attr(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_long), ("maxmsg", ctypes.c_long), ("msgsize", ctypes.c_long), ("curmsgs", ctypes.c_long),
+                ("pad", ctypes.c_long * 4)]
+libc.mq_open.argtypes = [ctypes.c_char_p, ctypes.c_int]
+out = []
+for name in sys.argv[1:]:
+    fd = libc.mq_open(name.encode(), os.O_RDONLY | os.O_NONBLOCK)
+    if fd < 0:
+        out.append(name + " missing")
+        continue
+    st, a = os.fstat(fd), Attr()
+    libc.mq_getattr(fd, ctypes.byref(a))
+    buf, prio, messages = ctypes.create_string_buffer(a.msgsize), ctypes.c_uint(), []
+    while (n := libc.mq_receive(fd, buf, ctypes.c_size_t(a.msgsize), ctypes.byref(prio))) >= 0:
+        messages.append("%d:%s" % (prio.value, buf.raw[:n].decode()))
+    out.append("%s %d:%d %o %d/%d %s" % (name, st.st_uid, st.st_gid, st.st_mode & 0o7777, a.maxmsg, a.msgsize, ",".join(messages)))
+print("; ".join(out))
+)py";
+  RunResult r = RunCommand({"nsenter", "-t", Str(pid), "-i", "python3", "-c", kRead, "/q1", "/q2"});
+  return r.status == 0 ? r.out : "nsenter failed: " + r.err;
+}
+
+const std::string kQueues = "/q1 1000:1001 640 30/64 9:high,9:" + std::string(64, 'x') + ",1:low,1:; /q2 0:0 600 2/16 \n";
+
+TEST(Namespaces, PosixMessageQueuesComeBackWithTheirOwnersLimitsAndMessages) {
+  std::string err = InSandbox([] {
+    TempDir work, images;
+    KillAtEnd tree;
+    pid_t root = StartUtsTree(work.File("ready"), "mq");
+    EXPECT_OR_RETURN(root > 0 && !ReadText(work.File("ready")).empty(), "the program did not start");
+    std::string cycle = DumpAndRestore(root, images.path(), tree.pid);
+    EXPECT_OR_RETURN(cycle.empty(), cycle);
+    EXPECT_OR_RETURN(IpcOf(tree.pid) == "1000 100 2000 20 50 20 42\n", "the restored sysctls: " + IpcOf(tree.pid));
+    RunResult same = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(tree.pid)});
+    EXPECT_OR_RETURN(same.status == 0, "verify: " + same.out + same.err);
+    // Edited images: verify names each difference.
+    std::string name;
+    for (const auto& e : std::filesystem::directory_iterator(images.path())) {
+      if (e.path().filename().string().rfind("posix-mqueues-", 0) == 0) name = e.path().filename().string();
+    }
+    RunResult dec = RunCommand({RestoreOrch(), "image", "decode", images.File(name)});
+    auto json = nlohmann::json::parse(dec.out, nullptr, false);
+    EXPECT_OR_RETURN(!name.empty() && !json.is_discarded() && json["entries"].size() == 2, "image decode of '" + name + "': " + dec.out + dec.err);
+    json["entries"][0]["mode"] = 0600;
+    json["entries"][0]["messages"][0]["data"] = "aGlnaGVy";  // "higher"
+    RunResult enc = RunCommand({RestoreOrch(), "image", "encode", "-o", images.File(name)}, json.dump());
+    EXPECT_OR_RETURN(enc.status == 0, "image encode: " + enc.err);
+    RunResult v = RunCommand({RestoreOrch(), "verify", "--images", images.path(), "--pid", Str(tree.pid)});
+    for (const std::string& line : {std::string("task 1: POSIX message queue /q1: mode 640, images say 600"),
+                                    std::string("task 1: POSIX message queue /q1: holds 4 messages of 71 bytes, images say 4 of 73")}) {
+      EXPECT_OR_RETURN(v.status == 1 && v.out.find(line) != std::string::npos, "verify does not say '" + line + "':\n" + v.out + v.err);
+    }
+    // mq_open fails in the root task (injected): the restore says where
+    // and why and is rolled back.
+    RunResult failed = RunCommand({RestoreOrch(), "--images", images.path(), "--detach", "--fault-syscall", "mq_open:EMFILE"});
+    EXPECT_OR_RETURN(failed.status == 1 && failed.err.find("POSIX message queue /q1: create it (mq_open, maxmsg 30, msgsize 64: beyond RLIMIT_MSGQUEUE)") !=
+                                               std::string::npos,
+                     "restore with mq_open failing: " + Str(failed.status) + " " + failed.err);
+    // From outside, last: the queues, their owners, limits and messages in order.
+    std::string queues = TakeQueues(tree.pid);
+    EXPECT_OR_RETURN(queues == kQueues, "the restored queues: " + queues + "want: " + kQueues);
+    return std::string();
+  });
+  EXPECT_EQ(err, "");
+}
+
+// What is not restored of an IPC namespace (a descriptor of a POSIX
+// message queue, a full queue, an mq_notify registration), and an mqueue
+// mount of the namespace the tree left (it would come back as its own):
+// the dump refuses each by name and the tree runs on with its queues as
+// they were.
+TEST(Namespaces, QueueDescriptorsFullQueuesNotificationsAndAnotherNamespacesMqueueMountAreRefusedAndTheTreeRunsOn) {
+  for (const auto& [mode, want] : {std::pair<const char*, const char*>{"mqfd", " is POSIX message queue /q1 (mq_open(3)): restore-orch restores the queue but not a descriptor of it"},
+                                   {"mqfull", "its IPC namespace's POSIX message queue /q2 is full (2 of 2 messages): its messages cannot be read"},
+                                   {"mqnotify", "its IPC namespace's POSIX message queue /q2 has an mq_notify(3) registration (pid "},
+                                   {"oldmq", "/mq: the mqueue filesystem of another IPC namespace than the tree's"}}) {
     std::string err = InSandbox([mode = mode, want = want] {
       TempDir work, images;
       KillAtEnd tree;
@@ -378,6 +482,11 @@ TEST(Namespaces, PosixQueuesAndAnotherNamespacesMqueueMountAreRefusedAndTheTreeR
       EXPECT_OR_RETURN(d.status == 3 && d.err.find(want) != std::string::npos, "dump: " + Str(d.status) + " " + d.err);
       EXPECT_OR_RETURN(::access(images.File("d").c_str(), F_OK) != 0, "the refused dump left its directory");
       EXPECT_OR_RETURN(::kill(tree.pid, 0) == 0 && IpcOf(tree.pid) == "1000 100 2000 20 50 20 42\n", "the tree is gone or changed");
+      if (std::string(mode) == "mqfd") {
+        // The dump read /q1's messages and put them back before it refused the descriptor.
+        std::string queues = TakeQueues(tree.pid);
+        EXPECT_OR_RETURN(queues == kQueues, "the queues after the refused dump: " + queues + "want: " + kQueues);
+      }
       return std::string();
     });
     EXPECT_EQ(err, "") << mode;

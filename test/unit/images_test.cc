@@ -20,6 +20,7 @@
 #include "images/proto/pstree.pb.h"
 #include "images/proto/netdev.pb.h"
 #include "images/proto/owners.pb.h"
+#include "images/proto/posix-mqueue.pb.h"
 #include "images/proto/utsns.pb.h"
 #include "test/helpers/test_util.h"
 
@@ -130,6 +131,17 @@ TEST(ImageFile, EveryDemoKindRoundTrips) {
   owner->set_uid(1000);
   owner->set_gid(1001);
   add("pipe-owners.img", PipeOwnersKind(), std::move(owner));
+  // POSIX message queues of an IPC namespace (namespaces_test dumps them).
+  auto mq = std::make_unique<img::posix_mqueue_entry>();
+  mq->set_name("jobs");
+  mq->set_uid(1000);
+  mq->set_gid(1001);
+  mq->set_mode(0640);
+  mq->set_maxmsg(8);
+  mq->set_msgsize(128);
+  mq->add_messages()->set_prio(7);
+  mq->mutable_messages(0)->set_data(std::string("beta\0", 5));
+  add("posix-mqueues-5.img", PosixMqueuesKind(), std::move(mq));
   // A network namespace of its own (netns_test dumps such trees): its
   // sysctls, its loopback, and the raw files CRIU writes beside them.
   auto netns = std::make_unique<img::netns_entry>();

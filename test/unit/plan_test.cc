@@ -20,6 +20,7 @@
 #include "images/proto/ipc-sem.pb.h"
 #include "images/proto/ipc-shm.pb.h"
 #include "images/proto/ipc-var.pb.h"
+#include "images/proto/posix-mqueue.pb.h"
 #include "images/proto/utsns.pb.h"
 #include "test/helpers/test_util.h"
 #include "test/helpers/tree_images.h"
@@ -465,6 +466,90 @@ TEST(Plan, SystemVObjectsTheKernelWouldNotTakeAreRefused) {
   EXPECT_EQ(after["kernel/shmmax"], "8");
   EXPECT_EQ(after["kernel/msgmax"], "100");
   EXPECT_EQ(after["kernel/shm_rmid_forced"], "1");
+}
+
+// InIpcNamespace's set with two POSIX message queues in
+// posix-mqueues-5.img ("/work" holding three messages, "/empty" none), as
+// `edit` leaves them.
+test::ImageSet WithPosixMqueues(const std::function<void(img::posix_mqueue_entry&)>& edit) {
+  test::ImageSet set = InIpcNamespace(nullptr);
+  ImageFile f;
+  f.kind = &PosixMqueuesKind();
+  auto work = std::make_unique<img::posix_mqueue_entry>();
+  work->set_name("work");
+  work->set_uid(1000);
+  work->set_gid(1001);
+  work->set_mode(0640);
+  work->set_maxmsg(30);
+  work->set_msgsize(100);
+  for (auto [prio, data] : {std::pair<uint32_t, std::string>{9, "urgent"}, {1, "first"}, {1, ""}}) {
+    auto* m = work->add_messages();
+    m->set_prio(prio);
+    m->set_data(data);
+  }
+  if (edit) edit(*work);
+  auto empty = std::make_unique<img::posix_mqueue_entry>();
+  empty->set_name("empty");
+  empty->set_uid(0);
+  empty->set_gid(0);
+  empty->set_mode(0600);
+  empty->set_maxmsg(1);
+  empty->set_msgsize(20000);
+  f.entries.push_back(Entry{std::move(work), {}});
+  f.entries.push_back(Entry{std::move(empty), {}});
+  set.emplace("posix-mqueues-5.img", std::move(f));
+  return set;
+}
+
+TEST(Plan, PosixMqueuesArePlannedWithTheirMessagesUnderLimitsThatFitThem) {
+  RestorePlan plan = MustPlan(WithPosixMqueues(nullptr));
+  const IpcPlan& ipc = *plan.ns.ipc;
+  ASSERT_EQ(ipc.mqueues.size(), 2u);
+  EXPECT_EQ(ipc.mqueues[0].name, "empty");  // by name
+  const PosixMqueuePlan& q = ipc.mqueues[1];
+  EXPECT_EQ(q.name, "work");
+  EXPECT_EQ(q.uid, 1000u);
+  EXPECT_EQ(q.gid, 1001u);
+  EXPECT_EQ(q.mode, 0640u);
+  EXPECT_EQ(q.maxmsg, 30u);
+  EXPECT_EQ(q.msgsize, 100u);
+  ASSERT_EQ(q.messages.size(), 3u);
+  EXPECT_EQ(q.messages[0].prio, 9u);
+  EXPECT_EQ(q.messages[0].data, "urgent");
+  EXPECT_EQ(q.messages[2].data, "");
+  // InIpcNamespace's limits: msg_max 10 and msgsize_max 8192 are below
+  // the queues'; queues_max 256 is above their count.
+  std::map<std::string, std::string> creation(ipc.creation.begin(), ipc.creation.end());
+  EXPECT_EQ(creation["fs/mqueue/msg_max"], "30");
+  EXPECT_EQ(creation["fs/mqueue/msgsize_max"], "20000");
+  EXPECT_EQ(creation["fs/mqueue/queues_max"], "256");
+  std::map<std::string, std::string> after(ipc.sysctls.begin(), ipc.sysctls.end());
+  EXPECT_EQ(after["fs/mqueue/msg_max"], "10");
+  EXPECT_NE(FormatPlan(plan).find("POSIX message queue /work (posix-mqueues-5.img) owner 1000:1001 mode 640, maxmsg 30 msgsize 100, 3 messages (11 bytes)"),
+            std::string::npos)
+      << FormatPlan(plan);
+}
+
+TEST(Plan, PosixMqueuesTheKernelWouldNotTakeAreRefused) {
+  auto refused = [](const std::function<void(img::posix_mqueue_entry&)>& edit, const std::string& want) {
+    std::string errors = PlanErrors(WithPosixMqueues(edit));
+    EXPECT_NE(errors.find("posix-mqueues-5.img: entry 0: POSIX message queue /" + want), std::string::npos) << errors;
+  };
+  refused([](img::posix_mqueue_entry& e) { e.set_name(""); }, " has an empty name");
+  refused([](img::posix_mqueue_entry& e) { e.set_name("a/b"); }, "a/b has a name with '/' or NUL in it");
+  refused([](img::posix_mqueue_entry& e) { e.set_name(".."); }, ".. is named '..', which names no queue");
+  refused([](img::posix_mqueue_entry& e) { e.set_name(std::string(256, 'q')); }, std::string(256, 'q') + " has a name of 256 bytes, above NAME_MAX (255)");
+  refused([](img::posix_mqueue_entry& e) { e.set_uid(UINT32_MAX); }, "work has owner 4294967295:1001: -1 is no id");
+  refused([](img::posix_mqueue_entry& e) { e.set_mode(010640); }, "work has mode 10640: more than permission bits (07777)");
+  refused([](img::posix_mqueue_entry& e) { e.set_maxmsg(0); }, "work has maxmsg 0, not within 1..65536 (HARD_MSGMAX)");
+  refused([](img::posix_mqueue_entry& e) { e.set_msgsize(1ull << 25); }, "work has msgsize 33554432, not within 1..16777216 (HARD_MSGSIZEMAX)");
+  refused([](img::posix_mqueue_entry& e) { e.set_maxmsg(2); }, "work holds 3 messages, more than its maxmsg 2");
+  refused([](img::posix_mqueue_entry& e) { e.mutable_messages(1)->set_prio(32768); }, "work message 1 has priority 32768, not below MQ_PRIO_MAX (32768)");
+  refused([](img::posix_mqueue_entry& e) { e.mutable_messages(0)->set_data(std::string(101, 'x')); }, "work message 0 has 101 bytes, more than its msgsize 100");
+  refused([](img::posix_mqueue_entry& e) { e.mutable_messages(2)->set_prio(2); },
+          "work message 2 has priority 2, above the message before it (1): not the order a queue gives them in");
+  std::string twice = PlanErrors(WithPosixMqueues([](img::posix_mqueue_entry& e) { e.set_name("empty"); }));
+  EXPECT_NE(twice.find("posix-mqueues-5.img: entry 1: POSIX message queue /empty appears twice"), std::string::npos) << twice;
 }
 
 TEST(IpcSysctls, ReadTextBecomesTheEntryAndBadTextIsNamed) {

@@ -80,7 +80,7 @@ TEST(Kinds, RestoredAreTheKindsRestoreOrchReads) {
                                                   "PIPES_DATA", "FIFO_DATA", "SECCOMP", "FS", "RESUME", "TMPFS_DEV", "MM", "PAGEMAP",
                                                   "SHMEM_PAGEMAP", "PAGES", "MEMFD_INODE", "TIMENS", "ATTRS", "UTSNS", "IPC_VAR", "IPCNS_SHM", "IPCNS_MSG", "IPCNS_SEM",
                                                   "NETNS", "NETDEV", "IFADDR", "ROUTE", "ROUTE6", "RULE", "IPTABLES",
-                                                  "IP6TABLES", "NFTABLES", "PIPE_OWNERS"}));
+                                                  "IP6TABLES", "NFTABLES", "PIPE_OWNERS", "POSIX_MQUEUES"}));
 }
 
 TEST(ImageDir, KindsNotRestoredAreListedWithoutBeingRead) {
