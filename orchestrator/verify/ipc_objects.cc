@@ -19,14 +19,20 @@ namespace {
 constexpr uint32_t kShmLocked = 02000;  // SHM_LOCKED, include/uapi/linux/shm.h
 
 // The differences of two ipc_perm, as "field have, images say want".
+// "NAME have, images say want" when they differ (octal: as modes are
+// written), else "".
+std::string FieldDiff(const char* name, uint64_t have, uint64_t want, bool octal = false) {
+  if (have == want) return "";
+  char hb[32], wb[32];
+  std::snprintf(hb, sizeof(hb), octal ? "%llo" : "%llu", static_cast<unsigned long long>(have));
+  std::snprintf(wb, sizeof(wb), octal ? "%llo" : "%llu", static_cast<unsigned long long>(want));
+  return std::string(name) + " " + hb + ", images say " + wb;
+}
+
 std::vector<std::string> PermDiffs(const sys::SysvPerm& have, const images::SysvPermPlan& want) {
   std::vector<std::string> out;
   auto field = [&](const char* name, uint64_t h, uint64_t w, bool octal = false) {
-    if (h == w) return;
-    char hb[32], wb[32];
-    std::snprintf(hb, sizeof(hb), octal ? "%llo" : "%llu", static_cast<unsigned long long>(h));
-    std::snprintf(wb, sizeof(wb), octal ? "%llo" : "%llu", static_cast<unsigned long long>(w));
-    out.push_back(std::string(name) + " " + hb + ", images say " + wb);
+    if (std::string d = FieldDiff(name, h, w, octal); !d.empty()) out.push_back(std::move(d));
   };
   if (have.key != want.key) out.push_back("key " + sys::SysvKeyName(have.key) + ", images say " + sys::SysvKeyName(want.key));
   field("uid", have.uid, want.uid);
@@ -161,16 +167,12 @@ void Verifier::ComparePosixMqueues(const std::vector<sys::PosixMqueue>& live, co
     }
     const sys::PosixMqueue& h = *it->second;
     by_name.erase(it);
-    auto field = [&](const char* name, uint64_t have, uint64_t want, const char* format = "%llu") {
-      if (have == want) return;
-      char hb[32], wb[32];
-      std::snprintf(hb, sizeof(hb), format, static_cast<unsigned long long>(have));
-      std::snprintf(wb, sizeof(wb), format, static_cast<unsigned long long>(want));
-      Diff(what + ": " + name + " " + hb + ", images say " + wb);
+    auto field = [&](const char* name, uint64_t have, uint64_t want, bool octal = false) {
+      if (std::string d = FieldDiff(name, have, want, octal); !d.empty()) Diff(what + ": " + d);
     };
     field("uid", h.uid, w.uid);
     field("gid", h.gid, w.gid);
-    field("mode", h.mode, w.mode, "%llo");
+    field("mode", h.mode, w.mode, true);
     field("maxmsg", static_cast<uint64_t>(h.maxmsg), w.maxmsg);
     field("msgsize", static_cast<uint64_t>(h.msgsize), w.msgsize);
     uint64_t bytes = 0;
